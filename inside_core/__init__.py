@@ -1,0 +1,33 @@
+"""INSIDE Explorer's model package: conditioning layers, networks, data, training and figures.
+
+Pure PyTorch and numpy; the dashboard (`app/`) and the notebooks are views over it.
+"""
+
+from inside_core.layers import (
+    INSIDE,
+    FiLM,
+    FiLMParams,
+    GuidingBlock,
+    GuidingParams,
+    InsideParams,
+    gaussian_attention,
+    pixel_centres,
+)
+from inside_core.networks import ModelOutput, build_model, list_models, register_model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FiLM",
+    "FiLMParams",
+    "GuidingBlock",
+    "GuidingParams",
+    "INSIDE",
+    "InsideParams",
+    "ModelOutput",
+    "build_model",
+    "gaussian_attention",
+    "list_models",
+    "pixel_centres",
+    "register_model",
+]
