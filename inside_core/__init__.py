@@ -3,6 +3,7 @@
 Pure PyTorch and numpy; the dashboard (`app/`) and the notebooks are views over it.
 """
 
+from inside_core.checkpoints import load_checkpoint, save_checkpoint
 from inside_core.layers import (
     INSIDE,
     FiLM,
@@ -28,6 +29,7 @@ __all__ = [
     "build_model",
     "gaussian_attention",
     "list_models",
+    "load_checkpoint", "save_checkpoint",
     "pixel_centres",
     "register_model",
 ]
