@@ -1,0 +1,311 @@
+"""The Explorer: one image, one model, and the answer to "here is a new z: what does the model do?".
+
+The dashboard, the notebooks and the figures share this object. It runs the model's image-only
+part once (`model.encode`) and answers every new conditioning vector with `model.decode` alone:
+
+    explorer = Explorer(model, image, mask)          # encodes once, under torch.inference_mode
+    prediction = explorer.update(z)                   # decode only: mask + conditioning parameters
+    explorer.dice(prediction)                         # against the ground truth, if there is one
+
+A `Prediction` holds numpy arrays for drawing (probabilities, labels) and the conditioning layers'
+parameter dataclasses (`InsideParams`, `FiLMParams`, `GuidingParams`) for batch item 0, still with
+a batch axis of length 1 so their methods (`attention(h, w)`, `spatial_map()`) work unchanged.
+
+`condition_vector(card, ...)` turns the dashboard's slider values into z for a checkpoint's card,
+through the encodings of `inside_core.encoding` (the one place those rules live).
+
+Nothing here keeps mutable state that another Explorer could see: a model may be shared between
+threads (it is only read, in eval mode, under `torch.inference_mode`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from inside_core.encoding import (
+    CONDITION_VALUES,
+    acdc_condition,
+    one_hot,
+    point_condition,
+    quadrant_blend,
+)
+from inside_core.layers import FiLMParams, GuidingParams, InsideParams
+
+__all__ = [
+    "Explorer",
+    "Prediction",
+    "condition_vector",
+    "dice_score",
+    "prepare_image",
+    "prepare_mask",
+    "channel_table",
+    "conditioning_kind",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+
+
+def _as_tensor(array: Any) -> Tensor:
+    if isinstance(array, Tensor):
+        return array.detach().cpu()
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def prepare_image(image: Any, size: Sequence[int] | None = None, channels: int | None = None) -> Tensor:
+    """An image as a float tensor (C, H, W), optionally resized (bilinear) to `size` = (H, W).
+
+    Accepts a tensor or numpy array shaped (C, H, W), (H, W) or (H, W, C) with C in {1, 3, 4}
+    (channels-last arrays are how PIL and imageio hand images over). Integer images are scaled to
+    [0, 1] by their type's maximum. `channels` converts 1 <-> 3 (grey = mean of RGB; alpha dropped).
+    """
+    x = _as_tensor(image)
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    elif x.dim() == 3 and x.shape[0] not in (1, 3, 4) and x.shape[-1] in (1, 3, 4):
+        x = x.permute(2, 0, 1)
+    if x.dim() != 3 or x.shape[0] not in (1, 3, 4):
+        raise ValueError(f"expected an image of shape (C, H, W), (H, W) or (H, W, C), got {tuple(x.shape)}")
+    if not torch.is_floating_point(x):
+        x = x.float() / (255.0 if x.dtype == torch.uint8 else float(torch.iinfo(x.dtype).max))
+    x = x.float()
+    if x.shape[0] == 4:  # RGBA: drop alpha
+        x = x[:3]
+    if channels is not None and x.shape[0] != channels:
+        if channels == 1:
+            x = x.mean(dim=0, keepdim=True)
+        elif channels == 3 and x.shape[0] == 1:
+            x = x.expand(3, -1, -1).contiguous()
+        else:
+            raise ValueError(f"cannot turn a {x.shape[0]}-channel image into {channels} channels")
+    if size is not None and tuple(x.shape[1:]) != tuple(size):
+        x = F.interpolate(x[None], size=tuple(int(s) for s in size), mode="bilinear", align_corners=False,
+                          antialias=True)[0]
+    return x.contiguous()
+
+
+def prepare_mask(mask: Any, size: Sequence[int] | None = None) -> np.ndarray:
+    """A ground-truth mask as an int numpy array (H, W) of labels, resized by nearest neighbour.
+
+    Accepts (H, W) labels or a (1, H, W) binary mask (CLEVR-Seg's float {0, 1} target).
+    """
+    m = _as_tensor(mask)
+    if m.dim() == 3 and m.shape[0] == 1:
+        m = m[0]
+    if m.dim() != 2:
+        raise ValueError(f"expected a mask of shape (H, W) or (1, H, W), got {tuple(m.shape)}")
+    m = m.round().long() if torch.is_floating_point(m) else m.long()
+    if size is not None and tuple(m.shape) != tuple(size):
+        m = F.interpolate(m[None, None].float(), size=tuple(int(s) for s in size), mode="nearest")[0, 0].long()
+    return m.numpy().astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Conditioning vectors from slider values
+
+
+def condition_vector(card: Mapping[str, Any], **controls: Any) -> np.ndarray:
+    """z for a checkpoint's card and the dashboard's control values.
+
+    card["condition"] decides the encoding (all from `inside_core.encoding`):
+      - "quadrant": quadrant_blend(loc_x, loc_y), loc in [-1, 1]: a blended quadrant one-hot;
+      - "point": point_condition(loc_x, loc_y, radius);
+      - "phase_slice" (ACDC): acdc_condition(phase, slice), both in [0, 1];
+      - "colour" / "shape" / "size": one_hot(condition, value).
+    Missing controls take the centre of their range (0 for locations, 0.25 for the radius, 0 for
+    phase and slice, the first value for one-hots).
+    """
+    condition = card.get("condition", "quadrant")
+    if condition == "quadrant":
+        return quadrant_blend(float(controls.get("loc_x", -0.5)), float(controls.get("loc_y", -0.5)))
+    if condition == "point":
+        return point_condition(float(controls.get("loc_x", 0.0)), float(controls.get("loc_y", 0.0)),
+                               float(controls.get("radius", 0.25)))
+    if condition in ("phase_slice", "phase", "acdc"):
+        return acdc_condition(float(controls.get("phase", 0.0)), float(controls.get("slice", 0.0)))
+    if condition in CONDITION_VALUES:
+        return one_hot(condition, controls.get("value", CONDITION_VALUES[condition][0]))
+    raise ValueError(f"unknown condition {condition!r} in the checkpoint card")
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+def dice_score(prediction: np.ndarray, target: np.ndarray, label: int = 1) -> float:
+    """Dice = 2 |P ∩ T| / (|P| + |T|) for one label; 1 when the label is absent from both.
+
+    (The ACDC convention of method.md. Written out rather than taken from MONAI because importing
+    monai.metrics costs several seconds, paid on every dashboard and notebook start.)
+    """
+    p, t = prediction == label, target == label
+    total = int(p.sum()) + int(t.sum())
+    return 1.0 if total == 0 else 2.0 * int(np.logical_and(p, t).sum()) / total
+
+
+def conditioning_kind(params: Any) -> str:
+    """"inside", "film" or "guideme" for a parameter dataclass."""
+    if isinstance(params, InsideParams):
+        return "inside"
+    if isinstance(params, GuidingParams):
+        return "guideme"
+    if isinstance(params, FiLMParams):
+        return "film"
+    raise TypeError(f"not a conditioning parameter set: {type(params).__name__}")
+
+
+def channel_table(params: Any) -> dict[str, np.ndarray]:
+    """A layer's per-channel parameters for batch item 0 as numpy arrays, each of shape (C,).
+
+    INSIDE: mu_x, mu_y, sigma_x, sigma_y, gamma, beta; FiLM: gamma, beta; Guide Me: gamma_scale,
+    gamma_shift (its alpha (H,) and beta (W,) are per row / column, not per channel: see
+    `GuidingParams.spatial_map`).
+    """
+    keep = {"inside": ("mu_x", "mu_y", "sigma_x", "sigma_y", "gamma", "beta"), "film": ("gamma", "beta"),
+            "guideme": ("gamma_scale", "gamma_shift")}[conditioning_kind(params)]
+    return {name: getattr(params, name)[0].detach().cpu().numpy().astype(np.float64) for name in keep}
+
+
+@dataclass
+class Prediction:
+    """The model's answer for one z.
+
+    probabilities: (K, H, W) float numpy (sigmoid for K = 1, softmax otherwise);
+    labels: (H, W) int numpy (p > 0.5 for K = 1, argmax otherwise);
+    conditioning: one parameter dataclass per conditioning layer, for batch item 0 with a batch
+    axis of length 1 (so `params.attention(h, w)` and `params.spatial_map()` work as is);
+    z: the conditioning vector (D,) that produced it (None for an unconditioned model).
+    """
+
+    probabilities: np.ndarray
+    labels: np.ndarray
+    conditioning: list = field(default_factory=list)
+    z: np.ndarray | None = None
+
+    @property
+    def num_classes(self) -> int:
+        return self.probabilities.shape[0]
+
+    def attention(self, layer: int = 0, size: Sequence[int] | None = None) -> np.ndarray | None:
+        """INSIDE attention a_c(i, j) of one layer, (C, H, W), at `size` (default: the mask's size).
+
+        mu and sigma are in normalised image coordinates, so the map can be drawn at any
+        resolution, e.g. over the input image. None if that layer is not INSIDE.
+        """
+        params = self.conditioning[layer] if layer < len(self.conditioning) else None
+        if not isinstance(params, InsideParams):
+            return None
+        h, w = size if size is not None else self.labels.shape
+        return params.attention(int(h), int(w))[0].cpu().numpy()
+
+    def spatial_map(self, layer: int = 0) -> np.ndarray | None:
+        """Guide Me's alpha_h + beta_w map (h, w) at its feature-map size, or None for other layers."""
+        params = self.conditioning[layer] if layer < len(self.conditioning) else None
+        if not isinstance(params, GuidingParams):
+            return None
+        return params.spatial_map()[0].cpu().numpy()
+
+
+def _prediction_from_logits(logits: Tensor, conditioning: list, z: np.ndarray | None, index: int = 0) -> Prediction:
+    logits = logits[index].float()
+    if logits.shape[0] == 1:
+        probabilities = torch.sigmoid(logits)
+        labels = (probabilities[0] > 0.5).long()
+    else:
+        probabilities = torch.softmax(logits, dim=0)
+        labels = probabilities.argmax(dim=0)
+    params = [p[index : index + 1].detach().to("cpu") for p in conditioning]
+    return Prediction(probabilities.cpu().numpy(), labels.cpu().numpy().astype(np.int64), params, z)
+
+
+# --------------------------------------------------------------------------------------------
+# The Explorer
+
+
+class Explorer:
+    """A model and one image; `update(z)` re-runs only the part of the model after the first
+    conditioning layer's input (`model.decode`) on the image's cached features.
+
+    `image`: tensor or array (C, H, W) / (H, W) / (H, W, C); resized to the model's `image_size`
+    (bilinear) when `resize` and the sizes differ, and converted to its number of input channels.
+    `mask`: optional ground truth, (H, W) labels or (1, H, W) binary, resized by nearest neighbour.
+    """
+
+    def __init__(self, model: nn.Module, image: Any, mask: Any = None, resize: bool = True):
+        self.model = model
+        size = getattr(model, "image_size", None) if resize else None
+        self.image = prepare_image(image, size, channels=getattr(model, "in_channels", None))
+        self.mask = None if mask is None else prepare_mask(mask, self.image.shape[1:])
+        self.device = next(model.parameters()).device
+        self.cond_dim = int(getattr(model, "cond_dim", 0))
+        self.conditioned = bool(getattr(model, "conditioned", True))
+        self.last: Prediction | None = None
+        with torch.inference_mode():
+            self.features = model.encode(self.image[None].to(self.device))
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return (int(self.image.shape[1]), int(self.image.shape[2]))
+
+    def _z_tensor(self, z: Any, batch: int = 1) -> Tensor | None:
+        if not self.conditioned:
+            return None
+        zt = _as_tensor(np.asarray(z, dtype=np.float32) if not isinstance(z, Tensor) else z).float()
+        zt = zt.reshape(-1, self.cond_dim) if zt.numel() == batch * self.cond_dim else zt
+        if zt.shape != (batch, self.cond_dim):
+            raise ValueError(f"this model expects z of {self.cond_dim} numbers, got shape {tuple(zt.shape)}")
+        return zt.to(self.device)
+
+    def update(self, z: Any = None) -> Prediction:
+        """Decode the cached features with a new z (D,): mask probabilities, labels, parameters."""
+        zt = self._z_tensor(z)
+        with torch.inference_mode():
+            out = self.model.decode(self.features, zt)
+        z_np = None if zt is None else zt[0].cpu().numpy()
+        self.last = _prediction_from_logits(out.logits, out.conditioning, z_np)
+        return self.last
+
+    def full_forward(self, z: Any = None) -> Prediction:
+        """The same answer through the whole model (encode + decode): the reference for speed tests."""
+        zt = self._z_tensor(z)
+        with torch.inference_mode():
+            out = self.model(self.image[None].to(self.device), zt)
+        return _prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[0].cpu().numpy())
+
+    def sweep(self, zs: Sequence[Any]) -> list[Prediction]:
+        """Decode several z at once (one batch over the cached features): one Prediction each."""
+        zs = list(zs)
+        if not zs:
+            return []
+        batch = len(zs)
+        f = self.features
+        features = type(f)(f.tensor.expand(batch, *f.tensor.shape[1:]),
+                           [s.expand(batch, *s.shape[1:]) for s in f.skips], f.input_size)
+        zt = self._z_tensor(np.stack([np.asarray(z, dtype=np.float32) for z in zs]), batch) \
+            if self.conditioned else None
+        with torch.inference_mode():
+            out = self.model.decode(features, zt)
+        return [_prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[i].cpu().numpy(), i)
+                for i in range(batch)]
+
+    def dice(self, prediction: Prediction | None = None) -> float | None:
+        """Mean Dice over the foreground labels (1 for binary models; 1..K-1 otherwise) against the
+        ground truth; None without a mask. Uses the last `update` when no prediction is given."""
+        per_class = self.dice_per_class(prediction)
+        return None if per_class is None else float(np.mean(list(per_class.values())))
+
+    def dice_per_class(self, prediction: Prediction | None = None) -> dict[int, float] | None:
+        """Dice per foreground label {label: dice}; None without a mask or a prediction."""
+        prediction = prediction or self.last
+        if self.mask is None or prediction is None:
+            return None
+        labels = range(1, max(prediction.num_classes, 2))
+        return {k: dice_score(prediction.labels, self.mask, k) for k in labels}
