@@ -1,0 +1,14 @@
+"""Data: CLEVR-Seg and ACDC loaders over the real on-disk layouts, and generators that write them.
+
+See docs/datasets.md for the layouts, the conditioning encodings and how to use a real download.
+"""
+
+from inside_core.data.clevr_seg import ClevrSegDataset
+from inside_core.data.errors import DataError
+from inside_core.data.generate_clevr_seg import generate_clevr_seg
+
+__all__ = [
+    "ClevrSegDataset",
+    "DataError",
+    "generate_clevr_seg",
+]
