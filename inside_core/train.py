@@ -1,0 +1,509 @@
+"""Training: one readable loop, from a YAML config to a checkpoint with its model card.
+
+    inside train --config configs/clevr-seg-quadrant-inside-cpu.yaml [--data DIR] [--out DIR]
+                 [--epochs N] [--resume STATE]
+    torchrun --nproc_per_node 2 -m inside_core train --config ...      (DDP: gloo on CPU, NCCL on GPUs)
+
+What it does, in order:
+  1. read the config (sections `data`, `model`, `train`; see configs/*.yaml), seed everything;
+  2. if the data folder is missing and the config says how to generate it (`data.generate`), generate it;
+  3. load the train and validation splits into memory once (the datasets are small);
+  4. per epoch: shuffle with a generator seeded by (seed, epoch) (DistributedSampler), minimise
+         loss = task loss + sigma penalty (INSIDE only; `model.sigma_penalty`)
+     with Adam; then compute validation loss and mean Dice per image, reduced across ranks;
+  5. keep the checkpoint with the lowest validation loss (`<out>/<name>.safetensors` + `.json`);
+     stop early when the validation loss has not improved by `min_delta` for `patience` epochs,
+     or when `max_minutes` of training have passed;
+  6. after every epoch write the resume state `<out>/resume/<name>.safetensors` (model, Adam state,
+     epoch, early-stopping state, history, RNG) and the CSV log `<out>/<name>.csv`.
+
+Task losses are MONAI's: "focal" (sigmoid focal loss, the reference's CLEVR-Seg loss), "focal+dice"
+(focal plus soft Dice, used for the shipped CPU models), "dice+ce" (Dice + cross-entropy, ACDC).
+Because the shuffling order is a function of (seed, epoch) and the model/optimizer/RNG state is restored,
+a run that is killed and resumed follows the same trajectory as one that was never interrupted.
+Only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import yaml
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from tqdm import tqdm
+
+from inside_core.checkpoints import (
+    CheckpointError,
+    atomic_write_bytes,
+    atomic_write_text,
+    checkpoint_paths,
+    read_card,
+    save_checkpoint,
+    write_card,
+)
+from inside_core.networks import build_model
+
+__all__ = ["DEFAULT_TRAIN", "load_config", "build_dataset", "preload", "make_loss", "batch_dice", "train",
+           "register"]
+
+# The reference's training settings (method.md); a config's `train` section overrides them.
+DEFAULT_TRAIN: dict[str, Any] = {
+    "epochs": 100,
+    "batch_size": 32,
+    "lr": 1e-3,  # Adam's default, as in the reference
+    "loss": "focal",
+    "focal_gamma": 2.0,
+    "patience": 25,
+    "min_delta": 1e-4,
+    "seed": 42,
+    "max_minutes": None,  # wall-clock budget for the training loop (None: no limit)
+    "num_threads": None,  # torch.set_num_threads for CPU runs (None: leave torch's default)
+    "train_split": "train",
+    "val_split": "val",
+}
+
+Z_ENCODINGS = {
+    "quadrant": "one-hot over (top_left, top_right, bottom_right, bottom_left) of the target quadrant; "
+                "inside_core.encoding.one_hot('quadrant', name) or quadrant_blend(x, y) for a location",
+    "colour": "one-hot over (alizarin, nephritis, orange); inside_core.encoding.one_hot('colour', name)",
+    "shape": "one-hot over (cube, sphere, triangle); inside_core.encoding.one_hot('shape', name)",
+    "size": "one-hot over (small, medium, large); inside_core.encoding.one_hot('size', name)",
+    "point": "(x, y, r): a centre in normalised coordinates (x column, y row, -1..1 edge to edge) and a radius "
+             "in the same units; target = objects whose centre lies within r; inside_core.encoding.point_condition",
+    "phase_slice": "(phase, slice_position): phase 0 = ED, 1 = ES; slice position k/(n-1), 0 = base, 1 = apex; "
+                   "inside_core.encoding.acdc_condition",
+}
+
+
+# ----------------------------------------------------------------------------------------------- config
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a YAML config and fill the `train` section with DEFAULT_TRAIN."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: cannot read the config ({str(error).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: a config must be a YAML mapping")
+    for section in ("name", "dataset", "data", "model"):
+        if section not in config:
+            raise ValueError(f"{path}: the config lacks '{section}'")
+    if config["dataset"] not in ("clevr-seg", "acdc"):
+        raise ValueError(f"{path}: dataset must be 'clevr-seg' or 'acdc', got {config['dataset']!r}")
+    config["train"] = {**DEFAULT_TRAIN, **(config.get("train") or {})}
+    config.setdefault("condition", "phase_slice" if config["dataset"] == "acdc" else "quadrant")
+    return config
+
+
+# ------------------------------------------------------------------------------------------------- data
+
+def build_dataset(dataset: str, root: str | os.PathLike, split: str, *, condition: str = "quadrant",
+                  image_size: int | list | None = None, spacing: float | None = None, seed: int = 0):
+    """The dataset object for one split, with the options a config or model card records."""
+    from inside_core import data  # imported here: training code must not need data at import time
+
+    size = image_size[0] if isinstance(image_size, (list, tuple)) else image_size
+    if dataset == "clevr-seg":
+        return data.ClevrSegDataset(root, condition=condition, split=split, image_size=size, seed=seed)
+    if dataset == "acdc":
+        options = {} if spacing is None else {"spacing": spacing}
+        return data.AcdcDataset(root, split=split, image_size=size or 128, seed=seed, **options)
+    raise ValueError(f"unknown dataset {dataset!r}")
+
+
+def preload(dataset) -> tuple[Tensor, Tensor, Tensor, list[dict]]:
+    """All items stacked into tensors (images, z, masks) plus the list of metas."""
+    items = [dataset[i] for i in range(len(dataset))]
+    if not items:
+        raise ValueError("the dataset split is empty")
+    images = torch.stack([torch.as_tensor(item["image"], dtype=torch.float32) for item in items])
+    z = torch.stack([torch.as_tensor(item["z"], dtype=torch.float32) for item in items])
+    masks = torch.stack([torch.as_tensor(item["mask"]) for item in items])
+    return images, z, masks, [item.get("meta", {}) for item in items]
+
+
+def config_datasets(config: dict, split: str):
+    data_cfg = config["data"]
+    return build_dataset(config["dataset"], data_cfg["root"], split, condition=config.get("condition", "quadrant"),
+                         image_size=data_cfg.get("image_size"), spacing=data_cfg.get("spacing"),
+                         seed=data_cfg.get("seed", 0))
+
+
+def ensure_data(config: dict) -> None:
+    """Generate the config's data with its `data.generate` command if the folder does not exist yet."""
+    root = Path(config["data"]["root"])
+    if root.exists():
+        return
+    command = config["data"].get("generate")
+    if not command:
+        raise ValueError(f"{root}: data folder not found and the config has no data.generate command")
+    from inside_core.cli import main as cli_main
+
+    argv = shlex.split(command)
+    if argv and argv[0] in ("inside", "python"):
+        argv = argv[1:] if argv[0] == "inside" else argv[3:]  # "python -m inside_core ..."
+    print(f"generating data: {command}", flush=True)
+    status = cli_main(argv)
+    if status:
+        raise RuntimeError(f"data generation failed with status {status}: {command}")
+
+
+# ------------------------------------------------------------------------------------------ loss, dice
+
+def make_loss(train_cfg: dict) -> nn.Module:
+    """The task loss named in the config, built from MONAI's losses.
+
+    focal       sigmoid focal loss  FL = -(1 - p_t)^gamma log p_t      (binary masks, logits (B, 1, H, W))
+    focal+dice  focal + soft Dice 1 - 2 sum(p g) / (sum p + sum g)    (binary)
+    dice+ce     soft Dice (softmax) + cross-entropy                    (multi-class, mask (B, H, W) labels)
+    """
+    from monai.losses import DiceCELoss, DiceLoss, FocalLoss
+
+    name = train_cfg["loss"]
+    gamma = float(train_cfg.get("focal_gamma", 2.0))
+    if name == "focal":
+        return FocalLoss(gamma=gamma, use_softmax=False)
+    if name == "focal+dice":
+        focal, dice = FocalLoss(gamma=gamma, use_softmax=False), DiceLoss(sigmoid=True)
+        return _Sum(focal, dice)
+    if name == "dice+ce":
+        return _LabelsToChannel(DiceCELoss(to_onehot_y=True, softmax=True))
+    raise ValueError(f"unknown loss {name!r}; choose focal, focal+dice or dice+ce")
+
+
+class _Sum(nn.Module):
+    def __init__(self, *losses: nn.Module):
+        super().__init__()
+        self.losses = nn.ModuleList(losses)
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return sum(loss(logits, target) for loss in self.losses)
+
+
+class _LabelsToChannel(nn.Module):
+    """MONAI wants label maps as (B, 1, H, W); our ACDC masks are (B, H, W)."""
+
+    def __init__(self, loss: nn.Module):
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return self.loss(logits, target.unsqueeze(1) if target.dim() == 3 else target)
+
+
+def predict_labels(logits: Tensor) -> Tensor:
+    """(B, 1, H, W) logits -> binary (B, H, W) by logit > 0; (B, K, H, W) -> argmax labels (B, H, W)."""
+    return (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(dim=1)
+
+
+def batch_dice(logits: Tensor, target: Tensor) -> Tensor:
+    """Dice per image, (B,): 2|P ∩ G| / (|P| + |G|), 1 when both are empty.
+
+    Binary models: the foreground. Multi-class: the mean over the foreground classes 1..K-1.
+    (`inside evaluate` uses MONAI's metrics; this fast version is for the training log.)
+    """
+    labels = predict_labels(logits)
+    target = target[:, 0].long() if target.dim() == 4 else target.long()
+    classes = range(1, max(2, logits.shape[1]))
+    scores = []
+    for k in classes:
+        p, g = labels == k, target == k
+        inter = (p & g).flatten(1).sum(1).float()
+        total = p.flatten(1).sum(1).float() + g.flatten(1).sum(1).float()
+        scores.append(torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total)))
+    return torch.stack(scores).mean(0)
+
+
+# ---------------------------------------------------------------------------------------- distributed
+
+def setup_distributed() -> tuple[int, int, torch.device]:
+    """(rank, world size, device). Under torchrun (WORLD_SIZE > 1) starts gloo on CPU or NCCL on GPUs."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return (dist.get_rank() if dist.is_initialized() else 0), world, device
+
+
+def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
+    if not dist.is_initialized():
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+# ----------------------------------------------------------------------------------------- resume state
+
+def save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Everything needed to resume, in ONE safetensors file (atomic): tensors + JSON metadata."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    optim = optimizer.state_dict()
+    for index, per_param in optim["state"].items():
+        for key, value in per_param.items():
+            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {**state, "param_groups": optim["param_groups"]}
+    atomic_write_bytes(path, save(tensors, metadata={"state": json.dumps(meta)}))
+
+
+def load_state(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """Restore model, optimizer and RNG from a resume file; returns its JSON state (epoch, history...)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: resume state not found")
+    try:
+        tensors = load_file(str(path))
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            meta = json.loads(handle.metadata()["state"])
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: not a readable resume state ({str(error).splitlines()[0]})") from None
+    model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(model_state)
+    except RuntimeError as error:
+        raise CheckpointError(f"{path}: the resume state does not fit this config's model "
+                              f"({str(error).splitlines()[0]})") from None
+    optim_state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, index, name = key.split(".", 2)
+            optim_state.setdefault(int(index), {})[name] = value
+    optimizer.load_state_dict({"state": optim_state, "param_groups": meta.pop("param_groups")})
+    torch.set_rng_state(tensors["rng.torch"])
+    return meta
+
+
+def write_log(path: Path, history: list[dict]) -> None:
+    buffer = io.StringIO()
+    fields = list(history[0]) if history else ["epoch"]
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_text(path, buffer.getvalue())
+
+
+# ------------------------------------------------------------------------------------------- the loop
+
+def run_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: torch.device,
+              optimizer: torch.optim.Optimizer | None = None, progress: str | None = None) -> tuple[float, float, int]:
+    """One pass; trains if an optimizer is given. Returns (sum of loss * n, sum of Dice, n) on this rank."""
+    training = optimizer is not None
+    model.train(training)
+    raw_model = getattr(model, "module", model)
+    loss_sum, dice_sum, count = 0.0, 0.0, 0
+    batches = tqdm(loader, desc=progress, leave=False, disable=progress is None, mininterval=2.0)
+    with torch.set_grad_enabled(training):
+        for images, z, masks in batches:
+            images, z, masks = images.to(device), z.to(device), masks.to(device)
+            out = model(images, z)
+            loss = loss_fn(out.logits, masks) + raw_model.sigma_penalty(out.conditioning).to(device)
+            if training:
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            n = images.shape[0]
+            loss_sum += loss.item() * n
+            dice_sum += batch_dice(out.logits.detach(), masks).sum().item()
+            count += n
+            batches.set_postfix(loss=f"{loss_sum / count:.4f}")
+    return loss_sum, dice_sum, count
+
+
+def train(config: dict, out_dir: str | os.PathLike | None = None, resume: str | None = None,
+          command: str | None = None, quiet: bool = False) -> Path | None:
+    """Train the model a config describes; returns the best checkpoint's path (rank 0) or None."""
+    cfg = config["train"]
+    name = config["name"]
+    out_dir = Path(out_dir or Path("runs") / name)
+    rank, world, device = setup_distributed()
+    if cfg.get("num_threads"):
+        torch.set_num_threads(int(cfg["num_threads"]))
+    seed = int(cfg["seed"])
+    torch.manual_seed(seed)
+
+    if rank == 0:
+        ensure_data(config)
+    if dist.is_initialized():
+        dist.barrier()
+    train_set = config_datasets(config, cfg["train_split"])
+    val_set = config_datasets(config, cfg["val_split"])
+    images, z, masks, _ = preload(train_set)
+    val_images, val_z, val_masks, _ = preload(val_set)
+    model_cfg = dict(config["model"])
+    model_cfg.setdefault("cond_dim", int(z.shape[1]))
+    if "image_size" not in model_cfg:
+        model_cfg["image_size"] = list(images.shape[2:])
+    model = build_model(model_cfg.pop("name"), **model_cfg).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
+    loss_fn = make_loss(cfg)
+
+    state = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "epochs_without_improvement": 0,
+             "elapsed_s": 0.0, "history": [], "stopped": ""}
+    if resume:
+        state.update(load_state(resume, model, optimizer))
+        if not quiet and rank == 0:
+            print(f"resumed from {resume} after epoch {state['epoch']}", flush=True)
+    ddp_model = nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
+
+    # The same sampler with and without DDP: the order of epoch e is a function of (seed, e) only.
+    train_sampler = DistributedSampler(TensorDataset(images, z, masks), num_replicas=world, rank=rank,
+                                       shuffle=True, seed=seed)
+    train_loader = DataLoader(TensorDataset(images, z, masks), batch_size=int(cfg["batch_size"]),
+                              sampler=train_sampler)
+    val_sampler = DistributedSampler(TensorDataset(val_images, val_z, val_masks), num_replicas=world, rank=rank,
+                                     shuffle=False)
+    val_loader = DataLoader(TensorDataset(val_images, val_z, val_masks), batch_size=int(cfg["batch_size"]),
+                            sampler=val_sampler)
+
+    best_path = out_dir / name
+    resume_path = out_dir / "resume" / f"{name}.safetensors"
+    log_path = out_dir / f"{name}.csv"
+    max_s = float(cfg["max_minutes"]) * 60 if cfg.get("max_minutes") else math.inf
+    if rank == 0 and not quiet:
+        print(f"{name}: {len(train_set)} training / {len(val_set)} validation samples, "
+              f"{sum(p.numel() for p in model.parameters())} parameters, {world} process(es) on {device}", flush=True)
+
+    for epoch in range(state["epoch"] + 1, int(cfg["epochs"]) + 1):
+        if state["stopped"]:
+            break
+        started = time.perf_counter()
+        train_sampler.set_epoch(epoch)
+        progress = f"epoch {epoch}" if rank == 0 and not quiet else None
+        train_sums = all_reduce_sum(list(run_epoch(ddp_model, train_loader, loss_fn, device, optimizer, progress)),
+                                    device)
+        val_sums = all_reduce_sum(list(run_epoch(ddp_model, val_loader, loss_fn, device)), device)
+        elapsed = state["elapsed_s"] + time.perf_counter() - started
+        row = {"epoch": epoch, "train_loss": train_sums[0] / train_sums[2], "train_dice": train_sums[1] / train_sums[2],
+               "val_loss": val_sums[0] / val_sums[2], "val_dice": val_sums[1] / val_sums[2], "elapsed_s": elapsed}
+        improved = row["val_loss"] < state["best_val_loss"] - float(cfg["min_delta"])
+        history = state["history"] + [{k: round(v, 6) if isinstance(v, float) else v for k, v in row.items()}]
+        state.update(epoch=epoch, elapsed_s=elapsed, history=history)
+        if improved:
+            state.update(best_val_loss=row["val_loss"], best_epoch=epoch, best_val_dice=row["val_dice"],
+                         epochs_without_improvement=0)
+        else:
+            state["epochs_without_improvement"] += 1
+        if state["epochs_without_improvement"] >= int(cfg["patience"]):
+            state["stopped"] = f"early stopping: no improvement for {cfg['patience']} epochs"
+        elif elapsed >= max_s:
+            state["stopped"] = f"time budget of {cfg['max_minutes']} minutes reached"
+        if rank == 0:
+            if improved:
+                save_checkpoint(model, make_card(config, model, state, command), best_path)
+            save_state(resume_path, model, optimizer, state)
+            write_log(log_path, state["history"])
+            if not quiet:
+                mark = " *" if improved else ""
+                print(f"epoch {epoch:3d}  train loss {row['train_loss']:.4f} dice {row['train_dice']:.3f}  "
+                      f"val loss {row['val_loss']:.4f} dice {row['val_dice']:.3f}  {elapsed:6.0f}s{mark}", flush=True)
+    if rank == 0:
+        if not quiet:
+            print(state["stopped"] or f"finished {cfg['epochs']} epochs", flush=True)
+        # the best checkpoint's card learns how the run ended
+        if checkpoint_paths(best_path)[1].exists():
+            card = read_card(best_path)
+            card.update(epochs=state["epoch"], training_time_s=round(state["elapsed_s"], 1),
+                        stopped=state["stopped"] or f"finished {cfg['epochs']} epochs")
+            write_card(best_path, card)
+    if dist.is_initialized():
+        dist.barrier()
+    return (out_dir / f"{name}.safetensors") if rank == 0 else None
+
+
+def make_card(config: dict, model: nn.Module, state: dict, command: str | None) -> dict:
+    """The model card (see inside_core.checkpoints) for the current best model."""
+    data_cfg = config["data"]
+    card = {
+        "name": config["name"],
+        "architecture": model.config,
+        "dataset": config["dataset"],
+        "condition": config.get("condition"),
+        "conditioning": model.config.get("conditioning", "none"),
+        "image_size": list(model.config.get("image_size", [])),
+        "z_encoding": Z_ENCODINGS.get(config.get("condition"), ""),
+        "data": {"root": str(data_cfg["root"]), "generate": data_cfg.get("generate"),
+                 "train_split": config["train"]["train_split"], "val_split": config["train"]["val_split"],
+                 "seed": data_cfg.get("seed", 0), "synthetic": bool(data_cfg.get("synthetic", True))},
+        "seed": int(config["train"]["seed"]),
+        "epochs": state["epoch"],
+        "best_epoch": state["best_epoch"],
+        "training_time_s": round(state["elapsed_s"], 1),
+        "train": {k: v for k, v in config["train"].items()},
+        "metrics": {"validation": {"loss": round(state["best_val_loss"], 6),
+                                   "dice": round(state.get("best_val_dice", float("nan")), 6)}},
+        "command": command or "",
+    }
+    if config["dataset"] == "acdc":
+        card["spacing"] = data_cfg.get("spacing", 1.37)
+    return card
+
+
+# -------------------------------------------------------------------------------------------- the CLI
+
+def reproduce_command(config: dict, argv: list[str]) -> str:
+    generate = config["data"].get("generate")
+    train_command = "inside " + shlex.join(argv)
+    return f"{generate} && {train_command}" if generate else train_command
+
+
+def run_train(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+        if args.data:
+            config["data"]["root"] = args.data
+        if args.epochs is not None:
+            config["train"]["epochs"] = args.epochs
+        if args.max_minutes is not None:
+            config["train"]["max_minutes"] = args.max_minutes
+        if args.threads is not None:
+            config["train"]["num_threads"] = args.threads
+        if "train" in sys.argv:  # the command as typed, from the sub-command on
+            argv = sys.argv[sys.argv.index("train"):]
+        else:  # called from Python
+            argv = ["train", "--config", str(args.config)] + (["--out", str(args.out)] if args.out else [])
+        path = train(config, args.out, args.resume, reproduce_command(config, argv))
+    except (ValueError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if path is not None:
+        print(f"best checkpoint: {path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train a model from a YAML config (configs/*.yaml)",
+                                   description="Train a conditioned segmentation model; keeps the checkpoint with "
+                                   "the lowest validation loss. Run under torchrun for DDP.")
+    parser.add_argument("--config", required=True, help="YAML config, e.g. configs/clevr-seg-quadrant-inside-cpu.yaml")
+    parser.add_argument("--data", help="data folder (overrides data.root)")
+    parser.add_argument("--out", help="output folder (default runs/<name>)")
+    parser.add_argument("--epochs", type=int, help="maximum number of epochs (overrides train.epochs)")
+    parser.add_argument("--resume", help="resume state to continue from (<out>/resume/<name>.safetensors)")
+    parser.add_argument("--max-minutes", type=float, help="training time budget (overrides train.max_minutes)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (overrides train.num_threads)")
+    parser.set_defaults(func=run_train)
