@@ -19,21 +19,28 @@ import io
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+# No matplotlib.use() here: the notebooks import this module and need their inline backend;
+# without a display matplotlib picks Agg by itself.
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
+from matplotlib.figure import Figure
+from matplotlib.patches import Ellipse, Patch
 
-matplotlib.use("Agg")  # files only: never needs a display
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Ellipse, Patch  # noqa: E402
-
-from inside_core.layers import FiLMParams, GuidingParams, InsideParams  # noqa: E402
+from inside_core.encoding import (
+    CONDITION_VALUES,
+    QUADRANTS,
+    acdc_condition,
+    one_hot,
+    point_condition,
+    quadrant_blend,
+)
+from inside_core.layers import FiLMParams, GuidingParams, InsideParams
 
 __all__ = [
     "WIDTHS",
@@ -475,19 +482,517 @@ def _outline(ax: Axes, labels, num_classes: int) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Command line
+# Rows, conditions and names shared by the figure kinds
 
-FIGURE_KINDS = ("qualitative", "sweep", "attention", "table")
-
-
-def register(subparsers) -> None:
-    """Add `inside figures KIND --out FILE [...]`."""
-    parser = subparsers.add_parser("figures", help="publication figures (qualitative, sweep, attention, table)",
-                                   description="Make publication figures from checkpoints and data.")
-    parser.add_argument("kind", choices=FIGURE_KINDS)
-    parser.add_argument("--out", required=True, help="output file; its suffix (.pdf, .svg, .png) sets the format")
-    parser.set_defaults(func=_run)
+MODEL_NAMES = {"none": "Baseline", "film": "FiLM", "guideme": "Guide Me", "inside": "INSIDE"}
+COND_DIM_CONDITIONS = {4: "quadrant", 3: "point", 2: "phase_slice"}
+SWEEP_VARIABLES = {
+    "quadrant": ("x", "y"), "point": ("x", "y", "r"), "phase_slice": ("phase", "slice"),
+    "colour": ("value",), "shape": ("value",), "size": ("value",),
+}
 
 
-def _run(args) -> int:
-    raise SystemExit(f"inside figures {args.kind}: not implemented yet")
+@dataclass
+class Row:
+    """One sample to draw: image (C, H, W), conditioning z (D,), ground truth (or None), a short label."""
+
+    image: Any
+    z: np.ndarray
+    mask: Any = None
+    label: str = ""
+
+
+def model_conditioning(model) -> str:
+    """"none", "film", "guideme" or "inside": the model's conditioning (from its card or config)."""
+    card = getattr(model, "card", None) or {}
+    config = getattr(model, "config", None) or {}
+    return str(card.get("conditioning") or config.get("conditioning") or "none")
+
+
+def model_name(model) -> str:
+    """The name a paper uses for a model: Baseline, FiLM, Guide Me, INSIDE."""
+    return MODEL_NAMES.get(model_conditioning(model), model_conditioning(model))
+
+
+def model_condition(model) -> str:
+    """The model's condition ("quadrant", "point", "phase_slice", ...): its card's, else from its z size."""
+    card = getattr(model, "card", None) or {}
+    if card.get("condition"):
+        return str(card["condition"])
+    cond_dim = int(getattr(model, "cond_dim", 0) or (getattr(model, "config", None) or {}).get("cond_dim", 4))
+    return COND_DIM_CONDITIONS.get(cond_dim, "quadrant")
+
+
+def _minus(text: str) -> str:
+    return text.replace("-", "\N{MINUS SIGN}")
+
+
+def _number(value: float, digits: int = 2) -> str:
+    return _minus(f"{value:.{digits}f}")
+
+
+def describe_condition(condition: str, z) -> str:
+    """A short label of z for a figure, e.g. "top left", "(0.31, −0.20), r 0.40", "ES, slice 0.50"."""
+    z = _numpy(z).astype(np.float64).ravel()
+    if condition in CONDITION_VALUES:
+        values = CONDITION_VALUES[condition]
+        if np.isclose(z.max(), 1.0) and np.isclose(z.sum(), 1.0):
+            return values[int(z.argmax())].replace("_", " ")
+        top = np.argsort(-z, kind="stable")[:2]
+        return " / ".join(f"{values[k].replace('_', ' ')} {z[k]:.2f}" for k in top if z[k] > 0)
+    if condition == "point":
+        return f"({_number(z[0])}, {_number(z[1])}), r {_number(z[2])}"
+    if condition == "phase_slice":
+        phase = {0.0: "ED", 1.0: "ES"}.get(round(float(z[0]), 6), f"phase {z[0]:.2f}")
+        return f"{phase}, slice {z[1]:.2f}"
+    return ", ".join(_number(v) for v in z)
+
+
+def parse_condition(condition: str, text: str) -> np.ndarray:
+    """z from a command-line value: a value name (top_left, orange, ...) for one-hot conditions;
+    "x,y,r" for point; "phase,slice" for ACDC (phase may be ED or ES); "x,y" (a location) for quadrant."""
+    text = text.strip()
+    if condition in CONDITION_VALUES and text in CONDITION_VALUES[condition]:
+        return one_hot(condition, text)
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        if condition == "phase_slice" and len(parts) == 2:
+            phase = {"ED": 0.0, "ES": 1.0}.get(parts[0].upper())
+            return acdc_condition(float(parts[0]) if phase is None else phase, float(parts[1]))
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if condition == "point" and len(numbers) == 3:
+        return point_condition(*numbers)
+    if condition == "quadrant" and len(numbers) == 2:
+        return quadrant_blend(*numbers)
+    expected = {"point": "x,y,r", "phase_slice": "phase,slice (e.g. ES,0.5)",
+                "quadrant": f"one of {', '.join(QUADRANTS)} or a location x,y"}.get(
+        condition, "one of " + ", ".join(CONDITION_VALUES.get(condition, ())))
+    raise ValueError(f"cannot read condition {text!r} for {condition}: expected {expected}")
+
+
+def sample_label(condition: str, item: dict) -> str:
+    """A row label for a dataset item: its condition value, and for ACDC its phase and slice."""
+    meta = item.get("meta", {}) or {}
+    if condition == "phase_slice" and "slice_index" in meta:
+        return f"{meta.get('phase', '')}, slice {int(meta['slice_index']) + 1}/{int(meta.get('num_slices', 0))}"
+    return describe_condition(condition, item["z"])
+
+
+def row_from_item(condition: str, item: dict) -> Row:
+    return Row(image=item["image"], z=_numpy(item["z"]).astype(np.float32), mask=item.get("mask"),
+               label=sample_label(condition, item))
+
+
+def _explore(model, row: Row):
+    """(explorer, prediction) for one row: the Explorer is the one inference path."""
+    from inside_core.explorer import Explorer
+
+    explorer = Explorer(model, row.image, row.mask)
+    return explorer, explorer.update(row.z if getattr(model, "conditioned", True) else None)
+
+
+def _image_grid(n_rows: int, n_cols: int, width: str | float, left: float = 0.18, right: float = 0.02,
+                top: float = 0.17, bottom: float = 0.03, gap: float = 0.03, cell_aspect: float = 1.0):
+    """A figure with an n_rows x n_cols grid of image panels filling the width; margins in inches."""
+    fig_width, _ = figure_size(width, 1.0)
+    cell = (fig_width - left - right - gap * (n_cols - 1)) / n_cols
+    fig_height = top + bottom + n_rows * cell * cell_aspect + gap * (n_rows - 1)
+    fig = plt.figure(figsize=(fig_width, fig_height))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False, gridspec_kw=dict(
+        left=left / fig_width, right=1 - right / fig_width, bottom=bottom / fig_height, top=1 - top / fig_height,
+        wspace=gap / cell, hspace=gap / (cell * cell_aspect)))
+    for ax in axes.ravel():
+        _clean_axes(ax)
+    return fig, axes
+
+
+def _corner_text(ax: Axes, text: str) -> None:
+    ax.text(0.97, 0.04, text, transform=ax.transAxes, ha="right", va="bottom", color="white",
+            fontsize=SMALL_FONT_SIZE, bbox=dict(boxstyle="square,pad=0.15", facecolor="black", alpha=0.55,
+                                                edgecolor="none"))
+
+
+def draw_condition_marker(ax: Axes, condition: str, z, height: int, width: int,
+                          location: tuple[float, float] | None = None) -> None:
+    """Mark where z points: for point conditioning its centre (+) and radius (dashed circle); for a
+    location slider (quadrant blend) the slider's position. Coordinates are normalised (method.md)."""
+    z = _numpy(z).astype(np.float64).ravel()
+    if condition == "point":
+        location, radius = (z[0], z[1]), z[2]
+    else:
+        radius = None
+    if location is None:
+        return
+    column = (location[0] + 1) * width / 2 - 0.5
+    row = (location[1] + 1) * height / 2 - 0.5
+    ax.plot([column], [row], marker="+", markersize=6, markeredgewidth=1.2, color=OKABE_ITO["orange"])
+    if radius is not None:
+        ax.add_patch(Ellipse((column, row), radius * width, radius * height, fill=False,
+                             edgecolor=OKABE_ITO["orange"], linestyle=(0, (3, 2)), linewidth=0.8))
+
+
+# --------------------------------------------------------------------------------------------
+# Kind: qualitative
+
+
+def qualitative_figure(models: Sequence, rows: Sequence[Row], width: str | float = "double",
+                       names: Sequence[str] | None = None, show_dice: bool = True,
+                       condition: str | None = None) -> Figure:
+    """Rows of samples; columns: input, ground truth, each model's prediction, INSIDE's attention.
+
+    Every prediction comes from `Explorer(model, image, mask).update(z)`. The attention column (one
+    per INSIDE model) shows the mean map (1/C) sum_c a_c over the input, on one colour scale for the
+    whole column, with the centres and 1-sigma ellipses of the channels of largest gain |1 + gamma|.
+    With `show_dice`, each prediction's Dice against the ground truth is printed in its corner.
+    """
+    models = list(models)
+    if not models or not rows:
+        raise ValueError("a qualitative figure needs at least one model and one sample")
+    names = list(names) if names is not None else [model_name(m) for m in models]
+    condition = condition or model_condition(models[0])
+    inside_models = [k for k, m in enumerate(models) if model_conditioning(m) == "inside"]
+    results = [[_explore(model, row) for model in models] for row in rows]
+    num_classes = max(p.num_classes for line in results for _, p in line)
+    attention_maps = {}
+    for r, line in enumerate(results):
+        for k in inside_models:
+            explorer, prediction = line[k]
+            h, w = explorer.image_size
+            attention_maps[r, k] = mean_attention(prediction.conditioning[0], h, w)
+    vmax = max((float(a.max()) for a in attention_maps.values()), default=1.0) or 1.0
+    titles = ["Input", "Ground truth", *names]
+    titles += [f"{names[k]} attention" if len(inside_models) > 1 else "INSIDE attention" for k in inside_models]
+    legend_space = 0.22 if num_classes > 1 or inside_models else 0.03
+    with paper_style():
+        fig, axes = _image_grid(len(rows), len(titles), width, left=0.2, bottom=legend_space)
+        for r, (row, line) in enumerate(zip(rows, results, strict=True)):
+            explorer = line[0][0]
+            image = explorer.image
+            h, w = explorer.image_size
+            show_image(axes[r, 0], image)
+            axes[r, 0].set_ylabel(row.label, fontsize=SMALL_FONT_SIZE)
+            show_image(axes[r, 1], image)
+            if explorer.mask is not None:
+                overlay_mask(axes[r, 1], explorer.mask, num_classes)
+            else:
+                axes[r, 1].text(0.5, 0.5, "n/a", transform=axes[r, 1].transAxes, ha="center", va="center",
+                                color="white")
+            draw_condition_marker(axes[r, 1], condition, row.z, h, w)
+            for k, (model_explorer, prediction) in enumerate(line):
+                ax = axes[r, 2 + k]
+                show_image(ax, model_explorer.image)
+                overlay_mask(ax, prediction.labels, num_classes)
+                dice = model_explorer.dice(prediction) if show_dice else None
+                if dice is not None:
+                    _corner_text(ax, f"{dice:.2f}")
+            artist = None
+            for j, k in enumerate(inside_models):
+                ax = axes[r, 2 + len(models) + j]
+                model_explorer, prediction = line[k]
+                show_image(ax, model_explorer.image)
+                artist = ax.imshow(attention_maps[r, k], cmap=ATTENTION_CMAP, vmin=0.0, vmax=vmax, alpha=0.75,
+                                   interpolation="none")
+                draw_attention_ellipses(ax, prediction.conditioning[0], h, w)
+        for c, title in enumerate(titles):
+            axes[0, c].set_title(title)
+        if inside_models and artist is not None:
+            _bottom_colourbar(fig, axes[-1, -1], artist, "mean attention")
+        if num_classes > 1:
+            label_legend(fig, num_classes, loc="lower left", bbox_to_anchor=(axes[-1, 0].get_position().x0, 0.0))
+    return fig
+
+
+def _bottom_colourbar(fig: Figure, ax: Axes, artist, label: str) -> None:
+    """A thin horizontal colour bar under `ax` (in the figure's bottom margin)."""
+    box = ax.get_position()
+    fig_height = fig.get_size_inches()[1]
+    bar = fig.add_axes((box.x0 + 0.1 * box.width, box.y0 - 0.1 / fig_height, 0.8 * box.width, 0.045 / fig_height))
+    colourbar = fig.colorbar(artist, cax=bar, orientation="horizontal")
+    colourbar.outline.set_linewidth(0.4)
+    colourbar.set_ticks([0, artist.norm.vmax])
+    colourbar.set_ticklabels(["0", f"{artist.norm.vmax:.2f}"])
+    colourbar.ax.tick_params(labelsize=SMALL_FONT_SIZE - 1, length=1.5, pad=1)
+    bar.set_title(label, fontsize=SMALL_FONT_SIZE - 1, pad=1.5, loc="center", y=-3.2)
+
+
+# --------------------------------------------------------------------------------------------
+# Kind: sweep
+
+
+def sweep_conditions(condition: str, base_z, variable: str, values: Sequence) -> tuple[list[np.ndarray], list]:
+    """z for each swept value, the other conditioning variables held at the sample's.
+
+    quadrant: a location slider (x or y in [-1, 1]) blended between quadrants (quadrant_blend), the
+    other coordinate at the centre of the sample's quadrant; point: x, y or r replaced; ACDC: phase
+    or slice replaced; one-hot conditions: variable "value" runs over the value names.
+    Returns (zs, locations) with locations (x, y) for a location slider, else None per z.
+    """
+    base = _numpy(base_z).astype(np.float64).ravel()
+    allowed = SWEEP_VARIABLES.get(condition, ())
+    if variable not in allowed:
+        raise ValueError(f"cannot sweep {variable!r} for condition {condition}; choose one of {', '.join(allowed)}")
+    zs, locations = [], []
+    if condition == "quadrant":
+        quadrant = QUADRANTS[int(base.argmax())]
+        centre = [0.5 if "right" in quadrant else -0.5, 0.5 if "bottom" in quadrant else -0.5]
+        for value in values:
+            location = list(centre)
+            location["xy".index(variable)] = float(value)
+            zs.append(quadrant_blend(*location))
+            locations.append(tuple(location))
+        return zs, locations
+    if condition in CONDITION_VALUES:
+        return [one_hot(condition, str(v)) for v in values], [None] * len(values)
+    index = {"point": {"x": 0, "y": 1, "r": 2}, "phase_slice": {"phase": 0, "slice": 1}}[condition][variable]
+    for value in values:
+        z = base.copy()
+        z[index] = float(value)
+        zs.append(z.astype(np.float32))
+        locations.append(None)
+    return zs, locations
+
+
+def default_sweep_values(condition: str, variable: str, count: int = 6) -> list:
+    """Evenly spaced values over the variable's range (its value names for one-hot conditions)."""
+    if variable == "value":
+        return list(CONDITION_VALUES[condition])
+    low, high = {"x": (-0.75, 0.75), "y": (-0.75, 0.75), "r": (0.2, 0.6), "phase": (0.0, 1.0),
+                 "slice": (0.0, 1.0)}[variable]
+    return [float(v) for v in np.linspace(low, high, count)]
+
+
+def _value_title(variable: str, value) -> str:
+    if isinstance(value, str):
+        return value.replace("_", " ")
+    symbol = {"x": "x", "y": "y", "r": "r", "phase": "phase", "slice": "slice"}[variable]
+    return f"{symbol} = {_number(float(value))}"
+
+
+def sweep_figure(model, row: Row, variable: str, values: Sequence | None = None, width: str | float = "double",
+                 condition: str | None = None) -> Figure:
+    """One sample, one conditioning variable swept over N values (columns).
+
+    Row 1: the predicted mask over the input (with the requested point and radius, or the slider's
+    location, marked in orange). Row 2 (conditioned models): INSIDE's mean attention on one colour
+    scale with centres and 1-sigma ellipses, or Guide Me's alpha + beta map.
+    """
+    condition = condition or model_condition(model)
+    values = list(values) if values is not None else default_sweep_values(condition, variable)
+    if not values:
+        raise ValueError("a sweep needs at least one value")
+    zs, locations = sweep_conditions(condition, row.z, variable, values)
+    from inside_core.explorer import Explorer
+
+    explorer = Explorer(model, row.image, row.mask)
+    predictions = explorer.sweep(zs)
+    h, w = explorer.image_size
+    kind = model_conditioning(model)
+    show_conditioning = kind in ("inside", "guideme")
+    num_classes = predictions[0].num_classes
+    if kind == "inside":
+        maps = [mean_attention(p.conditioning[0], h, w) for p in predictions]
+        vmax = max(float(m.max()) for m in maps) or 1.0
+    n_rows = 2 if show_conditioning else 1
+    bottom = 0.22 if show_conditioning or num_classes > 1 else 0.03
+    with paper_style():
+        fig, axes = _image_grid(n_rows, len(values), width, left=0.2, bottom=bottom)
+        artist = None
+        for c, (value, z, location, prediction) in enumerate(zip(values, zs, locations, predictions, strict=True)):
+            ax = axes[0, c]
+            show_image(ax, explorer.image)
+            overlay_mask(ax, prediction.labels, num_classes)
+            draw_condition_marker(ax, condition, z, h, w, location=location)
+            ax.set_title(_value_title(variable, value))
+            if kind == "inside":
+                ax = axes[1, c]
+                show_image(ax, explorer.image)
+                artist = ax.imshow(maps[c], cmap=ATTENTION_CMAP, vmin=0.0, vmax=vmax, alpha=0.75,
+                                   interpolation="none")
+                draw_attention_ellipses(ax, prediction.conditioning[0], h, w)
+            elif kind == "guideme":
+                artist = draw_guideme_map(axes[1, c], prediction.conditioning[0], h, w)
+        axes[0, 0].set_ylabel(f"{model_name(model)} mask")
+        if show_conditioning:
+            axes[1, 0].set_ylabel("attention" if kind == "inside" else r"$\alpha + \beta$")
+            _bottom_colourbar(fig, axes[-1, -1], artist, "mean attention" if kind == "inside" else r"$\alpha+\beta$")
+        if num_classes > 1:
+            label_legend(fig, num_classes, loc="lower left", bbox_to_anchor=(axes[-1, 0].get_position().x0, 0.0))
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Kind: attention (the Gaussians over a dataset as the conditioning varies)
+
+
+def _inside_layer_params(predictions, layer: int) -> dict[str, np.ndarray]:
+    """Stack one INSIDE layer's parameters over predictions: each key (N, C)."""
+    params = [p.conditioning[layer] for p in predictions]
+    if not params or not isinstance(params[0], InsideParams):
+        raise ValueError(f"conditioning layer {layer} is not an INSIDE layer: the attention figure needs INSIDE")
+    names = ("mu_x", "mu_y", "sigma_x", "sigma_y", "gamma")
+    return {n: np.concatenate([_numpy(getattr(p, n)).reshape(1, -1) for p in params]).astype(np.float64)
+            for n in names}
+
+
+def mask_statistics(mask) -> tuple[float, float, float, float] | None:
+    """Centroid (x, y) and standard deviations (sx, sy) of a mask's foreground (labels > 0), in
+    normalised coordinates; None for an empty mask. A Gaussian fitted to the mask has these mu, sigma."""
+    labels = _numpy(mask)
+    if labels.ndim == 3:
+        labels = labels[0]
+    rows, cols = np.nonzero(labels > 0.5)
+    if rows.size == 0:
+        return None
+    height, width = labels.shape
+    x = (2 * cols + 1) / width - 1
+    y = (2 * rows + 1) / height - 1
+    return float(x.mean()), float(y.mean()), float(x.std()), float(y.std())
+
+
+def _band(ax: Axes, positions, values: np.ndarray, colour: str, label: str) -> None:
+    """Channel mean (line) and the channels' interquartile range (band); values (N, C)."""
+    low, high = np.percentile(values, (25, 75), axis=1)
+    ax.fill_between(positions, low, high, color=colour, alpha=0.2, linewidth=0)
+    ax.plot(positions, values.mean(axis=1), color=colour, label=label)
+
+
+def _plot_axes_style(ax: Axes) -> None:
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.grid(True, linewidth=0.3, alpha=0.5)
+
+
+def attention_figure(model, rows: Sequence[Row], width: str | float = "double", condition: str | None = None,
+                     layer: int = 0, grid_points: int = 41) -> Figure:
+    """INSIDE's Gaussians over a dataset as the conditioning varies: did the network learn where z points?
+
+    The hypernetwork's mu and sigma depend on z only, so each panel plots them against the
+    conditioning variable (lines: mean over channels; bands: the channels' interquartile range) next
+    to what the data say (dots: the ground-truth foreground's centroid and spread, in the same
+    normalised units, for every sample in `rows`).
+
+    - ACDC (phase_slice): mu_x, mu_y and sigma against slice position, ED and ES;
+    - point: mu_x against the requested x, mu_y against y, sigma against r (identity dashed);
+    - one-hot conditions (quadrant ...): every channel's centre in the image frame per value, and
+      the channels' sigma per value.
+    """
+    condition = condition or model_condition(model)
+    if model_conditioning(model) != "inside":
+        raise ValueError(f"the attention figure needs an INSIDE model, got {model_name(model)}")
+    if not rows:
+        raise ValueError("the attention figure needs at least one sample")
+    from inside_core.explorer import Explorer
+
+    explorer = Explorer(model, rows[0].image)  # mu, sigma depend on z only: one image serves every z
+    zs = np.stack([_numpy(r.z).astype(np.float32).ravel() for r in rows])
+    stats = [mask_statistics(r.mask) if r.mask is not None else None for r in rows]
+    with paper_style():
+        if condition == "phase_slice":
+            fig = _attention_acdc(explorer, zs, stats, width, layer, grid_points)
+        elif condition == "point":
+            fig = _attention_point(explorer, zs, stats, width, layer)
+        elif condition in CONDITION_VALUES:
+            fig = _attention_categorical(explorer, zs, stats, width, layer, condition)
+        else:
+            raise ValueError(f"no attention figure for condition {condition!r}")
+    return fig
+
+
+def _attention_acdc(explorer, zs, stats, width, layer, grid_points) -> Figure:
+    positions = np.linspace(0.0, 1.0, grid_points)
+    fig = plt.figure(figsize=figure_size(width, 0.3), layout="constrained")
+    axes = fig.subplots(1, 3)
+    panels = (("mu_x", r"$\mu_x$", 0), ("mu_y", r"$\mu_y$", 1), ("sigma", r"$\sigma$ (mean of x, y)", None))
+    for phase_value, phase in ((0.0, "ED"), (1.0, "ES")):
+        grid = [acdc_condition(phase_value, float(s)) for s in positions]
+        params = _inside_layer_params(explorer.sweep(grid), layer)
+        params["sigma"] = (params["sigma_x"] + params["sigma_y"]) / 2
+        in_phase = [k for k, z in enumerate(zs) if abs(z[0] - phase_value) < 0.5 and stats[k] is not None]
+        for ax, (key, label, stat) in zip(axes, panels, strict=True):
+            _band(ax, positions, params[key], PHASE_COLOURS[phase], f"INSIDE, {phase}")
+            if in_phase:
+                truth = [stats[k][stat] if stat is not None else (stats[k][2] + stats[k][3]) / 2 for k in in_phase]
+                ax.scatter(zs[in_phase, 1], truth, s=4, color=PHASE_COLOURS[phase], alpha=0.6, linewidths=0,
+                           marker="o", label=f"ground truth, {phase}")
+            ax.set_ylabel(label)
+    for ax in axes:
+        ax.set_xlabel("slice position (0 base, 1 apex)")
+        ax.set_xlim(0, 1)
+        _plot_axes_style(ax)
+    axes[0].set_ylim(-1, 1)
+    axes[1].set_ylim(-1, 1)
+    axes[2].set_ylim(bottom=0)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4)
+    return fig
+
+
+def _attention_point(explorer, zs, stats, width, layer) -> Figure:
+    params = _inside_layer_params(explorer.sweep(list(zs)), layer)
+    params["sigma"] = (params["sigma_x"] + params["sigma_y"]) / 2
+    fig = plt.figure(figsize=figure_size(width, 0.3), layout="constrained")
+    axes = fig.subplots(1, 3)
+    panels = (("mu_x", 0, r"requested $x$", r"$\mu_x$"), ("mu_y", 1, r"requested $y$", r"$\mu_y$"),
+              ("sigma", 2, r"requested radius $r$", r"$\sigma$ (mean of x, y)"))
+    for ax, (key, index, xlabel, ylabel) in zip(axes, panels, strict=True):
+        order = np.argsort(zs[:, index], kind="stable")
+        values = params[key][order]
+        low, high = np.percentile(values, (25, 75), axis=1)
+        ax.errorbar(zs[order, index], values.mean(axis=1), yerr=[values.mean(axis=1) - low,
+                    high - values.mean(axis=1)], fmt="o", markersize=2, elinewidth=0.4,
+                    color=OKABE_ITO["blue"], label="INSIDE (channel mean, IQR)")
+        if index < 2:
+            ax.plot([-1, 1], [-1, 1], linestyle="--", color="black", linewidth=0.6, label="identity")
+            ax.set_xlim(-1, 1)
+            ax.set_ylim(-1, 1)
+        else:
+            ax.set_ylim(bottom=0)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        _plot_axes_style(ax)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=2)
+    return fig
+
+
+def _attention_categorical(explorer, zs, stats, width, layer, condition) -> Figure:
+    values = CONDITION_VALUES[condition]
+    grid = [one_hot(condition, v) for v in values]
+    params = _inside_layer_params(explorer.sweep(grid), layer)
+    fig = plt.figure(figsize=figure_size(width, 0.36), layout="constrained")
+    axes = fig.subplots(1, 2, width_ratios=(1, 1.6))
+    ax = axes[0]
+    ax.set_aspect("equal")
+    if condition == "quadrant":
+        ax.axhline(0, color="grey", linewidth=0.5, linestyle=":")
+        ax.axvline(0, color="grey", linewidth=0.5, linestyle=":")
+    for k, value in enumerate(values):
+        colour = CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)]
+        ax.scatter(params["mu_x"][k], params["mu_y"][k], s=5, color=colour, alpha=0.8, linewidths=0,
+                   label=value.replace("_", " "))
+        truth = [stats[i] for i, z in enumerate(zs) if int(np.argmax(z)) == k and stats[i] is not None]
+        if truth:
+            ax.scatter([t[0] for t in truth], [t[1] for t in truth], s=10, marker="x", color=colour,
+                       linewidths=0.6)
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(1, -1)  # image orientation: row -1 (top) at the top
+    ax.set_xlabel(r"$\mu_x$")
+    ax.set_ylabel(r"$\mu_y$")
+    ax.set_title("centres (dots: channels, x: ground truth)", fontsize=SMALL_FONT_SIZE)
+    ax = axes[1]
+    rng = np.random.default_rng(0)  # fixed jitter: same inputs, same file
+    for k, value in enumerate(values):
+        colour = CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)]
+        for offset, key, marker in ((-0.15, "sigma_x", "o"), (0.15, "sigma_y", "s")):
+            data = params[key][k]
+            ax.scatter(k + offset + rng.uniform(-0.06, 0.06, size=data.size), data, s=3, color=colour,
+                       marker=marker, alpha=0.7, linewidths=0)
+    ax.set_xticks(range(len(values)), [v.replace("_", " ") for v in values])
+    ax.set_ylabel(r"$\sigma$ per channel (left: x, right: y)")
+    ax.set_ylim(bottom=0)
+    _plot_axes_style(ax)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(values), markerscale=2)
+    return fig
