@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# No matplotlib.use() here: the notebooks import this module and need their inline backend;
-# without a display matplotlib picks Agg by itself.
-import matplotlib.pyplot as plt
+# Figures are built as matplotlib.figure.Figure objects, never through pyplot: no backend is chosen
+# (the notebooks keep their inline backend), no global figure registry grows in the dashboard's
+# long-running process, and threads do not share state.
+import matplotlib
 import numpy as np
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
@@ -136,7 +138,7 @@ PAPER_RC: dict[str, Any] = {
 @contextlib.contextmanager
 def paper_style() -> Iterator[None]:
     """Context manager: the one rcParams scheme of every figure (see `PAPER_RC`)."""
-    with plt.rc_context(PAPER_RC):
+    with matplotlib.rc_context(PAPER_RC):
         yield
 
 
@@ -446,7 +448,7 @@ def explorer_figure(explorer, prediction, title: str | None = None, width: str |
     panels = 2 + (1 if conditioning else 0)
     with paper_style():
         fig_width, _ = figure_size(width, 1.0)
-        fig = plt.figure(figsize=(fig_width, fig_width / panels * 1.18 + 0.12), layout="constrained")
+        fig = Figure(figsize=(fig_width, fig_width / panels * 1.18 + 0.12), layout="constrained")
         axes = fig.subplots(1, panels)
         show_image(axes[0], image)
         axes[0].set_title("Input")
@@ -599,7 +601,7 @@ def _image_grid(n_rows: int, n_cols: int, width: str | float, left: float = 0.18
     fig_width, _ = figure_size(width, 1.0)
     cell = (fig_width - left - right - gap * (n_cols - 1)) / n_cols
     fig_height = top + bottom + n_rows * cell * cell_aspect + gap * (n_rows - 1)
-    fig = plt.figure(figsize=(fig_width, fig_height))
+    fig = Figure(figsize=(fig_width, fig_height))
     axes = fig.subplots(n_rows, n_cols, squeeze=False, gridspec_kw=dict(
         left=left / fig_width, right=1 - right / fig_width, bottom=bottom / fig_height, top=1 - top / fig_height,
         wspace=gap / cell, hspace=gap / (cell * cell_aspect)))
@@ -627,10 +629,11 @@ def draw_condition_marker(ax: Axes, condition: str, z, height: int, width: int,
         return
     column = (location[0] + 1) * width / 2 - 0.5
     row = (location[1] + 1) * height / 2 - 0.5
-    ax.plot([column], [row], marker="+", markersize=6, markeredgewidth=1.2, color=OKABE_ITO["orange"])
+    outline = [patheffects.withStroke(linewidth=1.8, foreground="black")]  # readable on any background
+    ax.plot([column], [row], marker="+", markersize=6, markeredgewidth=1.0, color="white", path_effects=outline)
     if radius is not None:
-        ax.add_patch(Ellipse((column, row), radius * width, radius * height, fill=False,
-                             edgecolor=OKABE_ITO["orange"], linestyle=(0, (3, 2)), linewidth=0.8))
+        ax.add_patch(Ellipse((column, row), radius * width, radius * height, fill=False, edgecolor="white",
+                             linestyle=(0, (3, 2)), linewidth=0.8, path_effects=outline))
 
 
 # --------------------------------------------------------------------------------------------
@@ -714,7 +717,7 @@ def _bottom_colourbar(fig: Figure, ax: Axes, artist, label: str) -> None:
     colourbar.set_ticks([0, artist.norm.vmax])
     colourbar.set_ticklabels(["0", f"{artist.norm.vmax:.2f}"])
     colourbar.ax.tick_params(labelsize=SMALL_FONT_SIZE - 1, length=1.5, pad=1)
-    bar.set_title(label, fontsize=SMALL_FONT_SIZE - 1, pad=1.5, loc="center", y=-3.2)
+    bar.text(-0.04, 0.5, label, transform=bar.transAxes, ha="right", va="center", fontsize=SMALL_FONT_SIZE - 1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -902,7 +905,7 @@ def attention_figure(model, rows: Sequence[Row], width: str | float = "double", 
 
 def _attention_acdc(explorer, zs, stats, width, layer, grid_points) -> Figure:
     positions = np.linspace(0.0, 1.0, grid_points)
-    fig = plt.figure(figsize=figure_size(width, 0.3), layout="constrained")
+    fig = Figure(figsize=figure_size(width, 0.3), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = (("mu_x", r"$\mu_x$", 0), ("mu_y", r"$\mu_y$", 1), ("sigma", r"$\sigma$ (mean of x, y)", None))
     for phase_value, phase in ((0.0, "ED"), (1.0, "ES")):
@@ -932,7 +935,7 @@ def _attention_acdc(explorer, zs, stats, width, layer, grid_points) -> Figure:
 def _attention_point(explorer, zs, stats, width, layer) -> Figure:
     params = _inside_layer_params(explorer.sweep(list(zs)), layer)
     params["sigma"] = (params["sigma_x"] + params["sigma_y"]) / 2
-    fig = plt.figure(figsize=figure_size(width, 0.3), layout="constrained")
+    fig = Figure(figsize=figure_size(width, 0.3), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = (("mu_x", 0, r"requested $x$", r"$\mu_x$"), ("mu_y", 1, r"requested $y$", r"$\mu_y$"),
               ("sigma", 2, r"requested radius $r$", r"$\sigma$ (mean of x, y)"))
@@ -961,7 +964,7 @@ def _attention_categorical(explorer, zs, stats, width, layer, condition) -> Figu
     values = CONDITION_VALUES[condition]
     grid = [one_hot(condition, v) for v in values]
     params = _inside_layer_params(explorer.sweep(grid), layer)
-    fig = plt.figure(figsize=figure_size(width, 0.36), layout="constrained")
+    fig = Figure(figsize=figure_size(width, 0.36), layout="constrained")
     axes = fig.subplots(1, 2, width_ratios=(1, 1.6))
     ax = axes[0]
     ax.set_aspect("equal")
@@ -983,7 +986,7 @@ def _attention_categorical(explorer, zs, stats, width, layer, condition) -> Figu
     ax.set_title("centres (dots: channels, x: ground truth)", fontsize=SMALL_FONT_SIZE)
     ax = axes[1]
     rng = np.random.default_rng(0)  # fixed jitter: same inputs, same file
-    for k, value in enumerate(values):
+    for k in range(len(values)):
         colour = CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)]
         for offset, key, marker in ((-0.15, "sigma_x", "o"), (0.15, "sigma_y", "s")):
             data = params[key][k]
