@@ -999,3 +999,284 @@ def _attention_categorical(explorer, zs, stats, width, layer, condition) -> Figu
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=len(values), markerscale=2)
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Kind: table (`inside compare`'s table, as LaTeX booktabs and Markdown)
+
+
+def _display_card(card: dict) -> dict:
+    """A copy of a model card whose conditioning reads as in a paper (INSIDE, Guide Me, ...)."""
+    conditioning = card.get("conditioning", "none")
+    return {**card, "conditioning": MODEL_NAMES.get(conditioning, conditioning)}
+
+
+def results_table(models: Sequence, data: str | os.PathLike | None = None, split: str = "test",
+                  seed: int | None = None, use_card_metrics: bool = False) -> dict[str, str]:
+    """{"latex": ..., "markdown": ...}: the comparison table of `inside compare` for loaded models.
+
+    Each model is evaluated by `inside_core.evaluate.evaluate_model` on `data` (default: the bundled
+    dataset of its card), or, with `use_card_metrics`, the metrics stored in its card are used as is.
+    The table itself is `inside_core.evaluate.comparison_table`: one implementation for both commands.
+    """
+    from inside_core.evaluate import comparison_table, evaluate_model
+
+    results = []
+    for model in models:
+        card = dict(getattr(model, "card", None) or {})
+        if not card.get("name"):
+            raise ValueError("every model in a table needs a card with a name (load it with load_checkpoint)")
+        if use_card_metrics:
+            metrics = card.get("metrics") or {}
+            if "dice" not in metrics:
+                raise ValueError(f"the card of {card['name']} holds no test metrics; drop --use-card-metrics")
+        else:
+            root = data if data is not None else _default_data(card)
+            metrics = evaluate_model(model, card, root, split, seed)
+        results.append((_display_card(card), metrics))
+    latex = comparison_table(results, "latex")
+    latex = "% INSIDE Explorer comparison table; needs \\usepackage{booktabs}\n" + latex
+    return {"latex": latex, "markdown": comparison_table(results, "markdown")}
+
+
+# --------------------------------------------------------------------------------------------
+# Bundled defaults: shipped checkpoints and the synthetic default data
+
+DEFAULT_CHECKPOINT_DIR = "checkpoints"
+DEFAULT_CHECKPOINTS = {
+    "qualitative": ["clevr-seg-quadrant-baseline", "clevr-seg-quadrant-film", "clevr-seg-quadrant-guideme",
+                    "clevr-seg-quadrant-inside"],
+    "table": ["clevr-seg-quadrant-baseline", "clevr-seg-quadrant-film", "clevr-seg-quadrant-guideme",
+              "clevr-seg-quadrant-inside"],
+    "sweep": ["clevr-seg-point-inside"],
+    "attention": ["acdc-phantom-inside"],
+}
+# if a kind's first choice is not shipped, the first of these that is
+FALLBACK_CHECKPOINTS = {"sweep": ["clevr-seg-quadrant-inside", "acdc-phantom-inside"],
+                        "attention": ["clevr-seg-point-inside", "clevr-seg-quadrant-inside"]}
+
+
+def normalise_condition(condition: str) -> str:
+    return "phase_slice" if condition in ("phase", "acdc", "phase_slice") else condition
+
+
+def resolve_checkpoint(name: str | os.PathLike, directory: str | os.PathLike = DEFAULT_CHECKPOINT_DIR) -> Path:
+    """A checkpoint given as a path (with or without suffix) or as a name in `directory`."""
+    path = Path(name)
+    for candidate in (path, Path(directory) / path):
+        stem = candidate.with_suffix("") if candidate.suffix in (".safetensors", ".json") else candidate
+        if stem.with_name(stem.name + ".safetensors").exists():
+            return stem.with_name(stem.name + ".safetensors")
+    raise FileNotFoundError(f"no checkpoint {name} (looked for {path}.safetensors and in {directory}/)")
+
+
+def default_checkpoints(kind: str, directory: str | os.PathLike = DEFAULT_CHECKPOINT_DIR) -> list[Path]:
+    """The shipped checkpoints a figure kind uses when none is named."""
+    found = []
+    for name in DEFAULT_CHECKPOINTS[kind]:
+        try:
+            found.append(resolve_checkpoint(name, directory))
+        except FileNotFoundError:
+            continue
+    if not found:
+        for name in FALLBACK_CHECKPOINTS.get(kind, []):
+            try:
+                return [resolve_checkpoint(name, directory)]
+            except FileNotFoundError:
+                continue
+        wanted = ", ".join(DEFAULT_CHECKPOINTS[kind])
+        raise FileNotFoundError(f"none of the default checkpoints ({wanted}) is in {directory}/; "
+                                "pass --checkpoints")
+    return found
+
+
+def _default_data(card: dict) -> Path:
+    from inside_core.data import default_data_dir
+
+    return Path(default_data_dir(card.get("dataset", "clevr-seg")))
+
+
+def load_dataset(card: dict, data: str | os.PathLike | None = None, split: str = "test", seed: int | None = None):
+    """The dataset a checkpoint was made for (its card's kind, condition, image size and spacing),
+    from `data` or the bundled default, through the training code's `build_dataset`."""
+    from inside_core.train import build_dataset
+
+    root = data if data is not None else _default_data(card)
+    data_seed = seed if seed is not None else int((card.get("data") or {}).get("seed", 0) or 0)
+    return build_dataset(card.get("dataset", "clevr-seg"), root, split, condition=card.get("condition") or "quadrant",
+                         image_size=card.get("image_size") or None, spacing=card.get("spacing"), seed=data_seed)
+
+
+def default_sample_indices(dataset, condition: str, count: int = 4) -> list[int]:
+    """Samples that show a model at work: one per value for one-hot conditions; for ACDC, ED and ES
+    at a basal-mid and a mid-apical slice; otherwise `count` evenly spaced samples."""
+    n = len(dataset)
+    if n == 0:
+        raise ValueError("the dataset split is empty")
+    metas = [dataset[i].get("meta", {}) for i in range(n)] if condition in CONDITION_VALUES or \
+        condition == "phase_slice" else []
+    if condition in CONDITION_VALUES:
+        chosen = []
+        for value in CONDITION_VALUES[condition]:
+            match = next((i for i, m in enumerate(metas) if m.get("value") == value), None)
+            if match is not None:
+                chosen.append(match)
+        if chosen:
+            return chosen[:max(count, len(chosen))]
+    if condition == "phase_slice" and metas and "slice_index" in metas[0]:
+        chosen = []
+        for phase, target in (("ED", 0.3), ("ED", 0.7), ("ES", 0.3), ("ES", 0.7)):
+            candidates = [(abs(int(m["slice_index"]) / max(int(m.get("num_slices", 1)) - 1, 1) - target), i)
+                          for i, m in enumerate(metas) if m.get("phase") == phase]
+            if candidates:
+                chosen.append(min(candidates)[1])
+        if chosen:
+            return chosen
+    return sorted({int(round(k)) for k in np.linspace(0, n - 1, min(count, n))})
+
+
+# --------------------------------------------------------------------------------------------
+# Command line: inside figures KIND --out FILE [...]
+
+FIGURE_KINDS = ("qualitative", "sweep", "attention", "table")
+
+
+def register(subparsers) -> None:
+    """Add `inside figures KIND --out FILE [...]` to the `inside` command."""
+    parser = subparsers.add_parser(
+        "figures", help="publication figures: qualitative, sweep, attention, table",
+        description="Publication figures from checkpoints and data. Every kind works with no other option, "
+        "on the shipped checkpoints and the bundled synthetic data. The output's suffix sets the format: "
+        ".pdf/.svg (vector, text as text) or .png (300 dpi); for table, .tex or .md (both are written).")
+    parser.add_argument("kind", choices=FIGURE_KINDS)
+    parser.add_argument("--out", required=True, help="output file (.pdf, .svg, .png; table: .tex or .md)")
+    parser.add_argument("--width", default="double", choices=sorted(WIDTHS),
+                        help="single (3.5 in) or double (7.16 in) column, or lncs (4.8 in, MICCAI); default double")
+    parser.add_argument("--checkpoints", nargs="+", metavar="CKPT",
+                        help="checkpoints (paths or names in --checkpoint-dir); sweep and attention use the first")
+    parser.add_argument("--checkpoint-dir", default=DEFAULT_CHECKPOINT_DIR, help="where named checkpoints live")
+    parser.add_argument("--data", help="dataset folder (default: the bundled synthetic dataset of the checkpoint)")
+    parser.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
+    parser.add_argument("--seed", type=int, help="seed of the per-image condition draw (default: the card's)")
+    parser.add_argument("--samples", nargs="+", type=int, metavar="INDEX", help="sample indices in the split")
+    parser.add_argument("--conditions", nargs="+", metavar="Z",
+                        help="conditions replacing the samples' own (rows = samples x conditions): a value name "
+                        "(top_left), x,y,r for point, phase,slice for ACDC (e.g. ES,0.5), x,y for a quadrant location")
+    parser.add_argument("--variable", help="sweep: the variable (x, y, r, phase, slice, value); default x or slice")
+    parser.add_argument("--values", nargs="+", metavar="V", help="sweep: the values (numbers or value names)")
+    parser.add_argument("--steps", type=int, default=6, help="sweep: number of evenly spaced values (default 6)")
+    parser.add_argument("--layer", type=int, default=0, help="attention: which INSIDE layer (0 = first)")
+    parser.add_argument("--max-samples", type=int, default=400, help="attention: at most this many samples")
+    parser.add_argument("--no-dice", action="store_true", help="qualitative: do not print Dice on predictions")
+    parser.add_argument("--use-card-metrics", action="store_true",
+                        help="table: use the metrics stored in the cards instead of evaluating")
+    parser.set_defaults(func=run_figures)
+
+
+def _load_models(args, kind: str) -> list:
+    from inside_core.checkpoints import load_checkpoint
+
+    paths = ([resolve_checkpoint(c, args.checkpoint_dir) for c in args.checkpoints] if args.checkpoints
+             else default_checkpoints(kind, args.checkpoint_dir))
+    return [load_checkpoint(p) for p in (paths if kind in ("qualitative", "table") else paths[:1])]
+
+
+def _rows(dataset, condition: str, indices: Sequence[int], conditions: Sequence[str] | None) -> list[Row]:
+    rows = []
+    for index in indices:
+        if not 0 <= index < len(dataset):
+            raise ValueError(f"sample {index} is out of range: the split has {len(dataset)} samples")
+        item = dataset[index]
+        if not conditions:
+            rows.append(row_from_item(condition, item))
+            continue
+        for text in conditions:
+            z = parse_condition(condition, text)
+            mask = None
+            if hasattr(dataset, "target") and condition in ("quadrant", "colour", "shape", "size", "point"):
+                value = text if condition != "point" else tuple(float(v) for v in z)
+                if condition != "quadrant" or text in QUADRANTS:
+                    mask = dataset.target(index, condition, value)
+            rows.append(Row(item["image"], z, mask, describe_condition(condition, z)))
+    return rows
+
+
+def _parse_values(values: Sequence[str] | None, variable: str, condition: str, steps: int) -> list:
+    if not values:
+        return default_sweep_values(condition, variable, steps)
+    if variable == "value":
+        return list(values)
+    try:
+        return [float(v) for v in values]
+    except ValueError:
+        raise ValueError(f"sweep values for {variable} must be numbers, got {' '.join(values)}") from None
+
+
+def make_figure(args) -> Figure | dict[str, str]:
+    """The figure (or, for table, the LaTeX and Markdown texts) that the parsed arguments ask for."""
+    kind = args.kind
+    models = _load_models(args, kind)
+    if kind == "table":
+        return results_table(models, args.data, args.split, args.seed, args.use_card_metrics)
+    card = models[0].card
+    condition = normalise_condition(model_condition(models[0]))
+    dataset = load_dataset(card, args.data, args.split, args.seed)
+    if kind == "qualitative":
+        indices = args.samples or default_sample_indices(dataset, condition)
+        return qualitative_figure(models, _rows(dataset, condition, indices, args.conditions), width=args.width,
+                                  show_dice=not args.no_dice, condition=condition)
+    if kind == "sweep":
+        variable = args.variable or {"phase_slice": "slice", "colour": "value", "shape": "value",
+                                     "size": "value"}.get(condition, "x")
+        if args.samples:
+            index = args.samples[0]
+        elif condition == "phase_slice":
+            index = default_sample_indices(dataset, condition)[0]
+        else:
+            index = 0
+        row = _rows(dataset, condition, [index], args.conditions[:1] if args.conditions else None)[0]
+        values = _parse_values(args.values, variable, condition, args.steps)
+        return sweep_figure(models[0], row, variable, values, width=args.width, condition=condition)
+    if kind == "attention":
+        indices = args.samples or list(range(min(len(dataset), args.max_samples)))
+        return attention_figure(models[0], _rows(dataset, condition, indices, None), width=args.width,
+                                condition=condition, layer=args.layer)
+    raise ValueError(f"unknown figure kind {kind!r}")
+
+
+def write_table(tables: dict[str, str], out: str | os.PathLike) -> list[Path]:
+    """Write the LaTeX table to FILE.tex and the Markdown one to FILE.md (FILE = `out` without suffix)."""
+    out = Path(out)
+    if out.suffix not in (".tex", ".md"):
+        raise ValueError(f"a table is written as .tex or .md, got {out.name}")
+    from inside_core.checkpoints import atomic_write_text
+
+    paths = [out.with_suffix(".tex"), out.with_suffix(".md")]
+    atomic_write_text(paths[0], tables["latex"] + "\n")
+    atomic_write_text(paths[1], tables["markdown"] + "\n")
+    return paths
+
+
+def run_figures(args) -> int:
+    import sys
+
+    suffix = Path(args.out).suffix.lower().lstrip(".")
+    allowed = ("tex", "md") if args.kind == "table" else FORMATS
+    if suffix not in allowed:
+        print(f"error: --out must end in {', '.join('.' + a for a in allowed)} for {args.kind}, got {args.out}",
+              file=sys.stderr)
+        return 2
+    try:
+        result = make_figure(args)
+        if args.kind == "table":
+            written = write_table(result, args.out)
+            print(result["markdown"])
+        else:
+            save_figure(result, args.out)
+            written = [Path(args.out)]
+    except (ValueError, OSError) as error:  # CheckpointError and DataError are ValueErrors
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path}")
+    return 0
