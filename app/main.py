@@ -1,10 +1,459 @@
-"""INSIDE Explorer dashboard (placeholder until the dashboard lands)."""
+"""INSIDE Explorer: move the conditioning sliders, watch the predicted mask and the attention follow.
 
-import streamlit as st
+    streamlit run app/main.py
 
-st.set_page_config(page_title="INSIDE Explorer", layout="wide")
+Sidebar: dataset, data (bundled synthetic / a folder / an upload), model, sample.
+Main area: the conditioning sliders, then one view: Explore, Compare or Sweep.
+
+The page is a thin view over `inside_core.explorer.Explorer`: the sample's encoder output is kept
+(per session) and a slider move runs only the model's decoder. The main area is a `st.fragment`, so
+a slider move re-runs only it, not the sidebar. The state lives in the URL query string.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the path, not the repository
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from app import loading, page_state, plots  # noqa: E402
+from app.export import MIME, figure_bytes  # noqa: E402
+from app.sources import SourceError, UploadSource  # noqa: E402
+from inside_core.checkpoints import CheckpointError  # noqa: E402
+from inside_core.data import DataError  # noqa: E402
+from inside_core.encoding import QUADRANTS, quadrant_blend, slice_position  # noqa: E402
+from inside_core.explorer import channel_table, condition_vector, conditioning_kind  # noqa: E402
+
+SOURCES = {"bundled": "Bundled synthetic data", "folder": "A dataset folder", "upload": "Upload a file"}
+SPLITS = ("test", "val", "train", "all")
+PATH_OPTION = "(a checkpoint path…)"
+VIEWS = ("Explore", "Compare", "Sweep")
+DISPLAY_PIXELS = 400  # the overlay is enlarged (nearest neighbour) to at least this many pixels
+WHY_NO_ATTENTION = {
+    "film": "FiLM scales and shifts whole feature maps (γ, β per channel): the same at every pixel, "
+            "so it has no spatial attention to draw. It can say *what* to keep, never *where*.",
+    "none": "The unconditioned baseline ignores z: the sliders cannot change its mask.",
+}
+
+
+# ------------------------------------------------------------------------------------------ sidebar
+
+
+def choose_dataset() -> str:
+    page_state.default("dataset", "clevr-seg", lambda v: v in loading.DATASETS)
+    return st.selectbox("Dataset", list(loading.DATASETS), format_func=loading.DATASETS.get, key="dataset")
+
+
+def choose_source_kind() -> str:
+    page_state.default("source", "bundled", lambda v: v in SOURCES)
+    return st.radio("Data", list(SOURCES), format_func=SOURCES.get, key="source")
+
+
+def choose_model(dataset: str) -> loading.ModelEntry | None:
+    entries = loading.discover_models(dataset)
+    if not entries:
+        entries = loading.untrained_models(dataset)
+        st.warning(f"No {loading.DATASETS[dataset]} checkpoint under checkpoints/: offering untrained models "
+                   "(random weights) so the page still works.")
+    names = [entry.name for entry in entries] + [PATH_OPTION]
+    preferred = loading.DEFAULT_MODELS[dataset]
+    fallback = preferred if preferred in names else next((n for n in names if "inside" in n), names[0])
+    page_state.default("model", fallback, lambda v: v in names)
+    name = st.selectbox("Model", names, key="model")
+    if name == PATH_OPTION:
+        page_state.default("model_path", "")
+        text = st.text_input("Checkpoint (.safetensors with its .json)", key="model_path")
+        if not text.strip():
+            st.info("Type the path of a checkpoint.")
+            return None
+        try:
+            entry = loading.entry_from_path(text)
+        except CheckpointError as error:
+            st.error(str(error))
+            return None
+    else:
+        entry = entries[names.index(name)]
+    st.caption(loading.describe(entry))
+    if entry.card.get("dataset", "clevr-seg") != dataset:
+        st.warning(f"This model was trained on {entry.card.get('dataset')}, not {loading.DATASETS[dataset]}.")
+    return entry
+
+
+def load_data(dataset: str, kind: str, entry: loading.ModelEntry | None):
+    """The page's source for the chosen data; on bad input, one clear line (and the validator's
+    findings for a folder) instead of a traceback. None when there is nothing to show."""
+    card = entry.card if entry else {}
+    image_size = int((card.get("image_size") or [128])[0])
+    spacing = float(card.get("spacing", 1.37))
+    if kind == "upload":
+        upload = st.file_uploader("Image (PNG, JPEG) or NIfTI volume (.nii, .nii.gz)", key="upload")
+        if upload is None:
+            st.info("Choose a file to explore it with the chosen model.")
+            return None
+        try:
+            return UploadSource(upload.name, upload.getvalue(), dataset,
+                                spacing=spacing if dataset == "acdc" else None)
+        except SourceError as error:
+            st.error(str(error))
+            return None
+    page_state.default("split", "test", lambda v: v in SPLITS)
+    if kind == "folder":
+        page_state.default("data_dir", "")
+        root = st.text_input("Folder", key="data_dir",
+                             placeholder="clevr-seg/ or ACDC database/training/").strip()
+        if not root:
+            st.info("Type the folder of a download (or of `inside data ...` output).")
+            return None
+    else:
+        try:
+            with st.spinner("Preparing the bundled synthetic data (first start only)…"):
+                root = str(loading.default_data_dir(dataset))
+        except (OSError, DataError) as error:
+            st.error(f"The bundled data is not available: {error}")
+            return None
+    split = st.selectbox("Split", SPLITS, key="split")
+    try:
+        return loading.load_source(dataset, root, split, image_size, spacing)
+    except (DataError, SourceError, OSError) as error:
+        st.error(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        findings = loading.validation_findings(root)
+        if findings:
+            st.markdown("**`inside data validate` says:**\n" + "\n".join(f"- {line}" for line in findings[:20]))
+        return None
+
+
+def step_sample(delta: int, count: int) -> None:
+    st.session_state["sample"] = (int(st.session_state.get("sample", 0)) + delta) % count
+
+
+def random_sample(count: int) -> None:
+    st.session_state["sample"] = int(np.random.default_rng().integers(count))
+
+
+def choose_sample(source) -> int:
+    count = len(source)
+    page_state.default("sample", 0, lambda v: 0 <= int(v) < count)
+    if count > 1:
+        st.number_input(f"Sample (0 … {count - 1})", min_value=0, max_value=count - 1, step=1, key="sample")
+        previous, following = st.columns(2)
+        previous.button("◀", key="sample_previous", help="previous sample", on_click=step_sample, args=(-1, count),
+                        use_container_width=True)
+        following.button("▶", key="sample_next", help="next sample", on_click=step_sample, args=(1, count),
+                         use_container_width=True)
+        st.button("Random sample", key="sample_random", on_click=random_sample, args=(count,),
+                  use_container_width=True)
+    index = int(st.session_state["sample"])
+    st.caption(source.title(index))
+    return index
+
+
+# ------------------------------------------------------------------------------------------ controls
+
+
+def conditioning_controls(card: dict, source, index: int) -> tuple[dict, dict]:
+    """Draw the sliders for this model's condition. Returns (slider values, values for z)."""
+    condition = card.get("condition", "quadrant")
+    if card.get("dataset") == "acdc" or condition == "phase_slice":
+        count = source.num_slices(index)
+        page_state.default("phase", 0.0, lambda v: 0.0 <= float(v) <= 1.0)
+        page_state.default("slice", count // 2, lambda v: int(v) in range(count))
+        page_state.default("follow", True)
+        left, right = st.columns(2)
+        phase = left.slider("Phase (0 = ED → 1 = ES)", 0.0, 1.0, step=0.05, key="phase")
+        slice_index = right.select_slider(
+            "Slice (base → apex)", options=list(range(count)), key="slice",
+            format_func=lambda k: f"{k} · {slice_position(k, count):.2f}") if count > 1 else 0
+        st.toggle("The image follows the sliders (cine frame for the phase, the chosen slice)", key="follow")
+        st.caption("z = (phase, slice position). Only the ED (0) and ES (1) frames have ground truth; "
+                   "frames in between come from the 4-D cine where it exists.")
+        values = {"phase": phase, "slice": slice_index}
+        return values, {"phase": phase, "slice": slice_position(slice_index, count)}
+    if condition in ("quadrant", "point"):
+        page_state.default("loc_x", -0.5 if condition == "quadrant" else 0.0, lambda v: -1 <= float(v) <= 1)
+        page_state.default("loc_y", -0.5 if condition == "quadrant" else 0.0, lambda v: -1 <= float(v) <= 1)
+        columns = st.columns(3 if condition == "point" else 2)
+        values = {"loc_x": columns[0].slider("Location x (left → right)", -1.0, 1.0, step=0.05, key="loc_x"),
+                  "loc_y": columns[1].slider("Location y (top → bottom)", -1.0, 1.0, step=0.05, key="loc_y")}
+        if condition == "point":
+            page_state.default("radius", 0.35, lambda v: 0.05 <= float(v) <= 1.0)
+            values["radius"] = columns[2].slider("Radius", 0.05, 1.0, step=0.05, key="radius")
+            st.caption("z = (x, y, r): select the objects whose centre lies within r of the point.")
+        else:
+            weights = quadrant_blend(values["loc_x"], values["loc_y"])
+            mix = " · ".join(f"{q.replace('_', '-')} {w:.2f}" for q, w in zip(QUADRANTS, weights, strict=True) if w)
+            st.caption(f"z = quadrant one-hot, **blended** between neighbouring quadrants within ±0.5 of the "
+                       f"centre lines (the model was trained on pure one-hots): {mix}")
+        return values, dict(values)
+    from inside_core.encoding import CONDITION_VALUES
+
+    options = list(CONDITION_VALUES[condition])
+    page_state.default("value", options[0], lambda v: v in options)
+    value = st.selectbox(condition.capitalize(), options, key="value")
+    return {"value": value}, {"value": value}
+
+
+def current_view(entry, source, index: int, values: dict):
+    follow = bool(st.session_state.get("follow", True))
+    if source.kind == "clevr-seg" and hasattr(source, "objects"):
+        objects = loading.clevr_objects(source, source.label, index)
+        return source.view(index, values, follow, entry.card, objects=objects)
+    if source.kind == "acdc" and hasattr(source, "cine"):
+        slice_index = int(values.get("slice", 0))
+        cine = loading.acdc_cine(source, source.label, index, slice_index) \
+            if follow and 0 < values.get("phase", 0) < 1 else []
+        return source.view(index, values, follow, entry.card, cine=cine)
+    return source.view(index, values, follow, entry.card)
+
+
+# --------------------------------------------------------------------------------------------- views
+
+
+def enlarged(rgb: np.ndarray) -> np.ndarray:
+    factor = max(1, -(-DISPLAY_PIXELS // max(rgb.shape[:2])))
+    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1) if factor > 1 else rgb
+
+
+def mask_panel(explorer, prediction, title: str = "") -> None:
+    """The input with the prediction blended in; the ground truth as outlines on a toggle; Dice."""
+    truth = explorer.mask if st.session_state.get("show_gt", False) else None
+    picture = plots.overlay(explorer.image, prediction.labels, truth)
+    caption = title or "prediction" + (" · ground truth outlined" if truth is not None else "")
+    st.image(enlarged(picture), caption=caption, output_format="PNG")
+    dice = explorer.dice(prediction)
+    if dice is not None:
+        per_class = explorer.dice_per_class(prediction)
+        detail = "" if len(per_class) == 1 else " (" + ", ".join(
+            f"{plots.ACDC_LABELS.get(k, k)} {v:.2f}" for k, v in per_class.items()) + ")"
+        st.markdown(f"Dice against the ground truth: **{dice:.3f}**{detail}")
+    else:
+        st.caption("No ground truth for this image.")
+
+
+def layer_choice(prediction) -> int:
+    count = len(prediction.conditioning)
+    if count <= 1:
+        return 0
+    page_state.default("layer", 0, lambda v: int(v) in range(count))
+    return st.selectbox("Conditioning layer", list(range(count)), key="layer",
+                        format_func=lambda i: f"layer {i} ({conditioning_kind(prediction.conditioning[i])})")
+
+
+def channel_choice(count: int) -> int | None:
+    options = ["all"] + [str(c) for c in range(count)]
+    page_state.default("channel", "all", lambda v: v in options)
+    choice = st.selectbox("Channel", options, key="channel", help="isolate one channel's Gaussian")
+    return None if choice == "all" else int(choice)
+
+
+def conditioning_panel(explorer, prediction, entry, compact: bool = False, key: str = "main"):
+    """What the conditioning layer does at this z, by kind: INSIDE's Gaussians, Guide Me's map, FiLM's bars.
+
+    Returns (layer, per-channel table, channel) for INSIDE's detail row, else None."""
+    if not prediction.conditioning:
+        st.info(WHY_NO_ATTENTION["none"])
+        return None
+    layer = 0 if compact else layer_choice(prediction)
+    params = prediction.conditioning[layer]
+    table = channel_table(params)
+    kind = conditioning_kind(params)
+    if kind == "inside":
+        channel = None if compact else channel_choice(len(table["mu_x"]))
+        rgb = plots.to_rgb_uint8(explorer.image)
+        st.plotly_chart(plots.attention_figure(rgb, table, channel), key=f"{key}_attention",
+                        config=plots.PLOTLY_CONFIG)
+        return None if compact else (layer, table, channel)
+    elif kind == "guideme":
+        st.plotly_chart(plots.spatial_map_figure(prediction.spatial_map(layer)), key=f"{key}_spatial",
+                        config=plots.PLOTLY_CONFIG)
+        st.caption("Guide Me adds one rank-one map α_h + β_w, the same for every channel.")
+        if not compact:
+            st.plotly_chart(plots.bars_figure({"γˢ (scale)": table["gamma_scale"],
+                                               "γᵇ (shift)": table["gamma_shift"]}),
+                            key=f"{key}_bars", config=plots.PLOTLY_CONFIG)
+    else:
+        st.info(WHY_NO_ATTENTION["film"])
+        st.plotly_chart(plots.bars_figure({"γ": table["gamma"], "β": table["beta"]}), key=f"{key}_bars",
+                        config=plots.PLOTLY_CONFIG)
+    return None
+
+
+def export_buttons(explorer, prediction, entry, source, index: int) -> None:
+    title = f"{entry.name} · {source.title(index)}"
+    stem = f"inside-explorer_{entry.name}_{index}"
+    png, pdf, settings = st.columns(3)
+    png.download_button("Figure (PNG)", data=lambda: figure_bytes(explorer, prediction, "png", title),
+                        file_name=f"{stem}.png", mime=MIME["png"], key="export_png", on_click="ignore")
+    pdf.download_button("Figure (PDF)", data=lambda: figure_bytes(explorer, prediction, "pdf", title),
+                        file_name=f"{stem}.pdf", mime=MIME["pdf"], key="export_pdf", on_click="ignore")
+    extra = {"z": [round(float(v), 4) for v in (prediction.z if prediction.z is not None else [])],
+             "dice": explorer.dice(prediction)}
+    settings.download_button("Settings (JSON)", data=page_state.settings(extra), file_name=f"{stem}.json",
+                             mime=MIME["json"], key="export_json", on_click="ignore")
+
+
+def explore_view(explorer, prediction, entry, source, index: int) -> None:
+    left, right = st.columns([1, 1.25])
+    with left:
+        page_state.default("show_gt", False)
+        st.toggle("Show the ground truth", key="show_gt")
+        mask_panel(explorer, prediction)
+        export_buttons(explorer, prediction, entry, source, index)
+    with right:
+        details = conditioning_panel(explorer, prediction, entry)
+    if details is not None:
+        attention_details(prediction, *details)
+
+
+def attention_details(prediction, layer: int, table: dict, channel: int | None) -> None:
+    """INSIDE's 1-D profiles, mean attention map and gamma / beta bars, in one row."""
+    mean_map = prediction.attention(layer, size=(64, 64))
+    profiles, heat, bars = st.columns([1.4, 1, 1.2])
+    profiles.plotly_chart(plots.profiles_figure(table, channel), key="main_profiles", config=plots.PLOTLY_CONFIG)
+    heat.plotly_chart(plots.mean_attention_figure(mean_map.mean(0) if channel is None else mean_map[channel],
+                                                  title="mean attention" if channel is None else
+                                                  f"attention of channel {channel}"),
+                      key="main_mean_attention", config=plots.PLOTLY_CONFIG)
+    bars.plotly_chart(plots.bars_figure({"γ": table["gamma"], "β": table["beta"]}, channel), key="main_bars",
+                      config=plots.PLOTLY_CONFIG)
+
+
+def compare_view(explorer, prediction, entry, source, index: int, values: dict, view) -> None:
+    entries = loading.discover_models(entry.card.get("dataset", "clevr-seg")) or \
+        loading.untrained_models(entry.card.get("dataset", "clevr-seg"))
+    names = [e.name for e in entries]
+    mine = entry.card.get("conditioning")
+    other = "film" if mine == "inside" else "inside"
+    fallback = next((e.name for e in entries if e.card.get("conditioning") == other and e.name != entry.name),
+                    next((n for n in names if n != entry.name), names[0]))
+    page_state.default("compare_model", fallback, lambda v: v in names)
+    second = entries[names.index(st.selectbox("Compare with", names, key="compare_model"))]
+    try:
+        model = loading.load_model(second)
+    except CheckpointError as error:
+        st.error(str(error))
+        return
+    _, z_values = values
+    other_explorer = loading.explorer_for(second, model, view.key, view.image, view.ground_truth)
+    other_prediction = other_explorer.update(condition_vector(second.card, **z_values))
+    pairs = ((entry, explorer, prediction), (second, other_explorer, other_prediction))
+    for side, (column, (e, ex, pr)) in enumerate(zip(st.columns(2), pairs, strict=True)):
+        with column:
+            st.subheader(e.name)
+            mask_panel(ex, pr, title=loading.describe(e))
+            conditioning_panel(ex, pr, e, compact=True, key=f"compare{side}")
+
+
+def sweep_variables(card: dict) -> dict[str, tuple[float, float]]:
+    condition = card.get("condition", "quadrant")
+    if card.get("dataset") == "acdc" or condition == "phase_slice":
+        return {"phase": (0.0, 1.0), "slice": (0.0, 1.0)}
+    if condition == "point":
+        return {"loc_x": (-1.0, 1.0), "loc_y": (-1.0, 1.0), "radius": (0.05, 1.0)}
+    if condition == "quadrant":
+        return {"loc_x": (-1.0, 1.0), "loc_y": (-1.0, 1.0)}
+    return {}
+
+
+def sweep_view(explorer, entry, source, index: int, values: dict) -> None:
+    variables = sweep_variables(entry.card)
+    if not variables:
+        st.info("This model's condition is categorical: pick its values above instead.")
+        return
+    page_state.default("sweep_var", next(iter(variables)), lambda v: v in variables)
+    page_state.default("sweep_steps", 7, lambda v: 3 <= int(v) <= 11)
+    left, right = st.columns(2)
+    variable = left.selectbox("Sweep", list(variables), key="sweep_var")
+    steps = right.slider("Steps", 3, 11, key="sweep_steps")
+    low, high = variables[variable]
+    grid = np.linspace(low, high, steps)
+    _, z_values = values
+    zs = [condition_vector(entry.card, **{**z_values, variable: float(v)}) for v in grid]
+    predictions = explorer.sweep(zs)
+    rgb_base = explorer.image
+    frames, captions, means = [], [], []
+    for value, prediction in zip(grid, predictions, strict=True):
+        frame = plots.overlay(rgb_base, prediction.labels)
+        params = prediction.conditioning[0] if prediction.conditioning else None
+        caption = f"{variable} = {value:+.2f}"
+        if params is not None and conditioning_kind(params) == "inside":
+            table = channel_table(params)
+            h, w = frame.shape[:2]
+            frame = plots.draw_points(frame, np.stack([plots.to_pixels(table["mu_x"], w),
+                                                       plots.to_pixels(table["mu_y"], h)], axis=-1))
+            means.append((table["mu_x"].mean(), table["mu_y"].mean()))
+        if source.kind == "clevr-seg" and hasattr(source, "ground_truth"):
+            truth, _ = source.ground_truth(index, entry.card, {**z_values, variable: float(value)},
+                                           loading.clevr_objects(source, source.label, index))
+            if truth is not None:
+                from inside_core.explorer import dice_score, prepare_mask
+
+                caption += f" · Dice {dice_score(prediction.labels, prepare_mask(truth, explorer.image_size)):.2f}"
+        frames.append(frame)
+        captions.append(caption)
+    st.caption("The image stays fixed; only z changes. Yellow dots: INSIDE's Gaussian means (all channels).")
+    st.image(frames, caption=captions, width=160)
+    if means:
+        st.plotly_chart(plots.means_figure(grid, np.array(means), variable), key="sweep_means",
+                        config=plots.PLOTLY_CONFIG)
+
+
+@st.fragment
+def explorer_area(entry, source, index: int) -> None:
+    """Everything the sliders drive: a slider move re-runs this fragment only."""
+    try:
+        model = loading.load_model(entry)
+    except CheckpointError as error:
+        st.error(str(error))
+        return
+    values = conditioning_controls(entry.card, source, index)
+    slider_values, z_values = values
+    view = current_view(entry, source, index, slider_values)
+    for note in view.notes:
+        st.caption(note)
+    explorer = loading.explorer_for(entry, model, view.key, view.image, view.ground_truth)
+    prediction = explorer.update(condition_vector(entry.card, **z_values))
+    page_state.default("view", VIEWS[0], lambda v: v in VIEWS)
+    mode = st.radio("View", VIEWS, key="view", horizontal=True, label_visibility="collapsed")
+    if mode == "Explore":
+        explore_view(explorer, prediction, entry, source, index)
+    elif mode == "Compare":
+        compare_view(explorer, prediction, entry, source, index, values, view)
+    else:
+        sweep_view(explorer, entry, source, index, values)
+    page_state.sync_url()
+
+
+# --------------------------------------------------------------------------------------------- page
+
+st.set_page_config(page_title="INSIDE Explorer", page_icon="🔎", layout="wide")
+unreadable = page_state.restore_from_url()
 st.title("INSIDE Explorer")
-st.info(
-    "The interactive dashboard is coming: load a CLEVR-Seg or ACDC sample, move the conditioning "
-    "sliders and watch INSIDE's Gaussian attention and the predicted masks follow."
-)
+st.caption("Conditioning layers turn z into per-channel Gaussian attention and FiLM scale/shift "
+           "(INSIDE, Jacenków et al., MICCAI 2020). Move the sliders: the mask and the attention follow.")
+if unreadable:
+    st.warning(f"Ignored unreadable link settings: {', '.join(unreadable)}")
+
+with st.sidebar:
+    dataset = choose_dataset()
+    source_kind = choose_source_kind()
+    source_slot = st.container()
+    model_entry = choose_model(dataset)
+    with source_slot:
+        data_source = load_data(dataset, source_kind, model_entry)
+    sample_index = choose_sample(data_source) if data_source is not None else None
+    if data_source is not None and source_kind == "bundled":
+        st.caption("Bundled data is SYNTHETIC (generated by `inside data`), not the real dataset.")
+
+if model_entry is None or data_source is None:
+    st.info("Choose a model and some data in the sidebar.")
+    page_state.sync_url()
+else:
+    if not model_entry.trained:
+        st.warning("Untrained model (random weights): the page works, the masks mean nothing.")
+    explorer_area(model_entry, data_source, sample_index)

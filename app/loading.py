@@ -1,0 +1,211 @@
+"""Loading, cached: checkpoints, data sources and per-session Explorers.
+
+- Models: `st.cache_resource`, one read-only object per checkpoint file shared by all sessions (eval
+  mode, no gradients; the Explorer runs it under `torch.inference_mode`, which changes no state).
+- Data sources: `st.cache_resource` too (read-only after construction).
+- Explorers (the current image's encoder output): in `st.session_state`, per session, a few kept
+  so moving back to a recent image, frame or slice costs a decode only.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import torch
+
+from inside_core.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, read_card
+from inside_core.explorer import Explorer, prepare_mask
+from inside_core.networks import build_model
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
+DATASETS = {"clevr-seg": "CLEVR-Seg", "acdc": "ACDC"}
+DEFAULT_MODELS = {"clevr-seg": "clevr-seg-quadrant-inside", "acdc": "acdc-inside"}
+EXPLORERS_KEPT = 12
+UNTRAINED_PREFIX = "untrained-"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model the page can offer: its name, where it comes from, and its card."""
+
+    name: str
+    path: str  # a .safetensors path, or "" for an untrained demo model
+    card: dict
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.path)
+
+
+# --------------------------------------------------------------------------------------------- models
+
+
+@st.cache_data(show_spinner=False)
+def _cards(directory: str, stamp: tuple) -> list[tuple[str, str, dict]]:
+    entries = []
+    for path in list_checkpoints(directory):
+        try:
+            card = read_card(path)
+        except CheckpointError:
+            continue  # listed as unusable by `model_problems`
+        entries.append((card.get("name", path.stem), str(path), card))
+    return entries
+
+
+def _stamp(directory: Path) -> tuple:
+    """Changes whenever a checkpoint is added, removed or rewritten (so the list refreshes)."""
+    if not directory.is_dir():
+        return ()
+    return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in directory.glob("*.*")))
+
+
+def discover_models(dataset: str, directory: Path = CHECKPOINT_DIR) -> list[ModelEntry]:
+    """Checkpoints under `directory` whose card says they were trained on `dataset`."""
+    return [ModelEntry(name, path, card) for name, path, card in _cards(str(directory), _stamp(directory))
+            if card.get("dataset", "clevr-seg") == dataset]
+
+
+def untrained_models(dataset: str) -> list[ModelEntry]:
+    """Demo models with random weights, offered only when no checkpoint exists for a dataset."""
+    entries = []
+    for conditioning in ("inside", "film"):
+        if dataset == "acdc":
+            architecture = {"name": "unet", "conditioning": conditioning, "cond_dim": 2, "image_size": [128, 128]}
+            card = {"dataset": "acdc", "condition": "phase_slice", "image_size": [128, 128], "spacing": 1.37}
+        else:
+            architecture = {"name": "encoder_decoder", "conditioning": conditioning, "cond_dim": 4,
+                            "image_size": [200, 200]}
+            card = {"dataset": "clevr-seg", "condition": "quadrant", "image_size": [200, 200]}
+        name = f"{UNTRAINED_PREFIX}{dataset}-{conditioning}"
+        entries.append(ModelEntry(name, "", {"name": name, "architecture": architecture,
+                                             "conditioning": conditioning, **card}))
+    return entries
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=16)
+def _load_checkpoint(path: str, stamp: int) -> torch.nn.Module:
+    model = load_checkpoint(path)
+    model.requires_grad_(False)
+    return model.eval()
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _build_untrained(name: str, architecture_items: tuple) -> torch.nn.Module:
+    architecture = dict(architecture_items)
+    architecture["image_size"] = tuple(architecture["image_size"])
+    torch.manual_seed(0)
+    model = build_model(architecture.pop("name"), **architecture)
+    model.requires_grad_(False)
+    return model.eval()
+
+
+def load_model(entry: ModelEntry) -> torch.nn.Module:
+    """The (shared, read-only) model of an entry; raises CheckpointError with one line."""
+    if not entry.trained:
+        return _build_untrained(entry.name, tuple(sorted(entry.card["architecture"].items())))
+    path = Path(entry.path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint weights not found")
+    return _load_checkpoint(str(path), path.stat().st_mtime_ns)
+
+
+def entry_from_path(text: str) -> ModelEntry:
+    """A model given as a path (stem, .safetensors or .json); raises CheckpointError with one line."""
+    path = Path(text.strip()).expanduser()
+    weights = path if path.suffix == ".safetensors" else path.with_suffix(".safetensors") \
+        if path.suffix == ".json" else path.with_name(path.name + ".safetensors")
+    if not weights.exists():
+        raise CheckpointError(f"{weights}: checkpoint weights not found")
+    card = read_card(weights)
+    return ModelEntry(card.get("name", weights.stem), str(weights), card)
+
+
+def describe(entry: ModelEntry) -> str:
+    card = entry.card
+    bits = [card.get("conditioning", "?"), card.get("condition", "?")]
+    if "image_size" in card:
+        bits.append("×".join(str(s) for s in card["image_size"]))
+    metrics = card.get("metrics") or {}
+    dice = metrics.get("test_dice", metrics.get("dice"))
+    if isinstance(dice, (int, float)):
+        bits.append(f"test Dice {dice:.3f}")
+    return ", ".join(bits)
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def default_data_dir(kind: str) -> Path:
+    """The bundled synthetic dataset (generated, seeded, on first use by inside_core.data)."""
+    from inside_core import data
+
+    if not hasattr(data, "default_data_dir"):
+        raise FileNotFoundError("this version of inside_core.data has no bundled default dataset")
+    return Path(data.default_data_dir(kind))
+
+
+@st.cache_resource(show_spinner="Loading the data…", max_entries=8)
+def load_source(kind: str, root: str, split: str, image_size: int = 128, spacing: float = 1.37):
+    """A dataset folder as a page source (see app/sources.py); DataError / SourceError on bad input."""
+    from app.sources import AcdcSource, ClevrSource
+
+    if kind == "acdc":
+        return AcdcSource(root, split=split, image_size=image_size, spacing=spacing)
+    return ClevrSource(root, split=split)
+
+
+def validation_findings(root: str) -> list[str]:
+    """`inside data validate`'s findings for a folder, as lines (empty if the validator is missing)."""
+    try:
+        from inside_core.data import validate
+    except ImportError:
+        return []
+    try:
+        report = validate(root) if callable(validate) else validate.validate(root)
+    except Exception as error:  # the validator's own failure is a finding too, never a traceback
+        return [str(error).splitlines()[0] if str(error) else type(error).__name__]
+    if isinstance(report, str):
+        return [line for line in report.splitlines() if line.strip()]
+    findings = getattr(report, "findings", None) or getattr(report, "problems", None) or report
+    try:
+        return [str(item) for item in findings]
+    except TypeError:
+        return [str(report)]
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def clevr_objects(_source, source_id: str, index: int) -> tuple[list[dict], np.ndarray]:
+    """The scene's objects and masks of one CLEVR-Seg sample (copied per session by cache_data)."""
+    return _source.objects(index)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def acdc_cine(_source, source_id: str, index: int, slice_index: int) -> list[dict]:
+    return _source.cine(index, slice_index)
+
+
+# ------------------------------------------------------------------------------------------ explorers
+
+
+def explorer_for(entry: ModelEntry, model: torch.nn.Module, view_key: tuple, image: torch.Tensor,
+                 ground_truth: Any) -> Explorer:
+    """This session's Explorer for (model, image): encodes on first use, then reused."""
+    cache: OrderedDict = st.session_state.setdefault("_explorers", OrderedDict())
+    key = (entry.name, entry.path, view_key)
+    explorer = cache.get(key)
+    if explorer is None:
+        explorer = Explorer(model, image)
+        cache[key] = explorer
+        while len(cache) > EXPLORERS_KEPT:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    # CLEVR-Seg: the ground truth follows the sliders while the image (and its encoding) stays
+    explorer.mask = None if ground_truth is None else prepare_mask(ground_truth, explorer.image_size)
+    return explorer

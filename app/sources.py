@@ -1,0 +1,315 @@
+"""Where the dashboard's images come from: a dataset folder (bundled synthetic or a real download)
+or one uploaded file. Every source answers the same few questions, so the page does not care which:
+
+    len(source), source.title(index)
+    source.view(index, controls, follow) -> View: the image to segment for these slider values,
+                                             its ground truth (or None), a cache key, notes for the UI
+    source.num_slices(index)              -> slices in the stack (ACDC), 1 otherwise
+
+CLEVR-Seg: the image does not depend on the sliders; its ground truth does (the objects the
+current condition selects, from the scene: `ClevrSegDataset.target`).
+ACDC: the sample is a patient; `phase` picks the cine frame (ED = 0 ... ES = 1) when the 4-D cine
+exists and `follow` is on, `slice` the slice. Only ED and ES frames have ground truth.
+
+Nothing here imports streamlit. Sources are read-only after construction, so one object can
+serve every session.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from inside_core.encoding import QUADRANTS, quadrant_blend
+
+UPLOAD_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+UPLOAD_VOLUME_SUFFIXES = (".nii", ".nii.gz")
+MAX_UPLOAD_PIXELS = 4096 * 4096
+
+
+class SourceError(ValueError):
+    """A source that cannot be used; the message is one line for the UI."""
+
+
+@dataclass
+class View:
+    """What the page shows and segments for one sample and one set of slider values."""
+
+    key: tuple
+    image: torch.Tensor  # (C, H, W) float
+    ground_truth: np.ndarray | None = None  # (H, W) int labels, at the image's size
+    notes: list[str] = field(default_factory=list)
+
+
+def dominant_quadrant(x: float, y: float) -> str:
+    """The quadrant with the largest weight in quadrant_blend(x, y) (ties: the first in QUADRANTS)."""
+    return QUADRANTS[int(np.argmax(quadrant_blend(x, y)))]
+
+
+# --------------------------------------------------------------------------------------- CLEVR-Seg
+
+
+class ClevrSource:
+    """A CLEVR-Seg folder through `inside_core.data.ClevrSegDataset` (native image size)."""
+
+    kind = "clevr-seg"
+
+    def __init__(self, root: str | Path, split: str = "test", label: str = ""):
+        from inside_core.data import ClevrSegDataset
+
+        # the quadrant condition only decides each item's own z / mask; the page builds the
+        # ground truth for whatever the sliders say, from the scene
+        self.dataset = ClevrSegDataset(root, condition="quadrant", split=split)
+        if len(self.dataset) == 0:
+            raise SourceError(f"{root}: the {split} split holds no images")
+        self.root, self.split = Path(root), split
+        self.label = label or f"{self.root} ({split} split)"
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def title(self, index: int) -> str:
+        return f"{self.dataset.names[index]} ({self.split} split, {index + 1} of {len(self)})"
+
+    def num_slices(self, index: int) -> int:
+        return 1
+
+    def image(self, index: int) -> torch.Tensor:
+        return torch.from_numpy(self.dataset.images[index]).permute(2, 0, 1).float().div(255.0)
+
+    def objects(self, index: int) -> tuple[list[dict], np.ndarray]:
+        """The scene's objects and their masks bool (K, H, W): enough to build any condition's target."""
+        return self.dataset.scene(index), self.dataset.object_masks(index)
+
+    def view(self, index: int, controls: dict[str, Any], follow: bool = True, card: dict | None = None,
+             objects: tuple[list[dict], np.ndarray] | None = None) -> View:
+        image = self.image(index)
+        notes: list[str] = []
+        truth = None
+        if card is not None:
+            truth, note = self.ground_truth(index, card, controls, objects)
+            if note:
+                notes.append(note)
+        return View(("clevr", index), image, truth, notes)
+
+    def ground_truth(self, index: int, card: dict, controls: dict[str, Any],
+                     objects: tuple[list[dict], np.ndarray] | None = None) -> tuple[np.ndarray | None, str]:
+        """The target for the model's condition at these slider values, and a line saying which it is."""
+        from inside_core.data.clevr_seg import selected_objects
+
+        scene, masks = objects if objects is not None else self.objects(index)
+        height, width = self.dataset.meta[index]["native_size"]
+        condition = card.get("condition", "quadrant")
+        if condition == "quadrant":
+            value = dominant_quadrant(controls.get("loc_x", -0.5), controls.get("loc_y", -0.5))
+            note = f"ground truth: the objects in the {value.replace('_', '-')} quadrant (the dominant one)"
+        elif condition == "point":
+            value = (controls.get("loc_x", 0.0), controls.get("loc_y", 0.0), controls.get("radius", 0.35))
+            note = "ground truth: the objects whose centre lies within the radius of the point"
+        elif "value" in controls:
+            value = controls["value"]
+            note = f"ground truth: the {value} objects"
+        else:
+            return None, ""
+        chosen = selected_objects(scene, condition, value, width, height)
+        truth = masks[chosen].any(axis=0) if chosen else np.zeros(masks.shape[1:], bool)
+        return truth.astype(np.int64), note
+
+
+# --------------------------------------------------------------------------------------------- ACDC
+
+
+def phase_of_frame(frame: int, ed: int, es: int) -> float:
+    """Phase value of a cine frame: 0 at ED, 1 at ES, linear in between (frames after ES: 1)."""
+    if es == ed:
+        return 0.0
+    return float(np.clip((frame - ed) / (es - ed), 0.0, 1.0))
+
+
+class AcdcSource:
+    """An ACDC folder through `inside_core.data.AcdcDataset`: samples are patients."""
+
+    kind = "acdc"
+
+    def __init__(self, root: str | Path, split: str = "test", image_size: int = 128, spacing: float = 1.37,
+                 label: str = ""):
+        from inside_core.data import AcdcDataset
+
+        self.dataset = AcdcDataset(root, split=split, image_size=image_size, spacing=spacing)
+        self.root, self.split = Path(root), split
+        self.label = label or f"{self.root} ({split} split)"
+        # (patient, phase "ED"/"ES", slice index) -> dataset index; patients in order of appearance
+        self.lookup: dict[tuple[str, str, int], int] = {}
+        self.patients: list[str] = []
+        self.slices: dict[str, int] = {}
+        for i, meta in enumerate(self._metas()):
+            patient = meta["patient"]
+            if patient not in self.slices:
+                self.patients.append(patient)
+            self.slices[patient] = int(meta["num_slices"])
+            self.lookup[(patient, meta["phase"], int(meta["slice_index"]))] = i
+        if not self.patients:
+            raise SourceError(f"{root}: the {split} split holds no patients")
+
+    def _metas(self) -> list[dict]:
+        metas = getattr(self.dataset, "meta", None) or getattr(self.dataset, "metas", None)
+        if metas is not None:
+            return list(metas)
+        return [self.dataset[i]["meta"] for i in range(len(self.dataset))]
+
+    def __len__(self) -> int:
+        return len(self.patients)
+
+    def title(self, index: int) -> str:
+        return f"{self.patients[index]} ({self.split} split, {index + 1} of {len(self)})"
+
+    def num_slices(self, index: int) -> int:
+        return self.slices[self.patients[index]]
+
+    def _item(self, patient: str, phase: str, slice_index: int) -> dict:
+        return self.dataset[self.lookup[(patient, phase, slice_index)]]
+
+    def cine(self, index: int, slice_index: int) -> list[dict]:
+        """Every cine frame of a slice (image, z, phase_value, frame), or [] without a 4-D cine."""
+        cine = getattr(self.dataset, "cine", None)
+        if cine is None:
+            return []
+        try:
+            return list(cine(self.patients[index], slice_index))
+        except (FileNotFoundError, KeyError, ValueError):
+            return []
+
+    def view(self, index: int, controls: dict[str, Any], follow: bool = True, card: dict | None = None,
+             cine: list[dict] | None = None) -> View:
+        patient = self.patients[index]
+        n = self.num_slices(index)
+        slice_index = int(np.clip(int(controls.get("slice", n // 2)), 0, n - 1))
+        phase = float(controls.get("phase", 0.0))
+        nearest = "ES" if phase >= 0.5 else "ED"
+        if not follow:
+            item = self._item(patient, "ED", slice_index)
+            return View((patient, "ED", slice_index), item["image"], item["mask"].numpy().astype(np.int64),
+                        [f"image fixed at ED, slice {slice_index}; the sliders change z only"])
+        if phase in (0.0, 1.0):
+            item = self._item(patient, nearest, slice_index)
+            return View((patient, nearest, slice_index), item["image"], item["mask"].numpy().astype(np.int64),
+                        [f"{nearest} frame, slice {slice_index} of {n} (ground truth available)"])
+        frames = cine if cine is not None else self.cine(index, slice_index)
+        if frames:
+            best = min(frames, key=lambda f: abs(float(f["phase_value"]) - phase))
+            ed_or_es = {0.0: "ED", 1.0: "ES"}.get(float(best["phase_value"]))
+            if ed_or_es:
+                item = self._item(patient, ed_or_es, slice_index)
+                return View((patient, ed_or_es, slice_index), item["image"],
+                            item["mask"].numpy().astype(np.int64),
+                            [f"{ed_or_es} frame, slice {slice_index} of {n} (ground truth available)"])
+            return View((patient, f"frame{best['frame']}", slice_index), best["image"], None,
+                        [f"cine frame {best['frame']} (phase {float(best['phase_value']):.2f}), slice "
+                         f"{slice_index} of {n}: only ED and ES have ground truth"])
+        item = self._item(patient, nearest, slice_index)
+        return View((patient, nearest, slice_index), item["image"], item["mask"].numpy().astype(np.int64),
+                    [f"no 4-D cine here: showing the nearest annotated frame ({nearest})"])
+
+
+# ------------------------------------------------------------------------------------------ uploads
+
+
+class UploadSource:
+    """One uploaded image (PNG/JPEG) or NIfTI volume (3-D, or 4-D cine: its first frame)."""
+
+    def __init__(self, name: str, data: bytes, kind: str, image_size: tuple[int, int] | None = None,
+                 spacing: float | None = None):
+        self.name, self.kind = name, kind
+        self.label = f"upload: {name}"
+        lower = name.lower()
+        if lower.endswith(UPLOAD_IMAGE_SUFFIXES):
+            self.slices_ = [read_image_bytes(name, data)]
+        elif lower.endswith(UPLOAD_VOLUME_SUFFIXES):
+            self.slices_ = read_volume_bytes(name, data, spacing)
+        else:
+            raise SourceError(f"{name}: not a PNG, JPEG or NIfTI (.nii, .nii.gz) file")
+
+    def __len__(self) -> int:
+        return 1
+
+    def title(self, index: int) -> str:
+        return self.label
+
+    def num_slices(self, index: int) -> int:
+        return len(self.slices_)
+
+    def view(self, index: int, controls: dict[str, Any], follow: bool = True, card: dict | None = None,
+             **_: Any) -> View:
+        n = len(self.slices_)
+        slice_index = int(np.clip(int(controls.get("slice", n // 2)), 0, n - 1)) if n > 1 else 0
+        notes = ["your upload: no ground truth"]
+        if n > 1:
+            notes.append(f"slice {slice_index} of {n}")
+        return View(("upload", self.name, slice_index), self.slices_[slice_index], None, notes)
+
+
+def read_image_bytes(name: str, data: bytes) -> torch.Tensor:
+    """A PNG/JPEG file's bytes as a float tensor (C, H, W) in [0, 1]; SourceError if it is not one."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            if probe.format not in ("PNG", "JPEG"):
+                raise SourceError(f"{name}: a {probe.format} image; upload a PNG or JPEG")
+            if probe.width * probe.height > MAX_UPLOAD_PIXELS:
+                raise SourceError(f"{name}: {probe.width}x{probe.height} pixels is too large (at most 4096x4096)")
+            probe.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            mode = "L" if image.mode in ("L", "I", "I;16", "F") else "RGB"
+            array = np.asarray(image.convert(mode), dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise SourceError(f"{name}: not a readable PNG or JPEG image ({type(error).__name__})") from None
+    if array.ndim == 2:
+        array = array[None]
+    else:
+        array = np.moveaxis(array, -1, 0)
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def read_volume_bytes(name: str, data: bytes, spacing: float | None = None) -> list[torch.Tensor]:
+    """A NIfTI file's bytes as a list of 2-D slices (1, H, W), intensities scaled to [0, 1].
+
+    4-D volumes give the slices of their first frame. With `spacing` (mm), slices are resampled
+    in-plane to that spacing, as ACDC models expect (the header's pixel size is used).
+    """
+    import nibabel as nib
+
+    try:
+        raw = gzip.decompress(data) if name.lower().endswith(".gz") else data
+        volume = nib.Nifti1Image.from_bytes(raw)
+        array = np.asarray(volume.dataobj, dtype=np.float32)
+        zooms = volume.header.get_zooms()
+    except (OSError, EOFError, ValueError, TypeError, nib.filebasedimages.ImageFileError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise SourceError(f"{name}: not a readable NIfTI volume ({message})") from None
+    if array.ndim == 4:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.ndim != 3 or min(array.shape[:2]) < 8:
+        raise SourceError(f"{name}: expected a 2-D, 3-D or 4-D volume, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise SourceError(f"{name}: the volume holds NaN or infinite values")
+    low, high = np.percentile(array, (0.5, 99.5))
+    array = np.clip((array - low) / max(high - low, 1e-6), 0.0, 1.0)
+    slices = []
+    for k in range(array.shape[2]):
+        # NIfTI (x, y) -> image (row, column) as the ACDC loader shows it: transpose
+        image = torch.from_numpy(np.ascontiguousarray(array[:, :, k].T))[None]
+        if spacing:
+            row_mm, col_mm = float(zooms[1]), float(zooms[0])
+            size = (max(round(image.shape[1] * row_mm / spacing), 8), max(round(image.shape[2] * col_mm / spacing), 8))
+            image = torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0]
+        slices.append(image)
+    return slices
