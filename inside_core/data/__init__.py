@@ -3,12 +3,16 @@
 See docs/datasets.md for the layouts, the conditioning encodings and how to use a real download.
 """
 
+from inside_core.data.acdc import AcdcDataset
 from inside_core.data.clevr_seg import ClevrSegDataset
 from inside_core.data.errors import DataError
+from inside_core.data.generate_acdc import generate_acdc
 from inside_core.data.generate_clevr_seg import generate_clevr_seg
 
 __all__ = [
+    "AcdcDataset",
     "ClevrSegDataset",
     "DataError",
+    "generate_acdc",
     "generate_clevr_seg",
 ]
