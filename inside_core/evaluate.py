@@ -29,6 +29,7 @@ import json
 import math
 import shlex
 import sys
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,10 @@ def hausdorff_mm(pred: np.ndarray | Tensor, target: np.ndarray | Tensor, spacing
         return 0.0
     if not p.any() or not g.any():
         return math.nan
-    value = compute_hausdorff_distance(p[None, None].float(), g[None, None].float(), include_background=True,
-                                       spacing=[float(s) for s in spacing])
+    with warnings.catch_warnings():  # MONAI 1.6 warns about its own internal use of a deprecated argument
+        warnings.simplefilter("ignore", FutureWarning)
+        value = compute_hausdorff_distance(p[None, None].float(), g[None, None].float(), include_background=True,
+                                           spacing=[float(s) for s in spacing])
     return float(value.item())
 
 
