@@ -1,0 +1,365 @@
+"""Publication figures: every kind to PDF/SVG/PNG, text in vector files, 300 dpi PNGs, byte-identical
+output for the same inputs, figures that change with the conditioning, and the `inside figures` CLI.
+
+Small random models and a tiny generated CLEVR-Seg set keep this fast; no trained weights needed.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image
+
+from inside_core import build_model
+from inside_core import figures as F
+from inside_core.checkpoints import save_checkpoint
+from inside_core.cli import main as cli_main
+from inside_core.encoding import acdc_condition, one_hot, point_condition
+from inside_core.explorer import Explorer
+
+SIZE = 48  # a multiple of 8 (U-Net) and 4 (encoder-decoder)
+REPO = Path(__file__).resolve().parents[1]
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+
+
+def random_model(conditioning: str, cond_dim: int = 4, seed: int = 0, **card):
+    torch.manual_seed(seed)
+    model = build_model("encoder_decoder", conditioning=conditioning, cond_dim=cond_dim, image_size=[SIZE, SIZE],
+                        widths=(8, 16, 16)).eval()
+    name = {"none": "baseline"}.get(conditioning, conditioning)
+    model.card = {"name": f"test-{name}", "conditioning": conditioning, "dataset": "clevr-seg",
+                  "condition": {4: "quadrant", 3: "point"}[cond_dim], "image_size": [SIZE, SIZE], **card}
+    return model
+
+
+def acdc_model():
+    torch.manual_seed(0)
+    model = build_model("unet", conditioning="inside", image_size=SIZE, channels=(8, 16, 32),
+                        conditioning_at=("bottleneck", "decoder1")).eval()
+    model.card = {"name": "test-acdc-inside", "conditioning": "inside", "dataset": "acdc", "condition": "phase_slice"}
+    return model
+
+
+@pytest.fixture(scope="module")
+def quadrant_models():
+    return [random_model(c) for c in ("none", "film", "guideme", "inside")]
+
+
+@pytest.fixture(scope="module")
+def clevr_root(tmp_path_factory):
+    from inside_core.data import generate_clevr_seg
+
+    root = tmp_path_factory.mktemp("clevr")
+    generate_clevr_seg(root, 10, seed=3, size=SIZE, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def clevr_rows(clevr_root, tmp_path_factory):
+    from inside_core.data import ClevrSegDataset
+
+    # a private cache folder: tests never touch the user's cache
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("INSIDE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        dataset = ClevrSegDataset(clevr_root, condition="quadrant", split="all")
+        point = ClevrSegDataset(clevr_root, condition="point", split="all")
+    return ([F.row_from_item("quadrant", dataset[i]) for i in range(len(dataset))],
+            [F.row_from_item("point", point[i]) for i in range(len(point))])
+
+
+def acdc_rows(count: int = 12) -> list[F.Row]:
+    """Synthetic ACDC-like rows: a disc whose centre moves down with slice position."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(count):
+        phase, position = float(k % 2), k / (count - 1)
+        yy, xx = np.mgrid[:SIZE, :SIZE]
+        mask = np.zeros((SIZE, SIZE), np.int64)
+        mask[(yy - 16 - 12 * position) ** 2 + (xx - 24) ** 2 < 64] = 3
+        rows.append(F.Row(rng.random((1, SIZE, SIZE), dtype=np.float32), acdc_condition(phase, position), mask,
+                          f"{'ES' if phase else 'ED'}, slice {k}"))
+    return rows
+
+
+def render(fig, fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    F.save_figure(fig, buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def pixels(fig) -> np.ndarray:
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
+def pdf_streams(data: bytes) -> bytes:
+    """All content streams of a PDF, inflated (matplotlib compresses them with Flate)."""
+    out = []
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+        try:
+            out.append(zlib.decompress(match.group(1)))
+        except zlib.error:
+            out.append(match.group(1))
+    return b"\n".join(out)
+
+
+def check_file(data: bytes, fmt: str, words: tuple[str, ...] = ()) -> None:
+    """Format checks: PDF holds text (BT/Tj operators) in embedded TrueType fonts; SVG keeps text as
+    <text>; PNG records >= 300 dpi."""
+    if fmt == "pdf":
+        assert data.startswith(b"%PDF")
+        streams = pdf_streams(data)
+        assert b"BT" in streams and (b"Tj" in streams or b"TJ" in streams), "the PDF draws no text"
+        assert b"/FontFile2" in data, "TrueType (Type 42) fonts are not embedded"
+        assert b"/Subtype /Type3" not in data, "Type 3 fonts are rejected by publishers"
+        assert b"CreationDate" not in data
+    elif fmt == "svg":
+        text = data.decode()
+        assert "<svg" in text and "<text" in text, "the SVG does not keep text as text"
+        for word in words:
+            assert word in text
+        assert "<dc:date>" not in text
+    else:
+        image = Image.open(io.BytesIO(data))
+        assert image.format == "PNG"
+        assert all(round(d) >= 300 for d in image.info["dpi"])
+        assert "Software" not in image.info
+
+
+# ------------------------------------------------------------------------------------------- style
+
+
+def test_figure_sizes_and_errors(tmp_path):
+    assert F.figure_size("single", 0.5) == (3.5, 1.75)
+    assert F.figure_size("double", 1.0)[0] == pytest.approx(7.16)
+    with pytest.raises(ValueError, match="unknown width"):
+        F.figure_size("triple", 1.0)
+    fig = F.explorer_figure(*explore(random_model("inside"), one_hot("quadrant", "top_left")))
+    with pytest.raises(ValueError, match="unsupported figure format"):
+        F.save_figure(fig, tmp_path / "figure.jpg")
+    with pytest.raises(ValueError, match="dpi"):
+        F.save_figure(fig, tmp_path / "figure.png", dpi=150)
+    F.save_figure(fig, tmp_path / "sub" / "figure.png")  # creates folders, writes atomically
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["figure.png"]
+
+
+def explore(model, z, image_seed: int = 0, channels: int = 3):
+    image = np.random.default_rng(image_seed).random((channels, SIZE, SIZE), dtype=np.float32)
+    mask = (np.random.default_rng(image_seed + 1).random((SIZE, SIZE)) > 0.8).astype(np.float32)
+    explorer = Explorer(model, image, mask)
+    return explorer, explorer.update(z)
+
+
+# ----------------------------------------------------------------------------------- explorer view
+
+
+@pytest.mark.parametrize("conditioning", ["none", "film", "guideme", "inside"])
+def test_explorer_figure_every_conditioning(conditioning):
+    explorer, prediction = explore(random_model(conditioning), one_hot("quadrant", "top_right"))
+    fig = F.explorer_figure(explorer, prediction, title="test", width="single")
+    assert fig.get_size_inches()[0] == pytest.approx(3.5)
+    assert len(fig.axes) == (2 if conditioning == "none" else 3)
+    check_file(render(fig, "svg"), "svg", ("Input", "Prediction"))
+
+
+def test_explorer_figure_multiclass_has_label_legend():
+    explorer, prediction = explore(acdc_model(), acdc_condition(1.0, 0.5), channels=1)
+    fig = F.explorer_figure(explorer, prediction, width="double")
+    legend_text = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert legend_text == ["RV", "MYO", "LV"]
+
+
+def test_explorer_figure_changes_with_conditioning():
+    model = random_model("inside")
+    explorer, first = explore(model, one_hot("quadrant", "top_left"))
+    second = explorer.update(one_hot("quadrant", "bottom_right"))
+    assert not np.array_equal(pixels(F.explorer_figure(explorer, first)), pixels(F.explorer_figure(explorer, second)))
+
+
+def test_same_inputs_give_byte_identical_files():
+    def build():
+        return F.explorer_figure(*explore(random_model("inside"), one_hot("quadrant", "top_left")))
+
+    for fmt in F.FORMATS:
+        assert render(build(), fmt) == render(build(), fmt), fmt
+
+
+def test_primitives_geometry():
+    model = random_model("inside")
+    _, prediction = explore(model, one_hot("quadrant", "top_left"))
+    params = prediction.conditioning[0]
+    geometry = F.attention_geometry(params, SIZE, SIZE)
+    # pixel = (t + 1) n / 2 - 0.5: t = -1 is the image's left edge (-0.5), t = 1 its right edge
+    assert geometry["x"] == pytest.approx((params.mu_x[0].numpy().astype(np.float64) + 1) * SIZE / 2 - 0.5)
+    mean = F.mean_attention(params, SIZE, SIZE)
+    assert mean == pytest.approx(params.attention(SIZE, SIZE)[0].mean(0).numpy(), abs=1e-5)
+
+
+# --------------------------------------------------------------------------------------- the kinds
+
+
+@pytest.mark.parametrize("fmt", F.FORMATS)
+def test_qualitative_every_format(quadrant_models, clevr_rows, fmt):
+    rows = clevr_rows[0][:3]
+    fig = F.qualitative_figure(quadrant_models, rows, width="double")
+    # input, ground truth, 4 models, INSIDE attention; 3 rows
+    assert sum(ax.get_title() != "" for ax in fig.axes) == 7
+    assert fig.get_size_inches()[0] == pytest.approx(7.16)
+    check_file(render(fig, fmt), fmt, ("Ground truth", "INSIDE attention", "Guide Me"))
+
+
+@pytest.mark.parametrize("fmt", F.FORMATS)
+def test_sweep_every_format(clevr_rows, fmt):
+    model = random_model("inside", cond_dim=3)
+    fig = F.sweep_figure(model, clevr_rows[1][0], "x", [-0.5, 0.0, 0.5], width="single")
+    check_file(render(fig, fmt), fmt, ("attention",))
+
+
+@pytest.mark.parametrize("fmt", F.FORMATS)
+def test_attention_every_format(fmt):
+    fig = F.attention_figure(acdc_model(), acdc_rows(), width="double")
+    check_file(render(fig, fmt), fmt, ("slice position",))
+
+
+def test_attention_point_and_quadrant(clevr_rows):
+    quadrant_rows, point_rows = clevr_rows
+    check_file(render(F.attention_figure(random_model("inside"), quadrant_rows), "svg"), "svg", ("top left",))
+    check_file(render(F.attention_figure(random_model("inside", 3), point_rows), "svg"), "svg", ("requested",))
+    with pytest.raises(ValueError, match="needs an INSIDE model"):
+        F.attention_figure(random_model("film"), quadrant_rows)
+
+
+def test_sweep_changes_with_conditioning(clevr_rows):
+    model = random_model("inside", cond_dim=3)
+    row = clevr_rows[1][0]
+    left = pixels(F.sweep_figure(model, row, "x", [-0.6, -0.3]))
+    right = pixels(F.sweep_figure(model, row, "x", [0.3, 0.6]))
+    assert left.shape == right.shape and not np.array_equal(left, right)
+
+
+def test_qualitative_changes_with_conditioning(quadrant_models, clevr_rows):
+    row = clevr_rows[0][0]
+    a = F.Row(row.image, one_hot("quadrant", "top_left"), row.mask, "a")
+    b = F.Row(row.image, one_hot("quadrant", "bottom_right"), row.mask, "a")
+    assert not np.array_equal(pixels(F.qualitative_figure(quadrant_models[3:], [a])),
+                              pixels(F.qualitative_figure(quadrant_models[3:], [b])))
+
+
+def test_sweep_conditions():
+    zs, locations = F.sweep_conditions("point", point_condition(0.1, 0.2, 0.3), "r", [0.25, 0.5])
+    assert np.allclose(zs[1], [0.1, 0.2, 0.5]) and locations == [None, None]
+    zs, locations = F.sweep_conditions("quadrant", one_hot("quadrant", "bottom_left"), "x", [-0.9, 0.9])
+    assert np.allclose(zs[0], one_hot("quadrant", "bottom_left")) and np.allclose(zs[1], one_hot("quadrant",
+                                                                                             "bottom_right"))
+    assert locations[1] == (0.9, 0.5)
+    zs, _ = F.sweep_conditions("phase_slice", acdc_condition(0, 0.5), "phase", [1.0])
+    assert np.allclose(zs[0], [1.0, 0.5])
+    with pytest.raises(ValueError, match="cannot sweep"):
+        F.sweep_conditions("point", point_condition(0, 0, 0.3), "slice", [0.5])
+
+
+def test_parse_and_describe_conditions():
+    assert np.allclose(F.parse_condition("quadrant", "top_right"), one_hot("quadrant", "top_right"))
+    assert np.allclose(F.parse_condition("point", "0.5,-0.25,0.3"), [0.5, -0.25, 0.3])
+    assert np.allclose(F.parse_condition("phase_slice", "ES,0.5"), [1.0, 0.5])
+    with pytest.raises(ValueError, match="cannot read condition"):
+        F.parse_condition("quadrant", "middle")
+    assert F.describe_condition("quadrant", one_hot("quadrant", "top_left")) == "top left"
+    assert F.describe_condition("phase_slice", acdc_condition(1.0, 0.5)) == "ES, slice 0.50"
+
+
+# ---------------------------------------------------------------------------------------- the CLI
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("checkpoints")
+    for conditioning in ("none", "film", "guideme", "inside"):
+        model = random_model(conditioning)
+        name = {"none": "baseline"}.get(conditioning, conditioning)
+        save_checkpoint(model, {k: v for k, v in model.card.items() if k != "name"},
+                        directory / f"clevr-seg-quadrant-{name}")
+    model = random_model("inside", cond_dim=3)
+    save_checkpoint(model, {k: v for k, v in model.card.items() if k != "name"}, directory / "clevr-seg-point-inside")
+    return directory
+
+
+def run_cli(*arguments: str) -> int:
+    return cli_main(["figures", *arguments])
+
+
+@pytest.mark.parametrize("kind", ["qualitative", "sweep", "attention"])
+def test_cli_kinds_on_defaults_of_a_checkpoint_dir(kind, checkpoint_dir, clevr_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSIDE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / f"{kind}.pdf"
+    assert run_cli(kind, "--out", str(out), "--checkpoint-dir", str(checkpoint_dir), "--data", str(clevr_root),
+                   "--split", "all") == 0
+    check_file(out.read_bytes(), "pdf")
+
+
+def test_cli_options(checkpoint_dir, clevr_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSIDE_CACHE_DIR", str(tmp_path / "cache"))
+    common = ["--checkpoint-dir", str(checkpoint_dir), "--data", str(clevr_root), "--split", "all"]
+    out = tmp_path / "q.png"
+    assert run_cli("qualitative", "--out", str(out), "--checkpoints", "clevr-seg-quadrant-inside",
+                   "--samples", "1", "--conditions", "top_left", "bottom_right", "--width", "single", *common) == 0
+    check_file(out.read_bytes(), "png")
+    with Image.open(out) as image:
+        assert image.size[0] == pytest.approx(3.5 * 300, abs=2)
+    out = tmp_path / "s.svg"
+    assert run_cli("sweep", "--out", str(out), "--checkpoints", "clevr-seg-point-inside", "--variable", "r",
+                   "--values", "0.2", "0.4", *common) == 0
+    assert "r = 0.40" in out.read_text().replace("\N{MINUS SIGN}", "-")
+
+
+def test_cli_table(checkpoint_dir, clevr_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("INSIDE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "table.tex"
+    assert run_cli("table", "--out", str(out), "--checkpoint-dir", str(checkpoint_dir), "--data", str(clevr_root),
+                   "--split", "all") == 0
+    latex = out.read_text()
+    assert "\\toprule" in latex and "\\midrule" in latex and "\\bottomrule" in latex
+    assert "INSIDE" in latex and "Guide Me" in latex
+    markdown = (tmp_path / "table.md").read_text()
+    assert markdown.startswith("| Model") and markdown.count("\n") == 6
+
+
+def test_cli_errors(checkpoint_dir, tmp_path, capsys):
+    assert run_cli("qualitative", "--out", str(tmp_path / "x.jpg")) == 2
+    assert run_cli("table", "--out", str(tmp_path / "x.pdf")) == 2
+    assert run_cli("sweep", "--out", str(tmp_path / "x.pdf"), "--checkpoints", "no-such-model",
+                   "--checkpoint-dir", str(checkpoint_dir)) == 2
+    error = capsys.readouterr().err
+    assert error.count("error:") == 3 and "no-such-model" in error
+
+
+def test_cli_output_is_reproducible_across_processes(checkpoint_dir, clevr_root, tmp_path):
+    """Two separate runs of the same command give byte-identical files (no dates, fixed ids)."""
+    outputs = []
+    for run in range(2):
+        out = tmp_path / f"run{run}.svg"
+        env_cache = tmp_path / f"cache{run}"
+        subprocess.run([sys.executable, "-m", "inside_core", "figures", "sweep", "--out", str(out),
+                        "--checkpoint-dir", str(checkpoint_dir), "--data", str(clevr_root), "--split", "all",
+                        "--steps", "3"], check=True, cwd=REPO, env={**_env(), "INSIDE_CACHE_DIR": str(env_cache)},
+                       capture_output=True)
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def _env() -> dict:
+    import os
+
+    return dict(os.environ)
