@@ -27,7 +27,7 @@ from app.export import MIME, figure_bytes  # noqa: E402
 from app.sources import SourceError, UploadSource  # noqa: E402
 from inside_core.checkpoints import CheckpointError  # noqa: E402
 from inside_core.data import DataError  # noqa: E402
-from inside_core.encoding import QUADRANTS, quadrant_blend, slice_position  # noqa: E402
+from inside_core.encoding import QUADRANTS, quadrant_blend  # noqa: E402
 from inside_core.explorer import channel_table, condition_vector, conditioning_kind  # noqa: E402
 
 SOURCES = {"bundled": "Bundled synthetic data", "folder": "A dataset folder", "upload": "Upload a file"}
@@ -97,7 +97,7 @@ def load_data(dataset: str, kind: str, entry: loading.ModelEntry | None):
             st.info("Choose a file to explore it with the chosen model.")
             return None
         try:
-            return UploadSource(upload.name, upload.getvalue(), dataset,
+            return UploadSource(upload.name, upload.getvalue(), dataset, image_size=(image_size, image_size),
                                 spacing=spacing if dataset == "acdc" else None)
         except SourceError as error:
             st.error(str(error))
@@ -160,20 +160,20 @@ def conditioning_controls(card: dict, source, index: int) -> tuple[dict, dict]:
     """Draw the sliders for this model's condition. Returns (slider values, values for z)."""
     condition = card.get("condition", "quadrant")
     if card.get("dataset") == "acdc" or condition == "phase_slice":
-        count = source.num_slices(index)
+        order = source.slice_order(index)  # slice indices from base to apex
         page_state.default("phase", 0.0, lambda v: 0.0 <= float(v) <= 1.0)
-        page_state.default("slice", count // 2, lambda v: int(v) in range(count))
+        page_state.default("slice", order[len(order) // 2], lambda v: int(v) in order)
         page_state.default("follow", True)
         left, right = st.columns(2)
         phase = left.slider("Phase (0 = ED → 1 = ES)", 0.0, 1.0, step=0.05, key="phase")
         slice_index = right.select_slider(
-            "Slice (base → apex)", options=list(range(count)), key="slice",
-            format_func=lambda k: f"{k} · {slice_position(k, count):.2f}") if count > 1 else 0
+            "Slice (base → apex)", options=order, key="slice",
+            format_func=lambda k: f"{k} · {source.position(index, k):.2f}") if len(order) > 1 else order[0]
         st.toggle("The image follows the sliders (cine frame for the phase, the chosen slice)", key="follow")
-        st.caption("z = (phase, slice position). Only the ED (0) and ES (1) frames have ground truth; "
-                   "frames in between come from the 4-D cine where it exists.")
+        st.caption("z = (phase, slice position): phase 0 = ED, 1 = ES; position 0 = base, 1 = apex. Only the ED "
+                   "and ES frames have ground truth; frames in between come from the 4-D cine where it exists.")
         values = {"phase": phase, "slice": slice_index}
-        return values, {"phase": phase, "slice": slice_position(slice_index, count)}
+        return values, {"phase": phase, "slice": source.position(index, slice_index)}
     if condition in ("quadrant", "point"):
         page_state.default("loc_x", -0.5 if condition == "quadrant" else 0.0, lambda v: -1 <= float(v) <= 1)
         page_state.default("loc_y", -0.5 if condition == "quadrant" else 0.0, lambda v: -1 <= float(v) <= 1)

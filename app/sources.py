@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inside_core.encoding import QUADRANTS, quadrant_blend
+from inside_core.encoding import QUADRANTS, quadrant_blend, slice_position
 
 UPLOAD_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 UPLOAD_VOLUME_SUFFIXES = (".nii", ".nii.gz")
@@ -125,15 +125,27 @@ class ClevrSource:
 # --------------------------------------------------------------------------------------------- ACDC
 
 
-def phase_of_frame(frame: int, ed: int, es: int) -> float:
-    """Phase value of a cine frame: 0 at ED, 1 at ES, linear in between (frames after ES: 1)."""
-    if es == ed:
-        return 0.0
-    return float(np.clip((frame - ed) / (es - ed), 0.0, 1.0))
+def contraction(frames: list[dict]) -> list[dict]:
+    """The cine frames from ED to ES (cyclically), where the phase slider's 0 -> 1 belongs.
+
+    The cine also holds the relaxation back to the next ED, whose frames have the same phase
+    values; the slider shows the contraction. Falls back to all frames if ED or ES is not found.
+    """
+    ed = next((i for i, f in enumerate(frames) if f.get("mask") is not None and float(f["phase_value"]) == 0.0), None)
+    es = next((i for i, f in enumerate(frames) if f.get("mask") is not None and float(f["phase_value"]) == 1.0), None)
+    if ed is None or es is None:
+        return frames
+    length = (es - ed) % len(frames) + 1
+    return [frames[(ed + k) % len(frames)] for k in range(length)]
 
 
 class AcdcSource:
-    """An ACDC folder through `inside_core.data.AcdcDataset`: samples are patients."""
+    """An ACDC folder through `inside_core.data.AcdcDataset`: samples are patients.
+
+    Slices are addressed by their index in the NIfTI stack; `slice_order(index)` lists them from
+    base to apex and `position(index, k)` is slice k's position in z (0 = base, 1 = apex), both as the
+    loader decided them (the base end comes from the ED labels).
+    """
 
     kind = "acdc"
 
@@ -144,24 +156,15 @@ class AcdcSource:
         self.dataset = AcdcDataset(root, split=split, image_size=image_size, spacing=spacing)
         self.root, self.split = Path(root), split
         self.label = label or f"{self.root} ({split} split)"
-        # (patient, phase "ED"/"ES", slice index) -> dataset index; patients in order of appearance
+        # (patient, "ED"/"ES", slice index) -> item index; slice positions per patient
         self.lookup: dict[tuple[str, str, int], int] = {}
-        self.patients: list[str] = []
-        self.slices: dict[str, int] = {}
-        for i, meta in enumerate(self._metas()):
-            patient = meta["patient"]
-            if patient not in self.slices:
-                self.patients.append(patient)
-            self.slices[patient] = int(meta["num_slices"])
-            self.lookup[(patient, meta["phase"], int(meta["slice_index"]))] = i
+        self.positions: dict[str, dict[int, float]] = {}
+        for i, meta in enumerate(self.dataset.meta):
+            self.lookup[(meta["patient"], meta["phase"], int(meta["slice_index"]))] = i
+            self.positions.setdefault(meta["patient"], {})[int(meta["slice_index"])] = float(meta["slice_position"])
+        self.patients = [p for p in self.dataset.patients if p in self.positions]
         if not self.patients:
             raise SourceError(f"{root}: the {split} split holds no patients")
-
-    def _metas(self) -> list[dict]:
-        metas = getattr(self.dataset, "meta", None) or getattr(self.dataset, "metas", None)
-        if metas is not None:
-            return list(metas)
-        return [self.dataset[i]["meta"] for i in range(len(self.dataset))]
 
     def __len__(self) -> int:
         return len(self.patients)
@@ -170,51 +173,54 @@ class AcdcSource:
         return f"{self.patients[index]} ({self.split} split, {index + 1} of {len(self)})"
 
     def num_slices(self, index: int) -> int:
-        return self.slices[self.patients[index]]
+        return len(self.positions[self.patients[index]])
 
-    def _item(self, patient: str, phase: str, slice_index: int) -> dict:
-        return self.dataset[self.lookup[(patient, phase, slice_index)]]
+    def slice_order(self, index: int) -> list[int]:
+        """Slice indices from base to apex."""
+        positions = self.positions[self.patients[index]]
+        return sorted(positions, key=positions.get)
+
+    def position(self, index: int, slice_index: int) -> float:
+        return self.positions[self.patients[index]][slice_index]
 
     def cine(self, index: int, slice_index: int) -> list[dict]:
-        """Every cine frame of a slice (image, z, phase_value, frame), or [] without a 4-D cine."""
-        cine = getattr(self.dataset, "cine", None)
-        if cine is None:
-            return []
+        """Every cine frame of a slice (image, z, phase_value, frame, mask at ED/ES), or [] without a 4-D cine."""
         try:
-            return list(cine(self.patients[index], slice_index))
-        except (FileNotFoundError, KeyError, ValueError):
+            return list(self.dataset.cine(self.patients[index], slice_index))
+        except (OSError, KeyError, IndexError, ValueError):  # DataError is a ValueError
             return []
+
+    def _annotated(self, patient: str, phase: str, slice_index: int, n: int, note: str = "") -> View:
+        item = self.dataset[self.lookup[(patient, phase, slice_index)]]
+        notes = [note or f"{phase} frame {item['meta']['frame']}, slice {slice_index} of {n} (ground truth shown "
+                         "on the toggle)"]
+        return View((patient, phase, slice_index), item["image"], item["mask"].numpy().astype(np.int64), notes)
 
     def view(self, index: int, controls: dict[str, Any], follow: bool = True, card: dict | None = None,
              cine: list[dict] | None = None) -> View:
+        """The image for (phase, slice): ED / ES items, or the nearest cine frame in between."""
         patient = self.patients[index]
         n = self.num_slices(index)
         slice_index = int(np.clip(int(controls.get("slice", n // 2)), 0, n - 1))
         phase = float(controls.get("phase", 0.0))
         nearest = "ES" if phase >= 0.5 else "ED"
         if not follow:
-            item = self._item(patient, "ED", slice_index)
-            return View((patient, "ED", slice_index), item["image"], item["mask"].numpy().astype(np.int64),
-                        [f"image fixed at ED, slice {slice_index}; the sliders change z only"])
+            return self._annotated(patient, "ED", slice_index, n,
+                                   f"image fixed at ED, slice {slice_index}: the sliders change z only")
         if phase in (0.0, 1.0):
-            item = self._item(patient, nearest, slice_index)
-            return View((patient, nearest, slice_index), item["image"], item["mask"].numpy().astype(np.int64),
-                        [f"{nearest} frame, slice {slice_index} of {n} (ground truth available)"])
+            return self._annotated(patient, nearest, slice_index, n)
         frames = cine if cine is not None else self.cine(index, slice_index)
-        if frames:
-            best = min(frames, key=lambda f: abs(float(f["phase_value"]) - phase))
-            ed_or_es = {0.0: "ED", 1.0: "ES"}.get(float(best["phase_value"]))
-            if ed_or_es:
-                item = self._item(patient, ed_or_es, slice_index)
-                return View((patient, ed_or_es, slice_index), item["image"],
-                            item["mask"].numpy().astype(np.int64),
-                            [f"{ed_or_es} frame, slice {slice_index} of {n} (ground truth available)"])
-            return View((patient, f"frame{best['frame']}", slice_index), best["image"], None,
-                        [f"cine frame {best['frame']} (phase {float(best['phase_value']):.2f}), slice "
-                         f"{slice_index} of {n}: only ED and ES have ground truth"])
-        item = self._item(patient, nearest, slice_index)
-        return View((patient, nearest, slice_index), item["image"], item["mask"].numpy().astype(np.int64),
-                    [f"no 4-D cine here: showing the nearest annotated frame ({nearest})"])
+        if not frames:
+            return self._annotated(patient, nearest, slice_index, n,
+                                   f"no 4-D cine here: showing the nearest annotated frame ({nearest})")
+        best = min(contraction(frames), key=lambda f: abs(float(f["phase_value"]) - phase))
+        if best.get("mask") is not None:
+            return View((patient, f"frame{best['frame']}", slice_index), best["image"],
+                        best["mask"].numpy().astype(np.int64),
+                        [f"cine frame {best['frame']} (an annotated frame), slice {slice_index} of {n}"])
+        return View((patient, f"frame{best['frame']}", slice_index), best["image"], None,
+                    [f"cine frame {best['frame']} (phase {float(best['phase_value']):.2f}), slice {slice_index} "
+                     f"of {n}: no ground truth here, only ED and ES are annotated"])
 
 
 # ------------------------------------------------------------------------------------------ uploads
@@ -229,9 +235,9 @@ class UploadSource:
         self.label = f"upload: {name}"
         lower = name.lower()
         if lower.endswith(UPLOAD_IMAGE_SUFFIXES):
-            self.slices_ = [read_image_bytes(name, data)]
+            self.images = [read_image_bytes(name, data)]
         elif lower.endswith(UPLOAD_VOLUME_SUFFIXES):
-            self.slices_ = read_volume_bytes(name, data, spacing)
+            self.images = read_volume_bytes(name, data, spacing, image_size)
         else:
             raise SourceError(f"{name}: not a PNG, JPEG or NIfTI (.nii, .nii.gz) file")
 
@@ -242,16 +248,23 @@ class UploadSource:
         return self.label
 
     def num_slices(self, index: int) -> int:
-        return len(self.slices_)
+        return len(self.images)
+
+    def slice_order(self, index: int) -> list[int]:
+        return list(range(len(self.images)))
+
+    def position(self, index: int, slice_index: int) -> float:
+        """Without labels the base cannot be found: the file's slice order is used (slice 0 = base)."""
+        return slice_position(slice_index, len(self.images))
 
     def view(self, index: int, controls: dict[str, Any], follow: bool = True, card: dict | None = None,
              **_: Any) -> View:
-        n = len(self.slices_)
+        n = len(self.images)
         slice_index = int(np.clip(int(controls.get("slice", n // 2)), 0, n - 1)) if n > 1 else 0
         notes = ["your upload: no ground truth"]
         if n > 1:
             notes.append(f"slice {slice_index} of {n}")
-        return View(("upload", self.name, slice_index), self.slices_[slice_index], None, notes)
+        return View(("upload", self.name, slice_index), self.images[slice_index], None, notes)
 
 
 def read_image_bytes(name: str, data: bytes) -> torch.Tensor:
@@ -277,20 +290,24 @@ def read_image_bytes(name: str, data: bytes) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
-def read_volume_bytes(name: str, data: bytes, spacing: float | None = None) -> list[torch.Tensor]:
-    """A NIfTI file's bytes as a list of 2-D slices (1, H, W), intensities scaled to [0, 1].
+def read_volume_bytes(name: str, data: bytes, spacing: float | None = None,
+                      image_size: tuple[int, int] | None = None) -> list[torch.Tensor]:
+    """A NIfTI file's bytes as 2-D slices (1, H, W), preprocessed like the ACDC loader's.
 
-    4-D volumes give the slices of their first frame. With `spacing` (mm), slices are resampled
-    in-plane to that spacing, as ACDC models expect (the header's pixel size is used).
+    Intensities normalised over the volume (0.5-99.5 percentiles to [0, 1]); with `spacing` (mm) and
+    `image_size`, each slice resampled in-plane from the header's pixel size and cropped / padded
+    around the image centre (no labels to find the heart). 4-D volumes give their first frame.
     """
     import nibabel as nib
+
+    from inside_core.data.acdc import normalise_volume, resample_slice
 
     try:
         raw = gzip.decompress(data) if name.lower().endswith(".gz") else data
         volume = nib.Nifti1Image.from_bytes(raw)
         array = np.asarray(volume.dataobj, dtype=np.float32)
-        zooms = volume.header.get_zooms()
-    except (OSError, EOFError, ValueError, TypeError, nib.filebasedimages.ImageFileError) as error:
+        zooms = tuple(float(z) for z in volume.header.get_zooms())
+    except Exception as error:  # nibabel raises many kinds on bad bytes; each becomes one line
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise SourceError(f"{name}: not a readable NIfTI volume ({message})") from None
     if array.ndim == 4:
@@ -301,15 +318,12 @@ def read_volume_bytes(name: str, data: bytes, spacing: float | None = None) -> l
         raise SourceError(f"{name}: expected a 2-D, 3-D or 4-D volume, got shape {array.shape}")
     if not np.isfinite(array).all():
         raise SourceError(f"{name}: the volume holds NaN or infinite values")
-    low, high = np.percentile(array, (0.5, 99.5))
-    array = np.clip((array - low) / max(high - low, 1e-6), 0.0, 1.0)
+    array = normalise_volume(array)
     slices = []
     for k in range(array.shape[2]):
-        # NIfTI (x, y) -> image (row, column) as the ACDC loader shows it: transpose
-        image = torch.from_numpy(np.ascontiguousarray(array[:, :, k].T))[None]
-        if spacing:
-            row_mm, col_mm = float(zooms[1]), float(zooms[0])
-            size = (max(round(image.shape[1] * row_mm / spacing), 8), max(round(image.shape[2] * col_mm / spacing), 8))
-            image = torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0]
-        slices.append(image)
+        plane = array[:, :, k]
+        if spacing and image_size:
+            centre = ((plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2)
+            plane = resample_slice(plane, zooms[:2], (spacing, spacing), centre, tuple(image_size), labels=False)
+        slices.append(torch.from_numpy(np.ascontiguousarray(plane))[None])
     return slices
