@@ -5,14 +5,22 @@ See docs/datasets.md for the layouts, the conditioning encodings and how to use 
 
 from inside_core.data.acdc import AcdcDataset
 from inside_core.data.clevr_seg import ClevrSegDataset
+from inside_core.data.defaults import default_data_dir, prepare_default_data
 from inside_core.data.errors import DataError
 from inside_core.data.generate_acdc import generate_acdc
 from inside_core.data.generate_clevr_seg import generate_clevr_seg
+from inside_core.data.validate import Report, validate, validate_acdc, validate_clevr_seg
 
 __all__ = [
     "AcdcDataset",
     "ClevrSegDataset",
     "DataError",
+    "Report",
+    "default_data_dir",
     "generate_acdc",
     "generate_clevr_seg",
+    "prepare_default_data",
+    "validate",
+    "validate_acdc",
+    "validate_clevr_seg",
 ]

@@ -131,12 +131,17 @@ def load_labels(path: Path, shape: tuple[int, ...]) -> np.ndarray:
     data, _ = load_nifti(path)
     if data.shape != shape:
         raise DataError(path, f"label shape {data.shape} differs from the image shape {shape}")
+    check_label_values(data, path)
+    return data.astype(np.uint8)
+
+
+def check_label_values(data: np.ndarray, path: Path) -> None:
+    """DataError unless every value is one of 0, 1, 2, 3."""
     values = np.unique(data)
     bad = [v for v in values if v not in LABELS]
     if bad:
         shown = ", ".join(f"{v:g}" for v in bad[:5]) + (" ..." if len(bad) > 5 else "")
         raise DataError(path, f"label values outside {{0, 1, 2, 3}}: {shown}")
-    return data.astype(np.uint8)
 
 
 # ------------------------------------------------------------------------------------------ geometry

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
@@ -36,6 +37,42 @@ def _acdc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _validate(args: argparse.Namespace) -> int:
+    from inside_core.data.validate import validate
+
+    try:
+        report = validate(args.path, args.format)
+    except Exception as error:  # a validator must never print a traceback
+        report = None
+        message = f"{args.path}: validation failed ({type(error).__name__}: {error})"
+    if report is None:
+        if args.json:
+            print(json.dumps({"format": args.format, "root": args.path, "ok": False, "checked": 0, "errors": 1,
+                              "warnings": 0, "problems": [{"path": args.path, "problem": message,
+                                                           "severity": "error"}]}, indent=1))
+        else:
+            print(f"error: {message}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=1))
+    else:
+        for problem in report.problems:
+            print(problem.line())
+        unit = {"clevr-seg": "images", "acdc": "patients"}.get(report.format, "items")
+        verdict = "OK" if report.ok else "FAILED"
+        print(f"{verdict}: {report.format} at {report.root}: {report.checked} {unit} checked, "
+              f"{len(report.errors)} errors, {len(report.problems) - len(report.errors)} warnings")
+    return 0 if report.ok else 1
+
+
+def _defaults(args: argparse.Namespace) -> int:
+    from inside_core.data.defaults import prepare_default_data
+
+    for kind, folder in prepare_default_data(progress=not args.quiet).items():
+        print(f"{kind}: {folder}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `data` command group: clevr-seg, acdc, validate."""
     data = subparsers.add_parser("data", help="generate synthetic data in the real layouts; validate a dataset",
@@ -59,3 +96,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     acdc.add_argument("--seed", type=int, default=0, help="random seed (same seed: byte-identical output)")
     acdc.add_argument("--quiet", action="store_true", help="no progress bar")
     acdc.set_defaults(func=_acdc)
+
+    check = commands.add_parser("validate", help="check a CLEVR-Seg or ACDC folder, report every problem")
+    check.add_argument("path", help="dataset folder")
+    check.add_argument("--format", choices=["clevr-seg", "acdc"], default=None, help="default: detected")
+    check.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    check.set_defaults(func=_validate)
+
+    defaults = commands.add_parser("defaults", help="generate the offline default synthetic datasets (cache folder)")
+    defaults.add_argument("--quiet", action="store_true", help="no progress bar")
+    defaults.set_defaults(func=_defaults)
