@@ -575,10 +575,7 @@ def parse_condition(condition: str, text: str) -> np.ndarray:
 
 
 def sample_label(condition: str, item: dict) -> str:
-    """A row label for a dataset item: its condition value, and for ACDC its phase and slice."""
-    meta = item.get("meta", {}) or {}
-    if condition == "phase_slice" and "slice_index" in meta:
-        return f"{meta.get('phase', '')}, slice {int(meta['slice_index']) + 1}/{int(meta.get('num_slices', 0))}"
+    """A row label for a dataset item: its condition value (ACDC: its phase and slice position)."""
     return describe_condition(condition, item["z"])
 
 
@@ -1113,8 +1110,7 @@ def default_sample_indices(dataset, condition: str, count: int = 4) -> list[int]
     n = len(dataset)
     if n == 0:
         raise ValueError("the dataset split is empty")
-    metas = [dataset[i].get("meta", {}) for i in range(n)] if condition in CONDITION_VALUES or \
-        condition == "phase_slice" else []
+    metas = [dataset[i].get("meta", {}) for i in range(n)] if condition in CONDITION_VALUES else []
     if condition in CONDITION_VALUES:
         chosen = []
         for value in CONDITION_VALUES[condition]:
@@ -1123,15 +1119,13 @@ def default_sample_indices(dataset, condition: str, count: int = 4) -> list[int]
                 chosen.append(match)
         if chosen:
             return chosen[:max(count, len(chosen))]
-    if condition == "phase_slice" and metas and "slice_index" in metas[0]:
+    if condition == "phase_slice":
+        zs = np.stack([_numpy(dataset[i]["z"]).astype(np.float64) for i in range(n)])
         chosen = []
-        for phase, target in (("ED", 0.3), ("ED", 0.7), ("ES", 0.3), ("ES", 0.7)):
-            candidates = [(abs(int(m["slice_index"]) / max(int(m.get("num_slices", 1)) - 1, 1) - target), i)
-                          for i, m in enumerate(metas) if m.get("phase") == phase]
-            if candidates:
-                chosen.append(min(candidates)[1])
-        if chosen:
-            return chosen
+        for phase, target in ((0.0, 0.3), (0.0, 0.7), (1.0, 0.3), (1.0, 0.7)):
+            distance = np.abs(zs[:, 1] - target) + 10 * np.abs(zs[:, 0] - phase)
+            chosen.append(int(np.argmin(distance)))  # the first of the closest: deterministic
+        return chosen
     return sorted({int(round(k)) for k in np.linspace(0, n - 1, min(count, n))})
 
 
