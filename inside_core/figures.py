@@ -396,7 +396,9 @@ def draw_film_bars(ax: Axes, params: FiLMParams, max_channels: int = 64) -> None
     ax.axhline(0.0, color="black", linewidth=0.4)
     ax.set_xlabel("channel")
     ax.set_xlim(-1, len(gamma))
-    ax.legend(loc="upper right", ncol=2)
+    low, high = min(gamma.min(), beta.min(), 0.0), max(gamma.max(), beta.max(), 0.0)
+    ax.set_ylim(low - 0.05 * (high - low), high + 0.4 * (high - low))  # headroom for the legend
+    ax.legend(loc="upper right", ncol=2, handlelength=0.8, columnspacing=0.8)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
 
@@ -858,6 +860,15 @@ def _band(ax: Axes, positions, values: np.ndarray, colour: str, label: str) -> N
     ax.plot(positions, values.mean(axis=1), color=colour, label=label)
 
 
+def _fit_limits(ax: Axes, minimum_span: float, bounds: tuple[float, float]) -> None:
+    """Y limits around the data with some margin, at least `minimum_span` wide, within `bounds`."""
+    low, high = ax.dataLim.y0, ax.dataLim.y1
+    centre, span = (low + high) / 2, max(high - low, 0) * 1.15
+    span = max(span, minimum_span)
+    low, high = max(centre - span / 2, bounds[0]), min(centre + span / 2, bounds[1])
+    ax.set_ylim(low, high)
+
+
 def _plot_axes_style(ax: Axes) -> None:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -921,8 +932,8 @@ def _attention_acdc(explorer, zs, stats, width, layer, grid_points) -> Figure:
         ax.set_xlabel("slice position (0 base, 1 apex)")
         ax.set_xlim(0, 1)
         _plot_axes_style(ax)
-    axes[0].set_ylim(-1, 1)
-    axes[1].set_ylim(-1, 1)
+    for ax in axes[:2]:
+        _fit_limits(ax, minimum_span=0.5, bounds=(-1.0, 1.0))
     axes[2].set_ylim(bottom=0)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=4)
