@@ -46,7 +46,6 @@ from inside_core.encoding import (
 
 CONDITIONS = ("quadrant", "colour", "shape", "size", "point")
 SPLITS = ("train", "val", "test", "all")
-SPLIT_FRACTIONS = (0.72, 0.08, 0.20)  # train / val / test over sorted names (the reference's split)
 POINT_RADIUS_MIN, POINT_RADIUS_MAX = 0.2, 0.6  # normalised units (1 = half the image side)
 # scene JSON key of each categorical condition
 SCENE_KEY = {"colour": "color", "shape": "shape", "size": "size"}
@@ -171,8 +170,8 @@ def split_names(names: list[str], split: str) -> list[str]:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     names = sorted(names)
-    n_train = int(len(names) * SPLIT_FRACTIONS[0])
-    n_val = int(len(names) * (SPLIT_FRACTIONS[0] + SPLIT_FRACTIONS[1])) - n_train
+    n_train = len(names) * 72 // 100  # integer arithmetic: 0.72 + 0.08 is not 0.8 in floating point
+    n_val = len(names) * 80 // 100 - n_train
     return {
         "train": names[:n_train],
         "val": names[n_train : n_train + n_val],
