@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from inside_core.networks import build_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
+CHECKPOINT_DIR_VARIABLE = "INSIDE_CHECKPOINT_DIR"  # another folder of checkpoints (tests, private models)
 DATASETS = {"clevr-seg": "CLEVR-Seg", "acdc": "ACDC"}
 DEFAULT_MODELS = {"clevr-seg": "clevr-seg-quadrant-inside", "acdc": "acdc-inside"}
 EXPLORERS_KEPT = 12
@@ -65,8 +67,14 @@ def _stamp(directory: Path) -> tuple:
     return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in directory.glob("*.*")))
 
 
-def discover_models(dataset: str, directory: Path = CHECKPOINT_DIR) -> list[ModelEntry]:
-    """Checkpoints under `directory` whose card says they were trained on `dataset`."""
+def checkpoint_dir() -> Path:
+    """checkpoints/ of the repository, or $INSIDE_CHECKPOINT_DIR when set."""
+    return Path(os.environ.get(CHECKPOINT_DIR_VARIABLE) or CHECKPOINT_DIR)
+
+
+def discover_models(dataset: str, directory: Path | None = None) -> list[ModelEntry]:
+    """Checkpoints under `directory` (default `checkpoint_dir()`) whose card says they were trained on `dataset`."""
+    directory = checkpoint_dir() if directory is None else directory
     return [ModelEntry(name, path, card) for name, path, card in _cards(str(directory), _stamp(directory))
             if card.get("dataset", "clevr-seg") == dataset]
 

@@ -1,0 +1,349 @@
+"""The dashboard through Streamlit's AppTest: default page, datasets, sliders, views, uploads, bad input,
+URL state, export and several sessions at once.
+
+Most tests point the page at a temporary folder of small random-weight checkpoints (one per kind of
+model, through $INSIDE_CHECKPOINT_DIR) so every control is exercised whatever is shipped; the
+default-page test uses the shipped checkpoints/ as a user would. Data: the bundled synthetic default.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from inside_core.checkpoints import list_checkpoints, save_checkpoint
+from inside_core.encoding import quadrant_blend
+from inside_core.networks import build_model
+
+REPO = Path(__file__).resolve().parents[1]
+APP = str(REPO / "app" / "main.py")
+TIMEOUT = 300  # the first run may generate the bundled data and import torch; later runs take < 1 s
+CLEVR = {"dataset": "clevr-seg", "architecture": "encoder_decoder", "image_size": [200, 200]}
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+
+
+def _save(directory: Path, name: str, model_name: str, card: dict, seed: int, **config) -> None:
+    torch.manual_seed(seed)
+    model = build_model(model_name, **config)
+    save_checkpoint(model, {"dataset": card["dataset"], "condition": card["condition"],
+                            "conditioning": config.get("conditioning", "none"),
+                            "image_size": list(config["image_size"]), **card}, directory / name)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> Path:
+    """Random-weight checkpoints of every kind the page handles."""
+    directory = tmp_path_factory.mktemp("checkpoints")
+    for seed, conditioning in enumerate(("inside", "film", "guideme", "none")):
+        _save(directory, f"clevr-seg-quadrant-{conditioning}", "encoder_decoder",
+              {"dataset": "clevr-seg", "condition": "quadrant"}, seed,
+              conditioning=conditioning, cond_dim=4, image_size=(200, 200))
+    _save(directory, "clevr-seg-point-inside", "encoder_decoder", {"dataset": "clevr-seg", "condition": "point"},
+          7, conditioning="inside", cond_dim=3, image_size=(200, 200))
+    for seed, conditioning in enumerate(("inside", "film")):
+        _save(directory, f"acdc-{conditioning}", "unet",
+              {"dataset": "acdc", "condition": "phase_slice", "spacing": 1.37}, 10 + seed,
+              conditioning=conditioning, cond_dim=2, image_size=(128, 128), channels=(8, 16, 32, 64),
+              conditioning_at=("bottleneck", "decoder1") if conditioning == "inside" else ("bottleneck",))
+    return directory
+
+
+@pytest.fixture
+def test_models(checkpoints, monkeypatch) -> Path:
+    monkeypatch.setenv("INSIDE_CHECKPOINT_DIR", str(checkpoints))
+    return checkpoints
+
+
+def page(query: dict | None = None, **state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    for key, value in state.items():
+        at.session_state[key] = value
+    return at.run()
+
+
+def healthy(at: AppTest) -> AppTest:
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def attention_means(at: AppTest) -> np.ndarray:
+    """The (mu_x, mu_y) points drawn in the attention figure, in pixels, shape (C, 2)."""
+    for element in at.get("plotly_chart"):
+        spec = json.loads(element.proto.spec)
+        for trace in spec["data"]:
+            if trace.get("name") == "μ":
+                return np.stack([_array(trace["x"]), _array(trace["y"])], axis=-1)
+    raise AssertionError("no attention figure on the page")
+
+
+def _array(values) -> np.ndarray:
+    if isinstance(values, dict):  # plotly's typed-array encoding: {"dtype": "f8", "bdata": base64}
+        import base64
+
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
+    return np.asarray(values, dtype=float)
+
+
+def last_prediction(at: AppTest, model: str | None = None):
+    explorers = at.session_state["_explorers"]
+    keys = [k for k in explorers if model is None or k[0] == model]
+    return explorers[keys[-1]].last
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for group in (at.caption, at.markdown, at.info, at.warning, at.error) for e in group]
+    return "\n".join(str(p) for p in parts)
+
+
+# ---------------------------------------------------------------------------------------- the page
+
+
+def test_default_page_shows_a_clevr_sample_with_its_mask():
+    at = healthy(page())
+    assert at.selectbox(key="dataset").value == "clevr-seg"
+    shipped = [p.stem for p in list_checkpoints(REPO / "checkpoints")]
+    expected = "clevr-seg-quadrant-inside" if "clevr-seg-quadrant-inside" in shipped else "untrained-clevr-seg-inside"
+    assert at.selectbox(key="model").value == expected
+    assert at.number_input(key="sample").value == 0
+    assert at.slider(key="loc_x").value == -0.5 and at.slider(key="loc_y").value == -0.5
+    assert len(at.image) >= 1  # the input with the mask drawn
+    assert attention_means(at).shape[1] == 2
+    assert "blended" in texts(at)
+    assert "SYNTHETIC" in texts(at)
+    prediction = last_prediction(at)
+    assert prediction.labels.shape == (200, 200)
+
+
+@pytest.mark.parametrize("key", ["loc_x", "loc_y"])
+def test_location_sliders_move_the_attention_and_the_mask(test_models, key):
+    at = healthy(page(model="clevr-seg-quadrant-inside"))
+    before_means, before = attention_means(at), last_prediction(at)
+    image_before = at.image[0].proto.imgs[0].url
+    at = healthy(at.slider(key=key).set_value(0.9).run())
+    after_means, after = attention_means(at), last_prediction(at)
+    assert not np.allclose(before_means, after_means)
+    np.testing.assert_allclose(after.z, quadrant_blend(0.9 if key == "loc_x" else -0.5,
+                                                       0.9 if key == "loc_y" else -0.5))
+    assert not np.allclose(before.probabilities, after.probabilities)
+    if not np.array_equal(before.labels, after.labels):
+        assert at.image[0].proto.imgs[0].url != image_before  # the drawn mask followed
+
+
+def test_point_model_has_a_radius_slider(test_models):
+    at = healthy(page(model="clevr-seg-point-inside"))
+    assert at.slider(key="loc_x").value == 0.0 and at.slider(key="radius").value == pytest.approx(0.35)
+    before = attention_means(at)
+    at = healthy(at.slider(key="radius").set_value(0.8).run())
+    assert not np.allclose(before, attention_means(at))
+    np.testing.assert_allclose(last_prediction(at).z, [0.0, 0.0, 0.8])
+    assert "radius" in texts(at)
+
+
+def test_acdc_phase_and_slice_sliders(test_models):
+    at = healthy(page(dataset="acdc"))
+    assert at.selectbox(key="model").value == "acdc-inside"
+    assert at.slider(key="phase").value == 0.0
+    first = last_prediction(at)
+    assert first.probabilities.shape[0] == 4 and len(first.conditioning) == 2
+    means = attention_means(at)
+    at = healthy(at.slider(key="phase").set_value(0.5).run())
+    assert not np.allclose(means, attention_means(at))
+    assert "only ED and ES" in texts(at) or "no 4-D cine" in texts(at)
+    at = healthy(at.slider(key="phase").set_value(1.0).run())
+    assert "ES frame" in texts(at)
+    at = healthy(at.toggle(key="show_gt").set_value(True).run())
+    assert "Dice against the ground truth" in texts(at) and "LV" in texts(at)
+    order = at.select_slider(key="slice").options
+    assert len(order) > 1
+    slider = at.select_slider(key="slice")
+    new_slice = [k for k in range(len(order)) if k != slider.value][0]
+    at = healthy(slider.set_value(new_slice).run())
+    assert last_prediction(at).z[1] != first.z[1]  # z's slice position follows the slider
+    at = healthy(at.toggle(key="follow").set_value(False).run())
+    assert "z only" in texts(at)
+
+
+@pytest.mark.parametrize("conditioning, expected", [
+    ("film", "no spatial attention"), ("guideme", "rank-one map"), ("none", "ignores z"),
+])
+def test_film_guideme_and_baseline_views(test_models, conditioning, expected):
+    at = healthy(page(model=f"clevr-seg-quadrant-{conditioning}"))
+    assert expected in texts(at)
+    if conditioning != "none":
+        assert at.get("plotly_chart")
+    if conditioning == "guideme":
+        at = healthy(at.slider(key="loc_x").set_value(0.5).run())
+
+
+def test_channel_picker_isolates_one_channel(test_models):
+    at = healthy(page(model="clevr-seg-quadrant-inside"))
+    assert len(attention_means(at)) == 64
+    at = healthy(at.selectbox(key="channel").set_value("5").run())
+    assert len(attention_means(at)) == 1
+
+
+def test_compare_view_shows_two_models(test_models):
+    at = healthy(page(model="clevr-seg-quadrant-inside", view="Compare"))
+    assert at.selectbox(key="compare_model").value == "clevr-seg-quadrant-film"
+    assert [h.value for h in at.subheader] == ["clevr-seg-quadrant-inside", "clevr-seg-quadrant-film"]
+    assert len(at.image) == 2
+    at = healthy(at.slider(key="loc_x").set_value(0.5).run())
+    film = last_prediction(at, "clevr-seg-quadrant-film")
+    np.testing.assert_allclose(film.z, quadrant_blend(0.5, -0.5))
+
+
+@pytest.mark.parametrize("dataset, variable", [("clevr-seg", "loc_x"), ("acdc", "phase")])
+def test_sweep_view_draws_a_strip(test_models, dataset, variable):
+    at = healthy(page(dataset=dataset, view="Sweep", sweep_steps=5))
+    assert at.selectbox(key="sweep_var").value == variable
+    strip = [image for image in at.image if len(image.proto.imgs) == 5]
+    assert strip, "a strip of 5 masks"
+    assert "sweep_means" in "".join(e.proto.id for e in at.get("plotly_chart"))
+
+
+def test_url_query_string_round_trip(test_models):
+    at = healthy(page(query={"model": "clevr-seg-quadrant-inside", "loc_x": "0.75", "loc_y": "0.25",
+                             "view": "Sweep", "sweep_steps": "4", "show_gt": "1", "channel": "3"}))
+    assert at.slider(key="loc_x").value == 0.75 and at.radio(key="view").value == "Sweep"
+    at = healthy(at.slider(key="loc_y").set_value(-0.25).run())
+    assert at.query_params["loc_y"] == "-0.25" and at.query_params["loc_x"] == "0.75"
+    assert at.query_params["view"] == "Sweep"
+    bad = page(query={"loc_x": "seven", "sample": "99999"})
+    assert not bad.exception and "Ignored unreadable link settings: loc_x" in texts(bad)
+    assert bad.number_input(key="sample").value == 0  # out of range: back to the first sample
+
+
+def test_export_buttons_and_figure_bytes(test_models):
+    at = healthy(page(model="clevr-seg-quadrant-inside"))
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert labels == ["Figure (PNG)", "Figure (PDF)", "Settings (JSON)"]
+    from app.export import figure_bytes
+
+    explorers = at.session_state["_explorers"]
+    explorer = explorers[list(explorers)[-1]]
+    assert figure_bytes(explorer, explorer.last, "png").startswith(b"\x89PNG")
+    assert figure_bytes(explorer, explorer.last, "pdf").startswith(b"%PDF")
+
+
+# --------------------------------------------------------------------------------------- bad input
+
+
+def _png_bytes(size=(64, 48), mode="RGB") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).convert(
+        mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _nifti_bytes(shape=(40, 36, 5)) -> bytes:
+    import nibabel as nib
+
+    volume = nib.Nifti1Image(np.random.default_rng(1).random(shape).astype(np.float32), np.diag([1.5, 1.5, 8, 1]))
+    return gzip.compress(volume.to_bytes())
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("notes.txt", b"hello", "not a PNG, JPEG or NIfTI"),
+    ("broken.png", b"\x89PNG\r\n\x1a\n garbage", "not a readable PNG or JPEG"),
+    ("broken.nii.gz", b"not gzip at all", "not a readable NIfTI volume"),
+])
+def test_bad_uploads_get_one_clear_line(test_models, name, content, message):
+    at = page(source="upload")
+    assert not at.exception
+    at = at.file_uploader(key="upload").set_value((name, content, "application/octet-stream")).run()
+    assert not at.exception
+    assert len(at.error) == 1 and message in at.error[0].value and "\n" not in at.error[0].value
+    assert at.selectbox(key="dataset").value == "clevr-seg"  # the page keeps working
+
+
+def test_uploaded_image_and_volume_are_explored(test_models):
+    at = healthy(page(source="upload"))
+    at = healthy(at.file_uploader(key="upload").set_value(("mine.png", _png_bytes(), "image/png")).run())
+    assert last_prediction(at).labels.shape == (200, 200) and "no ground truth" in texts(at)
+    at = healthy(page(source="upload", dataset="acdc"))
+    at = healthy(at.file_uploader(key="upload").set_value(("heart.nii.gz", _nifti_bytes(), "application/gzip")).run())
+    assert len(at.select_slider(key="slice").options) == 5
+    assert last_prediction(at).probabilities.shape == (4, 128, 128)
+
+
+def test_bad_data_folder_shows_findings_not_a_traceback(test_models, tmp_path):
+    at = page(source="folder", data_dir=str(tmp_path / "missing"))
+    assert not at.exception and len(at.error) >= 1 and "missing" in at.error[0].value
+    malformed = tmp_path / "clevr"
+    (malformed / "images").mkdir(parents=True)
+    (malformed / "images" / "a.png").write_bytes(b"not a png")
+    at = page(source="folder", data_dir=str(malformed))
+    assert not at.exception and at.error
+    at = page(source="folder", dataset="acdc", data_dir=str(malformed))
+    assert not at.exception and at.error
+
+
+def test_bad_model_path_is_one_line(test_models, tmp_path):
+    at = page(model="(a checkpoint path…)", model_path=str(tmp_path / "nothing.safetensors"))
+    assert not at.exception and "checkpoint weights not found" in at.error[0].value
+
+
+# ------------------------------------------------------------------------------- several sessions
+
+
+@pytest.fixture
+def serialised_compile(monkeypatch):
+    """AppTest compiles the script on every run (a real server compiles it once, in a shared cache), and
+    CPython 3.11 before 3.11.9 can fail concurrent compile() calls with "AST constructor recursion depth
+    mismatch" (a race in the ast module's shared state). Serialise just the compile step."""
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+
+    lock = threading.Lock()
+    original = ScriptCache.get_bytecode
+
+    def get_bytecode(self, script_path):
+        with lock:
+            return original(self, script_path)
+
+    monkeypatch.setattr(ScriptCache, "get_bytecode", get_bytecode)
+
+
+def test_sessions_in_threads_keep_their_own_state(test_models, serialised_compile):
+    """Several sessions at once, each moving its sliders: no errors, each sees only its own state."""
+    healthy(page(model="clevr-seg-quadrant-inside"))  # warm the shared caches first
+    positions = [(-0.8, -0.8), (0.8, -0.8), (0.8, 0.8), (-0.8, 0.8)]
+    results: dict[int, object] = {}
+
+    def session(i: int) -> None:
+        try:
+            x, y = positions[i]
+            at = page(model="clevr-seg-quadrant-inside", sample=i)
+            for step in (0.3, 0.6, 1.0):
+                at = at.slider(key="loc_x").set_value(round(step * x, 2)).run()
+                at = at.slider(key="loc_y").set_value(round(step * y, 2)).run()
+            results[i] = at
+        except Exception as error:  # reported below, from the main thread
+            results[i] = error
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(len(positions))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, (x, y) in enumerate(positions):
+        at = results[i]
+        assert not isinstance(at, Exception), at
+        healthy(at)
+        assert at.number_input(key="sample").value == i
+        assert (at.slider(key="loc_x").value, at.slider(key="loc_y").value) == (x, y)
+        np.testing.assert_allclose(last_prediction(at).z, quadrant_blend(x, y))
+        assert all(key[2] == ("clevr", i) for key in at.session_state["_explorers"])
