@@ -33,6 +33,9 @@ class Problem:
     def line(self) -> str:
         return f"{self.severity}: {self.path}: {self.problem}"
 
+    def __str__(self) -> str:
+        return self.line()
+
 
 @dataclass
 class Report:
