@@ -386,6 +386,8 @@ def train(config: dict, out_dir: str | os.PathLike | None = None, resume: str | 
               f"{sum(p.numel() for p in model.parameters())} parameters, {world} process(es) on {device}", flush=True)
 
     for epoch in range(state["epoch"] + 1, int(cfg["epochs"]) + 1):
+        # checked here too, so a resumed run obeys the (possibly new) patience and time budget
+        state["stopped"] = stop_reason(state, cfg, max_s)
         if state["stopped"]:
             break
         started = time.perf_counter()
@@ -405,10 +407,7 @@ def train(config: dict, out_dir: str | os.PathLike | None = None, resume: str | 
                          epochs_without_improvement=0)
         else:
             state["epochs_without_improvement"] += 1
-        if state["epochs_without_improvement"] >= int(cfg["patience"]):
-            state["stopped"] = f"early stopping: no improvement for {cfg['patience']} epochs"
-        elif elapsed >= max_s:
-            state["stopped"] = f"time budget of {cfg['max_minutes']} minutes reached"
+        state["stopped"] = stop_reason(state, cfg, max_s)
         if rank == 0:
             if improved:
                 save_checkpoint(model, make_card(config, model, state, command), best_path)
@@ -430,6 +429,15 @@ def train(config: dict, out_dir: str | os.PathLike | None = None, resume: str | 
     if dist.is_initialized():
         dist.barrier()
     return (out_dir / f"{name}.safetensors") if rank == 0 else None
+
+
+def stop_reason(state: dict, cfg: dict, max_s: float) -> str:
+    """Why training stops before the next epoch ("" to go on): early stopping or the time budget."""
+    if state["epochs_without_improvement"] >= int(cfg["patience"]):
+        return f"early stopping: no improvement for {cfg['patience']} epochs"
+    if state["elapsed_s"] >= max_s:
+        return f"time budget of {cfg['max_minutes']} minutes reached"
+    return ""
 
 
 def make_card(config: dict, model: nn.Module, state: dict, command: str | None) -> dict:
@@ -479,8 +487,10 @@ def run_train(args: argparse.Namespace) -> int:
             config["train"]["max_minutes"] = args.max_minutes
         if args.threads is not None:
             config["train"]["num_threads"] = args.threads
-        if "train" in sys.argv:  # the command as typed, from the sub-command on
+        if "train" in sys.argv:  # the command as typed, from the sub-command on, less --resume (same result)
             argv = sys.argv[sys.argv.index("train"):]
+            argv = [a for i, a in enumerate(argv) if a != "--resume" and (i == 0 or argv[i - 1] != "--resume")]
+            argv = [a for a in argv if not a.startswith("--resume=")]
         else:  # called from Python
             argv = ["train", "--config", str(args.config)] + (["--out", str(args.out)] if args.out else [])
         path = train(config, args.out, args.resume, reproduce_command(config, argv))
