@@ -16,7 +16,7 @@ ACDC: the 2-D slices are stacked back into one volume per (patient, phase) using
     voxel spacing (slice, row, column) of the resampled slices, from the dataset's meta;
   - volumes in mL: voxel count x voxel volume (mm^3) / 1000, for the reference and the prediction.
 Empty structures follow the usual ACDC scripts: absent from both ground truth and prediction: Dice 1,
-HD 0; absent from exactly one: Dice 0 and HD undefined, recorded as NaN and left out of the mean HD
+HD 0; absent from exactly one: Dice 0 and HD undefined, recorded as NaN (null in JSON) and left out of the mean HD
 (the number of such cases is reported as "hausdorff_undefined").
 Result: {"dice": {"LV": {"ED": .., "ES": ..}, "RV": .., "MYO": ..}, "hausdorff_mm": {...}, "volume_ml":
 {"LV": {"ED": {"reference": .., "predicted": .., "abs_error": ..}}, ...}, "n_volumes": .., ...}.
@@ -40,7 +40,7 @@ from torch import Tensor
 
 from inside_core.checkpoints import atomic_write_text, load_checkpoint, read_card, write_card
 
-__all__ = ["STRUCTURES", "PHASES", "dice_score", "hausdorff_mm", "structure_metrics", "evaluate_model",
+__all__ = ["STRUCTURES", "PHASES", "json_safe", "dice_score", "hausdorff_mm", "structure_metrics", "evaluate_model",
            "evaluate_checkpoint", "comparison_table", "register"]
 
 # ACDC label values (method.md) in the order tables list them
@@ -173,12 +173,27 @@ def _evaluate_acdc(labels: np.ndarray, masks: np.ndarray, metas: list[dict], spl
     return result
 
 
+def json_safe(value: Any) -> Any:
+    """NaN (an undefined Hausdorff distance) becomes None, i.e. JSON null; JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, split: str = "test", seed: int | None = None) -> dict:
     model = load_checkpoint(checkpoint)
-    return evaluate_model(model, model.card, data, split, seed)
+    return json_safe(evaluate_model(model, model.card, data, split, seed))
 
 
 # ---------------------------------------------------------------------------------------------- compare
+
+def _number(value: float | None, digits: int) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
 
 def comparison_table(results: list[tuple[dict, dict]], fmt: str = "markdown") -> str:
     """The paper-style table: one row per checkpoint. `results` = [(card, metrics), ...]."""
@@ -190,7 +205,7 @@ def comparison_table(results: list[tuple[dict, dict]], fmt: str = "markdown") ->
                  [f"HD {s} {p} (mm)" for s in STRUCTURES for p in PHASES]
         rows = [[card["name"], card.get("conditioning", "?")]
                 + [f"{m['dice'][s][p]:.3f}" for s in STRUCTURES for p in PHASES]
-                + [f"{m['hausdorff_mm'][s][p]:.1f}" for s in STRUCTURES for p in PHASES] for card, m in results]
+                + [_number(m["hausdorff_mm"][s][p], 1) for s in STRUCTURES for p in PHASES] for card, m in results]
     else:
         header = ["Model", "Conditioning", "Condition", "Image size", "Dice (mean ± sd)", "Images"]
         rows = [[card["name"], card.get("conditioning", "?"), card.get("condition", "?"),
@@ -233,7 +248,7 @@ def _command_line(default: list[str]) -> str:
 def run_evaluate(args: argparse.Namespace) -> int:
     try:
         model = load_checkpoint(args.checkpoint)
-        metrics = evaluate_model(model, model.card, args.data, args.split, args.seed)
+        metrics = json_safe(evaluate_model(model, model.card, args.data, args.split, args.seed))
     except (ValueError, OSError) as error:  # CheckpointError and DataError are ValueErrors
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -258,7 +273,8 @@ def run_compare(args: argparse.Namespace) -> int:
     try:
         for checkpoint in args.checkpoints:
             model = load_checkpoint(checkpoint)
-            results.append((model.card, evaluate_model(model, model.card, args.data, args.split, args.seed)))
+            metrics = json_safe(evaluate_model(model, model.card, args.data, args.split, args.seed))
+            results.append((model.card, metrics))
         formats = ["markdown", "csv", "latex"] if args.format == "all" else [args.format]
         tables = [comparison_table(results, fmt) for fmt in formats]
     except (ValueError, OSError) as error:

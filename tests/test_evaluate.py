@@ -141,3 +141,13 @@ def test_comparison_table_acdc_and_mixed():
     assert "Dice LV ED" in table and "0.900" in table and "4.0" in table
     with pytest.raises(ValueError, match="different datasets"):
         comparison_table([({"name": "a", "dataset": "acdc"}, metrics), CLEVR_RESULTS[0]])
+
+
+def test_undefined_hausdorff_is_null_in_json_and_na_in_tables():
+    from inside_core.evaluate import json_safe
+
+    assert json_safe({"a": {"b": math.nan, "c": 1.0}, "d": [math.nan]}) == {"a": {"b": None, "c": 1.0}, "d": [None]}
+    metrics = {"dice": {s: {"ED": 0.9, "ES": 0.0} for s in ("LV", "RV", "MYO")},
+               "hausdorff_mm": {s: {"ED": 3.0, "ES": None} for s in ("LV", "RV", "MYO")}}
+    table = comparison_table([({"name": "m", "dataset": "acdc", "conditioning": "none"}, metrics)])
+    assert "n/a" in table
