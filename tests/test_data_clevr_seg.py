@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from inside_core.data import ClevrSegDataset, DataError, generate_clevr_seg
+from inside_core.data import ClevrSegDataset, DataError, collate, generate_clevr_seg
 from inside_core.data.clevr_seg import POINT_RADIUS_MAX, POINT_RADIUS_MIN, split_names
 from inside_core.encoding import COLOURS, QUADRANTS, SHAPES, SIZES
 
@@ -72,6 +73,13 @@ def test_round_trip_items(generated, condition):
         assert mask.sum() > 0  # the target is never empty
     if condition != "point":
         assert np.all(dataset.z.sum(axis=1) == 1)
+
+
+def test_data_loader_batches_with_collate(generated):
+    dataset = ClevrSegDataset(generated, condition="point", split="all", image_size=32)
+    batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=5, collate_fn=collate)))
+    assert batch["image"].shape == (5, 3, 32, 32) and batch["z"].shape == (5, 3)
+    assert batch["mask"].shape == (5, 1, 32, 32) and len(batch["meta"]) == 5
 
 
 def test_image_size_resizes_and_masks_stay_binary(generated):

@@ -5,6 +5,7 @@ See docs/datasets.md for the layouts, the conditioning encodings and how to use 
 
 from inside_core.data.acdc import AcdcDataset
 from inside_core.data.clevr_seg import ClevrSegDataset
+from inside_core.data.collate import collate
 from inside_core.data.defaults import default_data_dir, prepare_default_data
 from inside_core.data.errors import DataError
 from inside_core.data.generate_acdc import generate_acdc
@@ -16,6 +17,7 @@ __all__ = [
     "ClevrSegDataset",
     "DataError",
     "Report",
+    "collate",
     "default_data_dir",
     "generate_acdc",
     "generate_clevr_seg",
