@@ -230,16 +230,17 @@ def preprocess_patient(folder: Path, image_size, spacing) -> dict[str, np.ndarra
     """ED and ES slices of one patient: images (2n, H, W) float32, masks uint8, z (2n, 2), meta."""
     info = read_info(folder)
     size = _size_tuple(image_size)
-    volumes, labels = {}, {}
+    volumes, labels, all_zooms = {}, {}, {}
     for phase in PHASES:
         frame = info[phase]
-        volumes[phase], zooms = load_nifti(frame_path(folder, frame))
+        volumes[phase], all_zooms[phase] = load_nifti(frame_path(folder, frame))
         if volumes[phase].ndim != 3:
             raise DataError(frame_path(folder, frame), f"expected a 3-D volume, got shape {volumes[phase].shape}")
         labels[phase] = load_labels(frame_path(folder, frame, labels=True), volumes[phase].shape)
     if volumes["ED"].shape != volumes["ES"].shape:
         raise DataError(frame_path(folder, info["ES"]), f"shape {volumes['ES'].shape} differs from ED's "
                         f"{volumes['ED'].shape}")
+    zooms = all_zooms["ED"]
     target = _spacing_tuple(spacing, zooms)
     num_slices = volumes["ED"].shape[2]
     reverse = base_at_end(labels["ED"])
