@@ -968,44 +968,76 @@ def _attention_point(explorer, zs, stats, width, layer) -> Figure:
     return fig
 
 
+def quadrant_mass(attention: np.ndarray) -> np.ndarray:
+    """Fraction of an attention map's mass in each quadrant, in the order of QUADRANTS, (4,).
+
+    A pixel is in the top half if its centre lies above the image's centre line (row < H/2), in the
+    left half if column < W/2: the rule that assigns CLEVR-Seg objects to quadrants.
+    """
+    height, width = attention.shape
+    top, left = np.arange(height) < height / 2, np.arange(width) < width / 2
+    total = float(attention.sum()) or 1.0
+    regions = {"top_left": (top, left), "top_right": (top, ~left), "bottom_right": (~top, ~left),
+               "bottom_left": (~top, left)}
+    return np.array([attention[np.ix_(*regions[q])].sum() / total for q in QUADRANTS])
+
+
 def _attention_categorical(explorer, zs, stats, width, layer, condition) -> Figure:
+    """One mean-attention map per value (shared scale), and for quadrants the attention mass that
+    falls in each quadrant (rows: the conditioned quadrant), else the channels' sigma per value.
+    (Ground-truth statistics are not drawn: for a one-hot condition the value itself says where.)"""
+    del zs, stats
     values = CONDITION_VALUES[condition]
     grid = [one_hot(condition, v) for v in values]
-    params = _inside_layer_params(explorer.sweep(grid), layer)
-    fig = Figure(figsize=figure_size(width, 0.36), layout="constrained")
-    axes = fig.subplots(1, 2, width_ratios=(1, 1.6))
-    ax = axes[0]
-    ax.set_aspect("equal")
-    if condition == "quadrant":
-        ax.axhline(0, color="grey", linewidth=0.5, linestyle=":")
-        ax.axvline(0, color="grey", linewidth=0.5, linestyle=":")
+    predictions = explorer.sweep(grid)
+    params = _inside_layer_params(predictions, layer)
+    h, w = explorer.image_size
+    maps = [mean_attention(p.conditioning[layer], h, w) for p in predictions]
+    vmax = max(float(m.max()) for m in maps) or 1.0
+    n = len(values)
+    fig = Figure(figsize=figure_size(width, 0.3), layout="constrained")
+    grid_spec = fig.add_gridspec(1, n + 1, width_ratios=[1] * n + [1.45])
+    artist = None
     for k, value in enumerate(values):
-        colour = CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)]
-        ax.scatter(params["mu_x"][k], params["mu_y"][k], s=5, color=colour, alpha=0.8, linewidths=0,
-                   label=value.replace("_", " "))
-        truth = [stats[i] for i, z in enumerate(zs) if int(np.argmax(z)) == k and stats[i] is not None]
-        if truth:
-            ax.scatter([t[0] for t in truth], [t[1] for t in truth], s=10, marker="x", color=colour,
-                       linewidths=0.6)
-    ax.set_xlim(-1, 1)
-    ax.set_ylim(1, -1)  # image orientation: row -1 (top) at the top
-    ax.set_xlabel(r"$\mu_x$")
-    ax.set_ylabel(r"$\mu_y$")
-    ax.set_title("centres (dots: channels, x: ground truth)", fontsize=SMALL_FONT_SIZE)
-    ax = axes[1]
-    rng = np.random.default_rng(0)  # fixed jitter: same inputs, same file
-    for k in range(len(values)):
-        colour = CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)]
-        for offset, key, marker in ((-0.15, "sigma_x", "o"), (0.15, "sigma_y", "s")):
-            data = params[key][k]
-            ax.scatter(k + offset + rng.uniform(-0.06, 0.06, size=data.size), data, s=3, color=colour,
-                       marker=marker, alpha=0.7, linewidths=0)
-    ax.set_xticks(range(len(values)), [v.replace("_", " ") for v in values])
-    ax.set_ylabel(r"$\sigma$ per channel (left: x, right: y)")
-    ax.set_ylim(bottom=0)
-    _plot_axes_style(ax)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=len(values), markerscale=2)
+        ax = fig.add_subplot(grid_spec[0, k])
+        artist = ax.imshow(maps[k], cmap=ATTENTION_CMAP, vmin=0.0, vmax=vmax, interpolation="none")
+        draw_attention_ellipses(ax, predictions[k].conditioning[layer], h, w)
+        if condition == "quadrant":
+            ax.axhline(h / 2 - 0.5, color="white", linewidth=0.5, linestyle=":")
+            ax.axvline(w / 2 - 0.5, color="white", linewidth=0.5, linestyle=":")
+        _clean_axes(ax)
+        ax.set_title(value.replace("_", " "))
+    if artist is not None:
+        colourbar = fig.colorbar(artist, ax=fig.axes, location="bottom", shrink=0.5, aspect=40, pad=0.02)
+        colourbar.set_label("mean attention", fontsize=SMALL_FONT_SIZE)
+        colourbar.outline.set_linewidth(0.4)
+    ax = fig.add_subplot(grid_spec[0, n])
+    if condition == "quadrant":
+        mass = np.stack([quadrant_mass(m) for m in maps])
+        ax.imshow(mass, cmap="cividis", vmin=0.0, vmax=1.0)
+        for (i, j), fraction in np.ndenumerate(mass):
+            ax.text(j, i, f"{fraction:.2f}", ha="center", va="center", fontsize=SMALL_FONT_SIZE,
+                    color="black" if fraction > 0.5 else "white")
+        short = [q.replace("top_", "T").replace("bottom_", "B").replace("left", "L").replace("right", "R")
+                 for q in QUADRANTS]
+        ax.set_xticks(range(4), short)
+        ax.set_yticks(range(4), short)
+        ax.tick_params(length=0)
+        ax.set_xlabel("quadrant of the image")
+        ax.set_ylabel("conditioned on")
+        ax.set_title("attention mass (chance 0.25)")
+    else:
+        rng = np.random.default_rng(0)  # fixed jitter: same inputs, same file
+        for k in range(n):
+            colour = CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)]
+            for offset, key, marker in ((-0.15, "sigma_x", "o"), (0.15, "sigma_y", "s")):
+                data = params[key][k]
+                ax.scatter(k + offset + rng.uniform(-0.06, 0.06, size=data.size), data, s=3, color=colour,
+                           marker=marker, alpha=0.7, linewidths=0)
+        ax.set_xticks(range(n), [v.replace("_", " ") for v in values])
+        ax.set_ylabel(r"$\sigma$ per channel (left: x, right: y)")
+        ax.set_ylim(bottom=0)
+        _plot_axes_style(ax)
     return fig
 
 
