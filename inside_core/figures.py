@@ -615,6 +615,12 @@ def _corner_text(ax: Axes, text: str) -> None:
                                                 edgecolor="none"))
 
 
+def _quadrant_lines(ax: Axes, height: int, width: int) -> None:
+    """The image's centre lines (dotted), which separate the quadrants."""
+    ax.axhline(height / 2 - 0.5, color="white", linewidth=0.5, linestyle=":")
+    ax.axvline(width / 2 - 0.5, color="white", linewidth=0.5, linestyle=":")
+
+
 def draw_condition_marker(ax: Axes, condition: str, z, height: int, width: int,
                           location: tuple[float, float] | None = None) -> None:
     """Mark where z points: for point conditioning its centre (+) and radius (dashed circle); for a
@@ -697,6 +703,8 @@ def qualitative_figure(models: Sequence, rows: Sequence[Row], width: str | float
                 artist = ax.imshow(attention_maps[r, k], cmap=ATTENTION_CMAP, vmin=0.0, vmax=vmax, alpha=0.75,
                                    interpolation="none")
                 draw_attention_ellipses(ax, prediction.conditioning[0], h, w)
+                if condition == "quadrant":
+                    _quadrant_lines(ax, h, w)
         for c, title in enumerate(titles):
             axes[0, c].set_title(title)
         if inside_models and artist is not None:
@@ -813,6 +821,8 @@ def sweep_figure(model, row: Row, variable: str, values: Sequence | None = None,
                 artist = ax.imshow(maps[c], cmap=ATTENTION_CMAP, vmin=0.0, vmax=vmax, alpha=0.75,
                                    interpolation="none")
                 draw_attention_ellipses(ax, prediction.conditioning[0], h, w)
+                if condition == "quadrant":
+                    _quadrant_lines(ax, h, w)
             elif kind == "guideme":
                 artist = draw_guideme_map(axes[1, c], prediction.conditioning[0], h, w)
         axes[0, 0].set_ylabel(f"{model_name(model)} mask")
@@ -1003,8 +1013,7 @@ def _attention_categorical(explorer, zs, stats, width, layer, condition) -> Figu
         artist = ax.imshow(maps[k], cmap=ATTENTION_CMAP, vmin=0.0, vmax=vmax, interpolation="none")
         draw_attention_ellipses(ax, predictions[k].conditioning[layer], h, w)
         if condition == "quadrant":
-            ax.axhline(h / 2 - 0.5, color="white", linewidth=0.5, linestyle=":")
-            ax.axvline(w / 2 - 0.5, color="white", linewidth=0.5, linestyle=":")
+            _quadrant_lines(ax, h, w)
         _clean_axes(ax)
         ax.set_title(value.replace("_", " "))
     if artist is not None:

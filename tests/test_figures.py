@@ -207,6 +207,13 @@ def test_primitives_geometry():
     assert mean == pytest.approx(params.attention(SIZE, SIZE)[0].mean(0).numpy(), abs=1e-5)
 
 
+def test_quadrant_mass():
+    attention = np.zeros((4, 6))
+    attention[:2, :3] = 1.0  # all mass top left
+    assert F.quadrant_mass(attention) == pytest.approx([1, 0, 0, 0])
+    assert F.quadrant_mass(np.ones((5, 5))).sum() == pytest.approx(1.0)
+
+
 # --------------------------------------------------------------------------------------- the kinds
 
 
@@ -347,16 +354,17 @@ def test_cli_errors(checkpoint_dir, tmp_path, capsys):
 
 def test_cli_output_is_reproducible_across_processes(checkpoint_dir, clevr_root, tmp_path):
     """Two separate runs of the same command give byte-identical files (no dates, fixed ids)."""
-    outputs = []
-    for run in range(2):
-        out = tmp_path / f"run{run}.svg"
-        env_cache = tmp_path / f"cache{run}"
-        subprocess.run([sys.executable, "-m", "inside_core", "figures", "sweep", "--out", str(out),
-                        "--checkpoint-dir", str(checkpoint_dir), "--data", str(clevr_root), "--split", "all",
-                        "--steps", "3"], check=True, cwd=REPO, env={**_env(), "INSIDE_CACHE_DIR": str(env_cache)},
-                       capture_output=True)
-        outputs.append(out.read_bytes())
-    assert outputs[0] == outputs[1]
+    for fmt in ("svg", "pdf"):
+        outputs = []
+        for run in range(2):
+            out = tmp_path / f"run{run}.{fmt}"
+            env_cache = tmp_path / f"cache{run}"
+            subprocess.run([sys.executable, "-m", "inside_core", "figures", "sweep", "--out", str(out),
+                            "--checkpoint-dir", str(checkpoint_dir), "--data", str(clevr_root), "--split", "all",
+                            "--steps", "3"], check=True, cwd=REPO,
+                           env={**_env(), "INSIDE_CACHE_DIR": str(env_cache)}, capture_output=True)
+            outputs.append(out.read_bytes())
+        assert outputs[0] == outputs[1], fmt
 
 
 def _env() -> dict:
