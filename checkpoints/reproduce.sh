@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Reproduces the shipped checkpoints and their comparison tables, on SYNTHETIC data, on a CPU.
+#
+#   bash checkpoints/reproduce.sh            generate data, train all nine models, evaluate, write the tables
+#   bash checkpoints/reproduce.sh tables     only evaluate the checkpoints in checkpoints/ and write the tables
+#   bash checkpoints/reproduce.sh NAME...    only (re)train these, e.g. clevr-seg-quadrant-inside
+#
+# Training data and the held-out test data come from different generator seeds (1 and 1000), so no test
+# scene or patient was seen in training. Runs go to runs/<name>/ (logs, resume state); the best checkpoint
+# is copied to checkpoints/ and its card gets the test metrics.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+inside() { python -m inside_core "$@"; }
+
+CLEVR_TRAIN="inside data clevr-seg --out data/clevr-seg-train --count 2800 --seed 1 --size 96"
+CLEVR_TEST="inside data clevr-seg --out data/clevr-seg-test --count 500 --seed 1000 --size 96"
+ACDC_TRAIN="inside data acdc --out data/acdc-train --patients 50 --seed 1"
+ACDC_TEST="inside data acdc --out data/acdc-test --patients 20 --seed 1000"
+QUADRANT="clevr-seg-quadrant-baseline clevr-seg-quadrant-film clevr-seg-quadrant-guideme clevr-seg-quadrant-inside"
+ACDC="acdc-phantom-baseline acdc-phantom-film acdc-phantom-guideme acdc-phantom-inside"
+ALL="$QUADRANT clevr-seg-point-inside $ACDC"
+
+generate() {  # generate "<inside data ... --out DIR ...>" unless DIR exists
+    local dir
+    dir=$(echo "$1" | sed -E 's/.*--out ([^ ]+).*/\1/')
+    [ -d "$dir" ] || inside ${1#inside }
+}
+
+config_of() { case "$1" in clevr-seg-*) echo "configs/$1-cpu.yaml" ;; *) echo "configs/$1.yaml" ;; esac; }
+
+evaluate() {  # evaluate NAME: test metrics into the checkpoint's card
+    case "$1" in
+        clevr-seg-*) inside evaluate --checkpoint "checkpoints/$1" --data data/clevr-seg-test --split all \
+                       --update-card --data-command "$CLEVR_TEST" --json "runs/$1.test.json" > /dev/null ;;
+        acdc-*) inside evaluate --checkpoint "checkpoints/$1" --data data/acdc-test --split all \
+                  --update-card --data-command "$ACDC_TEST" --json "runs/$1.test.json" > /dev/null ;;
+    esac
+}
+
+tables() {
+    inside compare $(for n in $QUADRANT; do echo "checkpoints/$n"; done) \
+        --data data/clevr-seg-test --split all --format all --out checkpoints/table-clevr-seg-quadrant.txt
+    inside compare checkpoints/clevr-seg-point-inside \
+        --data data/clevr-seg-test --split all --format all --out checkpoints/table-clevr-seg-point.txt
+    inside compare $(for n in $ACDC; do echo "checkpoints/$n"; done) \
+        --data data/acdc-test --split all --format all --out checkpoints/table-acdc-phantom.txt
+}
+
+mkdir -p runs
+for command in "$CLEVR_TRAIN" "$CLEVR_TEST" "$ACDC_TRAIN" "$ACDC_TEST"; do generate "$command"; done
+
+if [ "${1:-}" = "tables" ]; then
+    tables
+    exit 0
+fi
+names="${*:-$ALL}"
+for name in $names; do
+    inside train --config "$(config_of "$name")" --out "runs/$name"
+    cp "runs/$name/$name.safetensors" "runs/$name/$name.json" checkpoints/
+    evaluate "$name"
+done
+tables
