@@ -153,3 +153,23 @@ def test_list_checkpoints(tmp_path):
     for name in ("b", "a"):
         save_checkpoint(small_model(), card(), tmp_path / name)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["a.safetensors", "b.safetensors"]
+
+
+SHIPPED = list_checkpoints(__import__("pathlib").Path(__file__).resolve().parents[1] / "checkpoints")
+CARD_KEYS = ("name", "architecture", "dataset", "condition", "conditioning", "image_size", "z_encoding", "data",
+             "seed", "epochs", "training_time_s", "metrics", "command")
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_checkpoints_load_with_complete_cards(path):
+    assert path.stat().st_size < 5 * 2**20, "shipped checkpoints stay a few MB at most"
+    model = load_checkpoint(path)
+    card = model.card
+    assert card["name"] == path.stem
+    assert all(key in card for key in CARD_KEYS), [key for key in CARD_KEYS if key not in card]
+    assert card["command"].startswith("inside data ") and " && inside train --config configs/" in card["command"]
+    assert "dice" in card["metrics"] and card["metrics"]["command"].startswith("inside evaluate")
+    h, w = card["image_size"]
+    x = torch.rand(1, model.in_channels, h, w)
+    z = torch.zeros(1, model.cond_dim)
+    assert model(x, z).logits.shape[-2:] == (h, w)
