@@ -863,11 +863,16 @@ def mask_statistics(mask) -> tuple[float, float, float, float] | None:
     return float(x.mean()), float(y.mean()), float(x.std()), float(y.std())
 
 
-def _band(ax: Axes, positions, values: np.ndarray, colour: str, label: str) -> None:
-    """Channel mean (line) and the channels' interquartile range (band); values (N, C)."""
+def _band(ax: Axes, positions, values: np.ndarray, colour: str, label: str,
+          channels: Sequence[int] = (), channel_label: str | None = None) -> None:
+    """Channel mean (thick line), the channels' interquartile range (band) and, thin, the curves of
+    the given `channels`; values (N, C)."""
     low, high = np.percentile(values, (25, 75), axis=1)
-    ax.fill_between(positions, low, high, color=colour, alpha=0.2, linewidth=0)
-    ax.plot(positions, values.mean(axis=1), color=colour, label=label)
+    ax.fill_between(positions, low, high, color=colour, alpha=0.15, linewidth=0)
+    for i, c in enumerate(channels):
+        ax.plot(positions, values[:, c], color=colour, linewidth=0.4, alpha=0.7,
+                label=channel_label if i == 0 else None)
+    ax.plot(positions, values.mean(axis=1), color=colour, linewidth=1.4, label=label)
 
 
 def _fit_limits(ax: Axes, minimum_span: float, bounds: tuple[float, float]) -> None:
@@ -921,6 +926,9 @@ def attention_figure(model, rows: Sequence[Row], width: str | float = "double", 
     return fig
 
 
+STRONGEST_CHANNELS = 6
+
+
 def _attention_acdc(explorer, zs, stats, width, layer, grid_points) -> Figure:
     positions = np.linspace(0.0, 1.0, grid_points)
     fig = Figure(figsize=figure_size(width, 0.3), layout="constrained")
@@ -930,13 +938,16 @@ def _attention_acdc(explorer, zs, stats, width, layer, grid_points) -> Figure:
         grid = [acdc_condition(phase_value, float(s)) for s in positions]
         params = _inside_layer_params(explorer.sweep(grid), layer)
         params["sigma"] = (params["sigma_x"] + params["sigma_y"]) / 2
+        # the channels that matter most to the decoder's input: largest gain |1 + gamma| (mean over the grid)
+        strongest = np.argsort(-np.abs(1 + params["gamma"]).mean(axis=0), kind="stable")[:STRONGEST_CHANNELS]
         in_phase = [k for k, z in enumerate(zs) if abs(z[0] - phase_value) < 0.5 and stats[k] is not None]
         for ax, (key, label, stat) in zip(axes, panels, strict=True):
-            _band(ax, positions, params[key], PHASE_COLOURS[phase], f"INSIDE, {phase}")
+            _band(ax, positions, params[key], PHASE_COLOURS[phase], f"channel mean, {phase}", strongest,
+                  f"{STRONGEST_CHANNELS} channels of largest gain, {phase}")
             if in_phase:
                 truth = [stats[k][stat] if stat is not None else (stats[k][2] + stats[k][3]) / 2 for k in in_phase]
                 ax.scatter(zs[in_phase, 1], truth, s=4, color=PHASE_COLOURS[phase], alpha=0.6, linewidths=0,
-                           marker="o", label=f"ground truth, {phase}")
+                           marker="o", label=f"ground-truth heart, {phase}")
             ax.set_ylabel(label)
     for ax in axes:
         ax.set_xlabel("slice position (0 base, 1 apex)")
@@ -946,7 +957,10 @@ def _attention_acdc(explorer, zs, stats, width, layer, grid_points) -> Figure:
         _fit_limits(ax, minimum_span=0.5, bounds=(-1.0, 1.0))
     axes[2].set_ylim(bottom=0)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=4)
+    # legend columns: mean, channels, ground truth; rows: ED, ES
+    order = sorted(range(len(labels)), key=lambda i: (("mean" not in labels[i]) + ("ground" in labels[i]) * 2,
+                                                       labels[i].endswith("ES")))
+    fig.legend([handles[i] for i in order], [labels[i] for i in order], loc="outside lower center", ncol=3)
     return fig
 
 
