@@ -171,13 +171,14 @@ _METADATA = {
 
 
 def save_figure(fig: Figure, path_or_buffer: str | os.PathLike | io.IOBase, format: str | None = None,
-                dpi: int = MIN_DPI) -> None:
+                dpi: int = MIN_DPI, preview: bool = False) -> None:
     """Write `fig` as PDF, SVG or PNG, the format taken from the file's suffix unless given.
 
     PDF: vector, TrueType (Type 42) fonts embedded, text selectable. SVG: vector, text kept as
     <text> elements in DejaVu Sans. PNG: raster at `dpi` >= 300, with the dpi recorded in the file.
     No dates or software versions are written, so equal figures give byte-identical files.
-    Files are written atomically (temporary file, then rename).
+    Files are written atomically (temporary file, then rename). `preview=True` allows a lower dpi,
+    for web pages such as the README (never for print).
     """
     is_path = isinstance(path_or_buffer, (str, os.PathLike))
     if format is None:
@@ -187,7 +188,7 @@ def save_figure(fig: Figure, path_or_buffer: str | os.PathLike | io.IOBase, form
     format = format.lower()
     if format not in FORMATS:
         raise ValueError(f"unsupported figure format {format!r}; use one of .pdf, .svg, .png")
-    if dpi < MIN_DPI:
+    if dpi < MIN_DPI and not preview:
         raise ValueError(f"dpi must be at least {MIN_DPI} for print, got {dpi}")
     with paper_style():
         options = dict(format=format, dpi=dpi, metadata=_METADATA[format], facecolor="white")
@@ -1199,6 +1200,7 @@ def default_sample_indices(dataset, condition: str, count: int = 4) -> list[int]
 # Command line: inside figures KIND --out FILE [...]
 
 FIGURE_KINDS = ("qualitative", "sweep", "attention", "table")
+PREVIEW_DPI = 120  # 7.16 in -> 859 px: the width of a README on GitHub
 
 
 def register(subparsers) -> None:
@@ -1230,6 +1232,8 @@ def register(subparsers) -> None:
     parser.add_argument("--no-dice", action="store_true", help="qualitative: do not print Dice on predictions")
     parser.add_argument("--use-card-metrics", action="store_true",
                         help="table: use the metrics stored in the cards instead of evaluating")
+    parser.add_argument("--preview", action="store_true",
+                        help=f"PNG at {PREVIEW_DPI} dpi for web pages (the README), not for print")
     parser.set_defaults(func=run_figures)
 
 
@@ -1332,7 +1336,7 @@ def run_figures(args) -> int:
             written = write_table(result, args.out)
             print(result["markdown"])
         else:
-            save_figure(result, args.out)
+            save_figure(result, args.out, dpi=PREVIEW_DPI if args.preview else MIN_DPI, preview=args.preview)
             written = [Path(args.out)]
     except (ValueError, OSError) as error:  # CheckpointError and DataError are ValueErrors
         print(f"error: {error}", file=sys.stderr)

@@ -151,6 +151,9 @@ def test_figure_sizes_and_errors(tmp_path):
         F.save_figure(fig, tmp_path / "figure.jpg")
     with pytest.raises(ValueError, match="dpi"):
         F.save_figure(fig, tmp_path / "figure.png", dpi=150)
+    F.save_figure(fig, tmp_path / "preview.png", dpi=120, preview=True)  # web previews may go lower
+    with Image.open(tmp_path / "preview.png") as image:
+        assert round(image.info["dpi"][0]) == 120
     F.save_figure(fig, tmp_path / "sub" / "figure.png")  # creates folders, writes atomically
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["figure.png"]
 
