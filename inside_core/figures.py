@@ -32,6 +32,7 @@ from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse, Patch
 
 from inside_core.encoding import (
@@ -282,14 +283,25 @@ def overlay_mask(ax: Axes, labels, num_classes: int = 1, alpha: float = 0.45, co
     _clean_axes(ax)
 
 
-def label_legend(ax_or_fig, num_classes: int, loc: str = "lower center", **kwargs) -> None:
-    """A legend of the ACDC labels (RV, MYO, LV) for multi-class masks; nothing for binary ones."""
+_OUTLINE_EFFECT = [patheffects.withStroke(linewidth=1.4, foreground="black")]  # white dashes readable anywhere
+
+
+def label_legend(ax_or_fig, num_classes: int, loc: str = "lower center", ground_truth: bool = False,
+                 **kwargs) -> None:
+    """A legend of the ACDC labels (RV, MYO, LV) for multi-class masks (for binary masks: the
+    prediction's colour, only when `ground_truth` adds the dashed ground-truth outline to explain)."""
     if num_classes <= 1:
+        handles = [Patch(facecolor=MASK_COLOUR, edgecolor="none", alpha=0.6, label="prediction")]
+    else:
+        handles = [Patch(facecolor=ACDC_COLOURS[i % len(ACDC_COLOURS)], edgecolor="none",
+                         label=ACDC_LABELS[i] if i < len(ACDC_LABELS) else f"label {i + 1}")
+                   for i in range(num_classes - 1)]
+    if ground_truth:
+        handles.append(Line2D([], [], color="white", linestyle="--", linewidth=0.8, path_effects=_OUTLINE_EFFECT,
+                              label="ground truth"))
+    elif num_classes <= 1:
         return
-    handles = [Patch(facecolor=ACDC_COLOURS[i % len(ACDC_COLOURS)], edgecolor="none",
-                     label=ACDC_LABELS[i] if i < len(ACDC_LABELS) else f"label {i + 1}")
-               for i in range(num_classes - 1)]
-    ax_or_fig.legend(handles=handles, loc=loc, ncol=len(handles), **kwargs)
+    ax_or_fig.legend(handles=handles, loc=loc, ncol=len(handles), **{"handlelength": 2.0, **kwargs})
 
 
 def _inside(params: InsideParams, index: int = 0) -> InsideParams:
@@ -467,7 +479,7 @@ def explorer_figure(explorer, prediction, title: str | None = None, width: str |
                 params = params.detach()
             draw_conditioning(axes[2], params, height, width_px, image=image)
             axes[2].set_title(_CONDITIONING_TITLES.get(type(params), "Conditioning"))
-        label_legend(fig, num_classes, loc="outside lower center")
+        label_legend(fig, num_classes, loc="outside lower center", ground_truth=mask is not None)
         if title:
             fig.suptitle(title)
     return fig
@@ -482,7 +494,8 @@ def _outline(ax: Axes, labels, num_classes: int) -> None:
     for value in range(1, max(num_classes, 2)):
         region = (labels == value).astype(np.float32)
         if region.any() and not region.all():
-            ax.contour(region, levels=[0.5], colors=["white"], linewidths=0.6, linestyles="dashed")
+            contours = ax.contour(region, levels=[0.5], colors=["white"], linewidths=0.7, linestyles="dashed")
+            contours.set_path_effects(_OUTLINE_EFFECT)
 
 
 

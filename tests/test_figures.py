@@ -181,7 +181,7 @@ def test_explorer_figure_multiclass_has_label_legend():
     explorer, prediction = explore(acdc_model(), acdc_condition(1.0, 0.5), channels=1)
     fig = F.explorer_figure(explorer, prediction, width="double")
     legend_text = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
-    assert legend_text == ["RV", "MYO", "LV"]
+    assert legend_text == ["RV", "MYO", "LV", "ground truth"]  # the explorer has a mask: dashed outline
 
 
 def test_explorer_figure_changes_with_conditioning():
