@@ -96,6 +96,23 @@ def untrained_models(dataset: str) -> list[ModelEntry]:
     return entries
 
 
+def inference_threads() -> int:
+    """Torch threads for the dashboard's inference: 1 unless $INSIDE_DASHBOARD_THREADS says otherwise.
+
+    One slider move runs one small decode; several sessions may run at once, and other programs may
+    share the cores. Measured on 2 busy cores, one thread decoded the CLEVR-Seg network at 200x200 in a
+    median 35-88 ms against 195-480 ms with two (threads spinning against each other and the load).
+    """
+    return max(int(os.environ.get("INSIDE_DASHBOARD_THREADS", "1")), 1)
+
+
+@st.cache_resource(show_spinner=False)
+def configure_torch() -> int:
+    threads = inference_threads()
+    torch.set_num_threads(threads)
+    return threads
+
+
 @st.cache_resource(show_spinner="Loading the model…", max_entries=16)
 def _load_checkpoint(path: str, stamp: int) -> torch.nn.Module:
     model = load_checkpoint(path)
@@ -115,6 +132,7 @@ def _build_untrained(name: str, architecture_items: tuple) -> torch.nn.Module:
 
 def load_model(entry: ModelEntry) -> torch.nn.Module:
     """The (shared, read-only) model of an entry; raises CheckpointError with one line."""
+    configure_torch()
     if not entry.trained:
         return _build_untrained(entry.name, tuple(sorted(entry.card["architecture"].items())))
     path = Path(entry.path)
@@ -168,33 +186,32 @@ def load_source(kind: str, root: str, split: str, image_size: int = 128, spacing
     return ClevrSource(root, split=split)
 
 
-def validation_findings(root: str) -> list[str]:
-    """`inside data validate`'s findings for a folder, as lines (empty if the validator is missing)."""
+def validation_findings(root: str, kind: str, limit: int = 20) -> list[str]:
+    """`inside data validate`'s findings for a folder, one line each (at most `limit`, then a count)."""
+    from inside_core.data import validate
+
     try:
-        from inside_core.data import validate
-    except ImportError:
-        return []
-    try:
-        report = validate(root) if callable(validate) else validate.validate(root)
-    except Exception as error:  # the validator's own failure is a finding too, never a traceback
-        return [str(error).splitlines()[0] if str(error) else type(error).__name__]
-    if isinstance(report, str):
-        return [line for line in report.splitlines() if line.strip()]
-    findings = getattr(report, "findings", None) or getattr(report, "problems", None) or report
-    try:
-        return [str(item) for item in findings]
-    except TypeError:
-        return [str(report)]
+        report = validate(root, kind)
+    except Exception as error:  # the validator failing is one more finding, never a traceback
+        return [f"{root}: validation failed ({type(error).__name__}: {error})"]
+    lines = [problem.line() for problem in report.problems]
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"… and {len(lines) - limit} more (run `inside data validate {root}`)"]
+    return lines
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64)
 def clevr_objects(_source, source_id: str, index: int) -> tuple[list[dict], np.ndarray]:
-    """The scene's objects and masks of one CLEVR-Seg sample (copied per session by cache_data)."""
-    return _source.objects(index)
+    """The scene's objects and masks of one CLEVR-Seg sample. Shared between sessions and only ever
+    read (cache_resource: no copy per call, which matters on every slider move)."""
+    objects, masks = _source.objects(index)
+    masks.setflags(write=False)
+    return objects, masks
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_resource(show_spinner=False, max_entries=64)
 def acdc_cine(_source, source_id: str, index: int, slice_index: int) -> list[dict]:
+    """Every cine frame of one slice (read-only, shared between sessions)."""
     return _source.cine(index, slice_index)
 
 
@@ -217,3 +234,27 @@ def explorer_for(entry: ModelEntry, model: torch.nn.Module, view_key: tuple, ima
     # CLEVR-Seg: the ground truth follows the sliders while the image (and its encoding) stays
     explorer.mask = None if ground_truth is None else prepare_mask(ground_truth, explorer.image_size)
     return explorer
+
+
+def _display(explorer: Explorer) -> tuple[np.ndarray, str]:
+    from app.plots import jpeg_data_uri, to_rgb_uint8
+
+    cache: OrderedDict = st.session_state.setdefault("_display", OrderedDict())
+    found = cache.get(id(explorer))
+    if found is None or found[0] is not explorer:  # ids are reused after an object is gone
+        rgb = to_rgb_uint8(explorer.image)
+        found = (explorer, rgb, jpeg_data_uri(rgb))
+        cache[id(explorer)] = found
+        while len(cache) > EXPLORERS_KEPT:
+            cache.popitem(last=False)
+    return found[1], found[2]
+
+
+def display_rgb(explorer: Explorer) -> np.ndarray:
+    """The explorer's image as uint8 RGB for drawing, converted once per image (per session)."""
+    return _display(explorer)[0]
+
+
+def background(explorer: Explorer) -> str:
+    """The explorer's image as a JPEG data URI for plotly figures, encoded once per image (per session)."""
+    return _display(explorer)[1]

@@ -122,9 +122,9 @@ def load_data(dataset: str, kind: str, entry: loading.ModelEntry | None):
         return loading.load_source(dataset, root, split, image_size, spacing)
     except (DataError, SourceError, OSError) as error:
         st.error(str(error).splitlines()[0] if str(error) else type(error).__name__)
-        findings = loading.validation_findings(root)
+        findings = loading.validation_findings(root, dataset)
         if findings:
-            st.markdown("**`inside data validate` says:**\n" + "\n".join(f"- {line}" for line in findings[:20]))
+            st.markdown("**`inside data validate` says:**\n" + "\n".join(f"- `{line}`" for line in findings))
         return None
 
 
@@ -222,9 +222,9 @@ def enlarged(rgb: np.ndarray) -> np.ndarray:
 def mask_panel(explorer, prediction, title: str = "") -> None:
     """The input with the prediction blended in; the ground truth as outlines on a toggle; Dice."""
     truth = explorer.mask if st.session_state.get("show_gt", False) else None
-    picture = plots.overlay(explorer.image, prediction.labels, truth)
+    picture = plots.overlay(loading.display_rgb(explorer), prediction.labels, truth)
     caption = title or "prediction" + (" · ground truth outlined" if truth is not None else "")
-    st.image(enlarged(picture), caption=caption, output_format="PNG")
+    st.image(plots.png_bytes(enlarged(picture)), caption=caption)
     dice = explorer.dice(prediction)
     if dice is not None:
         per_class = explorer.dice_per_class(prediction)
@@ -264,9 +264,8 @@ def conditioning_panel(explorer, prediction, entry, compact: bool = False, key: 
     kind = conditioning_kind(params)
     if kind == "inside":
         channel = None if compact else channel_choice(len(table["mu_x"]))
-        rgb = plots.to_rgb_uint8(explorer.image)
-        st.plotly_chart(plots.attention_figure(rgb, table, channel), key=f"{key}_attention",
-                        config=plots.PLOTLY_CONFIG)
+        figure = plots.attention_figure(loading.background(explorer), table, channel, size=explorer.image_size)
+        st.plotly_chart(figure, key=f"{key}_attention", config=plots.PLOTLY_CONFIG)
         return None if compact else (layer, table, channel)
     elif kind == "guideme":
         st.plotly_chart(plots.spatial_map_figure(prediction.spatial_map(layer)), key=f"{key}_spatial",
@@ -307,20 +306,12 @@ def explore_view(explorer, prediction, entry, source, index: int) -> None:
     with right:
         details = conditioning_panel(explorer, prediction, entry)
     if details is not None:
-        attention_details(prediction, *details)
+        attention_details(*details[1:])
 
 
-def attention_details(prediction, layer: int, table: dict, channel: int | None) -> None:
-    """INSIDE's 1-D profiles, mean attention map and gamma / beta bars, in one row."""
-    mean_map = prediction.attention(layer, size=(64, 64))
-    profiles, heat, bars = st.columns([1.4, 1, 1.2])
-    profiles.plotly_chart(plots.profiles_figure(table, channel), key="main_profiles", config=plots.PLOTLY_CONFIG)
-    heat.plotly_chart(plots.mean_attention_figure(mean_map.mean(0) if channel is None else mean_map[channel],
-                                                  title="mean attention" if channel is None else
-                                                  f"attention of channel {channel}"),
-                      key="main_mean_attention", config=plots.PLOTLY_CONFIG)
-    bars.plotly_chart(plots.bars_figure({"γ": table["gamma"], "β": table["beta"]}, channel), key="main_bars",
-                      config=plots.PLOTLY_CONFIG)
+def attention_details(table: dict, channel: int | None) -> None:
+    """INSIDE's 1-D profiles, mean attention map and gamma / beta bars: one figure, one row."""
+    st.plotly_chart(plots.details_figure(table, channel), key="main_details", config=plots.PLOTLY_CONFIG)
 
 
 def compare_view(explorer, prediction, entry, source, index: int, values: dict, view) -> None:

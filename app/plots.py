@@ -14,9 +14,7 @@ import base64
 import io
 
 import numpy as np
-import plotly.graph_objects as go
 from PIL import Image
-from plotly.subplots import make_subplots
 from scipy.ndimage import binary_erosion
 
 # one colour per label: binary target; ACDC RV, MYO, LV
@@ -42,6 +40,8 @@ def to_rgb_uint8(image) -> np.ndarray:
     Single-channel (MRI) images are stretched to their 1st-99th percentile range for display.
     """
     array = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
+    if array.dtype == np.uint8 and array.ndim == 3 and array.shape[-1] == 3:
+        return array  # already for display
     array = array.astype(np.float32)
     if array.ndim == 3 and array.shape[0] in (1, 3):
         array = np.moveaxis(array, 0, -1)
@@ -66,10 +66,15 @@ def overlay(image, labels: np.ndarray, ground_truth: np.ndarray | None = None, a
     Returns uint8 RGB (H, W, 3). `labels`, `ground_truth`: int (H, W), 0 = background.
     """
     rgb = to_rgb_uint8(image).astype(np.float32)
-    for label, colour in LABEL_COLOURS.items():
-        region = labels == label
-        if region.any():
-            rgb[region] = (1 - alpha) * rgb[region] + alpha * colour
+    if labels.any():
+        # blend with a colour per label through a lookup table (label 0: weight 0, unchanged)
+        colours = np.zeros((max(LABEL_COLOURS) + 1, 3), np.float32)
+        weights = np.zeros(max(LABEL_COLOURS) + 1, np.float32)
+        for label, colour in LABEL_COLOURS.items():
+            colours[label], weights[label] = colour, alpha
+        index = np.clip(labels, 0, len(weights) - 1)
+        weight = weights[index][..., None]
+        rgb = (1 - weight) * rgb + weight * colours[index]
     if ground_truth is not None:
         for label in np.unique(ground_truth):
             if label == 0:
@@ -87,11 +92,19 @@ def draw_points(rgb: np.ndarray, points_xy: np.ndarray, colour=(255, 230, 0), ra
     return out
 
 
-def png_data_uri(rgb: np.ndarray) -> str:
-    """A uint8 image as a PNG data URI (what plotly's image trace and layout images accept)."""
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """A uint8 image as PNG bytes, fast compression (a slider move sends one per move)."""
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def jpeg_data_uri(rgb: np.ndarray, quality: int = 88) -> str:
+    """A uint8 image as a JPEG data URI: the attention figure's background, a few kB instead of the
+    ~100 kB of a PNG, and it is re-sent with every figure update."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 # ------------------------------------------------------------------------------------ geometry
@@ -103,15 +116,13 @@ def to_pixels(mu: np.ndarray, size: int) -> np.ndarray:
 
 
 def ellipse_path(centres_x: np.ndarray, centres_y: np.ndarray, radii_x: np.ndarray, radii_y: np.ndarray,
-                 points: int = 25) -> tuple[list, list]:
-    """Axis-aligned ellipses as one polyline, separated by None (one plotly trace for all channels)."""
-    angle = np.linspace(0, 2 * np.pi, points)
-    xs: list = []
-    ys: list = []
-    for cx, cy, rx, ry in zip(centres_x, centres_y, radii_x, radii_y, strict=True):
-        xs += list(cx + rx * np.cos(angle)) + [None]
-        ys += list(cy + ry * np.sin(angle)) + [None]
-    return xs, ys
+                 points: int = 25) -> tuple[np.ndarray, np.ndarray]:
+    """Axis-aligned ellipses as one polyline with NaN gaps (one plotly trace for all channels; float
+    arrays travel to the browser as compact binary)."""
+    angle = np.append(np.linspace(0, 2 * np.pi, points), np.nan)
+    xs = np.asarray(centres_x)[:, None] + np.asarray(radii_x)[:, None] * np.cos(angle)[None]
+    ys = np.asarray(centres_y)[:, None] + np.asarray(radii_y)[:, None] * np.sin(angle)[None]
+    return xs.ravel(), ys.ravel()
 
 
 def gaussian_profile(mu: np.ndarray, sigma: np.ndarray, size: int) -> np.ndarray:
@@ -124,113 +135,169 @@ def channel_indices(count: int, channel: int | None) -> np.ndarray:
     return np.arange(count) if channel is None else np.array([channel])
 
 
+def mean_attention(table: dict[str, np.ndarray], height: int, width: int, channel: int | None = None) -> np.ndarray:
+    """Mean over channels of a_c(i, j) = g_y(i) g_x(j), (height, width), as one matrix product:
+    (1/C) sum_c g_y[c, i] g_x[c, j] = (G_y^T G_x)_{ij} / C."""
+    chosen = channel_indices(len(table["mu_x"]), channel)
+    rows = gaussian_profile(table["mu_y"][chosen], table["sigma_y"][chosen], height)
+    columns = gaussian_profile(table["mu_x"][chosen], table["sigma_x"][chosen], width)
+    return rows.T @ columns / len(chosen)
+
+
 # ------------------------------------------------------------------------------------ plotly figures
+#
+# Figures are plain dicts (plotly's JSON schema): Streamlit validates a figure once on its way to the
+# browser, and building graph objects first would validate it twice. They are rebuilt on every
+# slider move, so they stay small: numpy arrays (sent as binary), few traces, no default template.
 
 
-def _image_axes(fig: go.Figure, height: int, width: int, row: int | None = None, col: int | None = None) -> None:
-    where = {} if row is None else {"row": row, "col": col}
-    fig.update_xaxes(range=[-0.5, width - 0.5], showticklabels=False, showgrid=False, zeroline=False,
-                     constrain="domain", **where)
-    fig.update_yaxes(range=[height - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False,
-                     scaleanchor="x" if row is None else None, constrain="domain", **where)
+def _image_axes(height: int, width: int, anchor: str = "x", **extra) -> tuple[dict, dict]:
+    x = dict(range=[-0.5, width - 0.5], showticklabels=False, showgrid=False, zeroline=False, constrain="domain",
+             **extra)
+    y = dict(range=[height - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False,
+             scaleanchor=anchor, constrain="domain")
+    return x, y
 
 
-def attention_figure(rgb: np.ndarray, table: dict[str, np.ndarray], channel: int | None = None,
-                     title: str = "INSIDE attention") -> go.Figure:
+def _layout(**items) -> dict:
+    return {"template": "none", "margin": PLOT_MARGIN, "paper_bgcolor": "rgba(0,0,0,0)",
+            "plot_bgcolor": "rgba(0,0,0,0)", **items}
+
+
+def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray], channel: int | None = None,
+                     title: str = "INSIDE attention", size: tuple[int, int] | None = None) -> dict:
     """Each channel's Gaussian over the input: mean (mu_x, mu_y) as a point, 1-sigma ellipse.
 
-    `rgb`: uint8 (H, W, 3) shown underneath; `table`: per-channel arrays mu_x, mu_y, sigma_x,
-    sigma_y, gamma, beta (normalised units). Hover: channel, mu, sigma, gamma, beta.
-    `channel` isolates one channel.
+    `background`: a uint8 (H, W, 3) image or an image data URI (then give `size` = (H, W));
+    `table`: per-channel arrays mu_x, mu_y, sigma_x, sigma_y, gamma, beta (normalised units).
+    Hover: channel, mu, sigma, gamma, beta. `channel` isolates one channel.
     """
-    height, width = rgb.shape[:2]
+    if isinstance(background, np.ndarray):
+        size = background.shape[:2]
+        background = jpeg_data_uri(background)
+    height, width = size
     chosen = channel_indices(len(table["mu_x"]), channel)
     cx, cy = to_pixels(table["mu_x"][chosen], width), to_pixels(table["mu_y"][chosen], height)
-    rx, ry = table["sigma_x"][chosen] * width / 2, table["sigma_y"][chosen] * height / 2
-    fig = go.Figure(go.Image(source=png_data_uri(rgb), hoverinfo="skip"))
-    ex, ey = ellipse_path(cx, cy, rx, ry)
-    fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line=dict(color=ELLIPSE_COLOUR, width=1),
-                             hoverinfo="skip", name="1σ"))
+    ex, ey = ellipse_path(cx, cy, table["sigma_x"][chosen] * width / 2, table["sigma_y"][chosen] * height / 2)
     custom = np.stack([chosen, table["mu_x"][chosen], table["mu_y"][chosen], table["sigma_x"][chosen],
                        table["sigma_y"][chosen], table["gamma"][chosen], table["beta"][chosen]], axis=-1)
-    fig.add_trace(go.Scatter(
-        x=cx, y=cy, mode="markers", customdata=custom, name="μ",
-        marker=dict(size=8 if channel is None else 12, color=table["gamma"][chosen], colorscale="RdBu",
-                    cmid=0, line=dict(color="black", width=1),
-                    colorbar=dict(title="γ", thickness=10, len=0.6)),
-        hovertemplate=("channel %{customdata[0]:.0f}<br>μ = (%{customdata[1]:.3f}, %{customdata[2]:.3f})"
-                       "<br>σ = (%{customdata[3]:.3f}, %{customdata[4]:.3f})<br>γ = %{customdata[5]:.3f}"
-                       "<br>β = %{customdata[6]:.3f}<extra></extra>"),
-    ))
-    _image_axes(fig, height, width)
-    fig.update_layout(title=title, margin=PLOT_MARGIN, showlegend=False, height=420)
-    return fig
+    gamma = table["gamma"][chosen]
+    limit = float(max(np.abs(table["gamma"]).max(), 1e-6))
+    data = [
+        {"type": "image", "source": background, "hoverinfo": "skip"},
+        {"type": "scatter", "x": ex, "y": ey, "mode": "lines", "name": "1σ", "hoverinfo": "skip",
+         "line": {"color": ELLIPSE_COLOUR, "width": 1}},
+        {"type": "scatter", "x": cx, "y": cy, "mode": "markers", "name": "μ", "customdata": custom,
+         "marker": {"size": 8 if channel is None else 12, "color": gamma, "colorscale": "RdBu", "cmin": -limit,
+                    "cmax": limit, "line": {"color": "black", "width": 1},
+                    "colorbar": {"title": {"text": "γ"}, "thickness": 10, "len": 0.6}},
+         "hovertemplate": ("channel %{customdata[0]:.0f}<br>μ = (%{customdata[1]:.3f}, %{customdata[2]:.3f})"
+                           "<br>σ = (%{customdata[3]:.3f}, %{customdata[4]:.3f})<br>γ = %{customdata[5]:.3f}"
+                           "<br>β = %{customdata[6]:.3f}<extra></extra>")},
+    ]
+    xaxis, yaxis = _image_axes(height, width)
+    return {"data": data, "layout": _layout(title={"text": title}, showlegend=False, height=420, xaxis=xaxis,
+                                            yaxis=yaxis)}
 
 
-def profiles_figure(table: dict[str, np.ndarray], channel: int | None = None, size: int = 100) -> go.Figure:
-    """The 1-D Gaussians along x (columns) and y (rows): every channel faint, their mean bold,
-    or one channel alone."""
-    fig = make_subplots(1, 2, subplot_titles=("along x (columns)", "along y (rows)"), horizontal_spacing=0.08)
-    t = (2 * np.arange(size) + 1) / size - 1
+def details_figure(table: dict[str, np.ndarray], channel: int | None = None, points: int = 48,
+                   heat_size: int = 48) -> dict:
+    """One figure, four panels: the 1-D Gaussians along x and along y (every channel faint, their mean
+    bold; or one channel), the mean attention map, and gamma / beta per channel as bars."""
+    t = (2 * np.arange(points) + 1) / points - 1
     chosen = channel_indices(len(table["mu_x"]), channel)
-    for col, (mu, sigma) in enumerate((("mu_x", "sigma_x"), ("mu_y", "sigma_y")), start=1):
-        curves = gaussian_profile(table[mu][chosen], table[sigma][chosen], size)
+    data = []
+    for axis, (mu, sigma) in enumerate((("mu_x", "sigma_x"), ("mu_y", "sigma_y")), start=1):
+        curves = gaussian_profile(table[mu][chosen], table[sigma][chosen], points)
+        suffix = "" if axis == 1 else "2"
         if channel is None:
-            xs = np.concatenate([np.append(t, np.nan)] * len(chosen))
-            ys = np.concatenate([np.append(c, np.nan) for c in curves])
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(width=0.7, color="rgba(90,90,200,0.25)"),
-                                     hoverinfo="skip", connectgaps=False), 1, col)
-            fig.add_trace(go.Scatter(x=t, y=curves.mean(0), mode="lines", line=dict(width=2.5, color="black"),
-                                     name="mean"), 1, col)
-        else:
-            fig.add_trace(go.Scatter(x=t, y=curves[0], mode="lines", line=dict(width=2.5, color="black"),
-                                     name=f"channel {channel}"), 1, col)
-        fig.update_xaxes(range=[-1, 1], title_text="normalised position", row=1, col=col)
-    fig.update_yaxes(range=[0, 1.05])
-    fig.update_layout(margin=PLOT_MARGIN, showlegend=False, height=230)
-    return fig
+            gapped = np.concatenate([curves, np.full((len(chosen), 1), np.nan)], axis=1)
+            xs = np.tile(np.append(t, np.nan), len(chosen))
+            data.append({"type": "scatter", "x": xs, "y": gapped.ravel(), "mode": "lines", "hoverinfo": "skip",
+                         "line": {"width": 0.7, "color": "rgba(90,90,200,0.25)"}, "xaxis": f"x{suffix}",
+                         "yaxis": f"y{suffix}"})
+        data.append({"type": "scatter", "x": t, "y": curves.mean(0), "mode": "lines", "name": "mean",
+                     "line": {"width": 2.5, "color": "black"}, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"})
+    heat = mean_attention(table, heat_size, heat_size, channel)
+    data.append({"type": "heatmap", "z": heat, "colorscale": MEAN_COLOURSCALE, "xaxis": "x3", "yaxis": "y3",
+                 "showscale": False, "hovertemplate": "%{z:.3f}<extra>mean attention</extra>"})
+    colours = np.where(np.arange(len(table["gamma"])) == (-1 if channel is None else channel), "#d62728", "#4c72b0")
+    for axis, name in ((4, "gamma"), (5, "beta")):
+        data.append({"type": "bar", "x": np.arange(len(table[name])), "y": table[name], "xaxis": f"x{axis}",
+                     "yaxis": f"y{axis}", "marker": {"color": colours},
+                     "hovertemplate": f"channel %{{x}}: {'γ' if name == 'gamma' else 'β'} = %{{y:.3f}}<extra></extra>"})
+    profile_axis = dict(range=[-1, 1], title={"text": "normalised position"}, zeroline=False)
+    heat_x, heat_y = _image_axes(heat_size, heat_size, anchor="x3", domain=[0.52, 0.72])
+    heat_y["domain"] = [0, 1]
+    titles = [("along x (columns)", 0.11), ("along y (rows)", 0.36), ("mean attention" if channel is None else
+                                                                        f"attention, channel {channel}", 0.62),
+              ("γ per channel", 0.89)]
+    annotations = [{"text": text, "x": x, "y": 1.08, "xref": "paper", "yref": "paper", "showarrow": False,
+                    "font": {"size": 13}} for text, x in titles]
+    annotations.append({"text": "β per channel", "x": 0.89, "y": 0.44, "xref": "paper", "yref": "paper",
+                        "showarrow": False, "font": {"size": 13}})
+    layout = _layout(
+        height=300, showlegend=False, annotations=annotations, bargap=0.1,
+        xaxis={**profile_axis, "domain": [0, 0.22]}, yaxis={"range": [0, 1.05], "anchor": "x"},
+        xaxis2={**profile_axis, "domain": [0.25, 0.47], "anchor": "y2"}, yaxis2={"range": [0, 1.05], "anchor": "x2"},
+        xaxis3={**heat_x, "anchor": "y3"}, yaxis3=heat_y,
+        xaxis4={"domain": [0.78, 1], "anchor": "y4", "showticklabels": False},
+        yaxis4={"domain": [0.55, 1], "anchor": "x4"},
+        xaxis5={"domain": [0.78, 1], "anchor": "y5", "title": {"text": "channel"}, "matches": "x4"},
+        yaxis5={"domain": [0, 0.4], "anchor": "x5"},
+    )
+    layout["margin"] = dict(PLOT_MARGIN, t=40, b=40)
+    return {"data": data, "layout": layout}
 
 
-def mean_attention_figure(mean_map: np.ndarray, title: str = "mean attention over channels") -> go.Figure:
+def heatmap_figure(values: np.ndarray, title: str, colourscale: str = MEAN_COLOURSCALE, centre: bool = False) -> dict:
     """A (h, w) map as a heatmap in image orientation (row 0 at the top)."""
-    height, width = mean_map.shape
-    fig = go.Figure(go.Heatmap(z=np.round(mean_map, 4), colorscale=MEAN_COLOURSCALE,
-                               colorbar=dict(thickness=10),
-                               x=np.arange(width), y=np.arange(height),
-                               hovertemplate="row %{y}, column %{x}: %{z:.3f}<extra></extra>"))
-    _image_axes(fig, height, width)
-    fig.update_layout(title=title, margin=PLOT_MARGIN, height=330)
-    return fig
+    height, width = values.shape
+    trace = {"type": "heatmap", "z": values, "colorscale": colourscale, "colorbar": {"thickness": 10},
+             "hovertemplate": "row %{y}, column %{x}: %{z:.3f}<extra></extra>"}
+    if centre:
+        trace["zmid"] = 0
+    xaxis, yaxis = _image_axes(height, width)
+    return {"data": [trace], "layout": _layout(title={"text": title}, height=380, xaxis=xaxis, yaxis=yaxis)}
 
 
-def bars_figure(values: dict[str, np.ndarray], highlight: int | None = None) -> go.Figure:
-    """Per-channel bar charts (e.g. gamma and beta), one row each; `highlight` marks a channel."""
+def spatial_map_figure(spatial_map: np.ndarray, title: str = "Guide Me α + β (shared by all channels)") -> dict:
+    """Guide Me's additive map alpha_h + beta_w at its feature-map resolution, diverging colours at 0."""
+    return heatmap_figure(spatial_map, title, colourscale="RdBu", centre=True)
+
+
+def bars_figure(values: dict[str, np.ndarray], highlight: int | None = None) -> dict:
+    """Per-channel bar charts (e.g. FiLM's gamma and beta), one row each; `highlight` marks a channel."""
     names = list(values)
-    fig = make_subplots(len(names), 1, shared_xaxes=True, subplot_titles=names, vertical_spacing=0.12)
-    for row, name in enumerate(names, start=1):
+    rows = len(names)
+    data, layout = [], _layout(height=130 + 110 * rows, showlegend=False, bargap=0.1)
+    gap = 0.12
+    span = (1 - gap * (rows - 1)) / rows
+    annotations = []
+    for row, name in enumerate(names):
         v = values[name]
-        colours = ["#d62728" if c == highlight else "#4c72b0" for c in range(len(v))]
-        fig.add_trace(go.Bar(x=np.arange(len(v)), y=v, marker_color=colours, name=name,
-                             hovertemplate=f"channel %{{x}}: {name} = %{{y:.3f}}<extra></extra>"), row, 1)
-    fig.update_xaxes(title_text="channel", row=len(names), col=1)
-    fig.update_layout(margin=PLOT_MARGIN, showlegend=False, height=130 + 110 * len(names))
-    return fig
+        top = 1 - row * (span + gap)
+        suffix = "" if row == 0 else str(row + 1)
+        colours = np.where(np.arange(len(v)) == (-1 if highlight is None else highlight), "#d62728", "#4c72b0")
+        data.append({"type": "bar", "x": np.arange(len(v)), "y": v, "marker": {"color": colours},
+                     "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
+                     "hovertemplate": f"channel %{{x}}: {name} = %{{y:.3f}}<extra></extra>"})
+        layout[f"xaxis{suffix}"] = {"anchor": f"y{suffix}", "showticklabels": row == rows - 1,
+                                    **({"matches": "x"} if row else {}),
+                                    **({"title": {"text": "channel"}} if row == rows - 1 else {})}
+        layout[f"yaxis{suffix}"] = {"domain": [max(round(top - span, 6), 0.0), min(round(top, 6), 1.0)],
+                                    "anchor": f"x{suffix}"}
+        annotations.append({"text": name, "x": 0.5, "y": top + 0.02, "xref": "paper", "yref": "paper",
+                            "showarrow": False, "yanchor": "bottom"})
+    layout["annotations"] = annotations
+    layout["margin"] = dict(PLOT_MARGIN, t=36)
+    return {"data": data, "layout": layout}
 
 
-def spatial_map_figure(spatial_map: np.ndarray, rgb: np.ndarray | None = None,
-                       title: str = "Guide Me α + β (shared by all channels)") -> go.Figure:
-    """Guide Me's additive map, in image orientation, beside nothing else (its own resolution)."""
-    fig = mean_attention_figure(spatial_map, title=title)
-    fig.data[0].colorscale = "RdBu"
-    fig.data[0].zmid = 0
-    return fig
-
-
-def means_figure(grid: np.ndarray, means: np.ndarray, variable: str) -> go.Figure:
+def means_figure(grid: np.ndarray, means: np.ndarray, variable: str) -> dict:
     """Channel-averaged Gaussian means (mu_x, mu_y) against a swept variable."""
-    fig = go.Figure()
-    for column, name in enumerate(("mean μx", "mean μy")):
-        fig.add_trace(go.Scatter(x=grid, y=means[:, column], mode="lines+markers", name=name))
-    fig.update_layout(margin=PLOT_MARGIN, height=260, xaxis_title=variable, yaxis_title="normalised position",
-                      yaxis_range=[-1, 1], title="INSIDE's attention means along the sweep")
-    return fig
+    data = [{"type": "scatter", "x": grid, "y": means[:, column], "mode": "lines+markers", "name": name}
+            for column, name in enumerate(("mean μx", "mean μy"))]
+    return {"data": data, "layout": _layout(height=260, xaxis={"title": {"text": variable}},
+                                            yaxis={"title": {"text": "normalised position"}, "range": [-1, 1]},
+                                            title={"text": "INSIDE's attention means along the sweep"})}

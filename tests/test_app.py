@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import threading
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +126,9 @@ def test_default_page_shows_a_clevr_sample_with_its_mask():
     assert "blended" in texts(at)
     assert "SYNTHETIC" in texts(at)
     prediction = last_prediction(at)
-    assert prediction.labels.shape == (200, 200)
+    assert prediction.labels.ndim == 2 and prediction.labels.shape[0] >= 32
+    if expected == "clevr-seg-quadrant-inside":
+        assert "test Dice" in texts(at)  # the card's metric, under the model picker
 
 
 @pytest.mark.parametrize("key", ["loc_x", "loc_y"])
@@ -331,8 +334,8 @@ def test_sessions_in_threads_keep_their_own_state(test_models, serialised_compil
                 at = at.slider(key="loc_x").set_value(round(step * x, 2)).run()
                 at = at.slider(key="loc_y").set_value(round(step * y, 2)).run()
             results[i] = at
-        except Exception as error:  # reported below, from the main thread
-            results[i] = error
+        except Exception:  # reported below, from the main thread
+            results[i] = RuntimeError(traceback.format_exc())
 
     threads = [threading.Thread(target=session, args=(i,)) for i in range(len(positions))]
     for thread in threads:
@@ -341,7 +344,8 @@ def test_sessions_in_threads_keep_their_own_state(test_models, serialised_compil
         thread.join()
     for i, (x, y) in enumerate(positions):
         at = results[i]
-        assert not isinstance(at, Exception), at
+        if isinstance(at, Exception):
+            pytest.fail(f"session {i} failed:\n{at}", pytrace=False)
         healthy(at)
         assert at.number_input(key="sample").value == i
         assert (at.slider(key="loc_x").value, at.slider(key="loc_y").value) == (x, y)

@@ -1,0 +1,27 @@
+"""The floor of Streamlit's round trip: one slider, one image, nothing else.
+
+    streamlit run benchmarks/bare_page.py
+
+The image is the same kind and size as the dashboard's mask overlay (a 200 x 200 picture enlarged to
+400 x 400 PNG) with a band whose position follows the slider, so every move sends a new image.
+Set BARE_PAGE_IMAGE to a PNG to use a real picture (the benchmark passes the same CLEVR-Seg sample).
+"""
+
+import os
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+value = st.slider("value", -1.0, 1.0, -0.5, step=0.05, key="value")
+if os.environ.get("BARE_PAGE_IMAGE"):
+    picture = np.asarray(Image.open(os.environ["BARE_PAGE_IMAGE"]).convert("RGB").resize((200, 200)))
+else:
+    rows, columns = np.mgrid[0:200, 0:200]
+    picture = np.stack([rows, columns, (rows + columns) // 2], axis=-1).astype(np.uint8)
+picture = picture.copy()
+column = int(round((value + 1) / 2 * 199))
+picture[:, max(column - 12, 0) : column + 12] = (0.55 * picture[:, max(column - 12, 0) : column + 12] + 115).astype(
+    np.uint8
+)
+st.image(np.repeat(np.repeat(picture, 2, axis=0), 2, axis=1), output_format="PNG")
