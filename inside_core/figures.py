@@ -979,8 +979,12 @@ def _attention_acdc(explorer, zs, stats, width, layer, grid_points) -> Figure:
 
 
 def _attention_point(explorer, zs, stats, width, layer) -> Figure:
+    """Point conditioning: each channel's mu against the requested point (identity dashed), sigma
+    against the requested radius; the channel mean (dots, IQR bars) and the strongest channels."""
+    del stats  # the requested point is the ground truth here
     params = _inside_layer_params(explorer.sweep(list(zs)), layer)
     params["sigma"] = (params["sigma_x"] + params["sigma_y"]) / 2
+    strongest = np.argsort(-np.abs(1 + params["gamma"]).mean(axis=0), kind="stable")[:STRONGEST_CHANNELS]
     fig = Figure(figsize=figure_size(width, 0.3), layout="constrained")
     axes = fig.subplots(1, 3)
     panels = (("mu_x", 0, r"requested $x$", r"$\mu_x$"), ("mu_y", 1, r"requested $y$", r"$\mu_y$"),
@@ -988,10 +992,15 @@ def _attention_point(explorer, zs, stats, width, layer) -> Figure:
     for ax, (key, index, xlabel, ylabel) in zip(axes, panels, strict=True):
         order = np.argsort(zs[:, index], kind="stable")
         values = params[key][order]
+        requested = zs[order, index]
+        # one dot per sample and strong channel: the samples' other coordinates differ, so no lines
+        ax.scatter(np.repeat(requested, len(strongest)), values[:, strongest].ravel(), s=1.5, linewidths=0,
+                   color=OKABE_ITO["orange"], alpha=0.7, label=f"{STRONGEST_CHANNELS} channels of largest gain")
+        mean = values.mean(axis=1)
         low, high = np.percentile(values, (25, 75), axis=1)
-        ax.errorbar(zs[order, index], values.mean(axis=1), yerr=[values.mean(axis=1) - low,
-                    high - values.mean(axis=1)], fmt="o", markersize=2, elinewidth=0.4,
-                    color=OKABE_ITO["blue"], label="INSIDE (channel mean, IQR)")
+        ax.errorbar(requested, mean, yerr=[mean - low, high - mean], fmt="o", markersize=2, elinewidth=0.3,
+                    color=OKABE_ITO["blue"], ecolor=to_rgba(OKABE_ITO["blue"], 0.35),
+                    label="channel mean (bars: IQR)")
         if index < 2:
             ax.plot([-1, 1], [-1, 1], linestyle="--", color="black", linewidth=0.6, label="identity")
             ax.set_xlim(-1, 1)
@@ -1002,7 +1011,7 @@ def _attention_point(explorer, zs, stats, width, layer) -> Figure:
         ax.set_ylabel(ylabel)
         _plot_axes_style(ax)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=2)
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, markerscale=2.5)
     return fig
 
 
