@@ -1193,6 +1193,28 @@ def load_dataset(card: dict, data: str | os.PathLike | None = None, split: str =
                          image_size=card.get("image_size") or None, spacing=card.get("spacing"), seed=data_seed)
 
 
+def default_sweep_index(dataset, condition: str, variable: str, candidates: int = 100) -> int:
+    """The sample a default sweep shows: for a point sweep along x (or y), the scene with the most
+    objects near the swept line (|y_object - y| < r), so the mask visibly changes as the point moves;
+    for ACDC an ED mid-basal slice; otherwise the first sample."""
+    if condition == "phase_slice":
+        return default_sample_indices(dataset, condition)[0]
+    if condition != "point" or variable not in ("x", "y") or not hasattr(dataset, "scene"):
+        return 0
+    from inside_core.data.clevr_seg import object_centres
+
+    best, best_count = 0, -1
+    for index in range(min(len(dataset), candidates)):
+        z = _numpy(dataset[index]["z"]).astype(np.float64)
+        height, width = dataset.meta[index]["native_size"]
+        centres = object_centres(dataset.scene(index), width, height)
+        across = 1 if variable == "x" else 0  # the coordinate held fixed
+        count = int((np.abs(centres[:, across] - z[across]) < z[2]).sum())
+        if count > best_count:
+            best, best_count = index, count
+    return best
+
+
 def default_sample_indices(dataset, condition: str, count: int = 4) -> list[int]:
     """Samples that show a model at work: one per value for one-hot conditions; for ACDC, ED and ES
     at a basal-mid and a mid-apical slice; otherwise `count` evenly spaced samples."""
@@ -1314,12 +1336,7 @@ def make_figure(args) -> Figure | dict[str, str]:
     if kind == "sweep":
         variable = args.variable or {"phase_slice": "slice", "colour": "value", "shape": "value",
                                      "size": "value"}.get(condition, "x")
-        if args.samples:
-            index = args.samples[0]
-        elif condition == "phase_slice":
-            index = default_sample_indices(dataset, condition)[0]
-        else:
-            index = 0
+        index = args.samples[0] if args.samples else default_sweep_index(dataset, condition, variable)
         row = _rows(dataset, condition, [index], args.conditions[:1] if args.conditions else None)[0]
         values = _parse_values(args.values, variable, condition, args.steps)
         return sweep_figure(models[0], row, variable, values, width=args.width, condition=condition)
