@@ -228,7 +228,8 @@ def comparison_table(results: list[tuple[dict, dict]], fmt: str = "markdown") ->
         def tex(text: str) -> str:
             return text.replace("±", r"$\pm$").replace("×", r"$\times$").replace("_", r"\_")
 
-        lines = [r"\begin{tabular}{" + "l" * 3 + "r" * (len(header) - 3) + "}", r"\toprule",
+        text_columns = 2 if kinds == {"acdc"} else 4  # name, conditioning (CLEVR-Seg: condition, size)
+        lines = [r"\begin{tabular}{" + "l" * text_columns + "r" * (len(header) - text_columns) + "}", r"\toprule",
                  " & ".join(tex(h) for h in header) + r" \\", r"\midrule"]
         lines += [" & ".join(tex(c) for c in row) + r" \\" for row in rows]
         lines += [r"\bottomrule", r"\end{tabular}"]
