@@ -388,12 +388,18 @@ def draw_attention(ax: Axes, params: InsideParams, height: int, width: int, imag
     return artist
 
 
-def draw_guideme_map(ax: Axes, params: GuidingParams, height: int, width: int, cmap: str = "cividis"):
-    """Guide Me's additive spatial map alpha_h + beta_w, stretched from the feature grid to the image."""
-    spatial = _numpy(params.spatial_map()[0] if params.alpha.dim() == 2 else
-                     params.alpha[:, None] + params.beta[None, :])
+def guideme_map(params: GuidingParams) -> np.ndarray:
+    """Guide Me's additive map alpha_h + beta_w of one sample, (h, w) at the feature grid's size."""
+    return _numpy(params.spatial_map()[0] if params.alpha.dim() == 2 else params.alpha[:, None] + params.beta[None, :])
+
+
+def draw_guideme_map(ax: Axes, params: GuidingParams, height: int, width: int, cmap: str = "cividis",
+                     limit: float | None = None):
+    """Guide Me's additive spatial map alpha_h + beta_w, stretched from the feature grid to the image,
+    on a symmetric colour scale [-limit, limit] (default: the map's largest magnitude)."""
+    spatial = guideme_map(params)
     extent = (-0.5, width - 0.5, height - 0.5, -0.5)
-    limit = float(np.abs(spatial).max()) or 1.0
+    limit = (float(np.abs(spatial).max()) or 1.0) if limit is None else limit
     artist = ax.imshow(spatial, cmap=cmap, vmin=-limit, vmax=limit, extent=extent, interpolation="nearest")
     _clean_axes(ax)
     return artist
@@ -735,8 +741,10 @@ def _bottom_colourbar(fig: Figure, ax: Axes, artist, label: str) -> None:
     bar = fig.add_axes((box.x0 + 0.1 * box.width, box.y0 - 0.1 / fig_height, 0.8 * box.width, 0.045 / fig_height))
     colourbar = fig.colorbar(artist, cax=bar, orientation="horizontal")
     colourbar.outline.set_linewidth(0.4)
-    colourbar.set_ticks([0, artist.norm.vmax])
-    colourbar.set_ticklabels(["0", f"{artist.norm.vmax:.2f}"])
+    low, high = artist.norm.vmin, artist.norm.vmax
+    ticks = [low, 0.0, high] if low < 0 else [0.0, high]
+    colourbar.set_ticks(ticks)
+    colourbar.set_ticklabels([_number(t) if t else "0" for t in ticks])
     colourbar.ax.tick_params(labelsize=SMALL_FONT_SIZE - 1, length=1.5, pad=1)
     bar.text(-0.04, 0.5, label, transform=bar.transAxes, ha="right", va="center", fontsize=SMALL_FONT_SIZE - 1)
 
@@ -818,6 +826,8 @@ def sweep_figure(model, row: Row, variable: str, values: Sequence | None = None,
     if kind == "inside":
         maps = [mean_attention(p.conditioning[0], h, w) for p in predictions]
         vmax = max(float(m.max()) for m in maps) or 1.0
+    elif kind == "guideme":  # one symmetric scale for the whole row
+        limit = max(float(np.abs(guideme_map(p.conditioning[0])).max()) for p in predictions) or 1.0
     n_rows = 2 if show_conditioning else 1
     bottom = 0.22 if show_conditioning or num_classes > 1 else 0.03
     with paper_style():
@@ -838,7 +848,7 @@ def sweep_figure(model, row: Row, variable: str, values: Sequence | None = None,
                 if condition == "quadrant":
                     _quadrant_lines(ax, h, w)
             elif kind == "guideme":
-                artist = draw_guideme_map(axes[1, c], prediction.conditioning[0], h, w)
+                artist = draw_guideme_map(axes[1, c], prediction.conditioning[0], h, w, limit=limit)
         axes[0, 0].set_ylabel(f"{model_name(model)} mask")
         if show_conditioning:
             axes[1, 0].set_ylabel("attention" if kind == "inside" else r"$\alpha + \beta$")
