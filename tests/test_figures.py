@@ -251,6 +251,15 @@ def test_attention_point_and_quadrant(clevr_rows):
         F.attention_figure(random_model("film"), quadrant_rows)
 
 
+@pytest.mark.parametrize("conditioning", ["guideme", "film", "none"])
+def test_sweep_other_conditionings(clevr_rows, conditioning):
+    model = random_model(conditioning, cond_dim=3)
+    fig = F.sweep_figure(model, clevr_rows[1][0], "r", [0.2, 0.5], width="single")
+    # Guide Me adds its alpha + beta row (and a colour bar); FiLM and the baseline have no spatial map
+    assert len(fig.axes) == (2 * 2 + 1 if conditioning == "guideme" else 2)
+    check_file(render(fig, "svg"), "svg")
+
+
 def test_sweep_changes_with_conditioning(clevr_rows):
     model = random_model("inside", cond_dim=3)
     row = clevr_rows[1][0]
