@@ -10,6 +10,11 @@ categories (ACDC labels RV, MYO, LV; binary masks).
 
 Coordinates (method.md): along an axis of n pixels, normalised t in [-1, 1] maps to the pixel
 position p = (t + 1) n / 2 - 0.5 (0 = first pixel's centre) and a width s to s n / 2 pixels.
+
+Figure kinds (each a function taking models and `Row`s, so tests pass tiny random models):
+`qualitative_figure`, `sweep_figure`, `attention_figure`, `results_table`; `register` adds
+`inside figures KIND --out FILE`, whose defaults are the shipped checkpoints and the bundled data.
+Every prediction comes from `inside_core.explorer.Explorer`: one inference path for all views.
 """
 
 from __future__ import annotations
@@ -68,6 +73,28 @@ __all__ = [
     "draw_conditioning",
     "label_legend",
     "explorer_figure",
+    "guideme_map",
+    "attention_geometry",
+    "quadrant_mass",
+    "mask_statistics",
+    "Row",
+    "row_from_item",
+    "describe_condition",
+    "parse_condition",
+    "draw_condition_marker",
+    "qualitative_figure",
+    "sweep_conditions",
+    "default_sweep_values",
+    "sweep_figure",
+    "attention_figure",
+    "results_table",
+    "load_dataset",
+    "default_checkpoints",
+    "resolve_checkpoint",
+    "default_sample_indices",
+    "default_sweep_index",
+    "write_table",
+    "register",
 ]
 
 # --------------------------------------------------------------------------------------------
