@@ -10,11 +10,13 @@ Cache root: `$INSIDE_CACHE_DIR`, default `~/.cache/inside-explorer`; arrays go t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,28 @@ def fingerprint(kind: str, settings: dict, files: Iterable[Path]) -> str:
         stat = os.stat(path)
         digest.update(f"\n{os.path.abspath(path)}\t{stat.st_size}\t{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_folder(out: str | Path) -> Iterator[Path]:
+    """Write a whole folder atomically: yields a temp folder beside `out`, renamed to `out` on success.
+
+    `out` must not exist or be an empty folder; on any error the temp folder is removed, so a
+    half-written dataset never appears under its final name.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out}: already exists and is not an empty folder; choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield temp
+        if out.exists():
+            out.rmdir()
+        os.replace(temp, out)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
 
 
 def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -29,9 +29,6 @@ nibabel writes gzip with mtime 0: the same arguments give byte-identical files.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +36,8 @@ import nibabel as nib
 import numpy as np
 from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
+
+from inside_core.data.cache import atomic_folder
 
 GROUPS = ("NOR", "MINF", "DCM", "HCM", "RV")
 DESCRIPTION = b"SYNTHETIC cardiac phantom (inside_core)"
@@ -337,11 +336,7 @@ def generate_acdc(
         raise ValueError(f"--patients must be at least 1, got {patients}")
     if test_patients < 0:
         raise ValueError(f"--test-patients must not be negative, got {test_patients}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"{out}: already exists and is not an empty folder; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out) as temp:
         (temp / "SYNTHETIC.txt").write_text(
             "SYNTHETIC cardiac phantom written by inside_core.data.generate_acdc "
             f"(patients={patients}, test_patients={test_patients}, seed={seed}) in the ACDC layout; "
@@ -352,10 +347,4 @@ def generate_acdc(
             folder = temp / ("training" if number <= patients else "testing")
             rng = np.random.default_rng([seed, number])
             write_patient(folder, f"patient{number:03d}", rng, GROUPS[(number - 1) % len(GROUPS)])
-        if out.exists():
-            out.rmdir()
-        os.replace(temp, out)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
     return out

@@ -19,9 +19,6 @@ timestamps and JSON is written with sorted keys, so the same (count, seed, size)
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +26,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
+from inside_core.data.cache import atomic_folder
 from inside_core.encoding import COLOURS, SHAPES, SIZES
 
 # sRGB of the three CLEVR-Seg colours (flat UI palette names used by the dataset)
@@ -202,11 +200,7 @@ def generate_clevr_seg(out: str | Path, count: int, seed: int = 0, size: int = 2
         raise ValueError(f"--count must be at least 1, got {count}")
     if size < 32:
         raise ValueError(f"--size must be at least 32 pixels, got {size}")
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"{out}: already exists and is not an empty folder; choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with atomic_folder(out) as temp:
         for sub in ("images", "scenes", "segmentations"):
             (temp / sub).mkdir()
         (temp / "SYNTHETIC.txt").write_text(
@@ -217,10 +211,4 @@ def generate_clevr_seg(out: str | Path, count: int, seed: int = 0, size: int = 2
             rng = np.random.default_rng([seed, index])
             image, objects, masks = render_scene(rng, size)
             write_scene(temp, scene_name(index), image, objects, masks, index)
-        if out.exists():
-            out.rmdir()
-        os.replace(temp, out)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
     return out
