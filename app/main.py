@@ -35,6 +35,7 @@ SPLITS = ("test", "val", "train", "all")
 PATH_OPTION = "(a checkpoint path…)"
 VIEWS = ("Explore", "Compare", "Sweep")
 DISPLAY_PIXELS = 400  # the overlay is enlarged (nearest neighbour) to at least this many pixels
+STRIP_PIXELS = 240  # each image of the sweep strip
 WHY_NO_ATTENTION = {
     "film": "FiLM scales and shifts whole feature maps (γ, β per channel): the same at every pixel, "
             "so it has no spatial attention to draw. It can say *what* to keep, never *where*.",
@@ -214,8 +215,9 @@ def current_view(entry, source, index: int, values: dict):
 # --------------------------------------------------------------------------------------------- views
 
 
-def enlarged(rgb: np.ndarray) -> np.ndarray:
-    factor = max(1, -(-DISPLAY_PIXELS // max(rgb.shape[:2])))
+def enlarged(rgb: np.ndarray, pixels: int = DISPLAY_PIXELS) -> np.ndarray:
+    """Enlarged by an integer factor (nearest neighbour: masks stay crisp) to at least `pixels`."""
+    factor = max(1, -(-pixels // max(rgb.shape[:2])))
     return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1) if factor > 1 else rgb
 
 
@@ -224,7 +226,7 @@ def mask_panel(explorer, prediction, title: str = "") -> None:
     truth = explorer.mask if st.session_state.get("show_gt", False) else None
     picture = plots.overlay(loading.display_rgb(explorer), prediction.labels, truth)
     caption = title or "prediction" + (" · ground truth outlined" if truth is not None else "")
-    st.image(plots.png_bytes(enlarged(picture)), caption=caption)
+    st.image(plots.jpeg_bytes(enlarged(picture)), caption=caption)
     dice = explorer.dice(prediction)
     if dice is not None:
         per_class = explorer.dice_per_class(prediction)
@@ -265,7 +267,7 @@ def conditioning_panel(explorer, prediction, entry, compact: bool = False, key: 
     if kind == "inside":
         channel = None if compact else channel_choice(len(table["mu_x"]))
         figure = plots.attention_figure(loading.background(explorer), table, channel, size=explorer.image_size)
-        st.plotly_chart(figure, key=f"{key}_attention", config=plots.PLOTLY_CONFIG)
+        st.plotly_chart(figure, key=f"{key}_attention", config=plots.PLOTLY_CONFIG, theme=None)
         return None if compact else (layer, table, channel)
     elif kind == "guideme":
         st.plotly_chart(plots.spatial_map_figure(prediction.spatial_map(layer)), key=f"{key}_spatial",
@@ -311,7 +313,7 @@ def explore_view(explorer, prediction, entry, source, index: int) -> None:
 
 def attention_details(table: dict, channel: int | None) -> None:
     """INSIDE's 1-D profiles, mean attention map and gamma / beta bars: one figure, one row."""
-    st.plotly_chart(plots.details_figure(table, channel), key="main_details", config=plots.PLOTLY_CONFIG)
+    st.plotly_chart(plots.details_figure(table, channel), key="main_details", config=plots.PLOTLY_CONFIG, theme=None)
 
 
 def compare_view(explorer, prediction, entry, source, index: int, values: dict, view) -> None:
@@ -366,17 +368,17 @@ def sweep_view(explorer, entry, source, index: int, values: dict) -> None:
     _, z_values = values
     zs = [condition_vector(entry.card, **{**z_values, variable: float(v)}) for v in grid]
     predictions = explorer.sweep(zs)
-    rgb_base = explorer.image
+    rgb_base = loading.display_rgb(explorer)
     frames, captions, means = [], [], []
     for value, prediction in zip(grid, predictions, strict=True):
-        frame = plots.overlay(rgb_base, prediction.labels)
+        frame = enlarged(plots.overlay(rgb_base, prediction.labels), pixels=STRIP_PIXELS)
         params = prediction.conditioning[0] if prediction.conditioning else None
         caption = f"{variable} = {value:+.2f}"
         if params is not None and conditioning_kind(params) == "inside":
             table = channel_table(params)
             h, w = frame.shape[:2]
             frame = plots.draw_points(frame, np.stack([plots.to_pixels(table["mu_x"], w),
-                                                       plots.to_pixels(table["mu_y"], h)], axis=-1))
+                                                       plots.to_pixels(table["mu_y"], h)], axis=-1), radius=1)
             means.append((table["mu_x"].mean(), table["mu_y"].mean()))
         if source.kind == "clevr-seg" and hasattr(source, "ground_truth"):
             truth, _ = source.ground_truth(index, entry.card, {**z_values, variable: float(value)},
@@ -388,7 +390,7 @@ def sweep_view(explorer, entry, source, index: int, values: dict) -> None:
         frames.append(frame)
         captions.append(caption)
     st.caption("The image stays fixed; only z changes. Yellow dots: INSIDE's Gaussian means (all channels).")
-    st.image(frames, caption=captions, width=160)
+    st.image(frames, caption=captions, width=170)
     if means:
         st.plotly_chart(plots.means_figure(grid, np.array(means), variable), key="sweep_means",
                         config=plots.PLOTLY_CONFIG)

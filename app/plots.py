@@ -99,6 +99,14 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def jpeg_bytes(rgb: np.ndarray, quality: int = 92) -> bytes:
+    """A uint8 image as JPEG bytes without chroma subsampling (coloured mask edges stay sharp): several
+    times faster to encode, send and decode than a PNG of the same image, once per slider move."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality, subsampling=0)
+    return buffer.getvalue()
+
+
 def jpeg_data_uri(rgb: np.ndarray, quality: int = 88) -> str:
     """A uint8 image as a JPEG data URI: the attention figure's background, a few kB instead of the
     ~100 kB of a PNG, and it is re-sent with every figure update."""

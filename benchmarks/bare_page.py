@@ -5,6 +5,8 @@
 The image is the same kind and size as the dashboard's mask overlay (a 200 x 200 picture enlarged to
 400 x 400 PNG) with a band whose position follows the slider, so every move sends a new image.
 Set BARE_PAGE_IMAGE to a PNG to use a real picture (the benchmark passes the same CLEVR-Seg sample).
+With BARE_PAGE_PLOT=1 the page also holds one small plotly scatter (64 points) that moves with the
+slider: the floor of a Streamlit round trip that redraws a plotly figure.
 """
 
 import os
@@ -25,3 +27,7 @@ picture[:, max(column - 12, 0) : column + 12] = (0.55 * picture[:, max(column - 
     np.uint8
 )
 st.image(np.repeat(np.repeat(picture, 2, axis=0), 2, axis=1), output_format="PNG")
+if os.environ.get("BARE_PAGE_PLOT"):
+    points = np.random.default_rng(int(round((value + 1) * 20))).random((2, 64))
+    st.plotly_chart({"data": [{"type": "scatter", "x": points[0], "y": points[1], "mode": "markers", "name": "μ"}],
+                     "layout": {"template": "none", "height": 420}}, key="plot", theme=None)

@@ -11,7 +11,8 @@
 2. Browser round trip: headless Chromium (Playwright) presses End / Home on the "Location x" slider of
    `streamlit run app/main.py` and times key press -> the new mask and attention drawn; the same on a bare
    page with one slider and one image (benchmarks/bare_page.py), the floor of Streamlit's own round trip.
-   Blocks of presses alternate between the two pages so both see the same machine load.
+   A third page adds one small plotly scatter to the bare page: the floor of a round trip that redraws a
+   plotly figure. Blocks of presses alternate between the pages so all see the same machine load.
    Target: our median <= 1.5 x the bare page's.
 
 Runs on the bundled synthetic data (generated on first use). Torch uses --threads threads (default 1, as
@@ -34,7 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.browser import browser, chromium_path, streamlit_server, time_key_press, wait_for_page  # noqa: E402
-from inside_core.checkpoints import load_checkpoint  # noqa: E402
+from inside_core.checkpoints import list_checkpoints, load_checkpoint, read_card  # noqa: E402
 from inside_core.encoding import acdc_condition, quadrant_blend  # noqa: E402
 from inside_core.explorer import Explorer  # noqa: E402
 from inside_core.networks import build_model  # noqa: E402
@@ -42,9 +43,19 @@ from inside_core.networks import build_model  # noqa: E402
 SLIDER = "Location x (left → right)"
 
 
-def model_or_stand_in(name: str, architecture: str, **config) -> tuple[torch.nn.Module, str]:
-    path = REPO / "checkpoints" / f"{name}.safetensors"
-    if path.exists():
+def shipped(dataset: str, conditioning: str) -> Path | None:
+    """The first shipped checkpoint trained on `dataset` with `conditioning` (quadrant z for CLEVR-Seg)."""
+    for path in list_checkpoints(REPO / "checkpoints"):
+        card = read_card(path)
+        if card.get("dataset") == dataset and card.get("conditioning") == conditioning \
+                and card.get("condition") in ("quadrant", "phase_slice"):
+            return path
+    return None
+
+
+def model_or_stand_in(dataset: str, architecture: str, **config) -> tuple[torch.nn.Module, str]:
+    path = shipped(dataset, config.get("conditioning", "inside"))
+    if path is not None:
         return load_checkpoint(path), f"checkpoints/{path.name}"
     torch.manual_seed(0)
     return build_model(architecture, **config).eval(), f"{architecture} {config} (random weights: no checkpoint)"
@@ -80,13 +91,13 @@ def bench_models(repeats: int) -> dict:
     results["clevr-seg encoder-decoder 200x200"] = {"model": "encoder_decoder inside 200x200 (random weights)",
                                                     "target": 0.7,
                                                     **time_calls(Explorer(reference, image), zs, repeats)}
-    shipped = REPO / "checkpoints" / "clevr-seg-quadrant-inside.safetensors"
-    if shipped.exists():
-        clevr = load_checkpoint(shipped)
+    path = shipped("clevr-seg", "inside")
+    if path is not None:
+        clevr = load_checkpoint(path)
         size = "x".join(str(s) for s in clevr.card["image_size"])
-        results[f"clevr-seg shipped {size}"] = {"model": f"checkpoints/{shipped.name}", "target": None,
+        results[f"clevr-seg shipped {size}"] = {"model": f"checkpoints/{path.name}", "target": None,
                                                **time_calls(Explorer(clevr, image), zs, repeats)}
-    unet, source = model_or_stand_in("acdc-inside", "unet", conditioning="inside", cond_dim=2, image_size=(128, 128))
+    unet, source = model_or_stand_in("acdc", "unet", conditioning="inside", cond_dim=2, image_size=(128, 128))
     size = int(getattr(unet, "card", {}).get("image_size", [128])[0])
     dataset = AcdcDataset(default_data_dir("acdc"), split="test", image_size=size,
                           spacing=float(getattr(unet, "card", {}).get("spacing", 1.37)))
@@ -113,43 +124,62 @@ def summary(times: list[float]) -> dict:
             "n": len(times)}
 
 
+def press(page, label: str, what: str, times: list[float], failures: list[str]) -> bool:
+    """One timed move to the far end of the slider (End, or Home when already there)."""
+    slider = page.locator(f'input[type="range"][aria-label="{label}"]').first
+    key = "Home" if float(slider.input_value()) >= float(slider.get_attribute("max")) else "End"
+    try:
+        times.append(time_key_press(page, label, key, what))
+        return True
+    except Exception as error:  # a lost press is reported, not fatal
+        failures.append(f"{label} {key}: {type(error).__name__}")
+        return False
+
+
 def bench_browser(presses: int, rounds: int, screenshot: Path | None = None) -> dict:
     if chromium_path() is None:
         return {"skipped": "Chromium is not installed (apt-get install -y chromium)"}
     index, image_file = pick_sample()
-    bare_times, attention_times, all_times, mask_changed = [], [], [], 0
-    keys = ["End", "Home"]
-    with streamlit_server(REPO / "benchmarks" / "bare_page.py", env={"BARE_PAGE_IMAGE": str(image_file)}) as bare, \
+    times = {"bare": [], "bare_plot": [], "attention": [], "all": []}
+    failures: list[str] = []
+    mask_changed = 0
+    bare_env = {"BARE_PAGE_IMAGE": str(image_file)}
+    with streamlit_server(REPO / "benchmarks" / "bare_page.py", env=bare_env) as bare, \
+            streamlit_server(REPO / "benchmarks" / "bare_page.py", env={**bare_env, "BARE_PAGE_PLOT": "1"}) as plot, \
             streamlit_server(REPO / "app" / "main.py") as app, browser() as chromium:
-        bare_page = chromium.new_page(viewport={"width": 1400, "height": 1400})
-        wait_for_page(bare_page, bare)
-        app_page = chromium.new_page(viewport={"width": 1400, "height": 1400})
-        wait_for_page(app_page, f"{app}/?sample={index}&loc_y=-0.5", plots=1)
-        for page, label, what in ((bare_page, "value", "image"), (app_page, SLIDER, "attention")):
-            for key in keys * 2:  # warm up: first moves load caches and fonts
-                time_key_press(page, label, key, what)
-                page.wait_for_timeout(400)
-        for _ in range(rounds):
-            for i in range(presses):
-                bare_times.append(time_key_press(bare_page, "value", keys[i % 2], "image"))
-                bare_page.wait_for_timeout(400)
-            for i in range(presses):
-                attention_times.append(time_key_press(app_page, SLIDER, keys[i % 2], "attention"))
-                mask_changed += bool(app_page.evaluate("() => window.__keyClock.imageChanged"))
-                app_page.wait_for_timeout(700)  # let the rest of the page (detail figures) finish
-            for i in range(max(presses // 2, 2)):
-                all_times.append(time_key_press(app_page, SLIDER, keys[i % 2], "all"))
-                app_page.wait_for_timeout(400)
+        pages = {}
+        for name, url, plots in (("bare", bare, 0), ("bare_plot", plot, 1),
+                                 ("app", f"{app}/?sample={index}&loc_y=-0.5", 2)):
+            pages[name] = chromium.new_page(viewport={"width": 1400, "height": 1400})
+            wait_for_page(pages[name], url, plots=plots)
+        runs = (("bare", "value", "image"), ("bare_plot", "value", "attention"), ("app", SLIDER, "attention"))
+        for name, label, what in runs:  # warm up: the first moves fill caches
+            for _ in range(4):
+                press(pages[name], label, what, [], [])
+                pages[name].wait_for_timeout(400)
+        for _ in range(rounds):  # alternate blocks, so every page sees the same machine load
+            for name, label, what in runs:
+                for _ in range(presses):
+                    if press(pages[name], label, what, times["attention" if name == "app" else name], failures) \
+                            and name == "app":
+                        mask_changed += bool(pages[name].evaluate("() => window.__keyClock.imageChanged"))
+                    pages[name].wait_for_timeout(700 if name == "app" else 400)  # let the rest finish
+            for _ in range(max(presses // 2, 2)):
+                press(pages["app"], SLIDER, "all", times["all"], failures)
+                pages["app"].wait_for_timeout(400)
         if screenshot:
-            app_page.screenshot(path=str(screenshot), full_page=True)
-    bare_summary, ours = summary(bare_times), summary(attention_times)
+            pages["app"].screenshot(path=str(screenshot), full_page=True)
+    bare_summary, ours = summary(times["bare"]), summary(times["attention"])
     return {
         "sample": index,
         "bare_page": bare_summary,
-        "dashboard_mask_and_attention": {**ours, "mask_changed_in": f"{mask_changed} of {len(attention_times)}"},
-        "dashboard_all_views": summary(all_times),
+        "bare_page_with_one_plotly_figure": summary(times["bare_plot"]),
+        "dashboard_mask_and_attention": {**ours, "mask_changed_in": f"{mask_changed} of {len(times['attention'])}"},
+        "dashboard_all_views": summary(times["all"]),
         "ratio_median": round(ours["median_ms"] / bare_summary["median_ms"], 2),
+        "ratio_median_to_plotly_floor": round(ours["median_ms"] / statistics.median(times["bare_plot"]), 2),
         "target_ratio": 1.5,
+        "lost_presses": failures,
     }
 
 
@@ -181,12 +211,19 @@ def main(argv: list[str] | None = None) -> int:
             a = browser_results["dashboard_all_views"]
             print(f"bare page (1 slider, 1 image): median {b['median_ms']:.0f} ms, p90 {b['p90_ms']:.0f} ms "
                   f"(n={b['n']})")
+            f = browser_results["bare_page_with_one_plotly_figure"]
+            print(f"bare page + one plotly scatter: median {f['median_ms']:.0f} ms, p90 {f['p90_ms']:.0f} ms "
+                  f"(n={f['n']})")
             print(f"dashboard, key press -> new mask + attention: median {d['median_ms']:.0f} ms, "
                   f"p90 {d['p90_ms']:.0f} ms (n={d['n']}; mask changed in {d['mask_changed_in']})")
             print(f"dashboard, key press -> every figure redrawn: median {a['median_ms']:.0f} ms, "
                   f"p90 {a['p90_ms']:.0f} ms (n={a['n']})")
             ratio = browser_results["ratio_median"]
-            print(f"ratio of medians: {ratio:.2f} (target <= 1.5, {'ok' if ratio <= 1.5 else 'ABOVE TARGET'})")
+            print(f"ratio of medians, dashboard / bare page: {ratio:.2f} "
+                  f"(target <= 1.5, {'ok' if ratio <= 1.5 else 'ABOVE TARGET'}); dashboard / bare page with one "
+                  f"plotly figure: {browser_results['ratio_median_to_plotly_floor']:.2f}")
+            if browser_results["lost_presses"]:
+                print(f"lost presses (timed out): {len(browser_results['lost_presses'])}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

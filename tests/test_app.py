@@ -131,6 +131,34 @@ def test_default_page_shows_a_clevr_sample_with_its_mask():
         assert "test Dice" in texts(at)  # the card's metric, under the model picker
 
 
+@pytest.mark.skipif(not (REPO / "checkpoints" / "clevr-seg-quadrant-inside.safetensors").exists(),
+                    reason="needs the shipped clevr-seg-quadrant-inside checkpoint")
+def test_trained_mask_moves_to_the_chosen_quadrant():
+    """With the shipped INSIDE model the mask follows the location: left half, then right half."""
+    from benchmarks.bench_dashboard import pick_sample
+
+    index, _ = pick_sample()  # objects in both top quadrants
+    at = healthy(page(sample=index, loc_x=-0.5, loc_y=-0.5, show_gt=True))
+    left = last_prediction(at).labels
+    at = healthy(at.slider(key="loc_x").set_value(0.5).run())
+    right = last_prediction(at).labels
+    width = left.shape[1]
+    assert left.any() and right.any()
+    assert np.nonzero(left)[1].mean() < width / 2 < np.nonzero(right)[1].mean()  # mask centroids
+    dice = float(texts(at).split("Dice against the ground truth: **")[1].split("**")[0])
+    assert dice > 0.6
+
+
+def test_acdc_page_with_the_shipped_models():
+    at = healthy(page(dataset="acdc"))
+    model = at.selectbox(key="model").value
+    assert "inside" in model
+    assert at.slider(key="phase").value == 0.0 and at.select_slider(key="slice").options
+    assert last_prediction(at).probabilities.shape[0] == 4
+    at = healthy(at.slider(key="phase").set_value(1.0).run())
+    assert "ES frame" in texts(at)
+
+
 @pytest.mark.parametrize("key", ["loc_x", "loc_y"])
 def test_location_sliders_move_the_attention_and_the_mask(test_models, key):
     at = healthy(page(model="clevr-seg-quadrant-inside"))
@@ -304,12 +332,31 @@ def test_bad_model_path_is_one_line(test_models, tmp_path):
 
 
 @pytest.fixture
-def serialised_compile(monkeypatch):
-    """AppTest compiles the script on every run (a real server compiles it once, in a shared cache), and
-    CPython 3.11 before 3.11.9 can fail concurrent compile() calls with "AST constructor recursion depth
-    mismatch" (a race in the ast module's shared state). Serialise just the compile step."""
-    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+def apptest_in_threads(monkeypatch):
+    """Make AppTest usable from several threads at once.
 
+    AppTest was written for one run at a time: each run swaps process-wide state that a real server
+    sets once: the Runtime singleton (assigned at the start of a run, reset to None at its end), the
+    "global.appTest" config flag (patched on and off around a run), and a fresh script cache per run
+    (so every run compiles the script, and CPython 3.11 before 3.11.9 can fail concurrent compile()
+    calls with "AST constructor recursion depth mismatch"). Here those stay fixed for the whole test, as
+    in a server: one runtime, the flag on, compiling serialised. Each session keeps its own session
+    state and script thread, which is what the test is about.
+    """
+    from unittest.mock import MagicMock
+
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1.util import patch_config_options
+
+    runtime = MagicMock(spec=Runtime)
+    runtime.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
+    runtime.cache_storage_manager = MemoryCacheStorageManager()
+    monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: runtime))
+    monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
     lock = threading.Lock()
     original = ScriptCache.get_bytecode
 
@@ -318,9 +365,11 @@ def serialised_compile(monkeypatch):
             return original(self, script_path)
 
     monkeypatch.setattr(ScriptCache, "get_bytecode", get_bytecode)
+    with patch_config_options({"global.appTest": True}):
+        yield
 
 
-def test_sessions_in_threads_keep_their_own_state(test_models, serialised_compile):
+def test_sessions_in_threads_keep_their_own_state(test_models, apptest_in_threads):
     """Several sessions at once, each moving its sliders: no errors, each sees only its own state."""
     healthy(page(model="clevr-seg-quadrant-inside"))  # warm the shared caches first
     positions = [(-0.8, -0.8), (0.8, -0.8), (0.8, 0.8), (-0.8, 0.8)]
