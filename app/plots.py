@@ -161,9 +161,9 @@ def mean_attention(table: dict[str, np.ndarray], height: int, width: int, channe
 
 def _image_axes(height: int, width: int, anchor: str = "x", **extra) -> tuple[dict, dict]:
     x = dict(range=[-0.5, width - 0.5], showticklabels=False, showgrid=False, zeroline=False, constrain="domain",
-             **extra)
+             ticks="", showline=False, **extra)
     y = dict(range=[height - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False,
-             scaleanchor=anchor, constrain="domain")
+             scaleanchor=anchor, constrain="domain", ticks="", showline=False)
     return x, y
 
 
@@ -247,14 +247,15 @@ def details_figure(table: dict[str, np.ndarray], channel: int | None = None, poi
     layout = _layout(
         height=300, showlegend=False, annotations=annotations, bargap=0.1,
         xaxis={**profile_axis, "domain": [0, 0.22]}, yaxis={"range": [0, 1.05], "anchor": "x"},
-        xaxis2={**profile_axis, "domain": [0.25, 0.47], "anchor": "y2"}, yaxis2={"range": [0, 1.05], "anchor": "x2"},
+        xaxis2={**profile_axis, "domain": [0.25, 0.47], "anchor": "y2"},
+        yaxis2={"range": [0, 1.05], "anchor": "x2", "showticklabels": False},
         xaxis3={**heat_x, "anchor": "y3"}, yaxis3=heat_y,
         xaxis4={"domain": [0.78, 1], "anchor": "y4", "showticklabels": False},
         yaxis4={"domain": [0.55, 1], "anchor": "x4"},
         xaxis5={"domain": [0.78, 1], "anchor": "y5", "title": {"text": "channel"}, "matches": "x4"},
         yaxis5={"domain": [0, 0.4], "anchor": "x5"},
     )
-    layout["margin"] = dict(PLOT_MARGIN, t=40, b=40)
+    layout["margin"] = dict(PLOT_MARGIN, l=36, t=40, b=40)
     return {"data": data, "layout": layout}
 
 
@@ -298,7 +299,7 @@ def bars_figure(values: dict[str, np.ndarray], highlight: int | None = None) -> 
         annotations.append({"text": name, "x": 0.5, "y": top + 0.02, "xref": "paper", "yref": "paper",
                             "showarrow": False, "yanchor": "bottom"})
     layout["annotations"] = annotations
-    layout["margin"] = dict(PLOT_MARGIN, t=36)
+    layout["margin"] = dict(PLOT_MARGIN, l=40, t=36)
     return {"data": data, "layout": layout}
 
 
