@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import sys
 import time
@@ -193,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--screenshot", type=Path, help="save the dashboard page after the run here (PNG)")
     args = parser.parse_args(argv)
+    # a SIGTERM (e.g. from `timeout`) unwinds normally, so the Streamlit servers are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     torch.set_num_threads(args.threads)
     results = {"torch_threads": args.threads, "models": bench_models(args.repeats)}
     for name, row in results["models"].items():
