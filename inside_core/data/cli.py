@@ -8,33 +8,36 @@ import sys
 import time
 
 
-def _clevr_seg(args: argparse.Namespace) -> int:
-    from inside_core.data.generate_clevr_seg import generate_clevr_seg
-
+def _generate(write, describe) -> int:
+    """Run a generator; print one line with what was written and how long it took, or one error line."""
     start = time.perf_counter()
     try:
-        out = generate_clevr_seg(args.out, args.count, seed=args.seed, size=args.size, progress=not args.quiet)
+        out = write()
     except (ValueError, FileExistsError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"wrote {args.count} synthetic CLEVR-Seg scenes ({args.size}x{args.size}, seed {args.seed}) to {out} "
-          f"in {time.perf_counter() - start:.1f} s")
+    print(f"wrote {describe} to {out} in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _clevr_seg(args: argparse.Namespace) -> int:
+    from inside_core.data.generate_clevr_seg import generate_clevr_seg
+
+    return _generate(
+        lambda: generate_clevr_seg(args.out, args.count, seed=args.seed, size=args.size, progress=not args.quiet),
+        f"{args.count} synthetic CLEVR-Seg scenes ({args.size}x{args.size}, seed {args.seed})",
+    )
 
 
 def _acdc(args: argparse.Namespace) -> int:
     from inside_core.data.generate_acdc import generate_acdc
 
-    start = time.perf_counter()
-    try:
-        out = generate_acdc(args.out, args.patients, seed=args.seed, test_patients=args.test_patients,
-                            progress=not args.quiet)
-    except (ValueError, FileExistsError, OSError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.patients} + {args.test_patients} synthetic cardiac phantom patients (seed {args.seed}) "
-          f"in the ACDC layout to {out} in {time.perf_counter() - start:.1f} s")
-    return 0
+    return _generate(
+        lambda: generate_acdc(args.out, args.patients, seed=args.seed, test_patients=args.test_patients,
+                              progress=not args.quiet),
+        f"{args.patients} + {args.test_patients} synthetic cardiac phantom patients (seed {args.seed}) "
+        "in the ACDC layout",
+    )
 
 
 def _validate(args: argparse.Namespace) -> int:
