@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inside_core.layers import INSIDE, FiLM, GuidingBlock
 
-__all__ = ["ModelOutput", "EncoderDecoder", "UNet", "build_model", "register_model", "list_models"]
+__all__ = ["ModelOutput", "EncoderDecoder", "UNet", "UpsampleConv", "build_model", "register_model", "list_models",
+           "upsample_conv2d"]
 
 CONDITIONING_CHOICES = ("none", "film", "guideme", "inside")
 
@@ -138,14 +140,66 @@ def conv_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.S
                          nn.ReLU(inplace=True))
 
 
+# _PHASE_TAPS[a][p][r]: for output row 2i + a, the 3x3 kernel's row r (offset r - 1 in the upsampled image)
+# reads low-resolution row i - 1 + a + p. a = 0: rows (i - 1, i) get (w[0], w[1] + w[2]); a = 1: rows (i, i + 1)
+# get (w[0] + w[1], w[2]). The same holds for columns.
+_PHASE_TAPS = (((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0)))
+
+
+def upsample_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """`conv2d(upsample_nearest_x2(x), weight, bias, padding=1)` without building the upsampled tensor.
+
+    x (B, I, H, W), weight (O, I, 3, 3), bias (O,) or None -> (B, O, 2H, 2W). With S the (2, 2, 3) matrix
+    `_PHASE_TAPS` and x zero outside its H x W, each output phase (a, b) is a 2x2 convolution of x:
+
+        y[2i + a, 2j + b] = bias + sum_{p,q} K_ab[p, q] x[i - 1 + a + p, j - 1 + b + q],   K_ab = S_a w S_b^T
+
+    All four phases are ONE conv2d with 2x2 kernels and 4*O outputs on x padded by 1, output (H + 1, W + 1);
+    phase (a, b) is the window [a:a+H, b:b+W] of its channel group, and one strided view of the conv output
+    interleaves the windows into (2H, 2W) with a single copy. That is 16 instead of 36 multiply-adds per
+    low-resolution pixel and channel pair (4/9), and no 4x larger input copy. Exact up to float rounding and
+    differentiable in x, weight and bias.
+    """
+    if weight.dim() != 4 or weight.shape[2:] != (3, 3):
+        raise ValueError(f"expected a 3x3 conv weight (O, I, 3, 3), got {tuple(weight.shape)}")
+    batch, _, height, width = x.shape
+    out_channels = weight.shape[0]
+    taps = torch.tensor(_PHASE_TAPS, dtype=weight.dtype, device=weight.device)
+    # kernels[a, b, o, i] = S_a w[o, i] S_b^T: phase-major, so phase (a, b) is channel group 2a + b
+    kernels = torch.einsum("apr,bqs,oirs->aboipq", taps, taps, weight).reshape(4 * out_channels, -1, 2, 2)
+    out = F.conv2d(x, kernels, None if bias is None else bias.repeat(4), padding=1)  # (B, 4*O, H+1, W+1)
+    # y[n, o, i, a, j, b] = out[n, (2a + b) * O + o, i + a, j + b], a strided view of out for any layout of out
+    s_n, s_c, s_h, s_w = out.stride()
+    phases = out.as_strided((batch, out_channels, height, 2, width, 2),
+                            (s_n, s_c, s_h, 2 * out_channels * s_c + s_h, s_w, out_channels * s_c + s_w),
+                            out.storage_offset())
+    return phases.reshape(batch, out_channels, 2 * height, 2 * width)
+
+
+class UpsampleConv(nn.Module):
+    """Nearest-neighbour upsampling x2, then a 3x3 conv (padding 1): `upsample_conv2d` with `self.conv`'s weights.
+
+    The same function and parameters as `nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(...))`, for 4/9
+    of the multiply-adds and without the upsampled copy of the input.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return upsample_conv2d(x, self.conv.weight, self.conv.bias)
+
+
 @register_model("encoder_decoder")
 class EncoderDecoder(ConditionedNetwork):
     """The reference's shallow CLEVR-Seg network, one conditioning layer in the bottleneck.
 
     encoder: conv 16 - maxpool - conv 32 - maxpool - conv 64        (3x3 convs, ReLU)
     [conditioning on the H/4 x W/4 x 64 bottleneck]
-    decoder: conv 64 - up x2 - conv 32 - up x2 - conv 16 - conv 1x1 -> logits
+    decoder: conv 64 - up x2 + conv 32 - up x2 + conv 16 - conv 1x1 -> logits
 
+    "up x2 + conv" is nearest-neighbour upsampling and a 3x3 conv computed together (`UpsampleConv`).
     No skip connections: with them the decoder could bypass the conditioning.
     """
 
@@ -164,8 +218,8 @@ class EncoderDecoder(ConditionedNetwork):
             conditioning, w3, cond_dim, image_size[0] // 4, image_size[1] // 4, **conditioning_options
         )
         self.decoder = nn.Sequential(
-            conv_relu(w3, w3), nn.Upsample(scale_factor=2, mode="nearest"), conv_relu(w3, w2),
-            nn.Upsample(scale_factor=2, mode="nearest"), conv_relu(w2, w1), nn.Conv2d(w1, num_classes, 1),
+            conv_relu(w3, w3), UpsampleConv(w3, w2), nn.ReLU(inplace=True), UpsampleConv(w2, w1),
+            nn.ReLU(inplace=True), nn.Conv2d(w1, num_classes, 1),
         )
 
     def encode(self, x: Tensor) -> Features:
@@ -197,18 +251,24 @@ class EncoderBlock(nn.Sequential):
 class DecoderBlock(nn.Module):
     """Upsample x2 (nearest), concatenate the skip, then `convs` 3x3 conv - batch norm - ReLU.
 
-    One conv by default: a light decoder keeps the part re-run on every slider move small.
+    One conv by default: a light decoder keeps the part re-run on every slider move small. The first conv's
+    weight W splits by input channel, so with C = x's channels it is computed without the upsampled copy or
+    the concatenation (same parameters, same result):
+
+        conv(cat(up(x), skip), W) = upsample_conv2d(x, W[:, :C]) + conv(skip, W[:, C:])
     """
 
     def __init__(self, in_channels: int, skip_channels: int, out_channels: int, convs: int = 1):
         super().__init__()
-        self.up = nn.Upsample(scale_factor=2, mode="nearest")
         layers = [conv_norm_relu(in_channels + skip_channels, out_channels)]
         layers += [conv_norm_relu(out_channels, out_channels) for _ in range(convs - 1)]
         self.convs = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
-        return self.convs(torch.cat([self.up(x), skip], dim=1))
+        conv, norm, relu = self.convs[0]
+        c = x.shape[1]
+        y = upsample_conv2d(x, conv.weight[:, :c]) + F.conv2d(skip, conv.weight[:, c:], conv.bias, padding=1)
+        return self.convs[1:](relu(norm(y)))
 
 
 @register_model("unet")
