@@ -140,47 +140,56 @@ def conv_relu(in_channels: int, out_channels: int, kernel_size: int = 3) -> nn.S
                          nn.ReLU(inplace=True))
 
 
-# _PHASE_TAPS[a][p][r]: for output row 2i + a, the 3x3 kernel's row r (offset r - 1 in the upsampled image)
-# reads low-resolution row i - 1 + a + p. a = 0: rows (i - 1, i) get (w[0], w[1] + w[2]); a = 1: rows (i, i + 1)
-# get (w[0] + w[1], w[2]). The same holds for columns.
-_PHASE_TAPS = (((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0)))
+# M (4 x 3): row k of the 4x4 transposed-convolution kernel in terms of the 3x3 kernel's rows (w0, w1, w2),
+# i.e. (w2, w1 + w2, w0 + w1, w0); see `upsample_conv2d`
+_UPSAMPLE_TAPS = ((0.0, 0.0, 1.0), (0.0, 1.0, 1.0), (1.0, 1.0, 0.0), (1.0, 0.0, 0.0))
+
+
+class _ChannelsLast(torch.autograd.Function):
+    """A copy of x in channels_last memory format whose gradient comes back contiguous (NCHW), as x was."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> Tensor:
+        return grad.contiguous()
 
 
 def upsample_conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """`conv2d(upsample_nearest_x2(x), weight, bias, padding=1)` without building the upsampled tensor.
 
-    x (B, I, H, W), weight (O, I, 3, 3), bias (O,) or None -> (B, O, 2H, 2W). With S the (2, 2, 3) matrix
-    `_PHASE_TAPS` and x zero outside its H x W, each output phase (a, b) is a 2x2 convolution of x:
+    x (B, I, H, W), weight (O, I, 3, 3), bias (O,) or None -> (B, O, 2H, 2W). Output row 2i + a sees only two
+    rows of x (zero outside): for a = 0, row i - 1 with w[0] and row i with w[1] + w[2]; for a = 1, row i with
+    w[0] + w[1] and row i + 1 with w[2]; the same for columns. So each output phase (a, b) is a 2x2 convolution
+    of x, and a stride-2 transposed convolution with the 4x4 kernel K = M w M^T (M = `_UPSAMPLE_TAPS`) computes
+    all four phases and writes them interleaved, in one call (per dimension):
 
-        y[2i + a, 2j + b] = bias + sum_{p,q} K_ab[p, q] x[i - 1 + a + p, j - 1 + b + q],   K_ab = S_a w S_b^T
+        y[2i + a] = bias + sum_{p=0,1} K[3 - a - 2p] x[i - 1 + a + p],   K = (w2, w1 + w2, w0 + w1, w0)
 
-    All four phases are ONE conv2d with 2x2 kernels and 4*O outputs on x padded by 1, output (H + 1, W + 1);
-    phase (a, b) is the window [a:a+H, b:b+W] of its channel group, and one strided view of the conv output
-    interleaves the windows into (2H, 2W) with a single copy. That is 16 instead of 36 multiply-adds per
-    low-resolution pixel and channel pair (4/9), and no 4x larger input copy. Exact up to float rounding and
-    differentiable in x, weight and bias.
+    That is 16 instead of 36 multiply-adds per low-resolution pixel and channel pair (4/9), no 4x larger copy of
+    x, and no interleaving pass (as one conv2d with 2x2 kernels and 4*O outputs would need). It runs in
+    channels_last memory format, oneDNN's fast layout on CPU: the result is channels_last (same values;
+    `.contiguous()` gives NCHW), the gradient for an NCHW x comes back NCHW. Exact up to float rounding.
     """
     if weight.dim() != 4 or weight.shape[2:] != (3, 3):
         raise ValueError(f"expected a 3x3 conv weight (O, I, 3, 3), got {tuple(weight.shape)}")
-    batch, _, height, width = x.shape
-    out_channels = weight.shape[0]
-    taps = torch.tensor(_PHASE_TAPS, dtype=weight.dtype, device=weight.device)
-    # kernels[a, b, o, i] = S_a w[o, i] S_b^T: phase-major, so phase (a, b) is channel group 2a + b
-    kernels = torch.einsum("apr,bqs,oirs->aboipq", taps, taps, weight).reshape(4 * out_channels, -1, 2, 2)
-    out = F.conv2d(x, kernels, None if bias is None else bias.repeat(4), padding=1)  # (B, 4*O, H+1, W+1)
-    # y[n, o, i, a, j, b] = out[n, (2a + b) * O + o, i + a, j + b], a strided view of out for any layout of out
-    s_n, s_c, s_h, s_w = out.stride()
-    phases = out.as_strided((batch, out_channels, height, 2, width, 2),
-                            (s_n, s_c, s_h, 2 * out_channels * s_c + s_h, s_w, out_channels * s_c + s_w),
-                            out.storage_offset())
-    return phases.reshape(batch, out_channels, 2 * height, 2 * width)
+    out_channels, in_channels = weight.shape[:2]
+    taps = torch.tensor(_UPSAMPLE_TAPS, dtype=weight.dtype, device=weight.device)
+    # K[o, i] = M w[o, i] M^T as one matmul: kron(M, M)[4k + l, 3r + s] = M[k, r] M[l, s]
+    kernel = weight.reshape(out_channels * in_channels, 9) @ torch.kron(taps, taps).T
+    kernel = kernel.view(out_channels, in_channels, 4, 4).transpose(0, 1).contiguous()  # conv_transpose2d's layout
+    if not x.is_contiguous(memory_format=torch.channels_last):
+        x = _ChannelsLast.apply(x)
+    return F.conv_transpose2d(x, kernel, bias, stride=2, padding=1)
 
 
 class UpsampleConv(nn.Module):
     """Nearest-neighbour upsampling x2, then a 3x3 conv (padding 1): `upsample_conv2d` with `self.conv`'s weights.
 
     The same function and parameters as `nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(...))`, for 4/9
-    of the multiply-adds and without the upsampled copy of the input.
+    of the multiply-adds and without the upsampled copy of the input. The output is channels_last.
     """
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
@@ -233,7 +242,8 @@ class EncoderDecoder(ConditionedNetwork):
         if self.conditioning is not None:
             x, p = self.conditioning(x, z)
             params.append(p)
-        return ModelOutput(self.decoder(x), params)
+        # the decoder runs channels_last after its first UpsampleConv; logits are returned NCHW
+        return ModelOutput(self.decoder(x).contiguous(), params)
 
 
 def conv_norm_relu(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -267,7 +277,8 @@ class DecoderBlock(nn.Module):
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         conv, norm, relu = self.convs[0]
         c = x.shape[1]
-        y = upsample_conv2d(x, conv.weight[:, :c]) + F.conv2d(skip, conv.weight[:, c:], conv.bias, padding=1)
+        # added in place into the NCHW skip term, so the block's output stays NCHW
+        y = F.conv2d(skip, conv.weight[:, c:], conv.bias, padding=1).add_(upsample_conv2d(x, conv.weight[:, :c]))
         return self.convs[1:](relu(norm(y)))
 
 
