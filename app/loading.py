@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -104,6 +105,20 @@ def inference_threads() -> int:
     median 35-88 ms against 195-480 ms with two (threads spinning against each other and the load).
     """
     return max(int(os.environ.get("INSIDE_DASHBOARD_THREADS", "1")), 1)
+
+
+@st.cache_resource(show_spinner=False)
+def freeze_startup_objects() -> int:
+    """`gc.freeze()`, once per server process; returns how many objects it froze.
+
+    Streamlit runs a full `gc.collect()` after every script run (runner.postScriptGC), holding the GIL, so
+    no delta reaches the browser meanwhile. With torch and plotly imported that scan cost ~150 ms of every
+    slider move (benchmarks/bench_dashboard.py). Called at the end of the first page run, so the frozen
+    objects are the imported modules and the first model and data; later collections skip them, and
+    what the page creates afterwards is still collected.
+    """
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 @st.cache_resource(show_spinner=False)

@@ -24,6 +24,7 @@ import streamlit as st  # noqa: E402
 
 from app import loading, page_state, plots  # noqa: E402
 from app.export import MIME, figure_bytes  # noqa: E402
+from app.live_chart import live_chart  # noqa: E402
 from app.sources import SourceError, UploadSource  # noqa: E402
 from inside_core.checkpoints import CheckpointError  # noqa: E402
 from inside_core.data import DataError  # noqa: E402
@@ -267,20 +268,19 @@ def conditioning_panel(explorer, prediction, entry, compact: bool = False, key: 
     if kind == "inside":
         channel = None if compact else channel_choice(len(table["mu_x"]))
         figure = plots.attention_figure(loading.background(explorer), table, channel, size=explorer.image_size)
-        st.plotly_chart(figure, key=f"{key}_attention", config=plots.PLOTLY_CONFIG, theme=None)
+        live_chart(figure, key=f"{key}_attention", config=plots.PLOTLY_CONFIG)
         return None if compact else (layer, table, channel)
     elif kind == "guideme":
-        st.plotly_chart(plots.spatial_map_figure(prediction.spatial_map(layer)), key=f"{key}_spatial",
-                        config=plots.PLOTLY_CONFIG)
+        live_chart(plots.spatial_map_figure(prediction.spatial_map(layer)), key=f"{key}_spatial",
+                   config=plots.PLOTLY_CONFIG)
         st.caption("Guide Me adds one rank-one map α_h + β_w, the same for every channel.")
         if not compact:
-            st.plotly_chart(plots.bars_figure({"γˢ (scale)": table["gamma_scale"],
-                                               "γᵇ (shift)": table["gamma_shift"]}),
-                            key=f"{key}_bars", config=plots.PLOTLY_CONFIG)
+            live_chart(plots.bars_figure({"γˢ (scale)": table["gamma_scale"], "γᵇ (shift)": table["gamma_shift"]}),
+                       key=f"{key}_bars", config=plots.PLOTLY_CONFIG)
     else:
         st.info(WHY_NO_ATTENTION["film"])
-        st.plotly_chart(plots.bars_figure({"γ": table["gamma"], "β": table["beta"]}), key=f"{key}_bars",
-                        config=plots.PLOTLY_CONFIG)
+        live_chart(plots.bars_figure({"γ": table["gamma"], "β": table["beta"]}), key=f"{key}_bars",
+                   config=plots.PLOTLY_CONFIG)
     return None
 
 
@@ -313,7 +313,8 @@ def explore_view(explorer, prediction, entry, source, index: int) -> None:
 
 def attention_details(table: dict, channel: int | None) -> None:
     """INSIDE's 1-D profiles, mean attention map and gamma / beta bars: one figure, one row."""
-    st.plotly_chart(plots.details_figure(table, channel), key="main_details", config=plots.PLOTLY_CONFIG, theme=None)
+    # drawn after the mask and the attention have been painted: they are what a slider move is about
+    live_chart(plots.details_figure(table, channel), key="main_details", config=plots.PLOTLY_CONFIG, defer=True)
 
 
 def compare_view(explorer, prediction, entry, source, index: int, values: dict, view) -> None:
@@ -392,8 +393,7 @@ def sweep_view(explorer, entry, source, index: int, values: dict) -> None:
     st.caption("The image stays fixed; only z changes. Yellow dots: INSIDE's Gaussian means (all channels).")
     st.image(frames, caption=captions, width=170)
     if means:
-        st.plotly_chart(plots.means_figure(grid, np.array(means), variable), key="sweep_means",
-                        config=plots.PLOTLY_CONFIG)
+        live_chart(plots.means_figure(grid, np.array(means), variable), key="sweep_means", config=plots.PLOTLY_CONFIG)
 
 
 @st.fragment
@@ -450,3 +450,4 @@ else:
     if not model_entry.trained:
         st.warning("Untrained model (random weights): the page works, the masks mean nothing.")
     explorer_area(model_entry, data_source, sample_index)
+loading.freeze_startup_objects()  # once, after the first page: keeps Streamlit's per-run garbage collection short

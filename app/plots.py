@@ -178,7 +178,9 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
 
     `background`: a uint8 (H, W, 3) image or an image data URI (then give `size` = (H, W));
     `table`: per-channel arrays mu_x, mu_y, sigma_x, sigma_y, gamma, beta (normalised units).
-    Hover: channel, mu, sigma, gamma, beta. `channel` isolates one channel.
+    Hover: channel, mu, sigma, gamma, beta. `channel` isolates one channel. The points are coloured by
+    gamma (red > 0, blue < 0), said in the subtitle rather than by a colour bar, which would cost plotly
+    more time to draw on every slider move than the rest of the figure.
     """
     if isinstance(background, np.ndarray):
         size = background.shape[:2]
@@ -197,15 +199,16 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
          "line": {"color": ELLIPSE_COLOUR, "width": 1}},
         {"type": "scatter", "x": cx, "y": cy, "mode": "markers", "name": "μ", "customdata": custom,
          "marker": {"size": 8 if channel is None else 12, "color": gamma, "colorscale": "RdBu", "cmin": -limit,
-                    "cmax": limit, "line": {"color": "black", "width": 1},
-                    "colorbar": {"title": {"text": "γ"}, "thickness": 10, "len": 0.6}},
+                    "cmax": limit, "line": {"color": "black", "width": 1}},
          "hovertemplate": ("channel %{customdata[0]:.0f}<br>μ = (%{customdata[1]:.3f}, %{customdata[2]:.3f})"
                            "<br>σ = (%{customdata[3]:.3f}, %{customdata[4]:.3f})<br>γ = %{customdata[5]:.3f}"
                            "<br>β = %{customdata[6]:.3f}<extra></extra>")},
     ]
     xaxis, yaxis = _image_axes(height, width)
-    return {"data": data, "layout": _layout(title={"text": title}, showlegend=False, height=420, xaxis=xaxis,
-                                            yaxis=yaxis)}
+    subtitle = {"text": "dot: mean μ, coloured by γ (red > 0, blue < 0) · ring: 1σ · hover for numbers"}
+    return {"data": data, "layout": _layout(title={"text": title, "subtitle": subtitle}, showlegend=False,
+                                            height=440, xaxis=xaxis, yaxis=yaxis,
+                                            margin=dict(PLOT_MARGIN, t=56))}
 
 
 def details_figure(table: dict[str, np.ndarray], channel: int | None = None, points: int = 48,

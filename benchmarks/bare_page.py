@@ -29,5 +29,15 @@ picture[:, max(column - 12, 0) : column + 12] = (0.55 * picture[:, max(column - 
 st.image(np.repeat(np.repeat(picture, 2, axis=0), 2, axis=1), output_format="PNG")
 if os.environ.get("BARE_PAGE_PLOT"):
     points = np.random.default_rng(int(round((value + 1) * 20))).random((2, 64))
-    st.plotly_chart({"data": [{"type": "scatter", "x": points[0], "y": points[1], "mode": "markers", "name": "μ"}],
-                     "layout": {"template": "none", "height": 420}}, key="plot", theme=None)
+    figure = {"data": [{"type": "scatter", "x": points[0], "y": points[1], "mode": "markers", "name": "μ"}],
+              "layout": {"template": "none", "height": 420}}
+    if os.environ["BARE_PAGE_PLOT"] == "live":  # the dashboard's in-place chart (app/live_chart.py)
+        import sys
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from app.live_chart import live_chart
+
+        live_chart(figure, key="plot")
+    else:
+        st.plotly_chart(figure, key="plot", theme=None)

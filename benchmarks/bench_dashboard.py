@@ -141,19 +141,22 @@ def bench_browser(presses: int, rounds: int, screenshot: Path | None = None) -> 
     if chromium_path() is None:
         return {"skipped": "Chromium is not installed (apt-get install -y chromium)"}
     index, image_file = pick_sample()
-    times = {"bare": [], "bare_plot": [], "attention": [], "all": []}
+    times = {"bare": [], "bare_plot": [], "bare_live": [], "attention": [], "all": []}
     failures: list[str] = []
     mask_changed = 0
     bare_env = {"BARE_PAGE_IMAGE": str(image_file)}
-    with streamlit_server(REPO / "benchmarks" / "bare_page.py", env=bare_env) as bare, \
-            streamlit_server(REPO / "benchmarks" / "bare_page.py", env={**bare_env, "BARE_PAGE_PLOT": "1"}) as plot, \
+    bare_page = REPO / "benchmarks" / "bare_page.py"
+    with streamlit_server(bare_page, env=bare_env) as bare, \
+            streamlit_server(bare_page, env={**bare_env, "BARE_PAGE_PLOT": "1"}) as plot, \
+            streamlit_server(bare_page, env={**bare_env, "BARE_PAGE_PLOT": "live"}) as live, \
             streamlit_server(REPO / "app" / "main.py") as app, browser() as chromium:
         pages = {}
-        for name, url, plots in (("bare", bare, 0), ("bare_plot", plot, 1),
+        for name, url, plots in (("bare", bare, 0), ("bare_plot", plot, 1), ("bare_live", live, 1),
                                  ("app", f"{app}/?sample={index}&loc_y=-0.5", 2)):
             pages[name] = chromium.new_page(viewport={"width": 1400, "height": 1400})
             wait_for_page(pages[name], url, plots=plots)
-        runs = (("bare", "value", "image"), ("bare_plot", "value", "attention"), ("app", SLIDER, "attention"))
+        runs = (("bare", "value", "image"), ("bare_plot", "value", "attention"), ("bare_live", "value", "attention"),
+                ("app", SLIDER, "attention"))
         for name, label, what in runs:  # warm up: the first moves fill caches
             for _ in range(4):
                 press(pages[name], label, what, [], [])
@@ -175,6 +178,7 @@ def bench_browser(presses: int, rounds: int, screenshot: Path | None = None) -> 
         "sample": index,
         "bare_page": bare_summary,
         "bare_page_with_one_plotly_figure": summary(times["bare_plot"]),
+        "bare_page_with_one_live_chart": summary(times["bare_live"]),
         "dashboard_mask_and_attention": {**ours, "mask_changed_in": f"{mask_changed} of {len(times['attention'])}"},
         "dashboard_all_views": summary(times["all"]),
         "ratio_median": round(ours["median_ms"] / bare_summary["median_ms"], 2),
@@ -215,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bare page (1 slider, 1 image): median {b['median_ms']:.0f} ms, p90 {b['p90_ms']:.0f} ms "
                   f"(n={b['n']})")
             f = browser_results["bare_page_with_one_plotly_figure"]
-            print(f"bare page + one plotly scatter: median {f['median_ms']:.0f} ms, p90 {f['p90_ms']:.0f} ms "
-                  f"(n={f['n']})")
+            print(f"bare page + one plotly scatter (st.plotly_chart): median {f['median_ms']:.0f} ms, "
+                  f"p90 {f['p90_ms']:.0f} ms (n={f['n']})")
+            f = browser_results["bare_page_with_one_live_chart"]
+            print(f"bare page + one plotly scatter (app/live_chart.py): median {f['median_ms']:.0f} ms, "
+                  f"p90 {f['p90_ms']:.0f} ms (n={f['n']})")
             print(f"dashboard, key press -> new mask + attention: median {d['median_ms']:.0f} ms, "
                   f"p90 {d['p90_ms']:.0f} ms (n={d['n']}; mask changed in {d['mask_changed_in']})")
             print(f"dashboard, key press -> every figure redrawn: median {a['median_ms']:.0f} ms, "

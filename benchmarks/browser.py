@@ -107,44 +107,61 @@ INSTALL_KEY_CLOCK = """() => {
   document.addEventListener('keydown', () => { window.__keyClock.pressed = performance.now(); }, true);
 }"""
 
-# A snapshot of what a redraw changes: the first image's src, and each plotly figure's data array
-# (react-plotly hands plotly a new array on every update, so identity tells an update apart).
+# Every plotly chart on the page, as {stamp, names}: st.plotly_chart's divs (react-plotly hands plotly a new
+# data array on every update) and app/live_chart.py's iframes (a new window.__liveChart object per figure
+# drawn), so identity of `stamp` tells an update apart.
+CHARTS = """() => {
+  const own = Array.from(document.querySelectorAll('.js-plotly-plot'))
+      .map(p => ({stamp: p.data, names: (p.data || []).map(t => t.name)}));
+  const live = Array.from(document.querySelectorAll('iframe')).map(f => {
+      try { return f.contentWindow.__liveChart || null; } catch (error) { return null; } })
+      .filter(c => c && c.count > 0).map(c => ({stamp: c, names: c.names}));
+  return own.concat(live);
+}"""
+
+# A snapshot of what a redraw changes: the first image's src and every chart's stamp.
 SNAPSHOT = """() => {
   const image = document.querySelector('[data-testid="stMain"] [data-testid="stImage"] img')
       || document.querySelector('[data-testid="stImage"] img');
-  const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
-  window.__before = {src: image ? image.src : null, plots: plots.map(p => p.data),
-                     attention: plots.findIndex(p => (p.data || []).some(t => t.name === 'μ'))};
+  const charts = (__CHARTS__)();
+  window.__before = {src: image ? image.src : null, stamps: charts.map(c => c.stamp),
+                     attention: charts.findIndex(c => c.names.includes('μ'))};
   window.__keyClock.done = null;
-  return {src: window.__before.src, plots: plots.length, attention: window.__before.attention};
-}"""
+  return {src: window.__before.src, plots: charts.length, attention: window.__before.attention};
+}""".replace("__CHARTS__", CHARTS)
 
 # True (and the time noted) once the page shows the new state:
 # - what="image": the first image has a new src, loaded (the bare page: every move changes it);
-# - what="attention" / "all": the attention figure (or every plotly figure) has new data and the first
-#   image is loaded. Streamlit applies an app's deltas in script order and the dashboard draws the mask
-#   before the attention, so by then the mask image is final: new if the mask changed, else the same.
+# - what="attention" / "all": the attention chart (or every chart) has been redrawn and the first image
+#   is loaded. Streamlit applies an app's deltas in script order and the dashboard draws the mask before
+#   the attention, so by then the mask image is final: new if the mask changed, else the same.
 REDRAWN = """(what) => {
   const before = window.__before;
   const image = document.querySelector('[data-testid="stMain"] [data-testid="stImage"] img')
       || document.querySelector('[data-testid="stImage"] img');
   if (!image || !image.complete || image.naturalWidth === 0) return false;
-  const plots = Array.from(document.querySelectorAll('.js-plotly-plot'));
+  const charts = (__CHARTS__)();
   if (what === 'image' && image.src === before.src) return false;
   if (what === 'attention') {
-    const plot = plots[before.attention];
-    if (before.attention < 0 || !plot || plot.data === before.plots[before.attention]) return false;
+    const chart = charts[before.attention];
+    if (before.attention < 0 || !chart || chart.stamp === before.stamps[before.attention]) return false;
   }
   if (what === 'all') {
-    if (plots.length < before.plots.length) return false;
-    for (let i = 0; i < before.plots.length; i++) if (plots[i].data === before.plots[i]) return false;
+    if (charts.length < before.stamps.length) return false;
+    for (let i = 0; i < before.stamps.length; i++) if (charts[i].stamp === before.stamps[i]) return false;
   }
   if (window.__keyClock.done === null) {
     window.__keyClock.done = performance.now();
     window.__keyClock.imageChanged = image.src !== before.src;
   }
   return true;
-}"""
+}""".replace("__CHARTS__", CHARTS)
+
+# True once the page shows a loaded image and at least `plots` drawn charts.
+READY = """(plots) => {
+  const image = document.querySelector('[data-testid="stImage"] img');
+  return image && image.complete && image.naturalWidth > 0 && (__CHARTS__)().length >= plots;
+}""".replace("__CHARTS__", CHARTS)
 
 
 def time_key_press(page, slider_label: str, key: str, what: str = "image", timeout_ms: float = 20000) -> float:
@@ -164,9 +181,5 @@ def wait_for_page(page, url: str, timeout_ms: float = 180000, plots: int = 0) ->
     """Open `url` and wait until a slider, a loaded image and `plots` plotly figures are on the page."""
     page.goto(url, wait_until="domcontentloaded")
     page.wait_for_selector('input[type="range"]', timeout=timeout_ms)
-    page.wait_for_function(
-        """(plots) => { const i = document.querySelector('[data-testid="stImage"] img');
-                        return i && i.complete && i.naturalWidth > 0
-                            && document.querySelectorAll('.js-plotly-plot').length >= plots; }""",
-        arg=plots, timeout=timeout_ms)
+    page.wait_for_function(READY, arg=plots, timeout=timeout_ms)
     page.wait_for_timeout(500)  # let the first render settle

@@ -81,10 +81,19 @@ def healthy(at: AppTest) -> AppTest:
     return at
 
 
+def charts(at: AppTest) -> dict[str, dict]:
+    """The page's plotly figures (app/live_chart.py components), by the key they were drawn with."""
+    figures = {}
+    for element in at.get("component_instance"):
+        if element.proto.component_name.endswith("live_chart"):
+            arguments = json.loads(element.proto.json_args)
+            figures[arguments["key"]] = json.loads(arguments["spec"])
+    return figures
+
+
 def attention_means(at: AppTest) -> np.ndarray:
     """The (mu_x, mu_y) points drawn in the attention figure, in pixels, shape (C, 2)."""
-    for element in at.get("plotly_chart"):
-        spec = json.loads(element.proto.spec)
+    for spec in charts(at).values():
         for trace in spec["data"]:
             if trace.get("name") == "μ":
                 return np.stack([_array(trace["x"]), _array(trace["y"])], axis=-1)
@@ -92,7 +101,7 @@ def attention_means(at: AppTest) -> np.ndarray:
 
 
 def _array(values) -> np.ndarray:
-    if isinstance(values, dict):  # plotly's typed-array encoding: {"dtype": "f8", "bdata": base64}
+    if isinstance(values, dict):  # plotly's typed-array encoding: {"dtype": "f4", "bdata": base64}
         import base64
 
         return np.frombuffer(base64.b64decode(values["bdata"]), dtype=np.dtype(values["dtype"]))
@@ -215,7 +224,7 @@ def test_film_guideme_and_baseline_views(test_models, conditioning, expected):
     at = healthy(page(model=f"clevr-seg-quadrant-{conditioning}"))
     assert expected in texts(at)
     if conditioning != "none":
-        assert at.get("plotly_chart")
+        assert charts(at)
     if conditioning == "guideme":
         at = healthy(at.slider(key="loc_x").set_value(0.5).run())
 
@@ -243,7 +252,7 @@ def test_sweep_view_draws_a_strip(test_models, dataset, variable):
     assert at.selectbox(key="sweep_var").value == variable
     strip = [image for image in at.image if len(image.proto.imgs) == 5]
     assert strip, "a strip of 5 masks"
-    assert "sweep_means" in "".join(e.proto.id for e in at.get("plotly_chart"))
+    assert "sweep_means" in charts(at)
 
 
 def test_url_query_string_round_trip(test_models):

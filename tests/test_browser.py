@@ -17,11 +17,13 @@ TRAINED = REPO / "checkpoints" / "clevr-seg-quadrant-inside.safetensors"
 SLIDER = "Location x (left → right)"
 
 MASK_SRC = "() => document.querySelector('[data-testid=\"stImage\"] img').src"
+# the attention chart is an app/live_chart.py iframe holding one plotly div
 ATTENTION_MEANS = """() => {
-  const plot = Array.from(document.querySelectorAll('.js-plotly-plot'))
-      .find(p => (p.data || []).some(t => t.name === 'μ'));
+  const plots = Array.from(document.querySelectorAll('iframe'))
+      .map(f => f.contentWindow.document.querySelector('.js-plotly-plot')).filter(Boolean);
+  const plot = plots.find(p => (p.data || []).some(t => t.name === 'μ'));
   const trace = plot.data.find(t => t.name === 'μ');
-  return JSON.stringify([trace.x, trace.y]);  // numbers, or plotly's {dtype, bdata} binary form
+  return JSON.stringify([trace.x, trace.y]);  // plotly's {dtype, bdata} binary form
 }"""
 
 
