@@ -273,10 +273,15 @@ def test_export_buttons_and_figure_bytes(test_models):
     assert labels == ["Figure (PNG)", "Figure (PDF)", "Settings (JSON)"]
     from app.export import figure_bytes
 
-    explorers = at.session_state["_explorers"]
-    explorer = explorers[list(explorers)[-1]]
-    assert figure_bytes(explorer, explorer.last, "png").startswith(b"\x89PNG")
-    assert figure_bytes(explorer, explorer.last, "pdf").startswith(b"%PDF")
+    # the sidebar's buttons make their files on click from what the explorer area last showed
+    current = at.session_state["_export"]
+    assert figure_bytes(*current["figure"], "png").startswith(b"\x89PNG")
+    assert figure_bytes(*current["figure"], "pdf").startswith(b"%PDF")
+    np.testing.assert_allclose(json.loads(current["settings"])["z"], quadrant_blend(-0.5, -0.5), atol=1e-4)
+    at = healthy(at.slider(key="loc_x").set_value(0.5).run())
+    current = at.session_state["_export"]
+    np.testing.assert_allclose(json.loads(current["settings"])["z"], quadrant_blend(0.5, -0.5), atol=1e-4)
+    assert current["figure"][1] is last_prediction(at)
 
 
 # --------------------------------------------------------------------------------------- bad input
