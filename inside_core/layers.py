@@ -271,7 +271,7 @@ class _SeparableModulation(torch.autograd.Function):
         grad_rows = grad_cols = grad_scale = None
         if any(ctx.needs_input_grad[1:4]):
             b, c, h, w = x.shape
-            gx = (grad_y * x).view(b * c, h, w)
+            gx = (grad_y * x).reshape(b * c, h, w)  # reshape: the gradient may arrive channels_last
             # sum_j gx_ij v_j  and  sum_i gx_ij u_i, each one pass over gx
             row_sums = torch.bmm(gx, along_cols.reshape(b * c, w, 1)).view(b, c, h)
             col_sums = torch.bmm(along_rows.reshape(b * c, 1, h), gx).view(b, c, w)
