@@ -345,13 +345,17 @@ def export_buttons(entry, index: int) -> None:
     current = st.session_state.setdefault("_export", {})
     stem = f"inside-explorer_{entry.name}_{index}"
     st.caption("Export the current view")
+    def figure(fmt: str):
+        return lambda: figure_bytes(*current["figure"], fmt, current["title"])
+
     png, pdf, settings = st.columns(3)
-    png.download_button("Figure (PNG)", data=lambda: figure_bytes(*current["figure"], "png", current["title"]),
-                        file_name=f"{stem}.png", mime=MIME["png"], key="export_png", on_click="ignore")
-    pdf.download_button("Figure (PDF)", data=lambda: figure_bytes(*current["figure"], "pdf", current["title"]),
-                        file_name=f"{stem}.pdf", mime=MIME["pdf"], key="export_pdf", on_click="ignore")
-    settings.download_button("Settings (JSON)", data=lambda: current["settings"], file_name=f"{stem}.json",
-                             mime=MIME["json"], key="export_json", on_click="ignore")
+    png.download_button("PNG", data=figure("png"), file_name=f"{stem}.png", mime=MIME["png"], key="export_png",
+                        on_click="ignore", help="the view as a figure, PNG at 300 dpi")
+    pdf.download_button("PDF", data=figure("pdf"), file_name=f"{stem}.pdf", mime=MIME["pdf"], key="export_pdf",
+                        on_click="ignore", help="the view as a figure, vector PDF")
+    settings.download_button("JSON", data=lambda: current["settings"], file_name=f"{stem}.json", mime=MIME["json"],
+                             key="export_json", on_click="ignore", help="the settings and the query string that "
+                                                                        "reopens them")
 
 
 def keep_for_export(explorer, prediction, entry, source, index: int) -> None:

@@ -61,7 +61,8 @@ def outline(region: np.ndarray) -> np.ndarray:
 
 
 def overlay(image, labels: np.ndarray, ground_truth: np.ndarray | None = None, alpha: float = 0.45) -> np.ndarray:
-    """The input with the predicted labels blended in, and the ground truth as white outlines.
+    """The input with the predicted labels blended in and outlined in their colour (a tint alone vanishes
+    on an object of a similar colour), and the ground truth as white outlines.
 
     Returns uint8 RGB (H, W, 3). `labels`, `ground_truth`: int (H, W), 0 = background.
     """
@@ -75,6 +76,9 @@ def overlay(image, labels: np.ndarray, ground_truth: np.ndarray | None = None, a
         index = np.clip(labels, 0, len(weights) - 1)
         weight = weights[index][..., None]
         rgb = (1 - weight) * rgb + weight * colours[index]
+        for label in np.unique(labels):
+            if label in LABEL_COLOURS:
+                rgb[outline(labels == label)] = LABEL_COLOURS[label]
     if ground_truth is not None:
         for label in np.unique(ground_truth):
             if label == 0:

@@ -6,9 +6,13 @@ The image is the same kind and size as the dashboard's mask overlay (a 200 x 200
 400 x 400 PNG) with a band whose position follows the slider, so every move sends a new image.
 Set BARE_PAGE_IMAGE to a PNG to use a real picture (the benchmark passes the same CLEVR-Seg sample).
 With BARE_PAGE_PLOT=1 the page also holds one small plotly scatter (64 points) that moves with the
-slider: the floor of a Streamlit round trip that redraws a plotly figure.
+slider, drawn by st.plotly_chart: the floor of a Streamlit round trip that redraws a plotly figure; with
+BARE_PAGE_PLOT=live the same scatter is drawn by the dashboard's app/live_chart.py.
+Plot pages call gc.freeze() after their first run, as the dashboard does (app/loading.py): otherwise
+Streamlit's gc.collect() after every run scans everything `import plotly` created (~100 ms here).
 """
 
+import gc
 import os
 
 import numpy as np
@@ -41,3 +45,5 @@ if os.environ.get("BARE_PAGE_PLOT"):
         live_chart(figure, key="plot")
     else:
         st.plotly_chart(figure, key="plot", theme=None)
+    if not gc.get_freeze_count():
+        gc.freeze()

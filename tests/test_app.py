@@ -270,7 +270,7 @@ def test_url_query_string_round_trip(test_models):
 def test_export_buttons_and_figure_bytes(test_models):
     at = healthy(page(model="clevr-seg-quadrant-inside"))
     labels = [button.proto.label for button in at.get("download_button")]
-    assert labels == ["Figure (PNG)", "Figure (PDF)", "Settings (JSON)"]
+    assert labels == ["PNG", "PDF", "JSON"]
     from app.export import figure_bytes
 
     # the sidebar's buttons make their files on click from what the explorer area last showed
