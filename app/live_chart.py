@@ -31,15 +31,22 @@ PLOTLY_BUNDLE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 def asset_folder() -> Path:
-    """The component's folder (page + plotly.js) in the cache, once per page version and plotly version.
+    """The component's folder (page + plotly.js) in the cache, once per page version and plotly version;
+    in the system's temporary folder if the cache cannot be written.
 
     Written to a temporary folder and renamed, so a half-copied folder never serves the page. (The cache
     is inside_core.data.cache.cache_root(), spelled out here: importing inside_core imports torch, and the
     benchmark's floor page uses this module without it.)"""
     page = PAGE.read_bytes()
-    tag = hashlib.sha256(page + plotly.__version__.encode()).hexdigest()[:12]
+    name = "live-chart-" + hashlib.sha256(page + plotly.__version__.encode()).hexdigest()[:12]
     cache = Path(os.environ.get("INSIDE_CACHE_DIR") or Path.home() / ".cache" / "inside-explorer")
-    folder = cache / "components" / f"live-chart-{tag}"
+    try:
+        return _write_folder(cache / "components" / name, page)
+    except PermissionError:
+        return _write_folder(Path(tempfile.gettempdir()) / "inside-explorer-components" / name, page)
+
+
+def _write_folder(folder: Path, page: bytes) -> Path:
     if (folder / "index.html").exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)

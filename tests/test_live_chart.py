@@ -53,3 +53,20 @@ def test_a_failed_copy_leaves_nothing_behind(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         live_chart.asset_folder()
     assert not any((tmp_path / "components").iterdir())
+
+
+def test_an_unwritable_cache_falls_back_to_the_temporary_folder(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("INSIDE_CACHE_DIR", str(cache))
+    monkeypatch.setattr(live_chart.tempfile, "tempdir", str(tmp_path / "tmp"))
+    write = live_chart._write_folder
+
+    def read_only_cache(folder, page):  # what mkdir raises in a read-only home (tests run as root here)
+        if cache in folder.parents:
+            raise PermissionError(f"{folder}: read-only")
+        return write(folder, page)
+
+    monkeypatch.setattr(live_chart, "_write_folder", read_only_cache)
+    folder = live_chart.asset_folder()
+    assert folder.parent == tmp_path / "tmp" / "inside-explorer-components"
+    assert (folder / "plotly.min.js").exists() and not cache.exists()
