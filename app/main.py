@@ -141,7 +141,8 @@ def random_sample(count: int) -> None:
 
 def choose_sample(source) -> int:
     count = len(source)
-    page_state.default("sample", 0, lambda v: 0 <= int(v) < count)
+    opening = source.default_index() if hasattr(source, "default_index") else 0
+    page_state.default("sample", opening, lambda v: 0 <= int(v) < count)
     if count > 1:
         st.number_input(f"Sample (0 … {count - 1})", min_value=0, max_value=count - 1, step=1, key="sample")
         previous, following = st.columns(2)

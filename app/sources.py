@@ -77,6 +77,16 @@ class ClevrSource:
     def title(self, index: int) -> str:
         return f"{self.dataset.names[index]} ({self.split} split, {index + 1} of {len(self)})"
 
+    def default_index(self, search: int = 50) -> int:
+        """The sample the page opens on: the first (of the first `search`) with objects in the top-left
+        quadrant (the sliders' starting z) and elsewhere, so the first view shows a mask, and moving a
+        slider changes it. 0 if none does."""
+        for index in range(min(search, len(self))):
+            here = self.dataset.target(index, "quadrant", "top_left").any()
+            if here and any(self.dataset.target(index, "quadrant", q).any() for q in ("top_right", "bottom_left")):
+                return index
+        return 0
+
     def num_slices(self, index: int) -> int:
         return 1
 

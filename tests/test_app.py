@@ -128,8 +128,13 @@ def test_default_page_shows_a_clevr_sample_with_its_mask():
     shipped = [p.stem for p in list_checkpoints(REPO / "checkpoints")]
     expected = "clevr-seg-quadrant-inside" if "clevr-seg-quadrant-inside" in shipped else "untrained-clevr-seg-inside"
     assert at.selectbox(key="model").value == expected
-    assert at.number_input(key="sample").value == 0
     assert at.slider(key="loc_x").value == -0.5 and at.slider(key="loc_y").value == -0.5
+    # it opens on a sample with objects in the top-left quadrant (the starting z), so there is a mask to see
+    assert last_prediction(at) is not None and at.session_state["_explorers"]
+    index = at.number_input(key="sample").value
+    from inside_core.data import ClevrSegDataset, default_data_dir
+
+    assert ClevrSegDataset(default_data_dir("clevr-seg"), split="test").target(index, "quadrant", "top_left").any()
     assert len(at.image) >= 1  # the input with the mask drawn
     assert attention_means(at).shape[1] == 2
     assert "blended" in texts(at)
@@ -264,7 +269,7 @@ def test_url_query_string_round_trip(test_models):
     assert at.query_params["view"] == "Sweep"
     bad = page(query={"loc_x": "seven", "sample": "99999"})
     assert not bad.exception and "Ignored unreadable link settings: loc_x" in texts(bad)
-    assert bad.number_input(key="sample").value == 0  # out of range: back to the first sample
+    assert bad.number_input(key="sample").value == page().number_input(key="sample").value  # out of range: default
 
 
 def test_export_buttons_and_figure_bytes(test_models):
