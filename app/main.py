@@ -384,9 +384,14 @@ def compare_view(explorer, prediction, entry, source, index: int, controls: Cont
         loading.untrained_models(entry.card.get("dataset", "clevr-seg"))
     names = [e.name for e in entries]
     mine = entry.card.get("conditioning")
-    other = "film" if mine == "inside" else "inside"
-    fallback = next((e.name for e in entries if e.card.get("conditioning") == other and e.name != entry.name),
-                    next((n for n in names if n != entry.name), names[0]))
+    # default partner: another model for the same condition (so both read z the same way), FiLM beside
+    # INSIDE and INSIDE beside the others where there is one
+    wanted = ("film", "guideme") if mine == "inside" else ("inside",)
+    same_condition = [e for e in entries if e.name != entry.name and e.card.get("condition") == entry.card.get(
+        "condition")]
+    ranked = sorted(same_condition, key=lambda e: wanted.index(e.card.get("conditioning"))
+                    if e.card.get("conditioning") in wanted else len(wanted))
+    fallback = ranked[0].name if ranked else next((n for n in names if n != entry.name), names[0])
     page_state.default("compare_model", fallback, lambda v: v in names)
     second = entries[names.index(st.selectbox("Compare with", names, key="compare_model"))]
     try:
