@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the shipped checkpoints and their comparison tables, on SYNTHETIC data, on a CPU.
 #
-#   bash checkpoints/reproduce.sh            generate data, train all nine models, evaluate, write the tables
+#   bash checkpoints/reproduce.sh            generate data, train all ten models, evaluate, write the tables
 #   bash checkpoints/reproduce.sh tables     only evaluate the checkpoints in checkpoints/ and write the tables
 #   bash checkpoints/reproduce.sh NAME...    only (re)train these, e.g. clevr-seg-quadrant-inside
 #
@@ -18,7 +18,8 @@ ACDC_TRAIN="inside data acdc --out data/acdc-train --patients 50 --seed 1"
 ACDC_TEST="inside data acdc --out data/acdc-test --patients 20 --seed 1000"
 QUADRANT="clevr-seg-quadrant-baseline clevr-seg-quadrant-film clevr-seg-quadrant-guideme clevr-seg-quadrant-inside"
 ACDC="acdc-phantom-baseline acdc-phantom-film acdc-phantom-guideme acdc-phantom-inside"
-ALL="$QUADRANT clevr-seg-point-inside $ACDC"
+POINT="clevr-seg-point-guideme clevr-seg-point-inside"
+ALL="$QUADRANT $POINT $ACDC"
 
 generate() {  # generate "<inside data ... --out DIR ...>" unless DIR exists
     local dir
@@ -40,7 +41,7 @@ evaluate() {  # evaluate NAME: test metrics into the checkpoint's card
 tables() {
     inside compare $(for n in $QUADRANT; do echo "checkpoints/$n"; done) \
         --data data/clevr-seg-test --split all --format all --out checkpoints/table-clevr-seg-quadrant.txt
-    inside compare checkpoints/clevr-seg-point-inside \
+    inside compare $(for n in $POINT; do echo "checkpoints/$n"; done) \
         --data data/clevr-seg-test --split all --format all --out checkpoints/table-clevr-seg-point.txt
     inside compare $(for n in $ACDC; do echo "checkpoints/$n"; done) \
         --data data/acdc-test --split all --format all --out checkpoints/table-acdc-phantom.txt
