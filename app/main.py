@@ -141,8 +141,7 @@ def random_sample(count: int) -> None:
 
 def choose_sample(source) -> int:
     count = len(source)
-    opening = source.default_index() if hasattr(source, "default_index") else 0
-    page_state.default("sample", opening, lambda v: 0 <= int(v) < count)
+    page_state.default("sample", getattr(source, "opening_index", 0), lambda v: 0 <= int(v) < count)
     if count > 1:
         st.number_input(f"Sample (0 … {count - 1})", min_value=0, max_value=count - 1, step=1, key="sample")
         previous, following = st.columns(2)
@@ -346,25 +345,29 @@ def export_buttons(entry, index: int) -> None:
     current = st.session_state.setdefault("_export", {})
     stem = f"inside-explorer_{entry.name}_{index}"
     st.caption("Export the current view")
+
     def figure(fmt: str):
         return lambda: figure_bytes(*current["figure"], fmt, current["title"])
 
-    png, pdf, settings = st.columns(3)
+    def settings() -> str:
+        explorer, prediction = current["figure"]
+        z = [round(float(v), 4) for v in (prediction.z if prediction.z is not None else [])]
+        return page_state.settings({"z": z, "dice": explorer.dice(prediction)}, current["state"])
+
+    png, pdf, json_column = st.columns(3)
     png.download_button("PNG", data=figure("png"), file_name=f"{stem}.png", mime=MIME["png"], key="export_png",
                         on_click="ignore", help="the view as a figure, PNG at 300 dpi")
     pdf.download_button("PDF", data=figure("pdf"), file_name=f"{stem}.pdf", mime=MIME["pdf"], key="export_pdf",
                         on_click="ignore", help="the view as a figure, vector PDF")
-    settings.download_button("JSON", data=lambda: current["settings"], file_name=f"{stem}.json", mime=MIME["json"],
-                             key="export_json", on_click="ignore", help="the settings and the query string that "
-                                                                        "reopens them")
+    json_column.download_button("JSON", data=settings, file_name=f"{stem}.json", mime=MIME["json"],
+                                key="export_json", on_click="ignore",
+                                help="the settings and the query string that reopens them")
 
 
 def keep_for_export(explorer, prediction, entry, source, index: int) -> None:
-    extra = {"z": [round(float(v), 4) for v in (prediction.z if prediction.z is not None else [])],
-             "dice": explorer.dice(prediction)}
+    """What the sidebar's export buttons make their files from (a few references, nothing computed)."""
     st.session_state.setdefault("_export", {}).update(
-        figure=(explorer, prediction), title=f"{entry.name} · {source.title(index)}",
-        settings=page_state.settings(extra))
+        figure=(explorer, prediction), title=f"{entry.name} · {source.title(index)}", state=page_state.current())
 
 
 def explore_view(mask: MaskPanel, panel: ConditioningPanel) -> None:

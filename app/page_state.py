@@ -75,9 +75,10 @@ def sync_url() -> None:
         st.query_params.from_dict(wanted)
 
 
-def settings(extra: Mapping[str, Any] | None = None) -> str:
-    """The current settings as pretty JSON, with the query string that reopens them."""
-    state = current()
+def settings(extra: Mapping[str, Any] | None = None, state: Mapping[str, Any] | None = None) -> str:
+    """The settings (`state`, default: the current ones) as pretty JSON, with the query string that reopens
+    them."""
+    state = dict(current() if state is None else state)
     query = "&".join(f"{key}={_text(value)}" for key, value in state.items())
     payload = {"settings": state, "query_string": "?" + query, **(dict(extra) if extra else {})}
     return json.dumps(payload, indent=2, default=str)

@@ -70,6 +70,7 @@ class ClevrSource:
             raise SourceError(f"{root}: the {split} split holds no images")
         self.root, self.split = Path(root), split
         self.label = label or f"{self.root} ({split} split)"
+        self.opening_index = self._opening_index()  # once, here: sources are shared read-only afterwards
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -77,7 +78,7 @@ class ClevrSource:
     def title(self, index: int) -> str:
         return f"{self.dataset.names[index]} ({self.split} split, {index + 1} of {len(self)})"
 
-    def default_index(self, search: int = 50) -> int:
+    def _opening_index(self, search: int = 50) -> int:
         """The sample the page opens on: the first (of the first `search`) with objects in the top-left
         quadrant (the sliders' starting z) and elsewhere, so the first view shows a mask, and moving a
         slider changes it. 0 if none does."""

@@ -282,11 +282,17 @@ def test_export_buttons_and_figure_bytes(test_models):
     current = at.session_state["_export"]
     assert figure_bytes(*current["figure"], "png").startswith(b"\x89PNG")
     assert figure_bytes(*current["figure"], "pdf").startswith(b"%PDF")
-    np.testing.assert_allclose(json.loads(current["settings"])["z"], quadrant_blend(-0.5, -0.5), atol=1e-4)
+    buttons = {button.proto.label: button for button in at.get("download_button")}
+    assert all(b.proto.deferred_file_id and not b.proto.url for b in buttons.values())  # made on click only
     at = healthy(at.slider(key="loc_x").set_value(0.5).run())
     current = at.session_state["_export"]
-    np.testing.assert_allclose(json.loads(current["settings"])["z"], quadrant_blend(0.5, -0.5), atol=1e-4)
-    assert current["figure"][1] is last_prediction(at)
+    assert current["figure"][1] is last_prediction(at) and current["state"]["loc_x"] == 0.5
+    explorer, prediction = current["figure"]
+    from app import page_state
+
+    settings = json.loads(page_state.settings({"z": prediction.z.tolist()}, current["state"]))
+    np.testing.assert_allclose(settings["z"], quadrant_blend(0.5, -0.5), atol=1e-4)
+    assert "loc_x=0.5" in settings["query_string"]
 
 
 # --------------------------------------------------------------------------------------- bad input
