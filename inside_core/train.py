@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from tqdm import tqdm
 
+from inside_core import metrics
 from inside_core.checkpoints import (
     CheckpointError,
     atomic_write_bytes,
@@ -213,21 +214,13 @@ def predict_labels(logits: Tensor) -> Tensor:
 
 
 def batch_dice(logits: Tensor, target: Tensor) -> Tensor:
-    """Dice per image, (B,): 2|P ∩ G| / (|P| + |G|), 1 when both are empty.
+    """Dice per image, (B,), of the predicted labels (inside_core.metrics: the one Dice).
 
     Binary models: the foreground. Multi-class: the mean over the foreground classes 1..K-1.
-    (`inside evaluate` uses MONAI's metrics; this fast version is for the training log.)
     """
     labels = predict_labels(logits)
     target = target[:, 0].long() if target.dim() == 4 else target.long()
-    classes = range(1, max(2, logits.shape[1]))
-    scores = []
-    for k in classes:
-        p, g = labels == k, target == k
-        inter = (p & g).flatten(1).sum(1).float()
-        total = p.flatten(1).sum(1).float() + g.flatten(1).sum(1).float()
-        scores.append(torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total)))
-    return torch.stack(scores).mean(0)
+    return metrics.batch_dice(labels, target, range(1, max(2, logits.shape[1])))
 
 
 # ---------------------------------------------------------------------------------------- distributed
