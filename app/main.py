@@ -29,7 +29,7 @@ from app.live_chart import live_chart  # noqa: E402
 from app.sources import SourceError, UploadSource  # noqa: E402
 from inside_core.checkpoints import CheckpointError  # noqa: E402
 from inside_core.data import DataError  # noqa: E402
-from inside_core.encoding import QUADRANTS, quadrant_blend  # noqa: E402
+from inside_core.conditions import QUADRANTS, quadrant_blend  # noqa: E402
 from inside_core.explorer import channel_table, condition_vector, conditioning_kind  # noqa: E402
 
 SOURCES = {"bundled": "Bundled synthetic data", "folder": "A dataset folder", "upload": "Upload a file"}
@@ -193,7 +193,7 @@ def control_values(card: dict, source, index: int) -> Controls:
         return Controls(values, dict(values), f"z = quadrant one-hot, **blended** between neighbouring quadrants "
                                               f"within ±0.5 of the centre lines (the model was trained on pure "
                                               f"one-hots): {mix}")
-    from inside_core.encoding import CONDITION_VALUES
+    from inside_core.conditions import CONDITION_VALUES
 
     value = page_state.default("value", CONDITION_VALUES[condition][0], lambda v: v in CONDITION_VALUES[condition])
     return Controls({"value": value}, {"value": value}, "")
@@ -218,7 +218,7 @@ def draw_controls(controls: Controls, card: dict, source, index: int, notes: lis
         if condition == "point":
             columns[2].slider("Radius", 0.05, 1.0, step=0.05, key="radius")
     else:
-        from inside_core.encoding import CONDITION_VALUES
+        from inside_core.conditions import CONDITION_VALUES
 
         st.selectbox(condition.capitalize(), list(CONDITION_VALUES[condition]), key="value")
     text = "  \n".join(line for line in [controls.caption, *notes] if line)

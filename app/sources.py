@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inside_core.encoding import QUADRANTS, quadrant_blend, slice_position
+from inside_core.conditions import QUADRANTS, quadrant_blend, slice_position
 
 UPLOAD_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 UPLOAD_VOLUME_SUFFIXES = (".nii", ".nii.gz")

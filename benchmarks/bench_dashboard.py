@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.browser import browser, chromium_path, streamlit_server, time_key_press, wait_for_page  # noqa: E402
 from inside_core.checkpoints import list_checkpoints, load_checkpoint, read_card  # noqa: E402
-from inside_core.encoding import acdc_condition, quadrant_blend  # noqa: E402
+from inside_core.conditions import acdc_condition, quadrant_blend  # noqa: E402
 from inside_core.explorer import Explorer  # noqa: E402
 from inside_core.networks import build_model  # noqa: E402
 

@@ -29,7 +29,8 @@ from torch import nn
 from inside_core.networks import build_model
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "list_checkpoints", "read_card",
-           "write_card", "checkpoint_paths", "atomic_write_bytes", "atomic_write_text"]
+           "write_card", "checkpoint_paths", "atomic_write_bytes", "atomic_write_text", "find_checkpoint",
+           "default_checkpoints", "checkpoint_dir", "DEFAULT_CHECKPOINTS"]
 
 CARD_REQUIRED_KEYS = ("name", "architecture")
 # mkstemp creates files readable by the owner only; checkpoints are meant to be shared
@@ -190,3 +191,54 @@ def list_checkpoints(directory: str | os.PathLike = "checkpoints") -> list[Path]
     """The .safetensors files in `directory`, sorted by name (empty if the folder does not exist)."""
     directory = Path(directory)
     return sorted(directory.glob("*.safetensors")) if directory.is_dir() else []
+
+
+# ------------------------------------------------------------------------------------- finding by name
+# Which shipped checkpoints each use opens when none is named: groups of alternatives, the first group of
+# which any checkpoint exists wins (its members that exist). The dashboard, the figures and the CLI ask this.
+DEFAULT_CHECKPOINTS: dict[str, list[list[str]]] = {
+    "clevr-seg": [["clevr-seg-quadrant-inside"]],  # the dashboard's first model per dataset
+    "acdc": [["acdc-phantom-inside"]],
+    "qualitative": [["clevr-seg-quadrant-baseline", "clevr-seg-quadrant-film", "clevr-seg-quadrant-guideme",
+                     "clevr-seg-quadrant-inside"]],
+    "table": [["clevr-seg-quadrant-baseline", "clevr-seg-quadrant-film", "clevr-seg-quadrant-guideme",
+               "clevr-seg-quadrant-inside"]],
+    "sweep": [["clevr-seg-point-inside"], ["clevr-seg-quadrant-inside"], ["acdc-phantom-inside"]],
+    "attention": [["acdc-phantom-inside"], ["clevr-seg-point-inside"], ["clevr-seg-quadrant-inside"]],
+}
+CHECKPOINT_DIR_VARIABLE = "INSIDE_CHECKPOINT_DIR"  # another folder of checkpoints (tests, private models)
+
+
+def checkpoint_dir() -> Path:
+    """Where named checkpoints live: $INSIDE_CHECKPOINT_DIR, else the repository's checkpoints/."""
+    return Path(os.environ.get(CHECKPOINT_DIR_VARIABLE) or Path(__file__).resolve().parents[1] / "checkpoints")
+
+
+def find_checkpoint(name: str | os.PathLike, directory: str | os.PathLike | None = None) -> Path:
+    """The weights file of a checkpoint given as a path (stem, .safetensors or .json) or as a name in
+    `directory` (default `checkpoint_dir()`). The one lookup by name; CheckpointError if there is none."""
+    directory = Path(directory) if directory is not None else checkpoint_dir()
+    path = Path(name).expanduser()
+    for candidate in (path, directory / path):
+        weights, _ = checkpoint_paths(candidate)
+        if weights.is_file():
+            return weights
+    raise CheckpointError(f"{path}: no such checkpoint (looked for {checkpoint_paths(path)[0]} and in {directory}/)")
+
+
+def default_checkpoints(use: str, directory: str | os.PathLike | None = None) -> list[Path]:
+    """The checkpoints `use` ("clevr-seg", "acdc", or a figure kind) opens when none is named."""
+    if use not in DEFAULT_CHECKPOINTS:
+        raise ValueError(f"no default checkpoints for {use!r}; known: {', '.join(DEFAULT_CHECKPOINTS)}")
+    for group in DEFAULT_CHECKPOINTS[use]:
+        found = []
+        for name in group:
+            try:
+                found.append(find_checkpoint(name, directory))
+            except CheckpointError:
+                continue
+        if found:
+            return found
+    wanted = ", ".join(sum(DEFAULT_CHECKPOINTS[use], []))
+    raise CheckpointError(f"{directory or checkpoint_dir()}: none of the default checkpoints ({wanted}) is there; "
+                          "name one")

@@ -5,17 +5,19 @@ part once (`model.encode`) and answers every new conditioning vector with `model
 
     explorer = Explorer(model, image, mask)          # encodes once, under torch.inference_mode
     prediction = explorer.update(z)                   # decode only: mask + conditioning parameters
-    explorer.dice(prediction)                         # against the ground truth, if there is one
+    explorer.dice(prediction)                         # against the sample's ground truth, if it has one
+    explorer.dice(prediction, other_mask)             # or against a mask given per call
 
 A `Prediction` holds numpy arrays for drawing (probabilities, labels) and the conditioning layers'
 parameter dataclasses (`InsideParams`, `FiLMParams`, `GuidingParams`) for batch item 0, still with
 a batch axis of length 1 so their methods (`attention(h, w)`, `spatial_map()`) work unchanged.
 
-`condition_vector(card, ...)` turns the dashboard's slider values into z for a checkpoint's card,
-through the encodings of `inside_core.encoding` (the one place those rules live).
+`condition_vector(card, ...)` turns the dashboard's control values into z for a checkpoint's card,
+through the card's condition (`inside_core.conditions`, the one place those rules live).
 
-Nothing here keeps mutable state that another Explorer could see: a model may be shared between
-threads (it is only read, in eval mode, under `torch.inference_mode`).
+An Explorer is not changed by its calls: `update` returns a new Prediction and keeps nothing, and the
+mask is the sample's (given once) or given per call. A model may be shared between threads (it is only
+read, in eval mode, under `torch.inference_mode`).
 """
 
 from __future__ import annotations
@@ -29,20 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inside_core.encoding import (
-    CONDITION_VALUES,
-    acdc_condition,
-    one_hot,
-    point_condition,
-    quadrant_blend,
-)
+from inside_core.conditions import condition_of
 from inside_core.layers import FiLMParams, GuidingParams, InsideParams
+from inside_core.metrics import dice_per_label
 
 __all__ = [
     "Explorer",
     "Prediction",
     "condition_vector",
-    "dice_score",
     "prepare_image",
     "prepare_mask",
     "channel_table",
@@ -113,42 +109,15 @@ def prepare_mask(mask: Any, size: Sequence[int] | None = None) -> np.ndarray:
 
 
 def condition_vector(card: Mapping[str, Any], **controls: Any) -> np.ndarray:
-    """z for a checkpoint's card and the dashboard's control values.
+    """z for a checkpoint's card and control values: `condition_of(card).encode(**controls)`.
 
-    card["condition"] decides the encoding (all from `inside_core.encoding`):
-      - "quadrant": quadrant_blend(loc_x, loc_y), loc in [-1, 1]: a blended quadrant one-hot;
-      - "point": point_condition(loc_x, loc_y, radius);
-      - "phase_slice" (ACDC): acdc_condition(phase, slice), both in [0, 1];
-      - "colour" / "shape" / "size": one_hot(condition, value).
-    Missing controls take the centre of their range (0 for locations, 0.25 for the radius, 0 for
-    phase and slice, the first value for one-hots).
+    Missing controls take the condition's defaults (its `controls`' `default`).
     """
-    condition = card.get("condition", "quadrant")
-    if condition == "quadrant":
-        return quadrant_blend(float(controls.get("loc_x", -0.5)), float(controls.get("loc_y", -0.5)))
-    if condition == "point":
-        return point_condition(float(controls.get("loc_x", 0.0)), float(controls.get("loc_y", 0.0)),
-                               float(controls.get("radius", 0.25)))
-    if condition in ("phase_slice", "phase", "acdc"):
-        return acdc_condition(float(controls.get("phase", 0.0)), float(controls.get("slice", 0.0)))
-    if condition in CONDITION_VALUES:
-        return one_hot(condition, controls.get("value", CONDITION_VALUES[condition][0]))
-    raise ValueError(f"unknown condition {condition!r} in the checkpoint card")
+    return condition_of(card).encode(**controls)
 
 
 # --------------------------------------------------------------------------------------------
 # Results
-
-
-def dice_score(prediction: np.ndarray, target: np.ndarray, label: int = 1) -> float:
-    """Dice = 2 |P ∩ T| / (|P| + |T|) for one label; 1 when the label is absent from both.
-
-    (The ACDC convention of method.md. Written out rather than taken from MONAI because importing
-    monai.metrics costs several seconds, paid on every dashboard and notebook start.)
-    """
-    p, t = prediction == label, target == label
-    total = int(p.sum()) + int(t.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(p, t).sum()) / total
 
 
 def conditioning_kind(params: Any) -> str:
@@ -247,7 +216,6 @@ class Explorer:
         self.device = next(model.parameters()).device
         self.cond_dim = int(getattr(model, "cond_dim", 0))
         self.conditioned = bool(getattr(model, "conditioned", True))
-        self.last: Prediction | None = None
         with torch.inference_mode():
             self.features = model.encode(self.image[None].to(self.device))
 
@@ -269,9 +237,7 @@ class Explorer:
         zt = self._z_tensor(z)
         with torch.inference_mode():
             out = self.model.decode(self.features, zt)
-        z_np = None if zt is None else zt[0].cpu().numpy()
-        self.last = _prediction_from_logits(out.logits, out.conditioning, z_np)
-        return self.last
+        return _prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[0].cpu().numpy())
 
     def full_forward(self, z: Any = None) -> Prediction:
         """The same answer through the whole model (encode + decode): the reference for speed tests."""
@@ -296,16 +262,15 @@ class Explorer:
         return [_prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[i].cpu().numpy(), i)
                 for i in range(batch)]
 
-    def dice(self, prediction: Prediction | None = None) -> float | None:
-        """Mean Dice over the foreground labels (1 for binary models; 1..K-1 otherwise) against the
-        ground truth; None without a mask. Uses the last `update` when no prediction is given."""
-        per_class = self.dice_per_class(prediction)
+    def dice(self, prediction: Prediction, mask: Any = None) -> float | None:
+        """Mean Dice over the foreground labels (1 for binary models; 1..K-1 otherwise) against `mask`
+        (default: the sample's); None without one."""
+        per_class = self.dice_per_class(prediction, mask)
         return None if per_class is None else float(np.mean(list(per_class.values())))
 
-    def dice_per_class(self, prediction: Prediction | None = None) -> dict[int, float] | None:
-        """Dice per foreground label {label: dice}; None without a mask or a prediction."""
-        prediction = prediction or self.last
-        if self.mask is None or prediction is None:
+    def dice_per_class(self, prediction: Prediction, mask: Any = None) -> dict[int, float] | None:
+        """Dice per foreground label {label: dice} (inside_core.metrics); None without a mask."""
+        truth = self.mask if mask is None else prepare_mask(mask, self.image.shape[1:])
+        if truth is None:
             return None
-        labels = range(1, max(prediction.num_classes, 2))
-        return {k: dice_score(prediction.labels, self.mask, k) for k in labels}
+        return dice_per_label(prediction.labels, truth, range(1, max(prediction.num_classes, 2)))

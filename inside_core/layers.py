@@ -8,9 +8,9 @@ features, through a small *hypernetwork* that turns `z` into per-channel paramet
   dataclass the caller can build or `dataclasses.replace`), so tests, notebooks and the dashboard
   can drive it without a hypernetwork.
 
-Coordinates (INSIDE): along an axis of n pixels, pixel k has centre t_k = (2k + 1)/n - 1, the
-convention of `torch.nn.functional.grid_sample(align_corners=False)`: -1 and +1 are the image's
-outer edges, 0 its centre. Means and widths live in these units, whatever the feature map's size.
+Coordinates (INSIDE): the normalised ones of `inside_core.geometry` (pixel k of n has centre
+(2k + 1)/n - 1; -1 and +1 are the image's outer edges). Means and widths live in these units, whatever
+the feature map's size.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
+
+from inside_core.geometry import gaussian, pixel_centres
 
 __all__ = [
     "pixel_centres",
@@ -34,12 +36,6 @@ __all__ = [
 ]
 
 
-def pixel_centres(size: int, device=None, dtype=None) -> Tensor:
-    """Centres t_k = (2k + 1)/size - 1 of `size` pixels in normalised coordinates, shape (size,)."""
-    k = torch.arange(size, device=device, dtype=dtype or torch.get_default_dtype())
-    return (2 * k + 1) / size - 1
-
-
 def gaussian_attention(mu: Tensor, sigma: Tensor, size: int) -> Tensor:
     """Un-normalised 1-D Gaussians evaluated at pixel centres.
 
@@ -50,7 +46,7 @@ def gaussian_attention(mu: Tensor, sigma: Tensor, size: int) -> Tensor:
     if mu.shape != sigma.shape:
         raise ValueError(f"mu and sigma must have the same shape, got {tuple(mu.shape)} and {tuple(sigma.shape)}")
     t = pixel_centres(size, device=mu.device, dtype=mu.dtype)
-    return torch.exp(-0.5 * ((t - mu.unsqueeze(-1)) / sigma.unsqueeze(-1)) ** 2)
+    return gaussian(t, mu.unsqueeze(-1), sigma.unsqueeze(-1))
 
 
 # --------------------------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from inside_core.checkpoints import (
     save_checkpoint,
     write_card,
 )
+from inside_core.conditions import get_condition
 from inside_core.networks import build_model
 
 __all__ = ["DEFAULT_TRAIN", "load_config", "build_dataset", "preload", "make_loss", "batch_dice", "train",
@@ -78,17 +79,6 @@ DEFAULT_TRAIN: dict[str, Any] = {
     "val_split": "val",
 }
 
-Z_ENCODINGS = {
-    "quadrant": "one-hot over (top_left, top_right, bottom_right, bottom_left) of the target quadrant; "
-                "inside_core.encoding.one_hot('quadrant', name) or quadrant_blend(x, y) for a location",
-    "colour": "one-hot over (alizarin, nephritis, orange); inside_core.encoding.one_hot('colour', name)",
-    "shape": "one-hot over (cube, sphere, triangle); inside_core.encoding.one_hot('shape', name)",
-    "size": "one-hot over (small, medium, large); inside_core.encoding.one_hot('size', name)",
-    "point": "(x, y, r): a centre in normalised coordinates (x column, y row, -1..1 edge to edge) and a radius "
-             "in the same units; target = objects whose centre lies within r; inside_core.encoding.point_condition",
-    "phase_slice": "(phase, slice_position): phase 0 = ED, 1 = ES; slice position k/(n-1), 0 = base, 1 = apex; "
-                   "inside_core.encoding.acdc_condition",
-}
 
 
 # ----------------------------------------------------------------------------------------------- config
@@ -443,7 +433,7 @@ def make_card(config: dict, model: nn.Module, state: dict, command: str | None) 
         "condition": config.get("condition"),
         "conditioning": model.config.get("conditioning", "none"),
         "image_size": list(model.config.get("image_size", [])),
-        "z_encoding": Z_ENCODINGS.get(config.get("condition"), ""),
+        "z_encoding": get_condition(config["condition"]).z_encoding if config.get("condition") else "",
         "data": {"root": str(data_cfg["root"]), "generate": data_cfg.get("generate"),
                  "train_split": config["train"]["train_split"], "val_split": config["train"]["val_split"],
                  "seed": data_cfg.get("seed", 0), "synthetic": bool(data_cfg.get("synthetic", True))},

@@ -22,7 +22,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from inside_core.checkpoints import list_checkpoints, save_checkpoint
-from inside_core.encoding import quadrant_blend
+from inside_core.conditions import quadrant_blend
 from inside_core.networks import build_model
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,8 +12,9 @@ import torch
 from PIL import Image
 
 from inside_core.data import ClevrSegDataset, DataError, collate, generate_clevr_seg
-from inside_core.data.clevr_seg import POINT_RADIUS_MAX, POINT_RADIUS_MIN, split_names
-from inside_core.encoding import COLOURS, QUADRANTS, SHAPES, SIZES
+from inside_core.conditions import POINT_RADIUS_RANGE
+from inside_core.data.clevr_seg import split_names
+from inside_core.conditions import COLOURS, QUADRANTS, SHAPES, SIZES
 
 
 @pytest.fixture(autouse=True)
@@ -164,7 +165,7 @@ def test_targets_follow_the_rule_of_each_condition(tmp_path, condition):
         expected = np.any([masks[k] for k in chosen], axis=0)
         assert np.array_equal(item["mask"][0].numpy().astype(bool), expected)
         if condition == "point":
-            assert POINT_RADIUS_MIN <= value[2] <= POINT_RADIUS_MAX
+            assert POINT_RADIUS_RANGE[0] <= value[2] <= POINT_RADIUS_RANGE[1]
             assert np.allclose(item["z"].numpy(), value)
         else:
             seen.add(value)

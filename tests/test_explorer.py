@@ -9,12 +9,11 @@ import pytest
 import torch
 
 from inside_core import InsideParams, build_model
-from inside_core.encoding import acdc_condition, one_hot, point_condition, quadrant_blend
+from inside_core.conditions import acdc_condition, one_hot, point_condition, quadrant_blend
 from inside_core.explorer import (
     Explorer,
     channel_table,
     condition_vector,
-    dice_score,
     prepare_image,
     prepare_mask,
 )
@@ -107,19 +106,19 @@ def test_dice_against_mask():
     prediction = explorer.update(quadrant_blend(0, 0))
     perfect = Explorer(model, rgb_image(), mask=prediction.labels[None].astype(np.float32))
     assert perfect.dice(perfect.update(quadrant_blend(0, 0))) == pytest.approx(1.0)
-    assert explorer.dice() is None  # no ground truth
-    assert dice_score(np.zeros((4, 4)), np.zeros((4, 4))) == 1.0  # absent from both
-    assert dice_score(np.ones((4, 4)), np.zeros((4, 4))) == 0.0
-    half = np.zeros((4, 4), int)
-    half[:2] = 1
-    assert dice_score(half, np.ones((4, 4), int)) == pytest.approx(2 * 8 / 24)
+    assert explorer.dice(prediction) is None  # no ground truth
+    # a mask given per call, without changing the explorer
+    assert explorer.dice(prediction, prediction.labels) == pytest.approx(1.0)
+    assert explorer.dice(prediction, np.zeros_like(prediction.labels)) == (1.0 if not prediction.labels.any() else 0.0)
+    assert explorer.mask is None
 
 
 def test_multiclass_dice_per_class():
     explorer = Explorer(unet_model(), rgb_image()[:1], mask=np.zeros((SIZE, SIZE), np.int64))
-    per_class = explorer.dice_per_class(explorer.update(acdc_condition(0, 0)))
+    prediction = explorer.update(acdc_condition(0, 0))
+    per_class = explorer.dice_per_class(prediction)
     assert set(per_class) == {1, 2, 3}
-    assert explorer.dice() == pytest.approx(np.mean(list(per_class.values())))
+    assert explorer.dice(prediction) == pytest.approx(np.mean(list(per_class.values())))
 
 
 def test_inputs_are_converted_and_resized():

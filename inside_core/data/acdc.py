@@ -17,7 +17,7 @@ Preprocessing of one frame (all slices of a patient share the centre, so slices 
    kept up to boundary pixels), and cropped or zero-padded to `image_size`, centred on the centre of
    mass of the patient's ED labels (or the image centre when there are no labels).
 
-Conditioning z = (phase, slice position) (inside_core.encoding.acdc_condition): phase 0 = ED, 1 = ES;
+Conditioning z = (phase, slice position) (inside_core.conditions.acdc_condition): phase 0 = ED, 1 = ES;
 slice position = k / (n - 1) counted from the base (0) to the apex (1). Which end is the base is decided
 per patient from the ED labels: the half of the stack with the larger total heart (RV + MYO + LV) area
 is the basal half. Without labels the NIfTI slice order is used (slice 0 = base).
@@ -39,7 +39,7 @@ from scipy.ndimage import gaussian_filter, map_coordinates
 
 from inside_core.data.cache import cached_arrays, decode_meta, encode_meta
 from inside_core.data.errors import DataError
-from inside_core.encoding import ACDC_COND_DIM, acdc_condition, slice_position
+from inside_core.conditions import acdc_condition, get_condition, slice_position
 
 SPLITS = ("train", "val", "test", "all")
 PATIENT_PATTERN = re.compile(r"^patient\d+$")
@@ -113,13 +113,20 @@ def cine_path(folder: Path) -> Path:
 
 def load_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     """(data float32 with the header's scaling applied, zooms) or a one-line DataError."""
+    from inside_core.data.safe_io import check_nifti_header, check_spacing
+
     if not path.exists():
         raise DataError(path, "NIfTI file missing")
     try:
-        image = nib.load(path)
-        data = image.get_fdata(dtype=np.float32)
-        zooms = tuple(float(z) for z in image.header.get_zooms())
+        image = nib.load(path)  # the header only: the data is read below, once its size is known
     except Exception as error:  # nibabel, gzip and zlib raise many types for damaged files
+        raise DataError(path, f"unreadable NIfTI header ({type(error).__name__}: {error})") from None
+    check_nifti_header(image.header, path)  # shape x dtype within inside_core.limits, before reading
+    zooms = tuple(float(z) for z in image.header.get_zooms())
+    check_spacing(zooms, path)
+    try:
+        data = image.get_fdata(dtype=np.float32)
+    except Exception as error:
         raise DataError(path, f"unreadable or truncated NIfTI ({type(error).__name__}: {error})") from None
     if not np.all(np.isfinite(data)):
         raise DataError(path, "NIfTI holds NaN or infinite values")
@@ -315,7 +322,7 @@ class AcdcDataset(torch.utils.data.Dataset):
     Preprocessed patients are cached on disk (inside_core.data.cache), keyed by files and settings.
     """
 
-    cond_dim = ACDC_COND_DIM
+    cond_dim = get_condition("phase_slice").cond_dim
 
     def __init__(
         self,

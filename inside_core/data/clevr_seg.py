@@ -8,14 +8,14 @@ Layout (see docs/datasets.md):
                                    order follow the order of "objects"
 
 A sample is (image, z, mask): z encodes one condition value, the mask is the union of the objects
-having that value. Conditions and their z (inside_core.encoding):
+having that value. Conditions, their z and their rules live in inside_core.conditions:
 
 - quadrant / colour / shape / size: one-hot in the order of QUADRANTS / COLOURS / SHAPES / SIZES.
   An object's quadrant comes from its centre: top if row < H/2, left if column < W/2. The value is
   drawn uniformly among the values present in the scene (the same distribution as the reference's
   "draw any value, retry until the target is non-empty").
 - point: z = (x, y, r), x = column and y = row in normalised coordinates [-1, 1] (pixel p of n has
-  centre (2p + 1)/n - 1), r uniform in [POINT_RADIUS_MIN, POINT_RADIUS_MAX]; (x, y) uniform over the image,
+  centre (2p + 1)/n - 1), r uniform in POINT_RADIUS_RANGE; (x, y) uniform over the image,
   redrawn until at least one object's centre lies within distance r. Target: those objects.
 
 Every draw is seeded by SHA-256 of f"{name}:{seed}:{condition}", so it depends only on the image's
@@ -31,24 +31,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from inside_core.conditions import CONDITION_VALUES, get_condition, list_conditions
 from inside_core.data.cache import cached_arrays, decode_meta, encode_meta
 from inside_core.data.errors import DataError
-from inside_core.encoding import (
-    COND_DIMS,
-    CONDITION_VALUES,
-    one_hot,
-    pixel_to_normalised,
-    point_condition,
-    quadrant_of,
-)
 
-CONDITIONS = ("quadrant", "colour", "shape", "size", "point")
+# the registered conditions whose samples are CLEVR-Seg scenes
+CONDITIONS = tuple(name for name in list_conditions() if get_condition(name).dataset == "clevr-seg")
 SPLITS = ("train", "val", "test", "all")
-POINT_RADIUS_MIN, POINT_RADIUS_MAX = 0.2, 0.6  # normalised units (1 = half the image side)
-# scene JSON key of each categorical condition
-SCENE_KEY = {"colour": "color", "shape": "shape", "size": "size"}
 MASK_BACKGROUND, MASK_OBJECT = 64, 255
 
 
@@ -85,28 +76,22 @@ def segmentation_files(root: Path, name: str) -> list[Path]:
 
 
 def read_rgb(path: Path) -> np.ndarray:
-    """An image file as uint8 (H, W, 3); RGBA loses its alpha, grey and palette images become RGB."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            array = np.asarray(image.convert("RGB"))  # RGBA -> RGB drops alpha (no compositing)
-    except FileNotFoundError:
-        raise DataError(path, "image file missing") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DataError(path, f"unreadable image ({error})") from None
-    return array
+    """An image file as uint8 (H, W, 3); RGBA loses its alpha, grey and palette images become RGB, 16-bit
+    grey is scaled by its own range. Width x height is checked (inside_core.limits) before decoding."""
+    from inside_core.data.safe_io import image_rgb_uint8, open_image
+
+    with open_image(path, path) as image:
+        return image_rgb_uint8(image)
 
 
 def read_segmentation(path: Path) -> np.ndarray:
     """A segmentation PNG as a bool mask: first channel 255 -> True, 64 -> False, anything else is an error."""
-    try:
-        with Image.open(path) as image:
-            image.load()
-            array = np.asarray(image)
-    except FileNotFoundError:
-        raise DataError(path, "segmentation file missing") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DataError(path, f"unreadable segmentation PNG ({error})") from None
+    from inside_core.data.safe_io import open_image
+
+    if not path.exists():
+        raise DataError(path, "segmentation file missing")
+    with open_image(path, path) as image:
+        array = np.asarray(image)
     first = array[..., 0] if array.ndim == 3 else array
     values = np.unique(first)
     bad = [int(v) for v in values if v not in (MASK_BACKGROUND, MASK_OBJECT)]
@@ -138,7 +123,8 @@ def read_scene(path: Path) -> list[dict]:
         coords = obj["pixel_coords"]
         if not (isinstance(coords, list) and len(coords) >= 2 and all(isinstance(c, (int, float)) for c in coords[:2])):
             raise DataError(path, f"object {k} has malformed pixel_coords {coords!r}")
-        for condition, key in SCENE_KEY.items():
+        for condition in ("colour", "shape", "size"):
+            key = get_condition(condition).scene_key
             if obj[key] not in CONDITION_VALUES[condition]:
                 allowed = ", ".join(CONDITION_VALUES[condition])
                 raise DataError(path, f"object {k} has unknown {key} {obj[key]!r} (expected {allowed})")
@@ -187,55 +173,16 @@ def condition_rng(name: str, seed: int, condition: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:16], "little"))
 
 
-def object_value(obj: dict, condition: str, width: int, height: int) -> str:
-    """The object's value for a categorical condition (its quadrant from pixel_coords = (column, row))."""
-    if condition == "quadrant":
-        column, row = obj["pixel_coords"][:2]
-        return quadrant_of(column, row, width, height)
-    return obj[SCENE_KEY[condition]]
-
-
-def object_centres(objects: list[dict], width: int, height: int) -> np.ndarray:
-    """Objects' centres (x, y) in normalised coordinates, shape (K, 2)."""
-    return np.array(
-        [[pixel_to_normalised(o["pixel_coords"][0], width), pixel_to_normalised(o["pixel_coords"][1], height)]
-         for o in objects],
-        dtype=np.float64,
-    ).reshape(-1, 2)
-
-
 def selected_objects(objects: list[dict], condition: str, value, width: int, height: int) -> list[int]:
-    """Indices of the objects a condition value selects; value is a string, or (x, y, r) for point."""
-    if condition == "point":
-        x, y, r = (float(v) for v in value)
-        distances = np.hypot(*(object_centres(objects, width, height) - np.array([x, y])).T)
-        return [int(k) for k in np.flatnonzero(distances <= r)]
-    return [k for k, obj in enumerate(objects) if object_value(obj, condition, width, height) == value]
+    """Indices of the objects a condition value selects (the condition's rule, inside_core.conditions)."""
+    return get_condition(condition).selects(objects, value, width, height)
 
 
 def draw_condition(name: str, seed: int, condition: str, objects: list[dict], width: int, height: int):
     """(z, value, selected object indices) for one image, reproducible from (name, seed, condition)."""
     if condition not in CONDITIONS:
         raise ValueError(f"unknown condition {condition!r}; expected one of {', '.join(CONDITIONS)}")
-    rng = condition_rng(name, seed, condition)
-    if condition == "point":
-        for _ in range(1000):
-            x, y = rng.uniform(-1.0, 1.0, size=2)
-            r = rng.uniform(POINT_RADIUS_MIN, POINT_RADIUS_MAX)
-            chosen = selected_objects(objects, condition, (x, y, r), width, height)
-            if chosen:
-                break
-        else:  # practically unreachable; fall back to a point near a random object
-            cx, cy = object_centres(objects, width, height)[rng.integers(len(objects))]
-            r = rng.uniform(POINT_RADIUS_MIN, POINT_RADIUS_MAX)
-            x, y = cx + 0.5 * r, cy
-            chosen = selected_objects(objects, condition, (x, y, r), width, height)
-        value = [round(float(x), 6), round(float(y), 6), round(float(r), 6)]
-        return point_condition(*value), value, chosen
-    present = [v for v in CONDITION_VALUES[condition]
-               if v in {object_value(o, condition, width, height) for o in objects}]
-    value = present[int(rng.integers(len(present)))]
-    return one_hot(condition, value), value, selected_objects(objects, condition, value, width, height)
+    return get_condition(condition).draw(condition_rng(name, seed, condition), objects, width, height)
 
 
 def _size_tuple(image_size) -> tuple[int, int] | None:
@@ -288,7 +235,7 @@ class ClevrSegDataset(torch.utils.data.Dataset):
         self.split = split
         self.image_size = _size_tuple(image_size)
         self.seed = int(seed)
-        self.cond_dim = COND_DIMS[condition]
+        self.cond_dim = get_condition(condition).cond_dim
         self.names = split_names(list_names(self.root), split)
         settings = {
             "root": str(self.root.resolve()), "condition": condition, "split": split,
