@@ -1,0 +1,198 @@
+"""Readers for untrusted image and volume files: sizes checked from the header before any pixel is decoded.
+
+- `open_image(source, name, pixels_limit)`: a PIL image (PNG, JPEG, ...) whose width x height was
+  checked against a limit of `inside_core.limits` before decoding; PIL's decompression-bomb error and
+  warning become the same one-line DataError.
+- `image_rgb_uint8(image)`, `image_float(image)`: pixels as arrays; 16-bit and 32-bit grey images are
+  scaled by their own range (min -> 0, max -> full scale), not clipped to white.
+- `inflate_gzip(data, name, max_bytes)`: gzip bytes inflated by a streaming decompressor that stops at
+  `max_bytes`, so a 2 MB file inflating to 2 GiB never gets past the limit.
+- `nifti_from_bytes(data, name, ...)`: NIfTI-1 or NIfTI-2 bytes (.nii or .nii.gz); the header's shape x
+  dtype is checked before the data is inflated or read.
+- `check_nifti_header(header, name, voxels_limit)` and `check_spacing(zooms, name)`: the checks
+  themselves, shared with `inside_core.data.acdc.load_nifti`.
+
+Every problem is a `DataError`: one line, '<file>: <problem>'.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from inside_core.data.errors import DataError
+from inside_core.limits import limit, over_limit
+
+__all__ = ["open_image", "image_rgb_uint8", "image_float", "inflate_gzip", "nifti_from_bytes",
+           "check_nifti_header", "check_spacing", "GREY_WIDE_MODES"]
+
+# PIL modes of one-channel images wider than 8 bits: scaled by their own range
+GREY_WIDE_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
+_INFLATE_CHUNK = 1 << 16
+
+
+def open_image(source: Path | bytes, name: object, pixels_limit: str = "image_pixels",
+               formats: tuple[str, ...] | None = None) -> Image.Image:
+    """The image at `source` (a path or the file's bytes), decoded, or a one-line DataError naming `name`.
+
+    Width x height comes from the header and is checked against limit `pixels_limit` before decoding.
+    """
+    try:
+        with warnings.catch_warnings():
+            # our own limit is below PIL's warning threshold; its warning must not leak to the console
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            try:
+                if formats is not None and image.format not in formats:
+                    raise DataError(name, f"a {image.format} image; expected {' or '.join(formats)}")
+                problem = over_limit(pixels_limit, image.width * image.height)
+                if problem:
+                    raise DataError(name, f"image of {image.width}x{image.height} pixels: {problem}")
+                image.load()
+            except BaseException:
+                image.close()
+                raise
+    except DataError:
+        raise
+    except FileNotFoundError:
+        raise DataError(name, "image file missing") from None
+    except Image.DecompressionBombError as error:  # past PIL's own, higher limit: the size is in its message
+        found = _BOMB_PIXELS.search(str(error))
+        pixels = int(found.group(1)) if found else math.inf
+        raise DataError(name, f"image too large: {over_limit(pixels_limit, pixels) or error}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(name, f"unreadable image ({message})") from None
+    return image
+
+
+def _scaled_grey(image: Image.Image) -> np.ndarray:
+    """A wide grey image as float64 in [0, 1]: its own minimum -> 0, maximum -> 1 (constant -> 0)."""
+    array = np.asarray(image, dtype=np.float64)
+    if not np.all(np.isfinite(array)):
+        array = np.nan_to_num(array, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = float(array.min()), float(array.max())
+    return (array - low) / (high - low) if high > low else np.zeros_like(array)
+
+
+def image_rgb_uint8(image: Image.Image) -> np.ndarray:
+    """uint8 (H, W, 3): RGBA loses its alpha (no compositing), grey and palette images become RGB,
+    16-bit grey is scaled by its own range."""
+    if image.mode in GREY_WIDE_MODES:
+        grey = np.round(_scaled_grey(image) * 255.0).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    return np.asarray(image.convert("RGB"))
+
+
+def image_float(image: Image.Image) -> np.ndarray:
+    """float32 in [0, 1]: (H, W) for grey images (16-bit scaled by their own range), (H, W, 3) otherwise."""
+    if image.mode in GREY_WIDE_MODES:
+        return _scaled_grey(image).astype(np.float32)
+    if image.mode in ("L", "LA", "1"):
+        return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def inflate_gzip(data: bytes, name: object, max_bytes: int) -> bytes:
+    """Inflate gzip `data`, stopping as soon as `max_bytes` are out: never more is held in memory.
+
+    Returns at most `max_bytes` bytes (the caller decides whether fewer is a truncated file).
+    """
+    out = bytearray()
+    decompressor = zlib.decompressobj(wbits=31)
+    view = memoryview(data)
+    position = 0
+    try:
+        while len(out) < max_bytes:
+            if decompressor.unconsumed_tail:
+                chunk = decompressor.unconsumed_tail
+            elif decompressor.eof:
+                rest = decompressor.unused_data
+                if not rest.strip(b"\0"):
+                    break  # end of the (last) member; trailing zero padding is allowed
+                decompressor = zlib.decompressobj(wbits=31)  # a further gzip member
+                chunk = rest
+            elif position < len(view):
+                chunk = view[position:position + _INFLATE_CHUNK]
+                position += len(chunk)
+            else:
+                break  # input exhausted before the stream's end: the caller sees a short result
+            out += decompressor.decompress(chunk, max_bytes - len(out))
+    except zlib.error as error:
+        raise DataError(name, f"not a readable gzip file ({error})") from None
+    return bytes(out)
+
+
+def check_nifti_header(header, name: object, voxels_limit: str = "volume_voxels") -> tuple[tuple[int, ...], int]:
+    """(shape, bytes of the data) from a nibabel NIfTI header, refused if over `voxels_limit`."""
+    shape = tuple(int(s) for s in header.get_data_shape())
+    if any(s < 0 for s in shape):
+        raise DataError(name, f"NIfTI header has a negative dimension {shape}")
+    voxels = math.prod(shape)  # Python ints: no overflow for any header
+    problem = over_limit(voxels_limit, voxels)
+    if problem:
+        shown = " x ".join(str(s) for s in shape)
+        raise DataError(name, f"NIfTI header claims {shown} voxels: {problem}")
+    return shape, voxels * header.get_data_dtype().itemsize
+
+
+def check_spacing(zooms: tuple[float, ...], name: object) -> None:
+    """DataError unless the in-plane pixel size (the first two zooms) is within the spacing limits."""
+    low, high = limit("spacing_min_mm"), limit("spacing_max_mm")
+    for size in zooms[:2]:
+        if not (math.isfinite(size) and low <= size <= high):
+            raise DataError(name, f"pixel size {size:g} mm outside the plausible range {low:g}-{high:g} mm "
+                            "(INSIDE_LIMIT_SPACING_MIN_MM / INSIDE_LIMIT_SPACING_MAX_MM)")
+
+
+def _nifti_classes(first: bytes, name: object):
+    """(image class, header class, header size) for NIfTI-1 (348-byte header) or NIfTI-2 (540)."""
+    import nibabel as nib
+
+    if len(first) >= 4:
+        for order in "<>":
+            size = struct.unpack(f"{order}i", first[:4])[0]
+            if size == 348:
+                return nib.Nifti1Image, nib.Nifti1Header, 348
+            if size == 540:
+                return nib.Nifti2Image, nib.Nifti2Header, 540
+    raise DataError(name, "not a NIfTI-1 or NIfTI-2 file (no 348- or 540-byte header)")
+
+
+def nifti_from_bytes(data: bytes, name: object, voxels_limit: str = "upload_voxels",
+                     inflated_limit: str = "upload_inflated_bytes"):
+    """A nibabel image from NIfTI bytes (gzip is detected by its magic number), checked before reading:
+    the header's shape x dtype against `voxels_limit`, the bytes to inflate against `inflated_limit`."""
+    gzipped = data[:2] == b"\x1f\x8b"
+    first = inflate_gzip(data, name, 540) if gzipped else data[:540]
+    image_class, header_class, header_size = _nifti_classes(first, name)
+    if len(first) < header_size:
+        raise DataError(name, f"truncated NIfTI: {len(first)} bytes, the header alone needs {header_size}")
+    try:
+        header = header_class.from_fileobj(io.BytesIO(first[:header_size]))
+    except Exception as error:  # nibabel's header checks raise several types
+        raise DataError(name, f"unreadable NIfTI header ({str(error).splitlines()[0] if str(error) else error!r})") \
+            from None
+    _, nbytes = check_nifti_header(header, name, voxels_limit)
+    offset = max(int(header.get("vox_offset", header_size)), header_size)
+    needed = offset + nbytes
+    problem = over_limit(inflated_limit, needed)
+    if problem:
+        raise DataError(name, f"NIfTI data needs {needed:,} bytes: {problem}")
+    raw = inflate_gzip(data, name, needed) if gzipped else data[:needed]
+    if len(raw) < needed:
+        raise DataError(name, f"truncated NIfTI: {len(raw):,} bytes, the header says {needed:,}")
+    try:
+        return image_class.from_bytes(raw)
+    except Exception as error:  # nibabel raises many kinds on bad bytes; each becomes one line
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(name, f"not a readable NIfTI volume ({message})") from None
