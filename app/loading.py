@@ -14,21 +14,23 @@ import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import streamlit as st
 import torch
 
-from inside_core.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, read_card
-from inside_core.explorer import Explorer, prepare_mask
+from inside_core.checkpoints import (
+    CheckpointError,
+    checkpoint_dir,
+    default_checkpoints,
+    list_checkpoints,
+    load_checkpoint,
+    read_card,
+)
+from inside_core.explorer import Explorer
 from inside_core.networks import build_model
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
-CHECKPOINT_DIR_VARIABLE = "INSIDE_CHECKPOINT_DIR"  # another folder of checkpoints (tests, private models)
 DATASETS = {"clevr-seg": "CLEVR-Seg", "acdc": "ACDC"}
-DEFAULT_MODELS = {"clevr-seg": "clevr-seg-quadrant-inside", "acdc": "acdc-inside"}
 EXPLORERS_KEPT = 12
 UNTRAINED_PREFIX = "untrained-"
 
@@ -68,9 +70,14 @@ def _stamp(directory: Path) -> tuple:
     return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in directory.glob("*.*")))
 
 
-def checkpoint_dir() -> Path:
-    """checkpoints/ of the repository, or $INSIDE_CHECKPOINT_DIR when set."""
-    return Path(os.environ.get(CHECKPOINT_DIR_VARIABLE) or CHECKPOINT_DIR)
+def default_model(dataset: str, names: list[str]) -> str:
+    """The model the page opens on: the shipped default for the dataset (inside_core.checkpoints'
+    table), else the first INSIDE model offered, else the first."""
+    try:
+        wanted = [path.stem for path in default_checkpoints(dataset, checkpoint_dir())]
+    except CheckpointError:
+        wanted = []
+    return next((n for n in wanted if n in names), None) or next((n for n in names if "inside" in n), names[0])
 
 
 def discover_models(dataset: str, directory: Path | None = None) -> list[ModelEntry]:
@@ -233,9 +240,9 @@ def acdc_cine(_source, source_id: str, index: int, slice_index: int) -> list[dic
 # ------------------------------------------------------------------------------------------ explorers
 
 
-def explorer_for(entry: ModelEntry, model: torch.nn.Module, view_key: tuple, image: torch.Tensor,
-                 ground_truth: Any) -> Explorer:
-    """This session's Explorer for (model, image): encodes on first use, then reused."""
+def explorer_for(entry: ModelEntry, model: torch.nn.Module, view_key: tuple, image: torch.Tensor) -> Explorer:
+    """This session's Explorer for (model, image): encodes on first use, then reused (it holds no mask:
+    the page gives the ground truth per call, since on CLEVR-Seg it follows the controls)."""
     cache: OrderedDict = st.session_state.setdefault("_explorers", OrderedDict())
     key = (entry.name, entry.path, view_key)
     explorer = cache.get(key)
@@ -246,8 +253,6 @@ def explorer_for(entry: ModelEntry, model: torch.nn.Module, view_key: tuple, ima
             cache.popitem(last=False)
     else:
         cache.move_to_end(key)
-    # CLEVR-Seg: the ground truth follows the sliders while the image (and its encoding) stays
-    explorer.mask = None if ground_truth is None else prepare_mask(ground_truth, explorer.image_size)
     return explorer
 
 

@@ -1,9 +1,8 @@
 """Drawing helpers for the dashboard: numpy overlays (fast, shown with st.image) and plotly figures.
 
-Coordinates: INSIDE's means and widths are in normalised units (method.md): along an axis of n
-pixels, t = -1 and t = +1 are the outer edges and pixel k has centre (2k + 1)/n - 1. Plotly's
-image trace puts pixel k's centre at k, so a mean mu is drawn at (mu + 1) n / 2 - 0.5 and a width
-sigma spans sigma n / 2 pixels.
+Coordinates: INSIDE's means and widths are in the normalised units of `inside_core.geometry`, which
+places them on pixels (plotly's image trace puts pixel k's centre at k). Colours: `inside_core.palette`,
+the same as the exported figures'.
 
 Nothing here imports streamlit: the page decides where each drawing goes.
 """
@@ -17,15 +16,13 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import binary_erosion
 
-# one colour per label: binary target; ACDC RV, MYO, LV
-LABEL_COLOURS = {
-    1: np.array([0, 190, 255], np.float32),
-    2: np.array([255, 200, 0], np.float32),
-    3: np.array([255, 60, 90], np.float32),
-}
-ACDC_LABELS = {1: "RV", 2: "MYO", 3: "LV"}
-ELLIPSE_COLOUR = "rgba(255, 230, 0, 0.85)"
-MEAN_COLOURSCALE = "Viridis"
+from inside_core import palette
+from inside_core.geometry import gaussian, mean_attention, normalised_to_pixel, pixel_centres_np, sigma_to_pixels
+
+# one colour per label (binary target; ACDC RV, MYO, LV), as float RGB for blending
+LABEL_COLOURS = {label: np.array(palette.rgb(colour), np.float32) for label, colour in palette.LABEL_COLOURS.items()}
+ELLIPSE_COLOUR = palette.rgba(palette.ELLIPSE_COLOUR, 0.85)
+MEAN_COLOURSCALE = palette.ATTENTION_COLOURSCALE
 PLOT_MARGIN = dict(l=8, r=8, t=32, b=8)
 # plotly modebar: keep it small; the PNG button exports at twice the shown size
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"scale": 2}}
@@ -96,13 +93,6 @@ def draw_points(rgb: np.ndarray, points_xy: np.ndarray, colour=(255, 230, 0), ra
     return out
 
 
-def png_bytes(rgb: np.ndarray) -> bytes:
-    """A uint8 image as PNG bytes, fast compression (a slider move sends one per move)."""
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
 def jpeg_bytes(rgb: np.ndarray, quality: int = 92) -> bytes:
     """A uint8 image as JPEG bytes without chroma subsampling (coloured mask edges stay sharp): several
     times faster to encode, send and decode than a PNG of the same image, once per slider move."""
@@ -122,11 +112,6 @@ def jpeg_data_uri(rgb: np.ndarray, quality: int = 88) -> str:
 # ------------------------------------------------------------------------------------ geometry
 
 
-def to_pixels(mu: np.ndarray, size: int) -> np.ndarray:
-    """Normalised coordinate -> pixel coordinate (pixel k's centre at k): (mu + 1) n / 2 - 0.5."""
-    return (np.asarray(mu) + 1.0) * size / 2.0 - 0.5
-
-
 def ellipse_path(centres_x: np.ndarray, centres_y: np.ndarray, radii_x: np.ndarray, radii_y: np.ndarray,
                  points: int = 25) -> tuple[np.ndarray, np.ndarray]:
     """Axis-aligned ellipses as one polyline with NaN gaps (one plotly trace for all channels; float
@@ -138,22 +123,19 @@ def ellipse_path(centres_x: np.ndarray, centres_y: np.ndarray, radii_x: np.ndarr
 
 
 def gaussian_profile(mu: np.ndarray, sigma: np.ndarray, size: int) -> np.ndarray:
-    """g(t_k; mu, sigma) = exp(-1/2 ((t_k - mu)/sigma)^2) at pixel centres t_k, shape (C, size)."""
-    t = (2 * np.arange(size) + 1) / size - 1
-    return np.exp(-0.5 * ((t[None, :] - np.asarray(mu)[:, None]) / np.asarray(sigma)[:, None]) ** 2)
+    """Per-channel 1-D Gaussians at the pixel centres of `size` pixels, shape (C, size)."""
+    return gaussian(pixel_centres_np(size)[None, :], np.asarray(mu)[:, None], np.asarray(sigma)[:, None])
 
 
 def channel_indices(count: int, channel: int | None) -> np.ndarray:
     return np.arange(count) if channel is None else np.array([channel])
 
 
-def mean_attention(table: dict[str, np.ndarray], height: int, width: int, channel: int | None = None) -> np.ndarray:
-    """Mean over channels of a_c(i, j) = g_y(i) g_x(j), (height, width), as one matrix product:
-    (1/C) sum_c g_y[c, i] g_x[c, j] = (G_y^T G_x)_{ij} / C."""
+def table_mean_attention(table: dict[str, np.ndarray], height: int, width: int,
+                         channel: int | None = None) -> np.ndarray:
+    """Mean attention over a channel table's channels (or one channel), (height, width)."""
     chosen = channel_indices(len(table["mu_x"]), channel)
-    rows = gaussian_profile(table["mu_y"][chosen], table["sigma_y"][chosen], height)
-    columns = gaussian_profile(table["mu_x"][chosen], table["sigma_x"][chosen], width)
-    return rows.T @ columns / len(chosen)
+    return mean_attention(*(table[k][chosen] for k in ("mu_x", "mu_y", "sigma_x", "sigma_y")), height, width)
 
 
 # ------------------------------------------------------------------------------------ plotly figures
@@ -177,12 +159,15 @@ def _layout(**items) -> dict:
 
 
 def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray], channel: int | None = None,
-                     title: str = "INSIDE attention", size: tuple[int, int] | None = None) -> dict:
+                     title: str = "INSIDE attention", size: tuple[int, int] | None = None,
+                     marker: tuple[tuple[float, float], float | None] | None = None) -> dict:
     """Each channel's Gaussian over the input: mean (mu_x, mu_y) as a point, 1-sigma ellipse.
 
     `background`: a uint8 (H, W, 3) image or an image data URI (then give `size` = (H, W));
     `table`: per-channel arrays mu_x, mu_y, sigma_x, sigma_y, gamma, beta (normalised units).
-    Hover: channel, mu, sigma, gamma, beta. `channel` isolates one channel. The points are coloured by
+    Hover: channel, mu, sigma, gamma, beta. `channel` isolates one channel. `marker` = ((x, y), r or None),
+    normalised: where z points (the requested location, and the point model's radius), drawn as a white
+    cross and dashed ring (`Condition.marker`). The points are coloured by
     gamma (red > 0, blue < 0), said in the subtitle rather than by a colour bar, which would cost plotly
     more time to draw on every slider move than the rest of the figure.
     """
@@ -191,8 +176,9 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
         background = jpeg_data_uri(background)
     height, width = size
     chosen = channel_indices(len(table["mu_x"]), channel)
-    cx, cy = to_pixels(table["mu_x"][chosen], width), to_pixels(table["mu_y"][chosen], height)
-    ex, ey = ellipse_path(cx, cy, table["sigma_x"][chosen] * width / 2, table["sigma_y"][chosen] * height / 2)
+    cx, cy = normalised_to_pixel(table["mu_x"][chosen], width), normalised_to_pixel(table["mu_y"][chosen], height)
+    ex, ey = ellipse_path(cx, cy, sigma_to_pixels(table["sigma_x"][chosen], width),
+                          sigma_to_pixels(table["sigma_y"][chosen], height))
     custom = np.stack([chosen, table["mu_x"][chosen], table["mu_y"][chosen], table["sigma_x"][chosen],
                        table["sigma_y"][chosen], table["gamma"][chosen], table["beta"][chosen]], axis=-1)
     gamma = table["gamma"][chosen]
@@ -208,18 +194,38 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
                            "<br>σ = (%{customdata[3]:.3f}, %{customdata[4]:.3f})<br>γ = %{customdata[5]:.3f}"
                            "<br>β = %{customdata[6]:.3f}<extra></extra>")},
     ]
+    subtitle = "dot: mean μ, coloured by γ (red > 0, blue < 0) · ring: 1σ · hover for numbers"
+    if marker is not None:
+        data += marker_traces(marker, height, width)
+        subtitle += " · white cross" + (" and dashed ring: the requested point and radius" if marker[1] else
+                                        ": the requested location")
     xaxis, yaxis = _image_axes(height, width)
-    subtitle = {"text": "dot: mean μ, coloured by γ (red > 0, blue < 0) · ring: 1σ · hover for numbers"}
+    subtitle = {"text": subtitle}
     return {"data": data, "layout": _layout(title={"text": title, "subtitle": subtitle}, showlegend=False,
                                             height=440, xaxis=xaxis, yaxis=yaxis,
                                             margin=dict(PLOT_MARGIN, t=56))}
+
+
+def marker_traces(marker: tuple[tuple[float, float], float | None], height: int, width: int) -> list[dict]:
+    """Where z points, on an image of (height, width) pixels: a cross, and a dashed ring for a radius."""
+    (x, y), radius = marker
+    column, row = normalised_to_pixel(x, width), normalised_to_pixel(y, height)
+    colour = palette.MARKER_COLOUR
+    traces = [{"type": "scatter", "x": [column], "y": [row], "mode": "markers", "name": "query", "hoverinfo": "skip",
+               "marker": {"symbol": "cross-thin", "size": 16, "line": {"color": colour, "width": 3}}}]
+    if radius:
+        ex, ey = ellipse_path(np.array([column]), np.array([row]), np.array([sigma_to_pixels(radius, width)]),
+                              np.array([sigma_to_pixels(radius, height)]), points=64)
+        traces.append({"type": "scatter", "x": ex, "y": ey, "mode": "lines", "name": "radius", "hoverinfo": "skip",
+                       "line": {"color": colour, "width": 2, "dash": "dash"}})
+    return traces
 
 
 def details_figure(table: dict[str, np.ndarray], channel: int | None = None, points: int = 48,
                    heat_size: int = 48) -> dict:
     """One figure, four panels: the 1-D Gaussians along x and along y (every channel faint, their mean
     bold; or one channel), the mean attention map, and gamma / beta per channel as bars."""
-    t = (2 * np.arange(points) + 1) / points - 1
+    t = pixel_centres_np(points)
     chosen = channel_indices(len(table["mu_x"]), channel)
     data = []
     for axis, (mu, sigma) in enumerate((("mu_x", "sigma_x"), ("mu_y", "sigma_y")), start=1):
@@ -233,7 +239,7 @@ def details_figure(table: dict[str, np.ndarray], channel: int | None = None, poi
                          "yaxis": f"y{suffix}"})
         data.append({"type": "scatter", "x": t, "y": curves.mean(0), "mode": "lines", "name": "mean",
                      "line": {"width": 2.5, "color": "black"}, "xaxis": f"x{suffix}", "yaxis": f"y{suffix}"})
-    heat = mean_attention(table, heat_size, heat_size, channel)
+    heat = table_mean_attention(table, heat_size, heat_size, channel)
     data.append({"type": "heatmap", "z": heat, "colorscale": MEAN_COLOURSCALE, "xaxis": "x3", "yaxis": "y3",
                  "showscale": False, "hovertemplate": "%{z:.3f}<extra>mean attention</extra>"})
     colours = np.where(np.arange(len(table["gamma"])) == (-1 if channel is None else channel), "#d62728", "#4c72b0")

@@ -5,6 +5,10 @@ or one uploaded file. Every source answers the same few questions, so the page d
     source.view(index, controls, follow) -> View: the image to segment for these slider values,
                                              its ground truth (or None), a cache key, notes for the UI
     source.num_slices(index)              -> slices in the stack (ACDC), 1 otherwise
+    source.offers                         -> what else it has, by name (the page asks this, never hasattr):
+        "scene"  objects(index): the scene's objects and masks, the ground truth of any condition value
+        "cine"   cine(index, slice_index): every frame of a slice's 4-D cine
+        "stack"  slice_order(index), position(index, slice_index): slices from base to apex
 
 CLEVR-Seg: the image does not depend on the sliders; its ground truth does (the objects the
 current condition selects, from the scene: `ClevrSegDataset.target`).
@@ -26,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inside_core.conditions import QUADRANTS, quadrant_blend, slice_position
+from inside_core.conditions import condition_of, slice_position
 
 UPLOAD_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 UPLOAD_VOLUME_SUFFIXES = (".nii", ".nii.gz")
@@ -47,11 +51,6 @@ class View:
     notes: list[str] = field(default_factory=list)
 
 
-def dominant_quadrant(x: float, y: float) -> str:
-    """The quadrant with the largest weight in quadrant_blend(x, y) (ties: the first in QUADRANTS)."""
-    return QUADRANTS[int(np.argmax(quadrant_blend(x, y)))]
-
-
 # --------------------------------------------------------------------------------------- CLEVR-Seg
 
 
@@ -59,6 +58,7 @@ class ClevrSource:
     """A CLEVR-Seg folder through `inside_core.data.ClevrSegDataset` (native image size)."""
 
     kind = "clevr-seg"
+    offers = frozenset({"scene"})
 
     def __init__(self, root: str | Path, split: str = "test", label: str = ""):
         from inside_core.data import ClevrSegDataset
@@ -112,23 +112,17 @@ class ClevrSource:
     def ground_truth(self, index: int, card: dict, controls: dict[str, Any],
                      objects: tuple[list[dict], np.ndarray] | None = None) -> tuple[np.ndarray | None, str]:
         """The target for the model's condition at these slider values, and a line saying which it is."""
-        from inside_core.data.clevr_seg import selected_objects
-
         scene, masks = objects if objects is not None else self.objects(index)
         height, width = self.dataset.meta[index]["native_size"]
-        condition = card.get("condition", "quadrant")
-        if condition == "quadrant":
-            value = dominant_quadrant(controls.get("loc_x", -0.5), controls.get("loc_y", -0.5))
-            note = f"ground truth: the objects in the {value.replace('_', '-')} quadrant (the dominant one)"
-        elif condition == "point":
-            value = (controls.get("loc_x", 0.0), controls.get("loc_y", 0.0), controls.get("radius", 0.35))
-            note = "ground truth: the objects whose centre lies within the radius of the point"
-        elif "value" in controls:
-            value = controls["value"]
-            note = f"ground truth: the {value} objects"
-        else:
+        condition = condition_of(card)
+        value = condition.ground_truth_value(controls) if condition.dataset == "clevr-seg" else None
+        if value is None:
             return None, ""
-        chosen = selected_objects(scene, condition, value, width, height)
+        note = condition.ground_truth_note(value)
+        chosen = condition.selects(scene, value, width, height)
+        if not chosen:
+            note += (": none in this image, so the ground truth is empty (an empty prediction scores Dice 1 by "
+                     "convention, any predicted pixel Dice 0)")
         truth = masks[chosen].any(axis=0) if chosen else np.zeros(masks.shape[1:], bool)
         return truth.astype(np.int64), note
 
@@ -159,6 +153,7 @@ class AcdcSource:
     """
 
     kind = "acdc"
+    offers = frozenset({"cine", "stack"})
 
     def __init__(self, root: str | Path, split: str = "test", image_size: int = 128, spacing: float = 1.37,
                  label: str = ""):
@@ -239,6 +234,8 @@ class AcdcSource:
 
 class UploadSource:
     """One uploaded image (PNG/JPEG) or NIfTI volume (3-D, or 4-D cine: its first frame)."""
+
+    offers = frozenset({"stack"})
 
     def __init__(self, name: str, data: bytes, kind: str, image_size: tuple[int, int] | None = None,
                  spacing: float | None = None):

@@ -109,9 +109,9 @@ def _array(values) -> np.ndarray:
 
 
 def last_prediction(at: AppTest, model: str | None = None):
-    explorers = at.session_state["_explorers"]
-    keys = [k for k in explorers if model is None or k[0] == model]
-    return explorers[keys[-1]].last
+    """The prediction the page drew last (for `model`, or the page's own model)."""
+    shown = at.session_state["_shown"]
+    return shown[model] if model is not None else shown[at.selectbox(key="model").value]
 
 
 def texts(at: AppTest) -> str:

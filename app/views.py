@@ -1,0 +1,247 @@
+"""The page's views of one prediction: the mask panel, the conditioning panel, Explore, Compare and Sweep.
+
+Each panel is computed first (a small dataclass of images and figures) and drawn after, so a control
+move reaches the browser as one batch of elements. Everything shown is what the Explorer answered for
+this z; the ground truth is given per call (it follows the controls on CLEVR-Seg).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import streamlit as st
+
+from app import loading, page_state, plots
+from app.live_chart import live_chart
+from inside_core import palette
+from inside_core.conditions import condition_of
+from inside_core.explorer import channel_table, condition_vector, conditioning_kind, prepare_mask
+from inside_core.geometry import normalised_to_pixel
+
+VIEWS = ("Explore", "Compare", "Sweep")
+DISPLAY_PIXELS = 400  # the overlay is enlarged (nearest neighbour) to at least this many pixels
+STRIP_PIXELS = 240  # each image of the sweep strip
+WHY_NO_ATTENTION = {
+    "film": "FiLM scales and shifts whole feature maps (γ, β per channel): the same at every pixel, "
+            "so it has no spatial attention to draw. It can say *what* to keep, never *where*.",
+    "none": "The unconditioned baseline ignores z: the controls cannot change its mask.",
+}
+
+
+def enlarged(rgb: np.ndarray, pixels: int = DISPLAY_PIXELS) -> np.ndarray:
+    """Enlarged by an integer factor (nearest neighbour: masks stay crisp) to at least `pixels`."""
+    factor = max(1, -(-pixels // max(rgb.shape[:2])))
+    return np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1) if factor > 1 else rgb
+
+
+def legend_html(num_classes: int, ground_truth: bool) -> str:
+    """A colour key of the mask labels (our own fixed text: no user input reaches it)."""
+    items = [(palette.LABEL_COLOURS[k], name) for k, name in palette.label_names(num_classes).items()]
+    if ground_truth:
+        items.append((palette.GROUND_TRUTH_COLOUR, "ground truth (outline)"))
+    spans = [f'<span style="display:inline-block;width:0.8em;height:0.8em;background:{colour};'
+             f'border:1px solid #888;margin:0 0.3em 0 0.8em"></span>{name}' for colour, name in items]
+    return '<div style="font-size:0.85em">prediction: ' + "".join(spans) + "</div>"
+
+
+# ------------------------------------------------------------------------------------------ the mask
+
+
+@dataclass
+class MaskPanel:
+    """The input with the prediction blended in (ground truth outlined on a toggle) and its Dice line."""
+
+    jpeg: bytes
+    caption: str
+    dice: str  # markdown; "" without ground truth
+    legend: str
+
+
+def mask_panel(explorer, prediction, truth, name: str, title: str = "") -> MaskPanel:
+    truth = None if truth is None else prepare_mask(truth, explorer.image_size)
+    shown = truth if st.session_state.get("show_gt", False) else None
+    picture = plots.overlay(loading.display_rgb(explorer), prediction.labels, shown)
+    caption = title or "prediction" + (" · ground truth outlined" if shown is not None else "")
+    text = ""
+    per_class = explorer.dice_per_class(prediction, truth) if truth is not None else None
+    if per_class is not None:
+        names = palette.label_names(prediction.num_classes)
+        detail = "" if len(per_class) == 1 else " (" + ", ".join(
+            f"{names.get(k, k)} {v:.2f}" for k, v in per_class.items()) + ")"
+        text = f"Dice against the ground truth: **{np.mean(list(per_class.values())):.3f}**{detail}"
+        if not np.asarray(truth).any():
+            text += (" — the ground truth is empty here, so Dice is 1 only if nothing is predicted "
+                     "(the usual convention) and 0 otherwise")
+    shown_now = st.session_state.setdefault("_shown", {})  # what the page shows, by model (tests read it)
+    shown_now.pop(name, None)
+    shown_now[name] = prediction
+    return MaskPanel(plots.jpeg_bytes(enlarged(picture)), caption, text,
+                     legend_html(prediction.num_classes, shown is not None))
+
+
+def draw_mask_panel(panel: MaskPanel) -> None:
+    st.image(panel.jpeg, caption=panel.caption)
+    st.markdown(panel.legend, unsafe_allow_html=True)
+    if panel.dice:
+        st.markdown(panel.dice)
+    else:
+        st.caption("No ground truth for this image.")
+
+
+# -------------------------------------------------------------------------------- the conditioning
+
+
+@dataclass
+class ConditioningPanel:
+    """What the conditioning layer does at this z, by kind: INSIDE's Gaussians (and, in full, their
+    profiles, mean map and gamma / beta), Guide Me's map and scales, FiLM's gamma / beta bars."""
+
+    kind: str  # "inside", "guideme", "film", or "none" for an unconditioned model
+    layers: list[str] = field(default_factory=list)  # each conditioning layer's kind (a picker when several)
+    channels: int = 0
+    figures: dict[str, dict] = field(default_factory=dict)  # chart name -> plotly figure, in drawing order
+
+
+def conditioning_panel(explorer, prediction, marker=None, compact: bool = False) -> ConditioningPanel:
+    """The panel's figures for the chosen layer and channel (their pickers are drawn with the panel; their
+    values come from the page state). `compact`: layer 0, all channels, no detail figures (Compare)."""
+    if not prediction.conditioning:
+        return ConditioningPanel("none")
+    layers = [conditioning_kind(params) for params in prediction.conditioning]
+    layer = 0 if compact else int(page_state.default("layer", 0, lambda v: int(v) in range(len(layers))))
+    table = channel_table(prediction.conditioning[layer])
+    panel = ConditioningPanel(layers[layer], layers, len(table.get("mu_x", [])))
+    if panel.kind == "inside":
+        options = ["all"] + [str(c) for c in range(panel.channels)]
+        choice = "all" if compact else page_state.default("channel", "all", lambda v: v in options)
+        channel = None if choice == "all" else int(choice)
+        panel.figures["attention"] = plots.attention_figure(loading.background(explorer), table, channel,
+                                                            size=explorer.image_size, marker=marker)
+        if not compact:  # 1-D profiles, mean attention map and gamma / beta bars: one figure, one row
+            panel.figures["details"] = plots.details_figure(table, channel)
+    elif panel.kind == "guideme":
+        panel.figures["spatial"] = plots.spatial_map_figure(prediction.spatial_map(layer))
+        if not compact:
+            panel.figures["bars"] = plots.bars_figure({"γˢ (scale)": table["gamma_scale"],
+                                                       "γᵇ (shift)": table["gamma_shift"]})
+    else:
+        panel.figures["bars"] = plots.bars_figure({"γ": table["gamma"], "β": table["beta"]})
+    return panel
+
+
+def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact: bool = False) -> None:
+    """The panel, without its "details" figure (drawn full width below, by the explore view)."""
+    if panel.kind == "none":
+        st.info(WHY_NO_ATTENTION["none"])
+        return
+    if not compact and len(panel.layers) > 1:
+        st.selectbox("Conditioning layer", list(range(len(panel.layers))), key="layer",
+                     format_func=lambda i: f"layer {i} ({panel.layers[i]})")
+    if panel.kind == "inside":
+        if not compact:
+            st.selectbox("Channel", ["all"] + [str(c) for c in range(panel.channels)], key="channel",
+                         help="isolate one channel's Gaussian")
+        live_chart(panel.figures["attention"], key=f"{key}_attention", config=plots.PLOTLY_CONFIG)
+    elif panel.kind == "guideme":
+        live_chart(panel.figures["spatial"], key=f"{key}_spatial", config=plots.PLOTLY_CONFIG)
+        st.caption("Guide Me adds one rank-one map α_h + β_w, the same for every channel.")
+        if "bars" in panel.figures:
+            live_chart(panel.figures["bars"], key=f"{key}_bars", config=plots.PLOTLY_CONFIG)
+    else:
+        st.info(WHY_NO_ATTENTION["film"])
+        live_chart(panel.figures["bars"], key=f"{key}_bars", config=plots.PLOTLY_CONFIG)
+
+
+# --------------------------------------------------------------------------------------------- views
+
+
+def explore_view(mask: MaskPanel, panel: ConditioningPanel) -> None:
+    left, right = st.columns([1, 1.25])
+    with left:
+        st.toggle("Show the ground truth", key="show_gt")
+        draw_mask_panel(mask)
+    with right:
+        draw_conditioning_panel(panel)
+    if "details" in panel.figures:
+        # drawn after the mask and the attention have been painted: they are what a control move is about
+        live_chart(panel.figures["details"], key="main_details", config=plots.PLOTLY_CONFIG, defer=True)
+
+
+def compare_partner(entry) -> list:
+    """The models to compare with, the default partner first: one for the same condition (so both read z
+    the same way), FiLM or Guide Me beside INSIDE and INSIDE beside the others where there is one."""
+    dataset = entry.card.get("dataset", "clevr-seg")
+    entries = loading.discover_models(dataset) or loading.untrained_models(dataset)
+    wanted = ("film", "guideme") if entry.card.get("conditioning") == "inside" else ("inside",)
+    same = [e for e in entries if e.name != entry.name and e.card.get("condition") == entry.card.get("condition")]
+    ranked = sorted(same, key=lambda e: wanted.index(e.card.get("conditioning"))
+                    if e.card.get("conditioning") in wanted else len(wanted))
+    return ranked + [e for e in entries if e not in ranked]
+
+
+def compare_view(explorer, prediction, entry, controls, view, marker=None) -> None:
+    from inside_core.checkpoints import CheckpointError
+
+    entries = compare_partner(entry)
+    names = [e.name for e in entries]
+    fallback = next((n for n in names if n != entry.name), names[0])
+    page_state.default("compare_model", fallback, lambda v: v in names)
+    second = entries[names.index(st.selectbox("Compare with", names, key="compare_model"))]
+    try:
+        model = loading.load_model(second)
+    except CheckpointError as error:
+        st.error(str(error))
+        return
+    other_explorer = loading.explorer_for(second, model, view.key, view.image)
+    other_prediction = other_explorer.update(condition_vector(second.card, **controls.z_values))
+    st.session_state.setdefault("_export", {})["compare"] = (second.name, other_explorer, other_prediction)
+    pairs = ((entry, explorer, prediction), (second, other_explorer, other_prediction))
+    for side, (column, (e, ex, pr)) in enumerate(zip(st.columns(2), pairs, strict=True)):
+        with column:
+            st.subheader(e.name)
+            draw_mask_panel(mask_panel(ex, pr, view.ground_truth, e.name, title=loading.describe(e)))
+            draw_conditioning_panel(conditioning_panel(ex, pr, marker=marker, compact=True), key=f"compare{side}",
+                                    compact=True)
+
+
+def sweep_view(explorer, entry, source, index: int, controls) -> None:
+    condition = condition_of(entry.card)
+    variables = condition.sweep
+    if not variables:
+        st.info("This model's condition is categorical: pick its values above instead.")
+        return
+    page_state.default("sweep_var", next(iter(variables)), lambda v: v in variables)
+    page_state.default("sweep_steps", 7, lambda v: 3 <= int(v) <= 11)
+    left, right = st.columns(2)
+    variable = left.selectbox("Sweep", list(variables), key="sweep_var",
+                              format_func=lambda k: condition.control(k).label)
+    steps = right.slider("Steps", 3, 11, key="sweep_steps")
+    grid = np.linspace(*variables[variable], steps)
+    zs = [condition.encode(**{**controls.z_values, variable: float(v)}) for v in grid]
+    predictions = explorer.sweep(zs)
+    rgb_base = loading.display_rgb(explorer)
+    frames, captions, means = [], [], []
+    for value, prediction in zip(grid, predictions, strict=True):
+        frame = enlarged(plots.overlay(rgb_base, prediction.labels), pixels=STRIP_PIXELS)
+        params = prediction.conditioning[0] if prediction.conditioning else None
+        caption = f"{variable} = {value:+.2f}"
+        if params is not None and conditioning_kind(params) == "inside":
+            table = channel_table(params)
+            h, w = frame.shape[:2]
+            points = np.stack([normalised_to_pixel(table["mu_x"], w), normalised_to_pixel(table["mu_y"], h)], -1)
+            frame = plots.draw_points(frame, points, radius=1)
+            means.append((table["mu_x"].mean(), table["mu_y"].mean()))
+        if "scene" in source.offers:
+            truth, _ = source.ground_truth(index, entry.card, {**controls.z_values, variable: float(value)},
+                                           loading.clevr_objects(source, source.label, index))
+            if truth is not None:
+                caption += f" · Dice {explorer.dice(prediction, truth):.2f}"
+        frames.append(frame)
+        captions.append(caption)
+    dots = ("Yellow dots: each channel's Gaussian mean (INSIDE)." if means else
+            "This model has no Gaussians: only its masks change.")
+    st.caption(f"The image stays fixed; only z changes. {dots}")
+    st.image(frames, caption=captions, width=170)
+    if means:
+        live_chart(plots.means_figure(grid, np.array(means), variable), key="sweep_means", config=plots.PLOTLY_CONFIG)
