@@ -254,7 +254,7 @@ class Explorer:
         batch = len(zs)
         f = self.features
         features = type(f)(f.tensor.expand(batch, *f.tensor.shape[1:]),
-                           [s.expand(batch, *s.shape[1:]) for s in f.skips], f.input_size)
+                           [s.expand(batch, *s.shape[1:]) for s in f.skips])
         zt = self._z_tensor(np.stack([np.asarray(z, dtype=np.float32) for z in zs]), batch) \
             if self.conditioned else None
         with torch.inference_mode():

@@ -16,12 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inside_core.layers import INSIDE, FiLM, GuidingBlock
+from inside_core.layers import CONDITIONING_LAYERS, INSIDE, GuidingBlock
 
 __all__ = ["ModelOutput", "EncoderDecoder", "UNet", "UpsampleConv", "build_model", "register_model", "list_models",
            "upsample_conv2d"]
 
-CONDITIONING_CHOICES = ("none", "film", "guideme", "inside")
+CONDITIONING_CHOICES = ("none", *CONDITIONING_LAYERS)
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
@@ -63,25 +63,22 @@ class Features:
 
     tensor: Tensor
     skips: list[Tensor] = field(default_factory=list)
-    input_size: tuple[int, int] = (0, 0)
-
-    def to(self, *args, **kwargs) -> Features:
-        return Features(self.tensor.to(*args, **kwargs), [s.to(*args, **kwargs) for s in self.skips],
-                        self.input_size)
 
 
 def make_conditioning(kind: str, channels: int, cond_dim: int, height: int, width: int,
                       **options: Any) -> nn.Module | None:
-    """The conditioning layer `kind` for features of (channels, height, width), or None."""
+    """The conditioning layer `kind` (layers.CONDITIONING_LAYERS) for features of (channels, height, width),
+    or None for "none". Options go to the layer; one it does not take is an error, not silently dropped."""
     if kind == "none":
         return None
-    if kind == "film":
-        return FiLM(channels, cond_dim)
-    if kind == "guideme":
-        return GuidingBlock(channels, cond_dim, height, width)
-    if kind == "inside":
-        return INSIDE(channels, cond_dim, **options)
-    raise ValueError(f"unknown conditioning {kind!r}; choose one of {', '.join(CONDITIONING_CHOICES)}")
+    if kind not in CONDITIONING_LAYERS:
+        raise ValueError(f"unknown conditioning {kind!r}; choose one of {', '.join(CONDITIONING_CHOICES)}")
+    if kind == "guideme":  # its head size depends on the feature map's size
+        options = {"height": height, "width": width, **options}
+    try:
+        return CONDITIONING_LAYERS[kind](channels, cond_dim, **options)
+    except TypeError as error:
+        raise ValueError(f"{kind} conditioning does not take these options: {', '.join(options)} ({error})") from None
 
 
 class ConditionedNetwork(nn.Module):
@@ -122,7 +119,7 @@ class ConditionedNetwork(nn.Module):
         return any(isinstance(layer, GuidingBlock) for layer in self.conditioning_layers())
 
     def conditioning_layers(self):
-        return (m for m in self.modules() if isinstance(m, (FiLM, GuidingBlock, INSIDE)))
+        return (m for m in self.modules() if isinstance(m, tuple(CONDITIONING_LAYERS.values())))
 
     def sigma_penalty(self, conditioning: list) -> Tensor:
         """Sum of the INSIDE layers' sigma penalties for one forward pass's parameters."""
@@ -233,7 +230,7 @@ class EncoderDecoder(ConditionedNetwork):
 
     def encode(self, x: Tensor) -> Features:
         self.check_image(x)
-        return Features(self.encoder(x), input_size=(x.shape[2], x.shape[3]))
+        return Features(self.encoder(x))
 
     def decode(self, features: Features, z: Tensor | None = None) -> ModelOutput:
         x = features.tensor
@@ -342,14 +339,13 @@ class UNet(ConditionedNetwork):
 
     def encode(self, x: Tensor) -> Features:
         self.check_image(x)
-        size = (x.shape[2], x.shape[3])
         skips = []
         for block in self.encoders:
             x = block(x if not skips else self.pool(x))
             skips.append(x)
         for index in range(self.split_stage + 1):
             x = self._run_stage(index, x, skips)
-        return Features(x, skips, size)
+        return Features(x, skips)
 
     def decode(self, features: Features, z: Tensor | None = None) -> ModelOutput:
         x, skips = features.tensor, features.skips

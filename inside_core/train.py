@@ -58,6 +58,7 @@ from inside_core.checkpoints import (
     write_card,
 )
 from inside_core.conditions import get_condition
+from inside_core.data.augment import make_augment
 from inside_core.networks import build_model
 
 __all__ = ["DEFAULT_TRAIN", "load_config", "build_dataset", "preload", "make_loss", "batch_dice", "train",
@@ -83,30 +84,60 @@ DEFAULT_TRAIN: dict[str, Any] = {
 
 # ----------------------------------------------------------------------------------------------- config
 
-def load_config(path: str | os.PathLike) -> dict:
-    """Read a YAML config and fill the `train` section with DEFAULT_TRAIN."""
-    path = Path(path)
+def _merge(base: dict, override: dict) -> dict:
+    """`override` over `base`, section by section (nested mappings merged, everything else replaced)."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key),
+                                                                                          dict) else value
+    return merged
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A config mapping with its `base:` chain resolved (paths relative to the file that names them)."""
     try:
         config = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise ValueError(f"{path}: cannot read the config ({str(error).splitlines()[0]})") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path}: a config must be a YAML mapping")
+    base = config.pop("base", None)
+    if base is None:
+        return config
+    base_path = (path.parent / str(base)).resolve()
+    if base_path in seen:
+        raise ValueError(f"{path}: 'base: {base}' makes a loop")
+    return _merge(_read_yaml(base_path, (*seen, base_path)), config)
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a YAML config: its `base:` file (if any) with this file's values over it, as nanoGPT's
+    config files hold only what they change; then `train` filled from DEFAULT_TRAIN and the model's
+    `cond_dim` from the condition (inside_core.conditions). Returns the full resolved config."""
+    path = Path(path)
+    config = _read_yaml(path, (path.resolve(),))
     for section in ("name", "dataset", "data", "model"):
         if section not in config:
             raise ValueError(f"{path}: the config lacks '{section}'")
+    if config["dataset"] == "nnunet":  # a user's folder: z, channels and classes come from its dataset.json
+        config["train"] = {**DEFAULT_TRAIN, **(config.get("train") or {})}
+        config["condition"] = "table"
+        return config
     if config["dataset"] not in ("clevr-seg", "acdc"):
         raise ValueError(f"{path}: dataset must be 'clevr-seg' or 'acdc', got {config['dataset']!r}")
     config["train"] = {**DEFAULT_TRAIN, **(config.get("train") or {})}
     config.setdefault("condition", "phase_slice" if config["dataset"] == "acdc" else "quadrant")
+    config["model"].setdefault("cond_dim", get_condition(config["condition"]).cond_dim)
     return config
 
 
 # ------------------------------------------------------------------------------------------------- data
 
 def build_dataset(dataset: str, root: str | os.PathLike, split: str, *, condition: str = "quadrant",
-                  image_size: int | list | None = None, spacing: float | None = None, seed: int = 0):
-    """The dataset object for one split, with the options a config or model card records."""
+                  image_size: int | list | None = None, spacing: float | None = None, seed: int = 0,
+                  variables: list[str] | None = None):
+    """The dataset object for one split, with the options a config or model card records
+    (`variables`: the declared variables a user's nnU-Net-layout folder conditions on; None: all)."""
     from inside_core import data  # imported here: training code must not need data at import time
 
     size = image_size[0] if isinstance(image_size, (list, tuple)) else image_size
@@ -115,6 +146,10 @@ def build_dataset(dataset: str, root: str | os.PathLike, split: str, *, conditio
     if dataset == "acdc":
         options = {} if spacing is None else {"spacing": spacing}
         return data.AcdcDataset(root, split=split, image_size=size or 128, seed=seed, **options)
+    if dataset == "nnunet":
+        from inside_core.data.nnunet import NnUNetDataset
+
+        return NnUNetDataset(root, split=split, image_size=size or 128, variables=variables, seed=seed)
     raise ValueError(f"unknown dataset {dataset!r}")
 
 
@@ -133,7 +168,7 @@ def config_datasets(config: dict, split: str):
     data_cfg = config["data"]
     return build_dataset(config["dataset"], data_cfg["root"], split, condition=config.get("condition", "quadrant"),
                          image_size=data_cfg.get("image_size"), spacing=data_cfg.get("spacing"),
-                         seed=data_cfg.get("seed", 0))
+                         seed=data_cfg.get("seed", 0), variables=data_cfg.get("variables"))
 
 
 def ensure_data(config: dict) -> None:
@@ -290,8 +325,10 @@ def write_log(path: Path, history: list[dict]) -> None:
 # ------------------------------------------------------------------------------------------- the loop
 
 def run_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: torch.device,
-              optimizer: torch.optim.Optimizer | None = None, progress: str | None = None) -> tuple[float, float, int]:
-    """One pass; trains if an optimizer is given. Returns (sum of loss * n, sum of Dice, n) on this rank."""
+              optimizer: torch.optim.Optimizer | None = None, progress: str | None = None,
+              augment=None) -> tuple[float, float, int]:
+    """One pass; trains if an optimizer is given (batches through `augment` first, if given).
+    Returns (sum of loss * n, sum of Dice, n) on this rank."""
     training = optimizer is not None
     model.train(training)
     raw_model = getattr(model, "module", model)
@@ -299,6 +336,8 @@ def run_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: 
     batches = tqdm(loader, desc=progress, leave=False, disable=progress is None, mininterval=2.0)
     with torch.set_grad_enabled(training):
         for images, z, masks in batches:
+            if training and augment is not None:
+                images, masks = augment(images, masks)
             images, z, masks = images.to(device), z.to(device), masks.to(device)
             out = model(images, z)
             loss = loss_fn(out.logits, masks) + raw_model.sigma_penalty(out.conditioning).to(device)
@@ -316,7 +355,23 @@ def run_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: 
 
 def train(config: dict, out_dir: str | os.PathLike | None = None, resume: str | None = None,
           command: str | None = None, quiet: bool = False) -> Path | None:
-    """Train the model a config describes; returns the best checkpoint's path (rank 0) or None."""
+    """Train the model a config describes; returns the best checkpoint's path (rank 0) or None.
+
+    One run per output folder: rank 0 holds `<out>/.inside-run.lock` (inside_core.run_lock) while it
+    runs, so a second run into the same folder stops at once (RunLockError, one line) instead of
+    silently overwriting the first one's results; the lock of a killed run is taken over.
+    """
+    from inside_core.run_lock import RunLock
+
+    out = Path(out_dir or Path("runs") / config["name"])
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 holds the lock for every rank
+        return _train(config, out, resume, command, quiet)
+    with RunLock(out):
+        return _train(config, out, resume, command, quiet)
+
+
+def _train(config: dict, out_dir: Path, resume: str | None, command: str | None, quiet: bool) -> Path | None:
+    """The training loop of `train`, inside the run lock."""
     cfg = config["train"]
     name = config["name"]
     out_dir = Path(out_dir or Path("runs") / name)
@@ -336,11 +391,14 @@ def train(config: dict, out_dir: str | os.PathLike | None = None, resume: str | 
     val_images, val_z, val_masks, _ = preload(val_set)
     model_cfg = dict(config["model"])
     model_cfg.setdefault("cond_dim", int(z.shape[1]))
+    for key, value in (train_set.model_defaults() if hasattr(train_set, "model_defaults") else {}).items():
+        model_cfg.setdefault(key, value)  # a user's folder decides its input channels and classes
     if "image_size" not in model_cfg:
         model_cfg["image_size"] = list(images.shape[2:])
     model = build_model(model_cfg.pop("name"), **model_cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
     loss_fn = make_loss(cfg)
+    augment = make_augment(cfg.get("augment"))  # train.augment: inside_core.data.augment options
 
     state = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "epochs_without_improvement": 0,
              "elapsed_s": 0.0, "history": [], "stopped": ""}
@@ -376,7 +434,8 @@ def train(config: dict, out_dir: str | os.PathLike | None = None, resume: str | 
         started = time.perf_counter()
         train_sampler.set_epoch(epoch)
         progress = f"epoch {epoch}" if rank == 0 and not quiet else None
-        train_sums = all_reduce_sum(list(run_epoch(ddp_model, train_loader, loss_fn, device, optimizer, progress)),
+        train_sums = all_reduce_sum(list(run_epoch(ddp_model, train_loader, loss_fn, device, optimizer, progress,
+                                                        augment)),
                                     device)
         val_sums = all_reduce_sum(list(run_epoch(ddp_model, val_loader, loss_fn, device)), device)
         elapsed = state["elapsed_s"] + time.perf_counter() - started
@@ -433,7 +492,8 @@ def make_card(config: dict, model: nn.Module, state: dict, command: str | None) 
         "condition": config.get("condition"),
         "conditioning": model.config.get("conditioning", "none"),
         "image_size": list(model.config.get("image_size", [])),
-        "z_encoding": get_condition(config["condition"]).z_encoding if config.get("condition") else "",
+        "z_encoding": get_condition(config["condition"]).z_encoding if config.get("condition") not in (None, "table")
+        else "",
         "data": {"root": str(data_cfg["root"]), "generate": data_cfg.get("generate"),
                  "train_split": config["train"]["train_split"], "val_split": config["train"]["val_split"],
                  "seed": data_cfg.get("seed", 0), "synthetic": bool(data_cfg.get("synthetic", True))},
@@ -448,6 +508,11 @@ def make_card(config: dict, model: nn.Module, state: dict, command: str | None) 
     }
     if config["dataset"] == "acdc":
         card["spacing"] = data_cfg.get("spacing", 1.37)
+    if config["dataset"] == "nnunet":  # the full declaration, so condition_of(card) rebuilds the condition
+        from inside_core.data.nnunet import card_fields
+
+        card.update(card_fields(data_cfg["root"], data_cfg.get("variables")))
+        card["data"]["variables"] = list(card["condition_spec"]["variables"])
     return card
 
 
@@ -464,6 +529,8 @@ def run_train(args: argparse.Namespace) -> int:
         config = load_config(args.config)
         if args.data:
             config["data"]["root"] = args.data
+        if getattr(args, "variables", None):
+            config["data"]["variables"] = [v.strip() for v in args.variables.split(",") if v.strip()]
         if args.epochs is not None:
             config["train"]["epochs"] = args.epochs
         if args.max_minutes is not None:
@@ -479,6 +546,13 @@ def run_train(args: argparse.Namespace) -> int:
         path = train(config, args.out, args.resume, reproduce_command(config, argv))
     except (ValueError, CheckpointError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # disk full, no permission: one line with the path (a WriteError says it already)
+        from inside_core.atomic import WriteError
+        from inside_core.data.errors import printable
+
+        plain = not isinstance(error, WriteError) and error.filename and error.strerror
+        print(f"error: {printable(error.filename)}: {error.strerror}" if plain else f"error: {error}", file=sys.stderr)
         return 2
     finally:
         if dist.is_initialized():
@@ -499,4 +573,6 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", help="resume state to continue from (<out>/resume/<name>.safetensors)")
     parser.add_argument("--max-minutes", type=float, help="training time budget (overrides train.max_minutes)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (overrides train.num_threads)")
+    parser.add_argument("--variables", help="nnU-Net-layout data: the declared variables to condition on, "
+                        "comma-separated (overrides data.variables; default all)")
     parser.set_defaults(func=run_train)
