@@ -125,6 +125,8 @@ def evaluate_model(model: torch.nn.Module, card: dict, data: str | Path, split: 
     from inside_core.train import build_dataset, preload
 
     dataset_kind = card.get("dataset", "clevr-seg")
+    if dataset_kind == "nnunet":  # a user's folder: its own labels and declared variables
+        return _evaluate_nnunet(model, card, data, split, seed)
     data_seed = seed if seed is not None else int(card.get("data", {}).get("seed", 0))
     dataset = build_dataset(dataset_kind, data, split, condition=card.get("condition") or "quadrant",
                             image_size=card.get("image_size") or None, spacing=card.get("spacing"), seed=data_seed)
@@ -136,6 +138,31 @@ def evaluate_model(model: torch.nn.Module, card: dict, data: str | Path, split: 
         return {"dice": round(float(np.mean(scores)), 4), "dice_std": round(float(np.std(scores)), 4),
                 "n": len(scores), "split": split}
     return _evaluate_acdc(labels, masks.astype(np.int64), metas, split)
+
+
+def _evaluate_nnunet(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None) -> dict:
+    """A user's nnU-Net-layout folder (inside_core.data.nnunet): z encoded with the card's own declaration;
+    per case (its slices stacked) and per label, Dice; "dice" is the mean over labels and cases,
+    "dice_std" the spread of the per-case means, "dice_per_label" the mean per label."""
+    from inside_core.conditions import condition_of
+    from inside_core.data.nnunet import NnUNetDataset
+    from inside_core.train import preload
+
+    data_seed = seed if seed is not None else int(card.get("data", {}).get("seed", 0))
+    dataset = NnUNetDataset(data, split, image_size=card.get("image_size") or 128, seed=data_seed,
+                            condition=condition_of(card))
+    images, z, masks, metas = preload(dataset)
+    labels, masks = predict(model, images, z).numpy(), masks.numpy()
+    names = list(card.get("labels") or dataset.label_names)
+    cases: dict[str, list[int]] = defaultdict(list)
+    for index, meta in enumerate(metas):
+        cases[meta["case"]].append(index)
+    scores = {name: [dice_score(labels[i] == k, masks[i] == k) for i in cases.values()]
+              for k, name in enumerate(names) if k > 0}
+    per_case = np.mean([scores[name] for name in scores], axis=0)
+    return {"dice": round(float(per_case.mean()), 4), "dice_std": round(float(per_case.std()), 4), "n": len(cases),
+            "dice_per_label": {name: round(float(np.mean(s)), 4) for name, s in scores.items()},
+            "n_slices": len(metas), "split": split}
 
 
 def _evaluate_acdc(labels: np.ndarray, masks: np.ndarray, metas: list[dict], split: str) -> dict:

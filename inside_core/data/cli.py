@@ -40,6 +40,30 @@ def _acdc(args: argparse.Namespace) -> int:
     )
 
 
+def _lesions(args: argparse.Namespace) -> int:
+    from inside_core.data.generate_lesions import generate_lesions
+
+    return _generate(
+        lambda: generate_lesions(args.out, args.cases, seed=args.seed, size=args.size),
+        f"{args.cases} synthetic lesion cases ({args.size}x{args.size}, seed {args.seed}) in the nnU-Net layout",
+    )
+
+
+def _import(args: argparse.Namespace) -> int:
+    from inside_core.data.nnunet_convert import import_folder
+
+    return _generate(lambda: import_folder(args.images, args.masks, args.table, args.out, args.conditions,
+                                           labels=args.labels), "an nnU-Net-layout dataset")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from inside_core.data.nnunet_convert import export_dataset
+
+    return _generate(lambda: export_dataset(args.kind, args.data, args.out, condition=args.condition,
+                                            seed=args.seed, limit=args.limit),
+                     f"the {args.kind} data in the nnU-Net layout")
+
+
 def _validate(args: argparse.Namespace) -> int:
     from inside_core.data.validate import validate
 
@@ -61,7 +85,7 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         for problem in report.problems:
             print(problem.line())
-        unit = {"clevr-seg": "images", "acdc": "patients"}.get(report.format, "items")
+        unit = {"clevr-seg": "images", "acdc": "patients", "nnunet": "cases"}.get(report.format, "items")
         verdict = "OK" if report.ok else "FAILED"
         print(f"{verdict}: {report.format} at {report.root}: {report.checked} {unit} checked, "
               f"{len(report.errors)} errors, {len(report.problems) - len(report.errors)} warnings")
@@ -100,9 +124,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     acdc.add_argument("--quiet", action="store_true", help="no progress bar")
     acdc.set_defaults(func=_acdc)
 
-    check = commands.add_parser("validate", help="check a CLEVR-Seg or ACDC folder, report every problem")
+    lesions = commands.add_parser("lesions", help="write synthetic lesion slices (nnU-Net layout + conditions table)")
+    lesions.add_argument("--out", required=True, help="output folder (must not exist, or be empty)")
+    lesions.add_argument("--cases", type=int, required=True, help="number of cases")
+    lesions.add_argument("--seed", type=int, default=0, help="random seed (same seed: byte-identical output)")
+    lesions.add_argument("--size", type=int, default=96, help="image side in pixels (default 96)")
+    lesions.set_defaults(func=_lesions)
+
+    imp = commands.add_parser("import", help="build the nnU-Net layout from a folder of images, masks and a CSV",
+                              description="Images and masks are paired by file stem; the CSV's first column "
+                              "(or 'case') names the stem. Variables are declared with --conditions.")
+    imp.add_argument("--images", required=True, help="folder of images (.png or .nii.gz)")
+    imp.add_argument("--masks", required=True, help="folder of integer masks, same stems as the images")
+    imp.add_argument("--table", help="CSV or TSV of non-imaging variables, one row per image")
+    imp.add_argument("--conditions", help="JSON file (or text) declaring the variables (default: guessed "
+                     "from the table: numbers continuous over their range, text categorical)")
+    imp.add_argument("--labels", help="JSON label names to values (default: background 0, label_k k)")
+    imp.add_argument("--out", required=True, help="output folder (must not exist, or be empty)")
+    imp.set_defaults(func=_import)
+
+    exp = commands.add_parser("export", help="write CLEVR-Seg (one condition) or ACDC data in the nnU-Net layout")
+    exp.add_argument("kind", choices=["clevr-seg", "acdc"])
+    exp.add_argument("--data", required=True, help="the CLEVR-Seg or ACDC folder")
+    exp.add_argument("--out", required=True, help="output folder (must not exist, or be empty)")
+    exp.add_argument("--condition", default="point", help="CLEVR-Seg: the condition to export (default point)")
+    exp.add_argument("--seed", type=int, default=0, help="CLEVR-Seg: seed of the per-image condition draw")
+    exp.add_argument("--limit", type=int, help="at most this many images / patients")
+    exp.set_defaults(func=_export)
+
+    check = commands.add_parser("validate", help="check a CLEVR-Seg, ACDC or nnU-Net-layout folder, "
+                                "report every problem")
     check.add_argument("path", help="dataset folder")
-    check.add_argument("--format", choices=["clevr-seg", "acdc"], default=None, help="default: detected")
+    check.add_argument("--format", choices=["clevr-seg", "acdc", "nnunet"], default=None, help="default: detected")
     check.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     check.set_defaults(func=_validate)
 
