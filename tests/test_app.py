@@ -126,8 +126,8 @@ def test_default_page_shows_a_clevr_sample_with_its_mask():
     at = healthy(page())
     assert at.selectbox(key="dataset").value == "clevr-seg"
     shipped = [p.stem for p in list_checkpoints(REPO / "checkpoints")]
-    expected = "clevr-seg-quadrant-inside" if "clevr-seg-quadrant-inside" in shipped else "untrained-clevr-seg-inside"
-    assert at.selectbox(key="model").value == expected
+    assert "clevr-seg-quadrant-inside" in shipped  # the page's default model ships with the repository
+    assert at.selectbox(key="model").value == "clevr-seg-quadrant-inside"
     assert at.slider(key="loc_x").value == -0.5 and at.slider(key="loc_y").value == -0.5
     # it opens on a sample with objects in the top-left quadrant (the starting z), so there is a mask to see
     assert last_prediction(at) is not None and at.session_state["_explorers"]
@@ -141,8 +141,8 @@ def test_default_page_shows_a_clevr_sample_with_its_mask():
     assert "SYNTHETIC" in texts(at)
     prediction = last_prediction(at)
     assert prediction.labels.ndim == 2 and prediction.labels.shape[0] >= 32
-    if expected == "clevr-seg-quadrant-inside":
-        assert "test Dice" in texts(at)  # the card's metric, under the model picker
+    assert "test Dice" in texts(at)  # the card's metric, under the model picker
+    assert "prediction:" in texts(at) and "target" in texts(at)  # the colour key of the mask
 
 
 @pytest.mark.skipif(not (REPO / "checkpoints" / "clevr-seg-quadrant-inside.safetensors").exists(),
@@ -184,8 +184,8 @@ def test_location_sliders_move_the_attention_and_the_mask(test_models, key):
     np.testing.assert_allclose(after.z, quadrant_blend(0.9 if key == "loc_x" else -0.5,
                                                        0.9 if key == "loc_y" else -0.5))
     assert not np.allclose(before.probabilities, after.probabilities)
-    if not np.array_equal(before.labels, after.labels):
-        assert at.image[0].proto.imgs[0].url != image_before  # the drawn mask followed
+    # the drawn image is the mask's: it changed exactly when the labels did (media URLs hash the content)
+    assert (at.image[0].proto.imgs[0].url != image_before) == (not np.array_equal(before.labels, after.labels))
 
 
 def test_point_model_has_a_radius_slider(test_models):
@@ -228,10 +228,16 @@ def test_acdc_phase_and_slice_sliders(test_models):
 def test_film_guideme_and_baseline_views(test_models, conditioning, expected):
     at = healthy(page(model=f"clevr-seg-quadrant-{conditioning}"))
     assert expected in texts(at)
-    if conditioning != "none":
-        assert charts(at)
-    if conditioning == "guideme":
-        at = healthy(at.slider(key="loc_x").set_value(0.5).run())
+    assert bool(charts(at)) == (conditioning != "none")
+    before = last_prediction(at)
+    at = healthy(at.slider(key="loc_x").set_value(0.5).run())
+    after = last_prediction(at)
+    if conditioning == "guideme":  # the alpha + beta map follows the location, in the page's figure too
+        assert not np.allclose(before.spatial_map(), after.spatial_map())
+        heat = [t for t in charts(at)["main_spatial"]["data"] if t["type"] == "heatmap"][0]
+        np.testing.assert_allclose(_array(heat["z"]).ravel(), after.spatial_map().ravel(), atol=1e-5)
+    elif conditioning == "none":  # the baseline ignores z
+        np.testing.assert_array_equal(before.probabilities, after.probabilities)
 
 
 def test_channel_picker_isolates_one_channel(test_models):

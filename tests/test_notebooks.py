@@ -28,5 +28,11 @@ def test_notebook_executes(path, tmp_path):
     client = NotebookClient(notebook, timeout=240, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()
-    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
+    outputs = [o for c in notebook.cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    # the notebooks teach by pictures: the figures they draw (matplotlib PNGs or widget views) must be there
+    pictures = [o for o in outputs if "image/png" in o.get("data", {})
+                or "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    expected = sum(source.count("show_figure(") + source.count("display(") + source.count("plt.show(")
+                   for source in (c.source for c in notebook.cells if c.cell_type == "code"))
+    assert len(pictures) >= max(1, expected), f"{path.name}: {len(pictures)} figures shown, {expected} expected"
