@@ -23,7 +23,7 @@ from inside_core import build_model
 from inside_core import figures as F
 from inside_core.checkpoints import save_checkpoint
 from inside_core.cli import main as cli_main
-from inside_core.encoding import acdc_condition, one_hot, point_condition
+from inside_core.conditions import acdc_condition, one_hot, point_condition
 from inside_core.explorer import Explorer
 
 SIZE = 48  # a multiple of 8 (U-Net) and 4 (encoder-decoder)
@@ -90,6 +90,14 @@ def acdc_rows(count: int = 12) -> list[F.Row]:
         rows.append(F.Row(rng.random((1, SIZE, SIZE), dtype=np.float32), acdc_condition(phase, position), mask,
                           f"{'ES' if phase else 'ED'}, slice {k}"))
     return rows
+
+
+def panels(fig) -> list:
+    return [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+
+
+def colour_bars(fig) -> list:
+    return [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
 
 
 def render(fig, fmt: str) -> bytes:
@@ -173,7 +181,10 @@ def test_explorer_figure_every_conditioning(conditioning):
     explorer, prediction = explore(random_model(conditioning), one_hot("quadrant", "top_right"))
     fig = F.explorer_figure(explorer, prediction, title="test", width="single")
     assert fig.get_size_inches()[0] == pytest.approx(3.5)
-    assert len(fig.axes) == (2 if conditioning == "none" else 3)
+    assert len(panels(fig)) == (2 if conditioning == "none" else 3)
+    # INSIDE's attention and Guide Me's map come with a labelled colour bar; FiLM's bars need none
+    assert len(colour_bars(fig)) == (1 if conditioning in ("inside", "guideme") else 0)
+    assert all(bar.get_ylabel() for bar in colour_bars(fig))
     check_file(render(fig, "svg"), "svg", ("Input", "Prediction"))
 
 

@@ -1,0 +1,202 @@
+"""The dashboard's export: one explorer view (`explorer_figure`) or both sides of the Compare view
+(`compare_figure`) as a figure, carrying the view as shown.
+
+Panels: the input, the prediction over it (ground truth dashed, if shown) and the conditioning (INSIDE's
+attention with the strongest channels' Gaussians, or one channel; Guide Me's α + β; FiLM's γ, β), with
+labelled colour bars. A caption gives z, the control values and the Dice; a long title is wrapped to
+the figure's width. The ground truth is given per call (`mask=`): the Explorer holds none for the page.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure, SubFigure
+
+from inside_core.attention import DEFAULT_CHANNELS, describe, strongest_channels
+from inside_core.conditions import Condition, condition_of, get_condition
+from inside_core.layers import GuidingParams, InsideParams
+
+from .conditioning import CONDITIONING_TITLES, draw_attention, draw_conditioning
+from .primitives import (
+    corner_text,
+    draw_condition_marker,
+    label_legend,
+    outline_mask,
+    overlay_mask,
+    show_image,
+    to_numpy,
+    to_numpy_image,
+)
+from .style import FONT_SIZE, SMALL_FONT_SIZE, figure_size, paper_style
+
+__all__ = ["explorer_figure", "compare_figure", "view_caption", "wrap_title"]
+
+_FROM_EXPLORER = object()  # mask default: the explorer's own sample mask (the old behaviour)
+_CHARACTER_WIDTH = 0.55  # a DejaVu Sans character is about this many em wide, on average
+
+
+def wrap_title(text: str, width_inches: float, font_size: float = FONT_SIZE) -> str:
+    """`text` broken into lines that fit `width_inches` at `font_size` points (titles were cut off)."""
+    per_line = max(int(width_inches * 72 / (font_size * _CHARACTER_WIDTH)), 12)
+    return "\n".join(textwrap.wrap(text, per_line)) if len(text) > per_line else text
+
+
+def _condition(explorer: Any, condition: str | Condition | None) -> Condition | None:
+    if isinstance(condition, Condition):
+        return condition
+    if condition is not None:
+        return get_condition(condition)
+    card = getattr(getattr(explorer, "model", None), "card", None)
+    return condition_of(card) if card and getattr(explorer, "conditioned", True) else None
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, (int, float, np.floating)):
+        return f"{float(value):.2f}".replace("-", "\N{MINUS SIGN}")
+    return str(value).replace("_", " ")
+
+
+def view_caption(prediction: Any, condition: Condition | None = None, values: Mapping[str, Any] | None = None,
+                 dice: float | None = None) -> str:
+    """One line: what z is in words, z itself, the control values and the Dice, e.g.
+    "point (0.30, −0.20), r 0.40 · z = [0.30, −0.20, 0.40] · x 0.30, y −0.20, r 0.40 · Dice 0.91"."""
+    parts = []
+    z = getattr(prediction, "z", None)
+    if z is not None:
+        z = to_numpy(z).astype(np.float64).ravel()
+        if condition is not None:
+            parts.append(f"{condition.title}: {condition.describe(z)}")
+        parts.append("z = [" + ", ".join(_format(v) for v in z) + "]")
+    if values and condition is not None:
+        shown = condition.with_defaults(values)
+        parts.append(", ".join(f"{_short(condition, key)} {_format(v)}" for key, v in shown.items() if v is not None))
+    if dice is not None:
+        parts.append(f"Dice {dice:.2f}")
+    return " · ".join(parts)
+
+
+def _short(condition: Condition, key: str) -> str:
+    """A control's shortest name (loc_x -> x, radius -> r)."""
+    control = condition.control(key)
+    return min((control.key, *control.aliases), key=len)
+
+
+def _draw_view(fig: Figure | SubFigure, explorer: Any, prediction: Any, mask: Any, condition: Condition | None,
+               values: Mapping[str, Any] | None, channel: int | None, show_dice: bool, name: str | None,
+               caption: bool) -> tuple[int, bool]:
+    """Input | prediction | conditioning panels on `fig`; returns (number of classes, ground truth drawn)."""
+    image = to_numpy(explorer.image)
+    height, width_px = to_numpy_image(image).shape[:2]
+    num_classes = int(to_numpy(prediction.probabilities).shape[0])
+    conditioning = list(prediction.conditioning or [])
+    axes = fig.subplots(1, 2 + (1 if conditioning else 0))
+    show_image(axes[0], image)
+    axes[0].set_title("Input")
+    show_image(axes[1], image)
+    overlay_mask(axes[1], prediction.labels, num_classes)
+    if mask is not None:
+        outline_mask(axes[1], mask, num_classes)
+    if condition is not None and values is not None:
+        draw_condition_marker(axes[0], condition, prediction.z, height, width_px, values=values)
+    dice = explorer.dice(prediction, mask) if show_dice and mask is not None else None
+    if dice is not None and not caption:
+        corner_text(axes[1], f"Dice {dice:.2f}")
+    axes[1].set_title("Prediction" if name is None else f"{name}: prediction")
+    if conditioning:
+        params = conditioning[0].detach() if hasattr(conditioning[0], "detach") else conditioning[0]
+        if isinstance(params, InsideParams):
+            artist = draw_attention(axes[2], params, height, width_px, image=image, channel=channel)
+            count = int(to_numpy(params.mu_x).reshape(-1).size)
+            title = "INSIDE attention" if channel is None else f"INSIDE channel {channel}"
+            label = ("mean attention" if channel is None else f"attention $a_{{{channel}}}$")
+            axes[2].set_xlabel(describe("strongest", strongest_channels(params, DEFAULT_CHANNELS), count)
+                               if channel is None else "its centre and 1-σ ellipse", fontsize=SMALL_FONT_SIZE - 1)
+        else:
+            artist = draw_conditioning(axes[2], params, height, width_px, image=image)
+            title = CONDITIONING_TITLES.get(type(params), "Conditioning")
+            label = r"$\alpha_h + \beta_w$" if isinstance(params, GuidingParams) else None
+        axes[2].set_title(title)
+        if artist is not None:
+            bar = fig.colorbar(artist, ax=axes[2], location="right", shrink=0.8, aspect=15, pad=0.02)
+            bar.set_label(label, fontsize=SMALL_FONT_SIZE - 1)
+            bar.ax.tick_params(labelsize=SMALL_FONT_SIZE - 1, length=1.5, pad=1)
+            bar.outline.set_linewidth(0.4)
+    if caption:
+        text = view_caption(prediction, condition, values, dice)
+        if text:
+            fig_width = fig.get_figure(root=True).get_size_inches()[0] if isinstance(fig, SubFigure) \
+                else fig.get_size_inches()[0]
+            share = 0.5 if isinstance(fig, SubFigure) else 1.0
+            fig.supxlabel(wrap_title(text, fig_width * share, SMALL_FONT_SIZE), fontsize=SMALL_FONT_SIZE)
+    return num_classes, mask is not None
+
+
+def explorer_figure(explorer: Any, prediction: Any, title: str | None = None, width: str | float = "single", *,
+                    mask: Any = _FROM_EXPLORER, values: Mapping[str, Any] | None = None,
+                    condition: str | Condition | None = None, channel: int | None = None,
+                    show_ground_truth: bool = True, show_dice: bool = True, caption: bool | None = None,
+                    name: str | None = None,
+                    compare: Sequence | None = None) -> Figure:
+    """One explorer view as a figure: input, predicted mask over the input, and the conditioning.
+
+    mask: the ground truth for this call (default: the explorer's sample mask, if any; None: none);
+    `show_ground_truth=False` hides it. values: the controls' values as shown (marked on the input and
+    written in the caption, with z); condition: a name or Condition (default: the model card's).
+    channel: one INSIDE channel (its map and ellipse) instead of the mean and the strongest channels.
+    caption: the z / values / Dice line (default: on when `values` or `condition` is given, so an old
+    call draws what it drew). compare: another (explorer, prediction, name) triple: then both views
+    are drawn side by side (`compare_figure`), this one named `name`.
+    """
+    if compare is not None:
+        return compare_figure([(explorer, prediction, name or "A"), tuple(compare)], title=title,
+                              width="double" if width == "single" else width, mask=mask, values=values,
+                              condition=condition, show_ground_truth=show_ground_truth, show_dice=show_dice)
+    truth = getattr(explorer, "mask", None) if mask is _FROM_EXPLORER else mask
+    truth = truth if show_ground_truth else None
+    cond = _condition(explorer, condition)
+    caption = (values is not None or condition is not None) if caption is None else caption
+    panels = 2 + (1 if prediction.conditioning else 0)
+    with paper_style():
+        fig_width, _ = figure_size(width, 1.0)
+        fig = Figure(figsize=(fig_width, fig_width / panels * 1.18 + 0.12 + 0.15 * caption), layout="constrained")
+        num_classes, drawn = _draw_view(fig, explorer, prediction, truth, cond, values, channel, show_dice, name,
+                                        caption)
+        label_legend(fig, num_classes, loc="outside lower center", ground_truth=drawn)
+        if title:
+            fig.suptitle(wrap_title(title, fig_width))
+    return fig
+
+
+def compare_figure(sides: Sequence, title: str | None = None, width: str | float = "double", *,
+                   mask: Any = _FROM_EXPLORER, values: Mapping[str, Any] | None = None,
+                   condition: str | Condition | None = None, show_ground_truth: bool = True,
+                   show_dice: bool = True) -> Figure:
+    """Both sides of the Compare view side by side: `sides` = [(explorer, prediction, name), ...] (two).
+
+    Each side shows its input, prediction (Dice against the ground truth) and conditioning; one caption
+    under each gives z and the control values; `mask` (default: each explorer's) is drawn dashed.
+    """
+    sides = [tuple(side) for side in sides]
+    if len(sides) < 2 or any(len(side) != 3 for side in sides):
+        raise ValueError("a comparison needs two (explorer, prediction, name) triples")
+    with paper_style():
+        fig_width, _ = figure_size(width, 1.0)
+        panels = max(2 + (1 if p.conditioning else 0) for _, p, _ in sides)
+        height = fig_width / len(sides) / panels * 1.25 + 0.55
+        fig = Figure(figsize=(fig_width, height), layout="constrained")
+        classes, any_truth = 1, False
+        for sub, (explorer, prediction, name) in zip(fig.subfigures(1, len(sides)), sides, strict=True):
+            truth = getattr(explorer, "mask", None) if mask is _FROM_EXPLORER else mask
+            truth = truth if show_ground_truth else None
+            k, drawn = _draw_view(sub, explorer, prediction, truth, _condition(explorer, condition), values, None,
+                                  show_dice, None, True)
+            sub.suptitle(wrap_title(str(name), fig_width / len(sides)), fontweight="bold")
+            classes, any_truth = max(classes, k), any_truth or drawn
+        label_legend(fig, classes, loc="outside lower center", ground_truth=any_truth)
+        if title:
+            fig.suptitle(wrap_title(title, fig_width))
+    return fig
