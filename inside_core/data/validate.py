@@ -21,7 +21,7 @@ import inside_core.data.acdc as acdc
 import inside_core.data.clevr_seg as clevr_seg
 from inside_core.data.errors import DataError
 
-FORMATS = ("clevr-seg", "acdc")
+FORMATS = ("clevr-seg", "acdc", "nnunet")
 
 
 @dataclass
@@ -65,6 +65,8 @@ def _problem(error: DataError, severity: str = "error") -> Problem:
 def detect_format(path: str | Path) -> str:
     """"clevr-seg" if an images/ folder is found, "acdc" if patient folders are; DataError otherwise."""
     path = Path(path)
+    if (path / "dataset.json").is_file():  # a user's folder in the nnU-Net v2 raw layout
+        return "nnunet"
     try:
         clevr_seg.resolve_root(path)
         return "clevr-seg"
@@ -205,4 +207,8 @@ def validate(path: str | Path, data_format: str | None = None) -> Report:
             return Report("unknown", str(path), 0, [_problem(error)])
     if data_format not in FORMATS:
         raise ValueError(f"unknown format {data_format!r}; expected one of {', '.join(FORMATS)}")
+    if data_format == "nnunet":
+        from inside_core.data.nnunet_validate import validate_nnunet  # imported here: it imports this module
+
+        return validate_nnunet(path)
     return validate_clevr_seg(path) if data_format == "clevr-seg" else validate_acdc(path)
