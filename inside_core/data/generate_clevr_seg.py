@@ -166,7 +166,8 @@ def render_scene(rng: np.random.Generator, size: int = 200) -> tuple[np.ndarray,
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:
-    Image.fromarray(array).save(path, format="PNG", optimize=False, compress_level=6)
+    # fast zlib level: the bundled default is generated while a first-time user waits for the page
+    Image.fromarray(array).save(path, format="PNG", optimize=False, compress_level=1)
 
 
 def write_scene(
