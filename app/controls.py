@@ -39,19 +39,21 @@ def _draw_one(control: Control, source, index: int, container) -> tuple[Any, Any
     """Draw one control; (widget value, value for encode)."""
     if control.kind == "select":
         page_state.default(control.key, control.default, control.valid)
-        value = container.selectbox(control.label, list(control.options), key=control.key, help=control.help or None)
+        value = container.selectbox(control.label, list(control.options), key=control.key, persist_state="session",
+                                    help=control.help or None)
         return value, value
     if control.kind == "stack":
         order = source.slice_order(index)  # slice indices from base to apex
         page_state.default(control.key, _stack_default(source, index), lambda v: int(v) in order)
         if len(order) > 1:
-            container.select_slider(control.label, options=order, key=control.key, help=control.help or None,
+            container.select_slider(control.label, options=order, key=control.key, persist_state="session",
+                                    help=control.help or None,
                                     format_func=lambda k: f"{k} · {source.position(index, k):.2f}")
         slice_index = int(st.session_state[control.key])
         return slice_index, source.position(index, slice_index)
     page_state.default(control.key, control.default, control.valid)
     value = container.slider(control.label, float(control.low), float(control.high), step=float(control.step),
-                             key=control.key, help=control.help or None)
+                             key=control.key, persist_state="session", help=control.help or None)
     return float(value), float(value)
 
 

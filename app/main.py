@@ -210,7 +210,7 @@ def explorer_area(entry, source, index: int) -> None:
     if "cine" in source.offers:
         page_state.default("follow", True)
         follow = st.toggle("The image follows the controls (cine frame for the phase, the chosen slice)",
-                           key="follow")
+                           key="follow", persist_state="session")
     view = current_view(entry, source, index, controls.values, follow)
     caption = "  \n".join(line for line in [controls.caption, *view.notes] if line)
     if caption:

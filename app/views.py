@@ -136,12 +136,12 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
         st.info(WHY_NO_ATTENTION["none"])
         return
     if not compact and len(panel.layers) > 1:
-        st.selectbox("Conditioning layer", list(range(len(panel.layers))), key="layer",
+        st.selectbox("Conditioning layer", list(range(len(panel.layers))), key="layer", persist_state="session",
                      format_func=lambda i: f"layer {i} ({panel.layers[i]})")
     if panel.kind == "inside":
         if not compact:
             st.selectbox("Channel", ["all"] + [str(c) for c in range(panel.channels)], key="channel",
-                         help="isolate one channel's Gaussian")
+                         persist_state="session", help="isolate one channel's Gaussian")
         live_chart(panel.figures["attention"], key=f"{key}_attention", config=plots.PLOTLY_CONFIG)
     elif panel.kind == "guideme":
         live_chart(panel.figures["spatial"], key=f"{key}_spatial", config=plots.PLOTLY_CONFIG)
@@ -159,7 +159,7 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
 def explore_view(mask: MaskPanel, panel: ConditioningPanel) -> None:
     left, right = st.columns([1, 1.25])
     with left:
-        st.toggle("Show the ground truth", key="show_gt")
+        st.toggle("Show the ground truth", key="show_gt", persist_state="session")
         draw_mask_panel(mask)
     with right:
         draw_conditioning_panel(panel)
@@ -187,7 +187,7 @@ def compare_view(explorer, prediction, entry, controls, view, marker=None) -> No
     names = [e.name for e in entries]
     fallback = next((n for n in names if n != entry.name), names[0])
     page_state.default("compare_model", fallback, lambda v: v in names)
-    second = entries[names.index(st.selectbox("Compare with", names, key="compare_model"))]
+    second = entries[names.index(st.selectbox("Compare with", names, key="compare_model", persist_state="session"))]
     try:
         model = loading.load_model(second)
     except CheckpointError as error:
@@ -214,9 +214,9 @@ def sweep_view(explorer, entry, source, index: int, controls) -> None:
     page_state.default("sweep_var", next(iter(variables)), lambda v: v in variables)
     page_state.default("sweep_steps", 7, lambda v: 3 <= int(v) <= 11)
     left, right = st.columns(2)
-    variable = left.selectbox("Sweep", list(variables), key="sweep_var",
+    variable = left.selectbox("Sweep", list(variables), key="sweep_var", persist_state="session",
                               format_func=lambda k: condition.control(k).label)
-    steps = right.slider("Steps", 3, 11, key="sweep_steps")
+    steps = right.slider("Steps", 3, 11, key="sweep_steps", persist_state="session")
     grid = np.linspace(*variables[variable], steps)
     zs = [condition.encode(**{**controls.z_values, variable: float(v)}) for v in grid]
     predictions = explorer.sweep(zs)

@@ -431,3 +431,14 @@ def test_sessions_in_threads_keep_their_own_state(test_models, apptest_in_thread
         assert (at.slider(key="loc_x").value, at.slider(key="loc_y").value) == (x, y)
         np.testing.assert_allclose(last_prediction(at).z, quadrant_blend(x, y))
         assert all(key[2] == ("clevr", i) for key in at.session_state["_explorers"])
+
+
+def test_view_state_is_kept_across_views(test_models):
+    at = healthy(page(model="clevr-seg-quadrant-inside"))
+    at = healthy(at.toggle(key="show_gt").set_value(True).run())
+    at = healthy(at.selectbox(key="channel").set_value("5").run())
+    at = healthy(at.radio(key="view").set_value("Sweep").run())
+    assert at.query_params["show_gt"] == "1" and at.query_params["channel"] == "5"
+    at = healthy(at.radio(key="view").set_value("Explore").run())
+    assert at.toggle(key="show_gt").value is True and at.selectbox(key="channel").value == "5"
+    assert len(attention_means(at)) == 1
