@@ -123,9 +123,44 @@ def pdf_streams(data: bytes) -> bytes:
     return b"\n".join(out)
 
 
+_PDF_STRING = re.compile(rb"\((?:\\.|[^\\)])*\)", re.S)
+_PDF_ESCAPES = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"b": b"\b", b"f": b"\f"}
+
+
+def _pdf_literal(literal: bytes) -> bytes:
+    """The bytes of a PDF literal string "(...)": backslash escapes and octal codes resolved."""
+    body, out, k = literal[1:-1], bytearray(), 0
+    while k < len(body):
+        if body[k:k + 1] != b"\\":
+            out += body[k:k + 1]
+            k += 1
+            continue
+        octal = re.match(rb"[0-7]{1,3}", body[k + 1:k + 4])
+        if octal:
+            out.append(int(octal.group(), 8) & 0xFF)
+            k += 1 + len(octal.group())
+        else:
+            out += _PDF_ESCAPES.get(body[k + 1:k + 2], body[k + 1:k + 2])
+            k += 2
+    return bytes(out)
+
+
+def pdf_text(data: bytes) -> str:
+    """The text a PDF draws, one line per text object (BT ... ET), as a reader's copy-paste would give it.
+
+    matplotlib writes TrueType (Type 42) text with an Identity encoding: each string holds UTF-16BE codes
+    (its ToUnicode CMap is the identity), so the strings decode without a PDF library.
+    """
+    lines = []
+    for block in re.findall(rb"BT\b(.*?)\bET", pdf_streams(data), re.S):
+        pieces = [_pdf_literal(m.group()) for m in _PDF_STRING.finditer(block)]
+        lines.append("".join(p.decode("utf-16-be", errors="replace") for p in pieces))
+    return "\n".join(lines).replace("\N{MINUS SIGN}", "-")
+
+
 def check_file(data: bytes, fmt: str, words: tuple[str, ...] = ()) -> None:
-    """Format checks: PDF holds text (BT/Tj operators) in embedded TrueType fonts; SVG keeps text as
-    <text>; PNG records >= 300 dpi."""
+    """Format checks: PDF holds text (BT/Tj operators) in embedded TrueType fonts, with `words` in it;
+    SVG keeps text as <text>, with `words`; PNG records >= 300 dpi."""
     if fmt == "pdf":
         assert data.startswith(b"%PDF")
         streams = pdf_streams(data)
@@ -133,6 +168,9 @@ def check_file(data: bytes, fmt: str, words: tuple[str, ...] = ()) -> None:
         assert b"/FontFile2" in data, "TrueType (Type 42) fonts are not embedded"
         assert b"/Subtype /Type3" not in data, "Type 3 fonts are rejected by publishers"
         assert b"CreationDate" not in data
+        text = pdf_text(data)
+        for word in words:
+            assert word in text, f"{word!r} is not in the PDF's text: {text[:300]!r}"
     elif fmt == "svg":
         text = data.decode()
         assert "<svg" in text and "<text" in text, "the SVG does not keep text as text"
@@ -336,7 +374,11 @@ def test_cli_kinds_on_defaults_of_a_checkpoint_dir(kind, checkpoint_dir, clevr_r
     out = tmp_path / f"{kind}.pdf"
     assert run_cli(kind, "--out", str(out), "--checkpoint-dir", str(checkpoint_dir), "--data", str(clevr_root),
                    "--split", "all") == 0
-    check_file(out.read_bytes(), "pdf")
+    # the defaults: four quadrant models; the point model swept along x; the point model's attention
+    words = {"qualitative": ("Ground truth", "Baseline", "Guide Me", "INSIDE attention", "top left"),
+             "sweep": ("x = -0.75", "x = 0.75", "INSIDE mask", "mean attention"),
+             "attention": ("requested", "channel mean")}[kind]
+    check_file(out.read_bytes(), "pdf", words)
 
 
 def test_cli_options(checkpoint_dir, clevr_root, tmp_path, monkeypatch):
@@ -394,3 +436,92 @@ def _env() -> dict:
     import os
 
     return dict(os.environ)
+
+
+# ------------------------------------------------------------------- the export's view as shown
+
+
+def texts(fig) -> str:
+    """Every text a figure draws (titles, labels, legends, captions), one per line."""
+    from matplotlib.text import Text
+
+    return "\n".join(t.get_text() for t in fig.findobj(Text) if t.get_text()).replace("\N{MINUS SIGN}", "-")
+
+
+def point_view(mask: bool = False):
+    model = random_model("inside", cond_dim=3)
+    image = np.random.default_rng(0).random((3, SIZE, SIZE), dtype=np.float32)
+    truth = np.zeros((SIZE, SIZE), np.float32)
+    truth[10:20, 30:40] = 1
+    explorer = Explorer(model, image, truth if mask else None)
+    values = {"x": 0.3, "y": -0.2, "r": 0.4}  # aliases of loc_x, loc_y, radius
+    return explorer, explorer.update(point_condition(0.3, -0.2, 0.4)), truth, values
+
+
+def test_explorer_figure_carries_z_values_and_dice_in_its_pdf():
+    explorer, prediction, truth, values = point_view()
+    fig = F.explorer_figure(explorer, prediction, title="clevr-seg-point-inside, sample 3", mask=truth,
+                            values=values, condition="point")
+    expected = ("clevr-seg-point-inside, sample 3", "z = [0.30, -0.20, 0.40]", "x 0.30, y -0.20, r 0.40",
+                f"Dice {explorer.dice(prediction, truth):.2f}", "point: (0.30, -0.20), r 0.40", "mean attention")
+    for word in expected:
+        assert word in texts(fig).replace("\n", " "), word
+    check_file(render(fig, "pdf"), "pdf", ("Input", "Prediction", "INSIDE attention", "z = [0.30, -0.20, 0.40]",
+                                          "ground truth", "mean attention"))
+    # the old call draws what it drew: no caption, the explorer's own (here: no) mask
+    old = F.explorer_figure(explorer, prediction, title="test")
+    assert "z = [" not in texts(old) and "ground truth" not in texts(old)
+
+
+def test_explorer_figure_ground_truth_per_call_and_toggle():
+    explorer, prediction, truth, _ = point_view()  # the explorer holds no mask: the page's case
+    shown = F.explorer_figure(explorer, prediction, mask=truth)
+    hidden = F.explorer_figure(explorer, prediction, mask=truth, show_ground_truth=False)
+    assert "ground truth" in texts(shown) and "ground truth" not in texts(hidden)
+    assert not np.array_equal(pixels(shown), pixels(hidden))
+    own, _, _, _ = point_view(mask=True)  # a sample mask is the default, and mask=None drops it
+    assert "ground truth" in texts(F.explorer_figure(own, prediction))
+    assert "ground truth" not in texts(F.explorer_figure(own, prediction, mask=None))
+
+
+def test_explorer_figure_one_channel_and_long_titles():
+    explorer, prediction, truth, values = point_view()
+    fig = F.explorer_figure(explorer, prediction, mask=truth, channel=3)
+    assert "INSIDE channel 3" in texts(fig) and "attention $a_{3}$" in texts(fig)
+    with pytest.raises(ValueError, match="out of range"):
+        F.explorer_figure(explorer, prediction, channel=10_000)
+    title = "a title long enough to be cut off at both ends of a single-column figure, as the issue reported"
+    fig = F.explorer_figure(explorer, prediction, title=title, width="single", values=values)
+    assert fig.get_suptitle().replace("\n", " ") == title and "\n" in fig.get_suptitle()
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    box = fig._suptitle.get_window_extent(canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.width, "the title runs past the figure's edges"
+
+
+def test_compare_figure_has_both_sides():
+    explorer, prediction, truth, values = point_view()
+    other = Explorer(random_model("guideme", cond_dim=3), explorer.image)
+    second = other.update(prediction.z)
+    fig = F.explorer_figure(explorer, prediction, mask=truth, values=values, name="INSIDE",
+                            compare=(other, second, "Guide Me"))
+    assert fig.get_size_inches()[0] == pytest.approx(F.WIDTHS["double"])
+    assert [sub.get_suptitle() for sub in fig.subfigs] == ["INSIDE", "Guide Me"]
+    titles = [ax.get_title() for ax in panels(fig)]
+    assert titles.count("Prediction") == 2 and "INSIDE attention" in titles and r"Guide Me $\alpha+\beta$" in titles
+    assert texts(fig).count("z = [0.30, -0.20, 0.40]") == 2
+    check_file(render(fig, "pdf"), "pdf", ("INSIDE", "Guide Me", "ground truth"))
+    with pytest.raises(ValueError, match="two"):
+        F.compare_figure([(explorer, prediction, "INSIDE")])
+
+
+def test_figures_ask_the_registry():
+    """x, y, r are aliases of the point's controls; a 3-number z without a card is refused, not guessed."""
+    assert F.default_sweep_values("point", "r", 3) == pytest.approx([0.2, 0.4, 0.6])
+    assert F.default_sweep_values("point", "radius", 3) == F.default_sweep_values("point", "r", 3)
+    assert F.default_sweep_variable("phase_slice") == "slice"
+    assert F.default_sweep_variable("colour") == "value"
+    model = random_model("inside", cond_dim=3)
+    model.card = {k: v for k, v in model.card.items() if k != "condition"}
+    with pytest.raises(ValueError, match="say which condition"):
+        F.model_condition(model)

@@ -36,7 +36,7 @@ from .style import FONT_SIZE, SMALL_FONT_SIZE, figure_size, paper_style
 __all__ = ["explorer_figure", "compare_figure", "view_caption", "wrap_title"]
 
 _FROM_EXPLORER = object()  # mask default: the explorer's own sample mask (the old behaviour)
-_CHARACTER_WIDTH = 0.55  # a DejaVu Sans character is about this many em wide, on average
+_CHARACTER_WIDTH = 0.62  # a DejaVu Sans character is about this many em wide (a margin included)
 
 
 def wrap_title(text: str, width_inches: float, font_size: float = FONT_SIZE) -> str:
@@ -87,8 +87,9 @@ def _short(condition: Condition, key: str) -> str:
 
 def _draw_view(fig: Figure | SubFigure, explorer: Any, prediction: Any, mask: Any, condition: Condition | None,
                values: Mapping[str, Any] | None, channel: int | None, show_dice: bool, name: str | None,
-               caption: bool) -> tuple[int, bool]:
-    """Input | prediction | conditioning panels on `fig`; returns (number of classes, ground truth drawn)."""
+               caption: bool) -> tuple[int, bool, str]:
+    """Input | prediction | conditioning panels on `fig`; returns (number of classes, ground truth drawn,
+    the caption's text: z, control values, Dice and which channels the ellipses are)."""
     image = to_numpy(explorer.image)
     height, width_px = to_numpy_image(image).shape[:2]
     num_classes = int(to_numpy(prediction.probabilities).shape[0])
@@ -113,9 +114,10 @@ def _draw_view(fig: Figure | SubFigure, explorer: Any, prediction: Any, mask: An
             count = int(to_numpy(params.mu_x).reshape(-1).size)
             title = "INSIDE attention" if channel is None else f"INSIDE channel {channel}"
             label = ("mean attention" if channel is None else f"attention $a_{{{channel}}}$")
-            axes[2].set_xlabel(describe("strongest", strongest_channels(params, DEFAULT_CHANNELS), count)
-                               if channel is None else "its centre and 1-σ ellipse", fontsize=SMALL_FONT_SIZE - 1)
+            drawn_channels = (describe("strongest", strongest_channels(params, DEFAULT_CHANNELS), count)
+                              if channel is None else f"channel {channel} of {count}")
         else:
+            drawn_channels = None
             artist = draw_conditioning(axes[2], params, height, width_px, image=image)
             title = CONDITIONING_TITLES.get(type(params), "Conditioning")
             label = r"$\alpha_h + \beta_w$" if isinstance(params, GuidingParams) else None
@@ -125,14 +127,23 @@ def _draw_view(fig: Figure | SubFigure, explorer: Any, prediction: Any, mask: An
             bar.set_label(label, fontsize=SMALL_FONT_SIZE - 1)
             bar.ax.tick_params(labelsize=SMALL_FONT_SIZE - 1, length=1.5, pad=1)
             bar.outline.set_linewidth(0.4)
-    if caption:
-        text = view_caption(prediction, condition, values, dice)
-        if text:
-            fig_width = fig.get_figure(root=True).get_size_inches()[0] if isinstance(fig, SubFigure) \
-                else fig.get_size_inches()[0]
-            share = 0.5 if isinstance(fig, SubFigure) else 1.0
-            fig.supxlabel(wrap_title(text, fig_width * share, SMALL_FONT_SIZE), fontsize=SMALL_FONT_SIZE)
-    return num_classes, mask is not None
+    text = view_caption(prediction, condition, values, dice) if caption else ""
+    if caption and conditioning and drawn_channels:
+        text = f"{text} · ellipses: {drawn_channels}" if text else f"ellipses: {drawn_channels}"
+    return num_classes, mask is not None, text
+
+
+def _caption_and_legend(fig: Figure, text: str, num_classes: int, ground_truth: bool, width: float) -> str:
+    """The label legend under the panels, the caption as its title (one block: constrained layout
+    stacks a legend and a separate bottom label on top of each other); the caption alone if no legend.
+    Returns the caption as wrapped."""
+    text = wrap_title(text, width, SMALL_FONT_SIZE) if text else None
+    if num_classes > 1 or ground_truth:
+        label_legend(fig, num_classes, loc="outside lower center", ground_truth=ground_truth, title=text,
+                     title_fontsize=SMALL_FONT_SIZE)
+    elif text:
+        fig.supxlabel(text, fontsize=SMALL_FONT_SIZE)
+    return text or ""
 
 
 def explorer_figure(explorer: Any, prediction: Any, title: str | None = None, width: str | float = "single", *,
@@ -162,12 +173,17 @@ def explorer_figure(explorer: Any, prediction: Any, title: str | None = None, wi
     panels = 2 + (1 if prediction.conditioning else 0)
     with paper_style():
         fig_width, _ = figure_size(width, 1.0)
-        fig = Figure(figsize=(fig_width, fig_width / panels * 1.18 + 0.12 + 0.15 * caption), layout="constrained")
-        num_classes, drawn = _draw_view(fig, explorer, prediction, truth, cond, values, channel, show_dice, name,
-                                        caption)
-        label_legend(fig, num_classes, loc="outside lower center", ground_truth=drawn)
+        base_height = fig_width / panels * 1.18 + 0.12
+        fig = Figure(figsize=(fig_width, base_height), layout="constrained")
+        num_classes, drawn, text = _draw_view(fig, explorer, prediction, truth, cond, values, channel, show_dice,
+                                              name, caption)
+        text = _caption_and_legend(fig, text, num_classes, drawn, fig_width)
+        title = wrap_title(title, fig_width) if title else ""
         if title:
-            fig.suptitle(wrap_title(title, fig_width))
+            fig.suptitle(title)
+        # room for every line of the title and the caption, so the panels keep their size
+        extra = 0.16 * max(title.count("\n"), 0) + (0.13 * (text.count("\n") + 1) + 0.04 if text else 0.0)
+        fig.set_size_inches(fig_width, base_height + extra)
     return fig
 
 
@@ -192,8 +208,10 @@ def compare_figure(sides: Sequence, title: str | None = None, width: str | float
         for sub, (explorer, prediction, name) in zip(fig.subfigures(1, len(sides)), sides, strict=True):
             truth = getattr(explorer, "mask", None) if mask is _FROM_EXPLORER else mask
             truth = truth if show_ground_truth else None
-            k, drawn = _draw_view(sub, explorer, prediction, truth, _condition(explorer, condition), values, None,
-                                  show_dice, None, True)
+            k, drawn, text = _draw_view(sub, explorer, prediction, truth, _condition(explorer, condition), values,
+                                        None, show_dice, None, True)
+            if text:
+                sub.supxlabel(wrap_title(text, fig_width / len(sides), SMALL_FONT_SIZE), fontsize=SMALL_FONT_SIZE)
             sub.suptitle(wrap_title(str(name), fig_width / len(sides)), fontweight="bold")
             classes, any_truth = max(classes, k), any_truth or drawn
         label_legend(fig, classes, loc="outside lower center", ground_truth=any_truth)
