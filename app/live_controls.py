@@ -1,0 +1,256 @@
+"""Conditioning controls that send their values while they are dragged: sliders and a 2-D pad on the image.
+
+Why not `st.slider`: since streamlit PR #11879 it sends its value only on release, so nothing follows the
+pointer while a slider is dragged. This is a Streamlit custom component (v1: app/live_controls.html in an
+iframe, served from a folder in the cache, nothing fetched from the network) that streams: while the
+pointer is down it sends the newest value, one at a time (the next leaves when the script has answered
+the last: newest wins, stale values are dropped, nothing queues); on release it sends the exact final one.
+
+    from app.live_controls import live_controls, live_values, png_data_uri
+
+    values = live_values(condition.controls, stacks=stacks)  # optional: the values before anything is drawn
+    ...compute and draw the mask...
+    with slot:  # a container placed above the mask: draw the controls AFTER what they drive (see below)
+        live_controls(condition.controls, key="conditioning", stacks=stacks,
+                      image=png_data_uri(overlay), image_label="predicted mask")  # the point pad on the image
+
+- `controls`: `inside_core.conditions.Control`s: kind "slider" -> a slider over [low, high] by step;
+  kind "stack" -> a slider over a sample's slices, `stacks[key]` = [(slice index, position), ...] from
+  base to apex (the value is the slice index, the pad places it at its position). Kind "select" is not
+  drawn here (the page keeps `st.selectbox`); it is ignored.
+- Each control's value lives in `st.session_state[control.key]` (the page's widget and URL keys): a
+  move's callback writes it before the script runs, so a page that reads the state first sees it. A
+  missing or invalid value is set to the control's default (a stack: its middle slice). A value changed
+  elsewhere (URL, reset) is shown by the component the next time it is drawn and not held.
+- `pad=(x key, y key)`: a 2-D pad whose point is dragged with the pointer (and with the arrow keys when
+  focused; Down goes down the picture). With `image` (a data URI) the pad is that picture, the point in
+  the condition's normalised coordinates (x column, y row, -1..1, (-1, -1) top-left); `radius` names the
+  control drawn as a ring around it (normalised units, 1 = half the side) whose edge drags the radius.
+  Without an image the pad is a plain grid over the two controls' ranges (ACDC: phase x slice position,
+  slice lines at the stack's positions). Default: ("loc_x", "loc_y") and "radius" when an image is given
+  and those controls exist.
+- `image_label`: the image's alt text ("predicted mask" when it shows the mask, as the page's tests
+  expect). Controls' accessible names are their labels (aria-label on each `<input type="range">`);
+  the pad's is `pad_label`.
+- Controls with `dead` / `blend` ranges (the quadrant's location sliders) draw them on the track, with a
+  legend line.
+
+Order matters for streaming: the component's answer (the new `ack` in its arguments) reaches the browser
+with its own element, and the next value leaves then; Streamlit stops a run that a new value interrupts.
+So draw the component after the elements its value drives (the mask), e.g. into an `st.container()`
+created above them; with the pad, the image travels with the answer anyway.
+`dragging(key)` says whether the last value was sent while the pointer was held (secondary figures may
+wait for release); `live_state(key)` gives its sequence number too.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import streamlit.components.v1 as components
+
+PAGE = Path(__file__).with_suffix(".html")
+STATE_PREFIX = "_live_controls."  # st.session_state[STATE_PREFIX + key]: {"ack", "seq", "final"} of the last value
+DEFAULT_LEGEND = {"dead": "z does not change here", "blend": "z blends neighbouring quadrants"}
+PAD_HINT = "Drag the point {on}{ring}; focused, the arrow keys move it{keys}."
+
+Stacks = Mapping[str, Sequence[tuple[int, float]]]
+
+
+# ------------------------------------------------------------------------------------------ assets
+def asset_folder() -> Path:
+    """The component's folder (just its page) in the cache, once per page version; in the system's
+    temporary folder if the cache cannot be written. Written to a temporary folder and renamed, so a
+    half-written folder never serves the page (as app/live_chart.py)."""
+    page = PAGE.read_bytes()
+    name = "live-controls-" + hashlib.sha256(page).hexdigest()[:12]
+    cache = Path(os.environ.get("INSIDE_CACHE_DIR") or Path.home() / ".cache" / "inside-explorer")
+    try:
+        return _write_folder(cache / "components" / name, page)
+    except PermissionError:
+        return _write_folder(Path(tempfile.gettempdir()) / "inside-explorer-components" / name, page)
+
+
+def _write_folder(folder: Path, page: bytes) -> Path:
+    if (folder / "index.html").exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        (temp / "index.html").write_bytes(page)
+        os.replace(temp, folder)
+    except OSError:
+        shutil.rmtree(temp, ignore_errors=True)
+        if not (folder / "index.html").exists():  # not a lost race with another process: a real error
+            raise
+    return folder
+
+
+_component = components.declare_component("live_controls", path=str(asset_folder()))
+
+
+def png_data_uri(picture: Any) -> str:
+    """An image (H x W [x 3|4] uint8 array, or a PIL image) as a PNG data URI for `image`."""
+    from PIL import Image
+
+    if not isinstance(picture, Image.Image):
+        picture = Image.fromarray(np.asarray(picture, dtype=np.uint8))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+# ------------------------------------------------------------------------------------------ values
+def decimals(step: float) -> int:
+    """Digits after the point that the step needs (0.05 -> 2, 0.025 -> 3, 1 -> 0)."""
+    for digits in range(10):
+        if abs(round(step, digits) - step) < 1e-12:
+            return digits
+    return 10
+
+
+def clean(control: Any, value: Any, stack: Sequence[tuple[int, float]] | None = None) -> float | int | None:
+    """`value` as the control holds it (a slider: a float in [low, high] on the step grid; a stack: a slice
+    index of `stack`), or None if it is not one (not a number, not finite, out of range, not a slice)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    if control.kind == "stack":
+        indices = [int(index) for index, _ in stack or ()]
+        return int(number) if number.is_integer() and int(number) in indices else None
+    low, high, step = float(control.low), float(control.high), float(control.step)
+    tolerance = 1e-9 * max(1.0, abs(high - low))
+    if not low - tolerance <= number <= high + tolerance:
+        return None
+    snapped = low + round((number - low) / step) * step if step > 0 else number
+    return round(min(high, max(low, snapped)), decimals(step) if step > 0 else 10)
+
+
+def default_value(control: Any, stack: Sequence[tuple[int, float]] | None = None) -> float | int:
+    """The control's default: its `default` (a stack: the middle slice; a bad default: the low end)."""
+    if control.kind == "stack":
+        if not stack:
+            raise ValueError(f"the stack control {control.key!r} needs its slices: stacks[{control.key!r}]")
+        return int(stack[len(stack) // 2][0])
+    value = clean(control, control.default)
+    return float(control.low) if value is None else value
+
+
+def _live(controls: Sequence[Any]) -> list[Any]:
+    return [control for control in controls if control.kind in ("slider", "stack")]
+
+
+def live_values(controls: Sequence[Any], stacks: Stacks | None = None) -> dict[str, float | int]:
+    """The continuous controls' values from st.session_state (missing or invalid ones set to their
+    default first), by key. Safe to call before `live_controls` in the same run."""
+    stacks = stacks or {}
+    values = {}
+    for control in _live(controls):
+        stack = stacks.get(control.key)
+        current = clean(control, st.session_state.get(control.key), stack)
+        if current is None or current != st.session_state.get(control.key):
+            current = default_value(control, stack) if current is None else current
+            st.session_state[control.key] = current
+        values[control.key] = current
+    return values
+
+
+def live_state(key: str) -> dict[str, Any]:
+    """{"ack": token, "seq": number, "final": bool} of the last value the component `key` sent ({} if none)."""
+    return dict(st.session_state.get(STATE_PREFIX + key) or {})
+
+
+def dragging(key: str) -> bool:
+    """Whether the last value came while the pointer was held (more are coming; the final one follows)."""
+    return live_state(key).get("final") is False
+
+
+def _on_change(key: str, controls: Sequence[Any], stacks: Stacks) -> None:
+    """A value arrived (before the script runs): write each control's value into its session-state key."""
+    message = st.session_state.get(key)
+    if not isinstance(message, dict):
+        return
+    values = message.get("values")
+    if isinstance(values, dict):
+        for control in _live(controls):
+            if control.key in values:
+                value = clean(control, values[control.key], stacks.get(control.key))
+                if value is not None:
+                    st.session_state[control.key] = value
+    seq = message.get("seq")
+    st.session_state[STATE_PREFIX + key] = {"ack": str(message.get("token")),
+                                            "seq": seq if isinstance(seq, int) else None,
+                                            "final": message.get("final") is not False}
+
+
+# ------------------------------------------------------------------------------------------ the component
+def _spec(control: Any, stack: Sequence[tuple[int, float]] | None, down: bool) -> dict[str, Any]:
+    spec = {"key": control.key, "label": control.label, "kind": control.kind, "help": control.help,
+            "low": float(control.low), "high": float(control.high), "step": float(control.step),
+            "decimals": decimals(float(control.step)), "down": down,
+            "dead": [[float(a), float(b)] for a, b in control.dead],
+            "blend": [float(v) for v in control.blend] if control.blend else None}
+    if control.kind == "stack":  # a slider over the slices' ranks; the pad places each at its position
+        positions = [float(position) for _, position in stack]
+        spec.update(positions=[[int(index), float(position)] for index, position in stack], step=1.0, decimals=0,
+                    low=min(0.0, *positions), high=max(1.0, *positions))
+    return spec
+
+
+def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None,
+                  image_label: str = "predicted mask", pad: tuple[str, str] | None = None, radius: str | None = None,
+                  stacks: Stacks | None = None, pad_label: str | None = None, pad_width: int = 360,
+                  pad_aspect: float = 0.6, columns: int | None = None, down_increases: Sequence[str] = ("loc_y",),
+                  legend: Mapping[str, str] | None = None) -> dict[str, float | int]:
+    """Draw `controls` (their "slider" and "stack" kinds) as sliders that stream while dragged, and a pad
+    (see the module's docstring); return their values, by key, as `live_values`.
+
+    `key`: the component's own key (not a control's). `image`: a data URI (`png_data_uri`) drawn as the
+    pad, named `image_label`. `pad`: the (x, y) control keys the pad drives. `radius`: the control drawn as
+    a ring. `stacks[key]`: a stack control's [(slice index, position), ...]. `pad_width`: the pad's width
+    in CSS pixels (at most the column's); `pad_aspect`: height / width of a pad without an image.
+    `columns`: sliders per row (default: all in one row, at most 3). `down_increases`: controls whose
+    ArrowDown increases the value (the picture's y grows downwards; the pad's y control too).
+    `legend`: words for the marked ranges {"dead": ..., "blend": ...} (default: the quadrant's)."""
+    stacks = dict(stacks or {})
+    live = _live(controls)
+    keys = [control.key for control in live]
+    if pad is None and image is not None and {"loc_x", "loc_y"} <= set(keys):
+        pad = ("loc_x", "loc_y")
+        radius = radius or ("radius" if "radius" in keys else None)
+    for name in (*(pad or ()), *([radius] if radius else [])):
+        if name not in keys:
+            raise ValueError(f"the pad's control {name!r} is not one of the controls ({', '.join(keys)})")
+    values = live_values(live, stacks)
+    down = set(down_increases) | ({pad[1]} if pad else set())
+    specs = [_spec(control, stacks.get(control.key), control.key in down) for control in live]
+    marked = any(control.dead or control.blend for control in live)
+    pad_args, hint = None, ""
+    if pad:
+        pad_args = {"x": pad[0], "y": pad[1], "r": radius, "width": int(pad_width), "aspect": float(pad_aspect),
+                    "label": pad_label or ("Point on the image" if image else "Pad")}
+        hint = PAD_HINT.format(on="on the image" if image else "on the pad",
+                               ring=", its ring's edge for the radius" if radius else "",
+                               keys="; + and − the radius" if radius else "")
+    _component(controls=specs, values=values, ack=live_state(key).get("ack"), pad=pad_args,
+               image=image if pad else None, image_label=image_label, columns=columns or min(len(specs), 3) or 1,
+               legend=dict(legend or DEFAULT_LEGEND) if marked else None, hint=hint,
+               key=key, default=None, on_change=partial(_on_change, key, tuple(live), stacks))
+    return values

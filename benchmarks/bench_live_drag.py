@@ -1,0 +1,290 @@
+"""Does the picture follow a real mouse drag? Updates painted while the button is held, and the final lag.
+
+    python benchmarks/bench_live_drag.py              # demo page (app/live_controls.py) vs the bare stock-slider page
+    python benchmarks/bench_live_drag.py --app        # also the dashboard (app/main.py), by its control names
+
+Headless Chromium (Playwright) presses the mouse on a control, moves it for --seconds (a move every
+16 ms, back and forth across the control, or around the pad), and releases it. A recorder in the page
+notes every new picture painted (a new `src` of the image named "predicted mask", loaded, at an
+animation frame) and every pointer event, on one clock. Reported per drag:
+
+- updates_per_s: distinct pictures painted while the button was held, per second held;
+- final_lag_ms: from the last move to the last new picture painted after release (0 if the picture for
+  the last move was already there);
+- final: the control's value text after release, and the URL.
+
+Pages: benchmarks/live_controls_page.py (a fake 10 ms decode; the picture drawn as the pad, or by
+st.image under the sliders) and benchmarks/bare_page.py (Streamlit's own st.slider: expect no update
+while held). Targets (issue #11): >= 10 updates/s while dragging (goal >= 30), final lag <= 250 ms.
+
+`measure_drag(page, control, ...)` is the measurement, for any page: `control` is the accessible name
+(aria-label) of a slider or pad (searched in the page and its component iframes); `read_image` is a
+JavaScript function returning what identifies the painted picture (default: the src of the loaded
+`img[alt="predicted mask"]`, in the page or a same-origin iframe).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.browser import browser, chromium_path, streamlit_server  # noqa: E402
+
+MOVE_EVERY_S = 0.016  # a 60 Hz mouse
+X = "Location x (left → right)"
+PAD = "Point on the image"
+
+
+def image_reader(selector: str = 'img[alt="predicted mask"]') -> str:
+    """JavaScript: the src of the first loaded image matching `selector`, in the page or a same-origin iframe
+    (a component's)."""
+    return """() => {
+  const docs = [document];
+  for (const frame of document.querySelectorAll('iframe')) {
+    try { if (frame.contentDocument) docs.push(frame.contentDocument); } catch (error) { /* another origin */ }
+  }
+  for (const doc of docs) {
+    for (const image of doc.querySelectorAll(__SELECTOR__)) {
+      if (!image.hidden && image.complete && image.naturalWidth > 0) return image.currentSrc || image.src;
+    }
+  }
+  return null;
+}""".replace("__SELECTOR__", json.dumps(selector))
+
+
+PREDICTED_MASK = image_reader()
+STOCK_IMAGE = image_reader('[data-testid="stImage"] img')  # the bare page's picture has no alt text
+
+# In the top page: note each new picture (reader's value) at every animation frame (and every 16 ms where
+# frames are throttled), on the epoch clock (performance.timeOrigin + now), which every frame shares.
+INSTALL_RECORDER = """(reader) => {
+  const read = eval(reader);
+  const clock = () => performance.timeOrigin + performance.now();
+  if (window.__paints) { window.__paints.stop(); }
+  const paints = { log: [], last: read(), running: true };
+  paints.stop = () => { paints.running = false; };
+  const look = () => {
+    const now = read();
+    if (now === null || now === paints.last) return;
+    paints.last = now;
+    paints.log.push([clock(), now.length > 80 ? now.slice(-80) : now]);
+  };
+  const frame = () => { if (paints.running) { look(); requestAnimationFrame(frame); } };
+  requestAnimationFrame(frame);
+  const timer = setInterval(() => { if (paints.running) look(); else clearInterval(timer); }, 16);
+  window.__paints = paints;
+}"""
+
+# Milliseconds since the last new picture or `since` (epoch ms), whichever is later.
+QUIET_MS = """(since) => { const log = window.__paints.log;
+  const last = Math.max(since, log.length ? log[log.length - 1][0] : 0);
+  return performance.timeOrigin + performance.now() - last; }"""
+
+# In every frame (the page and the component's iframe): the pointer's down / last move / up times.
+INSTALL_POINTER_CLOCK = """() => {
+  const clock = () => performance.timeOrigin + performance.now();
+  window.__pointer = { down: null, move: null, up: null, moves: 0 };
+  if (window.__pointerInstalled) return;
+  window.__pointerInstalled = true;
+  window.addEventListener('pointerdown', () => { window.__pointer.down = clock(); }, true);
+  window.addEventListener('pointermove', () => { window.__pointer.move = clock(); window.__pointer.moves += 1; }, true);
+  window.addEventListener('pointerup', () => { window.__pointer.up = clock(); }, true);
+}"""
+
+
+def find_control(page, name: str):
+    """(frame, element) of the control whose aria-label is `name`, in the page or an iframe: a range input
+    (also a visually hidden one, as Streamlit's own slider has) before anything else so named."""
+    for selector in (f'input[type="range"][aria-label="{name}"]', f'[aria-label="{name}"]'):
+        for frame in page.frames:
+            locator = frame.locator(selector)
+            if locator.count() and (locator.first.is_visible() or selector.startswith("input")):
+                return frame, locator.first
+    raise LookupError(f"no control named {name!r} on {page.url}")
+
+
+# The box the pointer drags a range input along: the input itself, or where it is visually hidden (1 px,
+# Streamlit's react-aria slider) its track, the nearest positioned ancestor with touch-action: none.
+RANGE_TRACK = """(input) => {
+  const own = input.getBoundingClientRect();
+  if (own.width > 4) return {x: own.left, y: own.top, width: own.width, height: own.height, thumb: 16};
+  let node = input.parentElement;
+  while (node && !(node.style.position === 'relative' && node.style.touchAction === 'none')) node = node.parentElement;
+  const box = (node || input).getBoundingClientRect();
+  return {x: box.left, y: box.top, width: box.width, height: box.height, thumb: 0};
+}"""
+
+
+def _frame_offset(frame) -> tuple[float, float]:
+    """Where the frame's viewport sits in the page's (0, 0 for the page itself)."""
+    if frame.parent_frame is None:
+        return 0.0, 0.0
+    box = frame.frame_element().bounding_box()
+    return box["x"], box["y"]
+
+
+def _triangle(t: float, period: float, low: float, high: float, start: float) -> float:
+    """A back-and-forth sweep between low and high, starting at `start`, one period per round trip."""
+    span = high - low
+    phase = ((start - low) / span + 2 * t / period) % 2.0
+    return low + span * (phase if phase <= 1 else 2 - phase)
+
+
+def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: float = 3.0,
+                 settle_ms: float = 1000, timeout_ms: float = 8000) -> dict:
+    """Press the mouse on `control` (a range input: at its thumb; a pad: at its point), move it back and
+    forth for `seconds`, release; return updates painted while held, per second, and the final lag."""
+    frame, element = find_control(page, control)
+    is_range = element.evaluate("e => e.tagName === 'INPUT' && e.type === 'range'")
+    if is_range:  # start at the thumb; the thumb's centre travels between half a thumb from each end
+        value, low, high = (float(element.evaluate(f"e => e.{name}")) for name in ("value", "min", "max"))
+        fx, fy = (value - low) / ((high - low) or 1.0), 0.5
+        box = element.evaluate(RANGE_TRACK)
+        offset = _frame_offset(frame)
+        box["x"] += offset[0]
+        box["y"] += offset[1]
+        to_page = lambda f, g: (box["x"] + box["thumb"] / 2 + f * (box["width"] - box["thumb"]),  # noqa: E731
+                                box["y"] + g * box["height"])
+    else:  # a pad: its data-fx / data-fy say where the point is
+        box = element.bounding_box()
+        fx = float(element.get_attribute("data-fx") or 0.5)
+        fy = float(element.get_attribute("data-fy") or 0.5)
+        to_page = lambda f, g: (box["x"] + f * box["width"], box["y"] + g * box["height"])  # noqa: E731
+    page.evaluate(INSTALL_RECORDER, read_image)
+    for each in {page.main_frame, frame}:
+        each.evaluate(INSTALL_POINTER_CLOCK)
+    page.mouse.move(*to_page(fx, fy))
+    page.mouse.down()
+    start = time.monotonic()
+    moves = 0
+    while (elapsed := time.monotonic() - start) < seconds:
+        f = _triangle(elapsed, 1.2, 0.05, 0.95, fx)
+        g = fy if is_range else _triangle(elapsed, 1.9, 0.15, 0.85, fy)
+        page.mouse.move(*to_page(f, g))
+        moves += 1
+        time.sleep(max(0.0, start + moves * MOVE_EVERY_S - time.monotonic()))
+    page.mouse.up()
+    released = page.evaluate("() => performance.timeOrigin + performance.now()")
+    deadline = time.monotonic() + timeout_ms / 1000
+    while time.monotonic() < deadline and page.evaluate(QUIET_MS, released) < settle_ms:
+        page.wait_for_timeout(100)  # until the picture has stayed the same for settle_ms after the release
+    paints = page.evaluate("() => { window.__paints.stop(); return window.__paints.log; }")
+    pointer = frame.evaluate("() => window.__pointer")
+    down, last_move, up = pointer["down"], pointer["move"], pointer["up"]
+    held_s = (up - down) / 1000
+    during = [t for t, _ in paints if down < t <= up]
+    after = [t for t, _ in paints if t > up]
+    last = paints[-1][0] if paints else None
+    lag = None if last is None or last <= down else max(0.0, last - last_move)
+    value_text = element.get_attribute("aria-valuetext")
+    stats = frame.evaluate("() => window.__liveControls ? {sent: window.__liveControls.sent, "
+                           "answered: window.__liveControls.answered} : null")
+    return {"control": control, "held_s": round(held_s, 2), "moves": moves, "pointer_moves_seen": pointer["moves"],
+            "updates_while_held": len(during), "updates_per_s": round(len(during) / held_s, 1),
+            "updates_after_release": len(after), "final_lag_ms": None if lag is None else round(lag, 0),
+            "final": value_text, "url": page.url, "component": stats}
+
+
+def open_page(chromium, url: str, control: str, read_image: str = PREDICTED_MASK):
+    """A new page at `url`, once `control` and a loaded picture are on it."""
+    page = chromium.new_page(viewport={"width": 1200, "height": 1000})
+    page.goto(url, wait_until="domcontentloaded")
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            find_control(page, control)
+            if page.evaluate(f"() => ({read_image})() !== null"):
+                break
+        except LookupError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url}: no control {control!r} and picture within 120 s")
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(700)  # let the first render settle
+    return page
+
+
+def summary(rows: list[dict]) -> dict:
+    rates = [r["updates_per_s"] for r in rows]
+    lags = [r["final_lag_ms"] for r in rows if r["final_lag_ms"] is not None]
+    return {"updates_per_s_median": round(statistics.median(rates), 1), "updates_per_s": rates,
+            "final_lag_ms_median": round(statistics.median(lags), 0) if lags else None, "final_lag_ms": lags,
+            "final": rows[-1]["final"], "url": rows[-1]["url"], "component": rows[-1]["component"]}
+
+
+def bench(seconds: float, rounds: int, app: bool = False, app_image: str = 'img[alt="predicted mask"]',
+          screenshots: Path | None = None) -> dict:
+    if chromium_path() is None:
+        return {"skipped": "Chromium is not installed (apt-get install -y chromium)"}
+    demo, bare_page = REPO / "benchmarks" / "live_controls_page.py", REPO / "benchmarks" / "bare_page.py"
+    drags = [  # (name, server, query, control, image reader)
+        ("live slider, picture as the pad", "demo", "?mode=point", X, PREDICTED_MASK),
+        ("live pad (point on the picture)", "demo", "?mode=point", PAD, PREDICTED_MASK),
+        ("live slider, picture by st.image", "demo", "?mode=point&mask=page", X, PREDICTED_MASK),
+        ("live ACDC pad (phase x slice)", "demo", "?mode=acdc", "Phase and slice", PREDICTED_MASK),
+        ("bare page, stock st.slider", "bare", "", "value", STOCK_IMAGE),
+    ]
+    if app:
+        drags.append(("dashboard app/main.py, Location x", "app", "?loc_y=-0.5", X, image_reader(app_image)))
+    results: dict[str, list[dict]] = {name: [] for name, *_ in drags}
+    dashboard = streamlit_server(REPO / "app" / "main.py") if app else contextlib.nullcontext()
+    with streamlit_server(demo) as demo_url, streamlit_server(bare_page) as bare_url, dashboard as app_url, \
+            browser() as chromium:
+        urls = {"demo": demo_url, "bare": bare_url, "app": app_url}
+        pages = {name: open_page(chromium, urls[server] + query, control, reader)
+                 for name, server, query, control, reader in drags}
+        for name, _, _, control, reader in drags:  # warm up
+            pages[name].bring_to_front()
+            measure_drag(pages[name], control, reader, seconds=0.5, settle_ms=500)
+        for _ in range(rounds):  # alternate, so every page sees the same machine load
+            for name, _, _, control, reader in drags:
+                pages[name].bring_to_front()
+                results[name].append(measure_drag(pages[name], control, reader, seconds=seconds))
+        if screenshots:
+            screenshots.mkdir(parents=True, exist_ok=True)
+            for k, (name, *_) in enumerate(drags):
+                pages[name].screenshot(path=str(screenshots / f"drag-{k}.png"))
+    return {name: summary(rows) for name, rows in results.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="how long each drag holds the button")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of drags (default 2)")
+    parser.add_argument("--app", action="store_true", help="also drag Location x on the dashboard (app/main.py)")
+    parser.add_argument("--app-image", default='img[alt="predicted mask"]',
+                        help="CSS selector of the dashboard's mask image (default: img[alt=\"predicted mask\"])")
+    parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
+    parser.add_argument("--screenshots", type=Path, help="save each page after the run in this folder")
+    args = parser.parse_args(argv)
+    results = bench(args.seconds, args.rounds, args.app, args.app_image, args.screenshots)
+    if "skipped" in results:
+        print(f"skipped: {results['skipped']}")
+        return 0
+    for name, row in results.items():
+        print(f"{name}: {row['updates_per_s_median']:.1f} updates/s while held {row['updates_per_s']}, "
+              f"final lag median {row['final_lag_ms_median']} ms {row['final_lag_ms']}; final {row['final']!r}")
+    bare = results["bare page, stock st.slider"]
+    for name in results:
+        if name.startswith("live"):
+            row = results[name]
+            lag = row["final_lag_ms_median"]
+            ok = row["updates_per_s_median"] >= 10 and lag is not None and lag <= 250
+            print(f"{name}: {row['updates_per_s_median']:.1f} vs {bare['updates_per_s_median']:.1f} updates/s on the "
+                  f"bare page; final lag / bare page's = {lag} / {bare['final_lag_ms_median']} ms "
+                  f"({'targets met' if ok else 'BELOW TARGET'}: >= 10 updates/s, lag <= 250 ms)")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
