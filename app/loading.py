@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -175,15 +176,41 @@ def entry_from_path(text: str) -> ModelEntry:
 
 
 def describe(entry: ModelEntry) -> str:
+    """One line about a model, from its card, as PLAIN text: show it with st.text, or through `plain()`
+    in an element that renders Markdown (st.caption, st.error ...)."""
     card = entry.card
-    bits = [card.get("conditioning", "?"), card.get("condition", "?")]
-    if "image_size" in card:
-        bits.append("×".join(str(s) for s in card["image_size"]))
-    metrics = card.get("metrics") or {}
+    bits = [str(card.get("conditioning") or "?"), str(card.get("condition") or "?")]
+    size = card.get("image_size")
+    if isinstance(size, (list, tuple)):
+        bits.append("×".join(str(s) for s in size))
+    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
     dice = metrics.get("test_dice", metrics.get("dice"))
-    if isinstance(dice, (int, float)):
+    if isinstance(dice, (int, float)) and not isinstance(dice, bool):
         bits.append(f"test Dice {dice:.3f}")
     return ", ".join(bits)
+
+
+# every ASCII punctuation character may be backslash-escaped in CommonMark, which Streamlit renders
+_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def plain(text: object) -> str:
+    """Text from a card, a file name or an error message, safe in any Streamlit element that renders
+    Markdown (st.caption, st.error, st.warning, st.subheader, st.markdown): one line, printable (a file
+    name that is not UTF-8 gets escapes), every Markdown and HTML character escaped. So a card field
+    holding `![x](https://example.org/t.png)` is shown as those characters, and the browser fetches nothing."""
+    from inside_core.data.errors import printable
+
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(printable(text).split()))
+
+
+def card_text(card: dict) -> str:
+    """A model card as plain, indented JSON text for st.code / st.text (never Markdown)."""
+    import json
+
+    from inside_core.data.errors import printable
+
+    return printable(json.dumps(card, indent=2, ensure_ascii=False, default=str))
 
 
 # ----------------------------------------------------------------------------------------------- data

@@ -21,8 +21,6 @@ serve every session.
 
 from __future__ import annotations
 
-import gzip
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,6 @@ from inside_core.conditions import condition_of, slice_position
 
 UPLOAD_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 UPLOAD_VOLUME_SUFFIXES = (".nii", ".nii.gz")
-MAX_UPLOAD_PIXELS = 4096 * 4096
 
 
 class SourceError(ValueError):
@@ -276,21 +273,19 @@ class UploadSource:
 
 
 def read_image_bytes(name: str, data: bytes) -> torch.Tensor:
-    """A PNG/JPEG file's bytes as a float tensor (C, H, W) in [0, 1]; SourceError if it is not one."""
-    from PIL import Image, UnidentifiedImageError
+    """A PNG/JPEG file's bytes as a float tensor (C, H, W) in [0, 1]; SourceError if it is not one.
+
+    Width x height is checked before decoding (INSIDE_LIMIT_UPLOAD_PIXELS); 16-bit grey images are scaled
+    by their own range."""
+    from inside_core.data.errors import DataError
+    from inside_core.data.safe_io import image_float, open_image
 
     try:
-        with Image.open(io.BytesIO(data)) as probe:
-            if probe.format not in ("PNG", "JPEG"):
-                raise SourceError(f"{name}: a {probe.format} image; upload a PNG or JPEG")
-            if probe.width * probe.height > MAX_UPLOAD_PIXELS:
-                raise SourceError(f"{name}: {probe.width}x{probe.height} pixels is too large (at most 4096x4096)")
-            probe.verify()
-        with Image.open(io.BytesIO(data)) as image:
-            mode = "L" if image.mode in ("L", "I", "I;16", "F") else "RGB"
-            array = np.asarray(image.convert(mode), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise SourceError(f"{name}: not a readable PNG or JPEG image ({type(error).__name__})") from None
+        with open_image(data, name, "upload_pixels", formats=("PNG", "JPEG"),
+                        unreadable="not a readable PNG or JPEG image") as image:
+            array = image_float(image)
+    except DataError as error:
+        raise SourceError(str(error)) from None
     if array.ndim == 2:
         array = array[None]
     else:
@@ -306,20 +301,14 @@ def read_volume_bytes(name: str, data: bytes, spacing: float | None = None,
     `image_size`, each slice resampled in-plane from the header's pixel size and cropped / padded
     around the image centre (no labels to find the heart). 4-D volumes give their first frame.
     """
-    import nibabel as nib
-
     from inside_core.data.acdc import normalise_volume, resample_slice
+    from inside_core.data.errors import DataError
+    from inside_core.data.safe_io import nifti_from_bytes
 
-    try:
-        raw = gzip.decompress(data) if name.lower().endswith(".gz") else data
-        volume = nib.Nifti1Image.from_bytes(raw)
-        array = np.asarray(volume.dataobj, dtype=np.float32)
-        zooms = tuple(float(z) for z in volume.header.get_zooms())
-    except Exception as error:  # nibabel raises many kinds on bad bytes; each becomes one line
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise SourceError(f"{name}: not a readable NIfTI volume ({message})") from None
-    if array.ndim == 4:
-        array = array[..., 0]
+    try:  # NIfTI-1 or -2; header sizes checked before inflating (INSIDE_LIMIT_UPLOAD_*); 4-D: first frame
+        array, zooms = nifti_from_bytes(data, name)
+    except DataError as error:
+        raise SourceError(str(error)) from None
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or min(array.shape[:2]) < 8:

@@ -12,6 +12,7 @@ message is one line naming the file: "runs/x/x.safetensors: cannot write (No spa
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 import time
@@ -33,7 +34,7 @@ class WriteError(OSError):
     """A file that could not be written; str() is one line: '<path>: cannot write (<reason>)'."""
 
     def __str__(self) -> str:
-        from inside_core.data.errors import printable
+        from inside_core.data.errors import printable  # here: inside_core.data imports this module
 
         return f"{printable(self.filename)}: cannot write ({self.strerror or 'error'})"
 
@@ -103,6 +104,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], mod
     """
     path = Path(path)
     try:
+        for folder in (path.parent, *path.parent.parents):  # the first existing ancestor must be a folder
+            if folder.exists():
+                if not folder.is_dir():
+                    raise NotADirectoryError(errno.ENOTDIR, f"{os.fsdecode(folder)!r} is a file, not a folder")
+                break
         path.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_temps(path, stale_patterns)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")

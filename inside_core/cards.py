@@ -8,7 +8,7 @@ card with one line naming its file before building anything. Limits: `inside_cor
 
 Checked: "name" (text), "architecture" (an object: a registered network name, a known conditioning, and
 for each argument the network or its conditioning layer takes, its type and range; nothing else), and
-where present "dataset", "condition", "conditioning" (known names), "image_size" and "spacing" (ranges),
+where present "dataset" (a plain name), "condition", "conditioning" (known names), "image_size" and "spacing" (ranges),
 "data", "metrics", "train" (objects), "seed", "epochs", "best_epoch" (integers), text fields (strings of
 bounded length) and "weights_sha256" (64 hex digits). Other keys are free (cards are extensible).
 """
@@ -23,12 +23,12 @@ from typing import Any
 
 from inside_core.limits import limit
 
-__all__ = ["card_problems", "architecture_problems", "parameter_count", "DATASETS", "MAX_TEXT"]
+__all__ = ["card_problems", "architecture_problems", "parameter_count", "MAX_TEXT"]
 
-DATASETS = ("clevr-seg", "acdc")
 MAX_TEXT = 10_000  # characters of one text field
 _STAGE = re.compile(r"^(bottleneck|decoder[1-9])$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def _is_int(value: Any) -> bool:
@@ -129,8 +129,14 @@ def _conditions() -> list[str]:
     try:
         from inside_core.conditions import list_conditions
     except ImportError:  # an older tree without the conditions registry
-        return ["quadrant", "colour", "shape", "size", "point", "phase_slice"]
-    return list_conditions()
+        return ["quadrant", "colour", "shape", "size", "point", "phase_slice", "table"]
+    return [*list_conditions(), "table"]  # "table": a user's declared variables, in "condition_spec"
+
+
+def _plain_name(value: Any) -> str | None:
+    if isinstance(value, str) and _PLAIN_NAME.match(value):
+        return None
+    return f"must be a plain name (letters, digits, '.', '_', '-'; at most 64), got {_show(value)}"
 
 
 def _sha(value: Any) -> str | None:
@@ -156,12 +162,12 @@ ARCHITECTURE_CHECKS: dict[str, Callable[[Any], str | None]] = {
 
 CARD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "name": _text,
-    "dataset": _one_of(DATASETS),
+    "dataset": _plain_name,  # clevr-seg, acdc, or a user's dataset
     "condition": _one_of(_conditions),
     "conditioning": _one_of(_conditionings),
     "image_size": _image_size,
     "spacing": lambda v: _number(limit("spacing_min_mm"), limit("spacing_max_mm"))(v),
-    "data": _object, "metrics": _object, "train": _object,
+    "data": _object, "metrics": _object, "train": _object, "condition_spec": _object,
     "seed": _integer(-(2**63), 2**64), "epochs": _integer(0, 10**7), "best_epoch": _integer(0, 10**7),
     "training_time_s": _number(0.0, 1e9),
     "command": _text, "z_encoding": _text, "stopped": _text,
@@ -221,6 +227,8 @@ def card_problems(card: Any) -> list[str]:
     problems = [f"model card lacks '{key}'" for key in ("name", "architecture") if key not in card]
     if "architecture" in card:
         problems += architecture_problems(card["architecture"])
+    if card.get("condition") == "table" and not isinstance(card.get("condition_spec"), dict):
+        problems.append("'condition' table needs a 'condition_spec' object")
     for key, check in CARD_CHECKS.items():
         if card.get(key) is not None or (key == "name" and key in card):  # null: the same as absent
             problem = check(card[key])

@@ -120,7 +120,7 @@ def load_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     try:
         image = nib.load(path)  # the header only: the data is read below, once its size is known
     except Exception as error:  # nibabel, gzip and zlib raise many types for damaged files
-        raise DataError(path, f"unreadable NIfTI header ({type(error).__name__}: {error})") from None
+        raise DataError(path, f"unreadable or truncated NIfTI header ({type(error).__name__}: {error})") from None
     check_nifti_header(image.header, path)  # shape x dtype within inside_core.limits, before reading
     zooms = tuple(float(z) for z in image.header.get_zooms())
     check_spacing(zooms, path)

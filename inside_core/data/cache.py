@@ -97,7 +97,7 @@ def _save_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
 def _load_entry(path: Path) -> dict[str, np.ndarray] | None:
     """The arrays of a cache entry, or None (with a warning naming it) if it is truncated or corrupt."""
     try:
-        with np.load(path, allow_pickle=False) as entry:
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as entry:
             return {name: entry[name] for name in entry.files}
     except Exception as error:  # BadZipFile, OSError, ValueError, EOFError, zlib.error, KeyError ...
         warnings.warn(f"{printable(path)}: unreadable cache entry ({type(error).__name__}), rebuilding it",

@@ -169,7 +169,8 @@ def split_names(names: list[str], split: str) -> list[str]:
 # ----------------------------------------------------------------------------------------- conditions
 def condition_rng(name: str, seed: int, condition: str) -> np.random.Generator:
     """A generator seeded by SHA-256 of f"{name}:{seed}:{condition}" (stable across runs and machines)."""
-    digest = hashlib.sha256(f"{name}:{seed}:{condition}".encode()).digest()
+    # surrogateescape: a name that is not valid UTF-8 hashes its own bytes (valid names: unchanged)
+    digest = hashlib.sha256(f"{name}:{seed}:{condition}".encode("utf-8", "surrogateescape")).digest()
     return np.random.default_rng(int.from_bytes(digest[:16], "little"))
 
 
@@ -236,7 +237,11 @@ class ClevrSegDataset(torch.utils.data.Dataset):
         self.image_size = _size_tuple(image_size)
         self.seed = int(seed)
         self.cond_dim = get_condition(condition).cond_dim
-        self.names = split_names(list_names(self.root), split)
+        all_names = list_names(self.root)
+        self.names = split_names(all_names, split)
+        if not self.names:  # say so, rather than fail later stacking no arrays
+            raise DataError(self.root / "images", f"too few images for the splits: {len(all_names)} images leave "
+                            f"the {split} split empty (the splits take 72/8/20 % of the sorted names)")
         settings = {
             "root": str(self.root.resolve()), "condition": condition, "split": split,
             "image_size": self.image_size, "seed": self.seed, "names": len(self.names),

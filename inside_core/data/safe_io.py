@@ -7,8 +7,8 @@
   scaled by their own range (min -> 0, max -> full scale), not clipped to white.
 - `inflate_gzip(data, name, max_bytes)`: gzip bytes inflated by a streaming decompressor that stops at
   `max_bytes`, so a 2 MB file inflating to 2 GiB never gets past the limit.
-- `nifti_from_bytes(data, name, ...)`: NIfTI-1 or NIfTI-2 bytes (.nii or .nii.gz); the header's shape x
-  dtype is checked before the data is inflated or read.
+- `nifti_from_bytes(data, name, ...)`: NIfTI-1 or NIfTI-2 bytes (.nii or .nii.gz, an upload) as an array;
+  the header's shape x dtype is checked before the data is inflated or read.
 - `check_nifti_header(header, name, voxels_limit)` and `check_spacing(zooms, name)`: the checks
   themselves, shared with `inside_core.data.acdc.load_nifti`.
 
@@ -41,7 +41,7 @@ _INFLATE_CHUNK = 1 << 16
 
 
 def open_image(source: Path | bytes, name: object, pixels_limit: str = "image_pixels",
-               formats: tuple[str, ...] | None = None) -> Image.Image:
+               formats: tuple[str, ...] | None = None, unreadable: str = "unreadable image") -> Image.Image:
     """The image at `source` (a path or the file's bytes), decoded, or a one-line DataError naming `name`.
 
     Width x height comes from the header and is checked against limit `pixels_limit` before decoding.
@@ -71,7 +71,7 @@ def open_image(source: Path | bytes, name: object, pixels_limit: str = "image_pi
         raise DataError(name, f"image too large: {over_limit(pixels_limit, pixels) or error}") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, struct.error, EOFError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise DataError(name, f"unreadable image ({message})") from None
+        raise DataError(name, f"{unreadable} ({message})") from None
     return image
 
 
@@ -154,7 +154,7 @@ def check_spacing(zooms: tuple[float, ...], name: object) -> None:
                             "(INSIDE_LIMIT_SPACING_MIN_MM / INSIDE_LIMIT_SPACING_MAX_MM)")
 
 
-def _nifti_classes(first: bytes, name: object):
+def _nifti_classes(first: bytes, name: object) -> tuple:
     """(image class, header class, header size) for NIfTI-1 (348-byte header) or NIfTI-2 (540)."""
     import nibabel as nib
 
@@ -165,26 +165,42 @@ def _nifti_classes(first: bytes, name: object):
                 return nib.Nifti1Image, nib.Nifti1Header, 348
             if size == 540:
                 return nib.Nifti2Image, nib.Nifti2Header, 540
-    raise DataError(name, "not a NIfTI-1 or NIfTI-2 file (no 348- or 540-byte header)")
+    raise DataError(name, "not a readable NIfTI volume (no NIfTI-1 or NIfTI-2 header)")
 
 
 def nifti_from_bytes(data: bytes, name: object, voxels_limit: str = "upload_voxels",
-                     inflated_limit: str = "upload_inflated_bytes"):
-    """A nibabel image from NIfTI bytes (gzip is detected by its magic number), checked before reading:
-    the header's shape x dtype against `voxels_limit`, the bytes to inflate against `inflated_limit`."""
+                     inflated_limit: str = "upload_inflated_bytes") -> tuple[np.ndarray, tuple[float, ...]]:
+    """(float32 array with the header's scaling, zooms) of NIfTI-1 or NIfTI-2 bytes (.nii, or .nii.gz by its
+    magic number); a 4-D or longer volume gives its first 3-D frame only.
+
+    Checked before anything is inflated or read: the header's shape x dtype (of what is read) against
+    `voxels_limit`, the bytes to inflate against `inflated_limit`, the pixel size against the spacing limits.
+    """
+    from nibabel.volumeutils import apply_read_scaling, array_from_file
+
     gzipped = data[:2] == b"\x1f\x8b"
     first = inflate_gzip(data, name, 540) if gzipped else data[:540]
-    image_class, header_class, header_size = _nifti_classes(first, name)
+    _, header_class, header_size = _nifti_classes(first, name)
     if len(first) < header_size:
         raise DataError(name, f"truncated NIfTI: {len(first)} bytes, the header alone needs {header_size}")
     try:
         header = header_class.from_fileobj(io.BytesIO(first[:header_size]))
+        shape = tuple(int(s) for s in header.get_data_shape())
+        dtype = header.get_data_dtype()
+        zooms = tuple(float(z) for z in header.get_zooms())
+        slope, inter = header.get_slope_inter()
+        offset = max(int(header.get("vox_offset", header_size)), header_size)
     except Exception as error:  # nibabel's header checks raise several types
-        raise DataError(name, f"unreadable NIfTI header ({str(error).splitlines()[0] if str(error) else error!r})") \
-            from None
-    _, nbytes = check_nifti_header(header, name, voxels_limit)
-    offset = max(int(header.get("vox_offset", header_size)), header_size)
-    needed = offset + nbytes
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataError(name, f"unreadable NIfTI header ({message})") from None
+    if len(shape) > 3:  # only the first frame is used: it is the first prod(shape[:3]) voxels (Fortran order)
+        shape = shape[:3]
+    voxels = math.prod(shape)
+    problem = over_limit(voxels_limit, voxels)
+    if problem:
+        raise DataError(name, f"NIfTI header claims {' x '.join(map(str, shape))} voxels: {problem}")
+    check_spacing(zooms, name)
+    needed = offset + voxels * dtype.itemsize
     problem = over_limit(inflated_limit, needed)
     if problem:
         raise DataError(name, f"NIfTI data needs {needed:,} bytes: {problem}")
@@ -192,7 +208,9 @@ def nifti_from_bytes(data: bytes, name: object, voxels_limit: str = "upload_voxe
     if len(raw) < needed:
         raise DataError(name, f"truncated NIfTI: {len(raw):,} bytes, the header says {needed:,}")
     try:
-        return image_class.from_bytes(raw)
-    except Exception as error:  # nibabel raises many kinds on bad bytes; each becomes one line
+        array = array_from_file(shape, dtype, io.BytesIO(raw), offset)
+        array = np.asarray(apply_read_scaling(array, slope, inter), dtype=np.float32)
+    except Exception as error:  # odd dtypes (RGB, complex) and the like: one line
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(name, f"not a readable NIfTI volume ({message})") from None
+    return array, zooms

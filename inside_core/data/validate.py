@@ -3,23 +3,28 @@
 The checks reuse the loaders' readers, so `validate` reports exactly the one-line messages the loaders
 would raise, but all of them at once instead of stopping at the first.
 
-CLEVR-Seg: each image readable; its scene JSON present, readable, with a non-empty `objects` list of
-valid objects; its segmentation folder present, one PNG per object, each readable, of the image's size,
+CLEVR-Seg: each image readable, its width x height within the pixel limit (inside_core.limits, checked
+before decoding); its scene JSON present, readable, with a non-empty `objects` list of valid objects; its
+segmentation folder present, one PNG per object, each readable and within the limit, of the image's size,
 holding only 64 and 255; scenes without an image.
 ACDC: at least one patient; per patient Info.cfg present with ED and ES; the ED and ES image and label
-files present and readable to the last byte; label shapes equal to image shapes; label values in
-{0, 1, 2, 3}; ES volume shaped like ED. Warnings (no failure): 4-D cine missing, unreadable or not
-matching the frames' shape or NbFrame.
+files present, their header's shape x dtype within the voxel limit and pixel size plausible (both before
+reading), readable to the last byte; label shapes equal to image shapes; label values in {0, 1, 2, 3}; ES
+volume shaped like ED. Warnings (no failure): 4-D cine missing, unreadable or not matching the frames'
+shape or NbFrame.
+A check that fails in a way no reader foresaw is reported as one more problem of that file: the report
+always lists everything.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import inside_core.data.acdc as acdc
 import inside_core.data.clevr_seg as clevr_seg
-from inside_core.data.errors import DataError
+from inside_core.data.errors import DataError, printable
 
 FORMATS = ("clevr-seg", "acdc", "nnunet")
 
@@ -29,6 +34,10 @@ class Problem:
     path: str
     problem: str
     severity: str = "error"  # "error" or "warning"
+
+    def __post_init__(self) -> None:
+        # a file name that is not UTF-8 must not make printing the report fail
+        self.path, self.problem = printable(self.path), " ".join(printable(self.problem).split())
 
     def line(self) -> str:
         return f"{self.severity}: {self.path}: {self.problem}"
@@ -62,6 +71,18 @@ def _problem(error: DataError, severity: str = "error") -> Problem:
     return Problem(error.path, error.problem, severity)
 
 
+def _guarded(path: Path, check: Callable[[], list[Problem]]) -> list[Problem]:
+    """The problems `check` finds; an error no reader turned into a DataError is one more problem, so
+    one strange file never stops the report."""
+    try:
+        return check()
+    except DataError as error:
+        return [_problem(error)]
+    except Exception as error:  # the safety net of "list every problem": never a traceback
+        message = str(error).splitlines()[0] if str(error) else ""
+        return [Problem(str(path), f"unexpected {type(error).__name__} while checking it ({message})")]
+
+
 def detect_format(path: str | Path) -> str:
     """"clevr-seg" if an images/ folder is found, "acdc" if patient folders are; DataError otherwise."""
     path = Path(path)
@@ -83,6 +104,39 @@ def detect_format(path: str | Path) -> str:
                     "(patientNNN/ folders); pass --format")
 
 
+def _check_scene(root: Path, name: str) -> list[Problem]:
+    """Every problem of one CLEVR-Seg scene: its image, scene JSON and segmentation PNGs."""
+    problems: list[Problem] = []
+    try:
+        image = clevr_seg.read_rgb(root / "images" / f"{name}.png")
+    except DataError as error:
+        problems.append(_problem(error))
+        image = None
+    try:
+        objects = clevr_seg.read_scene(root / "scenes" / f"{name}.json")
+    except DataError as error:
+        problems.append(_problem(error))
+        objects = None
+    try:
+        files = clevr_seg.segmentation_files(root, name)
+    except DataError as error:
+        problems.append(_problem(error))
+        return problems
+    if objects is not None and len(files) != len(objects):
+        problems.append(Problem(str(root / "segmentations" / name),
+                                f"{len(files)} segmentation PNGs but the scene has {len(objects)} objects"))
+    for file in files:
+        try:
+            mask = clevr_seg.read_segmentation(file)
+        except DataError as error:
+            problems.append(_problem(error))
+            continue
+        if image is not None and mask.shape != image.shape[:2]:
+            problems.append(Problem(str(file), f"segmentation is {mask.shape[1]}x{mask.shape[0]} but the image "
+                                    f"is {image.shape[1]}x{image.shape[0]}"))
+    return problems
+
+
 def validate_clevr_seg(path: str | Path) -> Report:
     try:
         root = clevr_seg.resolve_root(path)
@@ -91,33 +145,7 @@ def validate_clevr_seg(path: str | Path) -> Report:
         return Report("clevr-seg", str(path), 0, [_problem(error)])
     problems: list[Problem] = []
     for name in names:
-        try:
-            image = clevr_seg.read_rgb(root / "images" / f"{name}.png")
-        except DataError as error:
-            problems.append(_problem(error))
-            image = None
-        try:
-            objects = clevr_seg.read_scene(root / "scenes" / f"{name}.json")
-        except DataError as error:
-            problems.append(_problem(error))
-            objects = None
-        try:
-            files = clevr_seg.segmentation_files(root, name)
-        except DataError as error:
-            problems.append(_problem(error))
-            continue
-        if objects is not None and len(files) != len(objects):
-            problems.append(Problem(str(root / "segmentations" / name),
-                                    f"{len(files)} segmentation PNGs but the scene has {len(objects)} objects"))
-        for file in files:
-            try:
-                mask = clevr_seg.read_segmentation(file)
-            except DataError as error:
-                problems.append(_problem(error))
-                continue
-            if image is not None and mask.shape != image.shape[:2]:
-                problems.append(Problem(str(file), f"segmentation is {mask.shape[1]}x{mask.shape[0]} but the image "
-                                        f"is {image.shape[1]}x{image.shape[0]}"))
+        problems += _guarded(root / "images" / f"{name}.png", lambda name=name: _check_scene(root, name))
     known = set(names)
     for scene in sorted((root / "scenes").glob("*.json")) if (root / "scenes").is_dir() else []:
         if scene.stem not in known:
@@ -194,7 +222,7 @@ def validate_acdc(path: str | Path) -> Report:
     folders = sorted(sum(subsets.values(), []))
     problems: list[Problem] = []
     for folder in folders:
-        problems += _check_patient(folder)
+        problems += _guarded(folder, lambda folder=folder: _check_patient(folder))
     return Report("acdc", str(path), len(folders), problems)
 
 
