@@ -16,7 +16,7 @@ from pathlib import Path
 from inside_core.data.cache import cache_root
 
 # bump when a generator's output changes, so old cached defaults are not reused
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: the short-axis cine SSFP phantom (issue 14)
 DEFAULTS = {
     "clevr-seg": {"count": 300, "seed": 0, "size": 200},
     "acdc": {"patients": 12, "seed": 0},
