@@ -58,7 +58,6 @@ from inside_core.checkpoints import (
     write_card,
 )
 from inside_core.conditions import get_condition
-from inside_core.data.augment import make_augment
 from inside_core.networks import build_model
 
 __all__ = ["DEFAULT_TRAIN", "load_config", "build_dataset", "preload", "make_loss", "batch_dice", "train",
@@ -398,6 +397,8 @@ def _train(config: dict, out_dir: Path, resume: str | None, command: str | None,
     model = build_model(model_cfg.pop("name"), **model_cfg).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
     loss_fn = make_loss(cfg)
+    from inside_core.data.augment import make_augment  # here: training code must not need data at import time
+
     augment = make_augment(cfg.get("augment"))  # train.augment: inside_core.data.augment options
 
     state = {"epoch": 0, "best_val_loss": math.inf, "best_epoch": 0, "epochs_without_improvement": 0,
