@@ -1,5 +1,5 @@
 """ACDC: real-style headers (non-identity affine, int16 with a scaling slope, odd sizes), areas through
-resampling, base/apex detection, phantom -> loader round trip, splits, cine, cache rebuild."""
+resampling, label-free crop centre and slice order, phantom -> loader round trip, splits, cine, cache."""
 
 from __future__ import annotations
 
@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 
 from inside_core.data import AcdcDataset, DataError, generate_acdc
-from inside_core.data.acdc import base_at_end, find_patient_folders, load_nifti, phase_value
+from inside_core.data.acdc import (
+    APEX_DIRECTION,
+    find_patient_folders,
+    load_nifti,
+    motion_centre,
+    phase_value,
+    preprocess_volume,
+    slice_order,
+)
 
 ROW_MM, COL_MM, SLICE_MM = 0.9, 1.1, 8.0
 SHAPE = (97, 83, 5)  # odd sizes
@@ -22,48 +30,54 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("INSIDE_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def _affine() -> np.ndarray:
-    """Oblique rotation times anisotropic voxel sizes, plus a translation (as real scanners write)."""
-    angle = 0.4
-    rotation = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
-    tilt = np.array([[1, 0, 0], [0, np.cos(0.3), -np.sin(0.3)], [0, np.sin(0.3), np.cos(0.3)]])
+def _affine(base_last: bool = False) -> np.ndarray:
+    """Double-oblique short-axis geometry (as real scanners write): the slice axis along the heart's
+    long axis, base -> apex (or apex -> base when the stack is stored base last), anisotropic voxels."""
+    normal = -APEX_DIRECTION if base_last else APEX_DIRECTION
+    first = np.cross(normal, [0.3, -0.2, 0.9])
+    first /= np.linalg.norm(first)
+    second = np.cross(normal, first)
     affine = np.eye(4)
-    affine[:3, :3] = tilt @ rotation @ np.diag([ROW_MM, COL_MM, SLICE_MM])
+    affine[:3, :3] = np.stack([first * ROW_MM, second * COL_MM, normal * SLICE_MM], axis=1)
     affine[:3, 3] = [-120.5, 33.0, 71.25]
     return affine
 
 
-def _heart_labels(base_last: bool = False) -> np.ndarray:
-    """Discs: LV (3) inside a MYO ring (2), an RV (1) beside it; radii shrink from base to apex."""
+def _heart_labels(base_last: bool = False, contraction: float = 0.0) -> np.ndarray:
+    """Discs: LV (3) inside a MYO ring (2), an RV (1) beside it; radii shrink from base to apex and
+    with the contraction (0 = ED)."""
     rows, cols = np.meshgrid(np.arange(SHAPE[0]) * ROW_MM, np.arange(SHAPE[1]) * COL_MM, indexing="ij")
     labels = np.zeros(SHAPE, np.uint8)
     for k in range(SHAPE[2]):
         scale = 1 - 0.15 * k
         r = np.hypot(rows - 48.0, cols - 50.0)
-        rv = np.hypot((rows - 40.0) / 1.0, (cols - 22.0) / 0.6) <= 14 * scale
+        rv = np.hypot((rows - 40.0) / 1.0, (cols - 22.0) / 0.6) <= 14 * scale * (1 - 0.2 * contraction)
         labels[..., k][rv] = 1
         labels[..., k][r <= 20 * scale] = 2
-        labels[..., k][r <= 13 * scale] = 3
+        labels[..., k][r <= 13 * scale * (1 - 0.3 * contraction)] = 3
     return labels[..., ::-1].copy() if base_last else labels
 
 
 def _write_patient(folder: Path, base_last: bool = False) -> dict:
-    """A patient with int16 + scl_slope images, uint8 labels, a 4-frame cine; returns the float data."""
+    """A patient with int16 + scl_slope images, uint8 labels, a 4-frame cine that contracts (ED 1,
+    ES 3); returns the float data."""
     folder.mkdir(parents=True)
     name = folder.name
     rng = np.random.default_rng(0)
-    labels = {1: _heart_labels(base_last), 3: _heart_labels(base_last)}
-    labels[3][labels[3] == 3] = 3  # same geometry at ES: enough for these tests
+    contraction = (0.0, 0.5, 1.0, 0.5)
+    frames = [_heart_labels(base_last, c) for c in contraction]
+    labels = {1: frames[0], 3: frames[2]}
     cine = np.zeros((*SHAPE, 4), np.float32)
     for t in range(4):
-        cine[..., t] = 100.0 + 900.0 * (labels[1] == 3) + 300.0 * (labels[1] == 1) + rng.normal(0, 5, SHAPE)
+        cine[..., t] = 100.0 + 900.0 * (frames[t] == 3) + 300.0 * (frames[t] == 1) + rng.normal(0, 5, SHAPE)
     (folder / "Info.cfg").write_text("ED: 1\nES: 3\nGroup: NOR\nHeight: 180.0\nNbFrame: 4\nWeight: 80.0\n")
+    affine = _affine(base_last)
     for frame in (1, 3):
-        image = nib.Nifti1Image(cine[..., frame - 1], _affine())
+        image = nib.Nifti1Image(cine[..., frame - 1], affine)
         image.set_data_dtype(np.int16)  # nibabel stores int16 with a scaling slope / intercept
         nib.save(image, folder / f"{name}_frame{frame:02d}.nii.gz")
-        nib.save(nib.Nifti1Image(labels[frame], _affine()), folder / f"{name}_frame{frame:02d}_gt.nii.gz")
-    cine_image = nib.Nifti1Image(cine, _affine())
+        nib.save(nib.Nifti1Image(labels[frame], affine), folder / f"{name}_frame{frame:02d}_gt.nii.gz")
+    cine_image = nib.Nifti1Image(cine, affine)
     cine_image.set_data_dtype(np.int16)
     nib.save(cine_image, folder / f"{name}_4d.nii.gz")
     return {"cine": cine, "labels": labels}
@@ -98,24 +112,79 @@ def test_label_areas_survive_resampling_and_crop_is_centred(tmp_path, base_last)
             if area_before > 300:  # thin apical rings are only a few pixels wide: checked in the totals
                 assert area_after == pytest.approx(area_before, rel=0.06), (label, meta["slice_index"])
     assert totals[1, 1:] == pytest.approx(totals[0, 1:], rel=0.03)  # volumes per structure
-    # slice position: 0 at the base (the end with the larger heart area)
+    # slice position: 0 at the base, decided by the affine's slice axis (labels play no part)
     positions = {dataset.meta[i]["slice_index"]: dataset.meta[i]["slice_position"]
                  for i in dataset.indices("patient001")}
     base, apex = (SHAPE[2] - 1, 0) if base_last else (0, SHAPE[2] - 1)
     assert positions[base] == 0.0 and positions[apex] == 1.0
-    # the crop is centred on the labels' centre of mass
+    # the crop is centred on what moves (the LV and RV contract), i.e. near the heart
     heart = (dataset.masks[dataset.indices("patient001", "ED")] > 0).sum(axis=0)
     rows, cols = np.nonzero(heart)
     weights = heart[rows, cols]
-    assert np.average(rows, weights=weights) == pytest.approx(31.5, abs=2.0)
-    assert np.average(cols, weights=weights) == pytest.approx(31.5, abs=2.0)
+    assert np.average(rows, weights=weights) == pytest.approx(31.5, abs=4.0)
+    assert np.average(cols, weights=weights) == pytest.approx(31.5, abs=6.0)
 
 
-def test_base_detection_from_areas():
-    labels = _heart_labels()
-    assert not base_at_end(labels)
-    assert base_at_end(labels[..., ::-1])
-    assert not base_at_end(None)
+def test_slice_order_from_the_affine_only():
+    assert slice_order(_affine()) == (False, "affine")
+    assert slice_order(_affine(base_last=True)) == (True, "affine")
+    # axis-aligned (no short-axis orientation) or missing: the stored order, slice 0 = base
+    assert slice_order(np.diag([1.5, 1.5, 8.0, 1.0]))[0] is False
+    assert slice_order(np.diag([-1.5, 1.5, -8.0, 1.0]))[0] is False
+    assert slice_order(None)[0] is False
+
+
+def test_motion_centre_finds_what_moves_not_the_brightest():
+    rows, cols = np.meshgrid(np.arange(120), np.arange(160), indexing="ij")
+    cine = np.zeros((120, 160, 3, 8), np.float32)
+    cine[(rows - 60) ** 2 + (cols - 130) ** 2 <= 100] = 2000.0  # a bright static blob (fat, say)
+    for t in range(8):
+        radius = 12 - 5 * np.sin(np.pi * t / 7)
+        disc = (rows - 40) ** 2 + (cols - 55) ** 2 <= radius**2  # a contracting "ventricle"
+        cine[disc, :, t] = 800.0
+    centre = motion_centre(cine, (1.4, 1.4, 8.0))
+    assert centre == pytest.approx((40, 55), abs=2.0)
+    assert motion_centre(cine[..., :1], (1.4, 1.4, 8.0)) == pytest.approx((59.5, 79.5))  # one frame: image centre
+
+
+def test_shifting_the_label_files_leaves_the_images_unchanged(tmp_path):
+    source = generate_acdc(tmp_path / "phantom", patients=1, seed=7, progress=False)
+    before = AcdcDataset(source, split="all", image_size=96, spacing=1.37, use_cache=False)
+    for path in (source / "training" / "patient001").glob("*_gt.nii.gz"):
+        stored = nib.load(path)
+        shifted = np.roll(np.asarray(stored.dataobj), (25, 25), axis=(0, 1))
+        nib.save(nib.Nifti1Image(shifted, stored.affine, stored.header), path)
+    after = AcdcDataset(source, split="all", image_size=96, spacing=1.37, use_cache=False)
+    assert np.array_equal(before.images, after.images)
+    assert np.array_equal(before.z, after.z)
+    assert not np.array_equal(before.masks, after.masks)  # the labels did move
+
+
+@pytest.mark.parametrize(("shape", "zooms", "dtype"), [
+    ((430, 400, 21, 3), (0.7, 0.7, 5.0), np.int16), ((150, 160, 6), (1.9, 1.9, 10.0), np.uint8),
+    ((208, 256, 9, 2), (1.4, 1.4, 10.0), np.float64),
+])
+def test_preprocess_volume_handles_the_spread_of_real_acquisitions(shape, zooms, dtype):
+    rng = np.random.default_rng(0)
+    volume = rng.integers(0, 200, size=shape).astype(dtype)
+    out = preprocess_volume(volume, zooms, affine=np.diag([*zooms, 1.0]), spacing=1.37, image_size=128)
+    assert out["images"].shape == (shape[2], 128, 128) and out["images"].dtype == np.float32
+    assert 0.0 <= out["images"].min() and out["images"].max() <= 1.0
+    assert out["slice_position"][0] == 0.0 and out["slice_position"][-1] == 1.0
+    assert out["centre_from"] == ("cine temporal std" if len(shape) == 4 else "image centre")
+
+
+def test_upload_path_matches_the_dataset(tmp_path):
+    """A user's cine through preprocess_volume gives the dataset's ED images (same crop, same order)."""
+    source = generate_acdc(tmp_path / "phantom", patients=1, seed=3, progress=False)
+    folder = source / "training" / "patient001"
+    dataset = AcdcDataset(source, split="all", image_size=96, spacing=1.37, use_cache=False)
+    cine, zooms = load_nifti(folder / "patient001_4d.nii.gz")
+    out = preprocess_volume(cine, zooms, nib.load(folder / "patient001_4d.nii.gz").affine, 1.37, 96)
+    ed = dataset.indices("patient001", "ED")
+    assert out["centre"] == pytest.approx(dataset.meta[ed[0]]["centre"])
+    assert [dataset.meta[i]["slice_position"] for i in ed] == pytest.approx(out["slice_position"])
+    assert np.allclose(out["images"], dataset.images[ed], atol=0.02)
 
 
 def test_phase_value_is_0_at_ed_1_at_es_and_wraps():

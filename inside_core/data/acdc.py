@@ -7,20 +7,31 @@ Layout: `database/training/patientNNN/`, `training/patientNNN/`, or a folder of 
     patientNNN_frameFF.nii.gz       ED and ES volumes
     patientNNN_frameFF_gt.nii.gz    labels 0 background, 1 RV, 2 MYO, 3 LV
 
-Preprocessing of one frame (all slices of a patient share the centre, so slices stack back into volumes):
+Preprocessing uses only what a user has (images and header), never the labels; one code path,
+`patient_geometry` (a dataset's patient) or `preprocess_volume` (an upload), serves training, evaluation,
+the dashboard and uploads:
 
 1. intensities with the header's scaling (scl_slope / scl_inter) applied by nibabel;
 2. normalised per volume: v = clip((x - p0.5) / (p99.5 - p0.5), 0, 1), percentiles of that 3-D volume;
 3. 2-D slices along the third NIfTI axis: array axis 0 = image rows, axis 1 = image columns;
 4. resampled in-plane from the header's spacing (get_zooms) to `spacing` mm (bilinear for images,
    after a Gaussian anti-aliasing blur when shrinking; nearest neighbour for labels, so areas in mm^2 are
-   kept up to boundary pixels), and cropped or zero-padded to `image_size`, centred on the centre of
-   mass of the patient's ED labels (or the image centre when there are no labels).
+   kept up to boundary pixels), and cropped or zero-padded to `image_size` around ONE in-plane centre
+   per patient (all slices and frames share it, so slices stack back into volumes):
+   - the heart is what moves: the temporal standard deviation of the 4-D cine (`motion_centre`),
+     averaged over slices and smoothed (10 mm), times a weak prior for the image centre (ACDC
+     acquisitions are centred roughly on the heart); its peak, refined by the weighted centroid of the
+     moving region within 40 mm. Without a cine the ED and ES frames give the motion; with a single
+     3-D volume (an upload) the image centre is used.
 
 Conditioning z = (phase, slice position) (inside_core.conditions.acdc_condition): phase 0 = ED, 1 = ES;
-slice position = k / (n - 1) counted from the base (0) to the apex (1). Which end is the base is decided
-per patient from the ED labels: the half of the stack with the larger total heart (RV + MYO + LV) area
-is the basal half. Without labels the NIfTI slice order is used (slice 0 = base).
+slice position = k / (n - 1) counted from the base (0) to the apex (1). Which end is the base comes
+from the header's geometry (`slice_order`): the slice axis of the affine (its third column, in RAS mm)
+is compared with the heart's long axis, which points from base to apex to the patient's left,
+anterior and inferior (APEX_DIRECTION); if the axis points the other way the stack is stored apex
+first. Short-axis stacks are double-oblique, so an axis-aligned affine (or one nearly perpendicular to
+the long axis) carries no usable orientation; then the stored order is used, slice 0 = base (the order
+of the ACDC files). The labels never decide it.
 
 Splits are by patient, never by slice. If a labelled `testing/` folder exists, it is the test split and
 `training/` is shuffled (numpy default_rng(seed)) into 90 % train / 10 % val; otherwise all patients are
@@ -37,9 +48,9 @@ import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter, map_coordinates
 
+from inside_core.conditions import acdc_condition, get_condition, slice_position
 from inside_core.data.cache import cached_arrays, decode_meta, encode_meta
 from inside_core.data.errors import DataError
-from inside_core.conditions import acdc_condition, get_condition, slice_position
 
 SPLITS = ("train", "val", "test", "all")
 PATIENT_PATTERN = re.compile(r"^patient\d+$")
@@ -152,13 +163,119 @@ def check_label_values(data: np.ndarray, path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------ geometry
-def base_at_end(ed_labels: np.ndarray | None) -> bool:
-    """True if the base is the LAST slice: the second half of the stack holds more heart area than the first."""
-    if ed_labels is None or ed_labels.ndim != 3 or ed_labels.shape[2] < 2:
-        return False
-    area = (ed_labels > 0).sum(axis=(0, 1)).astype(np.float64)
-    n = len(area)
-    return bool(area[n - n // 2 :].sum() > area[: n // 2].sum())
+# the heart's long axis from base to apex in RAS world coordinates (nibabel's affine): left, anterior,
+# inferior; roughly, and it only has to tell the two ends of a stack apart
+APEX_DIRECTION = np.array([-0.6, 0.55, -0.58]) / np.linalg.norm([-0.6, 0.55, -0.58])
+
+
+def slice_order(affine: np.ndarray | None) -> tuple[bool, str]:
+    """(reverse, how): reverse is True when the LAST stored slice is the base.
+
+    From the affine's slice axis against APEX_DIRECTION when the affine is oblique (a real short-axis
+    orientation); otherwise ("stack order") the stored order, slice 0 = base.
+    """
+    if affine is None or not np.all(np.isfinite(affine)):
+        return False, "stack order (no affine)"
+    axes = np.asarray(affine, dtype=np.float64)[:3, :3]
+    norms = np.linalg.norm(axes, axis=0)
+    if np.any(norms <= 0):
+        return False, "stack order (degenerate affine)"
+    step = axes[:, 2] / norms[2]
+    if np.max(np.abs(axes / norms)) > 0.995:  # every axis along a world axis: no short-axis orientation
+        return False, "stack order (axis-aligned affine)"
+    alignment = float(step @ APEX_DIRECTION)
+    if abs(alignment) < 0.3:
+        return False, "stack order (slice axis across the long axis)"
+    return alignment < 0, "affine"
+
+
+def image_centre(shape: tuple[int, ...]) -> tuple[float, float]:
+    """In-plane (row, column) centre of an image."""
+    return (shape[0] - 1) / 2, (shape[1] - 1) / 2
+
+
+def motion_centre(frames: np.ndarray, zooms: tuple[float, ...]) -> tuple[float, float]:
+    """In-plane (row, column) centre of what moves in a cine (X, Y, Z, T), T >= 2; no labels needed.
+
+    Temporal standard deviation per voxel (intensities normalised over the whole cine), mean over
+    slices, Gaussian smoothing of 10 mm, times a broad Gaussian prior around the image centre (sd 30 %
+    of the field of view); from its peak, the centroid of the map above half the peak within 40 mm.
+    Falls back to the image centre when nothing moves.
+    """
+    if frames.ndim == 3:
+        frames = frames[:, :, None]
+    shape = frames.shape[:2]
+    if frames.ndim != 4 or frames.shape[3] < 2:
+        return image_centre(shape)
+    low, high = np.percentile(frames, [0.5, 99.5])
+    scale = max(float(high - low), 1e-6)
+    motion = (frames.std(axis=3, dtype=np.float64) / scale).mean(axis=2)
+    row_mm, col_mm = float(zooms[0]), float(zooms[1])
+    motion = gaussian_filter(motion, (10.0 / row_mm, 10.0 / col_mm))
+    rows = (np.arange(shape[0]) - (shape[0] - 1) / 2) * row_mm
+    cols = (np.arange(shape[1]) - (shape[1] - 1) / 2) * col_mm
+    r, c = np.meshgrid(rows, cols, indexing="ij")
+    prior = np.exp(-0.5 * ((r / (0.3 * shape[0] * row_mm)) ** 2 + (c / (0.3 * shape[1] * col_mm)) ** 2))
+    score = motion * prior
+    if not np.isfinite(score).all() or score.max() <= score.min() + 1e-9:
+        return image_centre(shape)
+    peak = np.unravel_index(int(np.argmax(score)), shape)
+    near = np.hypot(r - r[peak], c - c[peak]) <= 40.0
+    weights = np.where(near, np.clip(score - 0.5 * score[peak], 0, None), 0.0)
+    if weights.sum() <= 0:
+        return float(peak[0]), float(peak[1])
+    grid_r, grid_c = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    return float((grid_r * weights).sum() / weights.sum()), float((grid_c * weights).sum() / weights.sum())
+
+
+def load_affine(path: Path) -> np.ndarray | None:
+    """The voxel-to-world affine of a NIfTI file (header only), or None if it cannot be read."""
+    try:
+        return np.asarray(nib.load(path).affine, dtype=np.float64)
+    except Exception:  # the data itself is read (and its errors reported) by load_nifti
+        return None
+
+
+def patient_geometry(folder: Path, info: dict, volumes: dict[str, np.ndarray],
+                     zooms: tuple[float, ...]) -> dict:
+    """The label-free crop centre and slice order of one patient: {"centre", "reverse", "centre_from",
+    "order_from"}. Centre from the 4-D cine if present, else from the ED and ES frames."""
+    if cine_path(folder).exists():
+        cine, cine_zooms = load_nifti(cine_path(folder))
+        if cine.ndim == 4 and cine.shape[:3] == volumes["ED"].shape:
+            centre, centre_from = motion_centre(cine, cine_zooms), "cine temporal std"
+        else:
+            centre, centre_from = motion_centre(np.stack([volumes[p] for p in PHASES], axis=3), zooms), "ED/ES std"
+    else:
+        centre, centre_from = motion_centre(np.stack([volumes[p] for p in PHASES], axis=3), zooms), "ED/ES std"
+    reverse, order_from = slice_order(load_affine(frame_path(folder, info["ED"])))
+    return {"centre": centre, "reverse": reverse, "centre_from": centre_from, "order_from": order_from}
+
+
+def preprocess_volume(volume: np.ndarray, zooms: tuple[float, ...], affine: np.ndarray | None = None,
+                      spacing: float | tuple[float, float] | None = 1.37, image_size=128) -> dict:
+    """A user's volume (X, Y, Z) or cine (X, Y, Z, T), preprocessed exactly like the dataset's slices.
+
+    Returns {"images": (Z, H, W) float32 of the first frame, "slice_position": [base 0 .. apex 1 per
+    stored slice], "centre": (row, column) in input pixels, "reverse", "centre_from", "order_from"}.
+    For the dashboard's uploads: the crop centre from the cine's motion, or the image centre for 3-D.
+    """
+    if volume.ndim == 2:
+        volume = volume[:, :, None]
+    if volume.ndim == 4:
+        centre, centre_from = motion_centre(volume, zooms), "cine temporal std"
+        first = volume[..., 0]
+    else:
+        centre, centre_from = image_centre(volume.shape), "image centre"
+        first = volume
+    reverse, order_from = slice_order(affine)
+    size = _size_tuple(image_size)
+    target = _spacing_tuple(spacing, zooms)
+    normalised = normalise_volume(first)
+    images = np.stack([resample_slice(normalised[:, :, k], zooms[:2], target, centre, size, labels=False)
+                       for k in range(first.shape[2])])
+    return {"images": images, "slice_position": slice_positions(first.shape[2], reverse), "centre": centre,
+            "reverse": reverse, "centre_from": centre_from, "order_from": order_from}
 
 
 def slice_positions(num_slices: int, reverse: bool) -> list[float]:
@@ -170,14 +287,6 @@ def normalise_volume(volume: np.ndarray) -> np.ndarray:
     """clip((x - p0.5) / (p99.5 - p0.5), 0, 1) over the whole volume."""
     low, high = np.percentile(volume, [0.5, 99.5])
     return np.clip((volume - low) / max(high - low, 1e-6), 0.0, 1.0).astype(np.float32)
-
-
-def heart_centre(ed_labels: np.ndarray | None, shape: tuple[int, int]) -> tuple[float, float]:
-    """In-plane (row, column) centre of mass of all labelled voxels, or the image centre."""
-    if ed_labels is not None and (ed_labels > 0).any():
-        rows, columns, _ = np.nonzero(ed_labels > 0)
-        return float(rows.mean()), float(columns.mean())
-    return (shape[0] - 1) / 2, (shape[1] - 1) / 2
 
 
 def resample_slice(
@@ -250,9 +359,9 @@ def preprocess_patient(folder: Path, image_size, spacing) -> dict[str, np.ndarra
     zooms = all_zooms["ED"]
     target = _spacing_tuple(spacing, zooms)
     num_slices = volumes["ED"].shape[2]
-    reverse = base_at_end(labels["ED"])
+    geometry = patient_geometry(folder, info, volumes, zooms)  # from the images and headers only
+    reverse, centre = geometry["reverse"], geometry["centre"]
     positions = slice_positions(num_slices, reverse)
-    centre = heart_centre(labels["ED"], volumes["ED"].shape[:2])
     images, masks, zs, metas = [], [], [], []
     for phase_index, phase in enumerate(PHASES):
         volume = normalise_volume(volumes[phase])
@@ -265,6 +374,7 @@ def preprocess_patient(folder: Path, image_size, spacing) -> dict[str, np.ndarra
                 "num_slices": num_slices, "slice_position": positions[k],
                 "spacing": [target[0], target[1], float(zooms[2])], "native_spacing": list(zooms[:3]),
                 "group": str(info.get("Group", "unknown")), "base_at_end": bool(reverse), "centre": list(centre),
+                "centre_from": geometry["centre_from"], "order_from": geometry["order_from"],
             })
     return {
         "images": np.stack(images), "masks": np.stack(masks),
@@ -273,7 +383,7 @@ def preprocess_patient(folder: Path, image_size, spacing) -> dict[str, np.ndarra
 
 
 def patient_files(folder: Path) -> list[Path]:
-    """Source files of the ED/ES preprocessing (for the cache key)."""
+    """Source files of the ED/ES preprocessing, and the cine that places the crop (for the cache key)."""
     info = read_info(folder)
     files = [folder / "Info.cfg"]
     for phase in PHASES:
@@ -283,6 +393,8 @@ def patient_files(folder: Path) -> list[Path]:
             phase = "ED" if f"_frame{info['ED']:02d}" in path.name else "ES"
             kind = "label" if path.name.endswith("_gt.nii.gz") else "image"
             raise DataError(path, f"{phase} {kind} file missing (Info.cfg says {phase}: {info[phase]})")
+    if cine_path(folder).exists():  # the crop centre comes from the cine's motion
+        files.append(cine_path(folder))
     return files
 
 
@@ -343,7 +455,8 @@ class AcdcDataset(torch.utils.data.Dataset):
         self.patient_folders = split_patients(find_patient_folders(root), split, self.seed)
         if not self.patient_folders:
             raise DataError(self.root, f"the {split} split has no patients")
-        settings = {"image_size": self.image_size, "spacing": spacing}
+        # "preprocessing" names the label-free crop and slice order, so older cached arrays are not reused
+        settings = {"image_size": self.image_size, "spacing": spacing, "preprocessing": "motion-centre-affine-v2"}
         parts = []
         from tqdm import tqdm
 
