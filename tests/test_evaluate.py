@@ -8,14 +8,12 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
-from inside_core.evaluate import (
-    _evaluate_acdc,
-    comparison_table,
-    dice_score,
-    hausdorff_mm,
-    structure_metrics,
-)
+from inside_core.evaluate import comparison_table, comparison_tables
+from inside_core.evaluate_acdc import evaluate_acdc, structure_metrics, z_variants
+from inside_core.metrics import dice as dice_score
+from inside_core.metrics import hausdorff_mm
 
 
 def test_dice_hand_computed():
@@ -97,10 +95,11 @@ def test_acdc_volumes_are_stacked_by_slice_index_and_averaged():
             pred[0, 0] = 0  # RV never predicted
             if phase == "ES" and k == 2:
                 pred[2:6, 2:6] = 0  # LV missed on the slice 20 mm from the others
-            slices.append({"patient": "p1", "phase": phase, "slice_index": k, "num_slices": 3, "spacing": spacing})
+            slices.append({"patient": "p1", "phase": phase, "slice_index": k, "num_slices": 3, "spacing": spacing,
+                           "slice_position": k / 2})
             labels.append(pred)
             masks.append(gt)
-    result = _evaluate_acdc(np.stack(labels), np.stack(masks), slices, "test")
+    result = evaluate_acdc({"true": np.stack(labels)}, np.stack(masks), slices, "test")
     assert result["dice"]["LV"]["ED"] == 1.0
     assert result["dice"]["LV"]["ES"] == pytest.approx(2 * 32 / (32 + 48), abs=1e-4)
     assert result["hausdorff_mm"]["LV"]["ES"] == pytest.approx(10.0)  # slice 2 to slice 1
@@ -111,6 +110,38 @@ def test_acdc_volumes_are_stacked_by_slice_index_and_averaged():
     assert result["volume_ml"]["LV"]["ED"]["reference"] == pytest.approx(48 * voxel_ml, abs=0.01)
     assert result["volume_ml"]["LV"]["ES"]["abs_error"] == pytest.approx(16 * voxel_ml, abs=0.01)
     assert result["n_volumes"] == {"ED": 1, "ES": 1}
+    # thirds: slice 0 (s = 0) basal, 1 (s = 0.5) mid, 2 (s = 1) apical; the LV is missed at the ES apex only
+    thirds = result["dice_by_third"]
+    assert thirds["basal"]["LV"] == 1.0 and thirds["mid"]["LV"] == 1.0
+    assert thirds["apical"]["LV"] == pytest.approx(0.5)  # ED 1, ES 0
+    assert result["z_sensitivity"]["true"]["LV"] == pytest.approx((1.0 + 2 * 32 / 80) / 2, abs=1e-4)
+
+
+def test_z_variants_swap_reverse_and_blank():
+    z = torch.tensor([[0.0, 0.0], [1.0, 0.25]])
+    variants = z_variants(z)
+    assert torch.equal(variants["true"], z)
+    assert variants["phase_swapped"].tolist() == [[1.0, 0.0], [0.0, 0.25]]
+    assert variants["position_reversed"].tolist() == [[0.0, 1.0], [1.0, 0.75]]
+    assert variants["midpoint"].tolist() == [[0.5, 0.5], [0.5, 0.5]]
+
+
+def test_z_sensitivity_shows_a_drop_only_where_z_is_used():
+    """Predictions that go wrong when the phase is swapped (not when s is reversed) show it in the table."""
+    gt = np.zeros((4, 8, 8), np.int64)
+    gt[:, 2:6, 2:6] = 3
+    metas = [{"patient": "p", "phase": ph, "slice_index": k, "slice_position": k, "spacing": (1.0, 1.0, 5.0)}
+             for ph in ("ED", "ES") for k in (0, 1)]
+    wrong = gt.copy()
+    wrong[:] = 0
+    predictions = {"true": gt, "phase_swapped": wrong, "position_reversed": gt, "midpoint": gt}
+    result = evaluate_acdc(predictions, gt, metas, "test")
+    z = result["z_sensitivity"]
+    assert z["true"]["LV"] == 1.0 and z["phase_swapped"]["LV"] == 0.0 and z["position_reversed"]["LV"] == 1.0
+    tables = comparison_tables([({"name": "m", "dataset": "acdc", "conditioning": "inside"}, result)])
+    assert len(tables) == 3
+    assert "Dice phase swapped (Δ)" in tables[2] and "(-0.333)" in tables[2]  # mean over LV, RV, MYO
+    assert "basal LV" in tables[1]
 
 
 CLEVR_RESULTS = [
