@@ -233,3 +233,23 @@ def test_lesions_example_validates(tmp_path):
     data = NnUNetDataset(root, "all", image_size=48)
     assert len(data) == 6 and data.cond_dim == 2 + 1 + 2 + 2
     assert all(data.masks[i].any() for i in range(6))  # one target lesion per case
+
+
+def test_dashboard_source(tmp_path):
+    from app.table_source import TableSource, folder_condition
+
+    conditions = {"slice": {"type": "slice_position"}, **CONDITIONS}
+    root = build_folder(tmp_path / "d", cases=4, ending=".nii.gz", slices=3, conditions=conditions)
+    condition = folder_condition(root)
+    assert [c.key for c in condition.controls][:3] == ["slice", "age", "sex"]
+    source = TableSource(root, "all", image_size=32)
+    assert len(source) == 4 and source.num_slices(0) == 3 and source.position(0, 2) == 1.0
+    view = source.view(0, {"slice": 0}, True, None)
+    assert view.image.shape == (1, 32, 32) and view.ground_truth.shape == (32, 32)  # every slice, even lesion-free
+    own = source.own_values(0, 1)
+    assert own["sex"] == "F" and own["lesion_x"] is not None and own["slice"] == 0.5
+    assert own_values_encode(condition, own).shape == (condition.cond_dim,)
+
+
+def own_values_encode(condition, values):
+    return condition.encode(**values)
