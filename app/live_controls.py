@@ -52,7 +52,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -182,22 +182,33 @@ def dragging(key: str) -> bool:
     return live_state(key).get("final") is False
 
 
-def _on_change(key: str, controls: Sequence[Any], stacks: Stacks) -> None:
-    """A value arrived (before the script runs): write each control's value into its session-state key."""
-    message = st.session_state.get(key)
-    if not isinstance(message, dict):
-        return
+def apply_message(state: MutableMapping[str, Any], key: str, message: Any, controls: Sequence[Any],
+                  stacks: Stacks | None = None) -> list[str]:
+    """Write a value the component `key` sent ({"token", "seq", "values": {key: value}, "final"}) into
+    `state` (st.session_state): each control's cleaned value under its own key (invalid ones are left
+    as they were), and the token / seq / final under STATE_PREFIX + key. Returns the keys written."""
+    if not isinstance(message, Mapping):
+        return []
+    stacks = stacks or {}
+    written = []
     values = message.get("values")
-    if isinstance(values, dict):
+    if isinstance(values, Mapping):
         for control in _live(controls):
             if control.key in values:
                 value = clean(control, values[control.key], stacks.get(control.key))
                 if value is not None:
-                    st.session_state[control.key] = value
+                    state[control.key] = value
+                    written.append(control.key)
     seq = message.get("seq")
-    st.session_state[STATE_PREFIX + key] = {"ack": str(message.get("token")),
-                                            "seq": seq if isinstance(seq, int) else None,
-                                            "final": message.get("final") is not False}
+    state[STATE_PREFIX + key] = {"ack": str(message.get("token")),
+                                 "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
+                                 "final": message.get("final") is not False}
+    return written
+
+
+def _on_change(key: str, controls: Sequence[Any], stacks: Stacks) -> None:
+    """The component sent a value (called before the script runs): the controls' keys take it."""
+    apply_message(st.session_state, key, st.session_state.get(key), controls, stacks)
 
 
 # ------------------------------------------------------------------------------------------ the component
