@@ -15,6 +15,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -283,25 +284,58 @@ def explorer_for(entry: ModelEntry, model: torch.nn.Module, view_key: tuple, ima
     return explorer
 
 
-def _display(explorer: Explorer) -> tuple[np.ndarray, str]:
-    from app.plots import jpeg_data_uri, to_rgb_uint8
+def _display(explorer: Explorer) -> np.ndarray:
+    from app.plots import to_rgb_uint8
 
     cache: OrderedDict = st.session_state.setdefault("_display", OrderedDict())
     found = cache.get(id(explorer))
     if found is None or found[0] is not explorer:  # ids are reused after an object is gone
-        rgb = to_rgb_uint8(explorer.image)
-        found = (explorer, rgb, jpeg_data_uri(rgb))
+        found = (explorer, to_rgb_uint8(explorer.image))
+        cache[id(explorer)] = found
+        while len(cache) > EXPLORERS_KEPT:
+            cache.popitem(last=False)
+    return found[1]
+
+
+def display_base(explorer: Explorer, image: Any = None, pixels: int = 400) -> np.ndarray:
+    """The picture a mask is drawn over: `image` (the view's, at its own resolution) or else the model's
+    input, resampled smoothly so that its longer side is `pixels`; made once per Explorer (per session).
+    The model's input is used when `image` has another aspect ratio (it was padded to reach the model)."""
+    from app.plots import display_size, upscaled_rgb
+
+    cache: OrderedDict = st.session_state.setdefault("_display_base", OrderedDict())
+    found = cache.get(id(explorer))
+    if found is None or found[0] is not explorer:
+        source = explorer.image
+        if image is not None:
+            h, w = image.shape[-2:] if getattr(image, "ndim", 0) == 3 and image.shape[0] in (1, 3, 4) else \
+                image.shape[:2]
+            if abs(h / w - explorer.image_size[0] / explorer.image_size[1]) < 1e-3:
+                source = image
+        height, width = explorer.image_size
+        found = (explorer, upscaled_rgb(source, display_size(height, width, pixels)))
+        cache[id(explorer)] = found
+        while len(cache) > EXPLORERS_KEPT:
+            cache.popitem(last=False)
+    return found[1]
+
+
+def display_rgb(explorer: Explorer) -> np.ndarray:
+    """The model's input as uint8 RGB at its own size (the sweep strip), converted once per image (per session)."""
+    return _display(explorer)
+
+
+def background(explorer: Explorer, pixels: int = 256) -> tuple[str, tuple[int, int]]:
+    """The attention figure's background: the display picture (`display_base`) at `pixels` as a JPEG data
+    URI (small: it travels with every figure update) and its (h, w); encoded once per Explorer."""
+    from app.plots import display_size, jpeg_data_uri, upscaled_rgb
+
+    cache: OrderedDict = st.session_state.setdefault("_background", OrderedDict())
+    found = cache.get(id(explorer))
+    if found is None or found[0] is not explorer:
+        rgb = upscaled_rgb(display_base(explorer), display_size(*explorer.image_size, pixels))
+        found = (explorer, jpeg_data_uri(rgb), rgb.shape[:2])
         cache[id(explorer)] = found
         while len(cache) > EXPLORERS_KEPT:
             cache.popitem(last=False)
     return found[1], found[2]
-
-
-def display_rgb(explorer: Explorer) -> np.ndarray:
-    """The explorer's image as uint8 RGB for drawing, converted once per image (per session)."""
-    return _display(explorer)[0]
-
-
-def background(explorer: Explorer) -> str:
-    """The explorer's image as a JPEG data URI for plotly figures, encoded once per image (per session)."""
-    return _display(explorer)[1]

@@ -223,7 +223,7 @@ def explorer_area(entry, source, index: int) -> None:
     keep_for_export(explorer, prediction, view.ground_truth, entry, source, index, controls)
     if mode == "Explore":
         page_state.default("show_gt", False)
-        explore_view(mask_panel(explorer, prediction, view.ground_truth, entry.name),
+        explore_view(mask_panel(explorer, prediction, view.ground_truth, entry.name, image=view.image),
                      conditioning_panel(explorer, prediction, marker=marker))
     else:
         st.session_state.setdefault("_shown", {})[entry.name] = prediction

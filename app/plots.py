@@ -84,6 +84,39 @@ def overlay(image, labels: np.ndarray, ground_truth: np.ndarray | None = None, a
     return (rgb + 0.5).astype(np.uint8)
 
 
+def display_size(height: int, width: int, pixels: int) -> tuple[int, int]:
+    """(h, w) of an image scaled so that its longer side is `pixels`, aspect ratio kept."""
+    scale = pixels / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def upscaled_rgb(image, size: tuple[int, int]) -> np.ndarray:
+    """An image as uint8 RGB at `size` (h, w), resampled smoothly (bicubic), not by repeating pixels."""
+    rgb = to_rgb_uint8(image)
+    if rgb.shape[:2] == tuple(size):
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.Resampling.BICUBIC))
+
+
+def smooth_labels(probabilities: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Labels (h, w) at a display size from (K, H, W) probabilities upsampled bilinearly (the grid of
+    `inside_core.geometry`, align_corners=False), then thresholded (K = 1) or arg-maxed: smooth outlines."""
+    import torch
+    import torch.nn.functional as F
+
+    p = torch.from_numpy(np.ascontiguousarray(probabilities, dtype=np.float32))[None]
+    p = F.interpolate(p, size=tuple(size), mode="bilinear", align_corners=False)[0]
+    labels = (p[0] > 0.5).long() if p.shape[0] == 1 else p.argmax(dim=0)
+    return labels.numpy()
+
+
+def nearest_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Integer labels (H, W) at a display size by nearest neighbour (pixel centres as in geometry)."""
+    rows = np.minimum((np.arange(size[0]) + 0.5) * labels.shape[0] / size[0], labels.shape[0] - 1).astype(int)
+    columns = np.minimum((np.arange(size[1]) + 0.5) * labels.shape[1] / size[1], labels.shape[1] - 1).astype(int)
+    return np.asarray(labels)[rows[:, None], columns[None, :]]
+
+
 def draw_points(rgb: np.ndarray, points_xy: np.ndarray, colour=(255, 230, 0), radius: int = 1) -> np.ndarray:
     """Small squares at pixel positions (x = column, y = row), for strips of many small images."""
     out = rgb.copy()
@@ -160,10 +193,12 @@ def _layout(**items) -> dict:
 
 def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray], channel: int | None = None,
                      title: str = "INSIDE attention", size: tuple[int, int] | None = None,
-                     marker: tuple[tuple[float, float], float | None] | None = None) -> dict:
+                     marker: tuple[tuple[float, float], float | None] | None = None,
+                     background_size: tuple[int, int] | None = None) -> dict:
     """Each channel's Gaussian over the input: mean (mu_x, mu_y) as a point, 1-sigma ellipse.
 
-    `background`: a uint8 (H, W, 3) image or an image data URI (then give `size` = (H, W));
+    `background`: a uint8 (H, W, 3) image or an image data URI (then give `size` = (H, W), the model
+    input's size, and `background_size` if the picture has another resolution: it is scaled onto it);
     `table`: per-channel arrays mu_x, mu_y, sigma_x, sigma_y, gamma, beta (normalised units).
     Hover: channel, mu, sigma, gamma, beta. `channel` isolates one channel. `marker` = ((x, y), r or None),
     normalised: where z points (the requested location, and the point model's radius), drawn as a white
@@ -172,9 +207,10 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
     more time to draw on every slider move than the rest of the figure.
     """
     if isinstance(background, np.ndarray):
-        size = background.shape[:2]
+        size, background_size = size or background.shape[:2], background.shape[:2]
         background = jpeg_data_uri(background)
     height, width = size
+    bh, bw = background_size or size
     chosen = channel_indices(len(table["mu_x"]), channel)
     cx, cy = normalised_to_pixel(table["mu_x"][chosen], width), normalised_to_pixel(table["mu_y"][chosen], height)
     ex, ey = ellipse_path(cx, cy, sigma_to_pixels(table["sigma_x"][chosen], width),
@@ -184,7 +220,9 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
     gamma = table["gamma"][chosen]
     limit = float(max(np.abs(table["gamma"]).max(), 1e-6))
     data = [
-        {"type": "image", "source": background, "hoverinfo": "skip"},
+        # the picture's pixels spread over the model grid's (pixel k's centre at k, as for the Gaussians)
+        {"type": "image", "source": background, "hoverinfo": "skip", "dx": width / bw, "dy": height / bh,
+         "x0": -0.5 + width / bw / 2, "y0": -0.5 + height / bh / 2},
         {"type": "scatter", "x": ex, "y": ey, "mode": "lines", "name": "1σ", "hoverinfo": "skip",
          "line": {"color": ELLIPSE_COLOUR, "width": 1}},
         {"type": "scatter", "x": cx, "y": cy, "mode": "markers", "name": "μ", "customdata": custom,
@@ -197,13 +235,13 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
     subtitle = "dot: mean μ, coloured by γ (red > 0, blue < 0) · ring: 1σ · hover for numbers"
     if marker is not None:
         data += marker_traces(marker, height, width)
-        subtitle += " · white cross" + (" and dashed ring: the requested point and radius" if marker[1] else
-                                        ": the requested location")
+        subtitle += "<br>white cross" + (" and dashed ring: the requested point and radius" if marker[1] else
+                                         ": the requested location")
     xaxis, yaxis = _image_axes(height, width)
     subtitle = {"text": subtitle}
     return {"data": data, "layout": _layout(title={"text": title, "subtitle": subtitle}, showlegend=False,
                                             height=440, xaxis=xaxis, yaxis=yaxis,
-                                            margin=dict(PLOT_MARGIN, t=56))}
+                                            margin=dict(PLOT_MARGIN, t=84))}
 
 
 def marker_traces(marker: tuple[tuple[float, float], float | None], height: int, width: int) -> list[dict]:

@@ -58,10 +58,16 @@ class MaskPanel:
     legend: str
 
 
-def mask_panel(explorer, prediction, truth, name: str, title: str = "") -> MaskPanel:
+def mask_panel(explorer, prediction, truth, name: str, title: str = "", image=None) -> MaskPanel:
+    """The view's image at its own resolution, resampled smoothly to the display size, with the prediction
+    drawn from its probabilities upsampled (smooth outlines, not the model grid's stair steps)."""
+    base = loading.display_base(explorer, image, DISPLAY_PIXELS)
+    size = base.shape[:2]
+    labels = plots.smooth_labels(prediction.probabilities, size)
+    show = st.session_state.get("show_gt", False) and truth is not None
+    shown = plots.nearest_labels(np.asarray(truth), size) if show else None
+    picture = plots.overlay(base, labels, shown)
     truth = None if truth is None else prepare_mask(truth, explorer.image_size)
-    shown = truth if st.session_state.get("show_gt", False) else None
-    picture = plots.overlay(loading.display_rgb(explorer), prediction.labels, shown)
     caption = title or "prediction" + (" · ground truth outlined" if shown is not None else "")
     text = ""
     per_class = explorer.dice_per_class(prediction, truth) if truth is not None else None
@@ -76,7 +82,7 @@ def mask_panel(explorer, prediction, truth, name: str, title: str = "") -> MaskP
     shown_now = st.session_state.setdefault("_shown", {})  # what the page shows, by model (tests read it)
     shown_now.pop(name, None)
     shown_now[name] = prediction
-    return MaskPanel(plots.jpeg_bytes(enlarged(picture)), caption, text,
+    return MaskPanel(plots.jpeg_bytes(picture), caption, text,
                      legend_html(prediction.num_classes, shown is not None))
 
 
@@ -116,8 +122,9 @@ def conditioning_panel(explorer, prediction, marker=None, compact: bool = False)
         options = ["all"] + [str(c) for c in range(panel.channels)]
         choice = "all" if compact else page_state.default("channel", "all", lambda v: v in options)
         channel = None if choice == "all" else int(choice)
-        panel.figures["attention"] = plots.attention_figure(loading.background(explorer), table, channel,
-                                                            size=explorer.image_size, marker=marker)
+        picture, picture_size = loading.background(explorer)
+        panel.figures["attention"] = plots.attention_figure(picture, table, channel, size=explorer.image_size,
+                                                            marker=marker, background_size=picture_size)
         if not compact:  # 1-D profiles, mean attention map and gamma / beta bars: one figure, one row
             panel.figures["details"] = plots.details_figure(table, channel)
     elif panel.kind == "guideme":
@@ -200,7 +207,7 @@ def compare_view(explorer, prediction, entry, controls, view, marker=None) -> No
     for side, (column, (e, ex, pr)) in enumerate(zip(st.columns(2), pairs, strict=True)):
         with column:
             st.subheader(e.name)
-            draw_mask_panel(mask_panel(ex, pr, view.ground_truth, e.name, title=loading.describe(e)))
+            draw_mask_panel(mask_panel(ex, pr, view.ground_truth, e.name, title=loading.describe(e), image=view.image))
             draw_conditioning_panel(conditioning_panel(ex, pr, marker=marker, compact=True), key=f"compare{side}",
                                     compact=True)
 
