@@ -6,7 +6,8 @@ card (empty: the card is usable) and `parameter_count(architecture)` counts a ne
 without allocating them (built on PyTorch's "meta" device), so `inside_core.checkpoints` can refuse a
 card with one line naming its file before building anything. Limits: `inside_core.limits`.
 
-Checked: "name" (text), "architecture" (an object: a registered network name, a known conditioning, and
+Checked: "name" (a name: letters, digits, space and . , + ( ) - _, so no Markdown link or image can hide in
+it), "architecture" (an object: a registered network name, a known conditioning, and
 for each argument the network or its conditioning layer takes, its type and range; nothing else), and
 where present "dataset" (a plain name), "condition", "conditioning" (known names), "image_size" and "spacing" (ranges),
 "data", "metrics", "train" (objects), "seed", "epochs", "best_epoch" (integers), text fields (strings of
@@ -29,6 +30,8 @@ MAX_TEXT = 10_000  # characters of one text field
 _STAGE = re.compile(r"^(bottleneck|decoder[1-9])$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# a model's name is shown as a heading: no characters that could make Markdown a link or an image
+_DISPLAY_NAME = re.compile(r"^\w[\w .,+()-]{0,127}$")
 
 
 def _is_int(value: Any) -> bool:
@@ -139,6 +142,12 @@ def _plain_name(value: Any) -> str | None:
     return f"must be a plain name (letters, digits, '.', '_', '-'; at most 64), got {_show(value)}"
 
 
+def _display_name(value: Any) -> str | None:
+    if isinstance(value, str) and _DISPLAY_NAME.match(value):
+        return None
+    return f"must be a name of letters, digits, space and . , + ( ) - _ (at most 128), got {_show(value)}"
+
+
 def _sha(value: Any) -> str | None:
     return None if isinstance(value, str) and _SHA256.match(value) else "must be 64 lower-case hex digits"
 
@@ -161,7 +170,7 @@ ARCHITECTURE_CHECKS: dict[str, Callable[[Any], str | None]] = {
 }
 
 CARD_CHECKS: dict[str, Callable[[Any], str | None]] = {
-    "name": _text,
+    "name": _display_name,
     "dataset": _plain_name,  # clevr-seg, acdc, or a user's dataset
     "condition": _one_of(_conditions),
     "conditioning": _one_of(_conditionings),

@@ -132,6 +132,7 @@ CARD_FAULTS = {
     "metrics": "'metrics' must be an object, got 'x'",
     "condition": "'condition' must be one of quadrant",
     "deep": "not a valid JSON model card",
+    "name_link": "'name' must be a name of letters, digits, space",  # shown as a heading: no Markdown image
 }
 
 

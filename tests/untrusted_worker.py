@@ -273,7 +273,7 @@ def run_all(work: Path) -> None:
         "image_size_huge": {"architecture": {**model.config, "image_size": [20000, 20000]}},
         "params": {"architecture": {"name": "unet", "channels": [1024] * 6, "image_size": [64, 64]}},
         "data": {"data": "x"}, "image_size_text": {"image_size": "abc"}, "metrics": {"metrics": "x"},
-        "condition": {"condition": 5}, "deep": None,
+        "condition": {"condition": 5}, "deep": None, "name_link": {"name": "![x](https://example.org/t.png)"},
     }
     cards = work / "cards"
     cards.mkdir()
