@@ -33,6 +33,8 @@ from inside_core.checkpoints import CheckpointError  # noqa: E402
 from inside_core.conditions import condition_of  # noqa: E402
 from inside_core.data import DataError  # noqa: E402
 
+PHANTOM_ONLY = ("Trained on a synthetic cardiac phantom only, never on real MRI: on a real scan its masks show what "
+                "the conditioning does, not a measurement.")
 SOURCES = {"bundled": "Bundled synthetic data", "folder": "A dataset folder", "upload": "Upload a file"}
 SPLITS = ("test", "val", "train", "all")
 PATH_OPTION = "(a checkpoint path…)"
@@ -69,13 +71,16 @@ def choose_model(dataset: str) -> loading.ModelEntry | None:
         try:
             entry = loading.entry_from_path(text)
         except CheckpointError as error:
-            st.error(str(error))
+            st.error(loading.plain(error))
             return None
     else:
         entry = entries[names.index(name)]
-    st.caption(loading.describe(entry))
+    st.caption(loading.plain(loading.describe(entry)))
+    if (entry.card.get("data") or {}).get("synthetic") and entry.card.get("dataset") == "acdc":
+        st.warning(PHANTOM_ONLY)
     if entry.card.get("dataset", "clevr-seg") != dataset:
-        st.warning(f"This model was trained on {entry.card.get('dataset')}, not {loading.DATASETS[dataset]}.")
+        st.warning(f"This model was trained on {loading.plain(entry.card.get('dataset'))}, not "
+                   f"{loading.DATASETS[dataset]}.")
     return entry
 
 
@@ -94,7 +99,7 @@ def load_data(dataset: str, kind: str, entry: loading.ModelEntry | None):
             return UploadSource(upload.name, upload.getvalue(), dataset, image_size=(image_size, image_size),
                                 spacing=spacing if dataset == "acdc" else None)
         except SourceError as error:
-            st.error(str(error))
+            st.error(loading.plain(error))
             return None
     page_state.default("split", "test", lambda v: v in SPLITS)
     if kind == "folder":
@@ -109,16 +114,17 @@ def load_data(dataset: str, kind: str, entry: loading.ModelEntry | None):
             with st.spinner("Preparing the bundled synthetic data (first start only)…"):
                 root = str(loading.default_data_dir(dataset))
         except (OSError, DataError) as error:
-            st.error(f"The bundled data is not available: {error}")
+            st.error(f"The bundled data is not available: {loading.plain(error)}")
             return None
     split = st.selectbox("Split", SPLITS, key="split")
     try:
         return loading.load_source(dataset, root, split, image_size, spacing)
     except (DataError, SourceError, OSError) as error:
-        st.error(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        st.error(loading.plain(str(error).splitlines()[0] if str(error) else type(error).__name__))
         findings = loading.validation_findings(root, dataset)
         if findings:
-            st.markdown("**`inside data validate` says:**\n" + "\n".join(f"- `{line}`" for line in findings))
+            st.caption("`inside data validate` says:")
+            st.code("\n".join(findings), language=None)  # file text as text, never Markdown
         return None
 
 
@@ -143,7 +149,7 @@ def choose_sample(source) -> int:
         st.button("Random sample", key="sample_random", on_click=random_sample, args=(count,),
                   use_container_width=True)
     index = int(st.session_state["sample"])
-    st.caption(source.title(index))
+    st.caption(loading.plain(source.title(index)))
     return index
 
 
@@ -195,6 +201,17 @@ def keep_for_export(explorer, prediction, truth, entry, source, index: int, cont
             "condition"), title=f"{entry.name} · {source.title(index)}", state=page_state.current())
 
 
+def input_notes(model, image) -> list[str]:
+    """What differs between this image and the model's training data that a reader should know."""
+    channels, wanted = int(image.shape[0]), int(getattr(model, "in_channels", image.shape[0]))
+    kinds = {1: "single-channel (grey, e.g. MRI)", 3: "colour (RGB)"}
+    if channels == wanted or (channels == 4 and wanted == 3):
+        return []
+    change = "averaged to grey" if wanted == 1 else "copied into the three colour channels"
+    return [f"this image is {kinds.get(channels, f'{channels}-channel')}, the model was trained on "
+            f"{kinds.get(wanted, f'{wanted}-channel')} images: {change}; expect the masks to suffer"]
+
+
 @st.fragment
 def explorer_area(entry, source, index: int) -> None:
     """Everything the controls drive, in page order: draw the controls (they return their values), compute
@@ -202,7 +219,7 @@ def explorer_area(entry, source, index: int) -> None:
     try:
         model = loading.load_model(entry)
     except CheckpointError as error:
-        st.error(str(error))
+        st.error(loading.plain(error))
         return
     condition = condition_of(entry.card)
     controls = draw_controls(condition, source, index)
@@ -212,7 +229,8 @@ def explorer_area(entry, source, index: int) -> None:
         follow = st.toggle("The image follows the controls (cine frame for the phase, the chosen slice)",
                            key="follow", persist_state="session")
     view = current_view(entry, source, index, controls.values, follow)
-    caption = "  \n".join(line for line in [controls.caption, *view.notes] if line)
+    view.notes.extend(input_notes(model, view.image))
+    caption = "  \n".join(loading.plain(line) for line in [controls.caption, *view.notes] if line)
     if caption:
         st.caption(caption)
     page_state.default("view", VIEWS[0], lambda v: v in VIEWS)

@@ -198,7 +198,7 @@ def compare_view(explorer, prediction, entry, controls, view, marker=None) -> No
     try:
         model = loading.load_model(second)
     except CheckpointError as error:
-        st.error(str(error))
+        st.error(loading.plain(error))
         return
     other_explorer = loading.explorer_for(second, model, view.key, view.image)
     other_prediction = other_explorer.update(condition_vector(second.card, **controls.z_values))
@@ -206,7 +206,7 @@ def compare_view(explorer, prediction, entry, controls, view, marker=None) -> No
     pairs = ((entry, explorer, prediction), (second, other_explorer, other_prediction))
     for side, (column, (e, ex, pr)) in enumerate(zip(st.columns(2), pairs, strict=True)):
         with column:
-            st.subheader(e.name)
+            st.subheader(loading.plain(e.name))
             draw_mask_panel(mask_panel(ex, pr, view.ground_truth, e.name, title=loading.describe(e), image=view.image))
             draw_conditioning_panel(conditioning_panel(ex, pr, marker=marker, compact=True), key=f"compare{side}",
                                     compact=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import threading
 import traceback
 from pathlib import Path
@@ -114,9 +115,14 @@ def last_prediction(at: AppTest, model: str | None = None):
     return shown[model] if model is not None else shown[at.selectbox(key="model").value]
 
 
+def shown(markdown: str) -> str:
+    """Text as the browser shows it: the page escapes Markdown characters in card and file text."""
+    return re.sub(r"\\(.)", r"\1", str(markdown))
+
+
 def texts(at: AppTest) -> str:
     parts = [e.value for group in (at.caption, at.markdown, at.info, at.warning, at.error) for e in group]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(shown(p) for p in parts)
 
 
 # ---------------------------------------------------------------------------------------- the page
@@ -169,6 +175,7 @@ def test_acdc_page_with_the_shipped_models():
     assert "inside" in model
     assert at.slider(key="phase").value == 0.0 and at.select_slider(key="slice").options
     assert last_prediction(at).probabilities.shape[0] == 4
+    assert "synthetic cardiac phantom only" in texts(at)  # said wherever an ACDC model is used
     at = healthy(at.slider(key="phase").set_value(1.0).run())
     assert "ES frame" in texts(at)
 
@@ -250,7 +257,7 @@ def test_channel_picker_isolates_one_channel(test_models):
 def test_compare_view_shows_two_models(test_models):
     at = healthy(page(model="clevr-seg-quadrant-inside", view="Compare"))
     assert at.selectbox(key="compare_model").value == "clevr-seg-quadrant-film"
-    assert [h.value for h in at.subheader] == ["clevr-seg-quadrant-inside", "clevr-seg-quadrant-film"]
+    assert [shown(h.value) for h in at.subheader] == ["clevr-seg-quadrant-inside", "clevr-seg-quadrant-film"]
     assert len(at.image) == 2
     at = healthy(at.slider(key="loc_x").set_value(0.5).run())
     film = last_prediction(at, "clevr-seg-quadrant-film")
@@ -328,7 +335,7 @@ def test_bad_uploads_get_one_clear_line(test_models, name, content, message):
     assert not at.exception
     at = at.file_uploader(key="upload").set_value((name, content, "application/octet-stream")).run()
     assert not at.exception
-    assert len(at.error) == 1 and message in at.error[0].value and "\n" not in at.error[0].value
+    assert len(at.error) == 1 and message in shown(at.error[0].value) and "\n" not in at.error[0].value
     assert at.selectbox(key="dataset").value == "clevr-seg"  # the page keeps working
 
 
@@ -336,6 +343,10 @@ def test_uploaded_image_and_volume_are_explored(test_models):
     at = healthy(page(source="upload"))
     at = healthy(at.file_uploader(key="upload").set_value(("mine.png", _png_bytes(), "image/png")).run())
     assert last_prediction(at).labels.shape == (200, 200) and "no ground truth" in texts(at)
+    assert "colour" not in texts(at)  # an RGB upload for an RGB model: nothing to warn about
+    at = healthy(page(source="upload"))
+    at = healthy(at.file_uploader(key="upload").set_value(("grey.png", _png_bytes(mode="L"), "image/png")).run())
+    assert "copied into the three colour channels" in texts(at)
     at = healthy(page(source="upload", dataset="acdc"))
     at = healthy(at.file_uploader(key="upload").set_value(("heart.nii.gz", _nifti_bytes(), "application/gzip")).run())
     assert len(at.select_slider(key="slice").options) == 5
@@ -344,7 +355,7 @@ def test_uploaded_image_and_volume_are_explored(test_models):
 
 def test_bad_data_folder_shows_findings_not_a_traceback(test_models, tmp_path):
     at = page(source="folder", data_dir=str(tmp_path / "missing"))
-    assert not at.exception and len(at.error) >= 1 and "missing" in at.error[0].value
+    assert not at.exception and len(at.error) >= 1 and "missing" in shown(at.error[0].value)
     malformed = tmp_path / "clevr"
     (malformed / "images").mkdir(parents=True)
     (malformed / "images" / "a.png").write_bytes(b"not a png")
@@ -356,7 +367,7 @@ def test_bad_data_folder_shows_findings_not_a_traceback(test_models, tmp_path):
 
 def test_bad_model_path_is_one_line(test_models, tmp_path):
     at = page(model="(a checkpoint path…)", model_path=str(tmp_path / "nothing.safetensors"))
-    assert not at.exception and "checkpoint weights not found" in at.error[0].value
+    assert not at.exception and "checkpoint weights not found" in shown(at.error[0].value)
 
 
 # ------------------------------------------------------------------------------- several sessions
