@@ -31,6 +31,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,9 +140,11 @@ def _triangle(t: float, period: float, low: float, high: float, start: float) ->
 
 
 def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: float = 3.0,
-                 settle_ms: float = 1000, timeout_ms: float = 8000) -> dict:
+                 settle_ms: float = 1000, timeout_ms: float = 8000,
+                 steps: Sequence[tuple[float, float]] | None = None, pause_ms: float = 150) -> dict:
     """Press the mouse on `control` (a range input: at its thumb; a pad: at its point), move it back and
-    forth for `seconds`, release; return updates painted while held, per second, and the final lag."""
+    forth for `seconds` (or, with `steps`, to each (x, y) fraction of the control's box in turn, pausing
+    `pause_ms` at each), release; return updates painted while held, per second, and the final lag."""
     frame, element = find_control(page, control)
     is_range = element.evaluate("e => e.tagName === 'INPUT' && e.type === 'range'")
     if is_range:  # start at the thumb; the thumb's centre travels between half a thumb from each end
@@ -165,7 +168,11 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
     page.mouse.down()
     start = time.monotonic()
     moves = 0
-    while (elapsed := time.monotonic() - start) < seconds:
+    for f, g in steps or ():
+        page.mouse.move(*to_page(f, fy if is_range else g))
+        moves += 1
+        page.wait_for_timeout(pause_ms)
+    while not steps and (elapsed := time.monotonic() - start) < seconds:
         f = _triangle(elapsed, 1.2, 0.05, 0.95, fx)
         g = fy if is_range else _triangle(elapsed, 1.9, 0.15, 0.85, fy)
         page.mouse.move(*to_page(f, g))
@@ -186,7 +193,7 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
     lag = None if last is None or last <= down else max(0.0, last - last_move)
     value_text = element.get_attribute("aria-valuetext")
     stats = frame.evaluate("() => window.__liveControls ? {sent: window.__liveControls.sent, "
-                           "answered: window.__liveControls.answered} : null")
+                           "answered: window.__liveControls.answered, values: window.__liveControls.values} : null")
     return {"control": control, "held_s": round(held_s, 2), "moves": moves, "pointer_moves_seen": pointer["moves"],
             "updates_while_held": len(during), "updates_per_s": round(len(during) / held_s, 1),
             "updates_after_release": len(after), "final_lag_ms": None if lag is None else round(lag, 0),
