@@ -40,6 +40,7 @@ __all__ = [
     "Prediction",
     "condition_vector",
     "prepare_image",
+    "pad_to_aspect",
     "prepare_mask",
     "channel_table",
     "conditioning_kind",
@@ -56,8 +57,24 @@ def _as_tensor(array: Any) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
+def pad_to_aspect(x: Tensor, aspect: float) -> Tensor:
+    """(C, H, W) padded evenly on two sides to height / width = `aspect`, with the median of its border
+    pixels (the background, for a scene or a scan), so that resizing keeps shapes round: pad, don't squash."""
+    _, h, w = x.shape
+    if abs(h / w - aspect) < 1e-6:
+        return x
+    border = torch.cat([x[:, 0], x[:, -1], x[:, :, 0], x[:, :, -1]], dim=1)
+    fill = border.median(dim=1).values[:, None, None]
+    new_h, new_w = (round(w * aspect), w) if h / w < aspect else (h, round(h / aspect))
+    out = fill.expand(x.shape[0], new_h, new_w).clone()
+    top, left = (new_h - h) // 2, (new_w - w) // 2
+    out[:, top:top + h, left:left + w] = x
+    return out
+
+
 def prepare_image(image: Any, size: Sequence[int] | None = None, channels: int | None = None) -> Tensor:
-    """An image as a float tensor (C, H, W), optionally resized (bilinear) to `size` = (H, W).
+    """An image as a float tensor (C, H, W), optionally resized (bilinear) to `size` = (H, W), after padding
+    to that size's aspect ratio (`pad_to_aspect`) so that nothing is squashed.
 
     Accepts a tensor or numpy array shaped (C, H, W), (H, W) or (H, W, C) with C in {1, 3, 4}
     (channels-last arrays are how PIL and imageio hand images over). Integer images are scaled to
@@ -83,6 +100,8 @@ def prepare_image(image: Any, size: Sequence[int] | None = None, channels: int |
         else:
             raise ValueError(f"cannot turn a {x.shape[0]}-channel image into {channels} channels")
     if size is not None and tuple(x.shape[1:]) != tuple(size):
+        x = pad_to_aspect(x, float(size[0]) / float(size[1]))
+    if size is not None and tuple(x.shape[1:]) != tuple(size):
         x = F.interpolate(x[None], size=tuple(int(s) for s in size), mode="bilinear", align_corners=False,
                           antialias=True)[0]
     return x.contiguous()
@@ -99,6 +118,13 @@ def prepare_mask(mask: Any, size: Sequence[int] | None = None) -> np.ndarray:
     if m.dim() != 2:
         raise ValueError(f"expected a mask of shape (H, W) or (1, H, W), got {tuple(m.shape)}")
     m = m.round().long() if torch.is_floating_point(m) else m.long()
+    if size is not None and abs(m.shape[0] / m.shape[1] - size[0] / size[1]) > 1e-6:  # as prepare_image pads
+        h, w = m.shape
+        aspect = size[0] / size[1]
+        new_h, new_w = (round(w * aspect), w) if h / w < aspect else (h, round(h / aspect))
+        padded = torch.zeros((new_h, new_w), dtype=m.dtype)
+        padded[(new_h - h) // 2:(new_h - h) // 2 + h, (new_w - w) // 2:(new_w - w) // 2 + w] = m
+        m = padded
     if size is not None and tuple(m.shape) != tuple(size):
         m = F.interpolate(m[None, None].float(), size=tuple(int(s) for s in size), mode="nearest")[0, 0].long()
     return m.numpy().astype(np.int64)

@@ -169,3 +169,19 @@ def test_explorers_sharing_a_model_across_threads():
         results = list(pool.map(run, range(4)))
     for got, want in zip(results, expected, strict=True):
         np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_an_image_of_another_aspect_ratio_is_padded_not_squashed():
+    from inside_core.explorer import prepare_image, prepare_mask
+
+    wide = torch.zeros(3, 40, 80)
+    wide[:, 10:30, 30:50] = 1.0  # a square
+    x = prepare_image(wide, (64, 64))
+    assert x.shape == (3, 64, 64)
+    rows, columns = np.nonzero(x[0].numpy() > 0.5)
+    assert abs((rows.max() - rows.min()) - (columns.max() - columns.min())) <= 1  # still a square
+    assert x[0, :10].max() == 0 and x[0, -10:].max() == 0  # the padding, with the border's value
+    mask = np.zeros((40, 80), np.int64)
+    mask[10:30, 30:50] = 1
+    m = prepare_mask(mask, (64, 64))
+    np.testing.assert_array_equal(m > 0, x[0].numpy() > 0.5)
