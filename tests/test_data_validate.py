@@ -137,10 +137,15 @@ def _clevr_fault(name: str, root: Path) -> tuple[Path, str]:
         image = root / "images" / f"{scene_name}.png"
         image.write_bytes(b"\x89PNG\r\n\x1a\n broken")
         return image, "unreadable image"
+    if name == "bomb":  # a header claiming 9000 x 9000 pixels: refused before decoding
+        image = root / "images" / f"{scene_name}.png"
+        with Image.open(image) as small:
+            small.resize((9000, 9000), Image.NEAREST).save(image, compress_level=1)
+        return image, "image of 9000x9000 pixels: 81,000,000 pixels exceed the limit"
     raise AssertionError(name)
 
 
-@pytest.mark.parametrize("fault", ["bad_png_value", "mask_count", "no_objects", "unreadable_image"])
+@pytest.mark.parametrize("fault", ["bad_png_value", "mask_count", "no_objects", "unreadable_image", "bomb"])
 def test_clevr_faults_are_reported_with_their_file(clevr_copy, capsys, fault):
     path, fragment = _clevr_fault(fault, clevr_copy)
     report = validate(clevr_copy)
@@ -161,6 +166,26 @@ def test_every_problem_is_reported_not_only_the_first(acdc_copy, capsys):
     (acdc_copy / "training" / "patient002" / "Info.cfg").unlink()
     report = validate(acdc_copy)
     assert len(report.errors) == 3
+
+
+def test_an_unforeseen_failure_is_one_more_problem_not_the_end(clevr_copy, monkeypatch):
+    import inside_core.data.clevr_seg as clevr_seg
+
+    names = sorted(p.stem for p in (clevr_copy / "images").glob("*.png"))
+    real = clevr_seg.read_scene
+
+    def strange(path):
+        if path.stem == names[0]:
+            raise RuntimeError("something no reader foresaw")
+        return real(path)
+
+    monkeypatch.setattr(clevr_seg, "read_scene", strange)
+    (clevr_copy / "scenes" / f"{names[1]}.json").write_text("{}")  # the next scene is still checked
+    report = validate(clevr_copy)
+    lines = [p.line() for p in report.errors]
+    assert any(names[0] in line and "unexpected RuntimeError while checking it (something no reader foresaw)" in line
+               for line in lines), lines
+    assert any(names[1] in line and "no 'objects' list" in line for line in lines), lines
 
 
 def test_unknown_folder_is_one_line_not_a_traceback(tmp_path, capsys):
