@@ -176,12 +176,18 @@ def export_buttons(entry, index: int) -> None:
     st.caption("Export the current view")
 
     def figure(fmt: str):
-        return lambda: figure_bytes(*current["figure"], fmt, current["title"])
+        def make() -> bytes:  # the view as shown: ground truth toggle, controls, channel, both sides of Compare
+            view = {key: current.get(key) for key in ("mask", "values", "condition", "channel", "show_ground_truth")}
+            if current.get("compare"):
+                other_name, other_explorer, other_prediction = current["compare"]
+                view.update(compare=(other_explorer, other_prediction, other_name), name=entry.name)
+            return figure_bytes(*current["figure"], fmt, current["title"], **view)
+        return make
 
     def settings() -> str:
         explorer, prediction = current["figure"]
         z = [round(float(v), 4) for v in (prediction.z if prediction.z is not None else [])]
-        return page_state.settings({"z": z, "dice": explorer.dice(prediction, current.get("truth"))},
+        return page_state.settings({"z": z, "dice": explorer.dice(prediction, current.get("mask"))},
                                    current["state"])
 
     png, pdf, json_column = st.columns(3)
@@ -196,9 +202,12 @@ def export_buttons(entry, index: int) -> None:
 
 def keep_for_export(explorer, prediction, truth, entry, source, index: int, controls) -> None:
     """What the sidebar's export buttons make their files from (a few references, nothing computed)."""
+    channel = st.session_state.get("channel", "all")
     st.session_state.setdefault("_export", {}).update(
-        figure=(explorer, prediction), truth=truth, values=dict(controls.values), condition=entry.card.get(
-            "condition"), title=f"{entry.name} · {source.title(index)}", state=page_state.current())
+        figure=(explorer, prediction), mask=truth, values=dict(controls.z_values), condition=entry.card.get(
+            "condition"), channel=None if channel in (None, "all") else int(channel),
+        show_ground_truth=bool(st.session_state.get("show_gt", False)), compare=None,
+        title=f"{entry.name} · {source.title(index)}", state=page_state.current())
 
 
 def input_notes(model, image) -> list[str]:

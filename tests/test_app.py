@@ -453,3 +453,18 @@ def test_view_state_is_kept_across_views(test_models):
     at = healthy(at.radio(key="view").set_value("Explore").run())
     assert at.toggle(key="show_gt").value is True and at.selectbox(key="channel").value == "5"
     assert len(attention_means(at)) == 1
+
+
+def test_export_carries_the_view_as_shown(test_models):
+    at = healthy(page(model="clevr-seg-quadrant-inside", view="Compare", show_gt=True, loc_x=0.25))
+    current = at.session_state["_export"]
+    assert current["show_ground_truth"] is True and current["values"]["loc_x"] == 0.25
+    name, other_explorer, other_prediction = current["compare"]
+    assert name == "clevr-seg-quadrant-film"
+    from app.export import figure_bytes
+
+    view = {key: current[key] for key in ("mask", "values", "condition", "channel", "show_ground_truth")}
+    svg = figure_bytes(*current["figure"], "svg", current["title"], **view,
+                       compare=(other_explorer, other_prediction, name), name="clevr-seg-quadrant-inside").decode()
+    assert "clevr-seg-quadrant-film" in svg and "clevr-seg-quadrant-inside" in svg  # both sides of Compare
+    assert "0.25" in svg  # the control values as shown
