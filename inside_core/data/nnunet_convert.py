@@ -1,0 +1,239 @@
+"""Into and out of the nnU-Net v2 raw layout (inside_core.data.nnunet): `inside data import` and `inside data export`.
+
+- `import_folder(images, masks, table, out, conditions)`: a plain folder of images, a folder of masks with
+  the same file stems (or stem + _mask / _seg / _label), and a spreadsheet (CSV / TSV, its `case` column or
+  else its first column naming the stems) become the layout. Variables are declared by a JSON (file or
+  text) or guessed: a column of numbers is continuous over its range, anything else categorical; a column
+  with empty cells gets "missing": "fill". Masks holding only 0 and 255 become 0 / 1.
+- `export_dataset("clevr-seg", ...)`: CLEVR-Seg images with the target of ONE condition as the label; the
+  condition value becomes a table variable (quadrant / colour / shape / size categorical, which is the
+  same one-hot z; point: x, y, r continuous). The test split goes to imagesTs / labelsTs.
+- `export_dataset("acdc", ...)`: each (patient, phase) as a 3-D NIfTI of the loader's resampled slices,
+  ordered base to apex, with slice_position (a built-in) and phase (ordinal ED, ES): the same z as ACDC's.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from inside_core.data.cache import atomic_folder
+from inside_core.data.errors import DataError
+
+__all__ = ["import_folder", "export_dataset", "guess_conditions"]
+
+IMAGE_ENDINGS = (".nii.gz", ".nii", ".png")
+MASK_SUFFIXES = ("", "_mask", "_seg", "_label", "_labels")
+
+
+def _ending(path: Path) -> str | None:
+    return next((e for e in IMAGE_ENDINGS if path.name.lower().endswith(e)), None)
+
+
+def _case_id(stem: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", stem)
+
+
+def _write_table(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue())
+
+
+def guess_conditions(header: list[str], rows: list[dict[str, str]]) -> dict[str, dict]:
+    """Declarations guessed from a table: numbers -> continuous over their range, text -> categorical."""
+    out = {}
+    for column in header[1:]:
+        cells = [r.get(column, "").strip() for r in rows]
+        present = [c for c in cells if c]
+        if not present:
+            continue
+        try:
+            numbers = [float(c) for c in present]
+            declaration = {"type": "continuous", "range": [min(numbers), max(numbers)]}
+            if declaration["range"][0] == declaration["range"][1]:
+                declaration["range"][1] += 1.0
+            fill: Any = float(np.median(numbers))
+        except ValueError:
+            declaration = {"type": "categorical", "values": sorted(set(present))}
+            fill = declaration["values"][0]
+        if len(present) < len(cells):
+            declaration.update(missing="fill", fill=fill)
+        out[column] = declaration
+    return out
+
+
+def _read_json_option(text: str | None) -> Any:
+    if not text:
+        return None
+    path = Path(text)
+    try:
+        return json.loads(path.read_text() if path.exists() else text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{text}: not JSON ({error})") from None
+
+
+def import_folder(images: str | Path, masks: str | Path, table: str | Path | None, out: str | Path,
+                  conditions: str | None = None, labels: str | None = None) -> Path:
+    """Build the layout from plain folders and a spreadsheet (see the module docstring)."""
+    images, masks = Path(images), Path(masks)
+    files = sorted(p for p in images.iterdir() if _ending(p)) if images.is_dir() else []
+    if not files:
+        raise DataError(images, "no .png, .nii or .nii.gz images found")
+    endings = {_ending(p) for p in files}
+    if len(endings) > 1:
+        raise DataError(images, f"mixed file types ({', '.join(sorted(endings))}); use one")
+    ending = endings.pop()
+    pairs = []
+    for path in files:
+        stem = path.name[: -len(ending)]
+        mask = next((masks / f"{stem}{s}{ending}" for s in MASK_SUFFIXES if (masks / f"{stem}{s}{ending}").exists()),
+                    None)
+        if mask is None:
+            raise DataError(path, f"no mask {stem}{ending} (or {stem}_mask{ending}, ...) in {masks}")
+        pairs.append((stem, _case_id(stem), path, mask))
+    header, rows = ["case"], []
+    if table:
+        text = Path(table).read_text(encoding="utf-8-sig")
+        delimiter = "\t" if str(table).lower().endswith(".tsv") else ","
+        reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+        header = list(reader.fieldnames or [])
+        rows = list(reader)
+        key = "case" if "case" in header else header[0]
+        header = [key] + [h for h in header if h != key]
+    declared = _read_json_option(conditions) or guess_conditions(header, rows)
+    label_map = _read_json_option(labels)
+    values: set[int] = set()
+    rgb = False
+    with atomic_folder(out) as folder:
+        (folder / "imagesTr").mkdir()
+        (folder / "labelsTr").mkdir()
+        for _, case, image, mask in pairs:
+            shutil.copyfile(image, folder / "imagesTr" / f"{case}_0000{ending}")
+            target = folder / "labelsTr" / f"{case}{ending}"
+            if ending == ".png":
+                with Image.open(image) as probe:
+                    rgb = rgb or probe.mode in ("RGB", "RGBA")
+                with Image.open(mask) as m:
+                    array = np.asarray(m.convert("L") if m.mode in ("RGB", "RGBA") else m)
+                if set(np.unique(array).tolist()) <= {0, 255}:
+                    array = (array == 255).astype(np.uint8)  # a binary mask saved as black / white
+                Image.fromarray(array.astype(np.uint8)).save(target)
+                values |= set(np.unique(array).tolist())
+            else:
+                import nibabel as nib
+
+                shutil.copyfile(mask, target)
+                values |= set(np.unique(np.round(np.asarray(nib.load(mask).dataobj))).astype(int).tolist())
+        stems = {stem: case for stem, case, _, _ in pairs}
+        table_rows = [[stems.get(r[header[0]].strip(), _case_id(r[header[0]].strip()))] +
+                      [r.get(h, "") for h in header[1:] if h in declared] for r in rows]
+        if rows:
+            _write_table(folder / "conditions.csv", ["case"] + [h for h in header[1:] if h in declared], table_rows)
+        if label_map is None:
+            label_map = {"background": 0, **{f"label_{v}": int(v) for v in sorted(values) if v != 0}}
+        channels = {"0": "R", "1": "G", "2": "B"} if rgb else {"0": "image"}
+        meta = {"channel_names": channels, "labels": label_map, "numTraining": len(pairs), "file_ending": ending,
+                "conditions": declared}
+        (folder / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return Path(out)
+
+
+# ------------------------------------------------------------------------------------------------ export
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _export_clevr(data: Path, folder: Path, condition: str, seed: int, limit: int | None) -> None:
+    from inside_core.conditions import CONDITION_VALUES, POINT_RADIUS_RANGE
+    from inside_core.data.clevr_seg import ClevrSegDataset
+
+    if condition == "point":
+        declared = {"x": {"type": "continuous", "range": [-1, 1]}, "y": {"type": "continuous", "range": [-1, 1]},
+                    "r": {"type": "continuous", "range": list(POINT_RADIUS_RANGE)}}
+    elif condition in CONDITION_VALUES:
+        declared = {condition: {"type": "categorical", "values": list(CONDITION_VALUES[condition])}}
+    else:
+        raise ValueError(f"cannot export CLEVR-Seg condition {condition!r}")
+    rows, count = [], 0
+    for split, images, labels in (("train", "imagesTr", "labelsTr"), ("val", "imagesTr", "labelsTr"),
+                                  ("test", "imagesTs", "labelsTs")):
+        dataset = ClevrSegDataset(data, condition=condition, split=split, seed=seed)
+        (folder / images).mkdir(exist_ok=True)
+        (folder / labels).mkdir(exist_ok=True)
+        for index in range(len(dataset) if limit is None else min(len(dataset), limit)):
+            meta = dataset.meta[index]
+            case = _case_id(meta["name"])
+            (folder / images / f"{case}_0000.png").write_bytes(_png(dataset.images[index]))
+            (folder / labels / f"{case}.png").write_bytes(_png(dataset.masks[index].astype(np.uint8)))
+            value = meta["value"]
+            rows.append([case, *(f"{v:.6g}" for v in value)] if condition == "point" else [case, value])
+            count += images == "imagesTr"
+    _write_table(folder / "conditions.csv", ["case", *declared], rows)
+    meta = {"name": f"CLEVR-Seg ({condition})", "channel_names": {"0": "R", "1": "G", "2": "B"},
+            "labels": {"background": 0, "object": 1}, "numTraining": count, "file_ending": ".png",
+            "conditions": declared}
+    (folder / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def _export_acdc(data: Path, folder: Path, limit: int | None) -> None:
+    import nibabel as nib
+
+    from inside_core.data.acdc import AcdcDataset
+
+    rows, count = [], 0
+    for split, images, labels in (("train", "imagesTr", "labelsTr"), ("val", "imagesTr", "labelsTr"),
+                                  ("test", "imagesTs", "labelsTs")):
+        dataset = AcdcDataset(data, split=split)
+        (folder / images).mkdir(exist_ok=True)
+        (folder / labels).mkdir(exist_ok=True)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, meta in enumerate(dataset.meta):
+            groups.setdefault((meta["patient"], meta["phase"]), []).append(index)
+        for number, ((patient, phase), indices) in enumerate(sorted(groups.items())):
+            if limit is not None and number >= 2 * limit:
+                break
+            indices.sort(key=lambda i: float(dataset.meta[i]["slice_position"]))  # base to apex
+            row_mm, col_mm, slice_mm = (float(s) for s in dataset.meta[indices[0]]["spacing"])
+            affine = np.diag([row_mm, col_mm, slice_mm, 1.0])
+            case = f"{patient}_{phase}"
+            volume = np.stack([dataset.images[i] for i in indices], axis=-1).astype(np.float32)
+            mask = np.stack([dataset.masks[i] for i in indices], axis=-1).astype(np.uint8)
+            nib.save(nib.Nifti1Image(volume, affine), folder / images / f"{case}_0000.nii.gz")
+            nib.save(nib.Nifti1Image(mask, affine), folder / labels / f"{case}.nii.gz")
+            rows.append([case, phase])
+            count += images == "imagesTr"
+    _write_table(folder / "conditions.csv", ["case", "phase"], rows)
+    meta = {"name": "ACDC (exported slices)", "channel_names": {"0": "cine MRI"},
+            "labels": {"background": 0, "RV": 1, "MYO": 2, "LV": 3}, "numTraining": count, "file_ending": ".nii.gz",
+            "conditions": {"phase": {"type": "ordinal", "values": ["ED", "ES"]},
+                           "slice": {"type": "slice_position"}}}
+    (folder / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")
+
+
+def export_dataset(kind: str, data: str | Path, out: str | Path, condition: str = "point", seed: int = 0,
+                   limit: int | None = None) -> Path:
+    """Write the CLEVR-Seg (one condition) or ACDC data in the layout (see the module docstring)."""
+    if limit is not None and (limit < 1 or not math.isfinite(limit)):
+        raise ValueError(f"--limit must be positive, got {limit}")
+    with atomic_folder(out) as folder:
+        if kind == "clevr-seg":
+            _export_clevr(Path(data), folder, condition, seed, limit)
+        elif kind == "acdc":
+            _export_acdc(Path(data), folder, limit)
+        else:
+            raise ValueError(f"cannot export {kind!r}; choose clevr-seg or acdc")
+    return Path(out)
