@@ -33,6 +33,9 @@ LIMITS: dict[str, Limit] = {
     # datasets: a real ACDC cine is at most ~512 x 512 x 21 x 35 (~190 M voxels would be absurd);
     # 64 Mi voxels as float32 is 256 MiB
     "volume_voxels": Limit(64 * MiB, "voxels", "voxels in one NIfTI volume of a dataset (a 4-D cine included)"),
+    # reading a volume holds its stored bytes and a float32 copy: 64 Mi int16 voxels need 384 MiB; this
+    # stops a header that claims float64 (or 128-bit) data from doubling that
+    "volume_bytes": Limit(384 * MiB, "bytes", "memory to read one NIfTI volume: its stored bytes plus a float32 copy"),
     # uploads run inside the shared dashboard process: a quarter of the dataset limit
     "upload_voxels": Limit(16 * MiB, "voxels", "voxels in one uploaded NIfTI volume"),
     "upload_inflated_bytes": Limit(256 * MiB, "bytes", "bytes a .nii.gz upload may inflate to"),

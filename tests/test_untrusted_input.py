@@ -80,6 +80,8 @@ def test_nifti_headers_claiming_huge_volumes_are_refused_before_reading(probes):
     refused(probes["nifti1_header_dataset"], "patient001_frame01.nii.gz", "32767 x 32767 x 1",
             "INSIDE_LIMIT_VOLUME_VOXELS")
     refused(probes["nifti2_header_dataset"], "patient001_frame01_gt.nii.gz", "100000 x 100000 x 1")
+    refused(probes["nifti_float64_dataset"], "wide.nii.gz", "4096 x 4096 x 4 voxels of 8 bytes",
+            "INSIDE_LIMIT_VOLUME_BYTES")
     refused(probes["upload_nifti1_header"], "huge.nii", "INSIDE_LIMIT_UPLOAD_VOXELS")
     refused(probes["upload_nifti2_header"], "huge2.nii", "10,000,000,000 voxels")
 
@@ -268,7 +270,7 @@ def test_limits_live_in_one_place_and_can_be_raised(monkeypatch):
     from inside_core.data.safe_io import open_image
     from inside_core.limits import LIMITS, limit
 
-    assert set(LIMITS) >= {"volume_voxels", "upload_voxels", "upload_inflated_bytes", "image_pixels",
+    assert set(LIMITS) >= {"volume_voxels", "volume_bytes", "upload_voxels", "upload_inflated_bytes", "image_pixels",
                            "upload_pixels", "spacing_min_mm", "spacing_max_mm", "checkpoint_bytes", "card_bytes",
                            "model_parameters", "model_image_side", "model_channels"}
     buffer = io.BytesIO()

@@ -226,6 +226,9 @@ def run_all(work: Path) -> None:
     probe("nifti1_header_dataset")(lambda: load_nifti(frame1))
     probe("nifti2_header_dataset")(lambda: load_nifti(labels1))
     probe("spacing_dataset")(lambda: load_nifti(frame2))
+    wide = work / "wide.nii.gz"  # 64 Mi voxels (within the voxel limit) of float64, as 64 KB of gzip
+    wide.write_bytes(gzip_then_zeros(nifti_header_bytes((4096, 4096, 4), np.float64), 64))
+    probe("nifti_float64_dataset")(lambda: load_nifti(wide))
     probe("validate_acdc")(lambda: cli("data", "validate", acdc, "--format", "acdc"))
 
     from app.sources import read_volume_bytes

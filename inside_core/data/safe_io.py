@@ -132,17 +132,23 @@ def inflate_gzip(data: bytes, name: object, max_bytes: int) -> bytes:
     return bytes(out)
 
 
-def check_nifti_header(header, name: object, voxels_limit: str = "volume_voxels") -> tuple[tuple[int, ...], int]:
-    """(shape, bytes of the data) from a nibabel NIfTI header, refused if over `voxels_limit`."""
+def check_nifti_header(header, name: object, voxels_limit: str = "volume_voxels",
+                       bytes_limit: str | None = "volume_bytes") -> tuple[tuple[int, ...], int]:
+    """(shape, bytes of the data) from a nibabel NIfTI header, refused if over `voxels_limit`, or if its
+    stored bytes plus a float32 copy are over `bytes_limit`."""
     shape = tuple(int(s) for s in header.get_data_shape())
     if any(s < 0 for s in shape):
         raise DataError(name, f"NIfTI header has a negative dimension {shape}")
     voxels = math.prod(shape)  # Python ints: no overflow for any header
+    shown = " x ".join(str(s) for s in shape)
     problem = over_limit(voxels_limit, voxels)
     if problem:
-        shown = " x ".join(str(s) for s in shape)
         raise DataError(name, f"NIfTI header claims {shown} voxels: {problem}")
-    return shape, voxels * header.get_data_dtype().itemsize
+    itemsize = header.get_data_dtype().itemsize
+    problem = over_limit(bytes_limit, voxels * (itemsize + 4)) if bytes_limit else None
+    if problem:
+        raise DataError(name, f"NIfTI header claims {shown} voxels of {itemsize} bytes; reading them takes {problem}")
+    return shape, voxels * itemsize
 
 
 def check_spacing(zooms: tuple[float, ...], name: object) -> None:
