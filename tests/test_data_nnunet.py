@@ -253,3 +253,46 @@ def test_dashboard_source(tmp_path):
 
 def own_values_encode(condition, values):
     return condition.encode(**values)
+
+
+# ------------------------------------------------------------------------------------- import / export
+def test_import_plain_folder(tmp_path):
+    from inside_core.cli import main
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    rng = np.random.default_rng(1)
+    for k in range(5):
+        image, label = _case_arrays(rng, (20, 20))
+        Image.fromarray(image).save(images / f"scan {k}.png")
+        Image.fromarray(((label == 1) * 255).astype(np.uint8)).save(masks / f"scan {k}_mask.png")  # black / white
+    rows = "".join(f"scan {k},{30 + k},{'AB'[k % 2]}\n" if k != 3 else "scan 3,,B\n" for k in range(5))
+    (tmp_path / "table.csv").write_text("file,age,site\n" + rows)
+    out = tmp_path / "imported"
+    assert main(["data", "import", "--images", str(images), "--masks", str(masks), "--table",
+                 str(tmp_path / "table.csv"), "--out", str(out)]) == 0
+    meta = json.loads((out / "dataset.json").read_text())
+    assert meta["labels"] == {"background": 0, "label_1": 1}
+    age = {"type": "continuous", "range": [30.0, 34.0], "missing": "fill", "fill": 31.5}  # the median of 30, 31, 32, 34
+    assert meta["conditions"]["age"] == age
+    assert meta["conditions"]["site"] == {"type": "categorical", "values": ["A", "B"]}
+    assert (out / "imagesTr" / "scan_0_0000.png").exists() and validate(out).ok
+    assert len(NnUNetDataset(out, "all", image_size=20)) == 5
+
+
+def test_export_clevr_seg_round_trip(tmp_path):
+    from inside_core.data import ClevrSegDataset, generate_clevr_seg
+    from inside_core.data.nnunet_convert import export_dataset
+
+    source = generate_clevr_seg(tmp_path / "clevr", 12, seed=2, size=48)
+    out = export_dataset("clevr-seg", source, tmp_path / "exported", condition="quadrant")
+    assert validate(out).ok
+    native = ClevrSegDataset(source, "quadrant", "all")
+    exported = NnUNetDataset(out, "all", image_size=48)
+    order = {m["case"]: i for i, m in enumerate(exported.meta)}
+    index = [order[m["name"]] for m in native.meta]
+    np.testing.assert_array_equal(exported.z[index], native.z)  # categorical one-hot = the quadrant one-hot
+    np.testing.assert_array_equal(exported.masks[index], native.masks)
+    np.testing.assert_allclose(exported.images[index], native.images.transpose(0, 3, 1, 2) / 255.0, atol=1e-6)
+    assert len(NnUNetDataset(out, "test", image_size=48).cases) == len(ClevrSegDataset(source, "quadrant", "test"))
