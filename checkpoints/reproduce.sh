@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the shipped checkpoints and their comparison tables, on SYNTHETIC data, on a CPU.
 #
-#   bash checkpoints/reproduce.sh            generate data, train all ten models, evaluate, write the tables
+#   bash checkpoints/reproduce.sh            generate data, train all eleven models, evaluate, write the tables
 #   bash checkpoints/reproduce.sh tables     only evaluate the checkpoints in checkpoints/ and write the tables
 #   bash checkpoints/reproduce.sh NAME...    only (re)train these, e.g. clevr-seg-quadrant-inside
 #
@@ -14,10 +14,12 @@ inside() { python -m inside_core "$@"; }
 
 CLEVR_TRAIN="inside data clevr-seg --out data/clevr-seg-train --count 2800 --seed 1 --size 96"
 CLEVR_TEST="inside data clevr-seg --out data/clevr-seg-test --count 500 --seed 1000 --size 96"
-ACDC_TRAIN="inside data acdc --out data/acdc-train --patients 50 --seed 1"
+# ACDC: 80 phantom patients for training; the one testing/ patient only switches the loader to a 90/10 train/val
+# split of training/ (72 / 8 patients). The test set is a fresh seed.
+ACDC_TRAIN="inside data acdc --out data/acdc-train --patients 80 --test-patients 1 --seed 1"
 ACDC_TEST="inside data acdc --out data/acdc-test --patients 20 --seed 1000"
 QUADRANT="clevr-seg-quadrant-baseline clevr-seg-quadrant-film clevr-seg-quadrant-guideme clevr-seg-quadrant-inside"
-ACDC="acdc-phantom-baseline acdc-phantom-film acdc-phantom-guideme acdc-phantom-inside"
+ACDC="acdc-phantom-baseline acdc-phantom-film acdc-phantom-guideme acdc-phantom-inside acdc-phantom-inside-multi"
 POINT="clevr-seg-point-guideme clevr-seg-point-inside"
 ALL="$QUADRANT $POINT $ACDC"
 
@@ -45,6 +47,9 @@ tables() {
         --data data/clevr-seg-test --split all --format all --out checkpoints/table-clevr-seg-point.txt
     inside compare $(for n in $ACDC; do echo "checkpoints/$n"; done) \
         --data data/acdc-test --split all --format all --out checkpoints/table-acdc-phantom.txt
+    # what the label-free crop costs against the old crop around the labels (ACDC models)
+    python checkpoints/acdc-crop-check.py $(for n in $ACDC; do echo "checkpoints/$n"; done) \
+        --data data/acdc-test --json checkpoints/acdc-crop-check.json
 }
 
 mkdir -p runs

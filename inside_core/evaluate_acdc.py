@@ -138,6 +138,13 @@ def evaluate_acdc(predictions: dict[str, np.ndarray], masks: np.ndarray, metas: 
 
 # ------------------------------------------------------------------------------------------------ tables
 
+def conditioning_label(card: dict) -> str:
+    """The card's conditioning, with the number of layers when there is more than one, e.g. "inside ×4"."""
+    kind = card.get("conditioning", "?")
+    places = (card.get("architecture") or {}).get("conditioning_at") or []
+    return f"{kind} ×{len(places)}" if kind != "none" and len(places) > 1 else kind
+
+
 def acdc_tables(results: list[tuple[dict, dict]], number) -> list[tuple[list[str], list[list[str]]]]:
     """(header, rows) of the three ACDC tables: per structure and phase; by third; z-sensitivity.
 
@@ -145,14 +152,14 @@ def acdc_tables(results: list[tuple[dict, dict]], number) -> list[tuple[list[str
     """
     main_header = ["Model", "Conditioning"] + [f"Dice {s} {p}" for s in STRUCTURES for p in PHASES] + \
                   [f"HD {s} {p} (mm)" for s in STRUCTURES for p in PHASES]
-    main = [[card["name"], card.get("conditioning", "?")]
+    main = [[card["name"], conditioning_label(card)]
             + [number(m["dice"][s][p], 3) for s in STRUCTURES for p in PHASES]
             + [number(m["hausdorff_mm"][s][p], 1) for s in STRUCTURES for p in PHASES] for card, m in results]
     tables = [(main_header, main)]
     if not all("dice_by_third" in m for _, m in results):
         return tables
     third_header = ["Model", "Conditioning"] + [f"{t} {s}" for t in THIRDS for s in (*STRUCTURES, "mean")]
-    thirds = [[card["name"], card.get("conditioning", "?")]
+    thirds = [[card["name"], conditioning_label(card)]
               + [number(m["dice_by_third"].get(t, {}).get(s), 3) for t in THIRDS for s in (*STRUCTURES, "mean")]
               for card, m in results]
     tables.append((third_header, thirds))
@@ -162,7 +169,7 @@ def acdc_tables(results: list[tuple[dict, dict]], number) -> list[tuple[list[str
     for card, m in results:
         z = m["z_sensitivity"]
         true = z["true"]["mean"]
-        row = [card["name"], card.get("conditioning", "?"), number(true, 3)]
+        row = [card["name"], conditioning_label(card), number(true, 3)]
         for variant in Z_VARIANTS[1:]:
             value = z.get(variant, {}).get("mean")
             row.append("n/a" if value is None else f"{value:.3f} ({value - true:+.3f})")
