@@ -297,6 +297,21 @@ def _display(explorer: Explorer) -> np.ndarray:
     return found[1]
 
 
+def responsive_channels(explorer: Explorer, condition, layer: int = 0) -> list[int]:
+    """The INSIDE channels of `layer` that respond most to z (inside_core.attention), ranked once per
+    Explorer (one batch of decodes over each control's range) and kept per session."""
+    from inside_core.attention import responsive_channels as rank
+
+    cache: OrderedDict = st.session_state.setdefault("_responsive", OrderedDict())
+    found = cache.get((id(explorer), layer))
+    if found is None or found[0] is not explorer:
+        found = (explorer, rank(explorer, condition, layer=layer))
+        cache[(id(explorer), layer)] = found
+        while len(cache) > EXPLORERS_KEPT:
+            cache.popitem(last=False)
+    return found[1]
+
+
 def display_base(explorer: Explorer, image: Any = None, pixels: int = 400) -> np.ndarray:
     """The picture a mask is drawn over: `image` (the view's, at its own resolution) or else the model's
     input, resampled smoothly so that its longer side is `pixels`; made once per Explorer (per session).

@@ -205,7 +205,7 @@ def keep_for_export(explorer, prediction, truth, entry, source, index: int, cont
     channel = st.session_state.get("channel", "all")
     st.session_state.setdefault("_export", {}).update(
         figure=(explorer, prediction), mask=truth, values=dict(controls.z_values), condition=entry.card.get(
-            "condition"), channel=None if channel in (None, "all") else int(channel),
+            "condition"), channel=int(channel) if str(channel).isdigit() else None,
         show_ground_truth=bool(st.session_state.get("show_gt", False)), compare=None,
         title=f"{entry.name} · {source.title(index)}", state=page_state.current())
 
@@ -251,7 +251,7 @@ def explorer_area(entry, source, index: int) -> None:
     if mode == "Explore":
         page_state.default("show_gt", False)
         explore_view(mask_panel(explorer, prediction, view.ground_truth, entry.name, image=view.image),
-                     conditioning_panel(explorer, prediction, marker=marker))
+                     conditioning_panel(explorer, prediction, condition, marker=marker))
     else:
         st.session_state.setdefault("_shown", {})[entry.name] = prediction
     if mode == "Compare":

@@ -160,8 +160,11 @@ def gaussian_profile(mu: np.ndarray, sigma: np.ndarray, size: int) -> np.ndarray
     return gaussian(pixel_centres_np(size)[None, :], np.asarray(mu)[:, None], np.asarray(sigma)[:, None])
 
 
-def channel_indices(count: int, channel: int | None) -> np.ndarray:
-    return np.arange(count) if channel is None else np.array([channel])
+def channel_indices(count: int, channel) -> np.ndarray:
+    """The channels to draw: all (None), one (an int) or a chosen few (a sequence)."""
+    if channel is None:
+        return np.arange(count)
+    return np.array([channel]) if np.isscalar(channel) else np.asarray(list(channel), dtype=int)
 
 
 def table_mean_attention(table: dict[str, np.ndarray], height: int, width: int,
@@ -200,11 +203,11 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
     `background`: a uint8 (H, W, 3) image or an image data URI (then give `size` = (H, W), the model
     input's size, and `background_size` if the picture has another resolution: it is scaled onto it);
     `table`: per-channel arrays mu_x, mu_y, sigma_x, sigma_y, gamma, beta (normalised units).
-    Hover: channel, mu, sigma, gamma, beta. `channel` isolates one channel. `marker` = ((x, y), r or None),
-    normalised: where z points (the requested location, and the point model's radius), drawn as a white
-    cross and dashed ring (`Condition.marker`). The points are coloured by
-    gamma (red > 0, blue < 0), said in the subtitle rather than by a colour bar, which would cost plotly
-    more time to draw on every slider move than the rest of the figure.
+    Hover: channel, mu, sigma, gamma, beta. `channel`: None (all), one channel, or a few (a sequence).
+    `marker` = ((x, y), r or None), normalised: where z points (the requested location, and the point
+    model's radius), drawn as a white cross and dashed ring (`Condition.marker`). The points are coloured
+    by gamma (red > 0, blue < 0), said in the subtitle rather than by a colour bar, which would cost
+    plotly more time to draw on every move than the rest of the figure.
     """
     if isinstance(background, np.ndarray):
         size, background_size = size or background.shape[:2], background.shape[:2]
@@ -226,7 +229,7 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
         {"type": "scatter", "x": ex, "y": ey, "mode": "lines", "name": "1σ", "hoverinfo": "skip",
          "line": {"color": ELLIPSE_COLOUR, "width": 1}},
         {"type": "scatter", "x": cx, "y": cy, "mode": "markers", "name": "μ", "customdata": custom,
-         "marker": {"size": 8 if channel is None else 12, "color": gamma, "colorscale": "RdBu", "cmin": -limit,
+         "marker": {"size": 8 if len(chosen) > 1 else 12, "color": gamma, "colorscale": "RdBu", "cmin": -limit,
                     "cmax": limit, "line": {"color": "black", "width": 1}},
          "hovertemplate": ("channel %{customdata[0]:.0f}<br>μ = (%{customdata[1]:.3f}, %{customdata[2]:.3f})"
                            "<br>σ = (%{customdata[3]:.3f}, %{customdata[4]:.3f})<br>γ = %{customdata[5]:.3f}"

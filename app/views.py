@@ -14,7 +14,7 @@ import streamlit as st
 
 from app import loading, page_state, plots
 from app.live_chart import live_chart
-from inside_core import palette
+from inside_core import attention, palette
 from inside_core.conditions import condition_of
 from inside_core.explorer import channel_table, condition_vector, conditioning_kind, prepare_mask
 from inside_core.geometry import normalised_to_pixel
@@ -107,9 +107,40 @@ class ConditioningPanel:
     layers: list[str] = field(default_factory=list)  # each conditioning layer's kind (a picker when several)
     channels: int = 0
     figures: dict[str, dict] = field(default_factory=dict)  # chart name -> plotly figure, in drawing order
+    note: str = ""  # which channels are drawn, and why
 
 
-def conditioning_panel(explorer, prediction, marker=None, compact: bool = False) -> ConditioningPanel:
+# the channel picker: a rule (inside_core.attention) or one channel's number
+CHANNEL_RULES = ("responsive", "strongest", "all")
+
+
+def channel_options(count: int) -> list[str]:
+    return [*CHANNEL_RULES, *(str(c) for c in range(count))]
+
+
+def channel_label(option: str, count: int) -> str:
+    k = min(attention.DEFAULT_CHANNELS, count)
+    return {"responsive": f"the {k} that respond most to z", "strongest": f"the {k} strongest at this z",
+            "all": f"all {count}"}.get(option, f"channel {option}")
+
+
+def drawn_channels(explorer, prediction, condition, layer: int, choice: str):
+    """The channels to draw for a picker choice, and a line saying which they are."""
+    params = prediction.conditioning[layer]
+    total = int(params.mu_x.shape[-1])
+    if choice == "all":
+        return None, attention.describe("chosen", range(total), total)
+    if choice == "strongest":
+        chosen = attention.strongest_channels(params)
+        return chosen, attention.describe("strongest", chosen, total)
+    if choice == "responsive":
+        chosen = loading.responsive_channels(explorer, condition, layer)
+        variables = [c.label.split(" (")[0].lower() for c in condition.controls]
+        return chosen, attention.describe("responsive", chosen, total, variables)
+    return int(choice), f"channel {choice} of {total}"
+
+
+def conditioning_panel(explorer, prediction, condition, marker=None, compact: bool = False) -> ConditioningPanel:
     """The panel's figures for the chosen layer and channel (their pickers are drawn with the panel; their
     values come from the page state). `compact`: layer 0, all channels, no detail figures (Compare)."""
     if not prediction.conditioning:
@@ -119,14 +150,15 @@ def conditioning_panel(explorer, prediction, marker=None, compact: bool = False)
     table = channel_table(prediction.conditioning[layer])
     panel = ConditioningPanel(layers[layer], layers, len(table.get("mu_x", [])))
     if panel.kind == "inside":
-        options = ["all"] + [str(c) for c in range(panel.channels)]
-        choice = "all" if compact else page_state.default("channel", "all", lambda v: v in options)
-        channel = None if choice == "all" else int(choice)
+        options = channel_options(panel.channels)
+        choice = CHANNEL_RULES[0] if compact else page_state.default("channel", CHANNEL_RULES[0],
+                                                                     lambda v: v in options)
+        chosen, panel.note = drawn_channels(explorer, prediction, condition, layer, choice)
         picture, picture_size = loading.background(explorer)
-        panel.figures["attention"] = plots.attention_figure(picture, table, channel, size=explorer.image_size,
+        panel.figures["attention"] = plots.attention_figure(picture, table, chosen, size=explorer.image_size,
                                                             marker=marker, background_size=picture_size)
         if not compact:  # 1-D profiles, mean attention map and gamma / beta bars: one figure, one row
-            panel.figures["details"] = plots.details_figure(table, channel)
+            panel.figures["details"] = plots.details_figure(table, chosen if isinstance(chosen, int) else None)
     elif panel.kind == "guideme":
         panel.figures["spatial"] = plots.spatial_map_figure(prediction.spatial_map(layer))
         if not compact:
@@ -147,9 +179,13 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
                      format_func=lambda i: f"layer {i} ({panel.layers[i]})")
     if panel.kind == "inside":
         if not compact:
-            st.selectbox("Channel", ["all"] + [str(c) for c in range(panel.channels)], key="channel",
-                         persist_state="session", help="isolate one channel's Gaussian")
+            st.selectbox("Channels", channel_options(panel.channels), key="channel", persist_state="session",
+                         format_func=lambda option: channel_label(option, panel.channels),
+                         help="64 or 128 ellipses at once merge into a blob: by default the few whose Gaussians "
+                              "move most as the controls sweep their ranges; or the strongest at this z "
+                              "(|1+γ| × attention mass), all, or one channel")
         live_chart(panel.figures["attention"], key=f"{key}_attention", config=plots.PLOTLY_CONFIG)
+        st.caption(panel.note)
     elif panel.kind == "guideme":
         live_chart(panel.figures["spatial"], key=f"{key}_spatial", config=plots.PLOTLY_CONFIG)
         st.caption("Guide Me adds one rank-one map α_h + β_w, the same for every channel.")
@@ -208,7 +244,8 @@ def compare_view(explorer, prediction, entry, controls, view, marker=None) -> No
         with column:
             st.subheader(loading.plain(e.name))
             draw_mask_panel(mask_panel(ex, pr, view.ground_truth, e.name, title=loading.describe(e), image=view.image))
-            draw_conditioning_panel(conditioning_panel(ex, pr, marker=marker, compact=True), key=f"compare{side}",
+            draw_conditioning_panel(conditioning_panel(ex, pr, condition_of(e.card), marker=marker, compact=True),
+                                    key=f"compare{side}",
                                     compact=True)
 
 

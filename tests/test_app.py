@@ -249,6 +249,11 @@ def test_film_guideme_and_baseline_views(test_models, conditioning, expected):
 
 def test_channel_picker_isolates_one_channel(test_models):
     at = healthy(page(model="clevr-seg-quadrant-inside"))
+    assert len(attention_means(at)) == 8  # a readable few by default: those that respond most to z
+    assert "8 of 64 channels whose μ, σ move most with location x, location y" in texts(at)
+    at = healthy(at.selectbox(key="channel").set_value("strongest").run())
+    assert len(attention_means(at)) == 8 and "largest |1+γ|·mass" in texts(at)
+    at = healthy(at.selectbox(key="channel").set_value("all").run())
     assert len(attention_means(at)) == 64
     at = healthy(at.selectbox(key="channel").set_value("5").run())
     assert len(attention_means(at)) == 1
