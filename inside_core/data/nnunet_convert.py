@@ -123,19 +123,21 @@ def import_folder(images: str | Path, masks: str | Path, table: str | Path | Non
             shutil.copyfile(image, folder / "imagesTr" / f"{case}_0000{ending}")
             target = folder / "labelsTr" / f"{case}{ending}"
             if ending == ".png":
-                with Image.open(image) as probe:
+                from inside_core.data.safe_io import open_image  # sizes checked before decoding
+
+                with open_image(image, image) as probe:
                     rgb = rgb or probe.mode in ("RGB", "RGBA")
-                with Image.open(mask) as m:
+                with open_image(mask, mask) as m:
                     array = np.asarray(m.convert("L") if m.mode in ("RGB", "RGBA") else m)
                 if set(np.unique(array).tolist()) <= {0, 255}:
                     array = (array == 255).astype(np.uint8)  # a binary mask saved as black / white
                 Image.fromarray(array.astype(np.uint8)).save(target)
                 values |= set(np.unique(array).tolist())
             else:
-                import nibabel as nib
+                from inside_core.data.acdc import load_nifti  # sizes checked before reading
 
                 shutil.copyfile(mask, target)
-                values |= set(np.unique(np.round(np.asarray(nib.load(mask).dataobj))).astype(int).tolist())
+                values |= set(np.unique(np.round(load_nifti(mask)[0])).astype(int).tolist())
         stems = {stem: case for stem, case, _, _ in pairs}
         table_rows = [[stems.get(r[header[0]].strip(), _case_id(r[header[0]].strip()))] +
                       [r.get(h, "") for h in header[1:] if h in declared] for r in rows]
