@@ -123,10 +123,10 @@ def read_scene(path: Path) -> list[dict]:
         coords = obj["pixel_coords"]
         if not (isinstance(coords, list) and len(coords) >= 2 and all(isinstance(c, (int, float)) for c in coords[:2])):
             raise DataError(path, f"object {k} has malformed pixel_coords {coords!r}")
-        for condition in ("colour", "shape", "size"):
-            key = get_condition(condition).scene_key
-            if obj[key] not in CONDITION_VALUES[condition]:
-                allowed = ", ".join(CONDITION_VALUES[condition])
+        for attribute in ("colour", "shape", "size"):
+            key = get_condition(attribute).scene_key
+            if obj[key] not in CONDITION_VALUES[attribute]:
+                allowed = ", ".join(CONDITION_VALUES[attribute])
                 raise DataError(path, f"object {k} has unknown {key} {obj[key]!r} (expected {allowed})")
     return objects
 
