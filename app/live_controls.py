@@ -35,10 +35,11 @@ the last: newest wins, stale values are dropped, nothing queues); on release it 
 - Controls with `dead` / `blend` ranges (the quadrant's location sliders) draw them on the track, with a
   legend line.
 
-Order matters for streaming: the component's answer (the new `ack` in its arguments) reaches the browser
-with its own element, and the next value leaves then; Streamlit stops a run that a new value interrupts.
-So draw the component after the elements its value drives (the mask), e.g. into an `st.container()`
-created above them; with the pad, the image travels with the answer anyway.
+Order: the component's answer (the new `ack` in its arguments) reaches the browser with its own element,
+and the next value leaves then. Drawing the component after the elements its value drives (the mask),
+e.g. into an `st.container()` created above them, makes sure they have arrived before a new value can
+interrupt the run (on the demo page the order made no measurable difference); with the pad, the image
+travels with the answer anyway.
 `dragging(key)` says whether the last value was sent while the pointer was held (secondary figures may
 wait for release); `live_state(key)` gives its sequence number too.
 """

@@ -200,6 +200,21 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
             "final": value_text, "url": page.url, "component": stats}
 
 
+def time_key(page, control: str, key: str, read_image: str = PREDICTED_MASK, timeout_ms: float = 10000) -> float:
+    """Milliseconds from pressing `key` on `control` (found as `find_control` does, also inside a
+    component's iframe) until a new picture is painted (as `measure_drag` sees it)."""
+    frame, element = find_control(page, control)
+    page.evaluate(INSTALL_RECORDER, read_image)
+    element.focus()
+    pressed = page.evaluate("() => performance.timeOrigin + performance.now()")
+    element.press(key)
+    page.wait_for_function("(since) => window.__paints.log.some(([t]) => t > since)", arg=pressed, polling=5,
+                           timeout=timeout_ms)
+    painted = page.evaluate("(since) => { window.__paints.stop(); "
+                            "return window.__paints.log.find(([t]) => t > since)[0]; }", pressed)
+    return painted - pressed
+
+
 def open_page(chromium, url: str, control: str, read_image: str = PREDICTED_MASK):
     """A new page at `url`, once `control` and a loaded picture are on it."""
     page = chromium.new_page(viewport={"width": 1200, "height": 1000})
@@ -219,16 +234,29 @@ def open_page(chromium, url: str, control: str, read_image: str = PREDICTED_MASK
     return page
 
 
-def summary(rows: list[dict]) -> dict:
+def summary(rows: list[dict], keys: list[float]) -> dict:
     rates = [r["updates_per_s"] for r in rows]
     lags = [r["final_lag_ms"] for r in rows if r["final_lag_ms"] is not None]
     return {"updates_per_s_median": round(statistics.median(rates), 1), "updates_per_s": rates,
             "final_lag_ms_median": round(statistics.median(lags), 0) if lags else None, "final_lag_ms": lags,
+            "key_press_ms_median": round(statistics.median(keys), 0) if keys else None, "key_presses": len(keys),
             "final": rows[-1]["final"], "url": rows[-1]["url"], "component": rows[-1]["component"]}
 
 
+def press_keys(page, control: str, read_image: str, presses: int, times: list[float]) -> None:
+    """`presses` timed presses of End / Home (whichever moves) on a slider; lost ones are skipped."""
+    _, element = find_control(page, control)
+    for _ in range(presses):
+        key = "Home" if float(element.input_value()) >= float(element.get_attribute("max")) else "End"
+        try:
+            times.append(time_key(page, control, key, read_image))
+        except Exception:  # a lost press (timed out) is left out, not fatal
+            pass
+        page.wait_for_timeout(300)
+
+
 def bench(seconds: float, rounds: int, app: bool = False, app_image: str = 'img[alt="predicted mask"]',
-          screenshots: Path | None = None) -> dict:
+          screenshots: Path | None = None, presses: int = 6) -> dict:
     if chromium_path() is None:
         return {"skipped": "Chromium is not installed (apt-get install -y chromium)"}
     demo, bare_page = REPO / "benchmarks" / "live_controls_page.py", REPO / "benchmarks" / "bare_page.py"
@@ -242,6 +270,7 @@ def bench(seconds: float, rounds: int, app: bool = False, app_image: str = 'img[
     if app:
         drags.append(("dashboard app/main.py, Location x", "app", "?loc_y=-0.5", X, image_reader(app_image)))
     results: dict[str, list[dict]] = {name: [] for name, *_ in drags}
+    keys: dict[str, list[float]] = {name: [] for name, *_ in drags}
     dashboard = streamlit_server(REPO / "app" / "main.py") if app else contextlib.nullcontext()
     with streamlit_server(demo) as demo_url, streamlit_server(bare_page) as bare_url, dashboard as app_url, \
             browser() as chromium:
@@ -255,11 +284,13 @@ def bench(seconds: float, rounds: int, app: bool = False, app_image: str = 'img[
             for name, _, _, control, reader in drags:
                 pages[name].bring_to_front()
                 results[name].append(measure_drag(pages[name], control, reader, seconds=seconds))
+                if presses and control != PAD and not control.startswith("Phase and"):  # sliders only
+                    press_keys(pages[name], control, reader, presses, keys[name])
         if screenshots:
             screenshots.mkdir(parents=True, exist_ok=True)
             for k, (name, *_) in enumerate(drags):
                 pages[name].screenshot(path=str(screenshots / f"drag-{k}.png"))
-    return {name: summary(rows) for name, rows in results.items()}
+    return {name: summary(rows, keys[name]) for name, rows in results.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,16 +300,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app", action="store_true", help="also drag Location x on the dashboard (app/main.py)")
     parser.add_argument("--app-image", default='img[alt="predicted mask"]',
                         help="CSS selector of the dashboard's mask image (default: img[alt=\"predicted mask\"])")
+    parser.add_argument("--presses", type=int, default=6, help="timed End / Home presses per slider per round")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--screenshots", type=Path, help="save each page after the run in this folder")
     args = parser.parse_args(argv)
-    results = bench(args.seconds, args.rounds, args.app, args.app_image, args.screenshots)
+    results = bench(args.seconds, args.rounds, args.app, args.app_image, args.screenshots, args.presses)
     if "skipped" in results:
         print(f"skipped: {results['skipped']}")
         return 0
     for name, row in results.items():
+        keys = f"; key press -> picture median {row['key_press_ms_median']} ms" if row["key_presses"] else ""
         print(f"{name}: {row['updates_per_s_median']:.1f} updates/s while held {row['updates_per_s']}, "
-              f"final lag median {row['final_lag_ms_median']} ms {row['final_lag_ms']}; final {row['final']!r}")
+              f"final lag median {row['final_lag_ms_median']} ms {row['final_lag_ms']}{keys}; final {row['final']!r}")
     bare = results["bare page, stock st.slider"]
     for name in results:
         if name.startswith("live"):
@@ -288,6 +321,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {row['updates_per_s_median']:.1f} vs {bare['updates_per_s_median']:.1f} updates/s on the "
                   f"bare page; final lag / bare page's = {lag} / {bare['final_lag_ms_median']} ms "
                   f"({'targets met' if ok else 'BELOW TARGET'}: >= 10 updates/s, lag <= 250 ms)")
+            if row["key_press_ms_median"] and bare["key_press_ms_median"]:
+                ratio = row["key_press_ms_median"] / bare["key_press_ms_median"]
+                print(f"{name}: key press -> picture, ratio to the bare page {ratio:.2f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
