@@ -303,6 +303,9 @@ def save_checkpoint(model: nn.Module, card: dict, path: str | os.PathLike) -> Pa
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     card = _clean_card({"name": weights_path.stem, **card})
     card["architecture"] = _jsonable(card.get("architecture", model.config))
+    problems = card_problems(card)
+    if problems:  # refuse now (a training's first save) rather than write a checkpoint no reader accepts
+        raise CheckpointError(f"{weights_path}: invalid model card: {'; '.join(problems[:4])}")
     _write_pair(weights_path, card_path, _serialise(state, card), card)
     return weights_path
 

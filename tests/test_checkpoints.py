@@ -286,3 +286,13 @@ def test_shipped_checkpoints_load_with_complete_cards(path):
     x = torch.rand(1, model.in_channels, h, w)
     z = torch.zeros(1, model.cond_dim)
     assert model(x, z).logits.shape[-2:] == (h, w)
+
+
+def test_save_and_write_card_refuse_a_card_no_reader_would_accept(tmp_path):
+    with pytest.raises(CheckpointError, match=r"m\.safetensors: invalid model card: 'metrics' must be an object"):
+        save_checkpoint(small_model(), card(metrics="x"), tmp_path / "m")
+    assert not list(tmp_path.iterdir())
+    path = save_checkpoint(small_model(), card(), tmp_path / "m")
+    with pytest.raises(CheckpointError, match=r"m\.json: invalid model card: 'condition' must be one of"):
+        ckpt.write_card(path, {**read_card(path), "condition": 5})
+    assert read_card(path)["condition"] == "quadrant"
