@@ -1,0 +1,60 @@
+"""Writes docs/images/phantom-slices.png: the SYNTHETIC cardiac phantom at base, mid and apex, ED and ES,
+as the models see it (label-free crop, 128 px at 1.37 mm), without and with its labels.
+
+    python docs/images/phantom_figure.py [--out docs/images/phantom-slices.png]
+
+Patients 1 and 3 of the bundled default data (`inside data acdc --patients 12 --seed 0`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from inside_core.data import AcdcDataset, generate_acdc  # noqa: E402
+
+COLOURS = {1: "#3fa7ff", 2: "#ffd23f", 3: "#ff4f4f"}  # RV, MYO, LV
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="docs/images/phantom-slices.png")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temp:
+        root = generate_acdc(Path(temp) / "phantom", patients=3, seed=0, progress=False)
+        data = AcdcDataset(root, split="all", image_size=128, spacing=1.37, use_cache=False)
+        patients = ["patient001", "patient003"]
+        fig, axes = plt.subplots(4, 6, figsize=(12, 8.6), facecolor="black")
+        for p, patient in enumerate(patients):
+            for f, phase in enumerate(("ED", "ES")):
+                items = sorted(data.indices(patient, phase), key=lambda i: data.meta[i]["slice_position"])
+                labelled = [i for i in items if data.masks[i].any()]
+                picks = {"base": labelled[0], "mid": items[len(items) // 2], "apex": labelled[-1]}
+                for c, (where, i) in enumerate(picks.items()):
+                    for overlay in (False, True):
+                        ax = axes[2 * p + f, c + 3 * overlay]
+                        ax.imshow(data.images[i], cmap="gray", vmin=0, vmax=1)
+                        if overlay:
+                            for label, colour in COLOURS.items():
+                                if (data.masks[i] == label).any():
+                                    ax.contour(data.masks[i] == label, levels=[0.5], colors=colour, linewidths=0.8)
+                        meta = data.meta[i]
+                        ax.set_title(f"{patient[-3:]} {meta['group']} {phase} {where} s={meta['slice_position']:.2f}",
+                                     color="white", fontsize=7)
+                        ax.axis("off")
+        fig.suptitle("SYNTHETIC phantom (not patient data): base / mid / apex at ED and ES; right: labels "
+                     "(RV blue, MYO yellow, LV red)", color="white", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(args.out, dpi=80, facecolor="black")
+    print(args.out, np.round(Path(args.out).stat().st_size / 1024), "KiB")
+
+
+if __name__ == "__main__":
+    main()
