@@ -83,12 +83,12 @@ def test_resume_after_interruption_equals_uninterrupted(tiny_data, tmp_path, mon
     real_run_epoch = train_module.run_epoch
     calls = {"train": 0}
 
-    def killed_in_epoch_3(model, loader, loss_fn, device, optimizer=None, progress=None):
+    def killed_in_epoch_3(model, loader, loss_fn, device, optimizer=None, progress=None, augment=None):
         if optimizer is not None:
             calls["train"] += 1
             if calls["train"] == 3:
                 raise KeyboardInterrupt("killed")
-        return real_run_epoch(model, loader, loss_fn, device, optimizer, progress)
+        return real_run_epoch(model, loader, loss_fn, device, optimizer, progress, augment)
 
     monkeypatch.setattr(train_module, "run_epoch", killed_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
@@ -159,6 +159,7 @@ def test_configs_are_valid(path):
     assert config["name"] in (stem, f"{stem}-200"), "file names say dataset, condition and model"
     model_config = dict(config["model"])
     model = build_model(model_config.pop("name"), **model_config)
-    expected = {"baseline": "none"}.get(stem.rsplit("-", 1)[-1], stem.rsplit("-", 1)[-1])
+    kind = stem.removesuffix("-multi").rsplit("-", 1)[-1]  # "-multi": conditioned at several levels
+    expected = {"baseline": "none"}.get(kind, kind)
     assert model.config["conditioning"] == expected
     assert config["train"]["loss"] in ("focal", "focal+dice", "dice+ce")
