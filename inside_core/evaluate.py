@@ -210,6 +210,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 2
     text = json.dumps(metrics, indent=2)
     print(text)
+    try:  # a card that fails its schema, a full disk: one line, as above
+        _write_results(args, metrics, text)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _write_results(args: argparse.Namespace, metrics: dict, text: str) -> None:
     if args.json:
         atomic_write_text(Path(args.json), text + "\n")
     if args.update_card:
@@ -221,7 +230,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if validation is not None:
             card["metrics"]["validation"] = validation
         write_card(args.checkpoint, card)
-    return 0
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -238,10 +246,14 @@ def run_compare(args: argparse.Namespace) -> int:
         return 2
     text = "\n\n".join(tables)
     print(text)
-    if args.out:
-        atomic_write_text(Path(args.out), text + "\n")
-    if args.json:
-        atomic_write_text(Path(args.json), json.dumps({card["name"]: m for card, m in results}, indent=2) + "\n")
+    try:
+        if args.out:
+            atomic_write_text(Path(args.out), text + "\n")
+        if args.json:
+            atomic_write_text(Path(args.json), json.dumps({card["name"]: m for card, m in results}, indent=2) + "\n")
+    except OSError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
