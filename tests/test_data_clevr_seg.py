@@ -11,10 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
+from inside_core.conditions import COLOURS, POINT_RADIUS_RANGE, QUADRANTS, SHAPES, SIZES
 from inside_core.data import ClevrSegDataset, DataError, collate, generate_clevr_seg
-from inside_core.conditions import POINT_RADIUS_RANGE
 from inside_core.data.clevr_seg import split_names
-from inside_core.conditions import COLOURS, QUADRANTS, SHAPES, SIZES
 
 
 @pytest.fixture(autouse=True)

@@ -26,8 +26,8 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
-from inside_core.data.cache import atomic_folder
 from inside_core.conditions import COLOURS, SHAPES, SIZES
+from inside_core.data.cache import atomic_folder
 
 # sRGB of the three CLEVR-Seg colours (flat UI palette names used by the dataset)
 COLOUR_RGB = {
