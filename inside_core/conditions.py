@@ -232,6 +232,10 @@ class Condition:
     def ground_truth_note(self, value: Any) -> str:
         return ""
 
+    def table_declaration(self) -> dict[str, dict]:
+        """This condition's values as declared variables of a conditions table (docs/your-data.md)."""
+        raise ValueError(f"{self.name} cannot be written as a conditions table")
+
     def selects(self, objects: list[dict], value: Any, width: int, height: int) -> list[int]:
         """Indices of the objects a value selects (CLEVR-Seg scenes)."""
         raise NotImplementedError(f"{self.name} has no object rule")
@@ -270,6 +274,9 @@ class OneHotCondition(Condition):
 
     def object_value(self, obj: dict, width: int, height: int) -> str:
         return obj[self.scene_key]
+
+    def table_declaration(self) -> dict[str, dict]:
+        return {self.name: {"type": "categorical", "values": list(self.values)}}
 
     def ground_truth_value(self, values: Mapping[str, Any]) -> Any:
         return self.with_defaults(values)["value"]
@@ -451,6 +458,10 @@ class Point(Condition):
 
     def ground_truth_note(self, value: Any) -> str:
         return "ground truth: the objects whose centre lies within the radius of the point"
+
+    def table_declaration(self) -> dict[str, dict]:
+        return {"x": {"type": "continuous", "range": [-1, 1]}, "y": {"type": "continuous", "range": [-1, 1]},
+                "r": {"type": "continuous", "range": list(POINT_RADIUS_RANGE)}}
 
     @staticmethod
     def centres(objects: list[dict], width: int, height: int) -> np.ndarray:

@@ -160,16 +160,13 @@ def _png(array: np.ndarray) -> bytes:
 
 
 def _export_clevr(data: Path, folder: Path, condition: str, seed: int, limit: int | None) -> None:
-    from inside_core.conditions import CONDITION_VALUES, POINT_RADIUS_RANGE
+    from inside_core.conditions import get_condition
     from inside_core.data.clevr_seg import ClevrSegDataset
 
-    if condition == "point":
-        declared = {"x": {"type": "continuous", "range": [-1, 1]}, "y": {"type": "continuous", "range": [-1, 1]},
-                    "r": {"type": "continuous", "range": list(POINT_RADIUS_RANGE)}}
-    elif condition in CONDITION_VALUES:
-        declared = {condition: {"type": "categorical", "values": list(CONDITION_VALUES[condition])}}
-    else:
-        raise ValueError(f"cannot export CLEVR-Seg condition {condition!r}")
+    try:
+        declared = get_condition(condition).table_declaration()
+    except ValueError:
+        raise ValueError(f"cannot export CLEVR-Seg condition {condition!r}") from None
     rows, count = [], 0
     for split, images, labels in (("train", "imagesTr", "labelsTr"), ("val", "imagesTr", "labelsTr"),
                                   ("test", "imagesTs", "labelsTs")):
@@ -182,7 +179,8 @@ def _export_clevr(data: Path, folder: Path, condition: str, seed: int, limit: in
             (folder / images / f"{case}_0000.png").write_bytes(_png(dataset.images[index]))
             (folder / labels / f"{case}.png").write_bytes(_png(dataset.masks[index].astype(np.uint8)))
             value = meta["value"]
-            rows.append([case, *(f"{v:.6g}" for v in value)] if condition == "point" else [case, value])
+            numbers = isinstance(value, (list, tuple))  # point: (x, y, r); a one-hot: its value's name
+            rows.append([case, *(f"{v:.6g}" for v in value)] if numbers else [case, value])
             count += images == "imagesTr"
     _write_table(folder / "conditions.csv", ["case", *declared], rows)
     meta = {"name": f"CLEVR-Seg ({condition})", "channel_names": {"0": "R", "1": "G", "2": "B"},
