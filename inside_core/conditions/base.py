@@ -1,0 +1,317 @@
+"""The base of every condition: the z encodings, `Control`, `Condition`, `OneHotCondition`, the registry.
+
+See the package docstring (inside_core/conditions/__init__.py) for what a condition holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = [
+    "Control", "Condition", "register_condition", "get_condition", "condition_of", "list_conditions",
+    "condition_for_dim", "QUADRANTS", "COLOURS", "SHAPES", "SIZES", "CONDITION_VALUES", "one_hot",
+    "quadrant_of", "quadrant_blend", "point_condition", "acdc_condition", "slice_position",
+    "POINT_RADIUS_RANGE",
+]
+
+# One-hot orders of CLEVR-Seg (method.md / datasets.md).
+QUADRANTS = ("top_left", "top_right", "bottom_right", "bottom_left")
+COLOURS = ("alizarin", "nephritis", "orange")
+SHAPES = ("cube", "sphere", "triangle")
+SIZES = ("small", "medium", "large")
+CONDITION_VALUES: dict[str, tuple[str, ...]] = {"quadrant": QUADRANTS, "colour": COLOURS, "shape": SHAPES,
+                                                "size": SIZES}
+# point conditioning: training radii are drawn from this range (normalised units, 1 = half the image side)
+POINT_RADIUS_RANGE = (0.2, 0.6)
+# a location slider blends neighbouring quadrants within this distance of the centre lines
+QUADRANT_BLEND = 0.5
+
+
+# ------------------------------------------------------------------------------------------ encodings
+def one_hot(condition: str, value: str) -> np.ndarray:
+    """The one-hot z of a CLEVR-Seg attribute value, e.g. one_hot("quadrant", "top_right")."""
+    values = CONDITION_VALUES[condition]
+    if value not in values:
+        raise ValueError(f"unknown {condition} {value!r}; expected one of {', '.join(values)}")
+    z = np.zeros(len(values), dtype=np.float32)
+    z[values.index(value)] = 1.0
+    return z
+
+
+def quadrant_of(column: float, row: float, width: int, height: int) -> str:
+    """Quadrant of a pixel position: top if row < H/2, left if column < W/2 (datasets.md)."""
+    vertical = "top" if row < height / 2 else "bottom"
+    horizontal = "left" if column < width / 2 else "right"
+    return f"{vertical}_{horizontal}"
+
+
+def quadrant_blend(x: float, y: float) -> np.ndarray:
+    """z for a location slider: the quadrant one-hot, blended bilinearly between quadrants.
+
+    Pure one-hot while |x| >= 0.5 and |y| >= 0.5 (the quadrants' centres and beyond: the slider's dead
+    zones, where z does not change); within ±0.5 of the centre lines neighbouring quadrants are mixed
+    linearly, so a slider moving across the middle changes z continuously. The weights sum to 1.
+    """
+    right = float(np.clip(x / (2 * QUADRANT_BLEND) + 0.5, 0.0, 1.0))
+    bottom = float(np.clip(y / (2 * QUADRANT_BLEND) + 0.5, 0.0, 1.0))
+    weights = {"top_left": (1 - right) * (1 - bottom), "top_right": right * (1 - bottom),
+               "bottom_right": right * bottom, "bottom_left": (1 - right) * bottom}
+    return np.array([weights[q] for q in QUADRANTS], dtype=np.float32)
+
+
+def point_condition(x: float, y: float, radius: float) -> np.ndarray:
+    """z = (x, y, r) for point conditioning: a centre in normalised coordinates and a radius (> 0)."""
+    if radius <= 0:
+        raise ValueError(f"the radius must be positive, got {radius}")
+    return np.array([x, y, radius], dtype=np.float32)
+
+
+def acdc_condition(phase: float, slice_position: float) -> np.ndarray:
+    """z = (phase, slice position), both in [0, 1]: phase 0 = ED, 1 = ES; slice 0 = base, 1 = apex."""
+    for name, value in (("phase", phase), ("slice position", slice_position)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"the {name} must lie in [0, 1], got {value}")
+    return np.array([phase, slice_position], dtype=np.float32)
+
+
+def slice_position(slice_index: int, num_slices: int) -> float:
+    """Slice k of n (counted from the base) as a number in [0, 1]: k / (n - 1), 0 for a single slice."""
+    return 0.0 if num_slices <= 1 else slice_index / (num_slices - 1)
+
+
+def _minus(text: str) -> str:
+    return text.replace("-", "\N{MINUS SIGN}")
+
+
+def _number(value: float, digits: int = 2) -> str:
+    return _minus(f"{value:.{digits}f}")
+
+
+# ------------------------------------------------------------------------------------------- controls
+@dataclass(frozen=True)
+class Control:
+    """One conditioning control, as the dashboard draws it and the URL and the figures name it.
+
+    kind: "slider" (a number in [low, high] by `step`), "select" (one of `options`) or "stack" (a slice of
+    the sample's stack, chosen by its index; the data turn it into a position in [low, high]).
+    `blend`: the part of the range where neighbouring one-hots are mixed; `dead`: parts where z does not
+    change. `aliases`: other names the command line accepts (e.g. "x" for "loc_x").
+    """
+
+    key: str
+    label: str
+    low: float = 0.0
+    high: float = 1.0
+    step: float = 0.05
+    default: Any = 0.0
+    kind: str = "slider"
+    options: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()
+    blend: tuple[float, float] | None = None
+    dead: tuple[tuple[float, float], ...] = ()
+    help: str = ""
+
+    @property
+    def continuous(self) -> bool:
+        return self.kind in ("slider", "stack")
+
+    def valid(self, value: Any) -> bool:
+        """Whether a value (e.g. from a shared link) is one this control can show."""
+        if self.kind == "select":
+            return value in self.options
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return False
+        return bool(np.isfinite(number)) and (self.kind == "stack" or self.low <= number <= self.high)
+
+
+# ----------------------------------------------------------------------------------------- conditions
+class Condition:
+    """The base of every condition; subclasses fill the class attributes and `encode`."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # for page captions and figure labels
+    dataset: ClassVar[str]  # the dataset kind whose samples carry this condition
+    cond_dim: ClassVar[int]
+    controls: ClassVar[tuple[Control, ...]]
+    sweep: ClassVar[dict[str, tuple[float, float]]] = {}  # control key -> default sweep range
+    z_encoding: ClassVar[str]  # one line for model cards
+    caption: ClassVar[str] = ""  # what z is, under the page's controls
+
+    def control(self, key: str) -> Control:
+        """A control by its key or one of its aliases."""
+        for control in self.controls:
+            if key == control.key or key in control.aliases:
+                return control
+        raise ValueError(f"{self.name} has no control {key!r}; it has {', '.join(c.key for c in self.controls)}")
+
+    def defaults(self) -> dict[str, Any]:
+        return {c.key: c.default for c in self.controls}
+
+    def with_defaults(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`values` completed by the defaults; aliases become keys."""
+        out = self.defaults()
+        for key, value in values.items():
+            out[self.control(key).key] = value
+        return out
+
+    def encode(self, **values: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def values_from_z(self, z: Any) -> dict[str, Any]:
+        """Control values that encode to z (or the nearest such), e.g. to sweep one of them."""
+        raise NotImplementedError
+
+    def describe(self, z: Any) -> str:
+        return ", ".join(_number(v) for v in np.asarray(z, dtype=np.float64).ravel())
+
+    def caption_for(self, values: Mapping[str, Any]) -> str:
+        """What z is at these control values, for the line under the controls."""
+        return self.caption
+
+    def parse(self, text: str) -> np.ndarray:
+        """z from a command-line value: comma-separated control values in the order of `controls`."""
+        parts = [p.strip() for p in text.split(",")]
+        numeric = [c for c in self.controls if c.continuous]
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            numbers = []
+        if len(numbers) != len(numeric):
+            raise ValueError(f"cannot read condition {text!r} for {self.name}: expected "
+                             f"{','.join(c.key for c in numeric)}")
+        return self.encode(**dict(zip((c.key for c in numeric), numbers, strict=True)))
+
+    def sweep_values(self, variable: str, count: int = 6) -> list:
+        """Evenly spaced values over the variable's sweep range (a select's options)."""
+        control = self.control(variable)
+        if control.kind == "select":
+            return list(control.options)
+        low, high = self.sweep.get(control.key, (control.low, control.high))
+        return [float(v) for v in np.linspace(low, high, count)]
+
+    def sweep_z(self, base_z: Any, variable: str, values: Sequence) -> list[np.ndarray]:
+        """z for each swept value, the other controls held at the values that encode `base_z`."""
+        key = self.control(variable).key
+        if key not in self.sweep and self.control(key).kind != "select":
+            raise ValueError(f"cannot sweep {variable!r} for condition {self.name}; choose one of "
+                             f"{', '.join(self.sweep) or 'value'}")
+        base = self.values_from_z(base_z)
+        return [self.encode(**{**base, key: value}) for value in values]
+
+    def marker(self, values: Mapping[str, Any]) -> tuple[tuple[float, float], float | None] | None:
+        """Where z points on the image: ((x, y), radius or None) in normalised coordinates, or None."""
+        return None
+
+    def ground_truth_value(self, values: Mapping[str, Any]) -> Any:
+        """The value whose objects are the ground truth at these control values (CLEVR-Seg); None if none."""
+        return None
+
+    def ground_truth_note(self, value: Any) -> str:
+        return ""
+
+    def table_declaration(self) -> dict[str, dict]:
+        """This condition's values as declared variables of a conditions table (docs/your-data.md)."""
+        raise ValueError(f"{self.name} cannot be written as a conditions table")
+
+    def selects(self, objects: list[dict], value: Any, width: int, height: int) -> list[int]:
+        """Indices of the objects a value selects (CLEVR-Seg scenes)."""
+        raise NotImplementedError(f"{self.name} has no object rule")
+
+    def draw(self, rng: np.random.Generator, objects: list[dict], width: int, height: int):
+        """(z, value, selected object indices) for one training image, drawn with `rng`."""
+        raise NotImplementedError(f"{self.name} has no object rule")
+
+
+class OneHotCondition(Condition):
+    """A CLEVR-Seg attribute (colour, shape, size): z is the one-hot of one value; the target is every
+    object having it."""
+
+    dataset = "clevr-seg"
+    values: ClassVar[tuple[str, ...]]
+    scene_key: ClassVar[str]  # the attribute's key in the scene JSON
+
+    def encode(self, **values: Any) -> np.ndarray:
+        return one_hot(self.name, self.with_defaults(values)["value"])
+
+    def values_from_z(self, z: Any) -> dict[str, Any]:
+        return {"value": self.values[int(np.asarray(z).argmax())]}
+
+    def describe(self, z: Any) -> str:
+        z = np.asarray(z, dtype=np.float64).ravel()
+        if np.isclose(z.max(), 1.0) and np.isclose(z.sum(), 1.0):
+            return self.values[int(z.argmax())].replace("_", " ")
+        top = np.argsort(-z, kind="stable")[:2]
+        return " / ".join(f"{self.values[k].replace('_', ' ')} {z[k]:.2f}" for k in top if z[k] > 0)
+
+    def parse(self, text: str) -> np.ndarray:
+        text = text.strip()
+        if text in self.values:
+            return one_hot(self.name, text)
+        raise ValueError(f"cannot read condition {text!r} for {self.name}: expected one of {', '.join(self.values)}")
+
+    def object_value(self, obj: dict, width: int, height: int) -> str:
+        return obj[self.scene_key]
+
+    def table_declaration(self) -> dict[str, dict]:
+        return {self.name: {"type": "categorical", "values": list(self.values)}}
+
+    def ground_truth_value(self, values: Mapping[str, Any]) -> Any:
+        return self.with_defaults(values)["value"]
+
+    def ground_truth_note(self, value: Any) -> str:
+        return f"ground truth: the {value} objects"
+
+    def selects(self, objects: list[dict], value: Any, width: int, height: int) -> list[int]:
+        return [k for k, obj in enumerate(objects) if self.object_value(obj, width, height) == value]
+
+    def draw(self, rng: np.random.Generator, objects: list[dict], width: int, height: int):
+        present = {self.object_value(o, width, height) for o in objects}
+        choices = [v for v in self.values if v in present]
+        value = choices[int(rng.integers(len(choices)))]
+        return one_hot(self.name, value), value, self.selects(objects, value, width, height)
+
+
+_CONDITIONS: dict[str, Condition] = {}
+_ALIASES = {"phase": "phase_slice", "acdc": "phase_slice"}  # names older cards use
+
+
+def register_condition(cls: type[Condition]) -> type[Condition]:
+    """Class decorator: make the condition available by its name (as networks' `register_model`)."""
+    _CONDITIONS[cls.name] = cls()
+    return cls
+
+
+def get_condition(name: str) -> Condition:
+    """The registered condition called `name` (or an older alias of it)."""
+    key = _ALIASES.get(name, name) if isinstance(name, str) else name
+    if key not in _CONDITIONS:
+        raise ValueError(f"unknown condition {name!r}; expected one of {', '.join(_CONDITIONS)}")
+    return _CONDITIONS[key]
+
+
+def condition_of(card: Mapping[str, Any]) -> Condition:
+    """The condition of a model card (older cards without one: quadrant, the reference's)."""
+    if card.get("condition") == "table":  # a user's dataset: the card holds the declaration
+        from inside_core.conditions.table import TableCondition  # builds on this module
+
+        return TableCondition(card["condition_spec"])
+    return get_condition(card.get("condition") or "quadrant")
+
+
+def list_conditions() -> list[str]:
+    return list(_CONDITIONS)
+
+
+def condition_for_dim(cond_dim: int) -> Condition:
+    """The condition of a model without a card, from its z size, where that size says it unambiguously."""
+    matches = [c for c in _CONDITIONS.values() if c.cond_dim == cond_dim]
+    if len(matches) == 1:
+        return matches[0]
+    names = ", ".join(c.name for c in matches) or "none"
+    raise ValueError(f"a z of {cond_dim} numbers fits {names}: say which condition (the model has no card)")
