@@ -1,0 +1,82 @@
+"""Training configs: YAML files holding only what an experiment changes from its `base:` (nanoGPT's
+config/*.py), resolved into the full config that training runs and model cards record.
+
+    config = load_config("configs/clevr-seg-quadrant-inside-cpu.yaml")
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from inside_core.conditions import get_condition
+
+__all__ = ["DEFAULT_TRAIN", "load_config"]
+
+# The reference's training settings (method.md); a config's `train` section overrides them.
+DEFAULT_TRAIN: dict[str, Any] = {
+    "epochs": 100,
+    "batch_size": 32,
+    "lr": 1e-3,  # Adam's default, as in the reference
+    "loss": "focal",
+    "focal_gamma": 2.0,
+    "patience": 25,
+    "min_delta": 1e-4,
+    "seed": 42,
+    "max_minutes": None,  # wall-clock budget for the training loop (None: no limit)
+    "num_threads": None,  # torch.set_num_threads for CPU runs (None: leave torch's default)
+    "train_split": "train",
+    "val_split": "val",
+}
+
+
+
+
+def _merge(base: dict, override: dict) -> dict:
+    """`override` over `base`, section by section (nested mappings merged, everything else replaced)."""
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key),
+                                                                                          dict) else value
+    return merged
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A config mapping with its `base:` chain resolved (paths relative to the file that names them)."""
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"{path}: cannot read the config ({str(error).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: a config must be a YAML mapping")
+    base = config.pop("base", None)
+    if base is None:
+        return config
+    base_path = (path.parent / str(base)).resolve()
+    if base_path in seen:
+        raise ValueError(f"{path}: 'base: {base}' makes a loop")
+    return _merge(_read_yaml(base_path, (*seen, base_path)), config)
+
+
+def load_config(path: str | os.PathLike) -> dict:
+    """Read a YAML config: its `base:` file (if any) with this file's values over it, as nanoGPT's
+    config files hold only what they change; then `train` filled from DEFAULT_TRAIN and the model's
+    `cond_dim` from the condition (inside_core.conditions). Returns the full resolved config."""
+    path = Path(path)
+    config = _read_yaml(path, (path.resolve(),))
+    for section in ("name", "dataset", "data", "model"):
+        if section not in config:
+            raise ValueError(f"{path}: the config lacks '{section}'")
+    if config["dataset"] == "nnunet":  # a user's folder: z, channels and classes come from its dataset.json
+        config["train"] = {**DEFAULT_TRAIN, **(config.get("train") or {})}
+        config["condition"] = "table"
+        return config
+    if config["dataset"] not in ("clevr-seg", "acdc"):
+        raise ValueError(f"{path}: dataset must be 'clevr-seg' or 'acdc', got {config['dataset']!r}")
+    config["train"] = {**DEFAULT_TRAIN, **(config.get("train") or {})}
+    config.setdefault("condition", "phase_slice" if config["dataset"] == "acdc" else "quadrant")
+    config["model"].setdefault("cond_dim", get_condition(config["condition"]).cond_dim)
+    return config
