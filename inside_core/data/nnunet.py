@@ -1,5 +1,9 @@
 """A user's own dataset in the nnU-Net v2 raw layout, plus a table of non-imaging variables (docs/your-data.md).
 
+This module reads the pixels and builds the dataset; the layout (dataset.json, file names, the table, the
+splits, the condition) is inside_core.data.nnunet_layout, whose names are re-exported here so that
+`from inside_core.data.nnunet import read_layout` and `nnunet.read_table(...)` keep working.
+
     FOLDER/dataset.json              channel_names, labels, numTraining, file_ending (".png" or ".nii.gz"),
                                      and "conditions": {variable: declaration, ...}
     FOLDER/imagesTr/CASE_0000.<ext>  channel 0 of CASE (more channels: _0001, ...; an RGB PNG is 3 channels)
@@ -18,18 +22,12 @@ dataset.json's "slice_axis", default the last). NIfTI intensities are normalised
 (0.5-99.5 percentiles to [0, 1]), PNG ones divided by 255. Each slice is fitted into `image_size`
 keeping its physical aspect ratio (pixel spacing from the NIfTI header, 1 for PNG) and padded, not
 squashed. Labels become indices 0..K-1 in the order of their values in dataset.json.
-
-Splits are by case: imagesTs/labelsTs is the test split where present (imagesTr then 90/10 train/val),
-otherwise imagesTr is split 72/8/20 by a permutation seeded with `seed`.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,199 +35,34 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inside_core.conditions import TABLE_BUILT_INS, TableCondition, declaration_problems, is_missing
+from inside_core.conditions import TABLE_BUILT_INS, TableCondition
 from inside_core.data.cache import cached_arrays, decode_meta, encode_meta
 from inside_core.data.errors import DataError
+from inside_core.data.nnunet_layout import (
+    FILE_ENDINGS,
+    SPLITS,
+    TABLE_NAMES,
+    Layout,
+    case_ids,
+    channel_files,
+    find_table,
+    label_file,
+    labelled_test_cases,
+    layout_problems,
+    parse_cell,
+    read_dataset_json,
+    read_layout,
+    read_table,
+    split_cases,
+    table_condition,
+    table_variables,
+)
 from inside_core.geometry import pixel_to_normalised
 
-__all__ = ["FILE_ENDINGS", "SPLITS", "Layout", "read_layout", "case_ids", "channel_files", "label_file",
-           "read_table", "parse_cell", "read_channels", "read_labels", "fit_slice", "split_cases",
-           "table_condition", "NnUNetDataset", "card_fields"]
-
-FILE_ENDINGS = (".png", ".nii.gz", ".nii")
-SPLITS = ("train", "val", "test", "all")
-TABLE_NAMES = ("conditions.csv", "conditions.tsv")
-
-
-# ------------------------------------------------------------------------------------------ the layout
-@dataclass
-class Layout:
-    """What dataset.json says, checked enough to read the folder."""
-
-    root: Path
-    file_ending: str
-    channels: list[str]
-    labels: dict[str, int]  # name -> value, in value order
-    conditions: dict[str, dict]
-    slice_axis: int = -1
-    num_training: int | None = None
-    table: Path | None = None
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def label_names(self) -> list[str]:
-        return list(self.labels)
-
-    def label_index(self, name: str) -> int:
-        return self.label_names.index(name)
-
-
-def read_dataset_json(root: Path) -> dict:
-    path = root / "dataset.json"
-    if not path.exists():
-        raise DataError(path, "dataset.json missing (not an nnU-Net raw folder)")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(path, f"unreadable dataset.json ({error})") from None
-    if not isinstance(meta, dict):
-        raise DataError(path, "dataset.json must hold a JSON object")
-    return meta
-
-
-def layout_problems(meta: dict) -> list[str]:
-    """Every problem of a dataset.json (empty: usable), as short phrases."""
-    problems = []
-    for key in ("channel_names", "labels", "file_ending"):
-        if key not in meta:
-            problems.append(f"lacks \"{key}\"")
-    ending = meta.get("file_ending")
-    if "file_ending" in meta and ending not in FILE_ENDINGS:
-        problems.append(f"file_ending {ending!r} is not supported; use {', '.join(FILE_ENDINGS)}")
-    channels = meta.get("channel_names")
-    if "channel_names" in meta and not (isinstance(channels, dict) and channels
-                                        and sorted(channels) == [str(k) for k in range(len(channels))]):
-        problems.append("channel_names must map \"0\", \"1\", ... to names")
-    labels = meta.get("labels")
-    if "labels" in meta:
-        if not (isinstance(labels, dict) and labels):
-            problems.append("labels must map names to integer values")
-        else:
-            bad = [name for name, value in labels.items() if not isinstance(value, int) or isinstance(value, bool)]
-            if bad:
-                problems.append(f"labels {', '.join(bad)} are not single integers (region labels are not supported)")
-            elif 0 not in labels.values():
-                problems.append("labels need a background with value 0")
-            elif len(set(labels.values())) != len(labels):
-                problems.append("two labels share a value")
-    conditions = meta.get("conditions", {})
-    if not isinstance(conditions, dict):
-        problems.append("conditions must map variable names to declarations")
-    else:
-        names = list(labels) if isinstance(labels, dict) else None
-        problems += [p for name, decl in conditions.items() for p in declaration_problems(name, decl, names)]
-    axis = meta.get("slice_axis", -1)
-    if not isinstance(axis, int) or isinstance(axis, bool) or axis not in (-3, -2, -1, 0, 1, 2):
-        problems.append(f"slice_axis must be 0, 1, 2 or -1 (the last), got {axis!r}")
-    return problems
-
-
-def find_table(root: Path, meta: dict) -> Path | None:
-    if isinstance(meta.get("conditions_file"), str):
-        return root / meta["conditions_file"]
-    return next((root / n for n in TABLE_NAMES if (root / n).exists()), None)
-
-
-def read_layout(root: str | Path) -> Layout:
-    """The folder's dataset.json as a Layout; DataError naming dataset.json and its first problem."""
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise DataError(root, "folder not found")
-    meta = read_dataset_json(root)
-    problems = layout_problems(meta)
-    if problems:
-        raise DataError(root / "dataset.json", "; ".join(problems))
-    labels = dict(sorted(meta["labels"].items(), key=lambda item: item[1]))
-    channels = [meta["channel_names"][str(k)] for k in range(len(meta["channel_names"]))]
-    extra = {k: v for k, v in meta.items() if k not in ("channel_names", "labels", "file_ending", "conditions")}
-    return Layout(root, meta["file_ending"], channels, labels, dict(meta.get("conditions", {})),
-                  int(meta.get("slice_axis", -1)), meta.get("numTraining"), find_table(root, meta), extra)
-
-
-def case_ids(root: Path, folder: str, ending: str) -> list[str]:
-    """Sorted case ids of `folder` (imagesTr / imagesTs): the stems of its CASE_0000<ending> files."""
-    directory = root / folder
-    if not directory.is_dir():
-        return []
-    suffix = "_0000" + ending
-    return sorted(p.name[: -len(suffix)] for p in directory.iterdir() if p.name.endswith(suffix))
-
-
-def channel_files(root: Path, folder: str, case: str, ending: str, count: int) -> list[Path]:
-    """CASE_0000 ... CASE_{count-1} of `folder` that exist, stopping at the first gap."""
-    files = []
-    for k in range(count):
-        path = root / folder / f"{case}_{k:04d}{ending}"
-        if not path.exists():
-            break
-        files.append(path)
-    return files
-
-
-def label_file(root: Path, folder: str, case: str, ending: str) -> Path:
-    """labelsTr/CASE<ending> for imagesTr (labelsTs for imagesTs)."""
-    return root / folder.replace("images", "labels") / f"{case}{ending}"
-
-
-# ------------------------------------------------------------------------------------------- the table
-def read_table(path: Path) -> tuple[list[str], dict[str, tuple[int, dict[str, str]]], list[tuple[int, str]]]:
-    """(header, case -> (line number, {column: text}), problems as (line, text)) of a CSV or TSV.
-
-    Line numbers are the file's, the header being line 1. A duplicate case keeps its first row.
-    """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(path, "conditions table missing") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(path, f"unreadable conditions table ({error})") from None
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    reader = csv.reader(text.splitlines(), delimiter=delimiter)
-    header = [h.strip() for h in next(reader, [])]
-    if "case" not in header:
-        raise DataError(path, f"line 1: no 'case' column (columns: {', '.join(header) or 'none'})")
-    rows: dict[str, tuple[int, dict[str, str]]] = {}
-    problems: list[tuple[int, str]] = []
-    for cells in reader:
-        line = reader.line_num
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(header):
-            problems.append((line, f"{len(cells)} cells but the header has {len(header)} columns"))
-        row = {h: (cells[k].strip() if k < len(cells) else "") for k, h in enumerate(header)}
-        case = row["case"]
-        if not case:
-            problems.append((line, "empty case id"))
-        elif case in rows:
-            problems.append((line, f"case {case!r} again (first on line {rows[case][0]})"))
-        else:
-            rows[case] = (line, row)
-    return header, rows, problems
-
-
-def parse_cell(declaration: dict, text: str) -> Any:
-    """A table cell as its variable's value: a float (continuous), the text (categorical, ordinal), or None
-    when missing. ValueError (a short phrase) for a wrong type or a value out of range."""
-    if is_missing(text):
-        return None
-    kind = declaration["type"]
-    if kind == "continuous":
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
-        low, high = declaration["range"]
-        if not (math.isfinite(value) and low <= value <= high):
-            raise ValueError(f"{text} is outside the declared range [{low:g}, {high:g}]")
-        return value
-    values = [str(v) for v in declaration["values"]]
-    if text not in values:
-        raise ValueError(f"{text!r} is not one of {', '.join(values)}")
-    return text
-
-
-def table_variables(conditions: dict[str, dict]) -> list[str]:
-    return [name for name, decl in conditions.items() if decl["type"] not in TABLE_BUILT_INS]
+__all__ = ["FILE_ENDINGS", "SPLITS", "TABLE_NAMES", "Layout", "read_dataset_json", "layout_problems", "find_table",
+           "read_layout", "case_ids", "channel_files", "label_file", "read_table", "parse_cell", "table_variables",
+           "split_cases", "labelled_test_cases", "table_condition", "read_channels", "read_labels",
+           "label_values_problem", "fit_slice", "built_in_value", "NnUNetDataset", "card_fields"]
 
 
 # ------------------------------------------------------------------------------------------- the files
@@ -300,7 +133,8 @@ def label_values_problem(labels: np.ndarray, layout: Layout) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------- the geometry
-def fit_slice(image: np.ndarray, mask: np.ndarray | None, spacing: tuple[float, float], size: tuple[int, int]):
+def fit_slice(image: np.ndarray, mask: np.ndarray | None, spacing: tuple[float, float],
+              size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     """Fit (C, H, W) and (H, W) into `size` keeping the physical aspect ratio, centred, zero-padded.
 
     Returns (image, mask, placement) with placement = dict(top, left, height, width, pixel_mm).
@@ -336,48 +170,6 @@ def built_in_value(declaration: dict, mask: np.ndarray, layout: Layout, position
         return (round(float(pixel_to_normalised(columns.mean(), width)), 6),
                 round(float(pixel_to_normalised(rows.mean(), height)), 6))
     return round(float(math.sqrt(rows.size / math.pi) / (min(height, width) / 2)), 6)
-
-
-# ---------------------------------------------------------------------------------------------- splits
-def split_cases(train_cases: list[str], test_cases: list[str], split: str, seed: int) -> list[tuple[str, str]]:
-    """(folder, case) pairs of a split; see the module docstring."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    tr = [("imagesTr", c) for c in sorted(train_cases)]
-    ts = [("imagesTs", c) for c in sorted(test_cases)]
-    if split == "all":
-        return tr + ts
-    order = [tr[i] for i in np.random.default_rng(seed).permutation(len(tr))]
-    n = len(order)
-    if ts:
-        if split == "test":
-            return ts
-        n_val = max(1, n // 10) if n > 1 else 0
-        return sorted(order[n_val:] if split == "train" else order[:n_val])
-    n_train, n_val = n * 72 // 100, n * 80 // 100 - n * 72 // 100
-    if n >= 3:
-        n_val, n_test = max(n_val, 1), max(n - n * 80 // 100, 1)
-        n_train = n - n_val - n_test
-    parts = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
-    return sorted(parts[split])
-
-
-def labelled_test_cases(layout: Layout) -> list[str]:
-    """imagesTs cases that have a labelsTs file (only those can be a test split)."""
-    return [c for c in case_ids(layout.root, "imagesTs", layout.file_ending)
-            if label_file(layout.root, "imagesTs", c, layout.file_ending).exists()]
-
-
-def table_condition(layout: Layout, variables: Sequence[str] | None = None) -> TableCondition:
-    """The condition of the declared variables (all, or the named subset, in declaration order)."""
-    if not layout.conditions:
-        raise DataError(layout.root / "dataset.json", "declares no \"conditions\": nothing to condition on")
-    chosen = list(layout.conditions) if not variables else list(variables)
-    unknown = [v for v in chosen if v not in layout.conditions]
-    if unknown:
-        raise DataError(layout.root / "dataset.json", f"no declared condition {', '.join(map(repr, unknown))}; "
-                        f"declared: {', '.join(layout.conditions)}")
-    return TableCondition({"variables": {n: d for n, d in layout.conditions.items() if n in chosen}})
 
 
 # --------------------------------------------------------------------------------------------- dataset
