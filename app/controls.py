@@ -1,11 +1,18 @@
 """The conditioning controls of the page, drawn from the model's condition (`inside_core.conditions`).
 
-    values = draw_controls(condition, source, index)     # draws the widgets, returns what they hold
+    controls = read_controls(condition, source, index)   # select boxes drawn; every value read
+    ...compute and draw what the values drive (the mask)...
+    draw_live_controls(controls, slot, image=mask_uri)   # the streaming sliders (and the point on the image)
 
-Each `Control` of the condition becomes one widget keyed by the control's key (also its URL key):
-a slider for "slider", a select box for "select", a slider over the sample's slices for "stack"
-(whose value in z is the slice's position from base to apex, as the data decided it). The page never
-reads a control's value before its widget is drawn: `draw_controls` is the only place they come from.
+Each `Control` of the condition is keyed by the control's key (also its URL key). A "select" is a
+`st.selectbox`, drawn at once. The continuous ones ("slider", and "stack": a slider over the sample's
+slices whose value in z is the slice's position from base to apex, as the data decided it) are one
+streaming component (app/live_controls.py): `st.slider` sends its value only on release, so nothing
+would follow the pointer. Their values are read from the session state before anything is drawn
+(`live_values`: a move's callback has written them), and the component is drawn into a slot *above*
+what it drives but *after* it in the script, so the mask reaches the browser before the next value
+leaves. For a condition with a point on the image (a location, a label's centre) the component is
+also that image: the point, and a radius ring, are dragged on the predicted mask itself.
 """
 
 from __future__ import annotations
@@ -16,51 +23,102 @@ from typing import Any
 import streamlit as st
 
 from app import page_state
-from inside_core.conditions import Condition, Control
+from app.live_controls import dragging, live_controls, live_values
+from inside_core.conditions import Condition
+
+LIVE_KEY = "conditioning"  # the streaming component's own key (not a control's)
+PAD_WIDTH = 420  # CSS pixels of the point pad on the image (at most the column's width)
 
 
 @dataclass
 class ControlValues:
     """What the controls hold: by widget key (`values`, e.g. a slice index) and as the condition's
-    `encode` takes them (`z_values`, e.g. the slice's position), and the caption saying what z is."""
+    `encode` takes them (`z_values`, e.g. the slice's position), the caption saying what z is, and what
+    the streaming component needs to be drawn (`draw_live_controls`)."""
 
     values: dict[str, Any]
     z_values: dict[str, Any]
     caption: str
-    notes: list[str] = field(default_factory=list)
+    condition: Condition | None = None
+    stacks: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    point: tuple[str, str, str | None] | None = None  # (x key, y key, radius key) of a point on the image
+
+    @property
+    def live(self) -> bool:
+        """Whether any control streams (is drawn by `draw_live_controls`)."""
+        return bool(self.condition and any(c.continuous for c in self.condition.controls))
 
 
-def _stack_default(source, index: int) -> int:
-    order = source.slice_order(index)
-    return order[len(order) // 2]
+def image_point(condition: Condition) -> tuple[str, str, str | None] | None:
+    """The (x, y, radius) control keys of a point on the image, if the condition has one: a location
+    ("loc_x", "loc_y", and "radius" for the point model) or a label's centre ("NAME_x", "NAME_y", with a
+    label size "NAME…" radius only if the condition says so). Both in normalised image coordinates."""
+    keys = {c.key: c for c in condition.controls if c.kind == "slider"}
+    for x_key in keys:
+        if not x_key.endswith("_x"):
+            continue
+        y_key = x_key[:-2] + "_y"
+        if y_key in keys and all((keys[k].low, keys[k].high) == (-1.0, 1.0) for k in (x_key, y_key)):
+            radius = "radius" if x_key == "loc_x" and "radius" in keys else None
+            return x_key, y_key, radius
+    return None
 
 
-def _draw_one(control: Control, source, index: int, container) -> tuple[Any, Any]:
-    """Draw one control; (widget value, value for encode)."""
-    if control.kind == "select":
-        page_state.default(control.key, control.default, control.valid)
-        value = container.selectbox(control.label, list(control.options), key=control.key, persist_state="session",
-                                    help=control.help or None)
-        return value, value
-    if control.kind == "stack":
-        order = source.slice_order(index)  # slice indices from base to apex
-        page_state.default(control.key, _stack_default(source, index), lambda v: int(v) in order)
-        if len(order) > 1:
-            container.select_slider(control.label, options=order, key=control.key, persist_state="session",
-                                    help=control.help or None,
-                                    format_func=lambda k: f"{k} · {source.position(index, k):.2f}")
-        slice_index = int(st.session_state[control.key])
-        return slice_index, source.position(index, slice_index)
+def slice_stacks(condition: Condition, source, index: int) -> dict[str, list[tuple[int, float]]]:
+    """Each stack control's slices of this sample, base to apex: [(slice index, position), ...]."""
+    stacks = {}
+    for control in condition.controls:
+        if control.kind == "stack":
+            stacks[control.key] = [(int(k), float(source.position(index, k))) for k in source.slice_order(index)]
+    return stacks
+
+
+def _draw_select(control, container) -> Any:
     page_state.default(control.key, control.default, control.valid)
-    value = container.slider(control.label, float(control.low), float(control.high), step=float(control.step),
-                             key=control.key, persist_state="session", help=control.help or None)
-    return float(value), float(value)
+    return container.selectbox(control.label, list(control.options), key=control.key, persist_state="session",
+                               help=control.help or None)
 
 
-def draw_controls(condition: Condition, source, index: int) -> ControlValues:
-    """The condition's controls in one row, then (by the caller) a caption; returns their values."""
-    columns = st.columns(len(condition.controls)) if len(condition.controls) > 1 else [st]
+def read_controls(condition: Condition, source, index: int) -> ControlValues:
+    """Draw the condition's select boxes (in one row) and read every control's value; the streaming
+    ones are drawn later by `draw_live_controls`."""
+    stacks = slice_stacks(condition, source, index)
+    live = live_values(condition.controls, stacks)  # missing or invalid ones set to their defaults
+    selects = [c for c in condition.controls if c.kind == "select"]
+    columns = st.columns(len(selects)) if len(selects) > 1 else [st] * len(selects)
     values, z_values = {}, {}
-    for control, column in zip(condition.controls, columns, strict=True):
-        values[control.key], z_values[control.key] = _draw_one(control, source, index, column)
-    return ControlValues(values, z_values, condition.caption_for(z_values))
+    for control in condition.controls:
+        if control.kind == "select":
+            values[control.key] = z_values[control.key] = _draw_select(control, columns[selects.index(control)])
+        elif control.kind == "stack":
+            values[control.key] = int(live[control.key])
+            z_values[control.key] = dict(stacks[control.key])[values[control.key]]
+        else:
+            values[control.key] = z_values[control.key] = float(live[control.key])
+    return ControlValues(values, z_values, condition.caption_for(z_values), condition, stacks, image_point(condition))
+
+
+def draw_live_controls(controls: ControlValues, slot, image: str | None = None) -> None:
+    """The streaming sliders into `slot` (a container above what they drive); with `image` (a data URI of
+    the predicted mask) and a point on the image, the point and its ring are dragged on that image."""
+    if not controls.live:
+        return
+    point = controls.point if image is not None else None
+    stacks = controls.stacks
+    pad, radius, label = None, None, None
+    if point is not None:
+        pad, radius, label = point[:2], point[2], "Point on the image"
+    elif len(stacks) == 1 and len([c for c in controls.condition.controls if c.continuous]) == 2:
+        # ACDC: phase x slice position as one pad, slice lines at the stack's own positions
+        other = next(c.key for c in controls.condition.controls if c.continuous and c.key not in stacks)
+        pad, label = (other, next(iter(stacks))), "Phase and slice"
+    down = tuple(key for key in (point or ())[:2] if key.endswith("_y"))
+    with slot:
+        live_controls(controls.condition.controls, key=LIVE_KEY, image=image if point else None,
+                      image_label="predicted mask", pad=pad, radius=radius, stacks=stacks, pad_label=label,
+                      pad_width=PAD_WIDTH if point else 300, down_increases=down or ("loc_y",))
+
+
+def streaming() -> bool:
+    """Whether the last control value came while the pointer was held (secondary figures may wait)."""
+    return dragging(LIVE_KEY)

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from app import loading, page_state  # noqa: E402
-from app.controls import draw_controls  # noqa: E402
+from app.controls import draw_live_controls, read_controls  # noqa: E402
 from app.export import MIME, figure_bytes  # noqa: E402
 from app.sources import SourceError, UploadSource  # noqa: E402
 from app.views import VIEWS, compare_view, conditioning_panel, explore_view, mask_panel, sweep_view  # noqa: E402
@@ -223,15 +223,16 @@ def input_notes(model, image) -> list[str]:
 
 @st.fragment
 def explorer_area(entry, source, index: int) -> None:
-    """Everything the controls drive, in page order: draw the controls (they return their values), compute
-    the prediction for that z, draw it. A control move re-runs this fragment only."""
+    """Everything the controls drive, in page order: read the controls (select boxes drawn, the streaming
+    ones' values from the state), compute the prediction for that z, draw it, then draw the streaming
+    controls into their slot above it. A control move re-runs this fragment only."""
     try:
         model = loading.load_model(entry)
     except CheckpointError as error:
         st.error(loading.plain(error))
         return
     condition = condition_of(entry.card)
-    controls = draw_controls(condition, source, index)
+    controls = read_controls(condition, source, index)
     follow = True
     if "cine" in source.offers:
         page_state.default("follow", True)
@@ -251,13 +252,15 @@ def explorer_area(entry, source, index: int) -> None:
     if mode == "Explore":
         page_state.default("show_gt", False)
         explore_view(mask_panel(explorer, prediction, view.ground_truth, entry.name, image=view.image),
-                     conditioning_panel(explorer, prediction, condition, marker=marker))
+                     conditioning_panel(explorer, prediction, condition, marker=marker), controls)
     else:
         st.session_state.setdefault("_shown", {})[entry.name] = prediction
-    if mode == "Compare":
-        compare_view(explorer, prediction, entry, controls, view, marker=marker)
-    elif mode == "Sweep":
-        sweep_view(explorer, entry, source, index, controls)
+        slot = st.container()  # the streaming controls, above the view they drive
+        if mode == "Compare":
+            compare_view(explorer, prediction, entry, controls, view, marker=marker)
+        else:
+            sweep_view(explorer, entry, source, index, controls)
+        draw_live_controls(controls, slot)
     page_state.sync_url()
 
 

@@ -7,12 +7,14 @@ this z; the ground truth is given per call (it follows the controls on CLEVR-Seg
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 
 import numpy as np
 import streamlit as st
 
 from app import loading, page_state, plots
+from app.controls import ControlValues, draw_live_controls
 from app.live_chart import live_chart
 from inside_core import attention, palette
 from inside_core.conditions import condition_of
@@ -57,6 +59,11 @@ class MaskPanel:
     dice: str  # markdown; "" without ground truth
     legend: str
 
+    @property
+    def data_uri(self) -> str:
+        """The picture as a data URI: the image the point is dragged on (app/controls.py)."""
+        return "data:image/jpeg;base64," + base64.b64encode(self.jpeg).decode("ascii")
+
 
 def mask_panel(explorer, prediction, truth, name: str, title: str = "", image=None) -> MaskPanel:
     """The view's image at its own resolution, resampled smoothly to the display size, with the prediction
@@ -86,8 +93,13 @@ def mask_panel(explorer, prediction, truth, name: str, title: str = "", image=No
                      legend_html(prediction.num_classes, shown is not None))
 
 
-def draw_mask_panel(panel: MaskPanel) -> None:
-    st.image(panel.jpeg, caption=panel.caption)
+def draw_mask_panel(panel: MaskPanel, on_image: bool = False, alt: str = "predicted mask") -> None:
+    """The mask, its legend and Dice line; `on_image`: the picture itself is drawn by the streaming
+    controls (the point is dragged on it), so only its caption, legend and Dice are drawn here."""
+    if on_image:
+        st.caption(panel.caption)
+    else:
+        st.image(panel.jpeg, caption=panel.caption, alt=alt)
     st.markdown(panel.legend, unsafe_allow_html=True)
     if panel.dice:
         st.markdown(panel.dice)
@@ -199,13 +211,18 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
 # --------------------------------------------------------------------------------------------- views
 
 
-def explore_view(mask: MaskPanel, panel: ConditioningPanel) -> None:
+def explore_view(mask: MaskPanel, panel: ConditioningPanel, controls: ControlValues) -> None:
+    """The controls and the mask (left; the point dragged on the mask where the condition has one), the
+    conditioning (right), the detail figures below. The controls are drawn last, into their slot."""
     left, right = st.columns([1, 1.25])
+    on_image = controls.point is not None
     with left:
         st.toggle("Show the ground truth", key="show_gt", persist_state="session")
-        draw_mask_panel(mask)
+        slot = st.container()
+        draw_mask_panel(mask, on_image=on_image)
     with right:
         draw_conditioning_panel(panel)
+    draw_live_controls(controls, slot, image=mask.data_uri if on_image else None)
     if "details" in panel.figures:
         # drawn after the mask and the attention have been painted: they are what a control move is about
         live_chart(panel.figures["details"], key="main_details", config=plots.PLOTLY_CONFIG, defer=True)
@@ -243,7 +260,8 @@ def compare_view(explorer, prediction, entry, controls, view, marker=None) -> No
     for side, (column, (e, ex, pr)) in enumerate(zip(st.columns(2), pairs, strict=True)):
         with column:
             st.subheader(loading.plain(e.name))
-            draw_mask_panel(mask_panel(ex, pr, view.ground_truth, e.name, title=loading.describe(e), image=view.image))
+            draw_mask_panel(mask_panel(ex, pr, view.ground_truth, e.name, title=loading.describe(e), image=view.image),
+                            alt="predicted mask" if side == 0 else f"predicted mask, {e.name}")
             draw_conditioning_panel(conditioning_panel(ex, pr, condition_of(e.card), marker=marker, compact=True),
                                     key=f"compare{side}",
                                     compact=True)

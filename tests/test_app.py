@@ -92,6 +92,34 @@ def charts(at: AppTest) -> dict[str, dict]:
     return figures
 
 
+def live_args(at: AppTest) -> dict:
+    """The arguments the streaming controls (app/live_controls.py) were last drawn with: their specs,
+    values, and the picture the point is dragged on."""
+    found = [json.loads(e.proto.json_args) for e in at.get("component_instance")
+             if e.proto.component_name.endswith("live_controls")]
+    assert len(found) == 1, f"{len(found)} live-controls components on the page"
+    return found[0]
+
+
+def value(at: AppTest, key: str):
+    """A streaming control's value, as the page holds it and as the component shows it."""
+    assert live_args(at)["values"][key] == at.session_state[key]
+    return at.session_state[key]
+
+
+def move(at: AppTest, key: str, new) -> AppTest:
+    """A control moved as the component reports a move: its value written under the control's key before
+    the script runs (AppTest cannot drive a custom component; the browser tests drag the real one)."""
+    at.session_state[key] = new
+    return at.run()
+
+
+def slices(at: AppTest) -> list[int]:
+    """The slice indices the slice control offers, base to apex."""
+    spec = next(c for c in live_args(at)["controls"] if c["key"] == "slice")
+    return [index for index, _ in spec["positions"]]
+
+
 def attention_means(at: AppTest) -> np.ndarray:
     """The (mu_x, mu_y) points drawn in the attention figure, in pixels, shape (C, 2)."""
     for spec in charts(at).values():
@@ -134,14 +162,17 @@ def test_default_page_shows_a_clevr_sample_with_its_mask():
     shipped = [p.stem for p in list_checkpoints(REPO / "checkpoints")]
     assert "clevr-seg-quadrant-inside" in shipped  # the page's default model ships with the repository
     assert at.selectbox(key="model").value == "clevr-seg-quadrant-inside"
-    assert at.slider(key="loc_x").value == -0.5 and at.slider(key="loc_y").value == -0.5
+    assert value(at, "loc_x") == -0.5 and value(at, "loc_y") == -0.5
     # it opens on a sample with objects in the top-left quadrant (the starting z), so there is a mask to see
     assert last_prediction(at) is not None and at.session_state["_explorers"]
     index = at.number_input(key="sample").value
     from inside_core.data import ClevrSegDataset, default_data_dir
 
     assert ClevrSegDataset(default_data_dir("clevr-seg"), split="test").target(index, "quadrant", "top_left").any()
-    assert len(at.image) >= 1  # the input with the mask drawn
+    args = live_args(at)  # the input with the mask drawn is the picture the point is dragged on
+    assert args["image"].startswith("data:image/jpeg;base64,") and args["image_label"] == "predicted mask"
+    assert args["pad"]["x"] == "loc_x" and args["pad"]["y"] == "loc_y"
+    assert {c["key"]: c["dead"] for c in args["controls"]}["loc_x"]  # the dead zones are marked
     assert attention_means(at).shape[1] == 2
     assert "blended" in texts(at)
     assert "SYNTHETIC" in texts(at)
@@ -160,7 +191,7 @@ def test_trained_mask_moves_to_the_chosen_quadrant():
     index, _ = pick_sample()  # objects in both top quadrants
     at = healthy(page(sample=index, loc_x=-0.5, loc_y=-0.5, show_gt=True))
     left = last_prediction(at).labels
-    at = healthy(at.slider(key="loc_x").set_value(0.5).run())
+    at = healthy(move(at, "loc_x", 0.5))
     right = last_prediction(at).labels
     width = left.shape[1]
     assert left.any() and right.any()
@@ -173,10 +204,12 @@ def test_acdc_page_with_the_shipped_models():
     at = healthy(page(dataset="acdc"))
     model = at.selectbox(key="model").value
     assert "inside" in model
-    assert at.slider(key="phase").value == 0.0 and at.select_slider(key="slice").options
+    assert value(at, "phase") == 0.0 and slices(at)
+    assert live_args(at)["pad"]["x"] == "phase" and live_args(at)["pad"]["y"] == "slice"
     assert last_prediction(at).probabilities.shape[0] == 4
     assert "synthetic cardiac phantom only" in texts(at)  # said wherever an ACDC model is used
-    at = healthy(at.slider(key="phase").set_value(1.0).run())
+    assert [image.proto.imgs[0].caption for image in at.image][:1] == ["prediction"]
+    at = healthy(move(at, "phase", 1.0))
     assert "ES frame" in texts(at)
 
 
@@ -184,22 +217,24 @@ def test_acdc_page_with_the_shipped_models():
 def test_location_sliders_move_the_attention_and_the_mask(test_models, key):
     at = healthy(page(model="clevr-seg-quadrant-inside"))
     before_means, before = attention_means(at), last_prediction(at)
-    image_before = at.image[0].proto.imgs[0].url
-    at = healthy(at.slider(key=key).set_value(0.9).run())
+    image_before = live_args(at)["image"]
+    at = healthy(move(at, key, 0.9))
     after_means, after = attention_means(at), last_prediction(at)
     assert not np.allclose(before_means, after_means)
     np.testing.assert_allclose(after.z, quadrant_blend(0.9 if key == "loc_x" else -0.5,
                                                        0.9 if key == "loc_y" else -0.5))
     assert not np.allclose(before.probabilities, after.probabilities)
-    # the drawn image is the mask's: it changed exactly when the labels did (media URLs hash the content)
-    assert (at.image[0].proto.imgs[0].url != image_before) == (not np.array_equal(before.labels, after.labels))
+    assert value(at, key) == 0.9
+    # the drawn image is the mask's: it changed exactly when the labels did
+    assert (live_args(at)["image"] != image_before) == (not np.array_equal(before.labels, after.labels))
 
 
 def test_point_model_has_a_radius_slider(test_models):
     at = healthy(page(model="clevr-seg-point-inside"))
-    assert at.slider(key="loc_x").value == 0.0 and at.slider(key="radius").value == pytest.approx(0.35)
+    assert value(at, "loc_x") == 0.0 and value(at, "radius") == pytest.approx(0.35)
+    assert live_args(at)["pad"]["r"] == "radius"  # the ring around the point drags the radius
     before = attention_means(at)
-    at = healthy(at.slider(key="radius").set_value(0.8).run())
+    at = healthy(move(at, "radius", 0.8))
     assert not np.allclose(before, attention_means(at))
     np.testing.assert_allclose(last_prediction(at).z, [0.0, 0.0, 0.8])
     assert "radius" in texts(at)
@@ -208,22 +243,22 @@ def test_point_model_has_a_radius_slider(test_models):
 def test_acdc_phase_and_slice_sliders(test_models):
     at = healthy(page(dataset="acdc"))
     assert at.selectbox(key="model").value == "acdc-inside"
-    assert at.slider(key="phase").value == 0.0
+    assert value(at, "phase") == 0.0
     first = last_prediction(at)
     assert first.probabilities.shape[0] == 4 and len(first.conditioning) == 2
     means = attention_means(at)
-    at = healthy(at.slider(key="phase").set_value(0.5).run())
+    at = healthy(move(at, "phase", 0.5))
     assert not np.allclose(means, attention_means(at))
     assert "only ED and ES" in texts(at) or "no 4-D cine" in texts(at)
-    at = healthy(at.slider(key="phase").set_value(1.0).run())
+    at = healthy(move(at, "phase", 1.0))
     assert "ES frame" in texts(at)
     at = healthy(at.toggle(key="show_gt").set_value(True).run())
     assert "Dice against the ground truth" in texts(at) and "LV" in texts(at)
-    order = at.select_slider(key="slice").options
+    order = slices(at)
     assert len(order) > 1
-    slider = at.select_slider(key="slice")
-    new_slice = [k for k in range(len(order)) if k != slider.value][0]
-    at = healthy(slider.set_value(new_slice).run())
+    new_slice = [k for k in order if k != value(at, "slice")][0]
+    at = healthy(move(at, "slice", new_slice))
+    assert value(at, "slice") == new_slice
     assert last_prediction(at).z[1] != first.z[1]  # z's slice position follows the slider
     at = healthy(at.toggle(key="follow").set_value(False).run())
     assert "z only" in texts(at)
@@ -237,7 +272,7 @@ def test_film_guideme_and_baseline_views(test_models, conditioning, expected):
     assert expected in texts(at)
     assert bool(charts(at)) == (conditioning != "none")
     before = last_prediction(at)
-    at = healthy(at.slider(key="loc_x").set_value(0.5).run())
+    at = healthy(move(at, "loc_x", 0.5))
     after = last_prediction(at)
     if conditioning == "guideme":  # the alpha + beta map follows the location, in the page's figure too
         assert not np.allclose(before.spatial_map(), after.spatial_map())
@@ -264,7 +299,9 @@ def test_compare_view_shows_two_models(test_models):
     assert at.selectbox(key="compare_model").value == "clevr-seg-quadrant-film"
     assert [shown(h.value) for h in at.subheader] == ["clevr-seg-quadrant-inside", "clevr-seg-quadrant-film"]
     assert len(at.image) == 2
-    at = healthy(at.slider(key="loc_x").set_value(0.5).run())
+    assert [image.proto.imgs[0].caption for image in at.image][0].startswith("inside")
+    assert "image" not in live_args(at) or live_args(at)["image"] is None  # sliders only, above both sides
+    at = healthy(move(at, "loc_x", 0.5))
     film = last_prediction(at, "clevr-seg-quadrant-film")
     np.testing.assert_allclose(film.z, quadrant_blend(0.5, -0.5))
 
@@ -281,8 +318,8 @@ def test_sweep_view_draws_a_strip(test_models, dataset, variable):
 def test_url_query_string_round_trip(test_models):
     at = healthy(page(query={"model": "clevr-seg-quadrant-inside", "loc_x": "0.75", "loc_y": "0.25",
                              "view": "Sweep", "sweep_steps": "4", "show_gt": "1", "channel": "3"}))
-    assert at.slider(key="loc_x").value == 0.75 and at.radio(key="view").value == "Sweep"
-    at = healthy(at.slider(key="loc_y").set_value(-0.25).run())
+    assert value(at, "loc_x") == 0.75 and at.radio(key="view").value == "Sweep"
+    at = healthy(move(at, "loc_y", -0.25))
     assert at.query_params["loc_y"] == "-0.25" and at.query_params["loc_x"] == "0.75"
     assert at.query_params["view"] == "Sweep"
     bad = page(query={"loc_x": "seven", "sample": "99999"})
@@ -302,7 +339,7 @@ def test_export_buttons_and_figure_bytes(test_models):
     assert figure_bytes(*current["figure"], "pdf").startswith(b"%PDF")
     buttons = {button.proto.label: button for button in at.get("download_button")}
     assert all(b.proto.deferred_file_id and not b.proto.url for b in buttons.values())  # made on click only
-    at = healthy(at.slider(key="loc_x").set_value(0.5).run())
+    at = healthy(move(at, "loc_x", 0.5))
     current = at.session_state["_export"]
     assert current["figure"][1] is last_prediction(at) and current["state"]["loc_x"] == 0.5
     explorer, prediction = current["figure"]
@@ -354,7 +391,7 @@ def test_uploaded_image_and_volume_are_explored(test_models):
     assert "copied into the three colour channels" in texts(at)
     at = healthy(page(source="upload", dataset="acdc"))
     at = healthy(at.file_uploader(key="upload").set_value(("heart.nii.gz", _nifti_bytes(), "application/gzip")).run())
-    assert len(at.select_slider(key="slice").options) == 5
+    assert len(slices(at)) == 5
     assert last_prediction(at).probabilities.shape == (4, 128, 128)
 
 
@@ -427,8 +464,8 @@ def test_sessions_in_threads_keep_their_own_state(test_models, apptest_in_thread
             x, y = positions[i]
             at = page(model="clevr-seg-quadrant-inside", sample=i)
             for step in (0.3, 0.6, 1.0):
-                at = at.slider(key="loc_x").set_value(round(step * x, 2)).run()
-                at = at.slider(key="loc_y").set_value(round(step * y, 2)).run()
+                at = move(at, "loc_x", round(step * x, 2))
+                at = move(at, "loc_y", round(step * y, 2))
             results[i] = at
         except Exception:  # reported below, from the main thread
             results[i] = RuntimeError(traceback.format_exc())
@@ -444,7 +481,7 @@ def test_sessions_in_threads_keep_their_own_state(test_models, apptest_in_thread
             pytest.fail(f"session {i} failed:\n{at}", pytrace=False)
         healthy(at)
         assert at.number_input(key="sample").value == i
-        assert (at.slider(key="loc_x").value, at.slider(key="loc_y").value) == (x, y)
+        assert (value(at, "loc_x"), value(at, "loc_y")) == (x, y)
         np.testing.assert_allclose(last_prediction(at).z, quadrant_blend(x, y))
         assert all(key[2] == ("clevr", i) for key in at.session_state["_explorers"])
 
