@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inside_core.conditions import condition_of, slice_position
+from inside_core.conditions import condition_of
 
 UPLOAD_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 UPLOAD_VOLUME_SUFFIXES = (".nii", ".nii.gz")
@@ -146,7 +146,7 @@ class AcdcSource:
 
     Slices are addressed by their index in the NIfTI stack; `slice_order(index)` lists them from
     base to apex and `position(index, k)` is slice k's position in z (0 = base, 1 = apex), both as the
-    loader decided them (the base end comes from the ED labels).
+    loader decided them (the base end from the header's affine, never the labels).
     """
 
     kind = "acdc"
@@ -230,7 +230,12 @@ class AcdcSource:
 
 
 class UploadSource:
-    """One uploaded image (PNG/JPEG) or NIfTI volume (3-D, or 4-D cine: its first frame)."""
+    """One uploaded image (PNG/JPEG) or NIfTI volume (3-D, or a 4-D cine), preprocessed like a dataset case.
+
+    A volume goes through `inside_core.data.acdc.preprocess_volume`, the loader's own code: the crop centre
+    from the cine's motion (or the image centre for one 3-D frame), the slice order from the header's
+    affine, resampling to the model's spacing and image size. No labels are involved.
+    """
 
     offers = frozenset({"stack"})
 
@@ -238,11 +243,16 @@ class UploadSource:
                  spacing: float | None = None):
         self.name, self.kind = name, kind
         self.label = f"upload: {name}"
+        self.notes: list[str] = []
         lower = name.lower()
         if lower.endswith(UPLOAD_IMAGE_SUFFIXES):
             self.images = [read_image_bytes(name, data)]
+            self.positions = [0.0]
         elif lower.endswith(UPLOAD_VOLUME_SUFFIXES):
-            self.images = read_volume_bytes(name, data, spacing, image_size)
+            volume = read_volume_upload(name, data, spacing, image_size)
+            self.images = [torch.from_numpy(np.ascontiguousarray(plane))[None] for plane in volume["images"]]
+            self.positions = [float(p) for p in volume["slice_position"]]
+            self.notes = volume["notes"]
         else:
             raise SourceError(f"{name}: not a PNG, JPEG or NIfTI (.nii, .nii.gz) file")
 
@@ -256,11 +266,11 @@ class UploadSource:
         return len(self.images)
 
     def slice_order(self, index: int) -> list[int]:
-        return list(range(len(self.images)))
+        """Slice indices from base to apex, as the header's affine says (else the file's order)."""
+        return sorted(range(len(self.images)), key=lambda k: self.positions[k])
 
     def position(self, index: int, slice_index: int) -> float:
-        """Without labels the base cannot be found: the file's slice order is used (slice 0 = base)."""
-        return slice_position(slice_index, len(self.images))
+        return self.positions[slice_index]
 
     def view(self, index: int, controls: dict[str, Any], follow: bool = True, card: dict | None = None,
              **_: Any) -> View:
@@ -269,7 +279,7 @@ class UploadSource:
         notes = ["your upload: no ground truth"]
         if n > 1:
             notes.append(f"slice {slice_index} of {n}")
-        return View(("upload", self.name, slice_index), self.images[slice_index], None, notes)
+        return View(("upload", self.name, slice_index), self.images[slice_index], None, notes + self.notes)
 
 
 def read_image_bytes(name: str, data: bytes) -> torch.Tensor:
@@ -295,32 +305,80 @@ def read_image_bytes(name: str, data: bytes) -> torch.Tensor:
 
 def read_volume_bytes(name: str, data: bytes, spacing: float | None = None,
                       image_size: tuple[int, int] | None = None) -> list[torch.Tensor]:
-    """A NIfTI file's bytes as 2-D slices (1, H, W), preprocessed like the ACDC loader's.
+    """A NIfTI file's bytes as 2-D slices (1, H, W) in stored order, preprocessed like the ACDC loader's
+    (`read_volume_upload`); SourceError if it is not a usable volume."""
+    volume = read_volume_upload(name, data, spacing, image_size)
+    return [torch.from_numpy(np.ascontiguousarray(plane))[None] for plane in volume["images"]]
 
-    Intensities normalised over the volume (0.5-99.5 percentiles to [0, 1]); with `spacing` (mm) and
-    `image_size`, each slice resampled in-plane from the header's pixel size and cropped / padded
-    around the image centre (no labels to find the heart). 4-D volumes give their first frame.
+
+def read_volume_upload(name: str, data: bytes, spacing: float | None = None,
+                       image_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """A NIfTI upload through `inside_core.data.acdc.preprocess_volume`, the dataset loader's preprocessing.
+
+    With `spacing` (mm) and `image_size` (an ACDC model): a 4-D cine is read whole when it fits the upload
+    limits, so the crop centre comes from its motion exactly as for a dataset patient, and its first frame
+    is shown; a 3-D volume (or a cine over the limits: its first frame) is cropped around the image centre.
+    Without them: the first frame, normalised, at its own pixel size and size. The slice order comes from
+    the header's affine either way. Returns preprocess_volume's dict plus "notes" (lines for the page).
     """
-    from inside_core.data.acdc import normalise_volume, resample_slice
+    from inside_core.data.acdc import preprocess_volume
     from inside_core.data.errors import DataError
     from inside_core.data.safe_io import nifti_from_bytes
 
     try:  # NIfTI-1 or -2; header sizes checked before inflating (INSIDE_LIMIT_UPLOAD_*); 4-D: first frame
         array, zooms = nifti_from_bytes(data, name)
+        affine, cine = _nifti_affine_and_cine(data, name, cine=bool(spacing and image_size))
     except DataError as error:
         raise SourceError(str(error)) from None
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or min(array.shape[:2]) < 8:
         raise SourceError(f"{name}: expected a 2-D, 3-D or 4-D volume, got shape {array.shape}")
-    if not np.isfinite(array).all():
+    if not np.isfinite(array).all() or (cine is not None and not np.isfinite(cine).all()):
         raise SourceError(f"{name}: the volume holds NaN or infinite values")
-    array = normalise_volume(array)
-    slices = []
-    for k in range(array.shape[2]):
-        plane = array[:, :, k]
-        if spacing and image_size:
-            centre = ((plane.shape[0] - 1) / 2, (plane.shape[1] - 1) / 2)
-            plane = resample_slice(plane, zooms[:2], (spacing, spacing), centre, tuple(image_size), labels=False)
-        slices.append(torch.from_numpy(np.ascontiguousarray(plane))[None])
-    return slices
+    if spacing and image_size:
+        volume = preprocess_volume(array if cine is None else cine, zooms, affine, spacing, tuple(image_size))
+    else:  # a model of native-size images: spacing = the file's own, grid = the image's, so nothing moves
+        volume = preprocess_volume(array, zooms, affine, None, tuple(array.shape[:2]))
+        volume["centre_from"] = "none (native size)"
+    volume["notes"] = [f"crop centre: {volume['centre_from']}; base -> apex: {volume['order_from']}"]
+    return volume
+
+
+def _nifti_affine_and_cine(data: bytes, name: str, cine: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(affine, every frame of a 4-D cine or None) of NIfTI bytes already checked by `nifti_from_bytes`.
+
+    The whole cine only when all its voxels (frames included) fit INSIDE_LIMIT_UPLOAD_VOXELS and its bytes
+    INSIDE_LIMIT_UPLOAD_INFLATED_BYTES: the motion that places the crop needs every frame, and an upload
+    must not be inflated past those limits. The affine is the header's best (sform, else qform).
+    """
+    import io
+    import math
+
+    from nibabel.volumeutils import apply_read_scaling, array_from_file
+
+    from inside_core.data.safe_io import _nifti_classes, inflate_gzip
+    from inside_core.limits import over_limit
+
+    gzipped = data[:2] == b"\x1f\x8b"
+    first = inflate_gzip(data, name, 540) if gzipped else data[:540]
+    _, header_class, header_size = _nifti_classes(first, name)
+    try:
+        header = header_class.from_fileobj(io.BytesIO(first[:header_size]))
+        affine = np.asarray(header.get_best_affine(), dtype=np.float64)
+        shape = tuple(int(s) for s in header.get_data_shape())
+    except Exception:  # nifti_from_bytes read this header; an odd affine only loses the slice order
+        return None, None
+    if not cine or len(shape) != 4 or shape[3] < 2:
+        return affine, None
+    dtype = header.get_data_dtype()
+    offset = max(int(header.get("vox_offset", header_size)), header_size)
+    needed = offset + math.prod(shape) * dtype.itemsize
+    if over_limit("upload_voxels", math.prod(shape)) or over_limit("upload_inflated_bytes", needed):
+        return affine, None  # too large whole: its first frame (image-centre crop) is used
+    raw = inflate_gzip(data, name, needed) if gzipped else data[:needed]
+    if len(raw) < needed:
+        return affine, None  # the first frame was complete (nifti_from_bytes checked it); the rest is not
+    slope, inter = header.get_slope_inter()
+    frames = array_from_file(shape, dtype, io.BytesIO(raw), offset)
+    return affine, np.asarray(apply_read_scaling(frames, slope, inter), dtype=np.float32)

@@ -9,6 +9,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+import torch
 
 from inside_core.data import AcdcDataset, DataError, generate_acdc
 from inside_core.data.acdc import (
@@ -185,6 +186,48 @@ def test_upload_path_matches_the_dataset(tmp_path):
     assert out["centre"] == pytest.approx(dataset.meta[ed[0]]["centre"])
     assert [dataset.meta[i]["slice_position"] for i in ed] == pytest.approx(out["slice_position"])
     assert np.allclose(out["images"], dataset.images[ed], atol=0.02)
+
+
+def test_uploaded_cine_is_seen_as_the_dataset_sees_the_patient(tmp_path, monkeypatch):
+    """The dashboard's upload path (app.sources) on a phantom patient's NIfTI bytes gives the loader's
+    tensors: the cine's first frame (ED, frame 1) = the loader's cine frames and, up to the storage type of
+    the ED file, its ED items; same crop centre (the cine's motion), same base -> apex order (the affine)."""
+    from app.sources import UploadSource, read_volume_bytes, read_volume_upload
+
+    source = generate_acdc(tmp_path / "phantom", patients=1, seed=3, progress=False)
+    folder = source / "training" / "patient001"
+    dataset = AcdcDataset(source, split="all", image_size=96, spacing=1.37, use_cache=False)
+    ed = dataset.indices("patient001", "ED")
+    cine_bytes = (folder / "patient001_4d.nii.gz").read_bytes()
+    slices = read_volume_bytes("patient001_4d.nii.gz", cine_bytes, 1.37, (96, 96))
+    assert len(slices) == len(ed) and all(s.shape == (1, 96, 96) and s.dtype == torch.float32 for s in slices)
+    for k, upload in enumerate(slices):
+        loader = dataset.cine("patient001", k)[0]
+        assert loader["frame"] == 1 and loader["phase_value"] == 0.0
+        assert torch.allclose(upload, loader["image"], atol=1e-6)
+        assert torch.allclose(upload, dataset[ed[k]]["image"], atol=0.02)  # the ED file's own rounding
+    volume = read_volume_upload("patient001_4d.nii.gz", cine_bytes, 1.37, (96, 96))
+    assert volume["centre_from"] == "cine temporal std"
+    assert volume["centre"] == pytest.approx(dataset.meta[ed[0]]["centre"])
+    uploaded = UploadSource("patient001_4d.nii.gz", cine_bytes, "acdc", image_size=(96, 96), spacing=1.37)
+    assert [uploaded.position(0, k) for k in range(len(ed))] == pytest.approx(
+        [dataset.meta[i]["slice_position"] for i in ed])
+    assert uploaded.slice_order(0) == sorted(range(len(ed)), key=lambda k: dataset.meta[ed[k]]["slice_position"])
+    # a cine over the upload limit is not inflated whole: its first frame, cropped at the image centre
+    monkeypatch.setenv("INSIDE_LIMIT_UPLOAD_VOXELS", str(int(np.prod(_cine_shape(folder)[:3])) + 1))
+    fallback = read_volume_upload("patient001_4d.nii.gz", cine_bytes, 1.37, (96, 96))
+    assert fallback["centre_from"] == "image centre"
+    assert np.hypot(*np.subtract(fallback["centre"], volume["centre"])) > 3  # the heart is off-centre here
+    assert fallback["slice_position"] == pytest.approx(volume["slice_position"])
+    # one 3-D frame: no motion to find, so the image centre; the slice order still from its affine
+    frame_bytes = (folder / "patient001_frame01.nii.gz").read_bytes()
+    frame = read_volume_upload("patient001_frame01.nii.gz", frame_bytes, 1.37, (96, 96))
+    assert frame["centre_from"] == "image centre" and frame["slice_position"] == pytest.approx(volume["slice_position"])
+    assert np.allclose(frame["images"], fallback["images"], atol=0.02)
+
+
+def _cine_shape(folder: Path) -> tuple[int, ...]:
+    return tuple(nib.load(folder / f"{folder.name}_4d.nii.gz").shape)
 
 
 def test_phase_value_is_0_at_ed_1_at_es_and_wraps():
