@@ -1,54 +1,122 @@
-"""The dashboard in a real browser: `streamlit run app/main.py`, Debian's Chromium driven headless by
-Playwright, load the page, move a slider with the keyboard, see the mask and the attention change,
-save a screenshot. Skipped (with the reason) only where Chromium is not installed.
+"""The dashboard in a real browser, used as a person uses it: `streamlit run app/main.py`, Debian's Chromium
+driven headless by Playwright, the mouse held on a control and moved (down, moves, up).
+
+While the button is held the picture named "predicted mask" must change several times (Streamlit's own
+slider paints nothing until release); after release the URL holds the final value and the attention
+chart has followed. Then the point dragged on the image moves both location controls, the keyboard
+still works, and on ACDC the phase x slice pad streams too. Screenshots are saved and checked to be
+real pictures. Skipped (with the reason) only where Chromium is not installed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from benchmarks.browser import browser, chromium_path, streamlit_server, time_key_press, wait_for_page
+from benchmarks.bench_live_drag import PAD, X, find_control, measure_drag, open_page, time_key
+from benchmarks.browser import browser, chromium_path, streamlit_server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(chromium_path() is None, reason="Chromium is not installed (apt-get install -y chromium)")]
 REPO = Path(__file__).resolve().parents[1]
-TRAINED = REPO / "checkpoints" / "clevr-seg-quadrant-inside.safetensors"
-SLIDER = "Location x (left → right)"
+STEPS = [(0.2 + 0.06 * k, 0.5) for k in range(10)]  # ten steps to the right, across the blend band
 
-MASK_SRC = "() => document.querySelector('[data-testid=\"stImage\"] img').src"
-# the attention chart is an app/live_chart.py iframe holding one plotly div
+# the attention chart is an app/live_chart.py iframe holding one plotly div; its means, as text
 ATTENTION_MEANS = """() => {
-  const plots = Array.from(document.querySelectorAll('iframe'))
-      .map(f => f.contentWindow.document.querySelector('.js-plotly-plot')).filter(Boolean);
-  const plot = plots.find(p => (p.data || []).some(t => t.name === 'μ'));
-  const trace = plot.data.find(t => t.name === 'μ');
-  return JSON.stringify([trace.x, trace.y]);  // plotly's {dtype, bdata} binary form
+  for (const frame of document.querySelectorAll('iframe')) {
+    let plot = null;
+    try { plot = Array.from(frame.contentDocument.querySelectorAll('.js-plotly-plot'))
+                      .find(p => (p.data || []).some(t => t.name === 'μ')); } catch (error) { continue; }
+    if (plot) { const trace = plot.data.find(t => t.name === 'μ'); return JSON.stringify([trace.x, trace.y]); }
+  }
+  return null;
 }"""
 
 
-@pytest.mark.skipif(chromium_path() is None, reason="Chromium is not installed (apt-get install -y chromium)")
-def test_page_in_chromium_follows_a_slider(tmp_path):
+def query(page) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlparse(page.url).query).items()}
+
+
+def settled_url(page, key: str, changed_from: str | None, timeout_ms: float = 15000) -> dict[str, str]:
+    """The query string once `key` holds a value other than `changed_from` (the script has run with it)."""
+    page.wait_for_function("([key, old]) => { const v = new URL(location.href).searchParams.get(key); "
+                           "return v !== null && v !== old; }", arg=[key, changed_from], timeout=timeout_ms)
+    page.wait_for_timeout(500)
+    return query(page)
+
+
+def no_exception(page) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, errors.first.inner_text()[:2000]
+
+
+@pytest.fixture(scope="module")
+def chromium_and_url():
+    with streamlit_server(REPO / "app" / "main.py") as url, browser() as chromium:
+        yield chromium, url
+
+
+def test_dragging_location_x_streams_masks_and_attention(chromium_and_url, tmp_path):
     from benchmarks.bench_dashboard import pick_sample
 
+    chromium, url = chromium_and_url
     index, _ = pick_sample()  # objects in both top quadrants: moving x across changes the target
-    with streamlit_server(REPO / "app" / "main.py") as url, browser() as chromium:
-        page = chromium.new_page(viewport={"width": 1400, "height": 1300})
-        wait_for_page(page, f"{url}/?sample={index}&loc_x=-0.5&loc_y=-0.5", plots=1)
-        assert page.locator('[data-testid="stException"]').count() == 0
-        assert "INSIDE Explorer" in page.locator("h1").first.inner_text()
-        mask_before, means_before = page.evaluate(MASK_SRC), page.evaluate(ATTENTION_MEANS)
+    page = open_page(chromium, f"{url}/?sample={index}&loc_x=-0.5&loc_y=-0.5", X)
+    no_exception(page)
+    assert "INSIDE Explorer" in page.locator("h1").first.inner_text()
+    page.wait_for_function(f"() => ({ATTENTION_MEANS})() !== null", timeout=30000)
+    means_before = page.evaluate(ATTENTION_MEANS)
 
-        elapsed_ms = time_key_press(page, SLIDER, "End", "attention")  # loc_x -> +1: the top-right quadrant
-        slider = page.locator(f'input[type="range"][aria-label="{SLIDER}"]').first
-        assert slider.get_attribute("aria-valuetext") == "1.00"
-        assert page.evaluate(ATTENTION_MEANS) != means_before
-        if TRAINED.exists():  # a trained INSIDE model segments the other quadrant's objects
-            assert page.evaluate(MASK_SRC) != mask_before
-        assert page.locator('[data-testid="stException"]').count() == 0
-        assert "loc_x=1" in page.url  # the state went into the query string
+    drag = measure_drag(page, X, steps=STEPS, pause_ms=180)
+    assert drag["updates_while_held"] >= 3, drag  # the mask followed the pointer, not only the release
+    final = float(drag["final"])
+    assert final > 0  # the thumb went right
+    state = settled_url(page, "loc_x", "-0.5")
+    assert float(state["loc_x"]) == pytest.approx(final, abs=1e-6)  # the exact final value was applied
+    page.wait_for_timeout(500)
+    assert page.evaluate(ATTENTION_MEANS) != means_before  # the Gaussians followed
+    no_exception(page)
+    screenshot = tmp_path / "dashboard-drag.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 20_000
+    print(f"drag: {drag['updates_while_held']} masks painted while held, final lag {drag['final_lag_ms']} ms; "
+          f"screenshot {screenshot}")
 
-        screenshot = tmp_path / "dashboard.png"
-        page.screenshot(path=str(screenshot), full_page=True)
-        assert screenshot.stat().st_size > 10_000
-        print(f"key press -> new mask and attention: {elapsed_ms:.0f} ms; screenshot {screenshot}")
+    # the keyboard still works: Home sends the bottom of the range (the top-left quadrant), a new mask follows
+    ms = time_key(page, X, "Home")
+    assert settled_url(page, "loc_x", state["loc_x"])["loc_x"] == "-1"
+    print(f"Home key -> new mask: {ms:.0f} ms")
+    page.close()
+
+
+def test_dragging_the_point_on_the_image_moves_both_controls(chromium_and_url):
+    chromium, url = chromium_and_url
+    page = open_page(chromium, f"{url}/?loc_x=-0.5&loc_y=-0.5", PAD)
+    _, pad = find_control(page, PAD)
+    assert pad.get_attribute("aria-label") == PAD
+    steps = [(0.25 + 0.05 * k, 0.25 + 0.05 * k) for k in range(10)]  # down and to the right
+    drag = measure_drag(page, PAD, steps=steps, pause_ms=180)
+    assert drag["updates_while_held"] >= 3, drag
+    state = settled_url(page, "loc_y", "-0.5")
+    assert float(state["loc_x"]) > -0.5 and float(state["loc_y"]) > -0.5
+    said = [float(word) for word in drag["final"].replace(",", " ").split() if word.lstrip("+-")[:1].isdigit()]
+    assert said == pytest.approx([float(state["loc_x"]), float(state["loc_y"])], abs=0.01)  # what the pad says
+    no_exception(page)
+    page.close()
+
+
+def test_acdc_phase_and_slice_pad_streams(chromium_and_url, tmp_path):
+    chromium, url = chromium_and_url
+    page = open_page(chromium, f"{url}/?dataset=acdc&phase=0", "Phase and slice")
+    steps = [(0.1 + 0.08 * k, 0.5) for k in range(10)]  # along the phase, ED towards ES
+    drag = measure_drag(page, "Phase and slice", steps=steps, pause_ms=200)
+    assert drag["updates_while_held"] >= 3, drag
+    state = settled_url(page, "phase", "0")
+    assert float(state["phase"]) > 0.5
+    no_exception(page)
+    screenshot = tmp_path / "dashboard-acdc.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 20_000
+    page.close()
