@@ -4,12 +4,16 @@ import numpy as np
 import pytest
 
 from inside_core.conditions import (
+    POINT_RADIUS_RANGE,
     QUADRANTS,
+    TableCondition,
     condition_for_dim,
     condition_of,
     get_condition,
     list_conditions,
     quadrant_blend,
+    quadrant_mass,
+    quadrant_of,
 )
 
 
@@ -86,3 +90,58 @@ def test_point_rule_selects_objects_within_the_radius():
     assert point.selects(objects, (-0.8, -0.8, 0.2), 100, 100) == [0]
     z, value, chosen = point.draw(np.random.default_rng(1), objects, 100, 100)
     assert chosen and np.allclose(z, value)
+
+
+def test_sweep_variables_ranges_and_refusals():
+    point, phase = get_condition("point"), get_condition("phase_slice")
+    assert {name: get_condition(name).default_sweep_variable() for name in list_conditions()} == {
+        "quadrant": "loc_x", "colour": "value", "shape": "value", "size": "value", "point": "loc_x",
+        "phase_slice": "slice"}  # ACDC: the slice, along which ground truth exists at both phases
+    assert point.sweep_range("x") == (-0.75, 0.75) and point.sweep_range("r") == POINT_RADIUS_RANGE
+    assert phase.sweep_range("phase") == (0.0, 1.0)
+    assert point.sweep_key("r") == "radius" and get_condition("colour").sweep_key("value") == "value"
+    for variable in ("slice", "nonsense"):  # not a control of point's, or no control at all: the same answer
+        with pytest.raises(ValueError, match="cannot sweep .* choose one of loc_x, loc_y, radius"):
+            point.sweep_key(variable)
+    with pytest.raises(ValueError, match="cannot sweep"):
+        point.sweep_z([0, 0, 0.3], "slice", [0.5])
+
+
+def test_figure_words_come_from_the_condition():
+    quadrant, point, phase = get_condition("quadrant"), get_condition("point"), get_condition("phase_slice")
+    assert [point.control(k).short for k in ("loc_x", "loc_y", "radius")] == ["x", "y", "r"]
+    assert phase.control("phase").short == "phase"
+    assert quadrant.categories == QUADRANTS and get_condition("size").categories == ("small", "medium", "large")
+    assert point.categories == () and phase.categories == ()
+    assert [quadrant.value_label(q) for q in QUADRANTS] == ["top left", "top right", "bottom right", "bottom left"]
+    assert [quadrant.value_label(q, short=True) for q in QUADRANTS] == ["TL", "TR", "BR", "BL"]
+    assert get_condition("colour").value_label("orange", short=True) == "orange"
+    # a curve held at one end of the phase is named as describe(z) names that phase
+    assert [phase.series_label("phase", v) for v in (0.0, 1.0, 0.4)] == ["ED", "ES", "phase 0.40"]
+    assert phase.describe(phase.encode(phase=1.0, slice=0.5)).startswith(phase.series_label("phase", 1.0))
+    assert point.series_label("r", -0.25) == "r \N{MINUS SIGN}0.25"
+    assert phase.axis_label("slice") == "slice position (0 base, 1 apex)"
+    assert phase.axis_label("phase") == "phase (0 = ed → 1 = es)"
+
+
+def test_table_condition_names_curves_and_axes_by_its_own_variables():
+    table = TableCondition({"variables": {"pos": {"type": "slice_position"},
+                                          "age": {"type": "continuous", "range": [20, 80]}}})
+    # the held variable's words, though it is not the first in z (describe(z) starts with pos)
+    assert table.series_label("age", 20.0) == "age 20"
+    assert table.axis_label("pos") == "pos (slice position)"  # not ACDC's base and apex
+    assert table.default_sweep_variable() == "pos"
+
+
+def test_regions_of_the_image():
+    assert get_condition("quadrant").region_lines() == ([0.0], [0.0])  # the centre lines, x and y
+    for name in ("point", "colour", "phase_slice"):
+        assert get_condition(name).region_lines() == ([], []), name
+        assert get_condition(name).region_mass(np.ones((4, 4))) is None, name
+    # the mass per quadrant follows quadrant_of, pixel by pixel, also for odd sizes
+    attention = np.random.default_rng(0).random((7, 9))
+    expected = dict.fromkeys(QUADRANTS, 0.0)
+    for (row, column), value in np.ndenumerate(attention):
+        expected[quadrant_of(column, row, 9, 7)] += value / attention.sum()
+    np.testing.assert_allclose(get_condition("quadrant").region_mass(attention), [expected[q] for q in QUADRANTS])
+    np.testing.assert_allclose(quadrant_mass(attention), [expected[q] for q in QUADRANTS])

@@ -14,8 +14,8 @@ import numpy as np
 __all__ = [
     "Control", "Condition", "register_condition", "get_condition", "condition_of", "list_conditions",
     "condition_for_dim", "QUADRANTS", "COLOURS", "SHAPES", "SIZES", "CONDITION_VALUES", "one_hot",
-    "quadrant_of", "quadrant_blend", "point_condition", "acdc_condition", "slice_position",
-    "POINT_RADIUS_RANGE",
+    "quadrant_of", "quadrant_mass", "quadrant_blend", "point_condition", "acdc_condition", "slice_position",
+    "POINT_RADIUS_RANGE", "format_number",
 ]
 
 # One-hot orders of CLEVR-Seg (method.md / datasets.md).
@@ -47,6 +47,20 @@ def quadrant_of(column: float, row: float, width: int, height: int) -> str:
     vertical = "top" if row < height / 2 else "bottom"
     horizontal = "left" if column < width / 2 else "right"
     return f"{vertical}_{horizontal}"
+
+
+def quadrant_mass(attention: np.ndarray) -> np.ndarray:
+    """Fraction of a map's mass (H, W) in each quadrant, in the order of QUADRANTS, (4,).
+
+    The rule of `quadrant_of`, for every pixel at once: a pixel is in the top half if row < H/2, in the
+    left half if column < W/2, so the mass is counted in the quadrants that CLEVR-Seg objects belong to.
+    """
+    height, width = attention.shape
+    top, left = np.arange(height) < height / 2, np.arange(width) < width / 2
+    total = float(attention.sum()) or 1.0
+    regions = {"top_left": (top, left), "top_right": (top, ~left), "bottom_right": (~top, ~left),
+               "bottom_left": (~top, left)}
+    return np.array([attention[np.ix_(*regions[q])].sum() / total for q in QUADRANTS])
 
 
 def quadrant_blend(x: float, y: float) -> np.ndarray:
@@ -87,7 +101,8 @@ def _minus(text: str) -> str:
     return text.replace("-", "\N{MINUS SIGN}")
 
 
-def _number(value: float, digits: int = 2) -> str:
+def format_number(value: float, digits: int = 2) -> str:
+    """A number for a label or a caption, with a true minus sign (the one formatting of figures and words)."""
     return _minus(f"{value:.{digits}f}")
 
 
@@ -118,6 +133,11 @@ class Control:
     @property
     def continuous(self) -> bool:
         return self.kind in ("slider", "stack")
+
+    @property
+    def short(self) -> str:
+        """The control's shortest name (loc_x -> x, radius -> r), for captions and panel titles."""
+        return min((self.key, *self.aliases), key=len)
 
     def valid(self, value: Any) -> bool:
         """Whether a value (e.g. from a shared link) is one this control can show."""
@@ -168,7 +188,7 @@ class Condition:
         raise NotImplementedError
 
     def describe(self, z: Any) -> str:
-        return ", ".join(_number(v) for v in np.asarray(z, dtype=np.float64).ravel())
+        return ", ".join(format_number(v) for v in np.asarray(z, dtype=np.float64).ravel())
 
     def caption_for(self, values: Mapping[str, Any]) -> str:
         """What z is at these control values, for the line under the controls."""
@@ -187,22 +207,90 @@ class Condition:
                              f"{','.join(c.key for c in numeric)}")
         return self.encode(**dict(zip((c.key for c in numeric), numbers, strict=True)))
 
+    # -- sweeps: which controls a sweep may run over, their range and the default one
+    def sweep_key(self, variable: str) -> str:
+        """The control key of a sweep variable (a key or an alias: x, y, r work); ValueError naming the
+        choices if it is not one this condition sweeps (its `sweep` keys, or a select's options)."""
+        try:
+            key = self.control(variable).key
+        except ValueError:
+            key = None
+        if key is None or (key not in self.sweep and self.control(key).kind != "select"):
+            choices = list(self.sweep) or [c.key for c in self.controls if c.kind == "select"]
+            raise ValueError(f"cannot sweep {variable!r} for condition {self.name}; choose one of "
+                             f"{', '.join(choices)}")
+        return key
+
+    def sweep_range(self, variable: str) -> tuple[float, float]:
+        """(low, high) a sweep of this control runs over: its `sweep` entry, else the control's range."""
+        control = self.control(variable)
+        return self.sweep.get(control.key, (control.low, control.high))
+
     def sweep_values(self, variable: str, count: int = 6) -> list:
         """Evenly spaced values over the variable's sweep range (a select's options)."""
         control = self.control(variable)
         if control.kind == "select":
             return list(control.options)
-        low, high = self.sweep.get(control.key, (control.low, control.high))
+        low, high = self.sweep_range(control.key)
         return [float(v) for v in np.linspace(low, high, count)]
 
     def sweep_z(self, base_z: Any, variable: str, values: Sequence) -> list[np.ndarray]:
         """z for each swept value, the other controls held at the values that encode `base_z`."""
-        key = self.control(variable).key
-        if key not in self.sweep and self.control(key).kind != "select":
-            raise ValueError(f"cannot sweep {variable!r} for condition {self.name}; choose one of "
-                             f"{', '.join(self.sweep) or 'value'}")
+        key = self.sweep_key(variable)
         base = self.values_from_z(base_z)
         return [self.encode(**{**base, key: value}) for value in values]
+
+    def default_sweep_variable(self) -> str:
+        """The control a default sweep runs over: a stack's slice (a stack has ground truth at a few
+        frames only, along its whole length: ACDC's ED and ES), else the first sweep variable, else the
+        first select (one-hot values)."""
+        stacks = [c.key for c in self.controls if c.kind == "stack" and c.key in self.sweep]
+        sweepable = stacks or list(self.sweep)
+        if sweepable:
+            return sweepable[0]
+        return next(c.key for c in self.controls if c.kind == "select")
+
+    # -- words for figures: values, curves, axes
+    @property
+    def categories(self) -> tuple[str, ...]:
+        """The values of a one-hot condition (quadrants, colours, ...), () for a continuous one."""
+        return ()
+
+    def value_label(self, value: Any, short: bool = False) -> str:
+        """Words for a select's value ("top_left" -> "top left"); `short`: an abbreviation for tick labels."""
+        return str(value).replace("_", " ")
+
+    def series_label(self, key: str, value: float) -> str:
+        """Words for one control held at `value`, naming a curve in a legend (e.g. "x 0.50")."""
+        return f"{self.control(key).short} {format_number(float(value))}"
+
+    def axis_label(self, key: str) -> str:
+        """A plot axis along one control: its label, in lower case."""
+        return self.control(key).label.lower()
+
+    # -- regions of the image that z names
+    def region_lines(self) -> tuple[list[float], list[float]]:
+        """Normalised (x positions, y positions) where z switches between one-hots (quadrant: the image's
+        centre lines): the middle of each control's blend band, on the axis that control moves the marker."""
+        xs: list[float] = []
+        ys: list[float] = []
+        defaults = self.defaults()
+        base = self.marker(defaults)
+        for control in self.controls:
+            if control.blend is None or base is None:
+                continue
+            centre = (control.blend[0] + control.blend[1]) / 2
+            moved = self.marker({**defaults, control.key: centre})
+            if moved[0][0] != base[0][0]:
+                xs.append(float(moved[0][0]))
+            elif moved[0][1] != base[0][1]:
+                ys.append(float(moved[0][1]))
+        return xs, ys
+
+    def region_mass(self, attention: np.ndarray) -> np.ndarray | None:
+        """Where the values are regions of the image: the fraction of a map's mass (H, W) in each, in the
+        order of `categories`; None for a condition whose values are not places."""
+        return None
 
     def marker(self, values: Mapping[str, Any]) -> tuple[tuple[float, float], float | None] | None:
         """Where z points on the image: ((x, y), radius or None) in normalised coordinates, or None."""
@@ -236,6 +324,10 @@ class OneHotCondition(Condition):
     values: ClassVar[tuple[str, ...]]
     scene_key: ClassVar[str]  # the attribute's key in the scene JSON
 
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.values
+
     def encode(self, **values: Any) -> np.ndarray:
         return one_hot(self.name, self.with_defaults(values)["value"])
 
@@ -245,9 +337,9 @@ class OneHotCondition(Condition):
     def describe(self, z: Any) -> str:
         z = np.asarray(z, dtype=np.float64).ravel()
         if np.isclose(z.max(), 1.0) and np.isclose(z.sum(), 1.0):
-            return self.values[int(z.argmax())].replace("_", " ")
+            return self.value_label(self.values[int(z.argmax())])
         top = np.argsort(-z, kind="stable")[:2]
-        return " / ".join(f"{self.values[k].replace('_', ' ')} {z[k]:.2f}" for k in top if z[k] > 0)
+        return " / ".join(f"{self.value_label(self.values[k])} {z[k]:.2f}" for k in top if z[k] > 0)
 
     def parse(self, text: str) -> np.ndarray:
         text = text.strip()

@@ -20,11 +20,12 @@ from inside_core.conditions.base import (
     Condition,
     Control,
     OneHotCondition,
-    _number,
     acdc_condition,
+    format_number,
     one_hot,
     point_condition,
     quadrant_blend,
+    quadrant_mass,
     quadrant_of,
     register_condition,
 )
@@ -92,6 +93,17 @@ class Quadrant(OneHotCondition):
     def ground_truth_note(self, value: Any) -> str:
         return f"ground truth: the objects in the {value.replace('_', '-')} quadrant (the dominant one)"
 
+    def value_label(self, value: Any, short: bool = False) -> str:
+        """Words for a quadrant ("top left"), or for tick labels its initials ("TL")."""
+        if not short:
+            return super().value_label(value)
+        vertical, horizontal = str(value).split("_")
+        return vertical[0].upper() + horizontal[0].upper()
+
+    def region_mass(self, attention: np.ndarray) -> np.ndarray:
+        """The values are the image's quadrants: the map's mass in each (`quadrant_mass`)."""
+        return quadrant_mass(attention)
+
 
 @register_condition
 class Colour(OneHotCondition):
@@ -144,7 +156,7 @@ class Point(Condition):
 
     def describe(self, z: Any) -> str:
         z = np.asarray(z, dtype=np.float64).ravel()
-        return f"({_number(z[0])}, {_number(z[1])}), r {_number(z[2])}"
+        return f"({format_number(z[0])}, {format_number(z[1])}), r {format_number(z[2])}"
 
     def marker(self, values: Mapping[str, Any]):
         v = self.with_defaults(values)
@@ -219,10 +231,25 @@ class PhaseSlice(Condition):
         phase, position = (float(v) for v in np.asarray(z, dtype=np.float64).ravel()[:2])
         return {"phase": phase, "slice": position}
 
+    @staticmethod
+    def phase_words(phase: float) -> str:
+        """ED at 0, ES at 1 (the annotated frames), else "phase 0.40"."""
+        return {0.0: "ED", 1.0: "ES"}.get(round(float(phase), 6), f"phase {phase:.2f}")
+
     def describe(self, z: Any) -> str:
         z = np.asarray(z, dtype=np.float64).ravel()
-        phase = {0.0: "ED", 1.0: "ES"}.get(round(float(z[0]), 6), f"phase {z[0]:.2f}")
-        return f"{phase}, slice {z[1]:.2f}"
+        return f"{self.phase_words(z[0])}, slice {z[1]:.2f}"
+
+    def series_label(self, key: str, value: float) -> str:
+        """A curve held at one phase is named by it (ED, ES); the slice as the base class says."""
+        if self.control(key).key == "phase":
+            return self.phase_words(value)
+        return super().series_label(key, value)
+
+    def axis_label(self, key: str) -> str:
+        if self.control(key).key == "slice":
+            return "slice position (0 base, 1 apex)"
+        return super().axis_label(key)
 
     def parse(self, text: str) -> np.ndarray:
         parts = [p.strip() for p in text.split(",")]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from inside_core.conditions.base import Condition, Control, _minus, _number
+from inside_core.conditions.base import Condition, Control, _minus, format_number
 
 __all__ = ["LABEL_SIZE_DEFAULT", "LABEL_SIZE_RANGE", "MISSING_POLICIES", "TABLE_BUILT_INS", "TABLE_TYPES",
            "TableCondition", "declaration_problems", "is_missing", "normalise_declaration"]
@@ -224,8 +224,8 @@ class _Variable:
             return f"{self.name} {_minus(f'{values[self.name]:.3g}')}{unit}"
         if self.kind == "label_centroid":
             x, y = values.values()
-            return f"{self.name} at ({_number(x)}, {_number(y)})"
-        return f"{self.name} {_number(values[self.name])}"
+            return f"{self.name} at ({format_number(x)}, {format_number(y)})"
+        return f"{self.name} {format_number(values[self.name])}"
 
     def encoding_line(self) -> str:
         fill = " + missing bit (1 = missing, value = fill)" if self.fill_bit else ""
@@ -315,6 +315,14 @@ class TableCondition(Condition):
 
     def caption_for(self, values: Mapping[str, Any]) -> str:
         return f"z: {self.describe(self.encode(**values))} ({self.cond_dim} numbers: {self.z_encoding})"
+
+    def series_label(self, key: str, value: float) -> str:
+        """The words of the variable that owns the control, at `value` (e.g. "age 40")."""
+        key = self.control(key).key
+        for variable, part in zip(self._vars, self._split(self.encode(**{key: value})), strict=True):
+            if key in variable.keys():
+                return variable.words(part)
+        return super().series_label(key, value)
 
     def parse(self, text: str) -> np.ndarray:
         """z from "name=value,name=value" (keys as the controls'; unnamed ones take their defaults;
