@@ -80,11 +80,7 @@ def _sweeps(condition, base_values: Mapping[str, Any] | None, steps: int) -> dic
     base = condition.with_defaults(dict(base_values or {}))
     sweeps = {}
     for control in condition.controls:
-        if control.kind == "select":
-            values = list(control.options)
-        else:
-            low, high = condition.sweep.get(control.key, (control.low, control.high))
-            values = [float(v) for v in np.linspace(low, high, steps)]
+        values = condition.sweep_values(control.key, steps)  # a select's options, else its sweep range
         if len(values) > 1:
             sweeps[control.key] = [condition.encode(**{**base, control.key: v}) for v in values]
     return sweeps

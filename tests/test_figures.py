@@ -300,6 +300,24 @@ def test_attention_point_and_quadrant(clevr_rows):
         F.attention_figure(random_model("film"), quadrant_rows)
 
 
+def test_attention_figure_asks_the_condition_for_regions(clevr_rows):
+    """The mass per region is drawn because the condition has regions, not because of its name."""
+    from inside_core.conditions.builtin import Quadrant
+
+    class Unplaced(Quadrant):  # the same values, but not places in the image
+        def region_mass(self, attention):
+            return None
+
+    model = random_model("inside")
+    placed = panels(F.attention_figure(model, clevr_rows[0]))[-1]
+    assert placed.get_title() == "attention mass (chance 0.25)" and placed.get_xlabel() == "quadrant of the image"
+    assert [t.get_text() for t in placed.get_xticklabels()] == ["TL", "TR", "BR", "BL"]
+    unplaced = panels(F.attention_figure(model, clevr_rows[0], condition=Unplaced()))[-1]
+    assert unplaced.get_title() == "" and unplaced.get_ylabel().startswith(r"$\sigma$ per channel")
+    assert [t.get_text() for t in unplaced.get_xticklabels()] == ["top left", "top right", "bottom right",
+                                                                   "bottom left"]
+
+
 @pytest.mark.parametrize("conditioning", ["guideme", "film", "none"])
 def test_sweep_other_conditionings(clevr_rows, conditioning):
     model = random_model(conditioning, cond_dim=3)

@@ -20,14 +20,14 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from inside_core.attention import DEFAULT_CHANNELS, describe, response_scores, strength_scores
-from inside_core.conditions import QUADRANTS
+from inside_core.conditions import quadrant_mass  # re-exported (__all__): figures.quadrant_mass
 from inside_core.geometry import pixel_centres_np
 from inside_core.layers import InsideParams
 from inside_core.palette import ATTENTION_CMAP, CATEGORY_COLOURS, OKABE_ITO, PHASE_COLOURS
 
 from .conditioning import draw_attention_ellipses, mean_attention
-from .primitives import clean_axes, draw_region_lines, region_lines, to_numpy
-from .samples import Row, categories, condition_object, default_sweep_variable, model_conditioning, model_name
+from .primitives import clean_axes, draw_region_lines, to_numpy
+from .samples import Row, condition_object, model_conditioning, model_name
 from .style import SMALL_FONT_SIZE, figure_size, paper_style
 
 __all__ = ["attention_figure", "mask_statistics", "quadrant_mass", "STRONGEST_CHANNELS"]
@@ -57,20 +57,6 @@ def mask_statistics(mask: Any) -> tuple[float, float, float, float] | None:
     height, width = labels.shape
     x, y = pixel_centres_np(width)[cols], pixel_centres_np(height)[rows]
     return float(x.mean()), float(y.mean()), float(x.std()), float(y.std())
-
-
-def quadrant_mass(attention: np.ndarray) -> np.ndarray:
-    """Fraction of an attention map's mass in each quadrant, in the order of QUADRANTS, (4,).
-
-    A pixel is in the top half if its centre lies above the image's centre line (row < H/2), in the
-    left half if column < W/2: the rule that assigns CLEVR-Seg objects to quadrants.
-    """
-    height, width = attention.shape
-    top, left = np.arange(height) < height / 2, np.arange(width) < width / 2
-    total = float(attention.sum()) or 1.0
-    regions = {"top_left": (top, left), "top_right": (top, ~left), "bottom_right": (~top, ~left),
-               "bottom_left": (~top, left)}
-    return np.array([attention[np.ix_(*regions[q])].sum() / total for q in QUADRANTS])
 
 
 def _band(ax: Axes, positions, values: np.ndarray, colour: str, label: str,
@@ -118,7 +104,7 @@ def attention_figure(model: Any, rows: Sequence[Row], width: str | float = "doub
     zs = np.stack([to_numpy(r.z).astype(np.float32).ravel() for r in rows])
     stats = [mask_statistics(r.mask) if r.mask is not None else None for r in rows]
     with paper_style():
-        if categories(condition):
+        if condition.categories:
             return _attention_categorical(explorer, width, layer, condition)
         marker = condition.marker(condition.defaults())
         if marker is not None and marker[1] is not None:
@@ -127,23 +113,18 @@ def attention_figure(model: Any, rows: Sequence[Row], width: str | float = "doub
 
 
 def _series(condition, along: str) -> list[tuple[dict, str]]:
-    """(held control values, label) of each curve: the other continuous controls at their range's ends,
-    labelled by the condition's own words for them (phase 0 -> "ED", 1 -> "ES")."""
+    """(held control values, label) of each curve: the other continuous control at its range's ends,
+    labelled by the condition's own words for them (`series_label`: phase 0 -> "ED", 1 -> "ES")."""
     others = [c for c in condition.controls if c.continuous and c.key != along]
     if not others:
         return [({}, "")]
     other = others[0]
-    series = []
-    for value in (other.low, other.high):
-        z = condition.encode(**{other.key: value, along: condition.defaults().get(along)})
-        series.append(({other.key: value}, condition.describe(z).split(",")[0]))
-    return series
+    return [({other.key: value}, condition.series_label(other.key, value)) for value in (other.low, other.high)]
 
 
 def _attention_curves(explorer, zs, stats, width, layer, grid_points, condition) -> Figure:
-    along = default_sweep_variable(condition)
-    control = condition.control(along)
-    low, high = condition.sweep.get(along, (control.low, control.high))
+    along = condition.default_sweep_variable()
+    low, high = condition.sweep_range(along)
     positions = np.linspace(low, high, grid_points)
     fig = Figure(figsize=figure_size(width, 0.3), layout="constrained")
     axes = fig.subplots(1, 3)
@@ -172,7 +153,7 @@ def _attention_curves(explorer, zs, stats, width, layer, grid_points, condition)
                            linewidths=0, marker="o", label=f"ground truth, {name}")
             ax.set_ylabel(label)
     for ax in axes:
-        ax.set_xlabel(control.label.lower() if control.kind != "stack" else "slice position (0 base, 1 apex)")
+        ax.set_xlabel(condition.axis_label(along))
         ax.set_xlim(low, high)
         _plot_axes_style(ax)
     for ax in axes[:2]:
@@ -227,7 +208,7 @@ def _attention_point(explorer, zs, width, layer, condition) -> Figure:
 def _attention_categorical(explorer, width, layer, condition) -> Figure:
     """One mean-attention map per value (shared scale), and where the values are image regions
     (quadrants) the attention mass that falls in each, else the channels' σ per value."""
-    values = categories(condition)
+    values = condition.categories
     predictions = explorer.sweep([condition.parse(v) for v in values])
     params = _layer_params(predictions, layer)
     h, w = explorer.image_size
@@ -243,26 +224,26 @@ def _attention_categorical(explorer, width, layer, condition) -> Figure:
         draw_attention_ellipses(ax, predictions[k].conditioning[layer], h, w, max_channels=DEFAULT_CHANNELS)
         draw_region_lines(ax, condition, h, w)
         clean_axes(ax)
-        ax.set_title(value.replace("_", " "))
+        ax.set_title(condition.value_label(value))
     if artist is not None:
         colourbar = fig.colorbar(artist, ax=fig.axes, location="bottom", shrink=0.5, aspect=40, pad=0.02)
         colourbar.set_label("mean attention", fontsize=SMALL_FONT_SIZE)
         colourbar.outline.set_linewidth(0.4)
     ax = fig.add_subplot(grid_spec[0, n])
-    if all(region_lines(condition)) and tuple(values) == QUADRANTS:  # the values are the image's quadrants
-        mass = np.stack([quadrant_mass(m) for m in maps])
+    masses = [condition.region_mass(m) for m in maps]
+    if masses[0] is not None:  # the values are regions of the image (quadrants)
+        mass = np.stack(masses)
         ax.imshow(mass, cmap="cividis", vmin=0.0, vmax=1.0)
         for (i, j), fraction in np.ndenumerate(mass):
             ax.text(j, i, f"{fraction:.2f}", ha="center", va="center", fontsize=SMALL_FONT_SIZE,
                     color="black" if fraction > 0.5 else "white")
-        short = [q.replace("top_", "T").replace("bottom_", "B").replace("left", "L").replace("right", "R")
-                 for q in QUADRANTS]
-        ax.set_xticks(range(4), short)
-        ax.set_yticks(range(4), short)
+        short = [condition.value_label(v, short=True) for v in values]
+        ax.set_xticks(range(n), short)
+        ax.set_yticks(range(n), short)
         ax.tick_params(length=0)
-        ax.set_xlabel("quadrant of the image")
+        ax.set_xlabel(f"{condition.title} of the image")
         ax.set_ylabel("conditioned on")
-        ax.set_title("attention mass (chance 0.25)")
+        ax.set_title(f"attention mass (chance {1 / n:.2f})")  # mass spread evenly over the n regions
     else:
         rng = np.random.default_rng(0)  # fixed jitter: same inputs, same file
         for k in range(n):
@@ -271,7 +252,7 @@ def _attention_categorical(explorer, width, layer, condition) -> Figure:
                 data = params[key][k]
                 ax.scatter(k + offset + rng.uniform(-0.06, 0.06, size=data.size), data, s=3, color=colour,
                            marker=marker, alpha=0.7, linewidths=0)
-        ax.set_xticks(range(n), [v.replace("_", " ") for v in values])
+        ax.set_xticks(range(n), [condition.value_label(v) for v in values])
         ax.set_ylabel(r"$\sigma$ per channel (left: x, right: y)")
         ax.set_ylim(bottom=0)
         _plot_axes_style(ax)

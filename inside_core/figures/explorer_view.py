@@ -25,6 +25,7 @@ from .primitives import (
     corner_text,
     draw_condition_marker,
     label_legend,
+    number,
     outline_mask,
     overlay_mask,
     show_image,
@@ -54,10 +55,11 @@ def _condition(explorer: Any, condition: str | Condition | None) -> Condition | 
     return condition_of(card) if card and getattr(explorer, "conditioned", True) else None
 
 
-def _format(value: Any) -> str:
+def _format(value: Any, condition: Condition) -> str:
+    """A control's value: a number with a true minus sign, or a select's value in the condition's words."""
     if isinstance(value, (int, float, np.floating)):
-        return f"{float(value):.2f}".replace("-", "\N{MINUS SIGN}")
-    return str(value).replace("_", " ")
+        return number(float(value))
+    return condition.value_label(value)
 
 
 def view_caption(prediction: Any, condition: Condition | None = None, values: Mapping[str, Any] | None = None,
@@ -70,19 +72,14 @@ def view_caption(prediction: Any, condition: Condition | None = None, values: Ma
         z = to_numpy(z).astype(np.float64).ravel()
         if condition is not None:
             parts.append(f"{condition.title}: {condition.describe(z)}")
-        parts.append("z = [" + ", ".join(_format(v) for v in z) + "]")
+        parts.append("z = [" + ", ".join(number(float(v)) for v in z) + "]")
     if values and condition is not None:
         shown = condition.with_defaults(values)
-        parts.append(", ".join(f"{_short(condition, key)} {_format(v)}" for key, v in shown.items() if v is not None))
+        parts.append(", ".join(f"{condition.control(key).short} {_format(v, condition)}"
+                               for key, v in shown.items() if v is not None))
     if dice is not None:
         parts.append(f"Dice {dice:.2f}")
     return " · ".join(parts)
-
-
-def _short(condition: Condition, key: str) -> str:
-    """A control's shortest name (loc_x -> x, radius -> r)."""
-    control = condition.control(key)
-    return min((control.key, *control.aliases), key=len)
 
 
 def _draw_view(fig: Figure | SubFigure, explorer: Any, prediction: Any, mask: Any, condition: Condition | None,

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Ellipse, Patch
 
+from inside_core.conditions import format_number
 from inside_core.geometry import normalised_to_pixel, sigma_to_pixels
 from inside_core.palette import GROUND_TRUTH_COLOUR, LABEL_COLOURS, MARKER_COLOUR, label_names
 
@@ -31,9 +32,7 @@ __all__ = ["to_numpy", "to_numpy_image", "clean_axes", "show_image", "overlay_ma
 OUTLINE_EFFECT = [patheffects.withStroke(linewidth=1.4, foreground="black")]  # white dashes readable anywhere
 
 
-def number(value: float, digits: int = 2) -> str:
-    """A number for a label, with a true minus sign."""
-    return f"{value:.{digits}f}".replace("-", "\N{MINUS SIGN}")
+number = format_number  # a number for a label, with a true minus sign: the conditions' words use it too
 
 
 def to_numpy(array: Any) -> np.ndarray:
@@ -183,26 +182,13 @@ def draw_condition_marker(ax: Axes, condition: Any, z: Any, height: int, width: 
 
 
 def region_lines(condition: Any) -> tuple[list[float], list[float]]:
-    """Normalised (x positions, y positions) where z switches between one-hots (quadrant: the image's
-    centre lines): the middle of each control's blend band, on the axis that control moves the marker."""
-    xs, ys = [], []
-    defaults = condition.defaults()
-    base = condition.marker(defaults)
-    for control in condition.controls:
-        if control.blend is None or base is None:
-            continue
-        centre = (control.blend[0] + control.blend[1]) / 2
-        moved = condition.marker({**defaults, control.key: centre})
-        if moved[0][0] != base[0][0]:
-            xs.append(float(moved[0][0]))
-        elif moved[0][1] != base[0][1]:
-            ys.append(float(moved[0][1]))
-    return xs, ys
+    """Normalised (x positions, y positions) of the condition's region boundaries: `Condition.region_lines`."""
+    return condition.region_lines()
 
 
 def draw_region_lines(ax: Axes, condition: Any, height: int, width: int) -> None:
     """The condition's region boundaries (dotted), e.g. the lines that separate the quadrants."""
-    xs, ys = region_lines(condition)
+    xs, ys = condition.region_lines()
     for y in ys:
         ax.axhline(normalised_to_pixel(y, height), color="white", linewidth=0.5, linestyle=":")
     for x in xs:

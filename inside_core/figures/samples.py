@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from inside_core.checkpoints import DEFAULT_CHECKPOINTS, default_checkpoints, find_checkpoint
-from inside_core.conditions import Condition, OneHotCondition, condition_for_dim, get_condition
+from inside_core.conditions import Condition, condition_for_dim, get_condition
 
 from .primitives import to_numpy
 
@@ -69,12 +69,9 @@ def condition_object(condition: str | Condition | None, model: Any = None) -> Co
     return get_condition(condition if condition is not None else model_condition(model))
 
 
-def categories(condition: Condition) -> tuple[str, ...]:
-    """The values of a one-hot condition (quadrants, colours, ...), () for a continuous one.
-
-    (A candidate for `Condition`: the registry knows these as `values` of its one-hot classes.)
-    """
-    return tuple(condition.values) if isinstance(condition, OneHotCondition) else ()
+def categories(condition: str | Condition) -> tuple[str, ...]:
+    """The values of a one-hot condition, () for a continuous one: `Condition.categories`."""
+    return tuple(condition_object(condition).categories)
 
 
 def describe_condition(condition: str | Condition, z: Any) -> str:
@@ -134,18 +131,9 @@ def _has_object_rule(condition: Condition) -> bool:
     return condition.ground_truth_value(condition.defaults()) is not None
 
 
-def _stack_keys(condition: Condition) -> list[str]:
-    return [c.key for c in condition.controls if c.kind == "stack"]
-
-
 def default_sweep_variable(condition: str | Condition) -> str:
-    """The control a default sweep runs over: a stack's slice (ACDC: the ground truth exists at two
-    phases only, along the whole stack), else the condition's first sweep variable, else its select."""
-    condition = condition_object(condition)
-    sweepable = [k for k in _stack_keys(condition) if k in condition.sweep] or list(condition.sweep)
-    if sweepable:
-        return sweepable[0]
-    return next(c.key for c in condition.controls if c.kind == "select")
+    """The control a default sweep runs over: `Condition.default_sweep_variable` (ACDC: the slice)."""
+    return condition_object(condition).default_sweep_variable()
 
 
 def default_sample_indices(dataset: Any, condition: str | Condition, count: int = 4) -> list[int]:

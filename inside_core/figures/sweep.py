@@ -30,24 +30,11 @@ from .style import paper_style
 __all__ = ["sweep_values", "sweep_conditions", "default_sweep_values", "sweep_figure"]
 
 
-def _check_variable(condition, variable: str) -> str:
-    """The control key of a sweep variable (a key or an alias: x, y, r still work)."""
-    try:
-        key = condition.control(variable).key
-    except ValueError:
-        key = None
-    if key is None or (key not in condition.sweep and condition.control(key).kind != "select"):
-        choices = list(condition.sweep) or [c.key for c in condition.controls if c.kind == "select"]
-        raise ValueError(f"cannot sweep {variable!r} for condition {condition.name}; choose one of "
-                         f"{', '.join(choices)}")
-    return key
-
-
 def sweep_values(condition: Any, base_z: Any, variable: str, values: Sequence) -> list[dict]:
     """The control values of each swept value: the sample's (`values_from_z(base_z)`) with `variable`
     replaced. z = `condition.encode(**v)` and the marker `condition.marker(v)` follow from them."""
     condition = condition_object(condition)
-    key = _check_variable(condition, variable)
+    key = condition.sweep_key(variable)
     base = condition.values_from_z(to_numpy(base_z).astype(np.float64).ravel())
     return [{**base, key: value} for value in values]
 
@@ -68,14 +55,13 @@ def sweep_conditions(condition: Any, base_z: Any, variable: str, values: Sequenc
 def default_sweep_values(condition: Any, variable: str, count: int = 6) -> list:
     """Evenly spaced values over the variable's sweep range (`Condition.sweep_values`; options of a select)."""
     condition = condition_object(condition)
-    return condition.sweep_values(_check_variable(condition, variable), count)
+    return condition.sweep_values(condition.sweep_key(variable), count)
 
 
 def _value_title(condition, variable: str, value: Any) -> str:
     if isinstance(value, str):
-        return value.replace("_", " ")
-    control = condition.control(variable)
-    return f"{min((control.key, *control.aliases), key=len)} = {number(float(value))}"
+        return condition.value_label(value)
+    return f"{condition.control(variable).short} = {number(float(value))}"
 
 
 def sweep_figure(model: Any, row: Row, variable: str, values: Sequence | None = None, width: str | float = "double",
