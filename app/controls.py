@@ -54,13 +54,17 @@ def image_point(condition: Condition) -> tuple[str, str, str | None] | None:
     ("loc_x", "loc_y", and "radius" for the point model) or a label's centre ("NAME_x", "NAME_y", with a
     label size "NAME…" radius only if the condition says so). Both in normalised image coordinates."""
     keys = {c.key: c for c in condition.controls if c.kind == "slider"}
+    declared = getattr(condition, "variables", {})  # a TableCondition's declarations (built-ins name a label)
     for x_key in keys:
         if not x_key.endswith("_x"):
             continue
         y_key = x_key[:-2] + "_y"
         if y_key in keys and all((keys[k].low, keys[k].high) == (-1.0, 1.0) for k in (x_key, y_key)):
             radius = "radius" if x_key == "loc_x" and "radius" in keys else None
-            return x_key, y_key, radius
+            label = (declared.get(x_key[:-2]) or {}).get("label")
+            sizes = [name for name, decl in declared.items() if decl.get("type") == "label_size"
+                     and decl.get("label") == label and name in keys]  # same units: 1 = half the side
+            return x_key, y_key, radius or (sizes[0] if label and sizes else None)
     return None
 
 
@@ -79,10 +83,33 @@ def _draw_select(control, container) -> Any:
                                help=control.help or None)
 
 
+def _parser(control):
+    return str if control.kind == "select" else int if control.kind == "stack" else page_state.number
+
+
+def use_own_values(condition: Condition, source, index: int) -> None:
+    """Set the controls to the case's own values (a user's table and what its label says; missing ones kept)."""
+    stacks = slice_stacks(condition, source, index)
+    stack_key = next(iter(stacks), None)
+    own = source.own_values(index, int(st.session_state.get(stack_key, 0)) if stack_key else 0)
+    for control in condition.controls:
+        value = own.get(control.key)
+        if value is not None and control.kind != "stack" and control.valid(value):
+            st.session_state[control.key] = value
+
+
 def read_controls(condition: Condition, source, index: int) -> ControlValues:
     """Draw the condition's select boxes (in one row) and read every control's value; the streaming
-    ones are drawn later by `draw_live_controls`."""
+    ones are drawn later by `draw_live_controls`. A user's dataset (a source that offers "table") starts
+    from the case's own values and has a button to go back to them."""
+    page_state.url_controls({c.key: _parser(c) for c in condition.controls})
     stacks = slice_stacks(condition, source, index)
+    if "table" in source.offers:
+        if not any(c.key in st.session_state for c in condition.controls):
+            use_own_values(condition, source, index)
+        st.button("This case's own values", key="own_values", on_click=use_own_values,
+                  args=(condition, source, index), help="the values in the table and what the label says "
+                  "(where the lesion is, how big): the conditions this image was annotated with")
     live = live_values(condition.controls, stacks)  # missing or invalid ones set to their defaults
     selects = [c for c in condition.controls if c.kind == "select"]
     columns = st.columns(len(selects)) if len(selects) > 1 else [st] * len(selects)

@@ -32,7 +32,10 @@ from inside_core.checkpoints import (
 from inside_core.explorer import Explorer
 from inside_core.networks import build_model
 
-DATASETS = {"clevr-seg": "CLEVR-Seg", "acdc": "ACDC"}
+DATASETS = {"clevr-seg": "CLEVR-Seg", "acdc": "ACDC", "nnunet": "Your own (nnU-Net layout)"}
+# the bundled example of a user's own dataset: generated lesion slices (inside_core/data/generate_lesions.py),
+# cases the shipped lesions-inside model never saw (it was trained on seed 1)
+LESIONS_EXAMPLE = {"cases": 60, "seed": 2, "size": 96}
 EXPLORERS_KEPT = 12
 UNTRAINED_PREFIX = "untrained-"
 
@@ -218,19 +221,39 @@ def card_text(card: dict) -> str:
 
 
 def default_data_dir(kind: str) -> Path:
-    """The bundled synthetic dataset (generated, seeded, on first use by inside_core.data)."""
+    """The bundled synthetic dataset (generated, seeded, on first use by inside_core.data); for "nnunet"
+    the generated lesions example in that layout."""
     from inside_core import data
 
+    if kind == "nnunet":
+        from inside_core.data.cache import cache_root
+        from inside_core.data.generate_lesions import generate_lesions
+
+        tag = "-".join(f"{key}{value}" for key, value in LESIONS_EXAMPLE.items())
+        folder = cache_root() / "datasets" / f"lesions-{tag}"
+        if not (folder / "dataset.json").exists():
+            try:
+                generate_lesions(folder, **LESIONS_EXAMPLE)  # a temporary folder, renamed when complete
+            except (OSError, FileExistsError):
+                if not (folder / "dataset.json").exists():  # not a lost race with another session
+                    raise
+        return folder
     if not hasattr(data, "default_data_dir"):
         raise FileNotFoundError("this version of inside_core.data has no bundled default dataset")
     return Path(data.default_data_dir(kind))
 
 
 @st.cache_resource(show_spinner="Loading the data…", max_entries=8)
-def load_source(kind: str, root: str, split: str, image_size: int = 128, spacing: float = 1.37):
-    """A dataset folder as a page source (see app/sources.py); DataError / SourceError on bad input."""
+def load_source(kind: str, root: str, split: str, image_size: int = 128, spacing: float = 1.37,
+                variables: tuple[str, ...] | None = None):
+    """A dataset folder as a page source (see app/sources.py, app/table_source.py); DataError /
+    SourceError on bad input. `variables`: for a user's folder, the model's subset of its variables."""
     from app.sources import AcdcSource, ClevrSource
 
+    if kind == "nnunet":
+        from app.table_source import TableSource
+
+        return TableSource(root, split=split, image_size=image_size, variables=variables)
     if kind == "acdc":
         return AcdcSource(root, split=split, image_size=image_size, spacing=spacing)
     return ClevrSource(root, split=split)

@@ -37,6 +37,7 @@ PHANTOM_ONLY = ("Trained on a synthetic cardiac phantom only, never on real MRI:
                 "the conditioning does, not a measurement.")
 SOURCES = {"bundled": "Bundled synthetic data", "folder": "A dataset folder", "upload": "Upload a file"}
 SPLITS = ("test", "val", "train", "all")
+FOLDER_HINTS = {"clevr-seg": "clevr-seg/", "acdc": "ACDC database/training/", "nnunet": "Dataset001_Lesions/"}
 PATH_OPTION = "(a checkpoint path…)"
 
 
@@ -55,7 +56,11 @@ def choose_source_kind() -> str:
 
 def choose_model(dataset: str) -> loading.ModelEntry | None:
     entries = loading.discover_models(dataset)
-    if not entries:
+    if not entries and dataset == "nnunet":  # a model is what defines z for a user's variables
+        st.info("No model trained on a folder of your own yet: `inside train --config "
+                "configs/your-data-inside.yaml --data FOLDER`, then choose its checkpoint here.")
+        entries = []
+    elif not entries:
         entries = loading.untrained_models(dataset)
         st.warning(f"No {loading.DATASETS[dataset]} checkpoint under checkpoints/: offering untrained models "
                    "(random weights) so the page still works.")
@@ -88,6 +93,7 @@ def load_data(dataset: str, kind: str, entry: loading.ModelEntry | None):
     """The page's source for the chosen data; on bad input, one clear line (and the validator's
     findings for a folder) instead of a traceback. None when there is nothing to show."""
     card = entry.card if entry else {}
+    variables = (card.get("data") or {}).get("variables") if dataset == "nnunet" else None
     image_size = int((card.get("image_size") or [128])[0])
     spacing = float(card.get("spacing", 1.37))
     if kind == "upload":
@@ -104,10 +110,11 @@ def load_data(dataset: str, kind: str, entry: loading.ModelEntry | None):
     page_state.default("split", "test", lambda v: v in SPLITS)
     if kind == "folder":
         page_state.default("data_dir", "")
-        root = st.text_input("Folder", key="data_dir",
-                             placeholder="clevr-seg/ or ACDC database/training/").strip()
+        root = st.text_input("Folder", key="data_dir", placeholder=FOLDER_HINTS[dataset]).strip()
         if not root:
-            st.info("Type the folder of a download (or of `inside data ...` output).")
+            st.info("Type the folder of a download (or of `inside data ...` output)." if dataset != "nnunet" else
+                    "Type a folder in the nnU-Net layout (dataset.json, imagesTr/, labelsTr/, conditions.csv: "
+                    "docs/your-data.md); `inside data validate FOLDER` checks it.")
             return None
     else:
         try:
@@ -118,7 +125,8 @@ def load_data(dataset: str, kind: str, entry: loading.ModelEntry | None):
             return None
     split = st.selectbox("Split", SPLITS, key="split")
     try:
-        return loading.load_source(dataset, root, split, image_size, spacing)
+        return loading.load_source(dataset, root, split, image_size, spacing,
+                                   tuple(variables) if variables else None)
     except (DataError, SourceError, OSError) as error:
         st.error(loading.plain(str(error).splitlines()[0] if str(error) else type(error).__name__))
         findings = loading.validation_findings(root, dataset)

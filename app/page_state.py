@@ -22,7 +22,7 @@ def _bool(text: str) -> bool:
     return str(text).strip().lower() in _TRUE
 
 
-def _float(text: str) -> float:
+def number(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
         raise ValueError(text)
@@ -32,11 +32,13 @@ def _float(text: str) -> float:
 # key -> parser of its query-string text (values must survive str() -> parser())
 URL_KEYS: dict[str, Callable[[str], Any]] = {
     "dataset": str, "source": str, "data_dir": str, "split": str, "model": str, "model_path": str,
-    "sample": int, "loc_x": _float, "loc_y": _float, "radius": _float, "value": str, "phase": _float,
+    "sample": int, "loc_x": number, "loc_y": number, "radius": number, "value": str, "phase": number,
     "slice": int, "follow": _bool, "view": str, "layer": int, "channel": str, "show_gt": _bool,
     "compare_model": str, "sweep_var": str, "sweep_steps": int,
 }
 RESTORED_FLAG = "_restored_from_url"
+FIRST_QUERY = "_first_query"  # the query string of the session's first run, for `url_control`
+CONTROL_KEYS = "_url_control_keys"  # this session's extra URL keys: a dataset's own variables
 
 
 def _text(value: Any) -> str:
@@ -52,6 +54,7 @@ def restore_from_url() -> list[str]:
     if st.session_state.get(RESTORED_FLAG):
         return []
     st.session_state[RESTORED_FLAG] = True
+    st.session_state[FIRST_QUERY] = {key: st.query_params[key] for key in st.query_params}
     unreadable = []
     for key, parse in URL_KEYS.items():
         if key in st.query_params:
@@ -62,9 +65,26 @@ def restore_from_url() -> list[str]:
     return unreadable
 
 
+def url_controls(parsers: Mapping[str, Callable[[str], Any]]) -> None:
+    """Put the controls that `URL_KEYS` does not name (the variables of a user's own dataset, keyed by
+    their names) into this session's URL too, replacing the last condition's, and seed each from the
+    session's first query string if it was there and is not set yet. Per session: other sessions'
+    datasets add nothing here."""
+    extra = [key for key in parsers if key not in URL_KEYS]
+    st.session_state[CONTROL_KEYS] = extra
+    first = st.session_state.get(FIRST_QUERY, {})
+    for key in extra:
+        if key in first and key not in st.session_state:
+            try:
+                st.session_state[key] = parsers[key](first[key])
+            except (TypeError, ValueError):
+                pass  # the control's default is used, as for any unreadable value
+
+
 def current() -> dict[str, Any]:
     """The URL keys that are set now, with their values."""
-    return {key: st.session_state[key] for key in URL_KEYS if key in st.session_state
+    keys = [*URL_KEYS, *st.session_state.get(CONTROL_KEYS, [])]
+    return {key: st.session_state[key] for key in keys if key in st.session_state
             and st.session_state[key] is not None and st.session_state[key] != ""}
 
 

@@ -147,7 +147,9 @@ class TableSource:
 
         images, masks, _ = self._case(index)
         n = len(images)
-        slice_index = int(np.clip(int(controls.get("slice", n // 2) or 0), 0, n - 1)) if n > 1 else 0
+        stack_key = next((c.key for c in self.condition.controls if c.kind == "stack"), "slice")
+        chosen = controls.get(stack_key, controls.get("slice", n // 2))
+        slice_index = int(np.clip(int(chosen or 0), 0, n - 1)) if n > 1 else 0
         _, case = self.cases[index]
         notes = [f"slice {slice_index} of {n}"] if n > 1 else []
         own = self.own_values(index, slice_index)

@@ -384,6 +384,7 @@ def list_checkpoints(directory: str | os.PathLike = "checkpoints") -> list[Path]
 DEFAULT_CHECKPOINTS: dict[str, list[list[str]]] = {
     "clevr-seg": [["clevr-seg-quadrant-inside"]],  # the dashboard's first model per dataset
     "acdc": [["acdc-phantom-inside"]],
+    "nnunet": [["lesions-inside"]],  # a user's own folder: the shipped example's model
     "qualitative": [["clevr-seg-quadrant-baseline", "clevr-seg-quadrant-film", "clevr-seg-quadrant-guideme",
                      "clevr-seg-quadrant-inside"]],
     "table": [["clevr-seg-quadrant-baseline", "clevr-seg-quadrant-film", "clevr-seg-quadrant-guideme",

@@ -58,7 +58,45 @@ def checkpoints(tmp_path_factory) -> Path:
               {"dataset": "acdc", "condition": "phase_slice", "spacing": 1.37}, 10 + seed,
               conditioning=conditioning, cond_dim=2, image_size=(128, 128), channels=(8, 16, 32, 64),
               conditioning_at=("bottleneck", "decoder1") if conditioning == "inside" else ("bottleneck",))
+    own = {"slice": {"type": "slice_position"}, "age": {"type": "continuous", "range": [20, 90], "unit": "years"},
+           "sex": {"type": "categorical", "values": ["F", "M"]}, "grade": {"type": "ordinal", "values": ["low", "high"]},
+           "lesion": {"type": "label_centroid", "label": "lesion"},
+           "lesion_size": {"type": "label_size", "label": "lesion"}}
+    from inside_core.conditions import TableCondition
+
+    _save(directory, "own-3d-inside", "encoder_decoder",
+          {"dataset": "nnunet", "condition": "table", "condition_spec": {"variables": own},
+           "labels": ["background", "lesion"], "data": {"variables": list(own)}}, 20, conditioning="inside",
+          cond_dim=TableCondition({"variables": own}).cond_dim, image_size=(48, 48), in_channels=1, num_classes=2)
     return directory
+
+
+def own_3d_folder(root: Path, cases: int = 4) -> Path:
+    """A user's folder never seen before: 3-D NIfTI cases (5 slices, 2 x 2 x 4 mm) and a conditions table."""
+    import nibabel as nib
+
+    rng = np.random.default_rng(4)
+    (root / "imagesTr").mkdir(parents=True)
+    (root / "labelsTr").mkdir()
+    for k in range(cases):
+        image = rng.normal(60, 10, (40, 36, 5)).astype(np.float32)
+        label = np.zeros((40, 36, 5), np.int16)
+        label[8 + 3 * k:16 + 3 * k, 10:18, 1:] = 1
+        image[label == 1] += 120
+        affine = np.diag([2.0, 2.0, 4.0, 1.0])
+        nib.save(nib.Nifti1Image(image, affine), root / "imagesTr" / f"case{k}_0000.nii.gz")
+        nib.save(nib.Nifti1Image(label, affine), root / "labelsTr" / f"case{k}.nii.gz")
+    conditions = {"slice": {"type": "slice_position"}, "age": {"type": "continuous", "range": [20, 90]},
+                  "sex": {"type": "categorical", "values": ["F", "M"]},
+                  "grade": {"type": "ordinal", "values": ["low", "high"]},
+                  "lesion": {"type": "label_centroid", "label": "lesion"},
+                  "lesion_size": {"type": "label_size", "label": "lesion"}}
+    (root / "dataset.json").write_text(json.dumps({
+        "channel_names": {"0": "MRI"}, "labels": {"background": 0, "lesion": 1}, "numTraining": cases,
+        "file_ending": ".nii.gz", "conditions": conditions}))
+    (root / "conditions.csv").write_text("case,age,sex,grade\n" + "".join(
+        f"case{k},{30 + 10 * k},{'FM'[k % 2]},{('low', 'high')[k % 2]}\n" for k in range(cases)))
+    return root
 
 
 @pytest.fixture
@@ -348,6 +386,48 @@ def test_export_buttons_and_figure_bytes(test_models):
     settings = json.loads(page_state.settings({"z": prediction.z.tolist()}, current["state"]))
     np.testing.assert_allclose(settings["z"], quadrant_blend(0.5, -0.5), atol=1e-4)
     assert "loc_x=0.5" in settings["query_string"]
+
+
+# ------------------------------------------------------------------------------- a user's own folder
+
+
+def test_shipped_lesions_example_opens_with_its_own_controls():
+    """The bundled example of a user's dataset (generated lesion slices, nnU-Net layout) with the shipped
+    lesions-inside model: controls from its declared variables, the point dragged on the image with the
+    lesion's size as the ring, started from the case's own values, so the mask is that lesion."""
+    at = healthy(page(dataset="nnunet"))
+    assert at.selectbox(key="model").value == "lesions-inside"
+    args = live_args(at)
+    assert [c["key"] for c in args["controls"]] == ["lesion_x", "lesion_y", "lesion_size", "age"]
+    assert (args["pad"]["x"], args["pad"]["y"], args["pad"]["r"]) == ("lesion_x", "lesion_y", "lesion_size")
+    assert at.selectbox(key="scanner").value in ("A", "B")  # a categorical variable: a select box
+    assert "this case's own conditions" in texts(at)
+    dice = float(texts(at).split("Dice against the ground truth: **")[1].split("**")[0])
+    assert dice > 0.5  # its own lesion's values: the model segments that lesion
+    at = healthy(move(at, "lesion_x", -0.9))
+    at = healthy(move(at, "lesion_y", -0.9))  # a corner with no lesion: the mask of that lesion goes
+    assert at.query_params["lesion_x"] == "-0.9"  # the variables go into the URL by their names
+    assert float(texts(at).split("Dice against the ground truth: **")[1].split("**")[0]) < dice
+
+
+def test_never_seen_3d_folder_opens_with_its_own_controls(test_models, tmp_path):
+    root = own_3d_folder(tmp_path / "Dataset042_Mine")
+    at = healthy(page(dataset="nnunet", source="folder", data_dir=str(root), split="all"))
+    assert at.selectbox(key="model").value == "own-3d-inside"
+    args = live_args(at)
+    kinds = {c["key"]: c["kind"] for c in args["controls"]}
+    assert kinds == {"slice": "stack", "age": "slider", "grade": "slider", "lesion_x": "slider",
+                     "lesion_y": "slider", "lesion_size": "slider"}  # sex is a select box
+    assert at.selectbox(key="sex").options == ["F", "M"]
+    assert len(slices(at)) == 5 and args["pad"]["x"] == "lesion_x"
+    first = last_prediction(at)
+    at = healthy(move(at, "slice", 4))
+    assert "slice 4 of 5" in texts(at) and last_prediction(at).z[0] == 1.0  # z starts with the slice position
+    at = healthy(at.selectbox(key="sex").set_value("M").run())
+    assert not np.array_equal(last_prediction(at).z, first.z)
+    query = {"dataset": "nnunet", "source": "folder", "data_dir": str(root), "split": "all", "age": "77"}
+    at = healthy(page(query=query))
+    assert value(at, "age") == 77.0  # a shared link with a variable of the user's own
 
 
 # --------------------------------------------------------------------------------------- bad input
