@@ -100,6 +100,8 @@ def test_sweep_variables_ranges_and_refusals():
     assert point.sweep_range("x") == (-0.75, 0.75) and point.sweep_range("r") == POINT_RADIUS_RANGE
     assert phase.sweep_range("phase") == (0.0, 1.0)
     assert point.sweep_key("r") == "radius" and get_condition("colour").sweep_key("value") == "value"
+    assert [c.key for c in point.sweep_controls()] == ["loc_x", "loc_y", "radius"]
+    assert [c.key for c in get_condition("shape").sweep_controls()] == ["value"]
     for variable in ("slice", "nonsense"):  # not a control of point's, or no control at all: the same answer
         with pytest.raises(ValueError, match="cannot sweep .* choose one of loc_x, loc_y, radius"):
             point.sweep_key(variable)

@@ -208,6 +208,10 @@ class Condition:
         return self.encode(**dict(zip((c.key for c in numeric), numbers, strict=True)))
 
     # -- sweeps: which controls a sweep may run over, their range and the default one
+    def sweep_controls(self) -> tuple[Control, ...]:
+        """The controls a sweep may run over: those with a `sweep` range, and selects (over their options)."""
+        return tuple(c for c in self.controls if c.key in self.sweep or c.kind == "select")
+
     def sweep_key(self, variable: str) -> str:
         """The control key of a sweep variable (a key or an alias: x, y, r work); ValueError naming the
         choices if it is not one this condition sweeps (its `sweep` keys, or a select's options)."""
@@ -215,7 +219,7 @@ class Condition:
             key = self.control(variable).key
         except ValueError:
             key = None
-        if key is None or (key not in self.sweep and self.control(key).kind != "select"):
+        if key is None or self.control(key) not in self.sweep_controls():
             choices = list(self.sweep) or [c.key for c in self.controls if c.kind == "select"]
             raise ValueError(f"cannot sweep {variable!r} for condition {self.name}; choose one of "
                              f"{', '.join(choices)}")

@@ -12,6 +12,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from inside_core.checkpoints import checkpoint_dir, default_checkpoints, find_checkpoint
+from inside_core.conditions import get_condition, list_conditions
 
 from .attention import attention_figure
 from .qualitative import qualitative_figure
@@ -54,8 +55,8 @@ def register(subparsers) -> None:
     parser.add_argument("--conditions", nargs="+", metavar="Z",
                         help="conditions replacing the samples' own (rows = samples x conditions): a value name "
                         "(top_left), x,y,r for point, phase,slice for ACDC (e.g. ES,0.5), x,y for a quadrant location")
-    parser.add_argument("--variable", help="sweep: a control of the model's condition (loc_x or x, loc_y or y, "
-                        "radius or r, phase, slice, value); default: slice for ACDC, else the first")
+    parser.add_argument("--variable", help=f"sweep: a control of the model's condition ({_sweep_variables()}); "
+                        "default: the condition's default sweep variable (a stack's slice, else the first)")
     parser.add_argument("--values", nargs="+", metavar="V", help="sweep: the values (numbers or value names)")
     parser.add_argument("--steps", type=int, default=6, help="sweep: number of evenly spaced values (default 6)")
     parser.add_argument("--layer", type=int, default=0, help="attention: which INSIDE layer (0 = first)")
@@ -66,6 +67,17 @@ def register(subparsers) -> None:
     parser.add_argument("--preview", action="store_true",
                         help=f"PNG at {PREVIEW_DPI} dpi for web pages (the README), not for print")
     parser.set_defaults(func=run_figures)
+
+
+def _sweep_variables() -> str:
+    """Each registered condition's sweep variables (key|alias), from the registry, so that a new
+    condition is listed without a change here: "quadrant: loc_x|x, loc_y|y; ...; colour, shape, size: value"."""
+    groups: dict[str, list[str]] = {}
+    for name in list_conditions():
+        condition = get_condition(name)
+        keys = ", ".join("|".join((c.key, *c.aliases)) for c in condition.sweep_controls())
+        groups.setdefault(keys, []).append(name)
+    return "; ".join(f"{', '.join(names)}: {keys}" for keys, names in groups.items() if keys)
 
 
 def _load_models(args, kind: str) -> list:
