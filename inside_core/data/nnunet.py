@@ -41,6 +41,7 @@ from inside_core.data.errors import DataError
 from inside_core.data.nnunet_layout import (
     FILE_ENDINGS,
     SPLITS,
+    SPLITS_FILE,
     TABLE_NAMES,
     Layout,
     case_ids,
@@ -49,19 +50,25 @@ from inside_core.data.nnunet_layout import (
     label_file,
     labelled_test_cases,
     layout_problems,
+    layout_split,
     parse_cell,
     read_dataset_json,
     read_layout,
+    read_splits_file,
     read_table,
     split_cases,
+    splits_problems,
     table_condition,
     table_variables,
 )
 from inside_core.geometry import pixel_to_normalised
 
+NO_NORM = "noNorm"  # nnU-Net v2's channel name for "no normalisation"
+
 __all__ = ["FILE_ENDINGS", "SPLITS", "TABLE_NAMES", "Layout", "read_dataset_json", "layout_problems", "find_table",
            "read_layout", "case_ids", "channel_files", "label_file", "read_table", "parse_cell", "table_variables",
-           "split_cases", "labelled_test_cases", "table_condition", "read_channels", "read_labels",
+           "split_cases", "labelled_test_cases", "SPLITS_FILE", "read_splits_file", "splits_problems",
+           "layout_split", "table_condition", "NO_NORM", "read_channels", "read_labels",
            "label_values_problem", "fit_slice", "built_in_value", "NnUNetDataset", "card_fields"]
 
 
@@ -95,19 +102,26 @@ def _stack(data: np.ndarray, axis: int) -> np.ndarray:
     return data[None] if data.ndim == 2 else np.moveaxis(data, axis, 0)
 
 
-def read_channels(files: Sequence[Path], ending: str, axis: int = -1) -> tuple[np.ndarray, tuple[float, float]]:
-    """A case's channel files as float32 (S, C, H, W) in [0, 1] and the in-plane spacing (row, column)."""
+def read_channels(files: Sequence[Path], ending: str, axis: int = -1,
+                  channel_names: Sequence[str] | None = None) -> tuple[np.ndarray, tuple[float, float]]:
+    """A case's channel files as float32 (S, C, H, W) in [0, 1] and the in-plane spacing (row, column).
+
+    `channel_names` (dataset.json's, in channel order): a NIfTI channel named "noNorm" (nnU-Net v2's name
+    for "no normalisation") is taken as stored, e.g. the already normalised slices `inside data export acdc`
+    writes; every other NIfTI channel is normalised per case (0.5-99.5 percentiles to [0, 1]).
+    """
     from inside_core.data.acdc import normalise_volume
 
     stacks, spacing = [], (1.0, 1.0)
-    for path in files:
+    for channel, path in enumerate(files):
         if ending == ".png":
             stacks.append(np.moveaxis(_read_png(path, labels=False), -1, 0)[None])  # (1, C, H, W)
             continue
         data, zooms = _read_nifti(path)
         in_plane = [z for k, z in enumerate(zooms[:data.ndim]) if data.ndim == 2 or k != axis % 3]
         spacing = (float(in_plane[0]), float(in_plane[1]))
-        stacks.append(_stack(normalise_volume(data), axis)[:, None])
+        as_stored = channel_names is not None and channel < len(channel_names) and channel_names[channel] == NO_NORM
+        stacks.append(_stack(data.astype(np.float32) if as_stored else normalise_volume(data), axis)[:, None])
     shapes = {s.shape[:1] + s.shape[2:] for s in stacks}
     if len(shapes) > 1:
         raise DataError(files[0], f"the channel files differ in size: {sorted(shapes)}")
@@ -195,11 +209,11 @@ class NnUNetDataset(torch.utils.data.Dataset):
         self.num_classes = len(self.label_names)
         self.in_channels = len(self.layout.channels)
         ending = self.layout.file_ending
-        self.cases = split_cases(case_ids(self.root, "imagesTr", ending), labelled_test_cases(self.layout),
-                                 split, self.seed)
+        self.cases = layout_split(self.layout, split, self.seed)
         if not self.cases:
             raise DataError(self.root, f"the {split} split has no cases")
-        files = [self.root / "dataset.json"] + ([self.layout.table] if self.layout.table else [])
+        files = [self.root / "dataset.json", self.root / SPLITS_FILE]  # the missing ones are left out below
+        files += [self.layout.table] if self.layout.table else []
         for folder, case in self.cases:
             files += channel_files(self.root, folder, case, ending, self.in_channels)
             files.append(label_file(self.root, folder, case, ending))
@@ -239,7 +253,7 @@ class NnUNetDataset(torch.utils.data.Dataset):
             if any(v is None and spec[n]["missing"] == "drop" for n, v in values.items()):
                 continue  # the declared policy: a case missing a "drop" variable is left out
             files = channel_files(self.root, folder, case, layout.file_ending, self.in_channels)
-            stack, spacing = read_channels(files, layout.file_ending, layout.slice_axis)
+            stack, spacing = read_channels(files, layout.file_ending, layout.slice_axis, layout.channels)
             if stack.shape[1] != self.in_channels:
                 raise DataError(files[0], f"{stack.shape[1]} channels but dataset.json names {self.in_channels}")
             path = label_file(self.root, folder, case, layout.file_ending)

@@ -10,6 +10,11 @@
   same one-hot z; point: x, y, r continuous). The test split goes to imagesTs / labelsTs.
 - `export_dataset("acdc", ...)`: each (patient, phase) as a 3-D NIfTI of the loader's resampled slices,
   ordered base to apex, with slice_position (a built-in) and phase (ordinal ED, ES): the same z as ACDC's.
+  The channel is named "noNorm" (nnU-Net's "leave as stored"): the slices are already normalised, and
+  normalising them again per case would change their intensities.
+
+Both write splits_final.json (nnU-Net v2's format, one fold) holding the source loader's train / val cases,
+so the exported folder trains on the same cases as the original (tests/test_nnunet_roundtrip.py).
 """
 
 from __future__ import annotations
@@ -159,7 +164,16 @@ def _png(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _export_clevr(data: Path, folder: Path, condition: str, seed: int, limit: int | None) -> None:
+def _write_splits(folder: Path, split_cases: dict[str, list[str]]) -> None:
+    """The source's train / val cases as fold 0 of splits_final.json (inside_core.data.nnunet_layout)."""
+    from inside_core.data.nnunet_layout import SPLITS_FILE
+
+    fold = {"train": split_cases["train"], "val": split_cases["val"]}
+    (folder / SPLITS_FILE).write_text(json.dumps([fold], indent=1) + "\n")
+
+
+def _export_clevr(data: Path, folder: Path, condition: str, seed: int, limit: int | None,
+                  image_size: int | None) -> None:
     from inside_core.conditions import get_condition
     from inside_core.data.clevr_seg import ClevrSegDataset
 
@@ -167,15 +181,17 @@ def _export_clevr(data: Path, folder: Path, condition: str, seed: int, limit: in
         declared = get_condition(condition).table_declaration()
     except ValueError:
         raise ValueError(f"cannot export CLEVR-Seg condition {condition!r}") from None
-    rows, count = [], 0
+    rows, count, splits = [], 0, {}
     for split, images, labels in (("train", "imagesTr", "labelsTr"), ("val", "imagesTr", "labelsTr"),
                                   ("test", "imagesTs", "labelsTs")):
-        dataset = ClevrSegDataset(data, condition=condition, split=split, seed=seed)
+        dataset = ClevrSegDataset(data, condition=condition, split=split, seed=seed, image_size=image_size)
+        splits[split] = []
         (folder / images).mkdir(exist_ok=True)
         (folder / labels).mkdir(exist_ok=True)
         for index in range(len(dataset) if limit is None else min(len(dataset), limit)):
             meta = dataset.meta[index]
             case = _case_id(meta["name"])
+            splits[split].append(case)
             (folder / images / f"{case}_0000.png").write_bytes(_png(dataset.images[index]))
             (folder / labels / f"{case}.png").write_bytes(_png(dataset.masks[index].astype(np.uint8)))
             value = meta["value"]
@@ -183,21 +199,26 @@ def _export_clevr(data: Path, folder: Path, condition: str, seed: int, limit: in
             rows.append([case, *(f"{v:.6g}" for v in value)] if numbers else [case, value])
             count += images == "imagesTr"
     _write_table(folder / "conditions.csv", ["case", *declared], rows)
+    _write_splits(folder, splits)
     meta = {"name": f"CLEVR-Seg ({condition})", "channel_names": {"0": "R", "1": "G", "2": "B"},
             "labels": {"background": 0, "object": 1}, "numTraining": count, "file_ending": ".png",
             "conditions": declared}
     (folder / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
-def _export_acdc(data: Path, folder: Path, limit: int | None) -> None:
+def _export_acdc(data: Path, folder: Path, seed: int, limit: int | None, image_size: int | None,
+                 spacing: float | None) -> None:
     import nibabel as nib
 
     from inside_core.data.acdc import AcdcDataset
+    from inside_core.data.nnunet import NO_NORM
 
-    rows, count = [], 0
+    options = {k: v for k, v in (("image_size", image_size), ("spacing", spacing)) if v is not None}
+    rows, count, splits = [], 0, {}
     for split, images, labels in (("train", "imagesTr", "labelsTr"), ("val", "imagesTr", "labelsTr"),
                                   ("test", "imagesTs", "labelsTs")):
-        dataset = AcdcDataset(data, split=split)
+        dataset = AcdcDataset(data, split=split, seed=seed, **options)
+        splits[split] = []
         (folder / images).mkdir(exist_ok=True)
         (folder / labels).mkdir(exist_ok=True)
         groups: dict[tuple[str, str], list[int]] = {}
@@ -210,6 +231,7 @@ def _export_acdc(data: Path, folder: Path, limit: int | None) -> None:
             row_mm, col_mm, slice_mm = (float(s) for s in dataset.meta[indices[0]]["spacing"])
             affine = np.diag([row_mm, col_mm, slice_mm, 1.0])
             case = f"{patient}_{phase}"
+            splits[split].append(case)
             volume = np.stack([dataset.images[i] for i in indices], axis=-1).astype(np.float32)
             mask = np.stack([dataset.masks[i] for i in indices], axis=-1).astype(np.uint8)
             nib.save(nib.Nifti1Image(volume, affine), folder / images / f"{case}_0000.nii.gz")
@@ -217,7 +239,8 @@ def _export_acdc(data: Path, folder: Path, limit: int | None) -> None:
             rows.append([case, phase])
             count += images == "imagesTr"
     _write_table(folder / "conditions.csv", ["case", "phase"], rows)
-    meta = {"name": "ACDC (exported slices)", "channel_names": {"0": "cine MRI"},
+    _write_splits(folder, splits)
+    meta = {"name": "ACDC (exported slices, cine MRI)", "channel_names": {"0": NO_NORM},
             "labels": {"background": 0, "RV": 1, "MYO": 2, "LV": 3}, "numTraining": count, "file_ending": ".nii.gz",
             "conditions": {"phase": {"type": "ordinal", "values": ["ED", "ES"]},
                            "slice": {"type": "slice_position"}}}
@@ -225,15 +248,19 @@ def _export_acdc(data: Path, folder: Path, limit: int | None) -> None:
 
 
 def export_dataset(kind: str, data: str | Path, out: str | Path, condition: str = "point", seed: int = 0,
-                   limit: int | None = None) -> Path:
-    """Write the CLEVR-Seg (one condition) or ACDC data in the layout (see the module docstring)."""
+                   limit: int | None = None, image_size: int | None = None, spacing: float | None = None) -> Path:
+    """Write the CLEVR-Seg (one condition) or ACDC data in the layout (see the module docstring).
+
+    `seed`, `image_size` (and for ACDC `spacing`, mm) are the source loader's (None: its defaults; CLEVR-Seg:
+    the native size, ACDC: 128 px at 1.37 mm): train the export at that image size to get the same pixels.
+    """
     if limit is not None and (limit < 1 or not math.isfinite(limit)):
         raise ValueError(f"--limit must be positive, got {limit}")
     with atomic_folder(out) as folder:
         if kind == "clevr-seg":
-            _export_clevr(Path(data), folder, condition, seed, limit)
+            _export_clevr(Path(data), folder, condition, seed, limit, image_size)
         elif kind == "acdc":
-            _export_acdc(Path(data), folder, limit)
+            _export_acdc(Path(data), folder, seed, limit, image_size, spacing)
         else:
             raise ValueError(f"cannot export {kind!r}; choose clevr-seg or acdc")
     return Path(out)

@@ -10,7 +10,10 @@ which re-exports every name here.
     FOLDER/conditions.csv (or .tsv)  a `case` column, one column per declared table variable
 
 Splits are by case: imagesTs/labelsTs is the test split where present (imagesTr then 90/10 train/val),
-otherwise imagesTr is split 72/8/20 by a permutation seeded with `seed`.
+otherwise imagesTr is split 72/8/20 by a permutation seeded with `seed`. An optional FOLDER/splits_final.json
+in nnU-Net v2's format (a list of folds {"train": [...], "val": [...]}) fixes the split instead: fold 0's
+lists are the train and val cases, and the imagesTr cases in neither are the test split when there is no
+labelled imagesTs. `inside data export` writes one, so an exported dataset keeps its source's split.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from inside_core.data.errors import DataError
 
 __all__ = ["FILE_ENDINGS", "SPLITS", "TABLE_NAMES", "Layout", "read_dataset_json", "layout_problems", "find_table",
            "read_layout", "case_ids", "channel_files", "label_file", "read_table", "parse_cell", "table_variables",
-           "split_cases", "labelled_test_cases", "table_condition"]
+           "split_cases", "labelled_test_cases", "SPLITS_FILE", "read_splits_file", "splits_problems",
+           "layout_split", "table_condition"]
 
 FILE_ENDINGS = (".png", ".nii.gz", ".nii")
 SPLITS = ("train", "val", "test", "all")
 TABLE_NAMES = ("conditions.csv", "conditions.tsv")
+SPLITS_FILE = "splits_final.json"  # nnU-Net v2's name (it keeps it in nnUNet_preprocessed/DatasetXXX/)
 
 
 # ------------------------------------------------------------------------------------------ the layout
@@ -218,14 +223,22 @@ def table_variables(conditions: dict[str, dict]) -> list[str]:
     return [name for name, decl in conditions.items() if decl["type"] not in TABLE_BUILT_INS]
 
 # ---------------------------------------------------------------------------------------------- splits
-def split_cases(train_cases: list[str], test_cases: list[str], split: str, seed: int) -> list[tuple[str, str]]:
-    """(folder, case) pairs of a split; see the module docstring."""
+def split_cases(train_cases: list[str], test_cases: list[str], split: str, seed: int,
+                fixed: dict[str, list[str]] | None = None) -> list[tuple[str, str]]:
+    """(folder, case) pairs of a split; see the module docstring. `fixed`: fold 0 of splits_final.json."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
     tr = [("imagesTr", c) for c in sorted(train_cases)]
     ts = [("imagesTs", c) for c in sorted(test_cases)]
     if split == "all":
         return tr + ts
+    if fixed is not None:
+        if split in ("train", "val"):
+            return sorted(("imagesTr", c) for c in fixed[split])
+        if ts:
+            return ts
+        listed = set(fixed["train"]) | set(fixed["val"])
+        return [pair for pair in tr if pair[1] not in listed]
     order = [tr[i] for i in np.random.default_rng(seed).permutation(len(tr))]
     n = len(order)
     if ts:
@@ -245,6 +258,51 @@ def labelled_test_cases(layout: Layout) -> list[str]:
     """imagesTs cases that have a labelsTs file (only those can be a test split)."""
     return [c for c in case_ids(layout.root, "imagesTs", layout.file_ending)
             if label_file(layout.root, "imagesTs", c, layout.file_ending).exists()]
+
+
+def read_splits_file(root: Path) -> dict[str, list[str]] | None:
+    """Fold 0 of root/splits_final.json as {"train": [...], "val": [...]}, or None when there is none;
+    DataError (naming the file) when it is not nnU-Net's list of {"train": [...], "val": [...]}."""
+    path = Path(root) / SPLITS_FILE
+    if not path.exists():
+        return None
+    try:
+        folds = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(path, f"unreadable {SPLITS_FILE} ({error})") from None
+    fold = folds[0] if isinstance(folds, list) and folds else None
+    if not (isinstance(fold, dict) and all(isinstance(fold.get(k), list) and all(isinstance(c, str) for c in fold[k])
+                                           for k in ("train", "val"))):
+        raise DataError(path, 'expected nnU-Net\'s list of folds [{"train": [case, ...], "val": [case, ...]}, ...]')
+    return {"train": list(fold["train"]), "val": list(fold["val"])}
+
+
+def splits_problems(fixed: dict[str, list[str]], train_cases: Sequence[str]) -> list[str]:
+    """What is wrong with fold 0 of splits_final.json against the imagesTr cases (empty: usable)."""
+    known, problems = set(train_cases), []
+    for key in ("train", "val"):
+        unknown = [c for c in fixed[key] if c not in known]
+        if unknown:
+            problems.append(f"fold 0 {key}: {', '.join(map(repr, unknown[:5]))}"
+                            f"{' ...' if len(unknown) > 5 else ''} not among the imagesTr cases")
+    both = sorted(set(fixed["train"]) & set(fixed["val"]))
+    if both:
+        problems.append(f"fold 0: {', '.join(map(repr, both[:5]))} in both train and val")
+    if not fixed["train"]:
+        problems.append("fold 0: no train cases")
+    return problems
+
+
+def layout_split(layout: Layout, split: str, seed: int) -> list[tuple[str, str]]:
+    """(folder, case) pairs of a split of the folder: splits_final.json's fold 0 if there is one, otherwise
+    the seeded draw (module docstring). DataError naming splits_final.json if it does not fit the folder."""
+    train_cases = case_ids(layout.root, "imagesTr", layout.file_ending)
+    fixed = read_splits_file(layout.root)
+    if fixed is not None:
+        problems = splits_problems(fixed, train_cases)
+        if problems:
+            raise DataError(layout.root / SPLITS_FILE, "; ".join(problems))
+    return split_cases(train_cases, labelled_test_cases(layout), split, seed, fixed)
 
 
 def table_condition(layout: Layout, variables: Sequence[str] | None = None) -> TableCondition:

@@ -4,7 +4,8 @@ Every problem is listed, each with its file (and for the table, `conditions.csv:
 dataset.json (keys, file_ending, labels, each condition's declaration, numTraining), file names, channel
 files missing or extra, images without labels and labels without images, unreadable files, label shapes
 and values not in dataset.json's labels, the table's header, unknown / duplicate / missing case ids, and
-each cell's type and range. Warnings (no failure): cases or slices the missing-value policy will leave
+each cell's type and range, and splits_final.json (its format, cases that are not in imagesTr, a case in
+both train and val). Warnings (no failure): cases or slices the missing-value policy will leave
 out, undeclared table columns, a test folder without labels.
 """
 
@@ -53,7 +54,8 @@ def _check_case(layout: nnunet.Layout, folder: str, case: str, needs_label: bool
     present = [f for f in files if f.exists()]
     shape = None
     try:
-        stack, _ = nnunet.read_channels(present, ending, layout.slice_axis) if present else (None, None)
+        stack, _ = (nnunet.read_channels(present, ending, layout.slice_axis, layout.channels) if present
+                    else (None, None))
     except DataError as error:
         problems.append(Problem(error.path, error.problem))
         stack = None
@@ -193,6 +195,13 @@ def validate_nnunet(path: str | Path) -> Report:
             if label.name[: -len(ending)] not in cases:
                 problems.append(Problem(str(label), f"label without an image: {folder}/{label.name[:-len(ending)]}"
                                         f"_0000{ending} missing"))
+    try:
+        fixed = nnunet.read_splits_file(root)
+    except DataError as error:
+        problems.append(Problem(error.path, error.problem))
+        fixed = None
+    if fixed is not None:
+        problems += [Problem(str(root / nnunet.SPLITS_FILE), p) for p in nnunet.splits_problems(fixed, train)]
     if test and not (root / "labelsTs").is_dir():
         problems.append(Problem(str(root / "imagesTs"), "no labelsTs/: the test split is taken from imagesTr/ "
                                 "instead", "warning"))
