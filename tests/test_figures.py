@@ -23,7 +23,7 @@ from inside_core import build_model
 from inside_core import figures as F
 from inside_core.checkpoints import save_checkpoint
 from inside_core.cli import main as cli_main
-from inside_core.conditions import acdc_condition, one_hot, point_condition
+from inside_core.conditions import TableCondition, acdc_condition, one_hot, point_condition
 from inside_core.explorer import Explorer
 
 SIZE = 48  # a multiple of 8 (U-Net) and 4 (encoder-decoder)
@@ -543,3 +543,9 @@ def test_figures_ask_the_registry():
     model.card = {k: v for k, v in model.card.items() if k != "condition"}
     with pytest.raises(ValueError, match="say which condition"):
         F.model_condition(model)
+    # a user's table condition is rebuilt from the card's declaration (condition_of), not looked up by name
+    spec = {"variables": {"age": {"type": "continuous", "range": [20, 80]}, "pos": {"type": "slice_position"}}}
+    model.card = {**model.card, "condition": "table", "condition_spec": spec}
+    condition = F.samples.condition_object(None, model)
+    assert isinstance(condition, TableCondition) and condition.default_sweep_variable() == "pos"
+    assert F.model_condition(model) == "table"

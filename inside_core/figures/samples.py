@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from inside_core.checkpoints import DEFAULT_CHECKPOINTS, default_checkpoints, find_checkpoint
-from inside_core.conditions import Condition, condition_for_dim, get_condition
+from inside_core.conditions import Condition, condition_for_dim, condition_of, get_condition
 
 from .primitives import to_numpy
 
@@ -57,7 +57,7 @@ def model_condition(model: Any) -> str:
     unambiguously (`condition_for_dim`, which refuses sizes several conditions share)."""
     card = getattr(model, "card", None) or {}
     if card.get("condition"):
-        return get_condition(str(card["condition"])).name
+        return condition_of(card).name
     cond_dim = int(getattr(model, "cond_dim", 0) or (getattr(model, "config", None) or {}).get("cond_dim", 4))
     return condition_for_dim(cond_dim).name
 
@@ -66,7 +66,12 @@ def condition_object(condition: str | Condition | None, model: Any = None) -> Co
     """A Condition from a name, a Condition, or (None) the model's."""
     if isinstance(condition, Condition):
         return condition
-    return get_condition(condition if condition is not None else model_condition(model))
+    if condition is not None:
+        return get_condition(condition)
+    card = getattr(model, "card", None) or {}
+    if card.get("condition"):  # the registry's reading of a card: a user's table condition too
+        return condition_of(card)
+    return get_condition(model_condition(model))
 
 
 def categories(condition: str | Condition) -> tuple[str, ...]:
