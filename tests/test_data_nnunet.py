@@ -134,6 +134,98 @@ def test_missing_policies(tmp_path):
     assert data.z[filled][1] == 1.0 and data.z[filled][0] == pytest.approx(30 / 70)  # fill 50 + missing bit
 
 
+def test_each_table_type_and_built_in_has_its_part_of_z(tmp_path):
+    """z = age, its missing bit, sex one-hot, grade index / (n - 1), lesion (x, y), lesion size, in that order."""
+    root = build_folder(tmp_path / "d")
+    data = NnUNetDataset(root, "all", image_size=32)
+    k = next(i for i, m in enumerate(data.meta) if m["case"] == "case001")  # age 25, sex M, grade mid
+    z, values, mask = data.z[k], data.meta[k]["values"], data.masks[k]
+    np.testing.assert_allclose(z[:5], [(25 - 20) / 70, 0.0, 0.0, 1.0, 0.5], atol=1e-6)
+    rows, columns = np.nonzero(mask == 1)
+    np.testing.assert_allclose(z[5:7], [(2 * columns.mean() + 1) / 32 - 1, (2 * rows.mean() + 1) / 32 - 1], atol=1e-5)
+    assert z[7] == pytest.approx(np.sqrt(rows.size / np.pi) / 16, abs=1e-5) == values["lesion_size"]
+    last = next(i for i, m in enumerate(data.meta) if m["case"] == "case002")  # grade high: the top of the scale
+    assert data.z[last][4] == 1.0 and data.z[next(i for i, m in enumerate(data.meta) if m["case"] == "case000")][4] == 0
+
+
+def test_built_ins_with_the_fill_policy_keep_lesion_free_slices(tmp_path):
+    conditions = {"slice": {"type": "slice_position"},
+                  "lesion": {"type": "label_centroid", "label": "lesion", "missing": "fill"},
+                  "lesion_size": {"type": "label_size", "label": "lesion", "missing": "fill"}}
+    root = build_folder(tmp_path / "d", cases=2, ending=".nii.gz", slices=3, conditions=conditions)
+    data = NnUNetDataset(root, "all", image_size=24)
+    assert len(data) == 2 * 3 and data.cond_dim == 1 + 3 + 2  # nothing dropped; a missing bit per built-in
+    first = [i for i, m in enumerate(data.meta) if m["slice_index"] == 0]  # the slices without the lesion
+    np.testing.assert_array_equal(data.z[first], [[0, 0, 0, 1, 0, 1]] * 2)  # the defaults (0, 0), 0 + missing
+    assert all(data.z[i][3] == 0 and data.z[i][5] == 0 for i in range(len(data)) if i not in first)
+
+
+def test_missing_rows_follow_the_policy(tmp_path):
+    """A case without a table row has every table variable missing: dropped by "drop", filled by "fill"."""
+    rows = [[f"case{k:03d}", "40", "F", "low"] for k in range(10) if k != 4]
+    root = build_folder(tmp_path / "d", rows=rows)
+    assert "case004" not in {m["case"] for m in NnUNetDataset(root, "all", image_size=24).meta}  # sex: drop
+    filled = {"age": CONDITIONS["age"], "sex": {**CONDITIONS["sex"], "missing": "fill", "fill": "M"}}
+    root = build_folder(tmp_path / "f", rows=rows, conditions=filled)
+    data = NnUNetDataset(root, "all", image_size=24)
+    k = next(i for i, m in enumerate(data.meta) if m["case"] == "case004")
+    np.testing.assert_allclose(data.z[k], [30 / 70, 1.0, 0.0, 1.0, 1.0], atol=1e-6)  # fills 50, M; both bits
+    report = validate(root)
+    assert report.ok and any("no row for case 'case004' (every variable filled)" in p.line()
+                             for p in report.problems)
+
+
+def test_loader_bad_inputs_name_the_file(tmp_path):
+    """What validation reports, the loader stops at, naming the file (and the table line)."""
+    from inside_core.data.errors import DataError
+
+    root = build_folder(tmp_path / "a")
+    (root / "labelsTr" / "case004.png").unlink()
+    with pytest.raises(DataError, match=r"case004_0000.png: image without a label: labelsTr/case004.png missing"):
+        NnUNetDataset(root, "all", image_size=24)
+    root = build_folder(tmp_path / "b")
+    Image.fromarray(np.full((24, 24), 9, np.uint8)).save(root / "labelsTr" / "case006.png")
+    with pytest.raises(DataError, match=r"case006.png: label values 9 are not in dataset.json's labels"):
+        NnUNetDataset(root, "all", image_size=24)
+    rows = [[f"case{k:03d}", "200" if k == 3 else "40", "F", "low"] for k in range(10)]
+    root = build_folder(tmp_path / "c", rows=rows)
+    with pytest.raises(DataError, match=r"conditions.csv:5: age: 200 is outside the declared range \[20, 90\]"):
+        NnUNetDataset(root, "all", image_size=24)
+
+
+def test_3d_bad_inputs_listed(tmp_path):
+    conditions = {"slice": {"type": "slice_position"}, "lesion": {"type": "label_centroid", "label": "lesion"}}
+    root = build_folder(tmp_path / "d", cases=4, ending=".nii.gz", slices=4, conditions=conditions)
+    affine = np.eye(4)
+    labels = [np.asarray(nib.load(root / "labelsTr" / f"case00{k}.nii.gz").dataobj) for k in range(4)]
+    image = np.asarray(nib.load(root / "imagesTr" / "case000_0000.nii.gz").dataobj)
+    nib.save(nib.Nifti1Image(image[..., :3], affine), root / "imagesTr" / "case000_0000.nii.gz")  # 3 slices, label 4
+    fractional = labels[1].astype(np.float32)
+    fractional[0, 0, 1] = 0.5
+    nib.save(nib.Nifti1Image(fractional, affine), root / "labelsTr" / "case001.nii.gz")
+    unknown = labels[2].astype(np.int16)
+    unknown[0, 0, 2] = 7
+    nib.save(nib.Nifti1Image(unknown, affine), root / "labelsTr" / "case002.nii.gz")
+    nib.save(nib.Nifti1Image(np.zeros_like(labels[3], np.int16), affine), root / "labelsTr" / "case003.nii.gz")
+    report = validate_nnunet(root)
+    lines = [p.line() for p in report.problems]
+    folder = root / "labelsTr"
+    assert f"error: {folder / 'case000.nii.gz'}: label shape 4x24x24 differs from the image's 3x24x24" in lines
+    assert f"error: {folder / 'case001.nii.gz'}: label values must be integers" in lines
+    assert any(line.startswith(f"error: {folder / 'case002.nii.gz'}: label values 7 are not") for line in lines)
+    assert any(line.startswith(f"warning: {folder / 'case003.nii.gz'}: lesion: label 'lesion' is absent from this "
+                               "case, which is left out (missing: drop)") for line in lines), lines
+    assert len(report.errors) == 3
+
+
+def test_policy_warnings_name_the_line(tmp_path):
+    rows = [[f"case{k:03d}", "40", "" if k == 2 else "F", "low"] for k in range(10)]
+    report = validate(build_folder(tmp_path / "d", rows=rows))
+    assert report.ok
+    assert f"warning: {tmp_path / 'd' / 'conditions.csv'}:4: sex missing: case 'case002' is left out (missing: drop)" \
+        in [p.line() for p in report.problems]
+
+
 def test_images_ts_is_the_test_split(tmp_path):
     root = build_folder(tmp_path / "d", cases=10, test_cases=3)
     assert [c for _, c in NnUNetDataset(root, "test", image_size=24).cases] == ["case010", "case011", "case012"]

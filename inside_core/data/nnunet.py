@@ -257,6 +257,8 @@ class NnUNetDataset(torch.utils.data.Dataset):
             if stack.shape[1] != self.in_channels:
                 raise DataError(files[0], f"{stack.shape[1]} channels but dataset.json names {self.in_channels}")
             path = label_file(self.root, folder, case, layout.file_ending)
+            if not path.exists():  # said as validation says it, not as a generic "file missing"
+                raise DataError(files[0], f"image without a label: {path.parent.name}/{path.name} missing")
             labels = read_labels(path, layout.file_ending, layout.slice_axis)
             if labels.shape != stack.shape[:1] + stack.shape[2:]:
                 shape = stack.shape[:1] + stack.shape[2:]
