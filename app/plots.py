@@ -14,7 +14,6 @@ import io
 
 import numpy as np
 from PIL import Image
-from scipy.ndimage import binary_erosion
 
 from inside_core import palette
 from inside_core.geometry import gaussian, mean_attention, normalised_to_pixel, pixel_centres_np, sigma_to_pixels
@@ -52,36 +51,39 @@ def to_rgb_uint8(image) -> np.ndarray:
 
 
 def outline(region: np.ndarray) -> np.ndarray:
-    """The boundary pixels of a boolean region (the region minus its erosion)."""
-    region = region.astype(bool)
-    return region & ~binary_erosion(region, iterations=1, border_value=0)
+    """The boundary pixels of a boolean region: the region minus its erosion by a cross (4 neighbours;
+    outside the image counts as outside the region). Array slices: a few times faster than
+    scipy.ndimage.binary_erosion at display size, on every control move."""
+    region = np.asarray(region, dtype=bool)
+    padded = np.pad(region, 1, constant_values=False)
+    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return region & ~inner
 
 
 def overlay(image, labels: np.ndarray, ground_truth: np.ndarray | None = None, alpha: float = 0.45) -> np.ndarray:
     """The input with the predicted labels blended in and outlined in their colour (a tint alone vanishes
     on an object of a similar colour), and the ground truth as white outlines.
 
-    Returns uint8 RGB (H, W, 3). `labels`, `ground_truth`: int (H, W), 0 = background.
+    Returns uint8 RGB (H, W, 3). `labels`, `ground_truth`: int (H, W), 0 = background. Only the labelled
+    pixels are blended (the rest are copied): the page redraws this on every control move.
     """
-    rgb = to_rgb_uint8(image).astype(np.float32)
-    if labels.any():
-        # blend with a colour per label through a lookup table (label 0: weight 0, unchanged)
+    rgb = to_rgb_uint8(image).copy()
+    labels = np.asarray(labels)
+    coloured = np.isin(labels, list(LABEL_COLOURS))
+    if coloured.any():
         colours = np.zeros((max(LABEL_COLOURS) + 1, 3), np.float32)
-        weights = np.zeros(max(LABEL_COLOURS) + 1, np.float32)
         for label, colour in LABEL_COLOURS.items():
-            colours[label], weights[label] = colour, alpha
-        index = np.clip(labels, 0, len(weights) - 1)
-        weight = weights[index][..., None]
-        rgb = (1 - weight) * rgb + weight * colours[index]
-        for label in np.unique(labels):
-            if label in LABEL_COLOURS:
-                rgb[outline(labels == label)] = LABEL_COLOURS[label]
+            colours[label] = colour
+        blended = (1 - alpha) * rgb[coloured].astype(np.float32) + alpha * colours[labels[coloured]]
+        rgb[coloured] = (blended + 0.5).astype(np.uint8)
+        for label in np.unique(labels[coloured]):
+            rgb[outline(labels == label)] = LABEL_COLOURS[int(label)]
     if ground_truth is not None:
         for label in np.unique(ground_truth):
             if label == 0:
                 continue
-            rgb[outline(ground_truth == label)] = 255.0
-    return (rgb + 0.5).astype(np.uint8)
+            rgb[outline(ground_truth == label)] = 255
+    return rgb
 
 
 def display_size(height: int, width: int, pixels: int) -> tuple[int, int]:
@@ -210,10 +212,9 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
     plotly more time to draw on every move than the rest of the figure.
     """
     if isinstance(background, np.ndarray):
-        size, background_size = size or background.shape[:2], background.shape[:2]
+        size = size or background.shape[:2]
         background = jpeg_data_uri(background)
     height, width = size
-    bh, bw = background_size or size
     chosen = channel_indices(len(table["mu_x"]), channel)
     cx, cy = normalised_to_pixel(table["mu_x"][chosen], width), normalised_to_pixel(table["mu_y"][chosen], height)
     ex, ey = ellipse_path(cx, cy, sigma_to_pixels(table["sigma_x"][chosen], width),
@@ -222,10 +223,11 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
                        table["sigma_y"][chosen], table["gamma"][chosen], table["beta"][chosen]], axis=-1)
     gamma = table["gamma"][chosen]
     limit = float(max(np.abs(table["gamma"]).max(), 1e-6))
+    # the picture spread over the model grid (pixel k's centre at k, as for the Gaussians), as a layout
+    # image: an unchanged layout image is not decoded again when a control move redraws the traces
+    picture = {"source": background, "xref": "x", "yref": "y", "x": -0.5, "y": -0.5, "sizex": width,
+               "sizey": height, "sizing": "stretch", "xanchor": "left", "yanchor": "top", "layer": "below"}
     data = [
-        # the picture's pixels spread over the model grid's (pixel k's centre at k, as for the Gaussians)
-        {"type": "image", "source": background, "hoverinfo": "skip", "dx": width / bw, "dy": height / bh,
-         "x0": -0.5 + width / bw / 2, "y0": -0.5 + height / bh / 2},
         {"type": "scatter", "x": ex, "y": ey, "mode": "lines", "name": "1σ", "hoverinfo": "skip",
          "line": {"color": ELLIPSE_COLOUR, "width": 1}},
         {"type": "scatter", "x": cx, "y": cy, "mode": "markers", "name": "μ", "customdata": custom,
@@ -243,7 +245,7 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
     xaxis, yaxis = _image_axes(height, width)
     subtitle = {"text": subtitle}
     return {"data": data, "layout": _layout(title={"text": title, "subtitle": subtitle}, showlegend=False,
-                                            height=440, xaxis=xaxis, yaxis=yaxis,
+                                            height=440, xaxis=xaxis, yaxis=yaxis, images=[picture],
                                             margin=dict(PLOT_MARGIN, t=84))}
 
 

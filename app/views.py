@@ -14,7 +14,7 @@ import numpy as np
 import streamlit as st
 
 from app import loading, page_state, plots
-from app.controls import ControlValues, draw_live_controls
+from app.controls import ControlValues, draw_live_controls, streaming
 from app.live_chart import live_chart
 from inside_core import attention, palette
 from inside_core.conditions import condition_of
@@ -152,6 +152,17 @@ def drawn_channels(explorer, prediction, condition, layer: int, choice: str):
     return int(choice), f"channel {choice} of {total}"
 
 
+def secondary_figure(name: str, make):
+    """A figure that may wait for the release: while a control is dragged the last one is drawn again
+    (unchanged, so the browser does not redraw it; the mask and the attention take the time), and on the
+    release, or any other change, a new one is made."""
+    kept = st.session_state.setdefault("_secondary", {})
+    if streaming() and name in kept:
+        return kept[name]
+    kept[name] = make()
+    return kept[name]
+
+
 def conditioning_panel(explorer, prediction, condition, marker=None, compact: bool = False) -> ConditioningPanel:
     """The panel's figures for the chosen layer and channel (their pickers are drawn with the panel; their
     values come from the page state). `compact`: layer 0, all channels, no detail figures (Compare)."""
@@ -170,7 +181,8 @@ def conditioning_panel(explorer, prediction, condition, marker=None, compact: bo
         panel.figures["attention"] = plots.attention_figure(picture, table, chosen, size=explorer.image_size,
                                                             marker=marker, background_size=picture_size)
         if not compact:  # 1-D profiles, mean attention map and gamma / beta bars: one figure, one row
-            panel.figures["details"] = plots.details_figure(table, chosen if isinstance(chosen, int) else None)
+            panel.figures["details"] = secondary_figure(
+                "details", lambda: plots.details_figure(table, chosen if isinstance(chosen, int) else None))
     elif panel.kind == "guideme":
         panel.figures["spatial"] = plots.spatial_map_figure(prediction.spatial_map(layer))
         if not compact:

@@ -1,6 +1,6 @@
-"""How fast the dashboard answers a slider move, measured in one run.
+"""How fast the dashboard answers a control move, measured in one run.
 
-    python benchmarks/bench_dashboard.py                 # both parts, about 2-3 minutes
+    python benchmarks/bench_dashboard.py                 # all parts, about 4-6 minutes
     python benchmarks/bench_dashboard.py --skip-browser  # the model part only
 
 1. Cached update vs full forward pass: `Explorer.update(z)` (decode only, on the kept encoder output)
@@ -8,12 +8,17 @@
    for the CLEVR-Seg encoder-decoder at 200x200 and the ACDC U-Net at 128x128 (the shipped checkpoints
    when present, else the same architectures with random weights; the time does not depend on the weights).
    Targets: update / full <= 0.7 (CLEVR-Seg) and <= 0.6 (U-Net).
-2. Browser round trip: headless Chromium (Playwright) presses End / Home on the "Location x" slider of
-   `streamlit run app/main.py` and times key press -> the new mask and attention drawn; the same on a bare
-   page with one slider and one image (benchmarks/bare_page.py), the floor of Streamlit's own round trip.
-   A third page adds one small plotly scatter to the bare page: the floor of a round trip that redraws a
-   plotly figure. Blocks of presses alternate between the pages so all see the same machine load.
-   Target: our median <= 1.5 x the bare page's.
+2. First page on a clean cache: `streamlit run app/main.py` with a new $INSIDE_CACHE_DIR (the bundled
+   data not generated yet), seconds until the controls and the predicted mask are on the page, for
+   CLEVR-Seg and for ACDC. Target: about 10 s.
+3. Real mouse drags in headless Chromium (Playwright; benchmarks/bench_live_drag.py's `measure_drag`):
+   mouse down on a control, moves every 16 ms for --seconds, mouse up. Per drag: distinct masks painted
+   while the button is held, per second, and the lag from the last move to the painted mask. Dragged:
+   the dashboard's "Location x" slider, the point on the image, the ACDC phase x slice pad, and, as the
+   reference in the same run, the bare Streamlit page with a stock st.slider (benchmarks/bare_page.py:
+   it paints nothing while held). Then End / Home key presses on both sliders: key press -> new mask.
+   Targets (issue #11): >= 10 masks/s while dragging (goal >= 30), final lag <= 250 ms; key press
+   ratio dashboard / bare page <= 1.5. Drags alternate between the pages so all see the same load.
 
 Runs on the bundled synthetic data (generated on first use). Torch uses --threads threads (default 1, as
 the dashboard does; see app/loading.py).
@@ -26,22 +31,30 @@ import json
 import signal
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.browser import browser, chromium_path, streamlit_server, time_key_press, wait_for_page  # noqa: E402
+from benchmarks.bench_live_drag import (  # noqa: E402
+    PAD,
+    PREDICTED_MASK,
+    STOCK_IMAGE,
+    X,
+    measure_drag,
+    open_page,
+    press_keys,
+)
+from benchmarks.bench_live_drag import summary as drag_summary  # noqa: E402
+from benchmarks.browser import browser, chromium_path, streamlit_server  # noqa: E402
 from inside_core.checkpoints import list_checkpoints, load_checkpoint, read_card  # noqa: E402
 from inside_core.conditions import acdc_condition, quadrant_blend  # noqa: E402
 from inside_core.explorer import Explorer  # noqa: E402
 from inside_core.networks import build_model  # noqa: E402
-
-SLIDER = "Location x (left → right)"
 
 
 def shipped(dataset: str, conditioning: str) -> Path | None:
@@ -120,79 +133,68 @@ def pick_sample() -> tuple[int, Path]:
     return 0, dataset.root / "images" / f"{dataset.names[0]}.png"
 
 
-def summary(times: list[float]) -> dict:
-    return {"median_ms": round(statistics.median(times), 1), "p90_ms": round(float(np.percentile(times, 90)), 1),
-            "n": len(times)}
+def first_page_s(chromium, query: str, control: str, timeout_s: float = 300) -> float:
+    """Seconds from opening the dashboard on a clean cache (a new $INSIDE_CACHE_DIR: the bundled data not
+    yet generated) until `control` and the predicted mask are on the page."""
+    with tempfile.TemporaryDirectory(prefix="inside-clean-cache-") as cache, \
+            streamlit_server(REPO / "app" / "main.py", env={"INSIDE_CACHE_DIR": cache}) as url:
+        start = time.monotonic()
+        page = open_page(chromium, url + query, control, timeout_s=timeout_s, settle_ms=0)
+        elapsed = time.monotonic() - start
+        page.close()
+    return round(elapsed, 1)
 
 
-def press(page, label: str, what: str, times: list[float], failures: list[str]) -> bool:
-    """One timed move to the far end of the slider (End, or Home when already there)."""
-    slider = page.locator(f'input[type="range"][aria-label="{label}"]').first
-    key = "Home" if float(slider.input_value()) >= float(slider.get_attribute("max")) else "End"
-    try:
-        times.append(time_key_press(page, label, key, what))
-        return True
-    except Exception as error:  # a lost press is reported, not fatal
-        failures.append(f"{label} {key}: {type(error).__name__}")
-        return False
-
-
-def bench_browser(presses: int, rounds: int, screenshot: Path | None = None) -> dict:
+def bench_browser(seconds: float, rounds: int, presses: int, screenshot: Path | None = None,
+                  clean_start: bool = True) -> dict:
+    """Real mouse drags and key presses on the dashboard and on the bare stock-slider page, alternating."""
     if chromium_path() is None:
         return {"skipped": "Chromium is not installed (apt-get install -y chromium)"}
     index, image_file = pick_sample()
-    times = {"bare": [], "bare_plot": [], "bare_live": [], "attention": [], "all": []}
-    failures: list[str] = []
-    mask_changed = 0
-    bare_env = {"BARE_PAGE_IMAGE": str(image_file)}
-    bare_page = REPO / "benchmarks" / "bare_page.py"
-    with streamlit_server(bare_page, env=bare_env) as bare, \
-            streamlit_server(bare_page, env={**bare_env, "BARE_PAGE_PLOT": "1"}) as plot, \
-            streamlit_server(bare_page, env={**bare_env, "BARE_PAGE_PLOT": "live"}) as live, \
-            streamlit_server(REPO / "app" / "main.py") as app, browser() as chromium:
-        pages = {}
-        for name, url, plots in (("bare", bare, 0), ("bare_plot", plot, 1), ("bare_live", live, 1),
-                                 ("app", f"{app}/?sample={index}&loc_y=-0.5", 2)):
-            pages[name] = chromium.new_page(viewport={"width": 1400, "height": 1400})
-            wait_for_page(pages[name], url, plots=plots)
-        runs = (("bare", "value", "image"), ("bare_plot", "value", "attention"), ("bare_live", "value", "attention"),
-                ("app", SLIDER, "attention"))
-        for name, label, what in runs:  # warm up: the first moves fill caches
-            for _ in range(4):
-                press(pages[name], label, what, [], [])
-                pages[name].wait_for_timeout(400)
-        for _ in range(rounds):  # alternate blocks, so every page sees the same machine load
-            for name, label, what in runs:
-                for _ in range(presses):
-                    if press(pages[name], label, what, times["attention" if name == "app" else name], failures) \
-                            and name == "app":
-                        mask_changed += bool(pages[name].evaluate("() => window.__keyClock.imageChanged"))
-                    pages[name].wait_for_timeout(700 if name == "app" else 400)  # let the rest finish
-            for _ in range(max(presses // 2, 2)):
-                press(pages["app"], SLIDER, "all", times["all"], failures)
-                pages["app"].wait_for_timeout(400)
-        if screenshot:
-            pages["app"].screenshot(path=str(screenshot), full_page=True)
-    bare_summary, ours = summary(times["bare"]), summary(times["attention"])
-    return {
-        "sample": index,
-        "bare_page": bare_summary,
-        "bare_page_with_one_plotly_figure": summary(times["bare_plot"]),
-        "bare_page_with_one_live_chart": summary(times["bare_live"]),
-        "dashboard_mask_and_attention": {**ours, "mask_changed_in": f"{mask_changed} of {len(times['attention'])}"},
-        "dashboard_all_views": summary(times["all"]),
-        "ratio_median": round(ours["median_ms"] / bare_summary["median_ms"], 2),
-        "ratio_median_to_plotly_floor": round(ours["median_ms"] / statistics.median(times["bare_plot"]), 2),
-        "target_ratio": 1.5,
-        "lost_presses": failures,
+    drags = {  # name -> (server, query, control, image reader)
+        "bare page, stock st.slider": ("bare", "", "value", STOCK_IMAGE),
+        "dashboard, Location x slider": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", X, PREDICTED_MASK),
+        "dashboard, point on the image": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", PAD, PREDICTED_MASK),
+        "dashboard ACDC, phase x slice pad": ("app", "?dataset=acdc&phase=0", "Phase and slice", PREDICTED_MASK),
     }
+    rows: dict[str, list[dict]] = {name: [] for name in drags}
+    keys: dict[str, list[float]] = {name: [] for name in drags}
+    results: dict = {"sample": index}
+    with streamlit_server(REPO / "benchmarks" / "bare_page.py", env={"BARE_PAGE_IMAGE": str(image_file)}) as bare, \
+            streamlit_server(REPO / "app" / "main.py") as app, browser() as chromium:
+        if clean_start:  # before the drags: the bundled data generated while nothing else runs
+            results["first_page_clean_cache_s"] = {
+                "clevr-seg": first_page_s(chromium, f"?sample={index}", X),
+                "acdc": first_page_s(chromium, "?dataset=acdc", "Phase and slice")}
+        urls = {"bare": bare, "app": app}
+        pages = {name: open_page(chromium, urls[server] + query, control, reader)
+                 for name, (server, query, control, reader) in drags.items()}
+        for name, (_, _, control, reader) in drags.items():  # warm up: the first moves fill caches
+            pages[name].bring_to_front()
+            measure_drag(pages[name], control, reader, seconds=0.5, settle_ms=500)
+        for _ in range(rounds):  # alternate, so every page sees the same machine load
+            for name, (_, _, control, reader) in drags.items():
+                pages[name].bring_to_front()
+                rows[name].append(measure_drag(pages[name], control, reader, seconds=seconds))
+                if presses and control in (X, "value"):  # End / Home on the sliders
+                    press_keys(pages[name], control, reader, presses, keys[name])
+        if screenshot:
+            pages["dashboard, Location x slider"].screenshot(path=str(screenshot), full_page=True)
+    results["drags"] = {name: drag_summary(rows[name], keys[name]) for name in drags}
+    bare_keys = results["drags"]["bare page, stock st.slider"]["key_press_ms_median"]
+    ours_keys = results["drags"]["dashboard, Location x slider"]["key_press_ms_median"]
+    results["key_press_ratio"] = round(ours_keys / bare_keys, 2) if bare_keys and ours_keys else None
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=60, help="calls per model timing (default 60)")
-    parser.add_argument("--presses", type=int, default=10, help="key presses per page per round (default 10)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of presses (default 3)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="how long each drag holds the button (default 3)")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of drags (default 2)")
+    parser.add_argument("--presses", type=int, default=6, help="End / Home presses per slider per round (default 6)")
+    parser.add_argument("--skip-clean-start", action="store_true",
+                        help="do not time the first page on a clean cache (it generates the bundled data)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the dashboard)")
     parser.add_argument("--skip-browser", action="store_true", help="time the models only")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
@@ -210,30 +212,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: update {row['update_ms']:.1f} ms, full forward {row['full_ms']:.1f} ms, "
               f"ratio {row['ratio']:.2f} ({verdict})  [{row['model']}]")
     if not args.skip_browser:
-        results["browser"] = browser_results = bench_browser(args.presses, args.rounds, args.screenshot)
-        if "skipped" in browser_results:
-            print(f"browser: skipped, {browser_results['skipped']}")
+        results["browser"] = found = bench_browser(args.seconds, args.rounds, args.presses, args.screenshot,
+                                                   not args.skip_clean_start)
+        if "skipped" in found:
+            print(f"browser: skipped, {found['skipped']}")
         else:
-            b, d = browser_results["bare_page"], browser_results["dashboard_mask_and_attention"]
-            a = browser_results["dashboard_all_views"]
-            print(f"bare page (1 slider, 1 image): median {b['median_ms']:.0f} ms, p90 {b['p90_ms']:.0f} ms "
-                  f"(n={b['n']})")
-            f = browser_results["bare_page_with_one_plotly_figure"]
-            print(f"bare page + one plotly scatter (st.plotly_chart): median {f['median_ms']:.0f} ms, "
-                  f"p90 {f['p90_ms']:.0f} ms (n={f['n']})")
-            f = browser_results["bare_page_with_one_live_chart"]
-            print(f"bare page + one plotly scatter (app/live_chart.py): median {f['median_ms']:.0f} ms, "
-                  f"p90 {f['p90_ms']:.0f} ms (n={f['n']})")
-            print(f"dashboard, key press -> new mask + attention: median {d['median_ms']:.0f} ms, "
-                  f"p90 {d['p90_ms']:.0f} ms (n={d['n']}; mask changed in {d['mask_changed_in']})")
-            print(f"dashboard, key press -> every figure redrawn: median {a['median_ms']:.0f} ms, "
-                  f"p90 {a['p90_ms']:.0f} ms (n={a['n']})")
-            ratio = browser_results["ratio_median"]
-            print(f"ratio of medians, dashboard / bare page: {ratio:.2f} "
-                  f"(target <= 1.5, {'ok' if ratio <= 1.5 else 'ABOVE TARGET'}); dashboard / bare page with one "
-                  f"plotly figure: {browser_results['ratio_median_to_plotly_floor']:.2f}")
-            if browser_results["lost_presses"]:
-                print(f"lost presses (timed out): {len(browser_results['lost_presses'])}")
+            for dataset, elapsed in found.get("first_page_clean_cache_s", {}).items():
+                print(f"first page on a clean cache ({dataset}): {elapsed:.1f} s to the controls and the mask")
+            for name, row in found["drags"].items():
+                keys = f"; key press -> new mask median {row['key_press_ms_median']} ms" if row["key_presses"] else ""
+                print(f"{name}: {row['updates_per_s_median']:.1f} masks/s painted while the button is held "
+                      f"{row['updates_per_s']}, final lag median {row['final_lag_ms_median']} ms {row['final_lag_ms']}"
+                      f"{keys}")
+            for name, row in found["drags"].items():
+                if name.startswith("dashboard"):
+                    lag = row["final_lag_ms_median"]
+                    ok = row["updates_per_s_median"] >= 10 and lag is not None and lag <= 250
+                    print(f"{name}: {'targets met' if ok else 'BELOW TARGET'} (>= 10 masks/s while dragging, "
+                          f"final lag <= 250 ms)")
+            ratio = found["key_press_ratio"]
+            if ratio is not None:
+                print(f"key press -> new mask, dashboard / bare page: {ratio:.2f} "
+                      f"(target <= 1.5, {'ok' if ratio <= 1.5 else 'ABOVE TARGET'})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -215,11 +215,12 @@ def time_key(page, control: str, key: str, read_image: str = PREDICTED_MASK, tim
     return painted - pressed
 
 
-def open_page(chromium, url: str, control: str, read_image: str = PREDICTED_MASK):
-    """A new page at `url`, once `control` and a loaded picture are on it."""
+def open_page(chromium, url: str, control: str, read_image: str = PREDICTED_MASK, timeout_s: float = 240,
+              settle_ms: float = 700):
+    """A new page at `url`, once `control` and a loaded picture are on it (then `settle_ms` to settle)."""
     page = chromium.new_page(viewport={"width": 1200, "height": 1000})
     page.goto(url, wait_until="domcontentloaded")
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout_s
     while True:
         try:
             find_control(page, control)
@@ -228,9 +229,10 @@ def open_page(chromium, url: str, control: str, read_image: str = PREDICTED_MASK
         except LookupError:
             pass
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{url}: no control {control!r} and picture within 120 s")
-        page.wait_for_timeout(250)
-    page.wait_for_timeout(700)  # let the first render settle
+            raise TimeoutError(f"{url}: no control {control!r} and picture within {timeout_s:.0f} s")
+        page.wait_for_timeout(100)
+    if settle_ms:
+        page.wait_for_timeout(settle_ms)  # let the first render settle
     return page
 
 
