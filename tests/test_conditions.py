@@ -15,6 +15,7 @@ from inside_core.conditions import (
     quadrant_mass,
     quadrant_of,
 )
+from inside_core.palette import PHASE_COLOURS
 
 
 def test_every_condition_has_controls_whose_defaults_encode_to_its_z_size():
@@ -122,6 +123,9 @@ def test_figure_words_come_from_the_condition():
     assert [phase.series_label("phase", v) for v in (0.0, 1.0, 0.4)] == ["ED", "ES", "phase 0.40"]
     assert phase.describe(phase.encode(phase=1.0, slice=0.5)).startswith(phase.series_label("phase", 1.0))
     assert point.series_label("r", -0.25) == "r \N{MINUS SIGN}0.25"
+    assert phase.series_colour("phase", 0.0) == PHASE_COLOURS["ED"] and phase.series_colour("phase", 1.0) == \
+        PHASE_COLOURS["ES"]
+    assert phase.series_colour("phase", 0.5) is None and point.series_colour("radius", 0.3) is None
     assert phase.axis_label("slice") == "slice position (0 base, 1 apex)"
     assert phase.axis_label("phase") == "phase (0 = ed → 1 = es)"
 

@@ -268,6 +268,11 @@ class Condition:
         """Words for one control held at `value`, naming a curve in a legend (e.g. "x 0.50")."""
         return f"{self.control(key).short} {format_number(float(value))}"
 
+    def series_colour(self, key: str, value: float) -> str | None:
+        """The palette's colour for a curve held at `value`, where the value has one (ACDC's phases);
+        None: the figure picks the next of its category colours."""
+        return None
+
     def axis_label(self, key: str) -> str:
         """A plot axis along one control: its label, in lower case."""
         return self.control(key).label.lower()

@@ -30,6 +30,7 @@ from inside_core.conditions.base import (
     register_condition,
 )
 from inside_core.geometry import pixel_to_normalised
+from inside_core.palette import PHASE_COLOURS
 
 
 @register_condition
@@ -245,6 +246,10 @@ class PhaseSlice(Condition):
         if self.control(key).key == "phase":
             return self.phase_words(value)
         return super().series_label(key, value)
+
+    def series_colour(self, key: str, value: float) -> str | None:
+        """ED and ES have the page's phase colours (palette.PHASE_COLOURS); frames between have none."""
+        return PHASE_COLOURS.get(self.series_label(key, value)) if self.control(key).key == "phase" else None
 
     def axis_label(self, key: str) -> str:
         if self.control(key).key == "slice":

@@ -23,7 +23,7 @@ from inside_core.attention import DEFAULT_CHANNELS, describe, response_scores, s
 from inside_core.conditions import quadrant_mass  # re-exported (__all__): figures.quadrant_mass
 from inside_core.geometry import pixel_centres_np
 from inside_core.layers import InsideParams
-from inside_core.palette import ATTENTION_CMAP, CATEGORY_COLOURS, OKABE_ITO, PHASE_COLOURS
+from inside_core.palette import ATTENTION_CMAP, CATEGORY_COLOURS, OKABE_ITO
 
 from .conditioning import draw_attention_ellipses, mean_attention
 from .primitives import clean_axes, draw_region_lines, to_numpy
@@ -131,7 +131,8 @@ def _attention_curves(explorer, zs, stats, width, layer, grid_points, condition)
     swept = [c.key for c in condition.controls if c.continuous]
     panels = (("mu_x", r"$\mu_x$", 0), ("mu_y", r"$\mu_y$", 1), ("sigma", r"$\sigma$ (mean of x, y)", None))
     for k, (held, name) in enumerate(_series(condition, along)):
-        colour = PHASE_COLOURS.get(name, CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)])
+        own = condition.series_colour(*next(iter(held.items()))) if held else None
+        colour = own or CATEGORY_COLOURS[k % len(CATEGORY_COLOURS)]
         grid = [condition.encode(**{**held, along: float(s)}) for s in positions]
         params = _layer_params(explorer.sweep(grid), layer)
         params["sigma"] = (params["sigma_x"] + params["sigma_y"]) / 2

@@ -2,9 +2,10 @@
 z in words and from the command line (through the conditions registry), the dataset of a checkpoint and
 the samples a default figure shows.
 
-Every condition-specific rule is the registry's (`inside_core.conditions`); the few figure choices that
-depend on a condition's *shape* (one-hot values, a stack control, an object rule) are asked of the
-condition's attributes here, never of its name.
+Every condition-specific rule is the registry's (`inside_core.conditions`): its values (`categories`), its
+default sweep variable, its words for values, curves and axes, its regions of the image. The few figure
+choices that depend on a condition's *shape* (an object rule, continuous controls) are asked of the
+condition here, never of its name.
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def load_dataset(card: dict, data: str | os.PathLike | None = None, split: str =
 
     root = data if data is not None else _default_data(card)
     data_seed = seed if seed is not None else int((card.get("data") or {}).get("seed", 0) or 0)
-    return build_dataset(card.get("dataset", "clevr-seg"), root, split, condition=card.get("condition") or "quadrant",
+    return build_dataset(card.get("dataset", "clevr-seg"), root, split, condition=condition_of(card).name,
                          image_size=card.get("image_size") or None, spacing=card.get("spacing"), seed=data_seed)
 
 
