@@ -56,11 +56,10 @@ class TableSource:
         try:
             self.layout = nnunet.read_layout(root)
             self.condition = nnunet.table_condition(self.layout, variables)
+            self.cases = nnunet.layout_split(self.layout, split, seed=0)  # splits_final.json's, as training's
         except DataError as error:
             raise SourceError(str(error)) from None
         ending = self.layout.file_ending
-        self.cases = nnunet.split_cases(nnunet.case_ids(self.layout.root, "imagesTr", ending),
-                                        nnunet.labelled_test_cases(self.layout), split, seed=0)
         if split == "test" and not self.cases:  # imagesTs without labels: still worth exploring
             self.cases = [("imagesTs", c) for c in nnunet.case_ids(self.layout.root, "imagesTs", ending)]
         if not self.cases:
@@ -85,7 +84,7 @@ class TableSource:
         folder, case = self.cases[index]
         layout, ending = self.layout, self.layout.file_ending
         files = nnunet.channel_files(layout.root, folder, case, ending, len(layout.channels))
-        stack, spacing = nnunet.read_channels(files, ending, layout.slice_axis)
+        stack, spacing = nnunet.read_channels(files, ending, layout.slice_axis, layout.channels)  # noNorm kept
         label_path = nnunet.label_file(layout.root, folder, case, ending)
         labels = None
         if label_path.exists():

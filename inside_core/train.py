@@ -57,6 +57,7 @@ from inside_core.checkpoints import (
 )
 from inside_core.conditions import get_condition
 from inside_core.config import DEFAULT_TRAIN, load_config
+from inside_core.losses import make_loss
 from inside_core.networks import build_model
 
 __all__ = ["DEFAULT_TRAIN", "load_config", "build_dataset", "preload", "make_loss", "batch_dice", "train",
@@ -121,48 +122,7 @@ def ensure_data(config: dict) -> None:
         raise RuntimeError(f"data generation failed with status {status}: {command}")
 
 
-# ------------------------------------------------------------------------------------------ loss, dice
-
-def make_loss(train_cfg: dict) -> nn.Module:
-    """The task loss named in the config, built from MONAI's losses.
-
-    focal       sigmoid focal loss  FL = -(1 - p_t)^gamma log p_t      (binary masks, logits (B, 1, H, W))
-    focal+dice  focal + soft Dice 1 - 2 sum(p g) / (sum p + sum g)    (binary)
-    dice+ce     soft Dice (softmax) + cross-entropy                    (multi-class, mask (B, H, W) labels)
-    """
-    from monai.losses import DiceCELoss, DiceLoss, FocalLoss
-
-    name = train_cfg["loss"]
-    gamma = float(train_cfg.get("focal_gamma", 2.0))
-    if name == "focal":
-        return FocalLoss(gamma=gamma, use_softmax=False)
-    if name == "focal+dice":
-        focal, dice = FocalLoss(gamma=gamma, use_softmax=False), DiceLoss(sigmoid=True)
-        return _Sum(focal, dice)
-    if name == "dice+ce":
-        return _LabelsToChannel(DiceCELoss(to_onehot_y=True, softmax=True))
-    raise ValueError(f"unknown loss {name!r}; choose focal, focal+dice or dice+ce")
-
-
-class _Sum(nn.Module):
-    def __init__(self, *losses: nn.Module):
-        super().__init__()
-        self.losses = nn.ModuleList(losses)
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return sum(loss(logits, target) for loss in self.losses)
-
-
-class _LabelsToChannel(nn.Module):
-    """MONAI wants label maps as (B, 1, H, W); our ACDC masks are (B, H, W)."""
-
-    def __init__(self, loss: nn.Module):
-        super().__init__()
-        self.loss = loss
-
-    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
-        return self.loss(logits, target.unsqueeze(1) if target.dim() == 3 else target)
-
+# ------------------------------------------------------------------------------------------ labels, dice
 
 def predict_labels(logits: Tensor) -> Tensor:
     """(B, 1, H, W) logits -> binary (B, H, W) by logit > 0; (B, K, H, W) -> argmax labels (B, H, W)."""

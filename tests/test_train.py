@@ -163,3 +163,18 @@ def test_configs_are_valid(path):
     expected = {"baseline": "none"}.get(kind, kind)
     assert model.config["conditioning"] == expected
     assert config["train"]["loss"] in ("focal", "focal+dice", "dice+ce")
+
+
+@pytest.mark.parametrize("name", ["focal", "focal+dice"])
+def test_binary_losses_take_label_maps_as_masks(name):
+    """A user's folder gives (B, H, W) integer label maps; the binary losses read them as the (B, 1, H, W)
+    float masks CLEVR-Seg gives, with the same value."""
+    from inside_core.losses import make_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(2, 1, 8, 8)
+    labels = (torch.rand(2, 8, 8) > 0.5).long()
+    loss = make_loss({"loss": name})
+    assert torch.allclose(loss(logits, labels), loss(logits, labels[:, None].float()))
+    with pytest.raises(ValueError, match="choose focal, focal\\+dice, dice\\+ce"):
+        make_loss({"loss": "hinge"})

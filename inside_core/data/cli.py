@@ -60,7 +60,8 @@ def _export(args: argparse.Namespace) -> int:
     from inside_core.data.nnunet_convert import export_dataset
 
     return _generate(lambda: export_dataset(args.kind, args.data, args.out, condition=args.condition,
-                                            seed=args.seed, limit=args.limit),
+                                            seed=args.seed, limit=args.limit, image_size=args.image_size,
+                                            spacing=args.spacing),
                      f"the {args.kind} data in the nnU-Net layout")
 
 
@@ -148,8 +149,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp.add_argument("--data", required=True, help="the CLEVR-Seg or ACDC folder")
     exp.add_argument("--out", required=True, help="output folder (must not exist, or be empty)")
     exp.add_argument("--condition", default="point", help="CLEVR-Seg: the condition to export (default point)")
-    exp.add_argument("--seed", type=int, default=0, help="CLEVR-Seg: seed of the per-image condition draw")
+    exp.add_argument("--seed", type=int, default=0,
+                     help="seed of the source loader: CLEVR-Seg's per-image condition draw, ACDC's patient split")
     exp.add_argument("--limit", type=int, help="at most this many images / patients")
+    exp.add_argument("--image-size", type=int, help="the source loader's image size (default: CLEVR-Seg's own "
+                     "size, ACDC 128); train the export at this size to get the same pixels")
+    exp.add_argument("--spacing", type=float, help="ACDC: in-plane spacing in mm (default 1.37)")
     exp.set_defaults(func=_export)
 
     check = commands.add_parser("validate", help="check a CLEVR-Seg, ACDC or nnU-Net-layout folder, "
