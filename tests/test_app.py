@@ -59,7 +59,8 @@ def checkpoints(tmp_path_factory) -> Path:
               conditioning=conditioning, cond_dim=2, image_size=(128, 128), channels=(8, 16, 32, 64),
               conditioning_at=("bottleneck", "decoder1") if conditioning == "inside" else ("bottleneck",))
     own = {"slice": {"type": "slice_position"}, "age": {"type": "continuous", "range": [20, 90], "unit": "years"},
-           "sex": {"type": "categorical", "values": ["F", "M"]}, "grade": {"type": "ordinal", "values": ["low", "high"]},
+           "sex": {"type": "categorical", "values": ["F", "M"]},
+           "grade": {"type": "ordinal", "values": ["low", "high"]},
            "lesion": {"type": "label_centroid", "label": "lesion"},
            "lesion_size": {"type": "label_size", "label": "lesion"}}
     from inside_core.conditions import TableCondition

@@ -18,8 +18,8 @@ import pytest
 from benchmarks.bench_live_drag import PAD, X, find_control, measure_drag, open_page, time_key
 from benchmarks.browser import browser, chromium_path, streamlit_server
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(chromium_path() is None, reason="Chromium is not installed (apt-get install -y chromium)")]
+NO_CHROMIUM = "Chromium is not installed (apt-get install -y chromium)"
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(chromium_path() is None, reason=NO_CHROMIUM)]
 REPO = Path(__file__).resolve().parents[1]
 STEPS = [(0.2 + 0.06 * k, 0.5) for k in range(10)]  # ten steps to the right, across the blend band
 
