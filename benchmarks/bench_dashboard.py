@@ -155,6 +155,9 @@ def bench_browser(seconds: float, rounds: int, presses: int, screenshot: Path | 
         "bare page, stock st.slider": ("bare", "", "value", STOCK_IMAGE),
         "dashboard, Location x slider": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", X, PREDICTED_MASK),
         "dashboard, point on the image": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", PAD, PREDICTED_MASK),
+        # the point model's mask changes with every move (the quadrant's does not in its dead zones)
+        "dashboard point model, Location x slider": ("app", f"?sample={index}&model=clevr-seg-point-inside&loc_x=0"
+                                                            "&loc_y=-0.4", X, PREDICTED_MASK),
         "dashboard ACDC, phase x slice pad": ("app", "?dataset=acdc&phase=0", "Phase and slice", PREDICTED_MASK),
     }
     rows: dict[str, list[dict]] = {name: [] for name in drags}
@@ -221,9 +224,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"first page on a clean cache ({dataset}): {elapsed:.1f} s to the controls and the mask")
             for name, row in found["drags"].items():
                 keys = f"; key press -> new mask median {row['key_press_ms_median']} ms" if row["key_presses"] else ""
-                print(f"{name}: {row['updates_per_s_median']:.1f} masks/s painted while the button is held "
-                      f"{row['updates_per_s']}, final lag median {row['final_lag_ms_median']} ms {row['final_lag_ms']}"
-                      f"{keys}")
+                answered = "" if row["answers_per_s_median"] is None else (
+                    f" ({row['answers_per_s_median']:.1f} values/s answered, round trip median "
+                    f"{row['round_trip_ms_median']} ms)")
+                print(f"{name}: {row['updates_per_s_median']:.1f} distinct masks/s painted while the button is held "
+                      f"{row['updates_per_s']}{answered}, final lag median {row['final_lag_ms_median']} ms "
+                      f"{row['final_lag_ms']}{keys}")
             for name, row in found["drags"].items():
                 if name.startswith("dashboard"):
                     lag = row["final_lag_ms_median"]

@@ -101,6 +101,11 @@ INSTALL_POINTER_CLOCK = """() => {
 }"""
 
 
+# The streaming component's counters (app/live_controls.html), or null on a page without it.
+COMPONENT_COUNTS = ("() => window.__liveControls ? {answered: window.__liveControls.answered, "
+                    "trips: window.__liveControls.trips.slice()} : null")
+
+
 def find_control(page, name: str):
     """(frame, element) of the control whose aria-label is `name`, in the page or an iframe: a range input
     (also a visually hidden one, as Streamlit's own slider has) before anything else so named."""
@@ -164,6 +169,7 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
     page.evaluate(INSTALL_RECORDER, read_image)
     for each in {page.main_frame, frame}:
         each.evaluate(INSTALL_POINTER_CLOCK)
+    before = frame.evaluate(COMPONENT_COUNTS)
     page.mouse.move(*to_page(fx, fy))
     page.mouse.down()
     start = time.monotonic()
@@ -194,9 +200,16 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
     value_text = element.get_attribute("aria-valuetext")
     stats = frame.evaluate("() => window.__liveControls ? {sent: window.__liveControls.sent, "
                            "answered: window.__liveControls.answered, values: window.__liveControls.values} : null")
+    answers = trips = None
+    after_counts = frame.evaluate(COMPONENT_COUNTS)
+    if before and after_counts:  # values the page answered during this drag (the last one: the release's)
+        answers = round(max(after_counts["answered"] - before["answered"] - 1, 0) / held_s, 1)
+        new_trips = after_counts["trips"][len(before["trips"]):] if len(after_counts["trips"]) < 200 else []
+        trips = round(statistics.median(new_trips), 0) if new_trips else None
     return {"control": control, "held_s": round(held_s, 2), "moves": moves, "pointer_moves_seen": pointer["moves"],
             "updates_while_held": len(during), "updates_per_s": round(len(during) / held_s, 1),
             "updates_after_release": len(after), "final_lag_ms": None if lag is None else round(lag, 0),
+            "answers_per_s": answers, "round_trip_ms_median": trips,
             "final": value_text, "url": page.url, "component": stats}
 
 
@@ -239,7 +252,11 @@ def open_page(chromium, url: str, control: str, read_image: str = PREDICTED_MASK
 def summary(rows: list[dict], keys: list[float]) -> dict:
     rates = [r["updates_per_s"] for r in rows]
     lags = [r["final_lag_ms"] for r in rows if r["final_lag_ms"] is not None]
+    answers = [r["answers_per_s"] for r in rows if r.get("answers_per_s") is not None]
+    trips = [r["round_trip_ms_median"] for r in rows if r.get("round_trip_ms_median") is not None]
     return {"updates_per_s_median": round(statistics.median(rates), 1), "updates_per_s": rates,
+            "answers_per_s_median": round(statistics.median(answers), 1) if answers else None,
+            "round_trip_ms_median": round(statistics.median(trips), 0) if trips else None,
             "final_lag_ms_median": round(statistics.median(lags), 0) if lags else None, "final_lag_ms": lags,
             "key_press_ms_median": round(statistics.median(keys), 0) if keys else None, "key_presses": len(keys),
             "final": rows[-1]["final"], "url": rows[-1]["url"], "component": rows[-1]["component"]}
