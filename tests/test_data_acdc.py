@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 import torch
+from scipy.ndimage import gaussian_filter
 
 from inside_core.data import AcdcDataset, DataError, generate_acdc
 from inside_core.data.acdc import (
@@ -286,6 +287,62 @@ def test_cine_gives_every_frame_with_phase_values(phantom):
     # the cine's ED frame matches the ED item (same crop, same normalisation)
     ed_item = [i for i in dataset.indices("patient002", "ED") if dataset.meta[i]["slice_index"] == 1][0]
     assert np.allclose(by_frame[int(info["ED"])]["image"].numpy()[0], dataset.images[ed_item], atol=0.02)
+
+
+def _phantom_whole_volume(generator, rng: np.random.Generator, group: str) -> np.ndarray:
+    """The phantom's cine as `make_patient` computed it before issue 11: gamma, blur and bias over the whole
+    volume in every frame (the same draws in the same order). The reference for the windowed version."""
+    g = generator
+    heart, scan = g.draw_heart(rng, group), g.draw_scan(rng)
+    body = g.draw_body(rng, heart)
+    px = scan.spacing
+    rows_mm = (np.arange(scan.rows) - (scan.rows - 1) / 2) * px - scan.offset[0]
+    cols_mm = (np.arange(scan.columns) - (scan.columns - 1) / 2) * px - scan.offset[1]
+    r_mm, c_mm = np.meshgrid(rows_mm, cols_mm, indexing="ij")
+    cos, sin = np.cos(scan.rotation), np.sin(scan.rotation)
+    x, y = cos * c_mm + sin * r_mm, -sin * c_mm + cos * r_mm
+    n, frames = len(scan.levels), scan.num_frames
+    backgrounds = []
+    for level in scan.levels:
+        vessels = g._smooth_field(rng, x.shape, 1.5 / px)
+        texture = 1 + 0.06 * g._smooth_field(rng, x.shape, 3.0 / px)
+        backgrounds.append(g.render_body(body, level, x, y, px, scan.tone, vessels) * texture)
+    reach = max(heart.r_epi + heart.rv_width, 1.9 * heart.r_epi) + 14
+    inside = np.nonzero((np.abs(x) < reach) & (np.abs(y) < reach))
+    window = (slice(inside[0].min(), inside[0].max() + 1), slice(inside[1].min(), inside[1].max() + 1))
+    grid = g.heart_grid(heart, x[window], y[window])
+    heart_texture = [1 + 0.05 * g._smooth_field(rng, grid["x"].shape, 2.0 / px) for _ in range(n)]
+    bias = np.exp(scan.bias * g._smooth_field(rng, x.shape, 60.0 / px)).astype(np.float32)
+    sub = np.array([-1, 0, 1]) * scan.slice_mm / 3 / scan.long_axis_mm
+    cine = np.zeros((scan.rows, scan.columns, n, frames), np.float32)
+    for frame in range(1, frames + 1):
+        c = g.contraction(frame, scan.es_frame, frames)
+        volume = np.stack(backgrounds, axis=2)
+        for k, level in enumerate(scan.levels):
+            parts = []
+            for d in (sub if level < 0.2 or level > 0.65 else sub[1:2]):
+                part = backgrounds[k][window].copy()
+                g.render_heart(heart, level + d, c, grid, px, scan.tone, part, labels=False)
+                parts.append(part)
+            volume[window + (k,)] = np.mean(parts, axis=0) * heart_texture[k]
+        volume = gaussian_filter(np.clip(volume, 0, None) ** scan.gamma, (*scan.blur, 0)) * bias[..., None]
+        noise = rng.standard_normal((2, *volume.shape), dtype=np.float32) * scan.noise
+        cine[..., frame - 1] = np.hypot(volume + noise[0], noise[1])
+    return cine * scan.scale
+
+
+@pytest.mark.parametrize(("seed", "number"), [(46, 2), (58, 1)])
+def test_windowed_cine_is_bit_identical_to_the_whole_volume_formula(seed, number):
+    """make_patient recomputes only the heart's window (and the blur's reach) per frame; the cine must be
+    exactly what blurring the whole volume every frame gives, so `inside data acdc` still writes the data
+    the shipped models were trained and evaluated on."""
+    import sys
+
+    generator = sys.modules["inside_core.data.generate_acdc"]
+    group = generator.GROUPS[(number - 1) % len(generator.GROUPS)]
+    _, _, cine, _ = generator.make_patient(np.random.default_rng([seed, number]), group)
+    reference = _phantom_whole_volume(generator, np.random.default_rng([seed, number]), group)
+    assert cine.dtype == reference.dtype and np.array_equal(cine, reference)
 
 
 def test_phantom_is_byte_identical_for_a_seed(tmp_path):

@@ -12,6 +12,7 @@ from inside_core.data import AcdcDataset, ClevrSegDataset, DataError, default_da
 from inside_core.data.acdc import find_patient_folders
 
 defaults_module = sys.modules["inside_core.data.defaults"]
+SHIPPED = {kind: dict(settings) for kind, settings in defaults_module.DEFAULTS.items()}  # before the fixture
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +59,27 @@ def test_acdc_layouts_are_found(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="no ACDC patient folders"):
         find_patient_folders(tmp_path / "empty")
+
+
+def test_shipped_defaults_are_small_and_every_split_has_data(tmp_path):
+    """The bundled defaults are generated while a first-time user waits (issue 11): a few test patients and
+    scenes for the page's test split, and train / val not empty, so every split the page offers opens.
+    Checked on the split rules alone (empty stand-in files), without generating anything."""
+    from inside_core.data.acdc import split_patients
+    from inside_core.data.clevr_seg import split_names
+    from inside_core.data.generate_clevr_seg import scene_name
+
+    clevr, acdc = SHIPPED["clevr-seg"], SHIPPED["acdc"]
+    names = [scene_name(i) for i in range(clevr["count"])]
+    assert {split: len(split_names(names, split)) for split in ("train", "val", "test")} == {
+        "train": 72, "val": 8, "test": 20}
+    total = acdc["patients"] + acdc.get("test_patients", 0)
+    assert total <= 5  # each phantom patient takes about a second to write on two cores
+    for number in range(1, total + 1):  # the layout generate_acdc writes, with empty volumes
+        folder = tmp_path / ("training" if number <= acdc["patients"] else "testing") / f"patient{number:03d}"
+        folder.mkdir(parents=True)
+        (folder / "Info.cfg").write_text("ED: 1\nES: 5\n")
+        (folder / f"{folder.name}_frame01_gt.nii.gz").touch()
+    subsets = find_patient_folders(tmp_path)
+    splits = {split: split_patients(subsets, split, seed=0) for split in ("train", "val", "test")}
+    assert all(splits.values()) and len(splits["test"]) >= 2

@@ -1,8 +1,15 @@
 """The offline default datasets: small SYNTHETIC sets generated on first use into the cache folder.
 
-- "clevr-seg": 300 synthetic CLEVR-Seg scenes, 200 x 200, seed 0 (`inside data clevr-seg --count 300 --seed 0`).
-- "acdc": 12 synthetic cardiac phantom patients, seed 0, in the ACDC layout under training/
-  (`inside data acdc --patients 12 --seed 0`).
+- "clevr-seg": 100 synthetic CLEVR-Seg scenes, 200 x 200, seed 0 (`inside data clevr-seg --count 100 --seed 0`):
+  72 train / 8 val / 20 test.
+- "acdc": 4 synthetic cardiac phantom patients in the ACDC layout, 2 under training/ (1 train, 1 val) and
+  2 under testing/ (the test split), seed 46 (`inside data acdc --patients 2 --test-patients 2 --seed 46`).
+
+Both are what the dashboard shows before a user points it at real data, and they are generated while a
+first-time user waits for the page (issue 11): small enough to be written in a few seconds on two cores.
+Seed 46 is one whose four patients are of typical size (165-220 px, 8-16 slices, 12-18 frames; the
+generator also draws 430 x 430 px stacks, which take ten times longer to write). The shipped models were
+trained and evaluated on their own, larger generated sets (their cards' `data.generate`), not on these.
 
 They live in `<cache>/datasets/<kind>-<settings>-v<version>` (cache = $INSIDE_CACHE_DIR or
 ~/.cache/inside-explorer). Generation writes a temporary folder and renames it, so a folder under the
@@ -16,10 +23,10 @@ from pathlib import Path
 from inside_core.data.cache import cache_root
 
 # bump when a generator's output changes, so old cached defaults are not reused
-GENERATOR_VERSION = 2  # 2: the short-axis cine SSFP phantom (issue 14)
+GENERATOR_VERSION = 3  # 2: the short-axis cine SSFP phantom (issue 14); 3: the smaller defaults (issue 11)
 DEFAULTS = {
-    "clevr-seg": {"count": 300, "seed": 0, "size": 200},
-    "acdc": {"patients": 12, "seed": 0},
+    "clevr-seg": {"count": 100, "seed": 0, "size": 200},
+    "acdc": {"patients": 2, "test_patients": 2, "seed": 46},
 }
 
 
