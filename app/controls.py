@@ -49,25 +49,6 @@ class ControlValues:
         return bool(self.condition and any(c.continuous for c in self.condition.controls))
 
 
-def image_point(condition: Condition) -> tuple[str, str, str | None] | None:
-    """The (x, y, radius) control keys of a point on the image, if the condition has one: a location
-    ("loc_x", "loc_y", and "radius" for the point model) or a label's centre ("NAME_x", "NAME_y", with a
-    label size "NAME…" radius only if the condition says so). Both in normalised image coordinates."""
-    keys = {c.key: c for c in condition.controls if c.kind == "slider"}
-    declared = getattr(condition, "variables", {})  # a TableCondition's declarations (built-ins name a label)
-    for x_key in keys:
-        if not x_key.endswith("_x"):
-            continue
-        y_key = x_key[:-2] + "_y"
-        if y_key in keys and all((keys[k].low, keys[k].high) == (-1.0, 1.0) for k in (x_key, y_key)):
-            radius = "radius" if x_key == "loc_x" and "radius" in keys else None
-            label = (declared.get(x_key[:-2]) or {}).get("label")
-            sizes = [name for name, decl in declared.items() if decl.get("type") == "label_size"
-                     and decl.get("label") == label and name in keys]  # same units: 1 = half the side
-            return x_key, y_key, radius or (sizes[0] if label and sizes else None)
-    return None
-
-
 def slice_stacks(condition: Condition, source, index: int) -> dict[str, list[tuple[int, float]]]:
     """Each stack control's slices of this sample, base to apex: [(slice index, position), ...]."""
     stacks = {}
@@ -122,7 +103,7 @@ def read_controls(condition: Condition, source, index: int) -> ControlValues:
             z_values[control.key] = dict(stacks[control.key])[values[control.key]]
         else:
             values[control.key] = z_values[control.key] = float(live[control.key])
-    return ControlValues(values, z_values, condition.caption_for(z_values), condition, stacks, image_point(condition))
+    return ControlValues(values, z_values, condition.caption_for(z_values), condition, stacks, condition.image_point())
 
 
 def draw_live_controls(controls: ControlValues, slot, image: str | None = None) -> None:

@@ -11,7 +11,8 @@ the last: newest wins, stale values are dropped, nothing queues); on release it 
     values = live_values(condition.controls, stacks=stacks)  # optional: the values before anything is drawn
     ...compute and draw the mask...
     with slot:  # a container placed above the mask: draw the controls AFTER what they drive (see below)
-        live_controls(condition.controls, key="conditioning", stacks=stacks,
+        x, y, radius = condition.image_point()  # the point on the image: "loc_x", "loc_y", "radius"
+        live_controls(condition.controls, key="conditioning", stacks=stacks, pad=(x, y), radius=radius,
                       image=png_data_uri(overlay), image_label="predicted mask")  # the point pad on the image
 
 - `controls`: `inside_core.conditions.Control`s: kind "slider" -> a slider over [low, high] by step;
@@ -27,8 +28,8 @@ the last: newest wins, stale values are dropped, nothing queues); on release it 
   the condition's normalised coordinates (x column, y row, -1..1, (-1, -1) top-left); `radius` names the
   control drawn as a ring around it (normalised units, 1 = half the side) whose edge drags the radius.
   Without an image the pad is a plain grid over the two controls' ranges (ACDC: phase x slice position,
-  slice lines at the stack's positions). Default: ("loc_x", "loc_y") and "radius" when an image is given
-  and those controls exist.
+  slice lines at the stack's positions). Which controls are a point on the image is the condition's to say
+  (`Condition.image_point()`); without `pad` no pad is drawn and `image` is not shown.
 - `image_label`: the image's alt text ("predicted mask" when it shows the mask, as the page's tests
   expect). Controls' accessible names are their labels (aria-label on each `<input type="range">`);
   the pad's is `pad_label`.
@@ -244,9 +245,6 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
     stacks = dict(stacks or {})
     live = _live(controls)
     keys = [control.key for control in live]
-    if pad is None and image is not None and {"loc_x", "loc_y"} <= set(keys):
-        pad = ("loc_x", "loc_y")
-        radius = radius or ("radius" if "radius" in keys else None)
     for name in (*(pad or ()), *([radius] if radius else [])):
         if name not in keys:
             raise ValueError(f"the pad's control {name!r} is not one of the controls ({', '.join(keys)})")

@@ -151,3 +151,20 @@ def test_regions_of_the_image():
         expected[quadrant_of(column, row, 9, 7)] += value / attention.sum()
     np.testing.assert_allclose(get_condition("quadrant").region_mass(attention), [expected[q] for q in QUADRANTS])
     np.testing.assert_allclose(quadrant_mass(attention), [expected[q] for q in QUADRANTS])
+
+
+def test_image_point_names_the_controls_the_marker_draws():
+    """The page drags the point `marker` draws; `image_point` says which controls it moves."""
+    from inside_core.conditions import TableCondition, get_condition
+
+    assert get_condition("quadrant").image_point() == ("loc_x", "loc_y", None)
+    assert get_condition("point").image_point() == ("loc_x", "loc_y", "radius")
+    assert get_condition("phase_slice").image_point() is None and get_condition("colour").image_point() is None
+    table = TableCondition({"age": {"type": "continuous", "range": [0, 1]},
+                            "spot": {"type": "label_centroid", "label": "lesion"},
+                            "spot_size": {"type": "label_size", "label": "lesion"}})
+    assert table.image_point() == ("spot_x", "spot_y", "spot_size")
+    x, y, radius = table.image_point()
+    (mx, my), mr = table.marker({x: 0.25, y: -0.5, radius: 0.1})
+    assert (mx, my, mr) == (0.25, -0.5, 0.1)  # the same point the marker draws
+    assert TableCondition({"age": {"type": "continuous", "range": [0, 1]}}).image_point() is None

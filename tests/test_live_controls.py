@@ -98,7 +98,9 @@ def _page_script():
                                stacks={"slice": [(3, 0.0), (1, 0.25), (4, 0.5), (0, 0.75), (2, 1.0)]})
     else:
         image = png_data_uri([[[0, 0, 0]] * 4] * 4)
-        values = live_controls(get_condition(kind).controls, key="conditioning", image=image)
+        x, y, radius = get_condition(kind).image_point()
+        values = live_controls(get_condition(kind).controls, key="conditioning", image=image, pad=(x, y),
+                               radius=radius)
     st.write(f"values {values}")
     if st.button("Reset"):
         st.session_state["loc_x"] = 0.3

@@ -305,6 +305,12 @@ class Condition:
         """Where z points on the image: ((x, y), radius or None) in normalised coordinates, or None."""
         return None
 
+    def image_point(self) -> tuple[str, str, str | None] | None:
+        """The control keys of the point `marker` draws, (x, y, radius or None), so the page can let it be
+        dragged on the image (x column, y row, normalised -1..1; the radius in units of half the side).
+        None: nothing of this condition is a point on the image."""
+        return None
+
     def ground_truth_value(self, values: Mapping[str, Any]) -> Any:
         """The value whose objects are the ground truth at these control values (CLEVR-Seg); None if none."""
         return None

@@ -83,6 +83,9 @@ class Quadrant(OneHotCondition):
         v = self.with_defaults(values)
         return (float(v["loc_x"]), float(v["loc_y"])), None
 
+    def image_point(self) -> tuple[str, str, None]:
+        return "loc_x", "loc_y", None
+
     def object_value(self, obj: dict, width: int, height: int) -> str:
         column, row = obj["pixel_coords"][:2]
         return quadrant_of(column, row, width, height)
@@ -162,6 +165,9 @@ class Point(Condition):
     def marker(self, values: Mapping[str, Any]):
         v = self.with_defaults(values)
         return (float(v["loc_x"]), float(v["loc_y"])), float(v["radius"])
+
+    def image_point(self) -> tuple[str, str, str]:
+        return "loc_x", "loc_y", "radius"
 
     def ground_truth_value(self, values: Mapping[str, Any]) -> Any:
         v = self.with_defaults(values)

@@ -352,3 +352,13 @@ class TableCondition(Condition):
             radius = None if size is None or is_missing(v[size.name]) else float(v[size.name])
             return (float(x), float(y)), radius
         return None
+
+    def image_point(self) -> tuple[str, str, str | None] | None:
+        """The first label_centroid's (x, y) keys, and the label_size of the same label as the radius."""
+        for variable in self._vars:
+            if variable.kind == "label_centroid":
+                size = next((w for w in self._vars if w.kind == "label_size"
+                             and w.decl["label"] == variable.decl["label"]), None)
+                x_key, y_key = variable.keys()
+                return x_key, y_key, None if size is None else size.name
+        return None
