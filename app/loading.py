@@ -33,9 +33,6 @@ from inside_core.explorer import Explorer
 from inside_core.networks import build_model
 
 DATASETS = {"clevr-seg": "CLEVR-Seg", "acdc": "ACDC", "nnunet": "Your own (nnU-Net layout)"}
-# the bundled example of a user's own dataset: generated lesion slices (inside_core/data/generate_lesions.py),
-# cases the shipped lesions-inside model never saw (it was trained on seed 1)
-LESIONS_EXAMPLE = {"cases": 60, "seed": 2, "size": 96}
 EXPLORERS_KEPT = 12
 UNTRAINED_PREFIX = "untrained-"
 
@@ -225,21 +222,6 @@ def default_data_dir(kind: str) -> Path:
     the generated lesions example in that layout."""
     from inside_core import data
 
-    if kind == "nnunet":
-        from inside_core.data.cache import cache_root
-        from inside_core.data.generate_lesions import generate_lesions
-
-        tag = "-".join(f"{key}{value}" for key, value in LESIONS_EXAMPLE.items())
-        folder = cache_root() / "datasets" / f"lesions-{tag}"
-        if not (folder / "dataset.json").exists():
-            try:
-                generate_lesions(folder, **LESIONS_EXAMPLE)  # a temporary folder, renamed when complete
-            except (OSError, FileExistsError):
-                if not (folder / "dataset.json").exists():  # not a lost race with another session
-                    raise
-        return folder
-    if not hasattr(data, "default_data_dir"):
-        raise FileNotFoundError("this version of inside_core.data has no bundled default dataset")
     return Path(data.default_data_dir(kind))
 
 

@@ -20,7 +20,8 @@ def _cache(tmp_path, monkeypatch):
     monkeypatch.setenv("INSIDE_CACHE_DIR", str(tmp_path / "cache"))
     # tiny defaults: the mechanism is what is tested here, not the size
     monkeypatch.setattr(defaults_module, "DEFAULTS", {"clevr-seg": {"count": 4, "seed": 0, "size": 40},
-                                                      "acdc": {"patients": 1, "seed": 0}})
+                                                      "acdc": {"patients": 1, "seed": 0},
+                                                      "nnunet": {"cases": 3, "seed": 0, "size": 48}})
 
 
 def test_default_data_is_generated_once_and_atomically(tmp_path):
@@ -83,3 +84,12 @@ def test_shipped_defaults_are_small_and_every_split_has_data(tmp_path):
     subsets = find_patient_folders(tmp_path)
     splits = {split: split_patients(subsets, split, seed=0) for split in ("train", "val", "test")}
     assert all(splits.values()) and len(splits["test"]) >= 2
+
+
+def test_the_own_data_example_is_a_valid_nnunet_folder():
+    from inside_core.data import validate
+
+    folder = default_data_dir("nnunet")
+    assert (folder / "dataset.json").exists() and len(list((folder / "imagesTr").glob("*.png"))) == 3
+    assert validate(folder).ok
+    assert default_data_dir("nnunet") == folder  # generated once

@@ -3,7 +3,7 @@ as the models see it (label-free crop, 128 px at 1.37 mm), without and with its 
 
     python docs/images/phantom_figure.py [--out docs/images/phantom-slices.png]
 
-Patients 1 and 3 of the bundled default data (`inside data acdc --patients 12 --seed 0`).
+Patients 1 and 3 of three phantom patients it generates itself (seed 0).
 """
 
 from __future__ import annotations

@@ -4,8 +4,10 @@
   72 train / 8 val / 20 test.
 - "acdc": 4 synthetic cardiac phantom patients in the ACDC layout, 2 under training/ (1 train, 1 val) and
   2 under testing/ (the test split), seed 46 (`inside data acdc --patients 2 --test-patients 2 --seed 46`).
+- "nnunet": the example of a user's own dataset, 60 generated lesion slices in the nnU-Net layout, seed 2
+  (`inside data lesions --cases 60 --seed 2`): cases the shipped lesions-inside model never saw (seed 1).
 
-Both are what the dashboard shows before a user points it at real data, and they are generated while a
+They are what the dashboard shows before a user points it at real data, and they are generated while a
 first-time user waits for the page (issue 11): small enough to be written in a few seconds on two cores.
 Seed 46 is one whose four patients are of typical size (165-220 px, 8-16 slices, 12-18 frames; the
 generator also draws 430 x 430 px stacks, which take ten times longer to write). The shipped models were
@@ -27,6 +29,7 @@ GENERATOR_VERSION = 3  # 2: the short-axis cine SSFP phantom (issue 14); 3: the 
 DEFAULTS = {
     "clevr-seg": {"count": 100, "seed": 0, "size": 200},
     "acdc": {"patients": 2, "test_patients": 2, "seed": 46},
+    "nnunet": {"cases": 60, "seed": 2, "size": 96},
 }
 
 
@@ -37,7 +40,7 @@ def _folder(kind: str) -> Path:
 
 
 def default_data_dir(kind: str, progress: bool = False) -> Path:
-    """Path of the default synthetic dataset of `kind` ("clevr-seg" or "acdc"), generated on first use."""
+    """Path of the default synthetic dataset of `kind` ("clevr-seg", "acdc" or "nnunet"), generated on first use."""
     if kind not in DEFAULTS:
         raise ValueError(f"unknown dataset kind {kind!r}; expected one of {', '.join(DEFAULTS)}")
     folder = _folder(kind)
@@ -48,10 +51,14 @@ def default_data_dir(kind: str, progress: bool = False) -> Path:
             from inside_core.data.generate_clevr_seg import generate_clevr_seg
 
             generate_clevr_seg(folder, progress=progress, **DEFAULTS[kind])
-        else:
+        elif kind == "acdc":
             from inside_core.data.generate_acdc import generate_acdc
 
             generate_acdc(folder, progress=progress, **DEFAULTS[kind])
+        else:
+            from inside_core.data.generate_lesions import generate_lesions
+
+            generate_lesions(folder, progress=progress, **DEFAULTS[kind])
     except (OSError, FileExistsError):
         if not folder.is_dir():  # not a lost race: a real failure
             raise
