@@ -33,7 +33,7 @@ from inside_core.explorer import Explorer
 from inside_core.networks import build_model
 
 DATASETS = {"clevr-seg": "CLEVR-Seg", "acdc": "ACDC", "nnunet": "Your own (nnU-Net layout)"}
-EXPLORERS_KEPT = 12
+EXPLORERS_KEPT = 32  # a cine's frames of one slice (ACDC: up to ~30), dragged back and forth
 UNTRAINED_PREFIX = "untrained-"
 
 
@@ -302,11 +302,16 @@ def _display(explorer: Explorer) -> np.ndarray:
     return found[1]
 
 
-def responsive_channels(explorer: Explorer, condition, layer: int = 0) -> list[int]:
+def responsive_channels(explorer: Explorer, condition, layer: int = 0, keep: bool = False) -> list[int]:
     """The INSIDE channels of `layer` that respond most to z (inside_core.attention), ranked once per
-    Explorer (one batch of decodes over each control's range) and kept per session."""
+    Explorer (one batch of decodes over each control's range) and kept per session. `keep`: the channels
+    last ranked for this model (while a control is dragged: the channels drawn do not change under the
+    pointer, and a new cine frame or slice costs no ranking; on release they are ranked for the image)."""
     from inside_core.attention import responsive_channels as rank
 
+    last: dict = st.session_state.setdefault("_responsive_last", {})
+    if keep and (id(explorer.model), layer) in last:
+        return last[(id(explorer.model), layer)]
     cache: OrderedDict = st.session_state.setdefault("_responsive", OrderedDict())
     found = cache.get((id(explorer), layer))
     if found is None or found[0] is not explorer:
@@ -314,6 +319,7 @@ def responsive_channels(explorer: Explorer, condition, layer: int = 0) -> list[i
         cache[(id(explorer), layer)] = found
         while len(cache) > EXPLORERS_KEPT:
             cache.popitem(last=False)
+    last[(id(explorer.model), layer)] = found[1]
     return found[1]
 
 

@@ -146,7 +146,7 @@ def drawn_channels(explorer, prediction, condition, layer: int, choice: str):
         chosen = attention.strongest_channels(params)
         return chosen, attention.describe("strongest", chosen, total)
     if choice == "responsive":
-        chosen = loading.responsive_channels(explorer, condition, layer)
+        chosen = loading.responsive_channels(explorer, condition, layer, keep=streaming())
         variables = [c.label.split(" (")[0].lower() for c in condition.controls]
         return chosen, attention.describe("responsive", chosen, total, variables)
     return int(choice), f"channel {choice} of {total}"
@@ -225,16 +225,21 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
 
 def explore_view(mask: MaskPanel, panel: ConditioningPanel, controls: ControlValues) -> None:
     """The controls and the mask (left; the point dragged on the mask where the condition has one), the
-    conditioning (right), the detail figures below. The controls are drawn last, into their slot."""
+    conditioning (right), the detail figures below.
+
+    Drawing order: the mask, then the controls into their slot above it, then the attention. The controls'
+    answer lets the next value leave, so the browser's plotly redraw of the attention (~25 ms here) overlaps
+    the server's next decode instead of delaying it; everything was computed before this, so the attention
+    is sent within a millisecond of the answer, long before a new value can interrupt the run."""
     left, right = st.columns([1, 1.25])
     on_image = controls.point is not None
     with left:
         st.toggle("Show the ground truth", key="show_gt", persist_state="session")
         slot = st.container()
         draw_mask_panel(mask, on_image=on_image)
+    draw_live_controls(controls, slot, image=mask.data_uri if on_image else None)
     with right:
         draw_conditioning_panel(panel)
-    draw_live_controls(controls, slot, image=mask.data_uri if on_image else None)
     if "details" in panel.figures:
         # drawn after the mask and the attention have been painted: they are what a control move is about
         live_chart(panel.figures["details"], key="main_details", config=plots.PLOTLY_CONFIG, defer=True)
