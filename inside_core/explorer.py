@@ -211,14 +211,11 @@ class Prediction:
 
 def _prediction_from_logits(logits: Tensor, conditioning: list, z: np.ndarray | None, index: int = 0) -> Prediction:
     logits = logits[index].float()
-    if logits.shape[0] == 1:
-        probabilities = torch.sigmoid(logits)
-        labels = (probabilities[0] > 0.5).long()
-    else:
-        probabilities = torch.softmax(logits, dim=0)
-        labels = probabilities.argmax(dim=0)
+    probabilities = (torch.sigmoid(logits) if logits.shape[0] == 1 else torch.softmax(logits, dim=0)).cpu().numpy()
+    # the labels from numpy: torch's arg-max over the leading axis is several times slower on one thread
+    labels = (probabilities[0] > 0.5) if probabilities.shape[0] == 1 else probabilities.argmax(axis=0)
     params = [p[index : index + 1].detach().to("cpu") for p in conditioning]
-    return Prediction(probabilities.cpu().numpy(), labels.cpu().numpy().astype(np.int64), params, z)
+    return Prediction(probabilities, labels.astype(np.int64), params, z)
 
 
 # --------------------------------------------------------------------------------------------
