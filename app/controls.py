@@ -17,13 +17,14 @@ also that image: the point, and a radius ring, are dragged on the predicted mask
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
 
 from app import page_state
-from app.live_controls import dragging, live_controls, live_values
+from app.live_controls import dragging, frames_wanted, live_controls, live_values
 from inside_core.conditions import Condition
 
 LIVE_KEY = "conditioning"  # the streaming component's own key (not a control's)
@@ -106,9 +107,12 @@ def read_controls(condition: Condition, source, index: int) -> ControlValues:
     return ControlValues(values, z_values, condition.caption_for(z_values), condition, stacks, condition.image_point())
 
 
-def draw_live_controls(controls: ControlValues, slot, image: str | None = None) -> None:
+def draw_live_controls(controls: ControlValues, slot, image: str | None = None,
+                       frames: tuple[str, Callable[[], dict]] | None = None) -> None:
     """The streaming sliders into `slot` (a container above what they drive); with `image` (a data URI of
-    the predicted mask) and a point on the image, the point and its ring are dragged on that image."""
+    the predicted mask) and a point on the image, the point and its ring are dragged on that image.
+    `frames` = (key, make): the grid of pictures the browser scrubs while the point is dragged, named by
+    `key`; `make()` builds it, only in the run the component asked for it (app/live_controls.py)."""
     if not controls.live:
         return
     point = controls.point if image is not None else None
@@ -121,10 +125,13 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None) 
         other = next(c.key for c in controls.condition.controls if c.continuous and c.key not in stacks)
         pad, label = (other, next(iter(stacks))), "Phase and slice"
     down = tuple(key for key in (point or ())[:2] if key.endswith("_y"))
+    frames_key = frames[0] if frames and point else None
+    grid = frames[1]() if frames_key and frames_wanted(LIVE_KEY, frames_key) else None
     with slot:
         live_controls(controls.condition.controls, key=LIVE_KEY, image=image if point else None,
                       image_label="predicted mask", pad=pad, radius=radius, stacks=stacks, pad_label=label,
-                      pad_width=PAD_WIDTH if point else 300, down_increases=down or ("loc_y",))
+                      pad_width=PAD_WIDTH if point else 300, down_increases=down or ("loc_y",),
+                      frames_key=frames_key, frames=grid)
 
 
 def streaming() -> bool:

@@ -42,7 +42,9 @@ e.g. into an `st.container()` created above them, makes sure they have arrived b
 interrupt the run (on the demo page the order made no measurable difference); with the pad, the image
 travels with the answer anyway.
 `dragging(key)` says whether the last value was sent while the pointer was held (secondary figures may
-wait for release); `live_state(key)` gives its sequence number too.
+wait for release); `live_state(key)` gives its sequence number too. Scrubbing (`frames_key`, `frames`,
+`frames_wanted`): a grid of pictures the browser shows while the point is dragged, at the display's
+rate, between the page's exact answers.
 """
 
 from __future__ import annotations
@@ -179,6 +181,16 @@ def live_state(key: str) -> dict[str, Any]:
     return dict(st.session_state.get(STATE_PREFIX + key) or {})
 
 
+def frames_wanted(key: str, frames_key: str | None) -> bool:
+    """Whether the component `key` asked for the grid of pictures named `frames_key` (once: asking again
+    needs a new message). The page then passes `frames` to `live_controls` in this run."""
+    state = st.session_state.get(STATE_PREFIX + key) or {}
+    if frames_key is None or state.get("frames") != frames_key:
+        return False
+    state["frames"] = None  # answered: a later run for another reason does not compute the grid again
+    return True
+
+
 def dragging(key: str) -> bool:
     """Whether the last value came while the pointer was held (more are coming; the final one follows)."""
     return live_state(key).get("final") is False
@@ -202,9 +214,11 @@ def apply_message(state: MutableMapping[str, Any], key: str, message: Any, contr
                     state[control.key] = value
                     written.append(control.key)
     seq = message.get("seq")
+    frames = message.get("frames")
     state[STATE_PREFIX + key] = {"ack": str(message.get("token")),
                                  "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-                                 "final": message.get("final") is not False}
+                                 "final": message.get("final") is not False,
+                                 "frames": frames if isinstance(frames, str) else None}
     return written
 
 
@@ -231,7 +245,8 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                   image_label: str = "predicted mask", pad: tuple[str, str] | None = None, radius: str | None = None,
                   stacks: Stacks | None = None, pad_label: str | None = None, pad_width: int = 360,
                   pad_aspect: float = 0.6, columns: int | None = None, down_increases: Sequence[str] = ("loc_y",),
-                  legend: Mapping[str, str] | None = None) -> dict[str, float | int]:
+                  legend: Mapping[str, str] | None = None, frames_key: str | None = None,
+                  frames: Mapping[str, Any] | None = None) -> dict[str, float | int]:
     """Draw `controls` (their "slider" and "stack" kinds) as sliders that stream while dragged, and a pad
     (see the module's docstring); return their values, by key, as `live_values`.
 
@@ -241,7 +256,10 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
     in CSS pixels (at most the column's); `pad_aspect`: height / width of a pad without an image.
     `columns`: sliders per row (default: all in one row, at most 3). `down_increases`: controls whose
     ArrowDown increases the value (the picture's y grows downwards; the pad's y control too).
-    `legend`: words for the marked ranges {"dead": ..., "blend": ...} (default: the quadrant's)."""
+    `legend`: words for the marked ranges {"dead": ..., "blend": ...} (default: the quadrant's).
+    `frames_key`: names the grid of pictures over the pad's (x, y) for the page's current state (None: no
+    scrubbing); the component asks for it when idle (`frames_wanted`), and `frames` is that grid, sent once:
+    {"key", "x", "y", "xs", "ys", "base": {other control: value}, "images": [data URI, row by row over ys]}."""
     stacks = dict(stacks or {})
     live = _live(controls)
     keys = [control.key for control in live]
@@ -262,5 +280,6 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
     _component(controls=specs, values=values, ack=live_state(key).get("ack"), pad=pad_args,
                image=image if pad else None, image_label=image_label, columns=columns or min(len(specs), 3) or 1,
                legend=dict(legend or DEFAULT_LEGEND) if marked else None, hint=hint,
+               frames_key=frames_key if pad else None, frames=dict(frames) if frames and pad else None,
                key=key, default=None, on_change=partial(_on_change, key, tuple(live), stacks))
     return values

@@ -28,7 +28,15 @@ from app import loading, page_state  # noqa: E402
 from app.controls import draw_live_controls, read_controls  # noqa: E402
 from app.export import MIME, figure_bytes  # noqa: E402
 from app.sources import SourceError, UploadSource  # noqa: E402
-from app.views import VIEWS, compare_view, conditioning_panel, explore_view, mask_panel, sweep_view  # noqa: E402
+from app.views import (  # noqa: E402
+    VIEWS,
+    compare_view,
+    conditioning_panel,
+    explore_view,
+    mask_panel,
+    scrub_frames,
+    sweep_view,
+)
 from inside_core.checkpoints import CheckpointError  # noqa: E402
 from inside_core.conditions import condition_of  # noqa: E402
 from inside_core.data import DataError  # noqa: E402
@@ -260,7 +268,8 @@ def explorer_area(entry, source, index: int) -> None:
     if mode == "Explore":
         page_state.default("show_gt", False)
         explore_view(mask_panel(explorer, prediction, view.ground_truth, entry.name, image=view.image),
-                     conditioning_panel(explorer, prediction, condition, marker=marker), controls)
+                     conditioning_panel(explorer, prediction, condition, marker=marker), controls,
+                     frames=scrub_frames(explorer, controls, image=view.image))
     else:
         st.session_state.setdefault("_shown", {})[entry.name] = prediction
         slot = st.container()  # the streaming controls, above the view they drive

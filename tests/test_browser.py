@@ -94,11 +94,13 @@ def test_dragging_location_x_streams_masks_and_attention(chromium_and_url, tmp_p
 def test_dragging_the_point_on_the_image_moves_both_controls(chromium_and_url):
     chromium, url = chromium_and_url
     page = open_page(chromium, f"{url}/?loc_x=-0.5&loc_y=-0.5", PAD)
-    _, pad = find_control(page, PAD)
+    frame, pad = find_control(page, PAD)
     assert pad.get_attribute("aria-label") == PAD
+    frame.wait_for_function("() => window.__liveControls.frames !== null", timeout=20000)  # the grid arrived
     steps = [(0.25 + 0.05 * k, 0.25 + 0.05 * k) for k in range(10)]  # down and to the right
     drag = measure_drag(page, PAD, steps=steps, pause_ms=180)
     assert drag["updates_while_held"] >= 3, drag
+    assert frame.evaluate("() => window.__liveControls.scrubbed") > 0  # pictures from the grid, not only answers
     state = settled_url(page, "loc_y", "-0.5")
     assert float(state["loc_x"]) > -0.5 and float(state["loc_y"]) > -0.5
     said = [float(word) for word in drag["final"].replace(",", " ").split() if word.lstrip("+-")[:1].isdigit()]
