@@ -64,7 +64,7 @@ def test_a_message_writes_each_controls_key_and_the_answer_token():
     assert state["loc_x"] == 0.45 and state["radius"] == 0.6
     assert state["loc_y"] == 0.0  # out of range: left as it was
     assert "other" not in state
-    assert state[STATE_PREFIX + "conditioning"] == {"ack": "abc:7", "seq": 7, "final": False}
+    assert state[STATE_PREFIX + "conditioning"] == {"ack": "abc:7", "seq": 7, "final": False, "frames": None}
     apply_message(state, "conditioning", {"token": "abc:8", "seq": 8, "final": True, "values": {"loc_y": -0.2}}, POINT)
     assert state["loc_y"] == -0.2 and state[STATE_PREFIX + "conditioning"]["final"] is True
 
@@ -74,7 +74,8 @@ def test_a_malformed_message_changes_nothing():
     assert apply_message(state, "c", None, ACDC, {"slice": STACK}) == []
     assert apply_message(state, "c", "text", ACDC, {"slice": STACK}) == []
     assert apply_message(state, "c", {"values": [1, 2]}, ACDC, {"slice": STACK}) == []
-    assert state == {"phase": 0.5, "slice": 4, STATE_PREFIX + "c": {"ack": "None", "seq": None, "final": True}}
+    assert state == {"phase": 0.5, "slice": 4, STATE_PREFIX + "c": {"ack": "None", "seq": None, "final": True,
+                                                         "frames": None}}
 
 
 def test_select_controls_are_not_drawn_here():
@@ -199,3 +200,19 @@ def test_the_pad_needs_controls_that_exist():
 
     at = AppTest.from_function(script, default_timeout=30).run()
     assert at.exception and "radius" in at.exception[0].message
+
+
+def test_a_request_for_the_grid_is_answered_once(monkeypatch):
+    from types import SimpleNamespace
+
+    from app.live_controls import frames_wanted
+
+    state: dict = {}
+    monkeypatch.setattr(live_controls, "st", SimpleNamespace(session_state=state))
+    apply_message(state, "conditioning", {"token": "t:1", "seq": 1, "final": True, "values": {}, "frames": "k1"}, POINT)
+    assert state[STATE_PREFIX + "conditioning"]["frames"] == "k1"
+    assert not frames_wanted("conditioning", "k2")  # a grid for another state was asked for
+    assert frames_wanted("conditioning", "k1")
+    assert not frames_wanted("conditioning", "k1")  # answered: not made again
+    apply_message(state, "conditioning", {"token": "t:2", "seq": 2, "frames": ["not", "a", "key"]}, POINT)
+    assert state[STATE_PREFIX + "conditioning"]["frames"] is None
