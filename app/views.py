@@ -341,7 +341,7 @@ def sweep_view(explorer, entry, source, index: int, controls) -> None:
     variable = left.selectbox("Sweep", list(variables), key="sweep_var", persist_state="session",
                               format_func=lambda k: condition.control(k).label)
     steps = right.slider("Steps", 3, 11, key="sweep_steps", persist_state="session")
-    grid = np.linspace(*variables[variable], steps)
+    grid = np.asarray(condition.sweep_values(variable, steps))  # the registry's sweep range
     zs = [condition.encode(**{**controls.z_values, variable: float(v)}) for v in grid]
     predictions = explorer.sweep(zs)
     rgb_base = loading.display_rgb(explorer)
