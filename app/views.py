@@ -64,18 +64,14 @@ class MaskPanel:
     @property
     def data_uri(self) -> str:
         """The picture as a data URI: the image the point is dragged on (app/controls.py)."""
-        return "data:image/jpeg;base64," + base64.b64encode(self.jpeg).decode("ascii")
+        return jpeg_uri(self.jpeg)
 
 
 def mask_panel(explorer, prediction, truth, name: str, title: str = "", image=None) -> MaskPanel:
     """The view's image at its own resolution, resampled smoothly to the display size, with the prediction
     drawn from its probabilities upsampled (smooth outlines, not the model grid's stair steps)."""
-    base = loading.display_base(explorer, image, DISPLAY_PIXELS)
-    size = base.shape[:2]
-    labels = plots.smooth_labels(prediction.probabilities, size)
     show = st.session_state.get("show_gt", False) and truth is not None
-    shown = plots.nearest_labels(np.asarray(truth), size) if show else None
-    picture = plots.overlay(base, labels, shown)
+    picture, shown = mask_picture(explorer, prediction, image, truth if show else None)
     truth = None if truth is None else prepare_mask(truth, explorer.image_size)
     caption = title or "prediction" + (" · ground truth outlined" if shown is not None else "")
     text = ""
@@ -93,6 +89,20 @@ def mask_panel(explorer, prediction, truth, name: str, title: str = "", image=No
     shown_now[name] = prediction
     return MaskPanel(plots.jpeg_bytes(picture), caption, text,
                      legend_html(prediction.num_classes, shown is not None))
+
+
+def mask_picture(explorer, prediction, image=None, truth=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The mask panel's picture (uint8 RGB at the display size) and the ground truth drawn on it (None):
+    the one recipe, so a scrubbing frame for a slider step is the very picture the page answers with."""
+    base = loading.display_base(explorer, image, DISPLAY_PIXELS)
+    size = base.shape[:2]
+    labels = plots.smooth_labels(prediction.probabilities, size)
+    shown = None if truth is None else plots.nearest_labels(np.asarray(truth), size)
+    return plots.overlay(base, labels, shown), shown
+
+
+def jpeg_uri(jpeg: bytes) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def draw_mask_panel(panel: MaskPanel, on_image: bool = False, alt: str = "predicted mask") -> None:
@@ -246,11 +256,16 @@ def scrub_frames(explorer, controls: ControlValues, image=None, steps: int = SCR
         shown = loading.display_base(explorer, image, DISPLAY_PIXELS)  # the exact answers' picture, made smaller
         picture = plots.upscaled_rgb(shown, plots.display_size(*shown.shape[:2], SCRUB_PIXELS))
 
-        def pictures(points: list[dict]) -> list[str]:
+        def pictures(points: list[dict], exact: bool = False) -> list[str]:
+            """Small pictures for the grid; for `exact` ones (the slider steps) the page's own: a drag that
+            ends on a step shows its final picture before the final answer comes."""
             images = []
             for start in range(0, len(points), steps):  # a batch of `steps` decodes at a time: bounded memory
                 zs = [condition.encode(**{**controls.z_values, **point}) for point in points[start:start + steps]]
                 for prediction in explorer.sweep(zs):
+                    if exact:
+                        images.append(jpeg_uri(plots.jpeg_bytes(mask_picture(explorer, prediction, image)[0])))
+                        continue
                     labels = plots.smooth_labels(prediction.probabilities, picture.shape[:2])
                     images.append(plots.jpeg_data_uri(plots.overlay(picture, labels), quality=80))
             return images
@@ -261,7 +276,7 @@ def scrub_frames(explorer, controls: ControlValues, image=None, steps: int = SCR
             control = condition.control(moved)
             values = [round(float(v), 4) for v in np.arange(control.low, control.high + control.step / 2, control.step)]
             strips[moved] = {"at": {held: controls.values[held]}, "values": values,
-                             "images": pictures([{moved: v, held: controls.values[held]} for v in values])}
+                             "images": pictures([{moved: v, held: controls.values[held]} for v in values], exact=True)}
         return {"key": key, "x": x_key, "y": y_key, "xs": xs, "ys": ys, "images": grid, "strips": strips,
                 "base": {k: controls.values[k] for k in base}}
 

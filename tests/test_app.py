@@ -613,6 +613,8 @@ def test_scrub_frames_are_made_once_when_the_component_asks():
     assert len(set(strip["images"])) > 1  # the predicted mask changes along the strip
     at = healthy(at.run())
     assert live_args(at)["frames"] is None  # sent once
+    at = healthy(move(at, "loc_x", strip["values"][30]))  # a drag that ends on a slider step
+    assert live_args(at)["image"] == strip["images"][30]  # the page's answer is the picture already shown
     at = healthy(move(at, "radius", 0.6))
     assert live_args(at)["frames_key"] != key  # another radius: another grid
     at = healthy(at.toggle(key="show_gt").set_value(True).run())
