@@ -240,19 +240,15 @@ SCRUB_PIXELS = 240  # each picture's longer side (the exact answers are drawn at
 
 
 def scrub_frames(explorer, controls: ControlValues, image=None, steps: int = SCRUB_STEPS) -> tuple[str, object] | None:
-    """(key, make) of the grid of predicted masks over the point's (x, y), the other controls held, and of the
-    strips through the point (every slider step of x, and of y): what the browser shows while the point or a
-    slider is dragged, between the exact answers. None without a point, or with the ground truth shown (it
-    follows the point on CLEVR-Seg: the pictures would lack it)."""
+    """(key, make) of the grid of predicted masks over the point's (x, y), the other controls held: what the
+    browser shows while the point is dragged, between the exact answers. None without a point, or with the
+    ground truth shown (it follows the point on CLEVR-Seg: the grid would lack it)."""
     if controls.point is None or st.session_state.get("show_gt"):
         return None
     condition = controls.condition
     x_key, y_key = controls.point[:2]
     base = {k: v for k, v in controls.z_values.items() if k not in (x_key, y_key)}
-    digest = hashlib.sha1(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    grid_key = f"{id(explorer):x}-{digest}"
-    # the strips run through the point as it is: a new point (after a drag) names new strips, the grid is kept
-    key = f"{grid_key}-{controls.values[x_key]}-{controls.values[y_key]}"
+    key = f"{id(explorer):x}-" + hashlib.sha1(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
     def make() -> dict:
         xs, ys = ([round(float(v), 4) for v in np.linspace(condition.control(k).low, condition.control(k).high, steps)]
@@ -274,11 +270,7 @@ def scrub_frames(explorer, controls: ControlValues, image=None, steps: int = SCR
                     images.append(plots.jpeg_data_uri(plots.overlay(picture, labels), quality=80))
             return images
 
-        kept = st.session_state.setdefault("_scrub_grid", {})
-        if grid_key not in kept:  # one grid kept per session: made again only for another image or base
-            kept.clear()
-            kept[grid_key] = pictures([{x_key: x, y_key: y} for y in ys for x in xs])
-        grid = kept[grid_key]
+        grid = pictures([{x_key: x, y_key: y} for y in ys for x in xs])
         strips = {}  # every slider step of x (y held) and of y (x held): what dragging one slider passes through
         for moved, held in ((x_key, y_key), (y_key, x_key)):
             control = condition.control(moved)
