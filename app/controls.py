@@ -126,7 +126,13 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None,
         pad, label = (other, next(iter(stacks))), "Phase and slice"
     down = tuple(key for key in (point or ())[:2] if key.endswith("_y"))
     frames_key = frames[0] if frames and point else None
-    grid = frames[1]() if frames_key and frames_wanted(LIVE_KEY, frames_key) else None
+    grid = None
+    if frames_key and frames_wanted(LIVE_KEY, frames_key):
+        try:
+            grid = frames[1]()
+        except (RuntimeError, MemoryError, ValueError) as error:  # no grid: the drag streams, the page goes on
+            st.caption(f"Scrubbing is off for this view (the grid of pictures could not be made: "
+                       f"{type(error).__name__}); the controls still stream.")
     with slot:
         live_controls(controls.condition.controls, key=LIVE_KEY, image=image if point else None,
                       image_label="predicted mask", pad=pad, radius=radius, stacks=stacks, pad_label=label,
