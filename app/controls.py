@@ -17,15 +17,17 @@ also that image: the point, and a radius ring, are dragged on the predicted mask
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import streamlit as st
 
 from app import page_state
 from app.live_controls import dragging, frames_wanted, live_controls, live_values
 from inside_core.conditions import Condition
+
+if TYPE_CHECKING:
+    from app.scrub import Scrub
 
 LIVE_KEY = "conditioning"  # the streaming component's own key (not a control's)
 PAD_WIDTH = 420  # CSS pixels of the point pad on the image (at most the column's width)
@@ -48,6 +50,19 @@ class ControlValues:
     def live(self) -> bool:
         """Whether any control streams (is drawn by `draw_live_controls`)."""
         return bool(self.condition and any(c.continuous for c in self.condition.controls))
+
+    @property
+    def pad_keys(self) -> tuple[str, str, str | None, bool] | None:
+        """The pad the controls are drawn with: (x key, y key, radius key, on the image): the point on the
+        image, or a plain pad over a stack and the one other continuous control (ACDC: phase x slice
+        position, slice lines at the stack's own positions); None without a pad."""
+        if self.point is not None:
+            return (*self.point, True)
+        continuous = [c.key for c in self.condition.controls if c.continuous] if self.condition else []
+        if len(self.stacks) == 1 and len(continuous) == 2:
+            stack = next(iter(self.stacks))
+            return next(k for k in continuous if k != stack), stack, None, False
+        return None
 
 
 def slice_stacks(condition: Condition, source, index: int) -> dict[str, list[tuple[int, float]]]:
@@ -107,37 +122,36 @@ def read_controls(condition: Condition, source, index: int) -> ControlValues:
     return ControlValues(values, z_values, condition.caption_for(z_values), condition, stacks, condition.image_point())
 
 
-def draw_live_controls(controls: ControlValues, slot, image: str | None = None,
-                       frames: tuple[str, Callable[[], dict]] | None = None) -> None:
-    """The streaming sliders into `slot` (a container above what they drive); with `image` (a data URI of
-    the predicted mask) and a point on the image, the point and its ring are dragged on that image.
-    `frames` = (key, make): the grid of pictures the browser scrubs while the point is dragged, named by
-    `key`; `make()` builds it, only in the run the component asked for it (app/live_controls.py)."""
+def draw_live_controls(controls: ControlValues, slot, image: str | None = None, frames: Scrub | None = None) -> None:
+    """The streaming sliders into `slot` (a container above what they drive), and their pad: with `image`
+    (a data URI of the predicted mask) the point and its ring are dragged on that image, or the image is
+    drawn under a plain pad (ACDC). `frames`: the pictures the browser scrubs while the pad or a slider is
+    dragged (app/scrub.py); a part is made only in the run the component asked for it."""
     if not controls.live:
         return
-    point = controls.point if image is not None else None
-    stacks = controls.stacks
-    pad, radius, label = None, None, None
-    if point is not None:
-        pad, radius, label = point[:2], point[2], "Point on the image"
-    elif len(stacks) == 1 and len([c for c in controls.condition.controls if c.continuous]) == 2:
-        # ACDC: phase x slice position as one pad, slice lines at the stack's own positions
-        other = next(c.key for c in controls.condition.controls if c.continuous and c.key not in stacks)
-        pad, label = (other, next(iter(stacks))), "Phase and slice"
-    down = tuple(key for key in (point or ())[:2] if key.endswith("_y"))
-    frames_key = frames[0] if frames and point else None
+    pad_keys = controls.pad_keys
+    if pad_keys is not None and pad_keys[3] and image is None:  # a point on the image, without the image
+        pad_keys = None
+    pad, radius, label, on_image = None, None, None, False
+    if pad_keys is not None:
+        pad, radius, on_image = pad_keys[:2], pad_keys[2], pad_keys[3]
+        names = [controls.condition.control(k).label.split(" (")[0] for k in pad]
+        label = "Point on the image" if on_image else f"{names[0]} and {names[1].lower()}"  # "Phase and slice"
+    down = tuple(key for key in (controls.point or ())[:2] if key.endswith("_y"))
+    scrub = frames if frames is not None and pad is not None else None
     grid = None
-    if frames_key and frames_wanted(LIVE_KEY, frames_key):
+    part = frames_wanted(LIVE_KEY, scrub.key) if scrub else None
+    if part is not None and part < scrub.parts:
         try:
-            grid = frames[1]()
+            grid = scrub.make(part)
         except (RuntimeError, MemoryError, ValueError) as error:  # no grid: the drag streams, the page goes on
-            st.caption(f"Scrubbing is off for this view (the grid of pictures could not be made: "
+            st.caption(f"Scrubbing is off for this view (the pictures to scrub could not be made: "
                        f"{type(error).__name__}); the controls still stream.")
     with slot:
-        live_controls(controls.condition.controls, key=LIVE_KEY, image=image if point else None,
-                      image_label="predicted mask", pad=pad, radius=radius, stacks=stacks, pad_label=label,
-                      pad_width=PAD_WIDTH if point else 300, down_increases=down or ("loc_y",),
-                      frames_key=frames_key, frames=grid)
+        live_controls(controls.condition.controls, key=LIVE_KEY, image=image if pad else None, image_on_pad=on_image,
+                      image_label="predicted mask", pad=pad, radius=radius, stacks=controls.stacks, pad_label=label,
+                      pad_width=PAD_WIDTH if on_image else 300, down_increases=down or ("loc_y",),
+                      frames_key=scrub.key if scrub else None, frames_parts=scrub.parts if scrub else 0, frames=grid)
 
 
 def streaming() -> bool:

@@ -27,8 +27,9 @@ the last: newest wins, stale values are dropped, nothing queues); on release it 
   focused; Down goes down the picture). With `image` (a data URI) the pad is that picture, the point in
   the condition's normalised coordinates (x column, y row, -1..1, (-1, -1) top-left); `radius` names the
   control drawn as a ring around it (normalised units, 1 = half the side) whose edge drags the radius.
-  Without an image the pad is a plain grid over the two controls' ranges (ACDC: phase x slice position,
-  slice lines at the stack's positions). Which controls are a point on the image is the condition's to say
+  Without an image (or with `image_on_pad=False`: the image is then drawn under the pad) the pad is a
+  plain grid over the two controls' ranges (ACDC: phase x slice position, slice lines at the stack's
+  positions). Which controls are a point on the image is the condition's to say
   (`Condition.image_point()`); without `pad` no pad is drawn and `image` is not shown.
 - `image_label`: the image's alt text ("predicted mask" when it shows the mask, as the page's tests
   expect). Controls' accessible names are their labels (aria-label on each `<input type="range">`);
@@ -43,8 +44,9 @@ interrupt the run (on the demo page the order made no measurable difference); wi
 travels with the answer anyway.
 `dragging(key)` says whether the last value was sent while the pointer was held (secondary figures may
 wait for release); `live_state(key)` gives its sequence number too. Scrubbing (`frames_key`, `frames`,
-`frames_wanted`): a grid of pictures the browser shows while the point is dragged, at the display's
-rate, between the page's exact answers.
+`frames_wanted`; made by app/scrub.py): pictures the browser shows while the pad or a slider is dragged,
+at the display's rate, between the page's exact answers; meanwhile the page's exact answers (and what
+else they redraw) are asked for at most every 200 ms, so the browser's main thread is free to scrub.
 """
 
 from __future__ import annotations
@@ -181,14 +183,17 @@ def live_state(key: str) -> dict[str, Any]:
     return dict(st.session_state.get(STATE_PREFIX + key) or {})
 
 
-def frames_wanted(key: str, frames_key: str | None) -> bool:
-    """Whether the component `key` asked for the grid of pictures named `frames_key` (once: asking again
-    needs a new message). The page then passes `frames` to `live_controls` in this run."""
+def frames_wanted(key: str, frames_key: str | None) -> int | None:
+    """The part of the pictures named `frames_key` the component `key` asked for ("KEY#PART" in its
+    message), or None (once: asking again needs a new message). The page then passes that part as
+    `frames` to `live_controls` in this run."""
     state = st.session_state.get(STATE_PREFIX + key) or {}
-    if frames_key is None or state.get("frames") != frames_key:
-        return False
-    state["frames"] = None  # answered: a later run for another reason does not compute the grid again
-    return True
+    asked = str(state.get("frames") or "")
+    name, _, part = asked.rpartition("#")
+    if frames_key is None or name != frames_key or not part.isdigit():
+        return None
+    state["frames"] = None  # answered: a later run for another reason does not compute it again
+    return int(part)
 
 
 def dragging(key: str) -> bool:
@@ -245,21 +250,24 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                   image_label: str = "predicted mask", pad: tuple[str, str] | None = None, radius: str | None = None,
                   stacks: Stacks | None = None, pad_label: str | None = None, pad_width: int = 360,
                   pad_aspect: float = 0.6, columns: int | None = None, down_increases: Sequence[str] = ("loc_y",),
-                  legend: Mapping[str, str] | None = None, frames_key: str | None = None,
-                  frames: Mapping[str, Any] | None = None) -> dict[str, float | int]:
+                  legend: Mapping[str, str] | None = None, frames_key: str | None = None, frames_parts: int = 1,
+                  frames: Mapping[str, Any] | None = None, image_on_pad: bool = True) -> dict[str, float | int]:
     """Draw `controls` (their "slider" and "stack" kinds) as sliders that stream while dragged, and a pad
     (see the module's docstring); return their values, by key, as `live_values`.
 
     `key`: the component's own key (not a control's). `image`: a data URI (`png_data_uri`) drawn as the
-    pad, named `image_label`. `pad`: the (x, y) control keys the pad drives. `radius`: the control drawn as
-    a ring. `stacks[key]`: a stack control's [(slice index, position), ...]. `pad_width`: the pad's width
-    in CSS pixels (at most the column's); `pad_aspect`: height / width of a pad without an image.
+    pad, named `image_label` (`image_on_pad=False`: drawn under a plain pad instead). `pad`: the (x, y)
+    control keys the pad drives. `radius`: the control drawn as a ring. `stacks[key]`: a stack
+    control's [(slice index, position), ...]. `pad_width`: the pad's width in CSS pixels (at most the
+    column's); `pad_aspect`: height / width of a pad without an image.
     `columns`: sliders per row (default: all in one row, at most 3). `down_increases`: controls whose
     ArrowDown increases the value (the picture's y grows downwards; the pad's y control too).
     `legend`: words for the marked ranges {"dead": ..., "blend": ...} (default: the quadrant's).
-    `frames_key`: names the grid of pictures over the pad's (x, y) for the page's current state (None: no
-    scrubbing); the component asks for it when idle (`frames_wanted`), and `frames` is that grid, sent once:
-    {"key", "x", "y", "xs", "ys", "base": {other control: value}, "images": [data URI, row by row over ys]}."""
+    `frames_key`: names the pictures over the pad's (x, y) for the page's current state (None: no
+    scrubbing), in `frames_parts` parts; the component asks for one part at a time when idle
+    (`frames_wanted`), and `frames` is that part, sent once (app/scrub.py): {"key", "part", "parts", "x",
+    "y", "base": {other control: value}, "points": [[x, y, data URI], ...], "strips" (part 0): {control:
+    {"at": {other: value}, "values": [...], "images": [...]}}}."""
     stacks = dict(stacks or {})
     live = _live(controls)
     keys = [control.key for control in live]
@@ -272,14 +280,16 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
     marked = any(control.dead or control.blend for control in live)
     pad_args, hint = None, ""
     if pad:
+        on_image = bool(image) and image_on_pad
         pad_args = {"x": pad[0], "y": pad[1], "r": radius, "width": int(pad_width), "aspect": float(pad_aspect),
-                    "label": pad_label or ("Point on the image" if image else "Pad")}
-        hint = PAD_HINT.format(on="on the image" if image else "on the pad",
+                    "label": pad_label or ("Point on the image" if on_image else "Pad"), "on_image": on_image}
+        hint = PAD_HINT.format(on="on the image" if on_image else "on the pad",
                                ring=", its ring's edge for the radius" if radius else "",
                                keys="; + and − the radius" if radius else "")
     _component(controls=specs, values=values, ack=live_state(key).get("ack"), pad=pad_args,
                image=image if pad else None, image_label=image_label, columns=columns or min(len(specs), 3) or 1,
                legend=dict(legend or DEFAULT_LEGEND) if marked else None, hint=hint,
-               frames_key=frames_key if pad else None, frames=dict(frames) if frames and pad else None,
+               frames_key=frames_key if pad else None, frames_parts=int(frames_parts) if pad else 0,
+               frames=dict(frames) if frames and pad else None,
                key=key, default=None, on_change=partial(_on_change, key, tuple(live), stacks))
     return values

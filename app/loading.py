@@ -327,23 +327,27 @@ def display_base(explorer: Explorer, image: Any = None, pixels: int = 400) -> np
     """The picture a mask is drawn over: `image` (the view's, at its own resolution) or else the model's
     input, resampled smoothly so that its longer side is `pixels`; made once per Explorer (per session).
     The model's input is used when `image` has another aspect ratio (it was padded to reach the model)."""
-    from app.plots import display_size, upscaled_rgb
-
     cache: OrderedDict = st.session_state.setdefault("_display_base", OrderedDict())
     found = cache.get(id(explorer))
     if found is None or found[0] is not explorer:
-        source = explorer.image
-        if image is not None:
-            h, w = image.shape[-2:] if getattr(image, "ndim", 0) == 3 and image.shape[0] in (1, 3, 4) else \
-                image.shape[:2]
-            if abs(h / w - explorer.image_size[0] / explorer.image_size[1]) < 1e-3:
-                source = image
-        height, width = explorer.image_size
-        found = (explorer, upscaled_rgb(source, display_size(height, width, pixels)))
+        found = (explorer, display_picture(explorer, image, pixels))
         cache[id(explorer)] = found
         while len(cache) > EXPLORERS_KEPT:
             cache.popitem(last=False)
     return found[1]
+
+
+def display_picture(explorer: Explorer, image: Any = None, pixels: int = 400) -> np.ndarray:
+    """`display_base` without the cache (app/scrub.py makes one per image of its lattice)."""
+    from app.plots import display_size, upscaled_rgb
+
+    source = explorer.image
+    if image is not None:
+        h, w = image.shape[-2:] if getattr(image, "ndim", 0) == 3 and image.shape[0] in (1, 3, 4) else \
+            image.shape[:2]
+        if abs(h / w - explorer.image_size[0] / explorer.image_size[1]) < 1e-3:
+            source = image
+    return upscaled_rgb(source, display_size(*explorer.image_size, pixels))
 
 
 def display_rgb(explorer: Explorer) -> np.ndarray:

@@ -27,6 +27,7 @@ import streamlit as st  # noqa: E402
 from app import loading, page_state  # noqa: E402
 from app.controls import draw_live_controls, read_controls  # noqa: E402
 from app.export import MIME, figure_bytes  # noqa: E402
+from app.scrub import scrub_frames  # noqa: E402
 from app.sources import SourceError, UploadSource  # noqa: E402
 from app.views import (  # noqa: E402
     VIEWS,
@@ -34,7 +35,6 @@ from app.views import (  # noqa: E402
     conditioning_panel,
     explore_view,
     mask_panel,
-    scrub_frames,
     sweep_view,
 )
 from inside_core.checkpoints import CheckpointError  # noqa: E402
@@ -184,6 +184,15 @@ def current_view(entry, source, index: int, values: dict, follow: bool):
     return source.view(index, values, follow, entry.card)
 
 
+def pad_views(entry, source, index: int, follow: bool) -> dict:
+    """Where the image follows the pad's controls (a cine: the frame for the phase, the chosen slice), how
+    the scrubbing pictures find each point's view (app/scrub.py); nothing elsewhere."""
+    if "cine" not in source.offers:
+        return {}
+    return {"identity": f"{entry.path}|{source.label}|{index}|{follow}",
+            "view_for": lambda values: current_view(entry, source, index, values, follow)}
+
+
 def export_buttons(entry, index: int) -> None:
     """PNG / PDF of the current view and its settings as JSON, in the sidebar: made only when clicked,
     from what the explorer area last showed (kept by `keep_for_export`), so a control move re-sends none."""
@@ -267,9 +276,9 @@ def explorer_area(entry, source, index: int) -> None:
     keep_for_export(explorer, prediction, view.ground_truth, entry, source, index, controls)
     if mode == "Explore":
         page_state.default("show_gt", False)
+        scrub = scrub_frames(explorer, controls, image=view.image, **pad_views(entry, source, index, follow))
         explore_view(mask_panel(explorer, prediction, view.ground_truth, entry.name, image=view.image),
-                     conditioning_panel(explorer, prediction, condition, marker=marker), controls,
-                     frames=scrub_frames(explorer, controls, image=view.image))
+                     conditioning_panel(explorer, prediction, condition, marker=marker), controls, frames=scrub)
     else:
         st.session_state.setdefault("_shown", {})[entry.name] = prediction
         slot = st.container()  # the streaming controls, above the view they drive

@@ -8,8 +8,6 @@ this z; the ground truth is given per call (it follows the controls on CLEVR-Seg
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,10 +89,11 @@ def mask_panel(explorer, prediction, truth, name: str, title: str = "", image=No
                      legend_html(prediction.num_classes, shown is not None))
 
 
-def mask_picture(explorer, prediction, image=None, truth=None) -> tuple[np.ndarray, np.ndarray | None]:
+def mask_picture(explorer, prediction, image=None, truth=None, base=None) -> tuple[np.ndarray, np.ndarray | None]:
     """The mask panel's picture (uint8 RGB at the display size) and the ground truth drawn on it (None):
-    the one recipe, so a scrubbing frame for a slider step is the very picture the page answers with."""
-    base = loading.display_base(explorer, image, DISPLAY_PIXELS)
+    the one recipe, so a scrubbing frame for a slider step is the very picture the page answers with.
+    `base`: the picture under the mask, if already made (`loading.display_picture`)."""
+    base = loading.display_base(explorer, image, DISPLAY_PIXELS) if base is None else base
     size = base.shape[:2]
     labels = plots.smooth_labels(prediction.probabilities, size)
     shown = None if truth is None else plots.nearest_labels(np.asarray(truth), size)
@@ -235,54 +234,6 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
 # --------------------------------------------------------------------------------------------- views
 
 
-SCRUB_STEPS = 11  # the grid of pictures scrubbed while the point is dragged: 11 x 11 over the pad (0.2 apart)
-SCRUB_PIXELS = 240  # each picture's longer side (the exact answers are drawn at DISPLAY_PIXELS)
-
-
-def scrub_frames(explorer, controls: ControlValues, image=None, steps: int = SCRUB_STEPS) -> tuple[str, object] | None:
-    """(key, make) of the grid of predicted masks over the point's (x, y), the other controls held: what the
-    browser shows while the point is dragged, between the exact answers. None without a point, or with the
-    ground truth shown (it follows the point on CLEVR-Seg: the grid would lack it)."""
-    if controls.point is None or st.session_state.get("show_gt"):
-        return None
-    condition = controls.condition
-    x_key, y_key = controls.point[:2]
-    base = {k: v for k, v in controls.z_values.items() if k not in (x_key, y_key)}
-    key = f"{id(explorer):x}-" + hashlib.sha1(json.dumps(base, sort_keys=True, default=str).encode()).hexdigest()[:10]
-
-    def make() -> dict:
-        xs, ys = ([round(float(v), 4) for v in np.linspace(condition.control(k).low, condition.control(k).high, steps)]
-                  for k in (x_key, y_key))
-        shown = loading.display_base(explorer, image, DISPLAY_PIXELS)  # the exact answers' picture, made smaller
-        picture = plots.upscaled_rgb(shown, plots.display_size(*shown.shape[:2], SCRUB_PIXELS))
-
-        def pictures(points: list[dict], exact: bool = False) -> list[str]:
-            """Small pictures for the grid; for `exact` ones (the slider steps) the page's own: a drag that
-            ends on a step shows its final picture before the final answer comes."""
-            images = []
-            for start in range(0, len(points), steps):  # a batch of `steps` decodes at a time: bounded memory
-                zs = [condition.encode(**{**controls.z_values, **point}) for point in points[start:start + steps]]
-                for prediction in explorer.sweep(zs):
-                    if exact:
-                        images.append(jpeg_uri(plots.jpeg_bytes(mask_picture(explorer, prediction, image)[0])))
-                        continue
-                    labels = plots.smooth_labels(prediction.probabilities, picture.shape[:2])
-                    images.append(plots.jpeg_data_uri(plots.overlay(picture, labels), quality=80))
-            return images
-
-        grid = pictures([{x_key: x, y_key: y} for y in ys for x in xs])
-        strips = {}  # every slider step of x (y held) and of y (x held): what dragging one slider passes through
-        for moved, held in ((x_key, y_key), (y_key, x_key)):
-            control = condition.control(moved)
-            values = [round(float(v), 4) for v in np.arange(control.low, control.high + control.step / 2, control.step)]
-            strips[moved] = {"at": {held: controls.values[held]}, "values": values,
-                             "images": pictures([{moved: v, held: controls.values[held]} for v in values], exact=True)}
-        return {"key": key, "x": x_key, "y": y_key, "xs": xs, "ys": ys, "images": grid, "strips": strips,
-                "base": {k: controls.values[k] for k in base}}
-
-    return key, make
-
-
 def explore_view(mask: MaskPanel, panel: ConditioningPanel, controls: ControlValues, frames=None) -> None:
     """The controls and the mask (left; the point dragged on the mask where the condition has one), the
     conditioning (right), the detail figures below.
@@ -292,7 +243,7 @@ def explore_view(mask: MaskPanel, panel: ConditioningPanel, controls: ControlVal
     the server's next decode instead of delaying it; everything was computed before this, so the attention
     is sent within a millisecond of the answer, long before a new value can interrupt the run."""
     left, right = st.columns([1, 1.25])
-    on_image = controls.point is not None
+    on_image = controls.pad_keys is not None  # the component draws the mask: the pad, or under the pad
     with left:
         st.toggle("Show the ground truth", key="show_gt", persist_state="session")
         slot = st.container()

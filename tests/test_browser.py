@@ -112,9 +112,12 @@ def test_dragging_the_point_on_the_image_moves_both_controls(chromium_and_url):
 def test_acdc_phase_and_slice_pad_streams(chromium_and_url, tmp_path):
     chromium, url = chromium_and_url
     page = open_page(chromium, f"{url}/?dataset=acdc&phase=0", "Phase and slice")
+    frame, _ = find_control(page, "Phase and slice")
+    frame.wait_for_function("() => window.__liveControls.parts > 0", timeout=30000)  # pictures to scrub came
     steps = [(0.1 + 0.08 * k, 0.5) for k in range(10)]  # along the phase, ED towards ES
     drag = measure_drag(page, "Phase and slice", steps=steps, pause_ms=200)
     assert drag["updates_while_held"] >= 3, drag
+    assert frame.evaluate("() => window.__liveControls.scrubbed") > 0  # shown from the pictures made ahead
     state = settled_url(page, "phase", "0")
     assert float(state["phase"]) > 0.5
     no_exception(page)

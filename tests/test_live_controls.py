@@ -202,17 +202,21 @@ def test_the_pad_needs_controls_that_exist():
     assert at.exception and "radius" in at.exception[0].message
 
 
-def test_a_request_for_the_grid_is_answered_once(monkeypatch):
+def test_a_request_for_a_part_of_the_pictures_is_answered_once(monkeypatch):
     from types import SimpleNamespace
 
     from app.live_controls import frames_wanted
 
     state: dict = {}
     monkeypatch.setattr(live_controls, "st", SimpleNamespace(session_state=state))
-    apply_message(state, "conditioning", {"token": "t:1", "seq": 1, "final": True, "values": {}, "frames": "k1"}, POINT)
-    assert state[STATE_PREFIX + "conditioning"]["frames"] == "k1"
-    assert not frames_wanted("conditioning", "k2")  # a grid for another state was asked for
-    assert frames_wanted("conditioning", "k1")
-    assert not frames_wanted("conditioning", "k1")  # answered: not made again
+    message = {"token": "t:1", "seq": 1, "final": True, "values": {}, "frames": "k1#2"}
+    apply_message(state, "conditioning", message, POINT)
+    assert state[STATE_PREFIX + "conditioning"]["frames"] == "k1#2"
+    assert frames_wanted("conditioning", "k2") is None  # pictures for another state were asked for
+    assert frames_wanted("conditioning", "k1") == 2  # that part
+    assert frames_wanted("conditioning", "k1") is None  # answered: not made again
+    for odd in ("k1", "k1#", "k1#-1", "k1#x"):  # no part number: nothing is made
+        apply_message(state, "conditioning", {**message, "frames": odd}, POINT)
+        assert frames_wanted("conditioning", "k1") is None
     apply_message(state, "conditioning", {"token": "t:2", "seq": 2, "frames": ["not", "a", "key"]}, POINT)
     assert state[STATE_PREFIX + "conditioning"]["frames"] is None

@@ -1,0 +1,156 @@
+"""Scrubbing: pictures of the predicted mask made ahead over the pad's two controls, so the browser can
+show them while the pad (or one of its sliders) is dragged, at the display's rate, between the page's
+exact answers (the issue's design (b); app/live_controls.html shows them).
+
+    scrub = scrub_frames(explorer, controls, image=view.image)        # None where there is nothing to scrub
+    draw_live_controls(controls, slot, image=..., frames=scrub)       # the component asks for the parts
+
+What is made: a lattice over the pad's (x, y), finest every `LATTICE_SPACING` of a slider's range (21
+values over [-1, 1]; every step of a slider with coarser steps, e.g. ACDC's phase) and every slice of a
+stack, coarse points first (every 4th lattice value, then every 2nd, then the rest), cut into parts of
+`PART_POINTS` pictures. The component asks for one part at a time, when idle, so no request holds the
+server for long (~1 s a part here) and the picture is already useful after the first. Part 0 also holds
+the "strips": every step of each slider axis with the other control held where it is, drawn by the page's
+own recipe (`views.mask_picture`), so a slider drag that ends on a step shows its final picture before the
+page answers (it answers with the same bytes).
+
+Where the image follows the controls (ACDC: the cine frame for the phase, the chosen slice), `view_for`
+gives each point's view; each distinct image is encoded once per part (a throw-away Explorer: the page's
+cache of Explorers is not disturbed). Nothing uses the ground truth: the grid is made only while it is
+hidden (on CLEVR-Seg the ground truth follows the point, so a grid could not carry it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from app import loading, plots
+from app.controls import ControlValues
+from app.views import DISPLAY_PIXELS, jpeg_uri, mask_picture
+from inside_core.explorer import Explorer
+
+LATTICE_SPACING = 0.05  # of a slider's range: 21 values (a coarser step: every step)
+PART_POINTS = 121  # pictures per part (the first part: an 11 x 11 lattice over a location pad)
+SCRUB_PIXELS = 240  # each lattice picture's longer side (the exact answers are drawn at DISPLAY_PIXELS)
+SCRUB_QUALITY = 80  # JPEG quality of the lattice pictures (the strips are the page's own pictures)
+
+
+@dataclass(frozen=True)
+class Scrub:
+    """What the component needs to ask for the pictures: their `key` (the state they were made for), how
+    many `parts`, and `make(part)`, the part as sent (called only in the run that answers the request)."""
+
+    key: str
+    parts: int
+    make: Callable[[int], dict]
+
+
+def _slider_values(control) -> list[float]:
+    """A slider's lattice: every LATTICE_SPACING of its range, or every step where steps are coarser."""
+    spacing = max(float(control.step), LATTICE_SPACING * (control.high - control.low))
+    count = int(round((control.high - control.low) / spacing)) + 1
+    return [round(float(v), 6) for v in np.linspace(control.low, control.high, count)]
+
+
+def _rank(index: int) -> int:
+    """How coarse a lattice index is: 0 for every 4th, 1 for every 2nd, 2 for the rest."""
+    return 0 if index % 4 == 0 else 1 if index % 2 == 0 else 2
+
+
+def lattice(controls: ControlValues) -> list[dict]:
+    """The pad's points, coarse ones first: [{x key: value, y key: value}, ...] (a stack's value: a slice)."""
+    axes = []
+    for key in controls.pad_keys[:2]:
+        control = controls.condition.control(key)
+        if control.kind == "stack":  # every slice, in every part: the image changes with each
+            axes.append((key, [index for index, _ in controls.stacks[key]], lambda _i: 0))
+        else:
+            axes.append((key, _slider_values(control), _rank))
+    (x_key, xs, x_rank), (y_key, ys, y_rank) = axes
+    points = [(max(x_rank(i), y_rank(j)), j, i) for j in range(len(ys)) for i in range(len(xs))]
+    return [{x_key: xs[i], y_key: ys[j]} for _, j, i in sorted(points)]
+
+
+def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identity: str | None = None,
+                 view_for: Callable[[dict], object] | None = None) -> Scrub | None:
+    """The pictures to scrub for the page's current state, or None (no pad; the ground truth shown).
+
+    `image`: the view's image (drawn under the mask). `view_for(values)`: the view (`.key`, `.image`) for
+    other control values, where the image follows them (ACDC); `identity` then names what the points'
+    views depend on besides the pad (model, sample, the follow toggle): the explorer changes with the pad."""
+    import streamlit as st
+
+    if controls.pad_keys is None or st.session_state.get("show_gt"):
+        return None
+    condition = controls.condition
+    x_key, y_key = controls.pad_keys[:2]
+    base = {k: v for k, v in controls.values.items() if k not in (x_key, y_key)}
+    seed = json.dumps([identity or f"{id(explorer):x}", base], sort_keys=True, default=str)
+    key = hashlib.sha1(seed.encode()).hexdigest()[:16]
+    points = lattice(controls)
+    parts = -(-len(points) // PART_POINTS)
+    explorers: dict = {}  # view key -> (explorer, image, display picture, scrub picture): per part, then dropped
+    here: list = []  # the page's own view key, once asked
+
+    def source_of(values: dict):
+        view = view_for({**controls.values, **values}) if view_for else None
+        view_key = None if view is None else view.key
+        if view_key not in explorers:
+            if view is not None and not here:
+                here.append(view_for(controls.values).key)
+            found, shown = (explorer, image) if view is None or view_key == here[0] else \
+                (Explorer(explorer.model, view.image), view.image)
+            display = loading.display_picture(found, shown, DISPLAY_PIXELS)
+            small = plots.upscaled_rgb(display, plots.display_size(*display.shape[:2], SCRUB_PIXELS))
+            explorers[view_key] = (found, shown, display, small)
+        return explorers[view_key]
+
+    def z_of(values: dict):
+        z_values = dict(controls.z_values)
+        for k, v in values.items():
+            z_values[k] = dict(controls.stacks[k])[v] if k in controls.stacks else v
+        return condition.encode(**z_values)
+
+    def pictures(batch: list[dict], exact: bool = False) -> list[str]:
+        """The pictures for `batch` (point values): small ones for the lattice; for `exact` ones (the strips)
+        the page's own (the same bytes the page answers with)."""
+        groups: dict = {}
+        for n, values in enumerate(batch):  # one decode batch per image, at most 11 at a time (bounded memory)
+            groups.setdefault(id(source_of(values)), []).append(n)
+        images: list[str | None] = [None] * len(batch)
+        for members in groups.values():
+            found, shown, display, small = source_of(batch[members[0]])
+            for start in range(0, len(members), 11):
+                chunk = members[start:start + 11]
+                for n, prediction in zip(chunk, found.sweep([z_of(batch[n]) for n in chunk]), strict=True):
+                    if exact:
+                        images[n] = jpeg_uri(plots.jpeg_bytes(mask_picture(found, prediction, shown, base=display)[0]))
+                    else:
+                        labels = plots.smooth_labels(prediction.probabilities, small.shape[:2])
+                        images[n] = plots.jpeg_data_uri(plots.overlay(small, labels), quality=SCRUB_QUALITY)
+        return images
+
+    def make(part: int) -> dict:
+        chunk = points[part * PART_POINTS:(part + 1) * PART_POINTS]
+        frames = {"key": key, "part": part, "parts": parts, "x": x_key, "y": y_key, "base": base,
+                  "points": [[p[x_key], p[y_key], src] for p, src in zip(chunk, pictures(chunk), strict=True)]}
+        if part == 0:  # every slider step of x (y held), and of y (x held): what dragging one slider passes
+            frames["strips"] = {}
+            for moved, held in ((x_key, y_key), (y_key, x_key)):
+                control = condition.control(moved)
+                if control.kind == "stack":
+                    continue
+                values = [round(float(v), 6) for v in np.arange(control.low, control.high + control.step / 2,
+                                                                 control.step)]
+                batch = [{moved: v, held: controls.values[held]} for v in values]
+                frames["strips"][moved] = {"at": {held: controls.values[held]}, "values": values,
+                                           "images": pictures(batch, exact=True)}
+        explorers.clear()
+        return frames
+
+    return Scrub(key, parts, make)

@@ -1,0 +1,76 @@
+"""Scrubbing (app/scrub.py): the pictures the page makes ahead for the browser to show while the pad or a
+slider is dragged. AppTest plays the component's requests (the browser tests drag the real one)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_app import healthy, live_args, move, page, slices
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def ask(at, key: str, part: int):
+    """The component's request for one part of the pictures, as it sends it when idle."""
+    at.session_state["_live_controls.conditioning"] = {"ack": f"t:{part}", "seq": part, "final": True,
+                                                      "frames": f"{key}#{part}"}
+    at = healthy(at.run())
+    return at, live_args(at)["frames"]
+
+
+@pytest.mark.skipif(not (REPO / "checkpoints" / "clevr-seg-point-inside.safetensors").exists(),
+                    reason="needs the shipped clevr-seg-point-inside checkpoint")
+def test_scrub_frames_are_made_once_when_the_component_asks():
+    """Asked for by the component when idle, one part at a time (coarse points first), sent in that run
+    only, for the state they were made for (the shipped point model)."""
+    at = healthy(page(model="clevr-seg-point-inside"))
+    args = live_args(at)
+    key, parts = args["frames_key"], args["frames_parts"]
+    assert key and args["frames"] is None and parts == 4  # named, not sent until asked; 21 x 21 in 4 parts
+    at, frames = ask(at, key, 0)
+    assert (frames["key"], frames["part"], frames["parts"]) == (key, 0, 4)
+    assert (frames["x"], frames["y"]) == ("loc_x", "loc_y")
+    coarse = sorted({x for x, _, _ in frames["points"]})
+    assert len(frames["points"]) == 121 and coarse == pytest.approx(np.linspace(-1, 1, 11))  # 11 x 11 first
+    assert frames["base"] == {"radius": pytest.approx(0.35)}  # made for the radius shown
+    strip = frames["strips"]["loc_x"]
+    assert strip["at"] == {"loc_y": 0.0} and len(strip["values"]) == len(strip["images"]) == 41  # every step
+    assert len(set(strip["images"])) > 1  # the predicted mask changes along the strip
+    at = healthy(at.run())
+    assert live_args(at)["frames"] is None  # sent once
+    at, last = ask(at, key, 3)
+    assert last["part"] == 3 and "strips" not in last and len(last["points"]) == 21 * 21 - 3 * 121
+    assert not {(x, y) for x, y, _ in last["points"]} & {(x, y) for x, y, _ in frames["points"]}
+    at = healthy(move(at, "loc_x", strip["values"][30]))  # a drag that ends on a slider step
+    assert live_args(at)["image"] == strip["images"][30]  # the page's answer is the picture already shown
+    at = healthy(move(at, "radius", 0.6))
+    assert live_args(at)["frames_key"] != key  # another radius: other pictures
+    at = healthy(at.toggle(key="show_gt").set_value(True).run())
+    assert live_args(at)["frames_key"] is None  # the ground truth follows the point: no pictures without it
+
+
+def test_acdc_scrub_frames_cover_every_slice_and_phase_step():
+    """ACDC: the pictures cover the pad (every slice, every phase step), each point with its own cine frame;
+    a phase drag that ends on a step shows the page's own picture (the strip)."""
+    at = healthy(page(dataset="acdc"))
+    args = live_args(at)
+    key, parts = args["frames_key"], args["frames_parts"]
+    stack = slices(at)
+    assert key and parts == -(-21 * len(stack) // 121)
+    points, strip = [], None
+    for part in range(parts):
+        at, frames = ask(at, key, part)
+        assert frames["part"] == part and (frames["x"], frames["y"]) == ("phase", "slice")
+        points += frames["points"]
+        if part == 0:
+            strip = frames["strips"]["phase"]
+            assert "slice" not in frames["strips"]  # a stack has no steps between slices
+    assert sorted({y for _, y, _ in points}) == sorted(stack)
+    assert sorted({x for x, _, _ in points}) == pytest.approx(np.linspace(0, 1, 21))
+    assert len(points) == 21 * len(stack) and len({src for _, _, src in points}) > len(stack)  # phase matters
+    at = healthy(move(at, "phase", strip["values"][8]))
+    assert live_args(at)["image"] == strip["images"][8]  # the page's answer is the picture already shown
+    assert live_args(at)["frames_key"] == key  # the same pictures serve every phase and slice of this sample
