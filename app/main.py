@@ -276,9 +276,11 @@ def explorer_area(entry, source, index: int) -> None:
     keep_for_export(explorer, prediction, view.ground_truth, entry, source, index, controls)
     if mode == "Explore":
         page_state.default("show_gt", False)
-        scrub = scrub_frames(explorer, controls, image=view.image, **pad_views(entry, source, index, follow))
-        explore_view(mask_panel(explorer, prediction, view.ground_truth, entry.name, image=view.image),
-                     conditioning_panel(explorer, prediction, condition, marker=marker), controls, frames=scrub)
+        mask = mask_panel(explorer, prediction, view.ground_truth, entry.name, image=view.image)  # caches the
+        panel = conditioning_panel(explorer, prediction, condition, marker=marker)  # picture the attention uses
+        scrub = scrub_frames(explorer, controls, image=view.image, attention=panel,
+                             **pad_views(entry, source, index, follow))
+        explore_view(mask, panel, controls, frames=scrub)
     else:
         st.session_state.setdefault("_shown", {})[entry.name] = prediction
         slot = st.container()  # the streaming controls, above the view they drive

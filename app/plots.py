@@ -216,9 +216,9 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
         background = jpeg_data_uri(background)
     height, width = size
     chosen = channel_indices(len(table["mu_x"]), channel)
-    cx, cy = normalised_to_pixel(table["mu_x"][chosen], width), normalised_to_pixel(table["mu_y"][chosen], height)
-    ex, ey = ellipse_path(cx, cy, sigma_to_pixels(table["sigma_x"][chosen], width),
-                          sigma_to_pixels(table["sigma_y"][chosen], height))
+    points = attention_points(table, chosen, size)
+    cx, cy = points["cx"], points["cy"]
+    ex, ey = ellipse_path(cx, cy, points["rx"], points["ry"])
     custom = np.stack([chosen, table["mu_x"][chosen], table["mu_y"][chosen], table["sigma_x"][chosen],
                        table["sigma_y"][chosen], table["gamma"][chosen], table["beta"][chosen]], axis=-1)
     gamma = table["gamma"][chosen]
@@ -249,16 +249,35 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
                                             margin=dict(PLOT_MARGIN, t=84))}
 
 
+def attention_points(table: dict[str, np.ndarray], chosen, size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The drawn channels' means and 1-sigma radii in pixels of an image of `size` (h, w), and their
+    gamma: what the attention figure draws (and what app/scrub.py sends for the browser to draw)."""
+    height, width = size
+    return {"cx": normalised_to_pixel(table["mu_x"][chosen], width),
+            "cy": normalised_to_pixel(table["mu_y"][chosen], height),
+            "rx": sigma_to_pixels(table["sigma_x"][chosen], width),
+            "ry": sigma_to_pixels(table["sigma_y"][chosen], height), "gamma": table["gamma"][chosen]}
+
+
+def marker_point(marker: tuple[tuple[float, float], float | None], height: int,
+                 width: int) -> tuple[float, float, float | None, float | None]:
+    """(column, row, ring radius x, ring radius y) in pixels of where z points (radii None without one)."""
+    (x, y), radius = marker
+    column, row = float(normalised_to_pixel(x, width)), float(normalised_to_pixel(y, height))
+    if not radius:
+        return column, row, None, None
+    return column, row, float(sigma_to_pixels(radius, width)), float(sigma_to_pixels(radius, height))
+
+
 def marker_traces(marker: tuple[tuple[float, float], float | None], height: int, width: int) -> list[dict]:
     """Where z points, on an image of (height, width) pixels: a cross, and a dashed ring for a radius."""
-    (x, y), radius = marker
-    column, row = normalised_to_pixel(x, width), normalised_to_pixel(y, height)
+    column, row, ring_x, ring_y = marker_point(marker, height, width)
     colour = palette.MARKER_COLOUR
     traces = [{"type": "scatter", "x": [column], "y": [row], "mode": "markers", "name": "query", "hoverinfo": "skip",
                "marker": {"symbol": "cross-thin", "size": 16, "line": {"color": colour, "width": 3}}}]
-    if radius:
-        ex, ey = ellipse_path(np.array([column]), np.array([row]), np.array([sigma_to_pixels(radius, width)]),
-                              np.array([sigma_to_pixels(radius, height)]), points=64)
+    if ring_x is not None:
+        ex, ey = ellipse_path(np.array([column]), np.array([row]), np.array([ring_x]), np.array([ring_y]),
+                              points=64)
         traces.append({"type": "scatter", "x": ex, "y": ey, "mode": "lines", "name": "radius", "hoverinfo": "skip",
                        "line": {"color": colour, "width": 2, "dash": "dash"}})
     return traces

@@ -14,6 +14,10 @@ the "strips": every step of each slider axis with the other control held where i
 own recipe (`views.mask_picture`), so a slider drag that ends on a step shows its final picture before the
 page answers (it answers with the same bytes).
 
+With INSIDE's attention drawn for a fixed set of channels (`attention`: the page's conditioning panel),
+each picture carries what that figure draws for its z, in pixels (the means, the 1-sigma radii, gamma,
+and where z points): the browser moves the Gaussians with the mask (app/live_chart.html draws them).
+
 Where the image follows the controls (ACDC: the cine frame for the phase, the chosen slice), `view_for`
 gives each point's view; each distinct image is encoded once per part (a throw-away Explorer: the page's
 cache of Explorers is not disturbed). Nothing uses the ground truth: the grid is made only while it is
@@ -32,12 +36,13 @@ import numpy as np
 from app import loading, plots
 from app.controls import ControlValues
 from app.views import DISPLAY_PIXELS, jpeg_uri, mask_picture
-from inside_core.explorer import Explorer
+from inside_core.explorer import Explorer, channel_table
 
 LATTICE_SPACING = 0.05  # of a slider's range: 21 values (a coarser step: every step)
 PART_POINTS = 121  # pictures per part (the first part: an 11 x 11 lattice over a location pad)
 SCRUB_PIXELS = 240  # each lattice picture's longer side (the exact answers are drawn at DISPLAY_PIXELS)
 SCRUB_QUALITY = 80  # JPEG quality of the lattice pictures (the strips are the page's own pictures)
+MAX_CHANNELS = 16  # the Gaussians travel with the pictures only for a few drawn channels (not "all")
 
 
 @dataclass(frozen=True)
@@ -76,13 +81,33 @@ def lattice(controls: ControlValues) -> list[dict]:
     return [{x_key: xs[i], y_key: ys[j]} for _, j, i in sorted(points)]
 
 
+def _rounded(values) -> list[float]:
+    return [round(float(v), 2) for v in np.atleast_1d(values)]
+
+
+def attention_of(prediction, panel, condition, z_values: dict, size: tuple[int, int]) -> list | None:
+    """What the attention figure draws for this prediction: [cx, cy, rx, ry, gamma, marker] in pixels
+    (`plots.attention_points`; marker: [column, row, ring rx, ring ry] or None), or None if not drawn."""
+    if panel is None or panel.kind != "inside" or not panel.scrubbable or not prediction.conditioning:
+        return None
+    table = channel_table(prediction.conditioning[panel.layer])
+    chosen = panel.channels_drawn
+    if chosen is None or np.size(chosen) > MAX_CHANNELS:
+        return None
+    points = plots.attention_points(table, np.atleast_1d(chosen), size)
+    marker = condition.marker(z_values)
+    where = None if marker is None else [None if v is None else round(v, 2) for v in plots.marker_point(marker, *size)]
+    return [*(_rounded(points[k]) for k in ("cx", "cy", "rx", "ry", "gamma")), where]
+
+
 def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identity: str | None = None,
-                 view_for: Callable[[dict], object] | None = None) -> Scrub | None:
+                 view_for: Callable[[dict], object] | None = None, attention=None) -> Scrub | None:
     """The pictures to scrub for the page's current state, or None (no pad; the ground truth shown).
 
     `image`: the view's image (drawn under the mask). `view_for(values)`: the view (`.key`, `.image`) for
     other control values, where the image follows them (ACDC); `identity` then names what the points'
-    views depend on besides the pad (model, sample, the follow toggle): the explorer changes with the pad."""
+    views depend on besides the pad (model, sample, the follow toggle): the explorer changes with the pad.
+    `attention`: the page's conditioning panel (`views.ConditioningPanel`): its layer and drawn channels."""
     import streamlit as st
 
     if controls.pad_keys is None or st.session_state.get("show_gt"):
@@ -90,7 +115,10 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
     condition = controls.condition
     x_key, y_key = controls.pad_keys[:2]
     base = {k: v for k, v in controls.values.items() if k not in (x_key, y_key)}
-    seed = json.dumps([identity or f"{id(explorer):x}", base], sort_keys=True, default=str)
+    drawn = None if attention is None else [attention.kind, attention.layer, attention.scrubbable,
+                                            np.atleast_1d(attention.channels_drawn).tolist()
+                                            if attention.channels_drawn is not None else None]
+    seed = json.dumps([identity or f"{id(explorer):x}", base, drawn], sort_keys=True, default=str)
     key = hashlib.sha1(seed.encode()).hexdigest()[:16]
     points = lattice(controls)
     parts = -(-len(points) // PART_POINTS)
@@ -110,35 +138,39 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
             explorers[view_key] = (found, shown, display, small)
         return explorers[view_key]
 
-    def z_of(values: dict):
+    def z_values_of(values: dict) -> dict:
         z_values = dict(controls.z_values)
         for k, v in values.items():
             z_values[k] = dict(controls.stacks[k])[v] if k in controls.stacks else v
-        return condition.encode(**z_values)
+        return z_values
 
-    def pictures(batch: list[dict], exact: bool = False) -> list[str]:
-        """The pictures for `batch` (point values): small ones for the lattice; for `exact` ones (the strips)
-        the page's own (the same bytes the page answers with)."""
+    def pictures(batch: list[dict], exact: bool = False) -> list[tuple[str, list | None]]:
+        """(picture, attention) for each of `batch` (point values): small pictures for the lattice; for
+        `exact` ones (the strips) the page's own (the same bytes the page answers with)."""
         groups: dict = {}
         for n, values in enumerate(batch):  # one decode batch per image, at most 11 at a time (bounded memory)
             groups.setdefault(id(source_of(values)), []).append(n)
-        images: list[str | None] = [None] * len(batch)
+        images: list = [None] * len(batch)
         for members in groups.values():
             found, shown, display, small = source_of(batch[members[0]])
             for start in range(0, len(members), 11):
                 chunk = members[start:start + 11]
-                for n, prediction in zip(chunk, found.sweep([z_of(batch[n]) for n in chunk]), strict=True):
+                z_values = [z_values_of(batch[n]) for n in chunk]
+                predictions = found.sweep([condition.encode(**z) for z in z_values])
+                for n, z, prediction in zip(chunk, z_values, predictions, strict=True):
                     if exact:
-                        images[n] = jpeg_uri(plots.jpeg_bytes(mask_picture(found, prediction, shown, base=display)[0]))
+                        src = jpeg_uri(plots.jpeg_bytes(mask_picture(found, prediction, shown, base=display)[0]))
                     else:
                         labels = plots.smooth_labels(prediction.probabilities, small.shape[:2])
-                        images[n] = plots.jpeg_data_uri(plots.overlay(small, labels), quality=SCRUB_QUALITY)
+                        src = plots.jpeg_data_uri(plots.overlay(small, labels), quality=SCRUB_QUALITY)
+                    images[n] = (src, attention_of(prediction, attention, condition, z, found.image_size))
         return images
 
     def make(part: int) -> dict:
         chunk = points[part * PART_POINTS:(part + 1) * PART_POINTS]
         frames = {"key": key, "part": part, "parts": parts, "x": x_key, "y": y_key, "base": base,
-                  "points": [[p[x_key], p[y_key], src] for p, src in zip(chunk, pictures(chunk), strict=True)]}
+                  "points": [[p[x_key], p[y_key], src, gaussians]
+                             for p, (src, gaussians) in zip(chunk, pictures(chunk), strict=True)]}
         if part == 0:  # every slider step of x (y held), and of y (x held): what dragging one slider passes
             frames["strips"] = {}
             for moved, held in ((x_key, y_key), (y_key, x_key)):
@@ -147,9 +179,9 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
                     continue
                 values = [round(float(v), 6) for v in np.arange(control.low, control.high + control.step / 2,
                                                                  control.step)]
-                batch = [{moved: v, held: controls.values[held]} for v in values]
+                made = pictures([{moved: v, held: controls.values[held]} for v in values], exact=True)
                 frames["strips"][moved] = {"at": {held: controls.values[held]}, "values": values,
-                                           "images": pictures(batch, exact=True)}
+                                           "images": [src for src, _ in made], "attention": [a for _, a in made]}
         explorers.clear()
         return frames
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -131,6 +132,9 @@ class ConditioningPanel:
     channels: int = 0
     figures: dict[str, dict] = field(default_factory=dict)  # chart name -> plotly figure, in drawing order
     note: str = ""  # which channels are drawn, and why
+    layer: int = 0  # the layer drawn
+    channels_drawn: Any = None  # INSIDE: the channels the attention draws (None: all)
+    scrubbable: bool = False  # the drawn channels stay while z moves (app/scrub.py may draw them ahead)
 
 
 # the channel picker: a rule (inside_core.attention) or one channel's number
@@ -188,6 +192,8 @@ def conditioning_panel(explorer, prediction, condition, marker=None, compact: bo
         choice = CHANNEL_RULES[0] if compact else page_state.default("channel", CHANNEL_RULES[0],
                                                                      lambda v: v in options)
         chosen, panel.note = drawn_channels(explorer, prediction, condition, layer, choice)
+        # "strongest" re-ranks the channels at every z: pictures made ahead would draw others than the page
+        panel.layer, panel.channels_drawn, panel.scrubbable = layer, chosen, choice != "strongest"
         picture, picture_size = loading.background(explorer)
         panel.figures["attention"] = plots.attention_figure(picture, table, chosen, size=explorer.image_size,
                                                             marker=marker, background_size=picture_size)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_app import healthy, live_args, move, page, slices
+from tests.test_app import attention_means, healthy, live_args, move, page, slices
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,7 @@ def test_scrub_frames_are_made_once_when_the_component_asks():
     at, frames = ask(at, key, 0)
     assert (frames["key"], frames["part"], frames["parts"]) == (key, 0, 4)
     assert (frames["x"], frames["y"]) == ("loc_x", "loc_y")
-    coarse = sorted({x for x, _, _ in frames["points"]})
+    coarse = sorted({x for x, _, _, _ in frames["points"]})
     assert len(frames["points"]) == 121 and coarse == pytest.approx(np.linspace(-1, 1, 11))  # 11 x 11 first
     assert frames["base"] == {"radius": pytest.approx(0.35)}  # made for the radius shown
     strip = frames["strips"]["loc_x"]
@@ -43,9 +43,13 @@ def test_scrub_frames_are_made_once_when_the_component_asks():
     assert live_args(at)["frames"] is None  # sent once
     at, last = ask(at, key, 3)
     assert last["part"] == 3 and "strips" not in last and len(last["points"]) == 21 * 21 - 3 * 121
-    assert not {(x, y) for x, y, _ in last["points"]} & {(x, y) for x, y, _ in frames["points"]}
+    assert not {(x, y) for x, y, *_ in last["points"]} & {(x, y) for x, y, *_ in frames["points"]}
     at = healthy(move(at, "loc_x", strip["values"][30]))  # a drag that ends on a slider step
     assert live_args(at)["image"] == strip["images"][30]  # the page's answer is the picture already shown
+    cx, cy, rx, ry, gamma, marker = strip["attention"][30]  # and the Gaussians the browser drew ahead
+    np.testing.assert_allclose(np.stack([cx, cy], -1), attention_means(at), atol=0.01)
+    assert len(rx) == len(ry) == len(gamma) == 8 and marker[2] is not None  # the point model's ring
+    assert strip["attention"][0][0] != strip["attention"][40][0]  # the means move along the strip
     at = healthy(move(at, "radius", 0.6))
     assert live_args(at)["frames_key"] != key  # another radius: other pictures
     at = healthy(at.toggle(key="show_gt").set_value(True).run())
@@ -64,7 +68,7 @@ def test_acdc_scrub_frames_cover_every_slice_and_phase_step():
     for part in range(parts):
         at, frames = ask(at, key, part)
         assert frames["part"] == part and (frames["x"], frames["y"]) == ("phase", "slice")
-        points += frames["points"]
+        points += [point[:3] for point in frames["points"]]
         if part == 0:
             strip = frames["strips"]["phase"]
             assert "slice" not in frames["strips"]  # a stack has no steps between slices
