@@ -8,7 +8,7 @@ exact answers (the issue's design (b); app/live_controls.html shows them).
 What is made: a lattice over the pad's (x, y), finest every `LATTICE_SPACING` of a slider's range (21
 values over [-1, 1]; every step of a slider with coarser steps, e.g. ACDC's phase) and every slice of a
 stack, coarse points first (every 4th lattice value, then every 2nd, then the rest), cut into parts of
-`PART_POINTS` pictures. The component asks for one part at a time, when idle, so no request holds the
+`PART_POINTS` pictures (fewer where each point may be another image). The component asks for one part at a time, when idle, so no request holds the
 server for long (~1 s a part here) and the picture is already useful after the first. Part 0 also holds
 the "strips": every step of each slider axis with the other control held where it is, drawn by the page's
 own recipe (`views.mask_picture`), so a slider drag that ends on a step shows its final picture before the
@@ -40,6 +40,7 @@ from inside_core.explorer import Explorer, channel_table
 
 LATTICE_SPACING = 0.05  # of a slider's range: 21 values (a coarser step: every step)
 PART_POINTS = 121  # pictures per part (the first part: an 11 x 11 lattice over a location pad)
+PART_POINTS_NEW_IMAGES = 60  # where the image follows the pad, a point may need an encode too: smaller parts
 SCRUB_PIXELS = 240  # each lattice picture's longer side (the exact answers are drawn at DISPLAY_PIXELS)
 SCRUB_QUALITY = 80  # JPEG quality of the lattice pictures (the strips are the page's own pictures)
 MAX_CHANNELS = 16  # the Gaussians travel with the pictures only for a few drawn channels (not "all")
@@ -121,8 +122,9 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
     seed = json.dumps([identity or f"{id(explorer):x}", base, drawn], sort_keys=True, default=str)
     key = hashlib.sha1(seed.encode()).hexdigest()[:16]
     points = lattice(controls)
-    parts = -(-len(points) // PART_POINTS)
-    explorers: dict = {}  # view key -> (explorer, image, display picture, scrub picture): per part, then dropped
+    size = PART_POINTS if view_for is None else PART_POINTS_NEW_IMAGES  # each part ~0.3-1 s here
+    parts = -(-len(points) // size)
+    explorers: dict = {}  # view key -> (explorer, image, the picture under a small mask): per part, then dropped
     here: list = []  # the page's own view key, once asked
 
     def source_of(values: dict):
@@ -133,9 +135,7 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
                 here.append(view_for(controls.values).key)
             found, shown = (explorer, image) if view is None or view_key == here[0] else \
                 (Explorer(explorer.model, view.image), view.image)
-            display = loading.display_picture(found, shown, DISPLAY_PIXELS)
-            small = plots.upscaled_rgb(display, plots.display_size(*display.shape[:2], SCRUB_PIXELS))
-            explorers[view_key] = (found, shown, display, small)
+            explorers[view_key] = (found, shown, loading.display_picture(found, shown, SCRUB_PIXELS))
         return explorers[view_key]
 
     def z_values_of(values: dict) -> dict:
@@ -152,7 +152,8 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
             groups.setdefault(id(source_of(values)), []).append(n)
         images: list = [None] * len(batch)
         for members in groups.values():
-            found, shown, display, small = source_of(batch[members[0]])
+            found, shown, small = source_of(batch[members[0]])
+            display = loading.display_picture(found, shown, DISPLAY_PIXELS) if exact else None
             for start in range(0, len(members), 11):
                 chunk = members[start:start + 11]
                 z_values = [z_values_of(batch[n]) for n in chunk]
@@ -167,7 +168,7 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
         return images
 
     def make(part: int) -> dict:
-        chunk = points[part * PART_POINTS:(part + 1) * PART_POINTS]
+        chunk = points[part * size:(part + 1) * size]
         frames = {"key": key, "part": part, "parts": parts, "x": x_key, "y": y_key, "base": base,
                   "points": [[p[x_key], p[y_key], src, gaussians]
                              for p, (src, gaussians) in zip(chunk, pictures(chunk), strict=True)]}

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.scrub import PART_POINTS_NEW_IMAGES
 from tests.test_app import attention_means, healthy, live_args, move, page, slices
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +64,7 @@ def test_acdc_scrub_frames_cover_every_slice_and_phase_step():
     args = live_args(at)
     key, parts = args["frames_key"], args["frames_parts"]
     stack = slices(at)
-    assert key and parts == -(-21 * len(stack) // 121)
+    assert key and parts == -(-21 * len(stack) // PART_POINTS_NEW_IMAGES)
     points, strip = [], None
     for part in range(parts):
         at, frames = ask(at, key, part)
