@@ -121,6 +121,8 @@ def test_acdc_phase_and_slice_pad_streams(chromium_and_url, tmp_path):
     drag = measure_drag(page, "Phase and slice", steps=steps, pause_ms=200)
     assert drag["updates_while_held"] >= 3, drag
     assert frame.evaluate("() => window.__liveControls.scrubbed") > 0  # shown from the pictures made ahead
+    # every part comes in the end, also one whose run the drag cut short (asked for again), each kept once
+    frame.wait_for_function("() => window.__liveControls.parts === window.__liveControls.partsWanted", timeout=30000)
     state = settled_url(page, "phase", "0")
     assert float(state["phase"]) > 0.5
     no_exception(page)
