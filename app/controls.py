@@ -122,11 +122,14 @@ def read_controls(condition: Condition, source, index: int) -> ControlValues:
     return ControlValues(values, z_values, condition.caption_for(z_values), condition, stacks, condition.image_point())
 
 
-def draw_live_controls(controls: ControlValues, slot, image: str | None = None, frames: Scrub | None = None) -> None:
+def draw_live_controls(controls: ControlValues, slot, image: str | None = None, frames: Scrub | None = None,
+                       image_caption: str | None = None, image_title: str | None = None) -> None:
     """The streaming sliders into `slot` (a container above what they drive), and their pad: with `image`
     (a data URI of the predicted mask) the point and its ring are dragged on that image, or the image is
     drawn under a plain pad (ACDC). `frames`: the pictures the browser scrubs while the pad or a slider is
-    dragged (app/scrub.py); a part is made only in the run the component asked for it."""
+    dragged (app/scrub.py); a part is made only in the run the component asked for it. `image_caption`:
+    the line under the image (the Dice line: Markdown bold only), drawn by the component so that it follows
+    the pointer with the pictures made ahead; `image_title`: the image's own caption, above that line."""
     if not controls.live:
         return
     pad_keys = controls.pad_keys
@@ -149,6 +152,7 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
                        f"{type(error).__name__}); the controls still stream.")
     with slot:
         live_controls(controls.condition.controls, key=LIVE_KEY, image=image if pad else None, image_on_pad=on_image,
+                      image_caption=image_caption if pad else None, image_title=image_title if pad else None,
                       image_label="predicted mask", pad=pad, radius=radius, stacks=controls.stacks, pad_label=label,
                       pad_width=PAD_WIDTH if on_image else 300, down_increases=down or ("loc_y",),
                       frames_key=scrub.key if scrub else None, frames_parts=scrub.parts if scrub else 0, frames=grid)

@@ -251,12 +251,15 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                   stacks: Stacks | None = None, pad_label: str | None = None, pad_width: int = 360,
                   pad_aspect: float = 0.6, columns: int | None = None, down_increases: Sequence[str] = ("loc_y",),
                   legend: Mapping[str, str] | None = None, frames_key: str | None = None, frames_parts: int = 1,
-                  frames: Mapping[str, Any] | None = None, image_on_pad: bool = True) -> dict[str, float | int]:
+                  frames: Mapping[str, Any] | None = None, image_on_pad: bool = True,
+                  image_caption: str | None = None, image_title: str | None = None) -> dict[str, float | int]:
     """Draw `controls` (their "slider" and "stack" kinds) as sliders that stream while dragged, and a pad
     (see the module's docstring); return their values, by key, as `live_values`.
 
     `key`: the component's own key (not a control's). `image`: a data URI (`png_data_uri`) drawn as the
-    pad, named `image_label` (`image_on_pad=False`: drawn under a plain pad instead). `pad`: the (x, y)
+    pad, named `image_label` (`image_on_pad=False`: drawn under a plain pad instead), with its caption
+    `image_title` (small, grey) and the line `image_caption` under it (text; `**bold**` only: the page's own
+    words, never a user's Markdown; a picture made ahead brings its own). `pad`: the (x, y)
     control keys the pad drives. `radius`: the control drawn as a ring. `stacks[key]`: a stack
     control's [(slice index, position), ...]. `pad_width`: the pad's width in CSS pixels (at most the
     column's); `pad_aspect`: height / width of a pad without an image.
@@ -287,7 +290,8 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                                ring=", its ring's edge for the radius" if radius else "",
                                keys="; + and − the radius" if radius else "")
     _component(controls=specs, values=values, ack=live_state(key).get("ack"), pad=pad_args,
-               image=image if pad else None, image_label=image_label, columns=columns or min(len(specs), 3) or 1,
+               image=image if pad else None, image_label=image_label, caption=image_caption if pad else None,
+               title=image_title if pad else None, columns=columns or min(len(specs), 3) or 1,
                legend=dict(legend or DEFAULT_LEGEND) if marked else None, hint=hint,
                frames_key=frames_key if pad else None, frames_parts=int(frames_parts) if pad else 0,
                frames=dict(frames) if frames and pad else None,

@@ -185,12 +185,13 @@ def current_view(entry, source, index: int, values: dict, follow: bool):
 
 
 def pad_views(entry, source, index: int, follow: bool) -> dict:
-    """Where the image follows the pad's controls (a cine: the frame for the phase, the chosen slice), how
-    the scrubbing pictures find each point's view (app/scrub.py); nothing elsewhere."""
-    if "cine" not in source.offers:
-        return {}
-    return {"identity": f"{entry.path}|{source.label}|{index}|{follow}",
-            "view_for": lambda values: current_view(entry, source, index, values, follow)}
+    """How the scrubbing pictures (app/scrub.py) find each point's view: its ground truth (the Dice line)
+    and, where the image follows the pad's controls (a cine: the frame for the phase, the chosen slice),
+    its image; the grid is then named by what it depends on besides the pad, not by the explorer."""
+    found = {"view_for": lambda values: current_view(entry, source, index, values, follow)}
+    if "cine" in source.offers:
+        found["identity"] = f"{entry.path}|{source.label}|{id(source)}|{index}|{follow}"
+    return found
 
 
 def export_buttons(entry, index: int) -> None:

@@ -36,7 +36,7 @@ import numpy as np
 
 from app import loading, plots
 from app.controls import ControlValues
-from app.views import DISPLAY_PIXELS, jpeg_uri, mask_picture
+from app.views import DISPLAY_PIXELS, NO_GROUND_TRUTH, dice_line, jpeg_uri, mask_picture
 from inside_core.explorer import Explorer, channel_table
 
 LATTICE_SPACING = 0.05  # of a slider's range: 21 values (a coarser step: every step)
@@ -106,9 +106,10 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
                  view_for: Callable[[dict], object] | None = None, attention=None) -> Scrub | None:
     """The pictures to scrub for the page's current state, or None (no pad; the ground truth shown).
 
-    `image`: the view's image (drawn under the mask). `view_for(values)`: the view (`.key`, `.image`) for
-    other control values, where the image follows them (ACDC); `identity` then names what the points'
-    views depend on besides the pad (model, sample, the follow toggle): the explorer changes with the pad.
+    `image`: the view's image (drawn under the mask). `view_for(values)`: the view (`.key`, `.image`,
+    `.ground_truth`) for other control values: each picture's Dice line, and its image where the image
+    follows them (ACDC); `identity` then names what the points' views depend on besides the pad (model,
+    sample, the follow toggle), since the explorer changes with the pad.
     `attention`: the page's conditioning panel (`views.ConditioningPanel`): its layer and drawn channels."""
     import streamlit as st
 
@@ -123,13 +124,12 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
     seed = json.dumps([identity or f"{id(explorer):x}", base, drawn], sort_keys=True, default=str)
     key = hashlib.sha1(seed.encode()).hexdigest()[:16]
     points = lattice(controls)
-    size = PART_POINTS if view_for is None else PART_POINTS_NEW_IMAGES  # each part ~0.3-1 s here
+    size = PART_POINTS if identity is None else PART_POINTS_NEW_IMAGES  # the image follows: ~0.5-1.2 s a part
     parts = -(-len(points) // size)
     explorers: dict = {}  # view key -> (explorer, image, the picture under a small mask): per part, then dropped
     here: list = []  # the page's own view key, once asked
 
-    def source_of(values: dict):
-        view = view_for({**controls.values, **values}) if view_for else None
+    def source_of(view):
         view_key = None if view is None else view.key
         if view_key not in explorers:
             if view is not None and not here:
@@ -145,15 +145,16 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
             z_values[k] = dict(controls.stacks[k])[v] if k in controls.stacks else v
         return z_values
 
-    def pictures(batch: list[dict], exact: bool = False) -> list[tuple[str, list | None]]:
-        """(picture, attention) for each of `batch` (point values): small pictures for the lattice; for
-        `exact` ones (the strips) the page's own (the same bytes the page answers with)."""
+    def pictures(batch: list[dict], exact: bool = False) -> list[tuple[str, list | None, str | None]]:
+        """(picture, attention, Dice line) for each of `batch` (point values): small pictures for the
+        lattice; for `exact` ones (the strips) the page's own (the same bytes the page answers with)."""
+        views = [view_for({**controls.values, **values}) if view_for else None for values in batch]
         groups: dict = {}
-        for n, values in enumerate(batch):  # one decode batch per image, at most 11 at a time (bounded memory)
-            groups.setdefault(id(source_of(values)), []).append(n)
+        for n, view in enumerate(views):  # one decode batch per image, at most 11 at a time (bounded memory)
+            groups.setdefault(id(source_of(view)), []).append(n)
         images: list = [None] * len(batch)
         for members in groups.values():
-            found, shown, small = source_of(batch[members[0]])
+            found, shown, small = source_of(views[members[0]])
             display = loading.display_picture(found, shown, DISPLAY_PIXELS) if exact else None
             for start in range(0, len(members), 11):
                 chunk = members[start:start + 11]
@@ -165,14 +166,15 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
                     else:
                         labels = plots.smooth_labels(prediction.probabilities, small.shape[:2])
                         src = plots.jpeg_data_uri(plots.overlay(small, labels), quality=SCRUB_QUALITY)
-                    images[n] = (src, attention_of(prediction, attention, condition, z, found.image_size))
+                    line = None if views[n] is None else \
+                        (dice_line(found, prediction, views[n].ground_truth) or NO_GROUND_TRUTH)
+                    images[n] = (src, attention_of(prediction, attention, condition, z, found.image_size), line)
         return images
 
     def make(part: int) -> dict:
         chunk = points[part * size:(part + 1) * size]
         frames = {"key": key, "part": part, "parts": parts, "x": x_key, "y": y_key, "base": base,
-                  "points": [[p[x_key], p[y_key], src, gaussians]
-                             for p, (src, gaussians) in zip(chunk, pictures(chunk), strict=True)]}
+                  "points": [[p[x_key], p[y_key], *made] for p, made in zip(chunk, pictures(chunk), strict=True)]}
         if part == 0:  # every slider step of x (y held), and of y (x held): what dragging one slider passes
             frames["strips"] = {}
             for moved, held in ((x_key, y_key), (y_key, x_key)):
@@ -183,7 +185,8 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
                                                                  control.step)]
                 made = pictures([{moved: v, held: controls.values[held]} for v in values], exact=True)
                 frames["strips"][moved] = {"at": {held: controls.values[held]}, "values": values,
-                                           "images": [src for src, _ in made], "attention": [a for _, a in made]}
+                                           "images": [m[0] for m in made], "attention": [m[1] for m in made],
+                                           "captions": [m[2] for m in made]}
         explorers.clear()
         return frames
 

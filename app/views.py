@@ -71,23 +71,30 @@ def mask_panel(explorer, prediction, truth, name: str, title: str = "", image=No
     drawn from its probabilities upsampled (smooth outlines, not the model grid's stair steps)."""
     show = st.session_state.get("show_gt", False) and truth is not None
     picture, shown = mask_picture(explorer, prediction, image, truth if show else None)
-    truth = None if truth is None else prepare_mask(truth, explorer.image_size)
     caption = title or "prediction" + (" · ground truth outlined" if shown is not None else "")
-    text = ""
-    per_class = explorer.dice_per_class(prediction, truth) if truth is not None else None
-    if per_class is not None:
-        names = palette.label_names(prediction.num_classes)
-        detail = "" if len(per_class) == 1 else " (" + ", ".join(
-            f"{names.get(k, k)} {v:.2f}" for k, v in per_class.items()) + ")"
-        text = f"Dice against the ground truth: **{np.mean(list(per_class.values())):.3f}**{detail}"
-        if not np.asarray(truth).any():
-            text += (" — the ground truth is empty here, so Dice is 1 only if nothing is predicted "
-                     "(the usual convention) and 0 otherwise")
+    text = dice_line(explorer, prediction, truth)
     shown_now = st.session_state.setdefault("_shown", {})  # what the page shows, by model (tests read it)
     shown_now.pop(name, None)
     shown_now[name] = prediction
     return MaskPanel(plots.jpeg_bytes(picture), caption, text,
                      legend_html(prediction.num_classes, shown is not None))
+
+
+def dice_line(explorer, prediction, truth) -> str:
+    """The Dice line under the mask (Markdown, our own text; "" without ground truth), with the score per
+    structure where there are several and a word on an empty ground truth."""
+    if truth is None:
+        return ""
+    truth = prepare_mask(truth, explorer.image_size)
+    per_class = explorer.dice_per_class(prediction, truth)
+    names = palette.label_names(prediction.num_classes)
+    detail = "" if len(per_class) == 1 else " (" + ", ".join(
+        f"{names.get(k, k)} {v:.2f}" for k, v in per_class.items()) + ")"
+    text = f"Dice against the ground truth: **{np.mean(list(per_class.values())):.3f}**{detail}"
+    if not np.asarray(truth).any():
+        text += (" — the ground truth is empty here, so Dice is 1 only if nothing is predicted "
+                 "(the usual convention) and 0 otherwise")
+    return text
 
 
 def mask_picture(explorer, prediction, image=None, truth=None, base=None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -105,18 +112,21 @@ def jpeg_uri(jpeg: bytes) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
+NO_GROUND_TRUTH = "No ground truth for this image."
+
+
 def draw_mask_panel(panel: MaskPanel, on_image: bool = False, alt: str = "predicted mask") -> None:
-    """The mask, its legend and Dice line; `on_image`: the picture itself is drawn by the streaming
-    controls (the point is dragged on it), so only its caption, legend and Dice are drawn here."""
-    if on_image:
-        st.caption(panel.caption)
-    else:
+    """The mask, its legend and Dice line; `on_image`: the picture, its caption and its Dice line are drawn
+    by the streaming controls (they follow the pointer there), so only the legend is drawn here."""
+    if not on_image:
         st.image(panel.jpeg, caption=panel.caption, alt=alt)
     st.markdown(panel.legend, unsafe_allow_html=True)
+    if on_image:
+        return
     if panel.dice:
         st.markdown(panel.dice)
     else:
-        st.caption("No ground truth for this image.")
+        st.caption(NO_GROUND_TRUTH)
 
 
 # -------------------------------------------------------------------------------- the conditioning
@@ -254,7 +264,9 @@ def explore_view(mask: MaskPanel, panel: ConditioningPanel, controls: ControlVal
         st.toggle("Show the ground truth", key="show_gt", persist_state="session")
         slot = st.container()
         draw_mask_panel(mask, on_image=on_image)
-    draw_live_controls(controls, slot, image=mask.data_uri if on_image else None, frames=frames)
+    draw_live_controls(controls, slot, image=mask.data_uri if on_image else None, frames=frames,
+                       image_caption=(mask.dice or NO_GROUND_TRUTH) if on_image else None,
+                       image_title=mask.caption if on_image else None)
     with right:
         draw_conditioning_panel(panel)
     if "details" in panel.figures:

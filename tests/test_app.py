@@ -188,7 +188,10 @@ def shown(markdown: str) -> str:
 
 
 def texts(at: AppTest) -> str:
+    """The page's words, with the line the streaming component draws under the mask (the Dice line)."""
     parts = [e.value for group in (at.caption, at.markdown, at.info, at.warning, at.error) for e in group]
+    parts += [json.loads(e.proto.json_args).get("caption") or "" for e in at.get("component_instance")
+              if e.proto.component_name.endswith("live_controls")]
     return "\n".join(shown(p) for p in parts)
 
 
@@ -250,7 +253,7 @@ def test_acdc_page_with_the_shipped_models():
     args = live_args(at)  # the mask is drawn by the component, under the pad (it scrubs it while dragged)
     assert args["image"].startswith("data:image/jpeg") and args["image_label"] == "predicted mask"
     assert args["pad"]["on_image"] is False and not at.image
-    assert "prediction" in [caption.value for caption in at.caption]
+    assert args["title"] == "prediction" and "Dice against the ground truth" in args["caption"]
     at = healthy(move(at, "phase", 1.0))
     assert "ES frame" in texts(at)
 

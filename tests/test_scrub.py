@@ -34,7 +34,7 @@ def test_scrub_frames_are_made_once_when_the_component_asks():
     at, frames = ask(at, key, 0)
     assert (frames["key"], frames["part"], frames["parts"]) == (key, 0, 4)
     assert (frames["x"], frames["y"]) == ("loc_x", "loc_y")
-    coarse = sorted({x for x, _, _, _ in frames["points"]})
+    coarse = sorted({point[0] for point in frames["points"]})
     assert len(frames["points"]) == 121 and coarse == pytest.approx(np.linspace(-1, 1, 11))  # 11 x 11 first
     assert frames["base"] == {"radius": pytest.approx(0.35)}  # made for the radius shown
     strip = frames["strips"]["loc_x"]
@@ -49,6 +49,9 @@ def test_scrub_frames_are_made_once_when_the_component_asks():
     assert live_args(at)["image"] == strip["images"][30]  # the page's answer is the picture already shown
     cx, cy, rx, ry, gamma, marker = strip["attention"][30]  # and the Gaussians the browser drew ahead
     np.testing.assert_allclose(np.stack([cx, cy], -1), attention_means(at), atol=0.01)
+    assert live_args(at)["caption"] == strip["captions"][30]  # and the Dice line
+    assert strip["captions"][30].startswith("Dice against the ground truth: **")
+    assert len({point[4] for point in frames["points"]}) > 3  # the Dice line changes over the pad
     assert len(rx) == len(ry) == len(gamma) == 8 and marker[2] is not None  # the point model's ring
     assert strip["attention"][0][0] != strip["attention"][40][0]  # the means move along the strip
     at = healthy(move(at, "radius", 0.6))
@@ -69,13 +72,16 @@ def test_acdc_scrub_frames_cover_every_slice_and_phase_step():
     for part in range(parts):
         at, frames = ask(at, key, part)
         assert frames["part"] == part and (frames["x"], frames["y"]) == ("phase", "slice")
-        points += [point[:3] for point in frames["points"]]
+        points += [(*point[:3], point[4]) for point in frames["points"]]
         if part == 0:
             strip = frames["strips"]["phase"]
             assert "slice" not in frames["strips"]  # a stack has no steps between slices
-    assert sorted({y for _, y, _ in points}) == sorted(stack)
-    assert sorted({x for x, _, _ in points}) == pytest.approx(np.linspace(0, 1, 21))
-    assert len(points) == 21 * len(stack) and len({src for _, _, src in points}) > len(stack)  # phase matters
+    assert sorted({y for _, y, _, _ in points}) == sorted(stack)
+    assert sorted({x for x, _, _, _ in points}) == pytest.approx(np.linspace(0, 1, 21))
+    assert len(points) == 21 * len(stack) and len({src for _, _, src, _ in points}) > len(stack)  # phase matters
+    lines = {x: line for x, _, _, line in points}  # the Dice line where the frame is annotated (ED, ES) only
+    assert lines[0.0].startswith("Dice against the ground truth") and "LV" in lines[1.0]
+    assert lines[0.5] == "No ground truth for this image."
     at = healthy(move(at, "phase", strip["values"][8]))
     assert live_args(at)["image"] == strip["images"][8]  # the page's answer is the picture already shown
     assert live_args(at)["frames_key"] == key  # the same pictures serve every phase and slice of this sample
