@@ -21,8 +21,8 @@ and where z points): the browser moves the Gaussians with the mask (app/live_cha
 
 Where the image follows the controls (ACDC: the cine frame for the phase, the chosen slice), `view_for`
 gives each point's view; each distinct image is encoded once per part (a throw-away Explorer: the page's
-cache of Explorers is not disturbed). Nothing uses the ground truth: the grid is made only while it is
-hidden (on CLEVR-Seg the ground truth follows the point, so a grid could not carry it).
+cache of Explorers is not disturbed). The ground truth (each point's own: on CLEVR-Seg it follows the
+point) gives each picture its Dice line, and its outline where the page shows it; the model never sees it.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def attention_of(prediction, panel, condition, z_values: dict, size: tuple[int, 
 
 def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identity: str | None = None,
                  view_for: Callable[[dict], object] | None = None, attention=None) -> Scrub | None:
-    """The pictures to scrub for the page's current state, or None (no pad; the ground truth shown).
+    """The pictures to scrub for the page's current state, or None (no pad).
 
     `image`: the view's image (drawn under the mask). `view_for(values)`: the view (`.key`, `.image`,
     `.ground_truth`) for other control values: each picture's Dice line, and its image where the image
@@ -113,15 +113,16 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
     `attention`: the page's conditioning panel (`views.ConditioningPanel`): its layer and drawn channels."""
     import streamlit as st
 
-    if controls.pad_keys is None or st.session_state.get("show_gt"):
+    if controls.pad_keys is None:
         return None
+    outlined = bool(st.session_state.get("show_gt")) and view_for is not None  # the ground truth drawn
     condition = controls.condition
     x_key, y_key = controls.pad_keys[:2]
     base = {k: v for k, v in controls.values.items() if k not in (x_key, y_key)}
     drawn = None if attention is None else [attention.kind, attention.layer, attention.scrubbable,
                                             np.atleast_1d(attention.channels_drawn).tolist()
                                             if attention.channels_drawn is not None else None]
-    seed = json.dumps([identity or f"{id(explorer):x}", base, drawn], sort_keys=True, default=str)
+    seed = json.dumps([identity or f"{id(explorer):x}", base, drawn, outlined], sort_keys=True, default=str)
     key = hashlib.sha1(seed.encode()).hexdigest()[:16]
     points = lattice(controls)
     size = PART_POINTS if identity is None else PART_POINTS_NEW_IMAGES  # the image follows: ~0.5-1.2 s a part
@@ -161,11 +162,14 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
                 z_values = [z_values_of(batch[n]) for n in chunk]
                 predictions = found.sweep([condition.encode(**z) for z in z_values])
                 for n, z, prediction in zip(chunk, z_values, predictions, strict=True):
+                    truth = views[n].ground_truth if outlined else None
                     if exact:
-                        src = jpeg_uri(plots.jpeg_bytes(mask_picture(found, prediction, shown, base=display)[0]))
+                        picture = mask_picture(found, prediction, shown, truth=truth, base=display)[0]
+                        src = jpeg_uri(plots.jpeg_bytes(picture))
                     else:
                         labels = plots.smooth_labels(prediction.probabilities, small.shape[:2])
-                        src = plots.jpeg_data_uri(plots.overlay(small, labels), quality=SCRUB_QUALITY)
+                        outline = None if truth is None else plots.nearest_labels(np.asarray(truth), small.shape[:2])
+                        src = plots.jpeg_data_uri(plots.overlay(small, labels, outline), quality=SCRUB_QUALITY)
                     line = None if views[n] is None else \
                         (dice_line(found, prediction, views[n].ground_truth) or NO_GROUND_TRUTH)
                     images[n] = (src, attention_of(prediction, attention, condition, z, found.image_size), line)

@@ -56,8 +56,14 @@ def test_scrub_frames_are_made_once_when_the_component_asks():
     assert strip["attention"][0][0] != strip["attention"][40][0]  # the means move along the strip
     at = healthy(move(at, "radius", 0.6))
     assert live_args(at)["frames_key"] != key  # another radius: other pictures
+    key = live_args(at)["frames_key"]
     at = healthy(at.toggle(key="show_gt").set_value(True).run())
-    assert live_args(at)["frames_key"] is None  # the ground truth follows the point: no pictures without it
+    outlined = live_args(at)["frames_key"]
+    assert outlined and outlined != key  # the ground truth drawn: other pictures, each with its point's outline
+    at, frames = ask(at, outlined, 0)
+    strip = frames["strips"]["loc_x"]
+    at = healthy(move(at, "loc_x", strip["values"][12]))
+    assert live_args(at)["image"] == strip["images"][12] and "ground truth outlined" in live_args(at)["title"]
 
 
 def test_acdc_scrub_frames_cover_every_slice_and_phase_step():
