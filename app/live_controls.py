@@ -68,6 +68,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 PAGE = Path(__file__).with_suffix(".html")
+SCRIPTS = (Path(__file__).with_name("live_controls_scrub.js"),)  # served beside the page (its <script src>)
 STATE_PREFIX = "_live_controls."  # st.session_state[STATE_PREFIX + key]: {"ack", "seq", "final"} of the last value
 DEFAULT_LEGEND = {"dead": "z does not change here", "blend": "z blends neighbouring quadrants"}
 PAD_HINT = "Drag the point {on}{ring}; focused, the arrow keys move it{keys}."
@@ -77,25 +78,26 @@ Stacks = Mapping[str, Sequence[tuple[int, float]]]
 
 # ------------------------------------------------------------------------------------------ assets
 def asset_folder() -> Path:
-    """The component's folder (just its page) in the cache, once per page version; in the system's
+    """The component's folder (its page and script) in the cache, once per version of them; in the system's
     temporary folder if the cache cannot be written. Written to a temporary folder and renamed, so a
     half-written folder never serves the page (as app/live_chart.py)."""
-    page = PAGE.read_bytes()
-    name = "live-controls-" + hashlib.sha256(page).hexdigest()[:12]
+    files = {"index.html": PAGE.read_bytes(), **{script.name: script.read_bytes() for script in SCRIPTS}}
+    name = "live-controls-" + hashlib.sha256(b"".join(files.values())).hexdigest()[:12]
     cache = Path(os.environ.get("INSIDE_CACHE_DIR") or Path.home() / ".cache" / "inside-explorer")
     try:
-        return _write_folder(cache / "components" / name, page)
+        return _write_folder(cache / "components" / name, files)
     except PermissionError:
-        return _write_folder(Path(tempfile.gettempdir()) / "inside-explorer-components" / name, page)
+        return _write_folder(Path(tempfile.gettempdir()) / "inside-explorer-components" / name, files)
 
 
-def _write_folder(folder: Path, page: bytes) -> Path:
+def _write_folder(folder: Path, files: dict[str, bytes]) -> Path:
     if (folder / "index.html").exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
-        (temp / "index.html").write_bytes(page)
+        for name, content in files.items():
+            (temp / name).write_bytes(content)
         os.replace(temp, folder)
     except OSError:
         shutil.rmtree(temp, ignore_errors=True)

@@ -220,3 +220,13 @@ def test_a_request_for_a_part_of_the_pictures_is_answered_once(monkeypatch):
         assert frames_wanted("conditioning", "k1") is None
     apply_message(state, "conditioning", {"token": "t:2", "seq": 2, "frames": ["not", "a", "key"]}, POINT)
     assert state[STATE_PREFIX + "conditioning"]["frames"] is None
+
+
+def test_asset_folder_holds_the_page_and_its_script(tmp_path, monkeypatch):
+    """The page loads the scrubbing script beside it: both are in the served folder, named by their content."""
+    monkeypatch.setenv("INSIDE_CACHE_DIR", str(tmp_path))
+    folder = live_controls.asset_folder()
+    page = (folder / "index.html").read_text()
+    assert '<script src="live_controls_scrub.js"></script>' in page
+    assert (folder / "live_controls_scrub.js").read_bytes() == live_controls.SCRIPTS[0].read_bytes()
+    assert folder.parent == tmp_path / "components" and live_controls.asset_folder() == folder
