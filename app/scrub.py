@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -104,7 +105,8 @@ def attention_of(prediction, panel, condition, z_values: dict, size: tuple[int, 
 
 def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identity: str | None = None,
                  view_for: Callable[[dict], object] | None = None, attention=None) -> Scrub | None:
-    """The pictures to scrub for the page's current state, or None (no pad).
+    """The pictures to scrub for the page's current state, or None (no pad; $INSIDE_DASHBOARD_SCRUB=0, e.g.
+    for a remote deployment: ~4-8 MB of pictures per sample; the controls then stream the exact answers only).
 
     `image`: the view's image (drawn under the mask). `view_for(values)`: the view (`.key`, `.image`,
     `.ground_truth`) for other control values: each picture's Dice line, and its image where the image
@@ -113,7 +115,7 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
     `attention`: the page's conditioning panel (`views.ConditioningPanel`): its layer and drawn channels."""
     import streamlit as st
 
-    if controls.pad_keys is None:
+    if controls.pad_keys is None or os.environ.get("INSIDE_DASHBOARD_SCRUB", "1") == "0":
         return None
     outlined = bool(st.session_state.get("show_gt")) and view_for is not None  # the ground truth drawn
     condition = controls.condition

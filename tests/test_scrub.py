@@ -91,3 +91,11 @@ def test_acdc_scrub_frames_cover_every_slice_and_phase_step():
     at = healthy(move(at, "phase", strip["values"][8]))
     assert live_args(at)["image"] == strip["images"][8]  # the page's answer is the picture already shown
     assert live_args(at)["frames_key"] == key  # the same pictures serve every phase and slice of this sample
+
+
+def test_scrubbing_can_be_turned_off(monkeypatch):
+    """$INSIDE_DASHBOARD_SCRUB=0 (a remote deployment): no pictures made ahead; the controls still stream."""
+    monkeypatch.setenv("INSIDE_DASHBOARD_SCRUB", "0")
+    at = healthy(page())
+    args = live_args(at)
+    assert args["frames_key"] is None and args["frames_parts"] == 0 and args["pad"]["x"] == "loc_x"
