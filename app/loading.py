@@ -326,11 +326,13 @@ def responsive_channels(explorer: Explorer, condition, layer: int = 0, keep: boo
 def display_base(explorer: Explorer, image: Any = None, pixels: int = 400) -> np.ndarray:
     """The picture a mask is drawn over: `image` (the view's, at its own resolution) or else the model's
     input, resampled smoothly so that its longer side is `pixels`; made once per Explorer (per session).
-    The model's input is used when `image` has another aspect ratio (it was padded to reach the model)."""
+    The model's input is used when `image` has another aspect ratio (it was padded to reach the model).
+    Asked without `image` (the attention's background), the picture already made is given; one made from
+    the model's input is made again once the view's image is given."""
     cache: OrderedDict = st.session_state.setdefault("_display_base", OrderedDict())
     found = cache.get(id(explorer))
-    if found is None or found[0] is not explorer:
-        found = (explorer, display_picture(explorer, image, pixels))
+    if found is None or found[0] is not explorer or (image is not None and not found[2]):
+        found = (explorer, display_picture(explorer, image, pixels), image is not None)
         cache[id(explorer)] = found
         while len(cache) > EXPLORERS_KEPT:
             cache.popitem(last=False)
@@ -357,14 +359,15 @@ def display_rgb(explorer: Explorer) -> np.ndarray:
 
 def background(explorer: Explorer, pixels: int = 256) -> tuple[str, tuple[int, int]]:
     """The attention figure's background: the display picture (`display_base`) at `pixels` as a JPEG data
-    URI (small: it travels with every figure update) and its (h, w); encoded once per Explorer."""
+    URI (small: it travels with every figure update) and its (h, w); encoded once per display picture."""
     from app.plots import display_size, jpeg_data_uri, upscaled_rgb
 
     cache: OrderedDict = st.session_state.setdefault("_background", OrderedDict())
     found = cache.get(id(explorer))
-    if found is None or found[0] is not explorer:
-        rgb = upscaled_rgb(display_base(explorer), display_size(*explorer.image_size, pixels))
-        found = (explorer, jpeg_data_uri(rgb), rgb.shape[:2])
+    base = display_base(explorer)
+    if found is None or found[0] is not explorer or found[3] is not base:
+        rgb = upscaled_rgb(base, display_size(*explorer.image_size, pixels))
+        found = (explorer, jpeg_data_uri(rgb), rgb.shape[:2], base)
         cache[id(explorer)] = found
         while len(cache) > EXPLORERS_KEPT:
             cache.popitem(last=False)

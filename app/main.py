@@ -277,8 +277,8 @@ def explorer_area(entry, source, index: int) -> None:
     keep_for_export(explorer, prediction, view.ground_truth, entry, source, index, controls)
     if mode == "Explore":
         page_state.default("show_gt", False)
-        mask = mask_panel(explorer, prediction, view.ground_truth, entry.name, image=view.image)  # caches the
-        panel = conditioning_panel(explorer, prediction, condition, marker=marker)  # picture the attention uses
+        mask = mask_panel(explorer, prediction, view.ground_truth, entry.name, image=view.image)
+        panel = conditioning_panel(explorer, prediction, condition, marker=marker)
         scrub = scrub_frames(explorer, controls, image=view.image, attention=panel,
                              **pad_views(entry, source, index, follow))
         explore_view(mask, panel, controls, frames=scrub)

@@ -1,5 +1,6 @@
 """Scrubbing (app/scrub.py): the pictures the page makes ahead for the browser to show while the pad or a
-slider is dragged. AppTest plays the component's requests (the browser tests drag the real one)."""
+slider is dragged, and the display pictures they share with the page. AppTest plays the component's
+requests (the browser tests drag the real one)."""
 
 from __future__ import annotations
 
@@ -99,3 +100,24 @@ def test_scrubbing_can_be_turned_off(monkeypatch):
     at = healthy(page())
     args = live_args(at)
     assert args["frames_key"] is None and args["frames_parts"] == 0 and args["pad"]["x"] == "loc_x"
+
+
+def test_display_picture_does_not_depend_on_who_asks_first(monkeypatch):
+    """The attention's background asks for the display picture without the view's image; asked first, it
+    must not leave the mask drawn over the model's (smaller) input instead of the view's own image."""
+    import torch
+
+    from app import loading
+
+    state: dict = {}
+    monkeypatch.setattr(loading.st, "session_state", state)
+
+    class FakeExplorer:
+        image_size = (96, 96)
+        image = torch.zeros(3, 96, 96)
+
+    explorer, view_image = FakeExplorer(), torch.ones(3, 384, 384)
+    background_first = loading.background(explorer)[0]
+    picture = loading.display_base(explorer, view_image, 400)
+    assert picture.min() == 255  # the view's own (white) image, not the model's (black) input
+    assert loading.background(explorer)[0] != background_first  # the background follows the better picture
