@@ -24,6 +24,7 @@ import streamlit as st
 
 from app import page_state
 from app.live_controls import dragging, frames_wanted, live_controls, live_values
+from app.loading import plain
 from inside_core.conditions import Condition
 
 if TYPE_CHECKING:
@@ -147,9 +148,11 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
     if part is not None and part < scrub.parts:
         try:
             grid = scrub.make(part)
-        except (RuntimeError, MemoryError, ValueError) as error:  # no grid: the drag streams, the page goes on
+        except (RuntimeError, MemoryError, OSError, ValueError) as error:  # (DataError, SourceError: ValueErrors)
+            # no pictures made ahead: the drag streams the exact answers, the page goes on
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             st.caption(f"Scrubbing is off for this view (the pictures to scrub could not be made: "
-                       f"{type(error).__name__}); the controls still stream.")
+                       f"{plain(reason)}); the controls still stream.")
     with slot:
         live_controls(controls.condition.controls, key=LIVE_KEY, image=image if pad else None, image_on_pad=on_image,
                       image_caption=image_caption if pad else None, image_title=image_title if pad else None,

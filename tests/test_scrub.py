@@ -121,3 +121,22 @@ def test_display_picture_does_not_depend_on_who_asks_first(monkeypatch):
     picture = loading.display_base(explorer, view_image, 400)
     assert picture.min() == 255  # the view's own (white) image, not the model's (black) input
     assert loading.background(explorer)[0] != background_first  # the background follows the better picture
+
+
+def test_pictures_that_cannot_be_made_leave_one_line_and_the_page(monkeypatch):
+    """A file that fails while the pictures are made (say a cine frame unreadable): one line, no traceback,
+    the controls still stream."""
+    from app import scrub
+    from inside_core.data import DataError
+
+    at = healthy(page(dataset="acdc"))
+    key = live_args(at)["frames_key"]
+
+    def failing(*args, **kwargs):
+        raise DataError("patient003_4d.nii.gz", "the header says 30 frames, the file holds 12")
+
+    monkeypatch.setattr(scrub.loading, "display_picture", failing)
+    at, frames = ask(at, key, 0)
+    assert frames is None and live_args(at)["pad"]["x"] == "phase"
+    said = [c.value for c in at.caption if "Scrubbing is off" in c.value]
+    assert len(said) == 1 and "patient003" in said[0] and "30 frames" in said[0]
