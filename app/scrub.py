@@ -8,11 +8,11 @@ exact answers (the issue's design (b); app/live_controls.html shows them).
 What is made: a lattice over the pad's (x, y), finest every `LATTICE_SPACING` of a slider's range (21
 values over [-1, 1]; every step of a slider with coarser steps, e.g. ACDC's phase) and every slice of a
 stack, coarse points first (every 4th lattice value, then every 2nd, then the rest), cut into parts of
-`PART_POINTS` pictures (fewer where each point may be another image). The component asks for one part
-at a time, when idle, so no request holds the server for long (0.2-1.4 s a part here) and scrubbing is
-already useful after the first. Part 0 also holds
-the "strips": every step of each slider axis with the other control held where it is, drawn by the page's
-own recipe (`views.mask_picture`), so a slider drag that ends on a step shows its final picture before the
+`PART_POINTS` pictures (fewer where each point may be another image). The component asks for one part at
+a time, when idle, so no request holds the server for long (0.3-1.4 s a part here:
+benchmarks/bench_dashboard.py) and scrubbing is already useful after the first. Part 0 also holds the
+"strips": every step of each slider axis with the other control held where it is, drawn by the page's own
+recipe (`views.mask_picture`), so a slider drag that ends on a step shows its final picture before the
 page answers (it answers with the same bytes).
 
 With INSIDE's attention drawn for a fixed set of channels (`attention`: the page's conditioning panel),

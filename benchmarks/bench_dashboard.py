@@ -19,6 +19,8 @@
    it paints nothing while held). Then End / Home key presses on both sliders: key press -> new mask.
    Targets (issue #11): >= 10 masks/s while dragging (goal >= 30), final lag <= 250 ms; key press
    ratio dashboard / bare page <= 1.5. Drags alternate between the pages so all see the same load.
+4. Scrubbing's cost: every part of the pictures made ahead for the default page of each dataset, asked for
+   as the component asks (Streamlit's AppTest): seconds per part and megabytes sent.
 
 Runs on the bundled synthetic data (generated on first use). Torch uses --threads threads (default 1, as
 the dashboard does; see app/loading.py).
@@ -121,6 +123,35 @@ def bench_models(repeats: int) -> dict:
     return results
 
 
+def bench_scrub() -> dict:
+    """What scrubbing costs (app/scrub.py): for the default page of each dataset, every part of the pictures
+    made ahead, asked for as the component does (Streamlit's AppTest): seconds per part, megabytes sent."""
+    from streamlit.testing.v1 import AppTest
+
+    def component(at) -> dict:
+        return next(json.loads(e.proto.json_args) for e in at.get("component_instance")
+                    if e.proto.component_name.endswith("live_controls"))
+
+    results = {}
+    for name, query in (("clevr-seg", {}), ("clevr-seg point model", {"model": "clevr-seg-point-inside"}),
+                        ("acdc", {"dataset": "acdc"})):
+        at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=300)
+        for key, value in query.items():
+            at.query_params[key] = value
+        args = component(at.run())
+        key, seconds, megabytes = args["frames_key"], [], []
+        for part in range(args["frames_parts"] if key else 0):
+            at.session_state["_live_controls.conditioning"] = {"ack": f"bench:{part}", "seq": part, "final": True,
+                                                              "frames": f"{key}#{part}"}
+            start = time.perf_counter()
+            at.run()
+            seconds.append(round(time.perf_counter() - start, 2))
+            megabytes.append(round(len(json.dumps(component(at)["frames"])) / 1e6, 2))
+        results[name] = {"parts": len(seconds), "seconds": seconds, "megabytes": megabytes,
+                         "total_mb": round(sum(megabytes), 1)}
+    return results
+
+
 def pick_sample() -> tuple[int, Path]:
     """A test-split CLEVR-Seg sample with objects in both top quadrants (so End / Home on location x
     changes the mask of a working model); returns its index and image file."""
@@ -219,6 +250,11 @@ def main(argv: list[str] | None = None) -> int:
             verdict = f"target <= {row['target']}, {'ok' if row['ratio'] <= row['target'] else 'ABOVE TARGET'}"
         print(f"{name}: update {row['update_ms']:.1f} ms, full forward {row['full_ms']:.1f} ms, "
               f"ratio {row['ratio']:.2f} ({verdict})  [{row['model']}]")
+    results["scrub"] = bench_scrub()
+    for name, row in results["scrub"].items():
+        print(f"scrubbing, {name}: {row['parts']} parts of pictures made ahead, {min(row['seconds'])}-"
+              f"{max(row['seconds'])} s each (a run of the page), {row['total_mb']} MB in all "
+              f"(part 0, with the exact slider steps: {row['megabytes'][0]} MB)")
     if not args.skip_browser:
         results["browser"] = found = bench_browser(args.seconds, args.rounds, args.presses, args.screenshot,
                                                    not args.skip_clean_start)
