@@ -98,9 +98,15 @@ def preload(dataset) -> tuple[Tensor, Tensor, Tensor, list[dict]]:
 
 def config_datasets(config: dict, split: str):
     data_cfg = config["data"]
-    return build_dataset(config["dataset"], data_cfg["root"], split, condition=config.get("condition", "quadrant"),
-                         image_size=data_cfg.get("image_size"), spacing=data_cfg.get("spacing"),
-                         seed=data_cfg.get("seed", 0), variables=data_cfg.get("variables"))
+    dataset = build_dataset(config["dataset"], data_cfg["root"], split, condition=config.get("condition", "quadrant"),
+                            image_size=data_cfg.get("image_size"), spacing=data_cfg.get("spacing"),
+                            seed=data_cfg.get("seed", 0), variables=data_cfg.get("variables"))
+    limit = data_cfg.get("train_patients")
+    if limit and split == config["train"].get("train_split", "train"):
+        if not hasattr(dataset, "keep_patients"):
+            raise ValueError(f"data.train_patients is for ACDC data, not {config['dataset']!r}")
+        dataset.keep_patients(int(limit))
+    return dataset
 
 
 def ensure_data(config: dict) -> None:
@@ -227,9 +233,9 @@ def run_epoch(model: nn.Module, loader: DataLoader, loss_fn: nn.Module, device: 
     batches = tqdm(loader, desc=progress, leave=False, disable=progress is None, mininterval=2.0)
     with torch.set_grad_enabled(training):
         for images, z, masks in batches:
-            if training and augment is not None:
-                images, masks = augment(images, masks)
             images, z, masks = images.to(device), z.to(device), masks.to(device)
+            if training and augment is not None:  # on the model's device: a GPU's time, not the CPU's
+                images, masks = augment(images, masks)
             out = model(images, z)
             loss = loss_fn(out.logits, masks) + raw_model.sigma_penalty(out.conditioning).to(device)
             if training:
@@ -430,6 +436,12 @@ def run_train(args: argparse.Namespace) -> int:
             config["train"]["max_minutes"] = args.max_minutes
         if args.threads is not None:
             config["train"]["num_threads"] = args.threads
+        if getattr(args, "seed", None) is not None:
+            config["train"]["seed"] = args.seed
+        if getattr(args, "name", None):
+            config["name"] = args.name
+        if getattr(args, "train_patients", None) is not None:
+            config["data"]["train_patients"] = args.train_patients
         if "train" in sys.argv:  # the command as typed, from the sub-command on, less --resume (same result)
             argv = sys.argv[sys.argv.index("train"):]
             argv = [a for i, a in enumerate(argv) if a != "--resume" and (i == 0 or argv[i - 1] != "--resume")]
@@ -466,6 +478,11 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", help="resume state to continue from (<out>/resume/<name>.safetensors)")
     parser.add_argument("--max-minutes", type=float, help="training time budget (overrides train.max_minutes)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (overrides train.num_threads)")
+    parser.add_argument("--seed", type=int, help="training seed: initialisation, shuffling, augmentation "
+                        "(overrides train.seed)")
+    parser.add_argument("--name", help="run name: <out>/<name>.safetensors and the card's name (overrides name)")
+    parser.add_argument("--train-patients", type=int, help="ACDC: train on the first N patients of the train split "
+                        "only (a study of fewer labelled patients; overrides data.train_patients)")
     parser.add_argument("--variables", help="nnU-Net-layout data: the declared variables to condition on, "
                         "comma-separated (overrides data.variables; default all)")
     parser.set_defaults(func=run_train)

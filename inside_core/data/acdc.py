@@ -49,8 +49,11 @@ import torch
 from inside_core.conditions import acdc_condition, get_condition
 from inside_core.data.acdc_volume import (  # re-exported: the public names of inside_core.data.acdc
     APEX_DIRECTION,
+    decide_slice_order,
     image_centre,
+    image_slice_order,
     load_affine,
+    load_canonical,
     load_nifti,
     motion_centre,
     normalise_volume,
@@ -65,7 +68,8 @@ from inside_core.data.cache import cached_arrays, decode_meta, encode_meta
 from inside_core.data.errors import DataError
 
 __all__ = [
-    "APEX_DIRECTION", "LABELS", "PATIENT_PATTERN", "PHASES", "SPLITS", "AcdcDataset", "check_label_values",
+    "APEX_DIRECTION", "LABELS", "decide_slice_order", "image_slice_order", "load_canonical", "PATIENT_PATTERN",
+    "PHASES", "SPLITS", "AcdcDataset", "check_label_values",
     "cine_path", "find_patient_folders", "frame_path", "image_centre", "load_affine", "load_labels", "load_nifti",
     "motion_centre", "normalise_volume", "patient_files", "patient_geometry", "phase_value", "preprocess_patient",
     "preprocess_volume", "read_info", "resample_slice", "slice_order", "slice_positions", "split_patients",
@@ -142,8 +146,9 @@ def cine_path(folder: Path) -> Path:
 
 
 def load_labels(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    """Labels uint8, checked: same shape as the image, values in {0, 1, 2, 3}."""
-    data, _ = load_nifti(path)
+    """Labels uint8 in the canonical in-plane frame (as their image), checked: same shape as the image,
+    values in {0, 1, 2, 3}."""
+    data, _, _, _ = load_canonical(path)
     if data.shape != shape:
         raise DataError(path, f"label shape {data.shape} differs from the image shape {shape}")
     check_label_values(data, path)
@@ -161,18 +166,17 @@ def check_label_values(data: np.ndarray, path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ geometry
 def patient_geometry(folder: Path, info: dict, volumes: dict[str, np.ndarray],
-                     zooms: tuple[float, ...]) -> dict:
+                     zooms: tuple[float, ...], affine: np.ndarray | None) -> dict:
     """The label-free crop centre and slice order of one patient: {"centre", "reverse", "centre_from",
-    "order_from"}. Centre from the 4-D cine if present, else from the ED and ES frames."""
+    "order_from"}, in the canonical in-plane frame. The motion comes from the 4-D cine if present, else
+    from the ED and ES frames; the slice order from `decide_slice_order` (images, else affine)."""
+    frames, centre_from = np.stack([volumes[p] for p in PHASES], axis=3), "ED/ES std"
     if cine_path(folder).exists():
-        cine, cine_zooms = load_nifti(cine_path(folder))
+        cine, cine_zooms, _, _ = load_canonical(cine_path(folder))
         if cine.ndim == 4 and cine.shape[:3] == volumes["ED"].shape:
-            centre, centre_from = motion_centre(cine, cine_zooms), "cine temporal std"
-        else:
-            centre, centre_from = motion_centre(np.stack([volumes[p] for p in PHASES], axis=3), zooms), "ED/ES std"
-    else:
-        centre, centre_from = motion_centre(np.stack([volumes[p] for p in PHASES], axis=3), zooms), "ED/ES std"
-    reverse, order_from = slice_order(load_affine(frame_path(folder, info["ED"])))
+            frames, centre_from = cine, "cine temporal std"
+    centre = motion_centre(frames, zooms)
+    reverse, order_from = decide_slice_order(affine, normalise_volume(frames), zooms, centre)
     return {"centre": centre, "reverse": reverse, "centre_from": centre_from, "order_from": order_from}
 
 
@@ -197,10 +201,10 @@ def preprocess_patient(folder: Path, image_size: int | tuple[int, int],
     """ED and ES slices of one patient: images (2n, H, W) float32, masks uint8, z (2n, 2), meta."""
     info = read_info(folder)
     size = size_tuple(image_size)
-    volumes, labels, all_zooms = {}, {}, {}
+    volumes, labels, all_zooms, affines, orientation = {}, {}, {}, {}, ""
     for phase in PHASES:
         frame = info[phase]
-        volumes[phase], all_zooms[phase] = load_nifti(frame_path(folder, frame))
+        volumes[phase], all_zooms[phase], affines[phase], orientation = load_canonical(frame_path(folder, frame))
         if volumes[phase].ndim != 3:
             raise DataError(frame_path(folder, frame), f"expected a 3-D volume, got shape {volumes[phase].shape}")
         labels[phase] = load_labels(frame_path(folder, frame, labels=True), volumes[phase].shape)
@@ -210,7 +214,7 @@ def preprocess_patient(folder: Path, image_size: int | tuple[int, int],
     zooms = all_zooms["ED"]
     target = spacing_tuple(spacing, zooms)
     num_slices = volumes["ED"].shape[2]
-    geometry = patient_geometry(folder, info, volumes, zooms)  # from the images and headers only
+    geometry = patient_geometry(folder, info, volumes, zooms, affines["ED"])  # images and headers only
     reverse, centre = geometry["reverse"], geometry["centre"]
     positions = slice_positions(num_slices, reverse)
     images, masks, zs, metas = [], [], [], []
@@ -226,6 +230,7 @@ def preprocess_patient(folder: Path, image_size: int | tuple[int, int],
                 "spacing": [target[0], target[1], float(zooms[2])], "native_spacing": list(zooms[:3]),
                 "group": str(info.get("Group", "unknown")), "base_at_end": bool(reverse), "centre": list(centre),
                 "centre_from": geometry["centre_from"], "order_from": geometry["order_from"],
+                "orientation": orientation,
             })
     return {
         "images": np.stack(images), "masks": np.stack(masks),
@@ -307,7 +312,8 @@ class AcdcDataset(torch.utils.data.Dataset):
         if not self.patient_folders:
             raise DataError(self.root, f"the {split} split has no patients")
         # "preprocessing" names the label-free crop and slice order, so older cached arrays are not reused
-        settings = {"image_size": self.image_size, "spacing": spacing, "preprocessing": "motion-centre-affine-v2"}
+        settings = {"image_size": self.image_size, "spacing": spacing,
+                    "preprocessing": "canonical-frame-image-order-v3"}
         parts = []
         from tqdm import tqdm
 
@@ -325,6 +331,18 @@ class AcdcDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.meta)
+
+    def keep_patients(self, count: int) -> None:
+        """Keep the first `count` patients (by folder name) only: fewer labelled patients, same split."""
+        if count < 1:
+            raise ValueError(f"train_patients must be at least 1, got {count}")
+        kept = set(self.patients[:count])
+        chosen = np.array([m["patient"] in kept for m in self.meta])
+        self.images, self.masks, self.z = self.images[chosen], self.masks[chosen], self.z[chosen]
+        self.meta = [m for m, keep in zip(self.meta, chosen, strict=True) if keep]
+        self.patient_folders = self.patient_folders[:count]
+        self.patients = self.patients[:count]
+        self._folders = {folder.name: folder for folder in self.patient_folders}
 
     def __getitem__(self, index: int) -> dict:
         return {
@@ -380,7 +398,7 @@ class AcdcDataset(torch.utils.data.Dataset):
         return result
 
     def _preprocess_cine(self, folder: Path, first_meta: dict) -> dict[str, np.ndarray]:
-        data, zooms = load_nifti(cine_path(folder))
+        data, zooms, _, _ = load_canonical(cine_path(folder))
         if data.ndim != 4:
             raise DataError(cine_path(folder), f"expected a 4-D cine (X, Y, Z, T), got shape {data.shape}")
         target = spacing_tuple(self.spacing, zooms)

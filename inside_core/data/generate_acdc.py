@@ -16,15 +16,19 @@ manner of SynthSeg's domain randomisation (Billot et al. 2023) but keeping SSFP'
 (blood and fat bright, myocardium and muscle dark, lungs black), so a model has to learn shape:
 
 - geometry: ACDC group (NOR, MINF, DCM, HCM, RV), heart size, wall, contraction, RV, orientation
-  (+-20 deg about the usual RV-left view), heart position in the field of view (+-25 mm);
+  (+-40 deg about the usual RV-left view), heart position in the field of view (+-25 mm);
 - sampling: in-plane spacing 0.7-1.9 mm, 150-430 px, 5-10 mm slices, 6-21 slices, 12-25 frames;
   the stack covers from above the base (sometimes an atrial slice) to at or beyond the apex;
-- contrast: one mean intensity per tissue class and patient, a gamma, textures;
-- scanner: smooth multiplicative bias field (coil sensitivity), anisotropic blur (resolution),
-  Rician noise, intensity scale and storage type (int16 with or without scl_slope, float32);
-- header: an oblique affine whose slice axis points from base to apex along the heart's long axis
-  (left, anterior, inferior in RAS) or from apex to base when the stack is stored apex first (30 %);
-  15 % of patients get an axis-aligned affine (no usable orientation) and are stored base first.
+- contrast: one mean intensity per tissue class and patient (myocardium about a quarter of blood, as
+  in real SSFP), a gamma, textures, an inhomogeneous blood pool (flow, trabeculation, papillary muscles);
+- scanner: smooth multiplicative bias field (coil shading), SSFP off-resonance dark bands (35 %),
+  motion ghosting along the phase-encode columns (50 %), anisotropic blur (resolution), Rician noise,
+  intensity scale and storage type (int16 with or without scl_slope, float32);
+- header and voxel order: the image is drawn in the canonical frame of inside_core.data.orientation,
+  then stored in one of the 8 in-plane voxel orders (transpose, flips) with the affine that says so;
+  the slice axis points from base to apex along the heart's long axis (left, anterior, inferior in
+  RAS), or from apex to base when the stack is stored apex first (35 %). 15 % of patients carry no
+  orientation at all (qform and sform codes 0): only the images can tell their voxel order and base.
 
 Through-plane partial volume: basal and apical slices average three sub-slices across their thickness; in-plane
 edges are one-pixel soft masks. Cardiac cycle: contraction c(t) = 0 at ED (frame 1), 1 at ES,
@@ -52,6 +56,7 @@ from tqdm import tqdm
 
 from inside_core.data.acdc import APEX_DIRECTION
 from inside_core.data.cache import atomic_folder
+from inside_core.data.orientation import canonical_axes
 from inside_core.data.phantom_anatomy import CLASSES, draw_body, draw_heart, heart_grid, render_body, render_heart
 
 GROUPS = ("NOR", "MINF", "DCM", "HCM", "RV")
@@ -60,7 +65,7 @@ DESCRIPTION = b"SYNTHETIC cardiac phantom (inside_core)"
 TONE_RANGES = {
     "air": (0.0, 0.02), "fat": (0.55, 1.0), "muscle": (0.15, 0.35), "soft": (0.25, 0.45), "lung": (0.02, 0.1),
     "vessel": (0.35, 0.7), "liver": (0.22, 0.5), "bone": (0.3, 0.6), "stomach": (0.1, 0.9), "blood": (0.75, 1.0),
-    "myo": (0.14, 0.38), "wall": (0.12, 0.3),
+    "myo": (0.0, 0.09), "wall": (0.03, 0.16),
 }
 assert set(TONE_RANGES) == set(CLASSES)
 
@@ -87,6 +92,9 @@ class Scan:
     scale: float
     apex_first: bool
     oblique: bool
+    flow: float  # sd of the blood pool's flow / in-flow inhomogeneity (multiplicative)
+    ghost: tuple[float, float]  # (amplitude, shift as a fraction of the columns): motion ghosting
+    banding: float  # depth of SSFP off-resonance dark bands (0: none)
 
 
 def draw_scan(rng: np.random.Generator) -> Scan:
@@ -107,10 +115,12 @@ def draw_scan(rng: np.random.Generator) -> Scan:
         long_axis_mm=long_axis, num_frames=num_frames,
         es_frame=int(np.clip(round(num_frames * rng.uniform(0.3, 0.45)), 3, num_frames - 2)),
         offset=(float(rng.uniform(-25, 25)), float(rng.uniform(-25, 25))),
-        rotation=float(np.deg2rad(rng.uniform(-20, 20))), tone=tone, gamma=float(np.exp(rng.uniform(-0.35, 0.35))),
-        bias=float(rng.uniform(0.1, 0.5)), blur=(float(rng.uniform(0.3, 1.4)), float(rng.uniform(0.3, 1.0))),
+        rotation=float(np.deg2rad(rng.uniform(-40, 40))), tone=tone, gamma=float(np.exp(rng.uniform(-0.35, 0.35))),
+        bias=float(rng.uniform(0.1, 0.8)), blur=(float(rng.uniform(0.2, 0.9)), float(rng.uniform(0.2, 0.7))),
         noise=float(rng.uniform(0.01, 0.06)), scale=float(rng.uniform(300, 1500)),
-        apex_first=bool(oblique and rng.random() < 0.35), oblique=oblique,
+        apex_first=bool(rng.random() < 0.35), oblique=oblique, flow=float(rng.uniform(0.04, 0.16)),
+        ghost=(float(rng.uniform(0.03, 0.12)) if rng.random() < 0.5 else 0.0, float(rng.uniform(0.2, 0.5))),
+        banding=float(rng.uniform(0.3, 0.8)) if rng.random() < 0.35 else 0.0,
     )
 
 
@@ -128,6 +138,25 @@ def _smooth_field(rng: np.random.Generator, shape: tuple[int, ...], sigma: float
     field = zoom(gaussian_filter(coarse, sigma / step), [s / c for s, c in zip(shape, coarse.shape, strict=True)],
                  order=1)[tuple(slice(0, s) for s in shape)]
     return (field - field.mean()) / (field.std() + 1e-8)
+
+
+def banding(rng: np.random.Generator, shape: tuple[int, int], px: float, depth: float) -> np.ndarray | None:
+    """Multiplicative dark bands of balanced SSFP: where a smooth off-resonance field crosses the band
+    frequency the signal drops; None when the patient has none."""
+    if depth <= 0:
+        return None
+    field = _smooth_field(rng, shape, 40.0 / px) * 1.5 + rng.uniform(0, 1)
+    distance = np.abs(field - np.round(field))  # 0 on a band
+    return (1 - depth * np.exp(-0.5 * (distance / 0.06) ** 2)).astype(np.float32)[..., None]
+
+
+def scanner_effects(volume: np.ndarray, bands: np.ndarray | None, ghost: tuple[float, float]) -> np.ndarray:
+    """SSFP banding and motion ghosting (a faint copy of the frame shifted along the phase-encode columns)."""
+    if bands is not None:
+        volume = volume * bands
+    if ghost[0] > 0:
+        volume = volume + ghost[0] * np.roll(volume, int(round(ghost[1] * volume.shape[1])), axis=1)
+    return volume
 
 
 def make_patient(rng: np.random.Generator, group: str):
@@ -152,7 +181,11 @@ def make_patient(rng: np.random.Generator, group: str):
     window = (slice(inside[0].min(), inside[0].max() + 1), slice(inside[1].min(), inside[1].max() + 1))
     grid = heart_grid(heart, x[window], y[window])
     heart_texture = [1 + 0.05 * _smooth_field(rng, grid['x'].shape, 2.0 / px) for _ in range(n)]
+    # blood is not flat in cine SSFP: in-flow, turbulence and slow flow near the apex vary it
+    tones = [{**scan.tone, "blood": scan.tone["blood"] * np.clip(
+        1 + scan.flow * _smooth_field(rng, grid["x"].shape, 4.0 / px), 0.35, 1.6)} for _ in range(n)]
     bias = np.exp(scan.bias * _smooth_field(rng, x.shape, 60.0 / px)).astype(np.float32)
+    bands = banding(rng, x.shape, px, scan.banding)
     sub = np.array([-1, 0, 1]) * scan.slice_mm / 3 / scan.long_axis_mm  # sub-slices across the thickness
     labels = {frame: np.zeros((scan.rows, scan.columns, n), np.uint8) for frame in (1, scan.es_frame)}
     cine = np.zeros((scan.rows, scan.columns, n, frames), np.float32)
@@ -177,7 +210,7 @@ def make_patient(rng: np.random.Generator, group: str):
             # the heart changes fast along its axis only near the base and the apex: sub-slices there
             for d in (sub if level < 0.2 or level > 0.65 else sub[1:2]):
                 part = backgrounds[k][window].copy()
-                label = render_heart(heart, level + d, c, grid, px, scan.tone, part, labels=d == 0 and
+                label = render_heart(heart, level + d, c, grid, px, tones[k], part, labels=d == 0 and
                                      frame in labels)
                 parts.append(part)
                 if label is not None:
@@ -186,6 +219,7 @@ def make_patient(rng: np.random.Generator, group: str):
         region = gaussian_filter(np.clip(region, 0, None) ** scan.gamma, (*scan.blur, 0)) * bias[block][..., None]
         volume = finished.copy()
         volume[changed] = region[in_block]
+        volume = scanner_effects(volume, bands, scan.ghost)
         noise = rng.standard_normal((2, *volume.shape), dtype=np.float32)
         noise *= scan.noise
         volume += noise[0]
@@ -195,23 +229,30 @@ def make_patient(rng: np.random.Generator, group: str):
 
 
 def _affine(rng: np.random.Generator, scan: Scan) -> np.ndarray:
-    """Voxel -> RAS mm. Oblique: the slice axis along the heart's long axis (reversed if apex first)."""
+    """Voxel -> RAS mm of the image as drawn: rows towards DOWN and columns towards RIGHT (the canonical
+    frame of inside_core.data.orientation: the anatomy is drawn RV-left, anterior up), the slice axis along
+    the heart's long axis (reversed if stored apex first), tilted as a planned short-axis stack is."""
     affine = np.eye(4)
     affine[:3, 3] = rng.uniform(-150, 150, size=3)
-    if not scan.oblique:
-        affine[:3, :3] = np.diag([scan.spacing, scan.spacing, scan.slice_mm])
-        return affine
     normal = APEX_DIRECTION + rng.normal(0, 0.2, 3)
     normal /= np.linalg.norm(normal)
-    first = np.cross(normal, rng.normal(size=3))
-    first /= np.linalg.norm(first)
-    second = np.cross(normal, first)
+    down, right = canonical_axes(normal)
     step = -normal if scan.apex_first else normal
-    affine[:3, :3] = np.stack([first * scan.spacing, second * scan.spacing, step * scan.slice_mm], axis=1)
+    affine[:3, :3] = np.stack([down * scan.spacing, right * scan.spacing, step * scan.slice_mm], axis=1)
     return affine
 
 
-def _save(volume: np.ndarray, affine: np.ndarray, path: Path, storage: str, frame_ms: float | None = None) -> None:
+def _store(rng: np.random.Generator, affine: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """A random in-plane voxel order (one of 8: transpose, flips), as converters write, and the affine that
+    describes the stored array: (nibabel orientation to apply, stored affine)."""
+    first = int(rng.integers(2))
+    ornt = np.array([[first, rng.choice([-1, 1])], [1 - first, rng.choice([-1, 1])], [2, 1]], dtype=float)
+    return ornt, affine @ nib.orientations.inv_ornt_aff(ornt, shape[:3])
+
+
+def _save(volume: np.ndarray, affine: np.ndarray | None, path: Path, storage: str, zooms: tuple[float, ...],
+          frame_ms: float | None = None) -> None:
+    """Write one NIfTI; `affine` None writes a header without orientation (qform and sform codes 0)."""
     if storage == "label":
         image = nib.Nifti1Image(volume.astype(np.uint8), affine)
     elif storage == "float32":
@@ -222,6 +263,8 @@ def _save(volume: np.ndarray, affine: np.ndarray, path: Path, storage: str, fram
         image = nib.Nifti1Image(volume.astype(np.float32), affine)
         image.set_data_dtype(np.int16)
     image.header["descrip"] = DESCRIPTION
+    if affine is None:
+        image.header.set_zooms(zooms[:3] + image.header.get_zooms()[3:])
     if frame_ms is not None:
         image.header.set_zooms(image.header.get_zooms()[:3] + (frame_ms,))
         image.header.set_xyzt_units("mm", "msec")
@@ -247,6 +290,12 @@ def write_patient(folder: Path, patient_id: str, rng: np.random.Generator, group
     storage = str(rng.choice(["int16_scaled", "int16"], p=[0.6, 0.4]))
     frame_storage = "float32" if rng.random() < 0.2 else storage
     affine = _affine(rng, scan)
+    ornt, affine = _store(rng, affine, cine.shape)  # one of the 8 in-plane voxel orders
+    cine = np.ascontiguousarray(nib.orientations.apply_orientation(cine, ornt))
+    labels = {f: np.ascontiguousarray(nib.orientations.apply_orientation(v, ornt)) for f, v in labels.items()}
+    zooms = (scan.spacing, scan.spacing, scan.slice_mm)
+    if not scan.oblique:  # the header carries no orientation (codes 0), as some converters write
+        affine = None
     height = round(float(rng.uniform(150, 195)), 1)
     weight = round(float(rng.uniform(50, 110)), 1)
     patient = folder / patient_id
@@ -255,15 +304,22 @@ def write_patient(folder: Path, patient_id: str, rng: np.random.Generator, group
         f"ED: 1\nES: {scan.es_frame}\nGroup: {group}\nHeight: {height}\nNbFrame: {scan.num_frames}\n"
         f"Weight: {weight}\nSynthetic: phantom written by inside_core, not patient data\n"
     )
-    cine = np.ascontiguousarray(cine)
-    _save(cine, affine, patient / f"{patient_id}_4d.nii.gz", storage, frame_ms=round(900.0 / scan.num_frames, 2))
+    _save(cine, affine, patient / f"{patient_id}_4d.nii.gz", storage, zooms,
+          frame_ms=round(900.0 / scan.num_frames, 2))
     for frame, volume in labels.items():
-        _save(cine[..., frame - 1], affine, patient / f"{patient_id}_frame{frame:02d}.nii.gz", frame_storage)
-        _save(np.ascontiguousarray(volume), affine, patient / f"{patient_id}_frame{frame:02d}_gt.nii.gz", "label")
+        _save(cine[..., frame - 1], affine, patient / f"{patient_id}_frame{frame:02d}.nii.gz", frame_storage, zooms)
+        _save(volume, affine, patient / f"{patient_id}_frame{frame:02d}_gt.nii.gz", "label", zooms)
+
+
+def _write_numbered(job: tuple[Path, int, int, int]) -> None:
+    temp, seed, number, patients = job
+    folder = temp / ("training" if number <= patients else "testing")
+    rng = np.random.default_rng([seed, number])
+    write_patient(folder, f"patient{number:03d}", rng, GROUPS[(number - 1) % len(GROUPS)])
 
 
 def generate_acdc(
-    out: str | Path, patients: int, seed: int = 0, test_patients: int = 0, progress: bool = True
+    out: str | Path, patients: int, seed: int = 0, test_patients: int = 0, progress: bool = True, workers: int = 1,
 ) -> Path:
     """Write `patients` phantom patients to out/training (and `test_patients` to out/testing), atomically.
 
@@ -281,8 +337,21 @@ def generate_acdc(
             "not the ACDC dataset and not patient data.\n"
         )
         total = patients + test_patients
-        for number in tqdm(range(1, total + 1), desc="acdc phantom", unit="patient", disable=not progress):
-            folder = temp / ("training" if number <= patients else "testing")
-            rng = np.random.default_rng([seed, number])
-            write_patient(folder, f"patient{number:03d}", rng, GROUPS[(number - 1) % len(GROUPS)])
+        for name in ("training", "testing"):
+            (temp / name).mkdir(exist_ok=True)
+        jobs = [(temp, seed, number, patients) for number in range(1, total + 1)]
+        bar = tqdm(total=total, desc="acdc phantom", unit="patient", disable=not progress)
+        if workers > 1:  # patient n depends on (seed, n) only: the same files, in any order
+            from multiprocessing import get_context
+
+            with get_context("spawn").Pool(workers) as pool:
+                for _ in pool.imap_unordered(_write_numbered, jobs):
+                    bar.update()
+        else:
+            for job in jobs:
+                _write_numbered(job)
+                bar.update()
+        bar.close()
+        if not test_patients:
+            (temp / "testing").rmdir()
     return out
