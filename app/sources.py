@@ -341,7 +341,8 @@ def read_volume_upload(name: str, data: bytes, spacing: float | None = None,
     else:  # a model of native-size images: spacing = the file's own, grid = the image's, so nothing moves
         volume = preprocess_volume(array, zooms, affine, None, tuple(array.shape[:2]))
         volume["centre_from"] = "none (native size)"
-    volume["notes"] = [f"crop centre: {volume['centre_from']}; base -> apex: {volume['order_from']}"]
+    volume["notes"] = [f"in-plane: {volume['orientation']}; crop centre: {volume['centre_from']}; "
+                       f"base -> apex: {volume['order_from']}"]
     return volume
 
 
@@ -350,13 +351,15 @@ def _nifti_affine_and_cine(data: bytes, name: str, cine: bool = True) -> tuple[n
 
     The whole cine only when all its voxels (frames included) fit INSIDE_LIMIT_UPLOAD_VOXELS and its bytes
     INSIDE_LIMIT_UPLOAD_INFLATED_BYTES: the motion that places the crop needs every frame, and an upload
-    must not be inflated past those limits. The affine is the header's best (sform, else qform).
+    must not be inflated past those limits. The affine is the header's best (sform, else qform), None
+    when it sets neither (`inside_core.data.orientation.header_affine`).
     """
     import io
     import math
 
     from nibabel.volumeutils import apply_read_scaling, array_from_file
 
+    from inside_core.data.orientation import header_affine
     from inside_core.data.safe_io import _nifti_classes, inflate_gzip
     from inside_core.limits import over_limit
 
@@ -365,7 +368,7 @@ def _nifti_affine_and_cine(data: bytes, name: str, cine: bool = True) -> tuple[n
     _, header_class, header_size = _nifti_classes(first, name)
     try:
         header = header_class.from_fileobj(io.BytesIO(first[:header_size]))
-        affine = np.asarray(header.get_best_affine(), dtype=np.float64)
+        affine = header_affine(header)  # None when the header sets no orientation: the stored order is kept
         shape = tuple(int(s) for s in header.get_data_shape())
     except Exception:  # nifti_from_bytes read this header; an odd affine only loses the slice order
         return None, None

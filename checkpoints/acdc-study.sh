@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
 # The cardiac study (README "Cardiac: does conditioning help?"): the five ACDC models x three seeds on the
-# SYNTHETIC phantom, plus baseline and INSIDE trained on 10 and 20 labelled patients, then
-# `python -m inside_core.acdc_study` on 20 fresh phantom patients. Sized for one GPU and ~16 CPU cores
-# (it ran on one H200 in about 6 minutes); on a CPU it runs too, ~20 min per model per seed.
-#   checkpoints/acdc-study.sh OUTDIR [MAX_MINUTES]
+# SYNTHETIC phantom, then `python -m inside_core.acdc_study` on fresh phantom patients (data/acdc-eval).
+#   checkpoints/acdc-study.sh OUTDIR [MAX_MINUTES_PER_RUN]
+# Environment: PARALLEL (runs at a time, default nproc), WARM_START=1 (start each run from the shipped
+# checkpoints/acdc-phantom-<model> weights), FEW_PATIENTS=1 (also baseline and INSIDE on 10 and 20
+# labelled patients), EVAL_PATIENTS (default 20), SEEDS (default "0 1 2"), EPOCHS (default 60; the
+# few-patient runs get 400).
 set -euo pipefail
-out=${1:?usage: acdc-study.sh OUTDIR [MAX_MINUTES]}
+out=${1:?usage: acdc-study.sh OUTDIR [MAX_MINUTES_PER_RUN]}
 minutes=${2:-4}
 workers=$(nproc)
+parallel=${PARALLEL:-$workers}
 mkdir -p "$out/runs" "$out/logs"
-export INSIDE_CACHE_DIR="$out/cache" PYTHONUNBUFFERED=1
-[ -d data/acdc-train ] || python -m inside_core data acdc --out data/acdc-train --patients 80 --test-patients 1 \
+export INSIDE_CACHE_DIR=${INSIDE_CACHE_DIR:-$out/cache} PYTHONUNBUFFERED=1
+[ -d data/acdc-train ] || python -m inside_core data acdc --out data/acdc-train --patients 30 --test-patients 1 \
   --seed 1 --workers "$workers" --quiet
-[ -d data/acdc-eval ] || python -m inside_core data acdc --out data/acdc-eval --patients 20 --seed 7 \
-  --workers "$workers" --quiet
+[ -d data/acdc-eval ] || python -m inside_core data acdc --out data/acdc-eval --patients "${EVAL_PATIENTS:-20}" \
+  --seed 7 --workers "$workers" --quiet
 # preprocess every patient once, in parallel (the runs below then read the cache)
 python - "$workers" <<'PY'
 import sys
@@ -28,26 +31,34 @@ with Pool(int(sys.argv[1])) as pool:
     pool.map(warm, folders)
 print(f"preprocessed {len(folders)} patients", flush=True)
 PY
-run() {  # config name seed out extra...
+run() {  # config name seed folder extra...: at most $parallel runs at a time, one --out folder each
   local config=$1 name=$2 seed=$3 dir=$4; shift 4
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
+  local init=()
+  [ "${WARM_START:-0}" = 1 ] && init=(--init "checkpoints/$config.safetensors")
   python -m inside_core train --config "configs/$config.yaml" --name "$name-seed$seed" --seed "$seed" \
-    --out "$out/runs/$dir/$name-seed$seed" --threads 1 --max-minutes "$minutes" "$@" > "$out/logs/$name-seed$seed.log" 2>&1 &
+    --out "$out/runs/$dir/$name-seed$seed" --threads 1 --max-minutes "$minutes" "${init[@]}" "$@" \
+    > "$out/logs/$name-seed$seed.log" 2>&1 &
 }
-for seed in 0 1 2; do
+dirs=(main)
+for seed in ${SEEDS:-0 1 2}; do
   for model in baseline film guideme inside inside-multi; do
-    run "acdc-phantom-$model" "acdc-phantom-$model" "$seed" main --epochs 60
+    run "acdc-phantom-$model" "acdc-phantom-$model" "$seed" main --epochs "${EPOCHS:-60}"
   done
-  for n in 10 20; do
-    for model in baseline inside; do
-      run "acdc-phantom-$model" "acdc$n-$model" "$seed" "patients$n" --train-patients "$n" --epochs 400
+  if [ "${FEW_PATIENTS:-1}" = 1 ]; then
+    dirs=(main patients10 patients20)
+    for n in 10 20; do
+      for model in baseline inside; do
+        run "acdc-phantom-$model" "acdc$n-$model" "$seed" "patients$n" --train-patients "$n" --epochs 400
+      done
     done
-  done
+  fi
 done
 wait
 tail -n 2 "$out"/logs/*.log
-for dir in main patients10 patients20; do  # one folder per run (one run per --out); the study reads them flat
+for dir in "${dirs[@]}"; do  # the study reads each setting's checkpoints from one flat folder
   mkdir -p "$out/checkpoints/$dir"
-  cp "$out"/runs/$dir/*/*.safetensors "$out"/runs/$dir/*/*.json "$out/checkpoints/$dir/"
+  cp "$out"/runs/"$dir"/*/*.safetensors "$out"/runs/"$dir"/*/*.json "$out/checkpoints/$dir/"
   python -m inside_core.acdc_study --checkpoints "$out/checkpoints/$dir" --data data/acdc-eval --split all \
     --json "$out/study-$dir.json" --markdown "$out/study-$dir.md"
 done

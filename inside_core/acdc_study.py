@@ -12,8 +12,9 @@ size, spacing and split seed) with five z variants:
     z_shuffled           the z of another slice of the split (one fixed permutation, seed 0)
     midpoint             (0.5, 0.5): no information
 
-Also the 7 other in-plane symmetries of the same slices (quarter turns, transposes) with the true z,
-averaged: how much a model depends on the orientation headers could not fix ("turned/mirrored").
+Also three other in-plane symmetries of the same slices (a quarter turn, a transpose, a half turn with a
+transpose: one mirror of each kind) with the true z, averaged: how much a model depends on the
+orientation headers could not fix ("turned/mirrored").
 
 The unit is a volume (patient, phase); its score is the 3-D Dice averaged over LV, RV and MYO (and, for
 the thirds, over the basal / mid / apical slabs by slice position). Reported per model: mean +- sd over
@@ -41,6 +42,7 @@ from inside_core.metrics import dice
 __all__ = ["VARIANTS", "group_runs", "volume_scores", "paired_ci", "run_study", "study_tables", "main"]
 
 VARIANTS = ("true", "phase_swapped", "position_reversed", "z_shuffled", "midpoint")
+SYMMETRIES = ((1, False), (0, True), (2, True))  # (quarter turns, transpose)
 SEED_SUFFIX = re.compile(r"^(?P<model>.+)-seed(?P<seed>\d+)$")
 
 
@@ -111,9 +113,9 @@ def evaluate_run(weights: Path, data: str | Path, split: str, cache: dict) -> di
     variants = {name: v.to(device) for name, v in study_variants(z).items()}
     labels = predict_variants(model, images.to(device), variants)
     scores = {name: volume_scores(p.cpu().numpy(), masks, metas) for name, p in labels.items()}
-    # the same slices turned and mirrored (the 7 other in-plane symmetries), true z: what headers cannot fix
+    # the same slices turned and mirrored, true z: what headers cannot fix
     turned = []
-    for turns, transpose in [(k, t) for k in range(4) for t in (False, True)][1:]:
+    for turns, transpose in SYMMETRIES:
         moved = _symmetry(images, turns, transpose).to(device)
         predicted = predict_variants(model, moved, {"true": variants["true"]})["true"].cpu().numpy()
         moved_masks = _symmetry(torch.from_numpy(masks), turns, transpose).numpy()

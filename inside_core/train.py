@@ -293,6 +293,14 @@ def _train(config: dict, out_dir: Path, resume: str | None, command: str | None,
     if "image_size" not in model_cfg:
         model_cfg["image_size"] = list(images.shape[2:])
     model = build_model(model_cfg.pop("name"), **model_cfg).to(device)
+    if cfg.get("init") and resume is None:  # a warm start: the weights of a trained model of the same shape
+        from inside_core.checkpoints import load_checkpoint
+
+        try:
+            model.load_state_dict(load_checkpoint(cfg["init"]).state_dict())
+        except RuntimeError as error:
+            raise ValueError(f"{cfg['init']}: its weights do not fit this config's network "
+                             f"({str(error).splitlines()[0]})") from None
     optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
     loss_fn = make_loss(cfg)
     from inside_core.data.augment import make_augment  # here: training code must not need data at import time
@@ -436,6 +444,8 @@ def run_train(args: argparse.Namespace) -> int:
             config["train"]["max_minutes"] = args.max_minutes
         if args.threads is not None:
             config["train"]["num_threads"] = args.threads
+        if getattr(args, "init", None):
+            config["train"]["init"] = args.init
         if getattr(args, "seed", None) is not None:
             config["train"]["seed"] = args.seed
         if getattr(args, "name", None):
@@ -480,6 +490,7 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (overrides train.num_threads)")
     parser.add_argument("--seed", type=int, help="training seed: initialisation, shuffling, augmentation "
                         "(overrides train.seed)")
+    parser.add_argument("--init", help="start from this checkpoint's weights (a warm start; overrides train.init)")
     parser.add_argument("--name", help="run name: <out>/<name>.safetensors and the card's name (overrides name)")
     parser.add_argument("--train-patients", type=int, help="ACDC: train on the first N patients of the train split "
                         "only (a study of fewer labelled patients; overrides data.train_patients)")

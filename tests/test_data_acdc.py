@@ -312,7 +312,10 @@ def _phantom_whole_volume(generator, rng: np.random.Generator, group: str) -> np
     window = (slice(inside[0].min(), inside[0].max() + 1), slice(inside[1].min(), inside[1].max() + 1))
     grid = g.heart_grid(heart, x[window], y[window])
     heart_texture = [1 + 0.05 * g._smooth_field(rng, grid["x"].shape, 2.0 / px) for _ in range(n)]
+    tones = [{**scan.tone, "blood": scan.tone["blood"] * np.clip(
+        1 + scan.flow * g._smooth_field(rng, grid["x"].shape, 4.0 / px), 0.35, 1.6)} for _ in range(n)]
     bias = np.exp(scan.bias * g._smooth_field(rng, x.shape, 60.0 / px)).astype(np.float32)
+    bands = g.banding(rng, x.shape, px, scan.banding)
     sub = np.array([-1, 0, 1]) * scan.slice_mm / 3 / scan.long_axis_mm
     cine = np.zeros((scan.rows, scan.columns, n, frames), np.float32)
     for frame in range(1, frames + 1):
@@ -322,10 +325,11 @@ def _phantom_whole_volume(generator, rng: np.random.Generator, group: str) -> np
             parts = []
             for d in (sub if level < 0.2 or level > 0.65 else sub[1:2]):
                 part = backgrounds[k][window].copy()
-                g.render_heart(heart, level + d, c, grid, px, scan.tone, part, labels=False)
+                g.render_heart(heart, level + d, c, grid, px, tones[k], part, labels=False)
                 parts.append(part)
             volume[window + (k,)] = np.mean(parts, axis=0) * heart_texture[k]
         volume = gaussian_filter(np.clip(volume, 0, None) ** scan.gamma, (*scan.blur, 0)) * bias[..., None]
+        volume = g.scanner_effects(volume, bands, scan.ghost)
         noise = rng.standard_normal((2, *volume.shape), dtype=np.float32) * scan.noise
         cine[..., frame - 1] = np.hypot(volume + noise[0], noise[1])
     return cine * scan.scale

@@ -90,7 +90,7 @@ def _validate(args: argparse.Namespace) -> int:
         unit = {"clevr-seg": "images", "acdc": "patients", "nnunet": "cases"}.get(report.format, "items")
         verdict = "OK" if report.ok else "FAILED"
         print(f"{verdict}: {report.format} at {report.root}: {report.checked} {unit} checked, "
-              f"{len(report.errors)} errors, {len(report.problems) - len(report.errors)} warnings")
+              f"{len(report.errors)} errors, {len(report.warnings)} warnings")
     return 0 if report.ok else 1
 
 

@@ -33,13 +33,16 @@ NO_ORIENTATION = "stored voxel order (the header carries no usable orientation)"
 FROM_AFFINE = "canonical frame from the header's affine"
 
 
-def header_affine(image: nib.Nifti1Image) -> np.ndarray | None:
-    """The voxel -> RAS affine if the header sets one (qform or sform code > 0) and it is usable, else None."""
-    header = image.header
+def header_affine(header: nib.Nifti1Header) -> np.ndarray | None:
+    """The voxel -> RAS affine a NIfTI-1/2 header sets (sform, else qform: its best), if it sets one
+    (code > 0) and it is usable; else None."""
     codes = [int(header.get("qform_code", 0) or 0), int(header.get("sform_code", 0) or 0)]
     if max(codes) <= 0:
         return None
-    affine = np.asarray(image.affine, dtype=np.float64)
+    try:
+        affine = np.asarray(header.get_best_affine(), dtype=np.float64)
+    except Exception:  # a damaged quaternion: no orientation rather than a failure
+        return None
     return affine if _usable(affine) else None
 
 

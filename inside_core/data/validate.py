@@ -33,7 +33,7 @@ FORMATS = ("clevr-seg", "acdc", "nnunet")
 class Problem:
     path: str
     problem: str
-    severity: str = "error"  # "error" or "warning"
+    severity: str = "error"  # "error", "warning" or "note" (what the loader decided, e.g. the slice order)
 
     def __post_init__(self) -> None:
         # a file name that is not UTF-8 must not make printing the report fail
@@ -58,12 +58,16 @@ class Report:
         return [p for p in self.problems if p.severity == "error"]
 
     @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    @property
     def ok(self) -> bool:
         return not self.errors
 
     def as_dict(self) -> dict:
         return {"format": self.format, "root": self.root, "ok": self.ok, "checked": self.checked,
-                "errors": len(self.errors), "warnings": len(self.problems) - len(self.errors),
+                "errors": len(self.errors), "warnings": len(self.warnings),
                 "problems": [asdict(p) for p in self.problems]}
 
 
@@ -194,6 +198,8 @@ def _check_patient(folder: Path) -> list[Problem]:
     if len(shapes) == 2 and shapes["ED"] != shapes["ES"]:
         problems.append(Problem(str(acdc.frame_path(folder, info["ES"])),
                                 f"shape {shapes['ES']} differs from ED's {shapes['ED']}"))
+    elif len(shapes) == 2 and not any(p.severity == "error" for p in problems):
+        problems += _guarded(folder, lambda: [_geometry_note(folder, info)])
     cine = acdc.cine_path(folder)
     if not cine.exists():
         problems.append(Problem(str(cine), "4-D cine missing (only the dashboard's phase slider needs it)", "warning"))
@@ -212,6 +218,16 @@ def _check_patient(folder: Path) -> list[Problem]:
         except DataError as error:
             problems.append(_problem(error, "warning"))
     return problems
+
+
+def _geometry_note(folder: Path, info: dict) -> Problem:
+    """What the loader decides for this patient without labels: orientation, base/apex rule, crop centre."""
+    volumes, zooms, affine, orientation = {}, (), None, ""
+    for phase in acdc.PHASES:
+        volumes[phase], zooms, affine, orientation = acdc.load_canonical(acdc.frame_path(folder, info[phase]))
+    geometry = acdc.patient_geometry(folder, info, volumes, zooms, affine)
+    return Problem(str(folder), f"in-plane: {orientation}; base -> apex: {geometry['order_from']}; "
+                   f"crop centre: {geometry['centre_from']}", "note")
 
 
 def validate_acdc(path: str | Path) -> Report:
