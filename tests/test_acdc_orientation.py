@@ -4,13 +4,21 @@ cannot fix."""
 
 from __future__ import annotations
 
+import importlib
+
 import nibabel as nib
 import numpy as np
 import pytest
 import torch
 
 from inside_core.data import AcdcDataset
-from inside_core.data.acdc_volume import APEX_DIRECTION, decide_slice_order, image_slice_order, normalise_volume
+from inside_core.data.acdc_volume import (
+    APEX_DIRECTION,
+    decide_slice_order,
+    image_slice_order,
+    motion_centre,
+    normalise_volume,
+)
 from inside_core.data.augment import Augment
 from inside_core.data.orientation import FROM_AFFINE, NO_ORIENTATION, canonical_axes, inplane_ornt, reorient
 
@@ -111,17 +119,12 @@ def test_base_and_apex_from_the_images_when_the_header_cannot_tell(tmp_path, ape
 
 
 def test_image_rule_on_phantom_patients_stored_apex_first_without_an_affine():
-    from inside_core.data import generate_acdc as _  # noqa: F401  (the module, not the function)
-    import sys
-
-    generator = sys.modules["inside_core.data.generate_acdc"]
+    generator = importlib.import_module("inside_core.data.generate_acdc")  # the module, not the function
     for number in (1, 2, 4):
         rng = np.random.default_rng([11, number])
         _, scan, cine, _ = generator.make_patient(rng, generator.GROUPS[number % 5])
         stored = cine[:, :, ::-1]  # apex first, and no header to say so
         frames = normalise_volume(stored)
-        from inside_core.data.acdc_volume import motion_centre
-
         centre = motion_centre(stored, (scan.spacing, scan.spacing, scan.slice_mm))
         reverse, _ = image_slice_order(frames, (scan.spacing, scan.spacing, scan.slice_mm), centre)
         assert reverse is True, number
