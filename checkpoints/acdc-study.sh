@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The cardiac study (README "Cardiac: does conditioning help?"): the five ACDC models x three seeds on the
-# SYNTHETIC phantom, then `python -m inside_core.acdc_study` on fresh phantom patients (data/acdc-eval).
+# SYNTHETIC phantom, then `python -m inside_core.acdc_study` on fresh phantom patients (data/acdc-test, generator seed 1000, the
+# test set of checkpoints/reproduce.sh).
 #   checkpoints/acdc-study.sh OUTDIR [MAX_MINUTES_PER_RUN]
 # Environment: PARALLEL (runs at a time, default nproc), WARM_START=1 (start each run from the shipped
 # checkpoints/acdc-phantom-<model> weights), FEW_PATIENTS=1 (also baseline and INSIDE on 10 and 20
-# labelled patients), EVAL_PATIENTS (default 20), SEEDS (default "0 1 2"), EPOCHS (default 60; the
+# labelled patients), EVAL_PATIENTS (default 10), SEEDS (default "0 1 2"), EPOCHS (default 60; the
 # few-patient runs get 400).
 set -euo pipefail
 out=${1:?usage: acdc-study.sh OUTDIR [MAX_MINUTES_PER_RUN]}
@@ -15,8 +16,8 @@ mkdir -p "$out/runs" "$out/logs"
 export INSIDE_CACHE_DIR=${INSIDE_CACHE_DIR:-$out/cache} PYTHONUNBUFFERED=1
 [ -d data/acdc-train ] || python -m inside_core data acdc --out data/acdc-train --patients 30 --test-patients 1 \
   --seed 1 --workers "$workers" --quiet
-[ -d data/acdc-eval ] || python -m inside_core data acdc --out data/acdc-eval --patients "${EVAL_PATIENTS:-20}" \
-  --seed 7 --workers "$workers" --quiet
+[ -d data/acdc-test ] || python -m inside_core data acdc --out data/acdc-test --patients "${EVAL_PATIENTS:-10}" \
+  --seed 1000 --workers "$workers" --quiet
 # preprocess every patient once, in parallel (the runs below then read the cache)
 python - "$workers" <<'PY'
 import sys
@@ -26,7 +27,7 @@ from inside_core.data.acdc import AcdcDataset, find_patient_folders
 def warm(folder):
     AcdcDataset(folder, split="all")
 
-folders = [f for root in ("data/acdc-train", "data/acdc-eval") for fs in find_patient_folders(root).values() for f in fs]
+folders = [f for root in ("data/acdc-train", "data/acdc-test") for fs in find_patient_folders(root).values() for f in fs]
 with Pool(int(sys.argv[1])) as pool:
     pool.map(warm, folders)
 print(f"preprocessed {len(folders)} patients", flush=True)
@@ -59,6 +60,6 @@ tail -n 2 "$out"/logs/*.log
 for dir in "${dirs[@]}"; do  # the study reads each setting's checkpoints from one flat folder
   mkdir -p "$out/checkpoints/$dir"
   cp "$out"/runs/"$dir"/*/*.safetensors "$out"/runs/"$dir"/*/*.json "$out/checkpoints/$dir/"
-  python -m inside_core.acdc_study --checkpoints "$out/checkpoints/$dir" --data data/acdc-eval --split all \
+  python -m inside_core.acdc_study --checkpoints "$out/checkpoints/$dir" --data data/acdc-test --split all \
     --json "$out/study-$dir.json" --markdown "$out/study-$dir.md"
 done

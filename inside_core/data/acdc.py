@@ -176,7 +176,7 @@ def patient_geometry(folder: Path, info: dict, volumes: dict[str, np.ndarray],
         if cine.ndim == 4 and cine.shape[:3] == volumes["ED"].shape:
             frames, centre_from = cine, "cine temporal std"
     centre = motion_centre(frames, zooms)
-    reverse, order_from = decide_slice_order(affine, normalise_volume(frames), zooms, centre)
+    reverse, order_from = decide_slice_order(affine, frames, zooms, centre)
     return {"centre": centre, "reverse": reverse, "centre_from": centre_from, "order_from": order_from}
 
 

@@ -107,7 +107,8 @@ def image_slice_order(frames: np.ndarray, zooms: tuple[float, ...], centre: tupl
     most (the valve plane descends in systole); towards the apex the cavity closes and hardly moves. The
     half of the stack that scores higher holds the base; the confidence is the relative difference of the
     two halves' mean scores (under 0.08: unsure, None).
-    `frames` is (X, Y, Z, T) with T >= 1, intensities normalised to [0, 1].
+    `frames` is (X, Y, Z, T) with T >= 1, in any intensity scale (the threshold and the normalised motion
+    do not depend on it).
     """
     if frames.ndim == 3:
         frames = frames[..., None]
@@ -264,7 +265,7 @@ def preprocess_volume(volume: np.ndarray, zooms: tuple[float, ...], affine: np.n
     else:
         centre, centre_from = image_centre(volume.shape), "image centre"
         first = volume
-    reverse, order_from = decide_slice_order(affine, normalise_volume(volume), zooms, centre)
+    reverse, order_from = decide_slice_order(affine, volume, zooms, centre)
     size = size_tuple(image_size)
     target = spacing_tuple(spacing, zooms)
     normalised = normalise_volume(first)
