@@ -59,6 +59,7 @@ from inside_core.conditions import get_condition
 from inside_core.config import DEFAULT_TRAIN, load_config
 from inside_core.losses import make_loss
 from inside_core.networks import build_model
+from inside_core.threads import set_threads
 
 __all__ = ["DEFAULT_TRAIN", "load_config", "build_dataset", "preload", "make_loss", "batch_dice", "train",
            "register"]
@@ -267,8 +268,7 @@ def _train(config: dict, out_dir: Path, resume: str | None, command: str | None,
     name = config["name"]
     out_dir = Path(out_dir or Path("runs") / name)
     rank, world, device = setup_distributed()
-    if cfg.get("num_threads"):
-        torch.set_num_threads(int(cfg["num_threads"]))
+    set_threads(cfg.get("num_threads"))  # the wait policy was set when inside_core was imported
     seed = int(cfg["seed"])
     torch.manual_seed(seed)
 
