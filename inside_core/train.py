@@ -300,6 +300,9 @@ def _train(config: dict, out_dir: Path, resume: str | None, command: str | None,
         if not quiet and rank == 0:
             print(f"resumed from {resume} after epoch {state['epoch']}", flush=True)
     ddp_model = nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
+    # train.compile (off by default): torch.compile for the training passes only, so validation (eval mode,
+    # no grad) adds no second compilation; benchmarks/bench_layers.py --compile measures when it pays off
+    train_model = torch.compile(ddp_model) if cfg.get("compile") else ddp_model
 
     # The same sampler with and without DDP: the order of epoch e is a function of (seed, e) only.
     train_sampler = DistributedSampler(TensorDataset(images, z, masks), num_replicas=world, rank=rank,
@@ -327,7 +330,7 @@ def _train(config: dict, out_dir: Path, resume: str | None, command: str | None,
         started = time.perf_counter()
         train_sampler.set_epoch(epoch)
         progress = f"epoch {epoch}" if rank == 0 and not quiet else None
-        train_sums = all_reduce_sum(list(run_epoch(ddp_model, train_loader, loss_fn, device, optimizer, progress,
+        train_sums = all_reduce_sum(list(run_epoch(train_model, train_loader, loss_fn, device, optimizer, progress,
                                                         augment)),
                                     device)
         val_sums = all_reduce_sum(list(run_epoch(ddp_model, val_loader, loss_fn, device)), device)
@@ -430,6 +433,8 @@ def run_train(args: argparse.Namespace) -> int:
             config["train"]["max_minutes"] = args.max_minutes
         if args.threads is not None:
             config["train"]["num_threads"] = args.threads
+        if args.compile:
+            config["train"]["compile"] = True
         if "train" in sys.argv:  # the command as typed, from the sub-command on, less --resume (same result)
             argv = sys.argv[sys.argv.index("train"):]
             argv = [a for i, a in enumerate(argv) if a != "--resume" and (i == 0 or argv[i - 1] != "--resume")]
@@ -466,6 +471,9 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", help="resume state to continue from (<out>/resume/<name>.safetensors)")
     parser.add_argument("--max-minutes", type=float, help="training time budget (overrides train.max_minutes)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (overrides train.num_threads)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the training passes (sets train.compile; pays off only for long runs: "
+                        "benchmarks/bench_layers.py --compile)")
     parser.add_argument("--variables", help="nnU-Net-layout data: the declared variables to condition on, "
                         "comma-separated (overrides data.variables; default all)")
     parser.set_defaults(func=run_train)
