@@ -82,8 +82,10 @@ def paired_ratio(numerator: list[float], denominator: list[float]) -> tuple[floa
 
 
 def show_ratio(label: str, ratio: tuple[float, float, float], target: str = "") -> str:
+    """One line: the ratio, its IQR and the target ("<= 1.1") or a note ("(reference)")."""
     median, low, high = ratio
-    return f"  {label:34s} {median:5.2f}  (IQR {low:.2f}-{high:.2f}){'   target ' + target if target else ''}"
+    note = target if target.startswith("(") else f"target {target}" if target else ""
+    return f"  {label:42s} {median:5.2f}  (IQR {low:.2f}-{high:.2f})   {note}".rstrip()
 
 
 def load_average() -> str:
@@ -113,6 +115,13 @@ def plain_inside(x: torch.Tensor, z: torch.Tensor, layer: INSIDE) -> torch.Tenso
     return (1 + p.gamma)[..., None, None] * (a * x) + p.beta[..., None, None]
 
 
+def plain_guideme(x: torch.Tensor, z: torch.Tensor, layer: GuidingBlock) -> torch.Tensor:
+    """Guide Me as the broadcast formula differentiated by autograd (the layer before its own Function)."""
+    p = layer.params(z)
+    scale = 1 + p.spatial_map().unsqueeze(1) + p.gamma_scale[:, :, None, None]
+    return torch.addcmul(p.gamma_shift[:, :, None, None], x, scale)
+
+
 def layer_benchmark(repeats: int, thread_counts: list[int]) -> dict[tuple[str, int], list[float]]:
     torch.manual_seed(0)
     b, c, h, w = LAYER_SHAPE
@@ -129,6 +138,9 @@ def layer_benchmark(repeats: int, thread_counts: list[int]) -> dict[tuple[str, i
         return run
 
     functions = {(name, n): step(layer) for n in thread_counts for name, layer in layers.items()}
+    many = thread_counts[-1]  # for reference, at N threads: the plain compositions autograd differentiates
+    functions[("guideme, plain", many)] = step(lambda x_, z_: (plain_guideme(x_, z_, layers["guideme"]), None))
+    functions[("inside, plain", many)] = step(lambda x_, z_: (plain_inside(x_, z_, layers["inside"]), None))
     return time_interleaved(functions, repeats)
 
 
@@ -144,6 +156,9 @@ def report_layers(samples: dict, thread_counts: list[int], busy: bool) -> None:
         print(show_ratio(f"Guide Me / FiLM, {n} thread(s)",
                          paired_ratio(samples[("guideme", n)], samples[("film", n)]), "" if busy or n != many
                          else "<= 1.1"))
+    for name in ("guideme", "inside"):
+        print(show_ratio(f"{name}: plain formula / ours, {many} thread(s)",
+                         paired_ratio(samples[(f"{name}, plain", many)], samples[(name, many)]), "(reference)"))
     if many > 1:
         for name in ("film", "guideme", "inside"):
             print(show_ratio(f"{name}: {many} threads / 1 thread",
@@ -219,11 +234,11 @@ def compile_benchmark(repeats: int) -> None:
     samples = time_interleaved({"eager": eager, "compiled": compiled}, repeats, warmup=1)
     ratio = paired_ratio(samples["compiled"], samples["eager"])
     saved = statistics.median(samples["eager"]) - statistics.median(samples["compiled"])
-    print(f"  first compiled step (compiling) {compile_s:6.1f} s")
+    print(f"  {'first compiled step (compiling)':40s} {compile_s:7.1f} s")
     for name, values in samples.items():
-        print(f"  {name:32s} {median_ms(values):7.1f} ms")
+        print(f"  {name:40s} {median_ms(values):7.1f} ms")
     print(show_ratio("compiled / eager step", ratio))
-    print(f"  compiling pays off after        {compile_s / saved:7.0f} steps" if saved > 0 else
+    print(f"  {'compiling pays off after':40s} {compile_s / saved:7.0f} steps" if saved > 0 else
           "  compiling does not pay off: the compiled step is not faster")
 
 
@@ -257,7 +272,7 @@ def network_section(repeats: int, many: int) -> None:
     network = network_benchmark(max(5, repeats // 3))
     print(f"\nTraining step of the CLEVR-Seg encoder-decoder, 128x128, batch 32, {many} threads; {load_average()}:")
     for name, values in network.items():
-        print(f"  {name:32s} {median_ms(values):7.1f} ms")
+        print(f"  {name:40s} {median_ms(values):7.1f} ms")
     print(show_ratio("INSIDE / no conditioning", paired_ratio(network["inside"], network["none"]), "<= 1.10"))
     print(show_ratio("plain upsampling / sub-pixel", paired_ratio(network["inside, plain upsampling"],
                                                                   network["inside"])))
@@ -268,7 +283,7 @@ def decode_section(repeats: int, many: int) -> None:
     decode = decode_benchmark(repeats)
     print(f"\nDashboard decode at 200x200, one image, 1 thread, inference mode; {load_average()}:")
     for name, values in decode.items():
-        print(f"  {name:32s} {median_ms(values):7.2f} ms")
+        print(f"  {name:40s} {median_ms(values):7.2f} ms")
     print(show_ratio("plain upsampling / sub-pixel", paired_ratio(decode["plain"], decode["sub-pixel"])))
     torch.set_num_threads(many)
 
