@@ -221,7 +221,7 @@ class _GuidingModulation(torch.autograd.Function):
             b, c, h, w = x.shape
             gx = (grad_y * x).reshape(b, c, h * w)  # reshape: the gradient may arrive channels_last
             grad_gamma = gx.sum(-1)
-            # the sum over channels as (1, C) @ (C, HW): several times faster than gx.sum(1) on one thread
+            # the sum over channels as (1, C) @ (C, HW): ~1.8x faster than gx.sum(1) here (one thread)
             ones = torch.ones(b, 1, c, dtype=gx.dtype, device=gx.device)
             grad_spatial = torch.bmm(ones, gx).view(b, h, w)
             grad_alpha, grad_beta = grad_spatial.sum(2), grad_spatial.sum(1)
