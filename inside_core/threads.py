@@ -7,8 +7,9 @@ unless torch was imported earlier. This module must stay free of torch at import
 Why: torch's CPU build runs its parallel ops on OpenMP (libgomp) threads, which by default *spin* for a
 while at the end of every parallel region before sleeping. On a quiet machine that saves a wake-up; on
 busy cores (a lab server, a laptop running a browser, the CI box) the spinning thread takes the core
-from the one still working: 2 threads measured 2.3-3.9x slower than 1 (benchmarks/bench_layers.py). With OMP_WAIT_POLICY=PASSIVE the
-threads sleep at once and a second thread helps again (benchmarks/bench_layers.py measures both).
+from the one still working: 2 threads measured 2.3-3.9x slower than 1 per layer. With
+OMP_WAIT_POLICY=PASSIVE the threads sleep at once and 2 threads were mostly faster than 1
+(`OMP_WAIT_POLICY=ACTIVE python benchmarks/bench_layers.py` against the plain command; README, Speed).
 libgomp reads the variable once, when torch loads it, hence "before torch is imported".
 
 The user's environment wins: an OMP_WAIT_POLICY already set is left alone, and so is OMP_NUM_THREADS
