@@ -1,26 +1,112 @@
-"""Speed of the INSIDE layer against FiLM, and of a whole training step against no conditioning.
+"""Speed of the conditioning layers on quiet and busy cores, a training step, sub-pixel upsampling, torch.compile.
 
-    python benchmarks/bench_layers.py [--repeats 30] [--threads N]
+    python benchmarks/bench_layers.py [--load quiet|busy|both] [--repeats 30] [--threads N] [--compile]
+                                      [--only layers network decode compile memory]
+    OMP_WAIT_POLICY=ACTIVE python benchmarks/bench_layers.py ...     (libgomp's spinning, for comparison)
 
-Prints, from one run on this machine:
-1. forward + backward of one conditioning layer at the reference bottleneck (32, 64, 50, 50):
-   INSIDE / FiLM (target <= 1.5), with the plain broadcast composition of INSIDE for reference;
-2. one training step (forward, loss, backward, Adam) of the CLEVR-Seg encoder-decoder at 128x128,
-   batch 32: INSIDE / no conditioning (target <= 1.10);
-3. the extra memory INSIDE keeps for its backward pass, in (B, C, H, W) tensors.
-Timings are medians over interleaved repeats, so both sides see the same machine load.
+Prints, from one run on this machine (the load average is printed with each section):
+1. per layer, forward + backward at the reference bottleneck (32, 64, 50, 50), with 1 and N threads
+   (default: torch's default, the physical cores), all calls interleaved so they share the load:
+   INSIDE / FiLM and Guide Me / FiLM at N threads (targets, quiet: <= 1.0 and <= 1.1; busy: INSIDE / FiLM
+   <= 1.1) and each layer's N-thread / 1-thread time (target on busy cores: <= 1);
+   `--load busy` starts one spinning process per core (`competing_load`) for that section, so the cores
+   are contended whatever else the machine runs; `--load quiet` adds nothing;
+2. one training step (forward, loss, backward, Adam) of the CLEVR-Seg encoder-decoder at 128x128, batch 32:
+   INSIDE / no conditioning (target <= 1.10), and the same step with the decoder's "nearest x2 upsampling,
+   then 3x3 conv" computed plainly instead of in sub-pixel form (`inside_core.networks.upsample_conv2d`);
+3. the dashboard's decode (encoder output -> logits) at 200x200, one image, one thread, inference mode:
+   plain upsampling / sub-pixel;
+4. with --compile: the same training step under `torch.compile` (what `inside train --compile` does):
+   seconds to compile, compiled / eager step time, and the steps after which compiling has paid off;
+5. the (B, C, H, W) tensors each layer keeps for its backward pass.
+Timings are medians over interleaved repeats; a ratio is the median of the per-repeat ratios (both sides
+measured back to back), with its interquartile range, so it reflects the same moment's load.
+The OpenMP wait policy is the project's (inside_core/threads.py: PASSIVE unless the environment sets one).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
+import subprocess
+import sys
 import time
 
+import inside_core.threads as threads  # isort: skip  # first: the wait policy must be set before torch loads
 import torch
+import torch.nn.functional as F
 
-from inside_core import INSIDE, FiLM, build_model
+from inside_core import INSIDE, FiLM, GuidingBlock, build_model
+from inside_core.networks import UpsampleConv
 
+LAYER_SHAPE = (32, 64, 50, 50)  # the reference's CLEVR-Seg bottleneck (batch 32)
+SECTIONS = ("layers", "network", "decode", "compile", "memory")
+
+
+# ------------------------------------------------------------------------------------------- timing
+
+def time_interleaved(functions: dict, repeats: int, warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds per call of each function over `repeats` rounds, calling them in turn so they share the load.
+
+    A key may be a (name, threads) pair: torch runs that call with that many threads."""
+    def call(key, fn):
+        if isinstance(key, tuple):
+            torch.set_num_threads(key[1])
+        fn()
+
+    for key, fn in functions.items():
+        for _ in range(warmup):
+            call(key, fn)
+    samples: dict = {key: [] for key in functions}
+    for _ in range(repeats):
+        for key, fn in functions.items():
+            start = time.perf_counter()
+            call(key, fn)
+            samples[key].append(time.perf_counter() - start)
+    return samples
+
+
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1e3
+
+
+def paired_ratio(numerator: list[float], denominator: list[float]) -> tuple[float, float, float]:
+    """Median and interquartile range of the per-repeat ratios."""
+    ratios = sorted(a / b for a, b in zip(numerator, denominator, strict=True))
+    if len(ratios) < 4:
+        return statistics.median(ratios), ratios[0], ratios[-1]
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return statistics.median(ratios), q1, q3
+
+
+def show_ratio(label: str, ratio: tuple[float, float, float], target: str = "") -> str:
+    """One line: the ratio, its IQR and the target ("<= 1.1") or a note ("(reference)")."""
+    median, low, high = ratio
+    note = target if target.startswith("(") else f"target {target}" if target else ""
+    return f"  {label:42s} {median:5.2f}  (IQR {low:.2f}-{high:.2f})   {note}".rstrip()
+
+
+def load_average() -> str:
+    return "load average " + ", ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
+@contextlib.contextmanager
+def competing_load(processes: int):
+    """`processes` busy-looping Python processes for the duration of the block: cores another program wants."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        time.sleep(1.0)  # let them reach the scheduler
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+        for spinner in spinners:
+            spinner.wait()
+
+
+# ------------------------------------------------------------------------------------------- layers
 
 def plain_inside(x: torch.Tensor, z: torch.Tensor, layer: INSIDE) -> torch.Tensor:
     """INSIDE written as a straightforward composition of broadcasts (what autograd would keep)."""
@@ -29,63 +115,134 @@ def plain_inside(x: torch.Tensor, z: torch.Tensor, layer: INSIDE) -> torch.Tenso
     return (1 + p.gamma)[..., None, None] * (a * x) + p.beta[..., None, None]
 
 
-def time_interleaved(functions: dict, repeats: int, warmup: int = 3) -> dict[str, float]:
-    """Median seconds per call of each function, calling them in turn so they share the load."""
-    for fn in functions.values():
-        for _ in range(warmup):
-            fn()
-    samples: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, fn in functions.items():
-            start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
+def plain_guideme(x: torch.Tensor, z: torch.Tensor, layer: GuidingBlock) -> torch.Tensor:
+    """Guide Me as the broadcast formula differentiated by autograd (the layer before its own Function)."""
+    p = layer.params(z)
+    scale = 1 + p.spatial_map().unsqueeze(1) + p.gamma_scale[:, :, None, None]
+    return torch.addcmul(p.gamma_shift[:, :, None, None], x, scale)
 
 
-def layer_benchmark(repeats: int) -> dict[str, float]:
+def layer_benchmark(repeats: int, thread_counts: list[int]) -> dict[tuple[str, int], list[float]]:
     torch.manual_seed(0)
-    b, c, h, w, d = 32, 64, 50, 50, 4
+    b, c, h, w = LAYER_SHAPE
+    d = 4
     x = torch.randn(b, c, h, w, requires_grad=True)
     z = torch.eye(d)[torch.randint(0, d, (b,))]
     grad = torch.randn(b, c, h, w)
-    film, inside = FiLM(c, d), INSIDE(c, d)
+    layers = {"film": FiLM(c, d), "guideme": GuidingBlock(c, d, h, w), "inside": INSIDE(c, d)}
 
-    def step(fn):
+    def step(layer):
         def run():
             x.grad = None
-            fn().backward(grad)
+            layer(x, z)[0].backward(grad)
         return run
 
-    return time_interleaved({
-        "film": step(lambda: film(x, z)[0]),
-        "inside": step(lambda: inside(x, z)[0]),
-        "inside_plain": step(lambda: plain_inside(x, z, inside)),
-    }, repeats)
+    functions = {(name, n): step(layer) for n in thread_counts for name, layer in layers.items()}
+    many = thread_counts[-1]  # for reference, at N threads: the plain compositions autograd differentiates
+    functions[("guideme, plain", many)] = step(lambda x_, z_: (plain_guideme(x_, z_, layers["guideme"]), None))
+    functions[("inside, plain", many)] = step(lambda x_, z_: (plain_inside(x_, z_, layers["inside"]), None))
+    return time_interleaved(functions, repeats)
 
 
-def network_benchmark(repeats: int) -> dict[str, float]:
+def report_layers(samples: dict, thread_counts: list[int], busy: bool) -> None:
+    many = thread_counts[-1]
+    print(f"  {'ms (median)':14s}" + "".join(f"{f'{n} thread(s)':>13s}" for n in thread_counts))
+    for name in ("film", "guideme", "inside"):
+        print(f"  {name:14s}" + "".join(f"{median_ms(samples[(name, n)]):13.2f}" for n in thread_counts))
+    for n in thread_counts:
+        inside_target = "<= 1.1" if busy else "<= 1.0"
+        print(show_ratio(f"INSIDE / FiLM, {n} thread(s)", paired_ratio(samples[("inside", n)], samples[("film", n)]),
+                         inside_target if n == many else ""))
+        print(show_ratio(f"Guide Me / FiLM, {n} thread(s)",
+                         paired_ratio(samples[("guideme", n)], samples[("film", n)]), "" if busy or n != many
+                         else "<= 1.1"))
+    for name in ("guideme", "inside"):
+        print(show_ratio(f"{name}: plain formula / ours, {many} thread(s)",
+                         paired_ratio(samples[(f"{name}, plain", many)], samples[(name, many)]), "(reference)"))
+    if many > 1:
+        for name in ("film", "guideme", "inside"):
+            print(show_ratio(f"{name}: {many} threads / 1 thread",
+                             paired_ratio(samples[(name, many)], samples[(name, 1)]), "<= 1" if busy else ""))
+
+
+# ------------------------------------------------------------------------------------------ networks
+
+def plain_upsampling(model: torch.nn.Module) -> torch.nn.Module:
+    """The same model (shared parameters) with each `UpsampleConv` computed as nearest x2, then the 3x3 conv."""
+    class PlainUpsampleConv(torch.nn.Module):
+        def __init__(self, conv: torch.nn.Conv2d):
+            super().__init__()
+            self.conv = conv
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+    import copy
+
+    plain = copy.copy(model)
+    plain._modules = dict(model._modules)  # a shallow copy shares this dict: the original keeps its decoder
+    plain.decoder = torch.nn.Sequential(*[PlainUpsampleConv(m.conv) if isinstance(m, UpsampleConv) else m
+                                          for m in model.decoder])
+    return plain
+
+
+def training_step(model: torch.nn.Module, size: int = 128, batch: int = 32, compiled: torch.nn.Module | None = None):
     torch.manual_seed(0)
-    size, batch = 128, 32
     x = torch.rand(batch, 3, size, size)
     z = torch.eye(4)[torch.randint(0, 4, (batch,))]
     target = (torch.rand(batch, 1, size, size) > 0.5).float()
-    steps = {}
-    for conditioning in ("none", "inside"):
-        model = build_model("encoder_decoder", conditioning=conditioning, cond_dim=4, image_size=size)
-        optimiser = torch.optim.Adam(model.parameters())
+    optimiser = torch.optim.Adam(model.parameters())
+    forward = model if compiled is None else compiled
 
-        def run(model=model, optimiser=optimiser):
-            optimiser.zero_grad(set_to_none=True)
-            out = model(x, z)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(out.logits, target)
-            loss = loss + model.sigma_penalty(out.conditioning)
-            loss.backward()
-            optimiser.step()
+    def run():
+        optimiser.zero_grad(set_to_none=True)
+        out = forward(x, z)
+        loss = F.binary_cross_entropy_with_logits(out.logits, target) + model.sigma_penalty(out.conditioning)
+        loss.backward()
+        optimiser.step()
 
-        steps[conditioning] = run
-    return time_interleaved(steps, repeats, warmup=2)
+    return run
 
+
+def network_benchmark(repeats: int) -> dict[str, list[float]]:
+    torch.manual_seed(0)
+    none = build_model("encoder_decoder", conditioning="none", cond_dim=4, image_size=128)
+    inside = build_model("encoder_decoder", conditioning="inside", cond_dim=4, image_size=128)
+    return time_interleaved({"none": training_step(none), "inside": training_step(inside),
+                             "inside, plain upsampling": training_step(plain_upsampling(inside))}, repeats, warmup=2)
+
+
+def decode_benchmark(repeats: int) -> dict[str, list[float]]:
+    torch.manual_seed(0)
+    model = build_model("encoder_decoder", conditioning="inside", cond_dim=4, image_size=200).eval()
+    plain = plain_upsampling(model)
+    z = torch.eye(4)[:1]
+    with torch.inference_mode():
+        features = model.encode(torch.rand(1, 3, 200, 200))
+        return time_interleaved({"sub-pixel": lambda: model.decode(features, z),
+                                 "plain": lambda: plain.decode(features, z)}, repeats)
+
+
+def compile_benchmark(repeats: int) -> None:
+    torch.manual_seed(0)
+    model = build_model("encoder_decoder", conditioning="inside", cond_dim=4, image_size=128)
+    eager = training_step(model)
+    compiled = training_step(model, compiled=torch.compile(model))
+    start = time.perf_counter()
+    compiled()  # compiles forward and backward
+    compile_s = time.perf_counter() - start
+    samples = time_interleaved({"eager": eager, "compiled": compiled}, repeats, warmup=1)
+    ratio = paired_ratio(samples["compiled"], samples["eager"])
+    saved = statistics.median(samples["eager"]) - statistics.median(samples["compiled"])
+    print(f"  {'first compiled step (compiling)':40s} {compile_s:7.1f} s")
+    for name, values in samples.items():
+        print(f"  {name:40s} {median_ms(values):7.1f} ms")
+    print(show_ratio("compiled / eager step", ratio))
+    print(f"  {'compiling pays off after':40s} {compile_s / saved:7.0f} steps" if saved > 0 else
+          "  compiling does not pay off: the compiled step is not faster")
+
+
+# --------------------------------------------------------------------------------------------- memory
 
 def saved_full_size_tensors(fn, full_size: int) -> int:
     """How many distinct tensors of `full_size` elements autograd saves for the backward pass of fn()."""
@@ -101,36 +258,72 @@ def saved_full_size_tensors(fn, full_size: int) -> int:
     return len(pointers)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=30, help="timed repeats per variant (default 30)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-
-    layer = layer_benchmark(args.repeats)
-    print("\nOne layer, forward + backward, x of shape (32, 64, 50, 50):")
-    for name, seconds in layer.items():
-        print(f"  {name:13s} {seconds * 1e3:7.2f} ms")
-    print(f"  INSIDE / FiLM          = {layer['inside'] / layer['film']:.2f}   (target <= 1.5)")
-    print(f"  plain INSIDE / FiLM    = {layer['inside_plain'] / layer['film']:.2f}   (for reference)")
-
-    network = network_benchmark(max(5, args.repeats // 3))
-    print("\nTraining step of the CLEVR-Seg encoder-decoder, 128x128, batch 32:")
-    for name, seconds in network.items():
-        print(f"  {name:13s} {seconds * 1e3:7.1f} ms")
-    print(f"  INSIDE / no conditioning = {network['inside'] / network['none']:.3f}   (target <= 1.10)")
-
-    b, c, h, w = 32, 64, 50, 50
+def memory_report() -> None:
+    b, c, h, w = LAYER_SHAPE
     x = torch.randn(b, c, h, w, requires_grad=True)
     z = torch.eye(4)[torch.randint(0, 4, (b,))]
-    layer_inside, layer_film = INSIDE(c, 4), FiLM(c, 4)
-    full = b * c * h * w
-    inside_saved = saved_full_size_tensors(lambda: layer_inside(x, z), full)
-    film_saved = saved_full_size_tensors(lambda: layer_film(x, z), full)
-    print(f"\n(B, C, H, W) tensors kept for backward: INSIDE {inside_saved}, FiLM {film_saved} (both count x itself)")
+    counts = {layer.kind: saved_full_size_tensors(lambda layer=layer: layer(x, z), b * c * h * w)
+              for layer in (FiLM(c, 4), GuidingBlock(c, 4, h, w), INSIDE(c, 4))}
+    print("\n(B, C, H, W) tensors kept for backward, x itself included: "
+          + ", ".join(f"{kind} {n}" for kind, n in counts.items()))
+
+
+def network_section(repeats: int, many: int) -> None:
+    network = network_benchmark(max(5, repeats // 3))
+    print(f"\nTraining step of the CLEVR-Seg encoder-decoder, 128x128, batch 32, {many} threads; {load_average()}:")
+    for name, values in network.items():
+        print(f"  {name:40s} {median_ms(values):7.1f} ms")
+    print(show_ratio("INSIDE / no conditioning", paired_ratio(network["inside"], network["none"]), "<= 1.10"))
+    print(show_ratio("plain upsampling / sub-pixel", paired_ratio(network["inside, plain upsampling"],
+                                                                  network["inside"])))
+
+
+def decode_section(repeats: int, many: int) -> None:
+    torch.set_num_threads(1)
+    decode = decode_benchmark(repeats)
+    print(f"\nDashboard decode at 200x200, one image, 1 thread, inference mode; {load_average()}:")
+    for name, values in decode.items():
+        print(f"  {name:40s} {median_ms(values):7.2f} ms")
+    print(show_ratio("plain upsampling / sub-pixel", paired_ratio(decode["plain"], decode["sub-pixel"])))
+    torch.set_num_threads(many)
+
+
+# ----------------------------------------------------------------------------------------------- main
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--load", choices=["quiet", "busy", "both"], default="both",
+                        help="layer section without added load, with one spinning process per core, or both")
+    parser.add_argument("--repeats", type=int, default=30, help="timed repeats per variant (default 30)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help=f"the multi-thread count (default: torch's, here {torch.get_num_threads()})")
+    parser.add_argument("--compile", action="store_true", help="also time the training step under torch.compile")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    args = parser.parse_args()
+    sections = set(args.only or [s for s in SECTIONS if s != "compile" or args.compile])
+    many = args.threads or torch.get_num_threads()
+    thread_counts = sorted({1, many})
+    cores = os.cpu_count() or 1
+    print(f"torch {torch.__version__}, {cores} CPU cores, {threads.describe()}")
+
+    for load in (("quiet", "busy") if args.load == "both" else (args.load,)) if "layers" in sections else ():
+        busy = load == "busy"
+        with competing_load(cores) if busy else contextlib.nullcontext():
+            title = f"{cores} competing spinning processes started" if busy else "no added load"
+            print(f"\nOne layer, forward + backward, x of shape {LAYER_SHAPE}, {title}; {load_average()}:")
+            samples = layer_benchmark(args.repeats, thread_counts)
+            report_layers(samples, thread_counts, busy)
+            print(f"  ({load_average()} at the end)")
+    torch.set_num_threads(many)
+    if "network" in sections:
+        network_section(args.repeats, many)
+    if "decode" in sections:
+        decode_section(args.repeats, many)
+    if "compile" in sections:
+        print(f"\ntorch.compile, the training step above, {many} threads; {load_average()}:")
+        compile_benchmark(max(5, args.repeats // 3))
+    if "memory" in sections:
+        memory_report()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Pure PyTorch and numpy; the dashboard (`app/`) and the notebooks are views over it.
 """
 
+# first, before anything imports torch: importing it sets the OpenMP wait policy (its docstring says why)
+import inside_core.threads  # noqa: F401  # isort: skip
 from inside_core.checkpoints import load_checkpoint, save_checkpoint
 from inside_core.layers import (
     INSIDE,

@@ -59,6 +59,7 @@ from inside_core.conditions import get_condition
 from inside_core.config import DEFAULT_TRAIN, load_config
 from inside_core.losses import make_loss
 from inside_core.networks import build_model
+from inside_core.threads import set_threads
 
 __all__ = ["DEFAULT_TRAIN", "load_config", "build_dataset", "preload", "make_loss", "batch_dice", "train",
            "register"]
@@ -273,8 +274,7 @@ def _train(config: dict, out_dir: Path, resume: str | None, command: str | None,
     name = config["name"]
     out_dir = Path(out_dir or Path("runs") / name)
     rank, world, device = setup_distributed()
-    if cfg.get("num_threads"):
-        torch.set_num_threads(int(cfg["num_threads"]))
+    set_threads(cfg.get("num_threads"))  # the wait policy was set when inside_core was imported
     seed = int(cfg["seed"])
     torch.manual_seed(seed)
 
@@ -314,6 +314,9 @@ def _train(config: dict, out_dir: Path, resume: str | None, command: str | None,
         if not quiet and rank == 0:
             print(f"resumed from {resume} after epoch {state['epoch']}", flush=True)
     ddp_model = nn.parallel.DistributedDataParallel(model) if dist.is_initialized() else model
+    # train.compile (off by default): torch.compile for the training passes only, so validation (eval mode,
+    # no grad) adds no second compilation; benchmarks/bench_layers.py --compile measures when it pays off
+    train_model = torch.compile(ddp_model) if cfg.get("compile") else ddp_model
 
     # The same sampler with and without DDP: the order of epoch e is a function of (seed, e) only.
     train_sampler = DistributedSampler(TensorDataset(images, z, masks), num_replicas=world, rank=rank,
@@ -341,7 +344,7 @@ def _train(config: dict, out_dir: Path, resume: str | None, command: str | None,
         started = time.perf_counter()
         train_sampler.set_epoch(epoch)
         progress = f"epoch {epoch}" if rank == 0 and not quiet else None
-        train_sums = all_reduce_sum(list(run_epoch(ddp_model, train_loader, loss_fn, device, optimizer, progress,
+        train_sums = all_reduce_sum(list(run_epoch(train_model, train_loader, loss_fn, device, optimizer, progress,
                                                         augment)),
                                     device)
         val_sums = all_reduce_sum(list(run_epoch(ddp_model, val_loader, loss_fn, device)), device)
@@ -452,6 +455,8 @@ def run_train(args: argparse.Namespace) -> int:
             config["name"] = args.name
         if getattr(args, "train_patients", None) is not None:
             config["data"]["train_patients"] = args.train_patients
+        if args.compile:
+            config["train"]["compile"] = True
         if "train" in sys.argv:  # the command as typed, from the sub-command on, less --resume (same result)
             argv = sys.argv[sys.argv.index("train"):]
             argv = [a for i, a in enumerate(argv) if a != "--resume" and (i == 0 or argv[i - 1] != "--resume")]
@@ -494,6 +499,9 @@ def register(subparsers) -> None:
     parser.add_argument("--name", help="run name: <out>/<name>.safetensors and the card's name (overrides name)")
     parser.add_argument("--train-patients", type=int, help="ACDC: train on the first N patients of the train split "
                         "only (a study of fewer labelled patients; overrides data.train_patients)")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the training passes (sets train.compile; pays off only for long runs: "
+                        "benchmarks/bench_layers.py --compile)")
     parser.add_argument("--variables", help="nnU-Net-layout data: the declared variables to condition on, "
                         "comma-separated (overrides data.variables; default all)")
     parser.set_defaults(func=run_train)

@@ -213,3 +213,80 @@ def test_wrong_shapes_raise_value_error(layer):
 def test_guiding_block_is_tied_to_its_feature_size():
     with pytest.raises(ValueError, match="built for 6x6"):
         GuidingBlock(4, 3, 6, 6)(torch.randn(1, 4, 8, 8), torch.randn(1, 3))
+
+
+def _plain_guiding(x, gp: GuidingParams):
+    """Guide Me as the broadcast formula (what autograd differentiates without the custom Function)."""
+    scale = 1 + gp.spatial_map().unsqueeze(1) + gp.gamma_scale[:, :, None, None]
+    return torch.addcmul(gp.gamma_shift[:, :, None, None], x, scale)
+
+
+def test_guiding_block_forward_is_bit_identical_to_the_broadcast_formula():
+    # the shipped Guide Me checkpoints must evaluate to the same masks: same operations, same order
+    torch.manual_seed(0)
+    guide = GuidingBlock(16, 4, 12, 10)
+    x, z = torch.randn(3, 16, 12, 10), torch.randn(3, 4)
+    y, gp = guide(x, z)
+    assert torch.equal(y, _plain_guiding(x, gp))
+
+
+def test_guiding_block_custom_backward_gradcheck_float64():
+    torch.manual_seed(0)
+    b, c, h, w = 2, 3, 4, 5  # h != w, so alpha and beta cannot be swapped unnoticed
+    x = torch.randn(b, c, h, w, dtype=torch.float64, requires_grad=True)
+    leaves = [torch.randn(b, n, dtype=torch.float64, requires_grad=True) for n in (c, c, h, w)]
+    guide = GuidingBlock(c, 2, h, w).double()
+    assert torch.autograd.gradcheck(lambda *t: guide.modulate(t[0], GuidingParams(*t[1:])), (x, *leaves))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_guiding_block_gradients_match_the_plain_formula_float32(channels_last):
+    torch.manual_seed(1)
+    b, c, h, w = 4, 8, 9, 11
+    x = torch.randn(b, c, h, w, requires_grad=True)
+    leaves = [torch.randn(b, n, requires_grad=True) for n in (c, c, h, w)]
+    grad = torch.randn(b, c, h, w)
+    if channels_last:
+        grad = grad.contiguous(memory_format=torch.channels_last)
+    guide = GuidingBlock(c, 2, h, w)
+    y = guide.modulate(x, GuidingParams(*leaves))
+    fast = torch.autograd.grad(y, [x, *leaves], grad)
+    plain = torch.autograd.grad(_plain_guiding(x, GuidingParams(*leaves)), [x, *leaves], grad)
+    assert torch.equal(y, _plain_guiding(x, GuidingParams(*leaves)))
+    for a, b_ in zip(fast, plain, strict=True):
+        assert a.shape == b_.shape
+        assert torch.allclose(a, b_, rtol=1e-5, atol=1e-4)
+
+
+def test_inside_custom_backward_gradcheck_all_inputs_float64():
+    # every input of the Function, not only x: the row and column sums are reduced along different axes
+    from inside_core.layers import _SeparableModulation
+
+    torch.manual_seed(0)
+    b, c, h, w = 2, 3, 4, 6
+    inputs = [torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+              for shape in ((b, c, h, w), (b, c, h), (b, c, w), (b, c), (b, c))]
+    assert torch.autograd.gradcheck(_SeparableModulation.apply, inputs)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_inside_gradients_match_the_plain_formula_float32(channels_last):
+    torch.manual_seed(2)
+    b, c, h, w = 4, 8, 9, 13
+    x = torch.randn(b, c, h, w, requires_grad=True)
+    leaves = [torch.randn(b, c, requires_grad=True) for _ in range(6)]
+    grad = torch.randn(b, c, h, w)
+    if channels_last:
+        grad = grad.contiguous(memory_format=torch.channels_last)
+
+    def params():
+        mu_x, mu_y, sx, sy, gamma, beta = leaves
+        return InsideParams(mu_x.tanh(), mu_y.tanh(), 0.1 + sx.sigmoid(), 0.1 + sy.sigmoid(), gamma, beta)
+
+    layer = INSIDE(c, 2)
+    fast = torch.autograd.grad(layer.modulate(x, params()), [x, *leaves], grad)
+    p = params()
+    plain_y = (1 + p.gamma)[..., None, None] * (p.attention(h, w) * x) + p.beta[..., None, None]
+    plain = torch.autograd.grad(plain_y, [x, *leaves], grad)
+    for a, b_ in zip(fast, plain, strict=True):
+        assert torch.allclose(a, b_, rtol=1e-4, atol=1e-4)

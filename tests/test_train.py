@@ -121,6 +121,40 @@ def test_early_stopping_and_time_budget(tiny_data, tmp_path):
     assert len(read_log(tmp_path / "budget" / "tiny-inside.csv")) == 1
 
 
+def test_compile_option_compiles_the_training_passes_only(tiny_data, tmp_path, monkeypatch):
+    """train.compile / --compile: torch.compile wraps the training passes (here with dynamo's eager backend:
+    the real tracing of the custom autograd functions, without minutes of code generation); off by default."""
+    calls = []
+    real_compile = torch.compile
+
+    def recording_compile(model, **options):
+        compiled = real_compile(model, backend="eager")
+        calls.append(compiled)
+        return compiled
+
+    monkeypatch.setattr(torch, "compile", recording_compile)
+    config = load_config(tiny_config(tiny_data, tmp_path, epochs=1))
+    assert config["train"]["compile"] is False
+    train(config, tmp_path / "eager", quiet=True)
+    assert calls == []
+    config["train"]["compile"] = True
+    best = train(config, tmp_path / "compiled", quiet=True)
+    assert len(calls) == 1
+    eager_log, compiled_log = read_log(tmp_path / "eager" / "tiny-inside.csv"), read_log(best.with_suffix(".csv"))
+    # the same training (up to float rounding of the traced graph) and a loadable checkpoint
+    assert float(compiled_log[0]["train_loss"]) == pytest.approx(float(eager_log[0]["train_loss"]), rel=1e-4)
+    assert load_checkpoint(best).card["train"]["compile"] is True
+
+
+def test_cli_compile_flag_sets_the_config(monkeypatch, tmp_path):
+    seen = {}
+    monkeypatch.setattr(train_module, "train", lambda config, *a, **k: seen.update(config["train"]))
+    from inside_core.cli import main
+
+    assert main(["train", "--config", str(REPO / "configs/clevr-seg-quadrant-inside-cpu.yaml"), "--compile"]) == 0
+    assert seen["compile"] is True
+
+
 def test_cli_generates_missing_data_and_reports_bad_config(tmp_path, capsys):
     from inside_core.cli import main
 
