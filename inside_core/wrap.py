@@ -306,7 +306,8 @@ class ConditionedModel(nn.Module):
         for module, output in features.calls:
             queues.setdefault(id(module), deque()).append(output)
             modules[id(module)] = module
-        versions = [(t, t._version) for _, output in features.calls for t in _tensors(output)]
+        # inference-mode tensors (the explorer's) keep no version counter: those go unchecked
+        versions = [(t, t._version) for _, output in features.calls for t in _tensors(output) if not t.is_inference()]
         params: list = [None] * len(self.at)
         with _LOCK, self._conditioned(z, params), _replaying(modules, queues):
             result = self.network(features.input)
