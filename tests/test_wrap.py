@@ -245,3 +245,54 @@ def test_explorer_drives_a_wrapped_network():
         assert abs(update.probabilities - full.probabilities).max() < 1e-5
         assert abs(sweep.probabilities - full.probabilities).max() < 1e-5
         assert update.conditioning[0].mu_x.shape == (1, 8)  # the 2-D INSIDE layer's parameters, as the page reads them
+
+
+def two_cubes(n: int, generator: torch.Generator, side: int = 16):
+    """Volumes with two 4-voxel cubes, one in each half along W; z (one-hot) names the half whose cube is the
+    target. The image alone cannot tell which cube is wanted: only z can."""
+    x, y, z = torch.zeros(n, 1, side, side, side), torch.zeros(n, 1, side, side, side), torch.zeros(n, 2)
+    for i in range(n):
+        pick = int(torch.randint(0, 2, (), generator=generator))
+        for half in (0, 1):
+            d, h = torch.randint(2, side - 6, (2,), generator=generator).tolist()
+            w = int(torch.randint(1, side // 2 - 5, (), generator=generator)) + half * side // 2
+            x[i, 0, d:d + 4, h:h + 4, w:w + 4] = 1
+            if half == pick:
+                y[i, 0, d:d + 4, h:h + 4, w:w + 4] = 1
+        z[i, pick] = 1
+    return x + 0.1 * torch.randn(x.shape, generator=generator), y, z
+
+
+@pytest.fixture
+def one_thread():
+    """Small 3-D convolutions run faster on one thread than fighting for two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_3d_wrapped_network_learns_a_target_chosen_by_z(one_thread):
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    net = UNet(spatial_dims=3, in_channels=1, out_channels=1, channels=(8, 16, 16), strides=(2, 2))
+    model = inside_core.condition(net, at=["model.1.submodule.1", "model.2"], layer="inside", cond_dim=2,
+                                  sigma_max=0.5)
+    optimiser = torch.optim.Adam(model.parameters(), 3e-3)
+    for _ in range(120):
+        x, y, z = two_cubes(8, generator)
+        out = model(x, z)
+        loss = nn.functional.binary_cross_entropy_with_logits(out.logits, y) + model.sigma_penalty(out.conditioning)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+    def dice(logits, target):
+        p = (logits > 0).float()
+        return (2 * (p * target).sum() / (p.sum() + target.sum())).item()
+
+    x, y, z = two_cubes(32, torch.Generator().manual_seed(1))
+    model.eval()
+    with torch.no_grad():
+        right, swapped = dice(model(x, z).logits, y), dice(model(x, z.flip(1)).logits, y)
+    assert right > 0.8 and swapped < 0.2, (right, swapped)
