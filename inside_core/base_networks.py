@@ -31,7 +31,7 @@ __all__ = ["BaseNetwork", "BASE_NETWORKS", "register_base_network", "build_base_
            "wrapped_architecture_problems"]
 
 Check = Callable[[Any], str | None]
-_MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+){0,15}$")
+_MODULE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}(\.[A-Za-z0-9_]{1,64}){0,15}$")  # only looked up in named_modules()
 LAYER_OPTIONS = ("sigma_max", "sigma_min", "sigma_penalty_weight", "hidden")  # options of the layers a card may set
 
 
@@ -182,6 +182,11 @@ def build_base_network(name: str, args: dict) -> nn.Module:
     problems = base_network_problems(name, args)
     if problems:
         raise ValueError("; ".join(problems[:4]))
-    network = BASE_NETWORKS[name].constructor()(**{k: tuple(v) if isinstance(v, list) else v for k, v in args.items()})
+    try:  # arguments that pass their checks may still not fit together (e.g. strides for fewer levels)
+        network = BASE_NETWORKS[name].constructor()(**{k: tuple(v) if isinstance(v, list) else v
+                                                        for k, v in args.items()})
+    except Exception as error:  # whatever the network's constructor raises
+        raise ValueError(f"{name} refuses these arguments ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:200] if str(error) else ''})") from None
     network.base_config = {"network": name, "args": dict(args)}  # lets `condition()` give the wrapper a .config
     return network

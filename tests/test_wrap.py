@@ -296,3 +296,24 @@ def test_a_3d_wrapped_network_learns_a_target_chosen_by_z(one_thread):
     with torch.no_grad():
         right, swapped = dice(model(x, z).logits, y), dice(model(x, z.flip(1)).logits, y)
     assert right > 0.8 and swapped < 0.2, (right, swapped)
+
+
+def test_a_card_whose_arguments_do_not_fit_together_is_refused_in_one_line(tmp_path):
+    model = build_model(**{k: v for k, v in ARCH.items() if k != "name"}, name="wrapped")
+    path = save_checkpoint(model, {"name": "ok"}, tmp_path / "c")
+    from safetensors.torch import load_file, save_file
+
+    bad = {"name": "wrapped", "network": "monai.UNet", "cond_dim": 2,
+           "args": {"spatial_dims": 2, "in_channels": 1, "out_channels": 2, "channels": [4, 8, 16], "strides": [2]},
+           "conditioning": {"at": ["model.2"], "layer": "film"}}
+    assert card_problems({"name": "x", "architecture": bad}) == []  # each argument is fine on its own
+    save_file(load_file(path), path, metadata={"format": "pt", "inside_card": json.dumps({"name": "x",
+                                                                                        "architecture": bad})})
+    with pytest.raises(CheckpointError, match=f"{path}.*cannot build.*monai.UNet refuses.*strides"):
+        load_checkpoint(path)
+    bad["args"]["strides"] = [2, 2]
+    bad["conditioning"]["at"] = ["model.9"]
+    save_file(load_file(path), path, metadata={"format": "pt", "inside_card": json.dumps({"name": "x",
+                                                                                        "architecture": bad})})
+    with pytest.raises(CheckpointError, match=r"cannot build.*no submodule named \['model.9'\]"):
+        load_checkpoint(path)
