@@ -13,6 +13,7 @@ from inside_core import INSIDE, build_model, load_checkpoint, save_checkpoint
 from inside_core.base_networks import build_base_network
 from inside_core.cards import card_problems
 from inside_core.checkpoints import CheckpointError
+from inside_core.data.cubes3d import two_cubes
 from inside_core.layers_nd import InsideND
 from inside_core.wrap import ConditionedModel
 
@@ -247,22 +248,6 @@ def test_explorer_drives_a_wrapped_network():
         assert update.conditioning[0].mu_x.shape == (1, 8)  # the 2-D INSIDE layer's parameters, as the page reads them
 
 
-def two_cubes(n: int, generator: torch.Generator, side: int = 16):
-    """Volumes with two 4-voxel cubes, one in each half along W; z (one-hot) names the half whose cube is the
-    target. The image alone cannot tell which cube is wanted: only z can."""
-    x, y, z = torch.zeros(n, 1, side, side, side), torch.zeros(n, 1, side, side, side), torch.zeros(n, 2)
-    for i in range(n):
-        pick = int(torch.randint(0, 2, (), generator=generator))
-        for half in (0, 1):
-            d, h = torch.randint(2, side - 6, (2,), generator=generator).tolist()
-            w = int(torch.randint(1, side // 2 - 5, (), generator=generator)) + half * side // 2
-            x[i, 0, d:d + 4, h:h + 4, w:w + 4] = 1
-            if half == pick:
-                y[i, 0, d:d + 4, h:h + 4, w:w + 4] = 1
-        z[i, pick] = 1
-    return x + 0.1 * torch.randn(x.shape, generator=generator), y, z
-
-
 @pytest.fixture
 def one_thread():
     """Small 3-D convolutions run faster on one thread than fighting for two."""
@@ -317,3 +302,24 @@ def test_a_card_whose_arguments_do_not_fit_together_is_refused_in_one_line(tmp_p
                                                                                         "architecture": bad})})
     with pytest.raises(CheckpointError, match=r"cannot build.*no submodule named \['model.9'\]"):
         load_checkpoint(path)
+
+
+def test_the_shipped_3d_example_reproduces_its_card(one_thread):
+    """checkpoints/volumes/cubes3d-unet-inside: the card's test Dice (true z and swapped z) come back from a fresh
+    evaluation on the same held-out volumes, through the encode/decode split."""
+    from pathlib import Path
+
+    from inside_core.metrics import dice
+
+    path = Path(__file__).resolve().parents[1] / "checkpoints" / "volumes" / "cubes3d-unet-inside"
+    model = load_checkpoint(path)
+    assert isinstance(model.conditionings[0], InsideND) and model.input_shape == (1, 16, 16, 16)
+    x, y, z, other = two_cubes(200, torch.Generator().manual_seed(1000), with_other=True)
+    with torch.no_grad():
+        features = model.encode(x)
+        right, swapped = model.decode(features, z).logits, model.decode(features, z.flip(1)).logits
+    metrics = model.card["metrics"]
+    for logits, target, key in ((right, y, "dice"), (swapped, other, "dice_z_swapped")):
+        mean = sum(dice(logits[i] > 0, target[i] > 0) for i in range(200)) / 200
+        assert mean == pytest.approx(metrics[key], abs=1e-3)
+    assert metrics["dice"] > 0.9 and metrics["dice_z_swapped"] > 0.9  # both cubes found: z decides which
