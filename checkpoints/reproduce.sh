@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the shipped checkpoints and their comparison tables, on SYNTHETIC data, on a CPU.
 #
-#   bash checkpoints/reproduce.sh            generate data, train all eleven models, evaluate, write the tables
+#   bash checkpoints/reproduce.sh            generate data, train all twelve models, evaluate, write the tables
 #   bash checkpoints/reproduce.sh tables     only evaluate the checkpoints in checkpoints/ and write the tables
 #   bash checkpoints/reproduce.sh NAME...    only (re)train these, e.g. clevr-seg-quadrant-inside
 #
@@ -22,7 +22,8 @@ ACDC_TEST="inside data acdc --out data/acdc-test --patients 10 --seed 1000"
 QUADRANT="clevr-seg-quadrant-baseline clevr-seg-quadrant-film clevr-seg-quadrant-guideme clevr-seg-quadrant-inside"
 ACDC="acdc-phantom-baseline acdc-phantom-film acdc-phantom-guideme acdc-phantom-inside acdc-phantom-inside-multi"
 POINT="clevr-seg-point-guideme clevr-seg-point-inside"
-ALL="$QUADRANT $POINT $ACDC"
+WRAPPED="clevr-seg-quadrant-basicunet-inside"  # MONAI's BasicUNet with INSIDE put in by inside_core.condition
+ALL="$QUADRANT $POINT $ACDC $WRAPPED"
 
 generate() {  # generate "<inside data ... --out DIR ...>" unless DIR exists
     local dir
@@ -46,6 +47,8 @@ tables() {
         --data data/clevr-seg-test --split all --format all --out checkpoints/table-clevr-seg-quadrant.txt
     inside compare $(for n in $POINT; do echo "checkpoints/$n"; done) \
         --data data/clevr-seg-test --split all --format all --out checkpoints/table-clevr-seg-point.txt
+    inside compare checkpoints/clevr-seg-quadrant-inside $(for n in $WRAPPED; do echo "checkpoints/$n"; done) \
+        --data data/clevr-seg-test --split all --format all --out checkpoints/table-clevr-seg-quadrant-wrapped.txt
     inside compare $(for n in $ACDC; do echo "checkpoints/$n"; done) \
         --data data/acdc-test --split all --format all --out checkpoints/table-acdc-phantom.txt
     # what the label-free crop costs against the old crop around the labels (ACDC models)

@@ -17,6 +17,7 @@ from inside_core.layers import (
     pixel_centres,
 )
 from inside_core.networks import ModelOutput, build_model, list_models, register_model
+from inside_core.wrap import condition  # also registers build_model("wrapped", ...)
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,7 @@ __all__ = [
     "InsideParams",
     "ModelOutput",
     "build_model",
+    "condition",
     "gaussian_attention",
     "list_models",
     "load_checkpoint", "save_checkpoint",

@@ -206,6 +206,10 @@ def architecture_problems(architecture: Any) -> list[str]:
         return [f"'architecture' must be an object, got {_show(architecture)}"]
     problems = []
     model = architecture.get("name")
+    if model == "wrapped":  # a network from base_networks' allow-list with conditioning layers put in
+        from inside_core.base_networks import wrapped_architecture_problems
+
+        return wrapped_architecture_problems(architecture)
     bad_model = _one_of(_models)(model)
     if bad_model:
         return [f"architecture 'name' {bad_model}"]

@@ -301,6 +301,10 @@ def save_checkpoint(model: nn.Module, card: dict, path: str | os.PathLike) -> Pa
         raise CheckpointError(f"{weights_path}: the model has no .config (build it with build_model)")
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    # a module registered under two names (MONAI's DynUNet) gives tensors sharing memory, which safetensors
+    # refuses: each name gets its own copy (loading sets the shared tensor from either)
+    seen: set[int] = set()
+    state = {k: v.clone() if v.data_ptr() in seen else seen.add(v.data_ptr()) or v for k, v in state.items()}
     card = _clean_card({"name": weights_path.stem, **card})
     card["architecture"] = _jsonable(card.get("architecture", model.config))
     problems = card_problems(card)

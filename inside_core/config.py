@@ -78,6 +78,8 @@ def load_config(path: str | os.PathLike) -> dict:
     if config["dataset"] not in ("clevr-seg", "acdc"):
         raise ValueError(f"{path}: dataset must be 'clevr-seg' or 'acdc', got {config['dataset']!r}")
     config["train"] = {**DEFAULT_TRAIN, **(config.get("train") or {})}
+    if isinstance(config["model"], dict) and "network" in config["model"]:  # a MONAI network, wrapped (wrap.py):
+        config["model"]["name"] = "wrapped"  # over the name a base config gives its own network
     config.setdefault("condition", "phase_slice" if config["dataset"] == "acdc" else "quadrant")
     config["model"].setdefault("cond_dim", get_condition(config["condition"]).cond_dim)
     return config

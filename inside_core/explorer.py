@@ -275,9 +275,7 @@ class Explorer:
         if not zs:
             return []
         batch = len(zs)
-        f = self.features
-        features = type(f)(f.tensor.expand(batch, *f.tensor.shape[1:]),
-                           [s.expand(batch, *s.shape[1:]) for s in f.skips])
+        features = self.features.expand(batch)
         zt = self._z_tensor(np.stack([np.asarray(z, dtype=np.float32) for z in zs]), batch) \
             if self.conditioned else None
         with torch.inference_mode():

@@ -64,6 +64,11 @@ class Features:
     tensor: Tensor
     skips: list[Tensor] = field(default_factory=list)
 
+    def expand(self, batch: int) -> Features:
+        """The same features repeated `batch` times along the batch axis (views: decode many z at once)."""
+        return Features(self.tensor.expand(batch, *self.tensor.shape[1:]), [s.expand(batch, *s.shape[1:])
+                                                                           for s in self.skips])
+
 
 def make_conditioning(kind: str, channels: int, cond_dim: int, height: int, width: int,
                       **options: Any) -> nn.Module | None:

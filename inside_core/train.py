@@ -392,6 +392,12 @@ def stop_reason(state: dict, cfg: dict, max_s: float) -> str:
     return ""
 
 
+def _layer_kind(architecture: dict) -> str:
+    """The conditioning layer's name; a wrapped network's architecture holds it in its `conditioning` object."""
+    conditioning = architecture.get("conditioning", "none")
+    return conditioning.get("layer", "inside") if isinstance(conditioning, dict) else conditioning
+
+
 def make_card(config: dict, model: nn.Module, state: dict, command: str | None) -> dict:
     """The model card (see inside_core.checkpoints) for the current best model."""
     data_cfg = config["data"]
@@ -400,7 +406,7 @@ def make_card(config: dict, model: nn.Module, state: dict, command: str | None) 
         "architecture": model.config,
         "dataset": config["dataset"],
         "condition": config.get("condition"),
-        "conditioning": model.config.get("conditioning", "none"),
+        "conditioning": _layer_kind(model.config),
         "image_size": list(model.config.get("image_size", [])),
         "z_encoding": get_condition(config["condition"]).z_encoding if config.get("condition") not in (None, "table")
         else "",

@@ -195,7 +195,8 @@ def test_configs_are_valid(path):
     model = build_model(model_config.pop("name"), **model_config)
     kind = stem.removesuffix("-multi").rsplit("-", 1)[-1]  # "-multi": conditioned at several levels
     expected = {"baseline": "none"}.get(kind, kind)
-    assert model.config["conditioning"] == expected
+    conditioning = model.config["conditioning"]  # a wrapped network's: {"at": [...], "layer": ...}
+    assert (conditioning["layer"] if isinstance(conditioning, dict) else conditioning) == expected
     assert config["train"]["loss"] in ("focal", "focal+dice", "dice+ce")
 
 

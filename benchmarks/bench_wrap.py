@@ -1,0 +1,156 @@
+"""What conditioning someone else's network costs: the wrapper's split, the 3-D layers, the hooks.
+
+    python benchmarks/bench_wrap.py [--repeats 10] [--threads N]
+
+Prints, from one run on this machine (random weights and inputs: speed does not depend on training):
+1. decode / full forward, batch 1, 128x128, inference mode: a MONAI BasicUNet wrapped with INSIDE after
+   down_4 and upcat_1 (`inside_core.condition`) against our own U-Net with INSIDE at its bottleneck
+   (what the dashboard re-runs per control move, as a share of the whole network);
+2. 3-D INSIDE / 3-D FiLM, forward + backward of one layer at (2, 32, 32, 64, 64) (target <= 1.3), and the
+   full-size tensors each keeps for its backward besides its input (target: INSIDE at most one);
+3. one training step (forward, loss, backward, Adam) of a 2-D BasicUNet with INSIDE after down_4 and
+   upcat_1, batch 8 at 128x128: the wrapper / the same layers written into the network's forward by hand
+   (target <= 1.05).
+Timings are medians over interleaved repeats, so both sides of a ratio see the same machine load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from monai.networks.nets import BasicUNet
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_layers import time_interleaved  # noqa: E402  (the one timing helper of the benchmarks)
+
+from inside_core import INSIDE, build_model, condition  # noqa: E402
+from inside_core.layers_nd import FiLMND, InsideND  # noqa: E402
+
+FEATURES = (16, 16, 32, 64, 128, 16)
+
+
+def decode_share(repeats: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    x = torch.randn(1, 1, 128, 128)
+    wrapped = condition(BasicUNet(spatial_dims=2, in_channels=1, out_channels=4, features=FEATURES),
+                        at=["down_4", "upcat_1"], layer="inside", cond_dim=2).eval()
+    ours = build_model("unet", conditioning="inside", cond_dim=2, in_channels=1, num_classes=4,
+                       image_size=128).eval()
+    z = torch.randn(1, 2)
+    with torch.inference_mode():
+        features = {"wrapped": wrapped.encode(x), "ours": ours.encode(x)}
+        t = time_interleaved({
+            "wrapped decode": lambda: wrapped.decode(features["wrapped"], z),
+            "wrapped full": lambda: wrapped(x, z),
+            "ours decode": lambda: ours.decode(features["ours"], z),
+            "ours full": lambda: ours(x, z),
+        }, repeats)
+    return {**t, "wrapped decode/full": t["wrapped decode"] / t["wrapped full"],
+            "ours decode/full": t["ours decode"] / t["ours full"]}
+
+
+def saved_full_size(fn, x: torch.Tensor) -> int:
+    """How many tensors of x's size (other than x itself) autograd keeps for the backward of fn(x)."""
+    seen: set[int] = set()
+
+    def pack(t: torch.Tensor):
+        if t.numel() == x.numel() and t.data_ptr() != x.data_ptr():
+            seen.add(t.data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return len(seen)
+
+
+def layers_3d(repeats: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    b, c = 2, 32
+    x = torch.randn(b, c, 32, 64, 64, requires_grad=True)
+    z = torch.randn(b, 3)
+    grad = torch.randn_like(x)
+    film, inside = FiLMND(c, 3, spatial_dims=3), InsideND(c, 3, spatial_dims=3)
+
+    def step(layer):
+        def run():
+            x.grad = None
+            layer(x, z)[0].backward(grad)
+        return run
+
+    t = time_interleaved({"film3d": step(film), "inside3d": step(inside)}, repeats)
+    return {**t, "inside3d/film3d": t["inside3d"] / t["film3d"],
+            "inside3d saved full-size": saved_full_size(lambda: inside(x, z), x),
+            "film3d saved full-size": saved_full_size(lambda: film(x, z), x)}
+
+
+class HandWritten(BasicUNet):
+    """BasicUNet's forward (MONAI 1.6) with the two INSIDE layers written in by hand."""
+
+    def __init__(self, cond_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.cond_down_4 = INSIDE(FEATURES[4], cond_dim)
+        self.cond_upcat_1 = INSIDE(FEATURES[5], cond_dim)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor):
+        x0 = self.conv_0(x)
+        x1 = self.down_1(x0)
+        x2 = self.down_2(x1)
+        x3 = self.down_3(x2)
+        x4, p4 = self.cond_down_4(self.down_4(x3), z)
+        u4 = self.upcat_4(x4, x3)
+        u3 = self.upcat_3(u4, x2)
+        u2 = self.upcat_2(u3, x1)
+        u1, p1 = self.cond_upcat_1(self.upcat_1(u2, x0), z)
+        return self.final_conv(u1), [p4, p1]
+
+
+def wrapper_overhead(repeats: int) -> dict[str, float]:
+    torch.manual_seed(0)
+    kwargs = {"spatial_dims": 2, "in_channels": 1, "out_channels": 4, "features": FEATURES}
+    hand = HandWritten(2, **kwargs)
+    wrapped = condition(BasicUNet(**kwargs), at=["down_4", "upcat_1"], layer="inside", cond_dim=2)
+    wrapped.load_state_dict({k.replace("cond_down_4", "conditionings.0").replace("cond_upcat_1", "conditionings.1")
+                             if k.startswith("cond_") else "network." + k: v for k, v in hand.state_dict().items()})
+    x, z = torch.randn(8, 1, 128, 128), torch.randn(8, 2)
+    target = torch.randint(0, 4, (8, 128, 128))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    optimisers = {"hand": torch.optim.Adam(hand.parameters()), "wrapped": torch.optim.Adam(wrapped.parameters())}
+
+    def step_hand():
+        optimisers["hand"].zero_grad()
+        logits, params = hand(x, z)
+        penalty = hand.cond_down_4.sigma_penalty(params[0]) + hand.cond_upcat_1.sigma_penalty(params[1])
+        (loss_fn(logits, target) + penalty).backward()
+        optimisers["hand"].step()
+
+    def step_wrapped():
+        optimisers["wrapped"].zero_grad()
+        out = wrapped(x, z)
+        (loss_fn(out.logits, target) + wrapped.sigma_penalty(out.conditioning)).backward()
+        optimisers["wrapped"].step()
+
+    t = time_interleaved({"hand-written step": step_hand, "wrapped step": step_wrapped}, repeats, warmup=2)
+    return {**t, "wrapped/hand-written": t["wrapped step"] / t["hand-written step"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.repeats} repeats")
+    for title, bench in (("1. decode / full, batch 1, 128x128", decode_share),
+                         ("2. 3-D layer forward + backward at (2, 32, 32, 64, 64)", layers_3d),
+                         ("3. BasicUNet training step, batch 8, 128x128", wrapper_overhead)):
+        print(title)
+        for key, value in bench(args.repeats).items():
+            print(f"   {key:28s} {value:.4f}" if isinstance(value, float) else f"   {key:28s} {value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""Conditioning layers for features with any number of spatial axes: (B, C, S_1, ..., S_N), e.g. volumes.
+
+The 2-D layers of `inside_core.layers` stay as they are (the shipped checkpoints depend on their exact
+parameter layout); these are their generalisation, with the same formulas, the same `(y, params) =
+layer(x, z)` and the same `layer.modulate(x, params)`. The spatial axes are numbered in tensor order: for
+(B, C, D, H, W), axis 0 is depth (D), axis 1 rows (H), axis 2 columns (W). Coordinates are the normalised
+ones of `inside_core.geometry` along every axis (pixel k of n has centre (2k + 1)/n - 1).
+
+    FiLMND            y_c = (1 + gamma_c) x_c + beta_c
+    GuidingBlockND    y_{c,s} = (1 + sum_k alpha^k_{s_k} + gamma^s_c) x_{c,s} + gamma^b_c
+    InsideND          a_c(s) = prod_k g(t_{s_k}; mu^k_c, sigma^k_c),   y_c = (1 + gamma_c)(a_c x_c) + beta_c
+
+INSIDE's attention is kept as its N one-dimensional factors; the full map exists only once, as the
+weight of `_SeparableModulationND` (the memory trick of the 2-D layer, for any number of axes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from inside_core.geometry import gaussian, pixel_centres
+from inside_core.layers import FiLMParams, Hypernetwork, _Params
+
+__all__ = ["GuidingParamsND", "InsideParamsND", "FiLMND", "GuidingBlockND", "InsideND", "CONDITIONING_LAYERS_ND",
+           "outer_product"]
+
+
+def _broadcast(t: Tensor, spatial_dims: int) -> Tensor:
+    """(B, C) -> (B, C, 1, ..., 1) with `spatial_dims` trailing ones."""
+    return t.reshape(*t.shape, *([1] * spatial_dims))
+
+
+def outer_product(factors: list[Tensor] | tuple[Tensor, ...]) -> Tensor:
+    """prod_k f_k[..., s_k] over factors (B, C, S_k): the (B, C, S_1, ..., S_N) tensor they describe."""
+    result = factors[0]
+    for factor in factors[1:]:
+        result = result.unsqueeze(-1) * factor.reshape(*factor.shape[:2], *([1] * (result.dim() - 2)),
+                                                       factor.shape[-1])
+    return result
+
+
+def _check(layer: nn.Module, x: Tensor, z: Tensor | None = None) -> None:
+    name = type(layer).__name__
+    if x.dim() != 2 + layer.spatial_dims or x.shape[1] != layer.channels:
+        axes = ", ".join(f"S{k + 1}" for k in range(layer.spatial_dims))
+        raise ValueError(f"{name} expects features of shape (B, {layer.channels}, {axes}), got {tuple(x.shape)}")
+    if z is not None and (z.dim() != 2 or z.shape[1] != layer.cond_dim or z.shape[0] != x.shape[0]):
+        raise ValueError(f"{name} expects z of shape ({x.shape[0]}, {layer.cond_dim}), got {tuple(z.shape)}")
+
+
+class _TupleParams(_Params):
+    """`_Params` whose fields may be tuples of tensors (one per spatial axis)."""
+
+    def apply(self, fn):
+        return type(self)(**{name: tuple(fn(t) for t in value) if isinstance(value, tuple) else fn(value)
+                             for name, value in self.__dict__.items()})
+
+    def as_dict(self) -> dict[str, Tensor]:
+        out = {}
+        for name, value in self.__dict__.items():
+            if isinstance(value, tuple):
+                out.update({f"{name}_{k}": t for k, t in enumerate(value)})
+            else:
+                out[name] = value
+        return out
+
+
+@dataclass
+class GuidingParamsND(_TupleParams):
+    """Guide Me's parameters: gamma_scale, gamma_shift (B, C); `along`, one (B, S_k) vector per spatial axis."""
+
+    gamma_scale: Tensor
+    gamma_shift: Tensor
+    along: tuple[Tensor, ...]
+
+    def spatial_map(self) -> Tensor:
+        """sum_k alpha^k_{s_k}, shared by all channels, (B, S_1, ..., S_N)."""
+        n = len(self.along)
+        total = self.along[0].reshape(self.along[0].shape[0], -1, *([1] * (n - 1)))
+        for k, vector in enumerate(self.along[1:], start=1):
+            shape = [vector.shape[0]] + [1] * n
+            shape[1 + k] = vector.shape[-1]
+            total = total + vector.reshape(shape)
+        return total
+
+
+@dataclass
+class InsideParamsND(_Params):
+    """INSIDE's parameters: mu, sigma (B, C, N), one mean and width per channel and spatial axis (tensor
+    order: for a volume, [..., 0] is depth, [..., 1] rows, [..., 2] columns); gamma, beta (B, C)."""
+
+    mu: Tensor
+    sigma: Tensor
+    gamma: Tensor
+    beta: Tensor
+
+    def attention_factors(self, size: tuple[int, ...] | torch.Size) -> list[Tensor]:
+        """The N one-dimensional Gaussians, factor k of shape (B, C, size[k])."""
+        if len(size) != self.mu.shape[-1]:
+            raise ValueError(f"these parameters are for {self.mu.shape[-1]} spatial axes, got size {tuple(size)}")
+        return [gaussian(pixel_centres(n, device=self.mu.device, dtype=self.mu.dtype),
+                         self.mu[..., k, None], self.sigma[..., k, None]) for k, n in enumerate(size)]
+
+    def attention(self, size: tuple[int, ...] | torch.Size) -> Tensor:
+        """a_c(s) = prod_k g(t_{s_k}; mu^k_c, sigma^k_c), shape (B, C, *size); for display and tests."""
+        return outer_product(self.attention_factors(size))
+
+
+class FiLMND(nn.Module):
+    """FiLM (Perez et al. 2018) for any number of spatial axes, in residual form:
+
+        y_c = (1 + gamma_c) * x_c + beta_c,    (gamma, beta) = hypernetwork(z), each in R^C
+    """
+
+    kind = "film"
+
+    def __init__(self, channels: int, cond_dim: int, spatial_dims: int = 3, hidden: int | None = None):
+        super().__init__()
+        self.channels, self.cond_dim, self.spatial_dims = channels, cond_dim, spatial_dims
+        self.hypernetwork = Hypernetwork(cond_dim, 2 * channels, hidden or max(channels // 2, 8))
+
+    def params(self, z: Tensor) -> FiLMParams:
+        gamma, beta = self.hypernetwork(z).chunk(2, dim=1)
+        return FiLMParams(gamma=gamma, beta=beta)
+
+    def modulate(self, x: Tensor, params: FiLMParams) -> Tensor:
+        _check(self, x)
+        n = self.spatial_dims
+        return torch.addcmul(_broadcast(params.beta, n), x, _broadcast(1 + params.gamma, n))
+
+    def forward(self, x: Tensor, z: Tensor) -> tuple[Tensor, FiLMParams]:
+        _check(self, x, z)
+        params = self.params(z)
+        return self.modulate(x, params), params
+
+
+class GuidingBlockND(nn.Module):
+    """Guide Me's guiding block (Rupprecht et al. 2018) with one additive vector per spatial axis:
+
+        y_{c,s} = (1 + sum_k alpha^k_{s_k} + gamma^s_c) * x_{c,s} + gamma^b_c
+
+    The head has 2C + S_1 + ... + S_N outputs, so the layer is tied to one feature-map size (`size`).
+    """
+
+    kind = "guideme"
+
+    def __init__(self, channels: int, cond_dim: int, size: tuple[int, ...] | list[int], hidden: int | None = None):
+        super().__init__()
+        self.channels, self.cond_dim, self.size = channels, cond_dim, tuple(int(s) for s in size)
+        self.spatial_dims = len(self.size)
+        self.hypernetwork = Hypernetwork(cond_dim, 2 * channels + sum(self.size), hidden or max(channels // 2, 8))
+
+    def params(self, z: Tensor) -> GuidingParamsND:
+        c = self.channels
+        out = self.hypernetwork(z)
+        return GuidingParamsND(gamma_scale=out[:, :c], gamma_shift=out[:, c:2 * c],
+                               along=tuple(out[:, 2 * c:].split(list(self.size), dim=1)))
+
+    def modulate(self, x: Tensor, params: GuidingParamsND) -> Tensor:
+        _check(self, x)
+        if tuple(v.shape[-1] for v in params.along) != tuple(x.shape[2:]):
+            raise ValueError(f"GuidingBlockND params are for size {tuple(v.shape[-1] for v in params.along)}, "
+                             f"got features of size {tuple(x.shape[2:])}")
+        n = self.spatial_dims
+        scale = 1 + params.spatial_map().unsqueeze(1) + _broadcast(params.gamma_scale, n)
+        return torch.addcmul(_broadcast(params.gamma_shift, n), x, scale)
+
+    def forward(self, x: Tensor, z: Tensor) -> tuple[Tensor, GuidingParamsND]:
+        _check(self, x, z)
+        if tuple(x.shape[2:]) != self.size:
+            raise ValueError(f"GuidingBlockND was built for size {self.size}, got {tuple(x.shape[2:])} "
+                             "(its head size depends on the feature-map size)")
+        params = self.params(z)
+        return self.modulate(x, params), params
+
+
+def _axis_sums(g: Tensor, factors: list[Tensor]) -> list[Tensor]:
+    """For g (M, S_1, ..., S_N) and factors f_k (M, S_k): sum_k[m, i] = sum over all axes but k of
+    g[m, ...] * prod_{j != k} f_j. Two passes over g whatever N: one contracts the last axis (and the rest
+    recurses on that smaller tensor), one contracts all axes but the last against their outer product."""
+    if len(factors) == 1:
+        return [g]
+    m, last = g.shape[0], g.shape[-1]
+    flat = g.reshape(m, -1, last)
+    reduced = torch.bmm(flat, factors[-1].reshape(m, last, 1)).view(g.shape[:-1])
+    others = outer_product([f.unsqueeze(0) for f in factors[:-1]])[0].reshape(m, 1, -1)
+    return [*_axis_sums(reduced, factors[:-1]), torch.bmm(others, flat).view(m, last)]
+
+
+class _SeparableModulationND(torch.autograd.Function):
+    """y = scale * (prod_k f_k) * x + shift per channel, f_k (B, C, S_k); one extra full-size tensor kept.
+
+    The forward keeps the attention-times-scale map (the only (B, C, S_1, ..., S_N) tensor besides x);
+    the backward reduces the gradient against the 1-D factors with two batched matrix products.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, scale: Tensor, shift: Tensor, *factors: Tensor):
+        n = len(factors)
+        weight = outer_product([factors[0] * scale.unsqueeze(-1), *factors[1:]])
+        ctx.save_for_backward(x, scale, weight, *factors)
+        return torch.addcmul(_broadcast(shift, n), x, weight)
+
+    @staticmethod
+    def backward(ctx, grad_y: Tensor):
+        x, scale, weight, *factors = ctx.saved_tensors
+        n = len(factors)
+        spatial = tuple(range(2, 2 + n))
+        grad_x = grad_y * weight if ctx.needs_input_grad[0] else None
+        grad_shift = grad_y.sum(dim=spatial) if ctx.needs_input_grad[2] else None
+        grad_scale, grad_factors = None, [None] * n
+        if ctx.needs_input_grad[1] or any(ctx.needs_input_grad[3:]):
+            b, c = x.shape[:2]
+            gx = (grad_y * x).reshape(b * c, *x.shape[2:])  # reshape: the gradient may arrive channels_last
+            sums = [s.view(b, c, -1) for s in _axis_sums(gx, [f.reshape(b * c, -1) for f in factors])]
+            grad_factors = [s * scale.unsqueeze(-1) for s in sums]
+            grad_scale = (sums[0] * factors[0]).sum(-1)
+        return grad_x, grad_scale, grad_shift, *grad_factors
+
+
+class InsideND(nn.Module):
+    """INSIDE (Jacenkow et al. 2020) for any number of spatial axes: one Gaussian per channel and axis.
+
+        a_c(s) = prod_k g(t_{s_k}; mu^k_c, sigma^k_c)
+        y_c    = (1 + gamma_c) * (a_c * x_c) + beta_c
+
+    with g(t; mu, sigma) = exp(-1/2 ((t - mu)/sigma)^2) at pixel centres t. The hypernetwork gives
+    (2N + 2)C numbers per sample: mu^k = tanh(.) in (-1, 1); sigma^k = sigma_min + (sigma_max - sigma_min)
+    * sigmoid(.); gamma, beta linear. `sigma_penalty(params)` = weight * mean((sigma / sigma_max)^2), as
+    the 2-D layer's.
+    """
+
+    kind = "inside"
+
+    def __init__(self, channels: int, cond_dim: int, spatial_dims: int = 3, sigma_max: float = 0.3,
+                 sigma_min: float = 1e-3, sigma_penalty_weight: float = 1e-3, hidden: int | None = None):
+        super().__init__()
+        if not 0 < sigma_min < sigma_max:
+            raise ValueError(f"need 0 < sigma_min < sigma_max, got {sigma_min} and {sigma_max}")
+        self.channels, self.cond_dim, self.spatial_dims = channels, cond_dim, spatial_dims
+        self.sigma_max, self.sigma_min = float(sigma_max), float(sigma_min)
+        self.sigma_penalty_weight = float(sigma_penalty_weight)
+        self.hypernetwork = Hypernetwork(cond_dim, (2 * spatial_dims + 2) * channels, hidden or max(channels // 2, 8))
+
+    def params(self, z: Tensor) -> InsideParamsND:
+        b, c, n = z.shape[0], self.channels, self.spatial_dims
+        out = self.hypernetwork(z)
+        mu, sigma = out[:, :2 * n * c].view(b, 2, c, n).unbind(1)
+        gamma, beta = out[:, 2 * n * c:].chunk(2, dim=1)
+        span = self.sigma_max - self.sigma_min
+        return InsideParamsND(mu=torch.tanh(mu), sigma=self.sigma_min + span * torch.sigmoid(sigma),
+                              gamma=gamma, beta=beta)
+
+    def modulate(self, x: Tensor, params: InsideParamsND) -> Tensor:
+        _check(self, x)
+        factors = [f.contiguous() for f in params.attention_factors(x.shape[2:])]
+        return _SeparableModulationND.apply(x.contiguous(), 1 + params.gamma, params.beta, *factors)
+
+    def forward(self, x: Tensor, z: Tensor) -> tuple[Tensor, InsideParamsND]:
+        _check(self, x, z)
+        params = self.params(z)
+        return self.modulate(x, params), params
+
+    def sigma_penalty(self, params: InsideParamsND) -> Tensor:
+        """weight * mean((sigma / sigma_max)^2) over axes, channels and batch."""
+        return self.sigma_penalty_weight * (params.sigma / self.sigma_max).pow(2).mean()
+
+
+CONDITIONING_LAYERS_ND = {"film": FiLMND, "guideme": GuidingBlockND, "inside": InsideND}
+
