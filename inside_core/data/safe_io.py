@@ -116,9 +116,14 @@ def inflate_gzip(data: bytes, name: object, max_bytes: int) -> bytes:
             if decompressor.unconsumed_tail:
                 chunk = decompressor.unconsumed_tail
             elif decompressor.eof:
-                rest = decompressor.unused_data
-                if not rest.strip(b"\0"):
-                    break  # end of the (last) member; trailing zero padding is allowed
+                # a member ended: what follows is zero padding, another member, or nothing. The member
+                # may end exactly at a chunk's end (unused_data empty), so look at the input still unread
+                rest = decompressor.unused_data.lstrip(b"\0")
+                while not rest and position < len(view):
+                    rest = bytes(view[position:position + _INFLATE_CHUNK]).lstrip(b"\0")
+                    position += _INFLATE_CHUNK
+                if not rest:
+                    break  # end of the last member; trailing zero padding is allowed
                 decompressor = zlib.decompressobj(wbits=31)  # a further gzip member
                 chunk = rest
             elif position < len(view):
