@@ -44,6 +44,11 @@ LIMITS: dict[str, Limit] = {
     # in-plane pixel size; resampling time grows with (source size / target spacing)^2
     "spacing_min_mm": Limit(0.1, "mm", "smallest in-plane pixel size accepted from a NIfTI header"),
     "spacing_max_mm": Limit(20.0, "mm", "largest in-plane pixel size accepted from a NIfTI header"),
+    # files read whole, by kind (inside_core.data.files): far above any real file of the kind
+    "text_bytes": Limit(1 * MiB, "bytes", "size of one small text file (Info.cfg)"),
+    "json_bytes": Limit(16 * MiB, "bytes", "size of one JSON file of a dataset (dataset.json, splits, a scene)"),
+    "table_bytes": Limit(64 * MiB, "bytes", "size of one conditions table (CSV / TSV)"),
+    "image_file_bytes": Limit(256 * MiB, "bytes", "size of one PNG / JPEG file"),
     "checkpoint_bytes": Limit(256 * MiB, "bytes", "size of one .safetensors checkpoint (weights and header)"),
     "card_bytes": Limit(1 * MiB, "bytes", "size of one JSON model card"),
     "model_parameters": Limit(50_000_000, "parameters", "parameters of a network built from a model card"),

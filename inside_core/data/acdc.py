@@ -104,13 +104,12 @@ def _patients_in(folder: Path) -> list[Path]:
 
 def read_info(folder: Path) -> dict:
     """Info.cfg as a dict; ED, ES (and NbFrame when present) as int, Height/Weight as float."""
+    from inside_core.data.files import finite_number, read_text
+
     path = folder / "Info.cfg"
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise DataError(path, "Info.cfg missing") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(path, f"unreadable Info.cfg ({error})") from None
+    if not path.exists():
+        raise DataError(path, "Info.cfg missing")
+    text = read_text(path, "text", root=folder)  # a regular file in the folder, bounded (issue 23)
     info: dict = {}
     for line in text.splitlines():
         if ":" in line:
@@ -122,14 +121,17 @@ def read_info(folder: Path) -> dict:
     for key in ("ED", "ES", "NbFrame"):
         if key in info:
             try:
-                info[key] = int(float(info[key]))
+                number = finite_number(info[key])
             except ValueError:
-                raise DataError(path, f"Info.cfg {key} is not a number: {info[key]!r}") from None
+                raise DataError(path, f"Info.cfg {key} is not a number: {info[key][:40]!r}") from None
+            if not (number.is_integer() and 0 <= number <= 9999):
+                raise DataError(path, f"Info.cfg {key} must be a frame number 0-9999, got {number:g}")
+            info[key] = int(number)
     for key in ("Height", "Weight"):
         try:
-            info[key] = float(info[key])
+            info[key] = finite_number(info[key])
         except (KeyError, ValueError):
-            pass
+            pass  # optional: an unreadable or infinite one stays text
     return info
 
 

@@ -27,10 +27,11 @@ from inside_core.data.errors import DataError
 # ----------------------------------------------------------------------------------------------- files
 def load_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
     """(data float32 with the header's scaling applied, zooms) or a one-line DataError."""
-    from inside_core.data.safe_io import check_nifti_header, check_spacing
+    from inside_core.data.safe_io import check_nifti_header, check_spacing, check_volume_file
 
     if not path.exists():
         raise DataError(path, "NIfTI file missing")
+    check_volume_file(path)  # a regular file, its size, its stored pixel size (issue 23)
     try:
         image = nib.load(path)  # the header only: the data is read below, once its size is known
     except Exception as error:  # nibabel, gzip and zlib raise many types for damaged files
@@ -49,7 +50,10 @@ def load_nifti(path: Path) -> tuple[np.ndarray, tuple[float, ...]]:
 
 def load_affine(path: Path) -> np.ndarray | None:
     """The voxel-to-world affine of a NIfTI file (header only), or None if it cannot be read."""
+    from inside_core.data.safe_io import check_volume_file
+
     try:
+        check_volume_file(path)  # nibabel would block on a FIFO
         return np.asarray(nib.load(path).affine, dtype=np.float64)
     except Exception:  # the data itself is read (and its errors reported) by load_nifti
         return None
