@@ -52,6 +52,14 @@ LIMITS: dict[str, Limit] = {
     "checkpoint_bytes": Limit(256 * MiB, "bytes", "size of one .safetensors checkpoint (weights and header)"),
     "card_bytes": Limit(1 * MiB, "bytes", "size of one JSON model card"),
     "model_parameters": Limit(50_000_000, "parameters", "parameters of a network built from a model card"),
+    # the outputs of every layer for one image at the card's image size (the shipped networks: ~12 MiB)
+    "model_activation_bytes": Limit(512 * MiB, "bytes", "activation memory of a card's network for one image"),
+    # conditions declared by a dataset (dataset.json) or a card's condition_spec: z feeds a Linear of cond_dim
+    "cond_dim": Limit(256, "numbers", "length of the condition vector z (a card's cond_dim, a dataset's variables)"),
+    "num_classes": Limit(256, "labels", "labels of a dataset (dataset.json) or classes of a card's network"),
+    "label_value_max": Limit(65535, "", "largest label value in dataset.json (a lookup table of that size is built)"),
+    "categorical_levels": Limit(256, "levels", "levels of one categorical or ordinal variable"),
+    "condition_range_max": Limit(1e9, "", "largest magnitude of a continuous variable's range bound"),
     "model_image_side": Limit(1024, "pixels", "image height or width in a model card"),
     "model_channels": Limit(1024, "channels", "one layer's channel count in a model card"),
 }

@@ -30,6 +30,7 @@ import numpy as np
 from inside_core.conditions import TABLE_BUILT_INS, TableCondition, declaration_problems, is_missing
 from inside_core.data.errors import DataError
 from inside_core.data.files import confined, read_json, read_text
+from inside_core.limits import limit, over_limit
 
 __all__ = ["FILE_ENDINGS", "SPLITS", "TABLE_NAMES", "Layout", "read_dataset_json", "layout_problems", "find_table",
            "read_layout", "case_ids", "channel_files", "label_file", "read_table", "parse_cell", "table_variables",
@@ -96,6 +97,11 @@ def layout_problems(meta: dict) -> list[str]:
             bad = [name for name, value in labels.items() if not isinstance(value, int) or isinstance(value, bool)]
             if bad:
                 problems.append(f"labels {', '.join(bad)} are not single integers (region labels are not supported)")
+            elif not all(0 <= value <= limit("label_value_max") for value in labels.values()):
+                problems.append(f"label values must be 0-{int(limit('label_value_max')):,} "
+                                "(INSIDE_LIMIT_LABEL_VALUE_MAX)")
+            elif over_limit("num_classes", len(labels)):
+                problems.append(f"labels: {over_limit('num_classes', len(labels))}")
             elif 0 not in labels.values():
                 problems.append("labels need a background with value 0")
             elif len(set(labels.values())) != len(labels):
@@ -105,7 +111,13 @@ def layout_problems(meta: dict) -> list[str]:
         problems.append("conditions must map variable names to declarations")
     else:
         names = list(labels) if isinstance(labels, dict) else None
-        problems += [p for name, decl in conditions.items() for p in declaration_problems(name, decl, names)]
+        found = [p for name, decl in conditions.items() for p in declaration_problems(name, decl, names)]
+        if not found and conditions:
+            try:  # all together: z's width within the limit, control keys distinct
+                TableCondition({"variables": conditions})
+            except ValueError as error:
+                found.append(str(error))
+        problems += found
     axis = meta.get("slice_axis", -1)
     if not isinstance(axis, int) or isinstance(axis, bool) or axis not in (-3, -2, -1, 0, 1, 2):
         problems.append(f"slice_axis must be 0, 1, 2 or -1 (the last), got {axis!r}")
