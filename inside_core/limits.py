@@ -42,6 +42,11 @@ LIMITS: dict[str, Limit] = {
     "image_pixels": Limit(32 * MiB, "pixels", "pixels (width x height) of one dataset image or segmentation PNG"),
     "upload_pixels": Limit(4096 * 4096, "pixels", "pixels (width x height) of one uploaded PNG or JPEG"),
     # in-plane pixel size; resampling time grows with (source size / target spacing)^2
+    # what is computed, not only read: a case's slices once resized, the arrays a split keeps in memory,
+    # the object masks of one scene
+    "case_pixels": Limit(64 * MiB, "pixels", "slices x height x width of one case once resized"),
+    "split_bytes": Limit(1024 * MiB, "bytes", "memory of the arrays one dataset split keeps (images, masks)"),
+    "scene_objects": Limit(64, "objects", "objects (and segmentation PNGs) of one CLEVR-Seg scene"),
     "spacing_min_mm": Limit(0.1, "mm", "smallest in-plane pixel size accepted from a NIfTI header"),
     "spacing_max_mm": Limit(20.0, "mm", "largest in-plane pixel size accepted from a NIfTI header"),
     # files read whole, by kind (inside_core.data.files): far above any real file of the kind

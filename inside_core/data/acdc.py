@@ -63,6 +63,7 @@ from inside_core.data.acdc_volume import (  # re-exported: the public names of i
 )
 from inside_core.data.cache import cached_arrays, decode_meta, encode_meta
 from inside_core.data.errors import DataError
+from inside_core.data.safe_io import check_case_pixels
 
 __all__ = [
     "APEX_DIRECTION", "LABELS", "PATIENT_PATTERN", "PHASES", "SPLITS", "AcdcDataset", "check_label_values",
@@ -212,6 +213,7 @@ def preprocess_patient(folder: Path, image_size: int | tuple[int, int],
     zooms = all_zooms["ED"]
     target = spacing_tuple(spacing, zooms)
     num_slices = volumes["ED"].shape[2]
+    check_case_pixels(2 * num_slices, size, frame_path(folder, info["ED"]))  # ED and ES slices once resized
     geometry = patient_geometry(folder, info, volumes, zooms)  # from the images and headers only
     reverse, centre = geometry["reverse"], geometry["centre"]
     positions = slice_positions(num_slices, reverse)

@@ -190,6 +190,9 @@ def preprocess_volume(volume: np.ndarray, zooms: tuple[float, ...], affine: np.n
     reverse, order_from = slice_order(affine)
     size = size_tuple(image_size)
     target = spacing_tuple(spacing, zooms)
+    from inside_core.data.safe_io import check_case_pixels
+
+    check_case_pixels(first.shape[2], size, "the volume")  # before any slice is resampled
     normalised = normalise_volume(first)
     images = np.stack([resample_slice(normalised[:, :, k], zooms[:2], target, centre, size, labels=False)
                        for k in range(first.shape[2])])

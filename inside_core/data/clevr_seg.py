@@ -37,6 +37,8 @@ from inside_core.conditions import CONDITION_VALUES, get_condition, list_conditi
 from inside_core.data.cache import cached_arrays, decode_meta, encode_meta
 from inside_core.data.errors import DataError
 from inside_core.data.files import read_json
+from inside_core.data.safe_io import check_case_pixels
+from inside_core.limits import over_limit
 
 # the registered conditions whose samples are CLEVR-Seg scenes
 CONDITIONS = tuple(name for name in list_conditions() if get_condition(name).dataset == "clevr-seg")
@@ -141,6 +143,10 @@ def read_record(root: Path, name: str) -> tuple[np.ndarray, list[dict], np.ndarr
         raise DataError(
             root / "segmentations" / name, f"{len(files)} segmentation PNGs but the scene has {len(objects)} objects"
         )
+    problem = over_limit("scene_objects", len(files))
+    if problem:
+        raise DataError(root / "segmentations" / name, problem)
+    check_case_pixels(len(files), image.shape[:2], root / "segmentations" / name)  # the masks held at once
     masks = []
     for path in files:
         mask = read_segmentation(path)
@@ -263,13 +269,20 @@ class ClevrSegDataset(torch.utils.data.Dataset):
         from tqdm import tqdm
 
         images, masks, zs, metas = [], [], [], []
+        kept = 0  # bytes of the (resized) images and masks kept so far
         for index, name in enumerate(tqdm(self.names, desc=f"CLEVR-Seg {self.split}", disable=not progress)):
             image, objects, object_masks = read_record(self.root, name)
             height, width = image.shape[:2]
             z, value, chosen = draw_condition(name, self.seed, self.condition, objects, width, height)
             target = object_masks[chosen].any(axis=0).astype(np.uint8)
+            del object_masks
             images.append(resize_image(image, self.image_size))
             masks.append(resize_mask(target, self.image_size))
+            kept += images[-1].nbytes + masks[-1].nbytes
+            problem = over_limit("split_bytes", kept)
+            if problem:
+                raise DataError(self.root / "images", f"the {self.split} split takes {problem} "
+                                f"(at {images[-1].shape[1]}x{images[-1].shape[0]} pixels; pass a smaller image_size)")
             zs.append(z)
             metas.append({"name": name, "condition": self.condition, "value": value, "objects": chosen,
                           "index": index, "native_size": [height, width]})

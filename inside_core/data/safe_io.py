@@ -33,7 +33,8 @@ from inside_core.data.files import open_regular
 from inside_core.limits import limit, over_limit
 
 __all__ = ["open_image", "image_rgb_uint8", "image_float", "inflate_gzip", "nifti_from_bytes",
-           "check_nifti_header", "check_spacing", "check_volume_file", "raw_pixel_size", "GREY_WIDE_MODES"]
+           "check_nifti_header", "check_spacing", "check_volume_file", "raw_pixel_size",
+           "check_case_pixels", "GREY_WIDE_MODES"]
 
 # PIL modes of one-channel images wider than 8 bits: scaled by their own range
 GREY_WIDE_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
@@ -192,6 +193,16 @@ def check_volume_file(path: Path) -> None:
         return  # not a NIfTI header at all: nibabel's reading says so, as for any damaged file
     if len(first) >= header_size:
         check_spacing(raw_pixel_size(first, header_size), path)
+
+
+def check_case_pixels(num_slices: int, size: tuple[int, int], name: object) -> None:
+    """DataError if `num_slices` slices at `size` (H, W) exceed the `case_pixels` limit: what a case becomes
+    once resized. The stored volume is bounded by `volume_voxels`, but 10^6 slices of 1 x 1 pixels each
+    resized to 128 x 128 are 16 G pixels."""
+    pixels = int(num_slices) * int(size[0]) * int(size[1])
+    problem = over_limit("case_pixels", pixels)
+    if problem:
+        raise DataError(name, f"{num_slices:,} slices of {size[0]}x{size[1]} pixels once resized: {problem}")
 
 
 def _nifti_classes(first: bytes, name: object) -> tuple:
