@@ -270,3 +270,52 @@ def test_hostile_card_condition_spec_is_refused():
     assert any("INSIDE_LIMIT_CONDITION_RANGE_MAX" in p for p in card_problems({**card, "condition_spec": spec}))
     spec = {"variables": {"age": {"type": "continuous", "range": [0, 100], "unit": "<img src=x>" * 20}}}
     assert any('"unit"' in p for p in card_problems({**card, "condition_spec": spec}))
+
+
+# ------------------------------------------------------------------ limits by kind, split and scene
+def test_each_kind_of_file_is_read_no_further_than_its_limit(tmp_path, monkeypatch):
+    from inside_core.data.files import read_bytes, read_json
+    from inside_core.data.nnunet import read_table
+    from inside_core.data.safe_io import open_image
+
+    table = tmp_path / "conditions.csv"
+    table.write_text("case,age\n" + "c,1\n" * 100)
+    monkeypatch.setenv("INSIDE_LIMIT_TABLE_BYTES", "100")
+    with pytest.raises(DataError, match=r"conditions\.csv: file too large: 409 bytes exceed the limit of 100 "
+                                        r"\(INSIDE_LIMIT_TABLE_BYTES\)"):
+        read_table(table)
+    with pytest.raises(DataError, match="a folder"):
+        read_bytes(tmp_path, "text")
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(DataError, match=r"pipe\.png: a FIFO \(named pipe\), not a regular file"):
+        open_image(tmp_path / "pipe.png", tmp_path / "pipe.png")
+    (tmp_path / "ok.json").write_text('{"a": [1, 2.5, {"b": null}]}')
+    assert read_json(tmp_path / "ok.json") == {"a": [1, 2.5, {"b": None}]}
+
+
+def test_split_memory_and_scene_objects_are_bounded(tmp_path, monkeypatch):
+    from inside_core.data.clevr_seg import ClevrSegDataset
+    from inside_core.data.generate_clevr_seg import generate_clevr_seg
+
+    root = generate_clevr_seg(tmp_path / "clevr", 5, seed=3, size=32, progress=False) or tmp_path / "clevr"
+    monkeypatch.setenv("INSIDE_LIMIT_SPLIT_BYTES", "5000")
+    with pytest.raises(DataError, match=r"images: the all split held in memory: .* exceed the limit of 5,000 "
+                                        r"\(INSIDE_LIMIT_SPLIT_BYTES\)"):
+        ClevrSegDataset(root, split="all", use_cache=False)
+    monkeypatch.delenv("INSIDE_LIMIT_SPLIT_BYTES")
+    monkeypatch.setenv("INSIDE_LIMIT_SCENE_OBJECTS", "1")
+    with pytest.raises(DataError, match=r"segmentations/.*objects exceed the limit of 1 "
+                                        r"\(INSIDE_LIMIT_SCENE_OBJECTS\)"):
+        ClevrSegDataset(root, split="all", use_cache=False)
+
+
+def test_label_values_map_to_classes_without_a_huge_lookup():
+    import numpy as np
+
+    from inside_core.data.nnunet import label_indices
+
+    class Layout:
+        labels = {"background": 0, "b": 2, "a": 5}  # classes in this order: 0, 1, 2
+
+    raw = np.array([[0, 5, 2, 7], [-3, 2_000_000_000, 2, 0]])
+    assert label_indices(raw, Layout).tolist() == [[0, 2, 1, 0], [0, 0, 1, 0]]

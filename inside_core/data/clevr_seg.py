@@ -281,7 +281,7 @@ class ClevrSegDataset(torch.utils.data.Dataset):
             kept += images[-1].nbytes + masks[-1].nbytes
             problem = over_limit("split_bytes", kept)
             if problem:
-                raise DataError(self.root / "images", f"the {self.split} split takes {problem} "
+                raise DataError(self.root / "images", f"the {self.split} split held in memory: {problem} "
                                 f"(at {images[-1].shape[1]}x{images[-1].shape[0]} pixels; pass a smaller image_size)")
             zs.append(z)
             metas.append({"name": name, "condition": self.condition, "value": value, "objects": chosen,

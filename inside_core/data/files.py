@@ -85,7 +85,7 @@ def open_regular(path: str | os.PathLike, kind: str, root: str | os.PathLike | N
             raise DataError(path, f"{_kind_name(info.st_mode)}, not a regular file: refused")
         problem = over_limit(KINDS[kind], info.st_size)
         if problem:
-            raise DataError(path, f"file of {problem}")
+            raise DataError(path, f"file too large: {problem}")
         if hasattr(os, "set_blocking"):
             os.set_blocking(descriptor, True)
         return os.fdopen(descriptor, "rb")
@@ -103,7 +103,7 @@ def read_bytes(path: str | os.PathLike, kind: str, root: str | os.PathLike | Non
         except OSError as error:
             raise DataError(path, f"cannot read ({error.strerror or error})") from None
     if len(data) > bound:
-        raise DataError(path, f"file of more than {over_limit(KINDS[kind], len(data))}")
+        raise DataError(path, f"file too large: more than {over_limit(KINDS[kind], len(data))}")
     return data
 
 

@@ -285,7 +285,7 @@ class NnUNetDataset(torch.utils.data.Dataset):
             kept += count * (stack.shape[1] * 4 + 1) * self.image_size[0] * self.image_size[1]
             problem = over_limit("split_bytes", kept)
             if problem:
-                raise DataError(self.root, f"the {self.split} split once resized takes {problem}")
+                raise DataError(self.root, f"the {self.split} split held in memory once resized: {problem}")
             for k in range(count):
                 image, mask, placement = fit_slice(stack[k], indices[k], spacing, self.image_size)
                 slice_values = dict(values)
