@@ -319,3 +319,26 @@ def test_label_values_map_to_classes_without_a_huge_lookup():
 
     raw = np.array([[0, 5, 2, 7], [-3, 2_000_000_000, 2, 0]])
     assert label_indices(raw, Layout).tolist() == [[0, 2, 1, 0], [0, 0, 1, 0]]
+
+
+def test_confinement_holds_for_relative_paths(tmp_path, monkeypatch):
+    """`inside data validate nn` from the folder above: the same refusals as with absolute paths."""
+    from untrusted_worker import acdc_patient
+    from untrusted_worker_2 import dataset_json
+
+    from inside_core.data import validate
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "secret.csv").write_text("case,password\nc1,hunter2\n")
+    dataset_json(tmp_path / "link")
+    (tmp_path / "link" / "conditions.csv").symlink_to(tmp_path / "secret.csv")
+    dataset_json(tmp_path / "escape", conditions_file="../secret.csv")
+    patient = acdc_patient(tmp_path / "acdc")
+    (patient / "Info.cfg").unlink()
+    (patient / "Info.cfg").symlink_to("/dev/zero")
+    for folder, named in (("link", "link/conditions.csv"), ("escape", "escape/dataset.json"),
+                          ("acdc", "acdc/training/patient001/Info.cfg")):
+        report = validate(folder)
+        lines = [p.line() for p in report.errors]
+        assert len(lines) == 1 and named in lines[0] and "leads outside the dataset folder" in lines[0], lines
+        assert "hunter2" not in lines[0]

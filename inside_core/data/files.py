@@ -53,11 +53,11 @@ def _kind_name(mode: int) -> str:
 
 
 def confined(path: str | os.PathLike, root: str | os.PathLike, what: str = "the dataset folder") -> Path:
-    """`path` (relative paths are taken under `root`) if it resolves inside `root`, symlinks followed;
-    otherwise a DataError naming the path as written, never what it points at."""
+    """`path` if it resolves inside `root`, symlinks followed; otherwise a DataError naming the path as
+    written, never what it points at. A name read from a file is joined first: `confined(root / name, root)`
+    (an absolute name then stays absolute, and is refused unless it lies inside `root`)."""
     root_real = Path(os.path.realpath(root))
-    candidate = Path(path)
-    full = candidate if candidate.is_absolute() else Path(root) / candidate
+    full = Path(path)
     real = Path(os.path.realpath(full))
     if real != root_real and root_real not in real.parents:
         raise DataError(full, f"leads outside {what} {root} (absolute paths, '..' and symlinks out are refused)")

@@ -132,7 +132,7 @@ def find_table(root: Path, meta: dict) -> Path | None:
         if not isinstance(named, str) or not named.strip():
             raise DataError(root / "dataset.json", "\"conditions_file\" must be a file name inside the folder")
         try:
-            return confined(named, root)
+            return confined(root / named, root)
         except DataError as error:
             raise DataError(root / "dataset.json", f"\"conditions_file\" {error.problem}") from None
     found = next((root / n for n in TABLE_NAMES if (root / n).exists()), None)
