@@ -47,6 +47,7 @@ LIMITS: dict[str, Limit] = {
     "case_pixels": Limit(64 * MiB, "pixels", "slices x height x width of one case once resized"),
     "split_bytes": Limit(1024 * MiB, "bytes", "memory of the arrays one dataset split keeps (images, masks)"),
     "scene_objects": Limit(64, "objects", "objects (and segmentation PNGs) of one CLEVR-Seg scene"),
+    "session_bytes": Limit(256 * MiB, "bytes", "image features one dashboard session keeps (its Explorers)"),
     "spacing_min_mm": Limit(0.1, "mm", "smallest in-plane pixel size accepted from a NIfTI header"),
     "spacing_max_mm": Limit(20.0, "mm", "largest in-plane pixel size accepted from a NIfTI header"),
     # files read whole, by kind (inside_core.data.files): far above any real file of the kind

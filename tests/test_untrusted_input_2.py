@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from inside_core.data.errors import DataError
@@ -342,3 +343,32 @@ def test_confinement_holds_for_relative_paths(tmp_path, monkeypatch):
         lines = [p.line() for p in report.errors]
         assert len(lines) == 1 and named in lines[0] and "leads outside the dataset folder" in lines[0], lines
         assert "hunter2" not in lines[0]
+
+
+def test_a_session_keeps_explorers_within_its_byte_limit(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from inside_core.explorer import Explorer
+    from inside_core.networks import build_model
+
+    model = build_model("encoder_decoder", cond_dim=4, image_size=[32, 32], widths=[4, 4, 8]).eval()
+    one = Explorer(model, np.zeros((32, 32, 3), np.float32)).nbytes
+    assert one > 32 * 32 * 3 * 4  # the image and the features
+    monkeypatch.setenv("INSIDE_LIMIT_SESSION_BYTES", str(int(2.5 * one)))
+
+    def page():
+        import numpy as np
+        import streamlit as st
+
+        from app.loading import ModelEntry, explorer_for
+        from inside_core.networks import build_model
+
+        model = build_model("encoder_decoder", cond_dim=4, image_size=[32, 32], widths=[4, 4, 8]).eval()
+        entry = ModelEntry("m", "", {})
+        for k in range(6):
+            explorer_for(entry, model, ("image", k), np.full((32, 32, 3), k / 6, np.float32))
+        st.text(str(len(st.session_state["_explorers"])))
+
+    at = AppTest.from_function(page).run(timeout=60)
+    assert not at.exception, at.exception
+    assert at.text[0].value == "2"  # the newest two fit, the older four were let go
