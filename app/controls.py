@@ -77,8 +77,9 @@ def slice_stacks(condition: Condition, source, index: int) -> dict[str, list[tup
 
 def _draw_select(control, container) -> Any:
     page_state.default(control.key, control.default, control.valid)
-    return container.selectbox(control.label, list(control.options), key=control.key, persist_state="session",
-                               help=control.help or None)
+    # labels and help render Markdown (images included): a card's variable names go in as plain text (issue 23)
+    return container.selectbox(plain(control.label), list(control.options), key=control.key, persist_state="session",
+                               help=plain(control.help) if control.help else None)
 
 
 def _parser(control):

@@ -30,6 +30,7 @@ from inside_core.checkpoints import (
     read_card,
 )
 from inside_core.explorer import Explorer
+from inside_core.limits import limit
 from inside_core.networks import build_model
 
 DATASETS = {"clevr-seg": "CLEVR-Seg", "acdc": "ACDC", "nnunet": "Your own (nnU-Net layout)"}
@@ -282,7 +283,9 @@ def explorer_for(entry: ModelEntry, model: torch.nn.Module, view_key: tuple, ima
     if explorer is None:
         explorer = Explorer(model, image)
         cache[key] = explorer
-        while len(cache) > EXPLORERS_KEPT:
+        # issue 23: bounded by count and by the bytes they hold (INSIDE_LIMIT_SESSION_BYTES); the newest stays
+        while len(cache) > EXPLORERS_KEPT or (len(cache) > 1 and sum(
+                e.nbytes for e in cache.values()) > limit("session_bytes")):
             cache.popitem(last=False)
     else:
         cache.move_to_end(key)

@@ -41,6 +41,7 @@ from app.views import (  # noqa: E402
 from inside_core.checkpoints import CheckpointError  # noqa: E402
 from inside_core.conditions import condition_of  # noqa: E402
 from inside_core.data import DataError  # noqa: E402
+from inside_core.data_roots import path_problem  # noqa: E402
 
 PHANTOM_ONLY = ("Trained on a synthetic cardiac phantom only, never on real MRI: on a real scan its masks show what "
                 "the conditioning does, not a measurement.")
@@ -81,6 +82,10 @@ def choose_model(dataset: str) -> loading.ModelEntry | None:
         text = st.text_input("Checkpoint (.safetensors with its .json)", key="model_path")
         if not text.strip():
             st.info("Type the path of a checkpoint.")
+            return None
+        refused = path_problem(text.strip(), st.get_option("server.address"))  # issue 23: INSIDE_DATA_ROOTS
+        if refused:
+            st.error(loading.plain(refused))
             return None
         try:
             entry = loading.entry_from_path(text)
@@ -124,6 +129,10 @@ def load_data(dataset: str, kind: str, entry: loading.ModelEntry | None):
             st.info("Type the folder of a download (or of `inside data ...` output)." if dataset != "nnunet" else
                     "Type a folder in the nnU-Net layout (dataset.json, imagesTr/, labelsTr/, conditions.csv: "
                     "docs/your-data.md); `inside data validate FOLDER` checks it.")
+            return None
+        refused = path_problem(root, st.get_option("server.address"))  # issue 23: INSIDE_DATA_ROOTS
+        if refused:
+            st.error(loading.plain(refused))
             return None
     else:
         try:
@@ -265,7 +274,11 @@ def explorer_area(entry, source, index: int) -> None:
         page_state.default("follow", True)
         follow = st.toggle("The image follows the controls (cine frame for the phase, the chosen slice)",
                            key="follow", persist_state="session")
-    view = current_view(entry, source, index, controls.values, follow)
+    try:  # issue 23: a bad case file in the user's folder is one line, not an exception box
+        view = current_view(entry, source, index, controls.values, follow)
+    except (DataError, SourceError, OSError) as error:
+        st.error(loading.plain(str(error).splitlines()[0] if str(error) else type(error).__name__))
+        return
     view.notes.extend(input_notes(model, view.image))
     caption = "  \n".join(loading.plain(line) for line in [controls.caption, *view.notes] if line)
     if caption:

@@ -336,11 +336,14 @@ def read_volume_upload(name: str, data: bytes, spacing: float | None = None,
         raise SourceError(f"{name}: expected a 2-D, 3-D or 4-D volume, got shape {array.shape}")
     if not np.isfinite(array).all() or (cine is not None and not np.isfinite(cine).all()):
         raise SourceError(f"{name}: the volume holds NaN or infinite values")
-    if spacing and image_size:
-        volume = preprocess_volume(array if cine is None else cine, zooms, affine, spacing, tuple(image_size))
-    else:  # a model of native-size images: spacing = the file's own, grid = the image's, so nothing moves
-        volume = preprocess_volume(array, zooms, affine, None, tuple(array.shape[:2]))
-        volume["centre_from"] = "none (native size)"
+    try:  # issue 23: a volume whose slices once resized exceed the case limit is refused in one line
+        if spacing and image_size:
+            volume = preprocess_volume(array if cine is None else cine, zooms, affine, spacing, tuple(image_size))
+        else:  # a model of native-size images: spacing = the file's own, grid = the image's, so nothing moves
+            volume = preprocess_volume(array, zooms, affine, None, tuple(array.shape[:2]))
+            volume["centre_from"] = "none (native size)"
+    except DataError as error:
+        raise SourceError(f"{name}: {error.problem}") from None
     volume["notes"] = [f"in-plane: {volume['orientation']}; crop centre: {volume['centre_from']}; "
                        f"base -> apex: {volume['order_from']}"]
     return volume

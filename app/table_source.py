@@ -32,6 +32,7 @@ import torch
 from inside_core.conditions import TABLE_BUILT_INS, TableCondition
 from inside_core.data import nnunet
 from inside_core.data.errors import DataError
+from inside_core.data.safe_io import check_case_pixels
 
 __all__ = ["TableSource", "folder_condition", "KIND"]
 
@@ -89,9 +90,8 @@ class TableSource:
         labels = None
         if label_path.exists():
             raw = nnunet.read_labels(label_path, ending, layout.slice_axis)
-            lookup = np.zeros(max(max(layout.labels.values()), int(raw.max())) + 1, np.int64)
-            lookup[list(layout.labels.values())] = np.arange(len(layout.labels))
-            labels = lookup[raw]  # values not in dataset.json show as background
+            labels = nnunet.label_indices(raw, layout)  # values not in dataset.json show as background
+        check_case_pixels(stack.shape[0], self.size, files[0])  # issue 23: slices x pixels once resized
         images, masks, placements = [], [], []
         for k in range(stack.shape[0]):
             image, mask, placement = nnunet.fit_slice(stack[k], None if labels is None else labels[k], spacing,

@@ -24,7 +24,7 @@ from typing import Any
 
 from inside_core.limits import limit
 
-__all__ = ["card_problems", "architecture_problems", "parameter_count", "MAX_TEXT"]
+__all__ = ["card_problems", "architecture_problems", "parameter_count", "activation_bytes", "MAX_TEXT"]
 
 MAX_TEXT = 10_000  # characters of one text field
 _STAGE = re.compile(r"^(bottleneck|decoder[1-9])$")
@@ -155,9 +155,9 @@ def _sha(value: Any) -> str | None:
 # the type and range of each argument a network or conditioning layer may get from a card
 ARCHITECTURE_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "conditioning": _one_of(_conditionings),
-    "cond_dim": _integer(1, 256),
+    "cond_dim": _integer(1, lambda: limit("cond_dim")),
     "in_channels": _integer(1, 16),
-    "num_classes": _integer(1, 256),
+    "num_classes": _integer(1, lambda: limit("num_classes")),
     "image_size": _image_size,
     "widths": _widths(3, 3),
     "channels": _widths(2, 8),
@@ -242,6 +242,13 @@ def card_problems(card: Any) -> list[str]:
         problems += architecture_problems(card["architecture"])
     if card.get("condition") == "table" and not isinstance(card.get("condition_spec"), dict):
         problems.append("'condition' table needs a 'condition_spec' object")
+    elif card.get("condition") == "table":  # its names and levels become labels on the page: checked here
+        from inside_core.conditions import TableCondition
+
+        try:
+            TableCondition(card["condition_spec"])
+        except (ValueError, TypeError) as error:
+            problems.append(f"'condition_spec' {str(error)[:300]}")
     for key, check in CARD_CHECKS.items():
         if card.get(key) is not None or (key == "name" and key in card):  # null: the same as absent
             problem = check(card[key])
@@ -260,3 +267,46 @@ def parameter_count(architecture: dict) -> int:
     with torch.device("meta"):  # tensors without storage: shapes only
         model = build_model(config.pop("name"), **config)
     return sum(t.numel() for t in model.parameters()) + sum(t.numel() for t in model.buffers())
+
+
+def activation_bytes(architecture: dict) -> int:
+    """Bytes of the outputs of every layer for ONE image at the card's image size, without allocating them.
+
+    First a bound: every layer's output channels at the full image size (instant, and above the real
+    figure since most layers work at a lower resolution). Only when that bound is over the limit
+    `model_activation_bytes` is the real figure counted, by a forward pass on the `meta` device (shapes
+    only; its first use costs seconds). A network within the parameter limit can still need gigabytes per
+    image at a large image size: this is checked before it is built."""
+    import torch
+
+    from inside_core.networks import build_model
+
+    config = dict(architecture)
+    with torch.device("meta"):
+        model = build_model(config.pop("name"), **config)
+    size = config.get("image_size", 128)
+    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    leaves = [m for m in model.modules() if not any(True for _ in m.children())]
+    bound = sum(int(getattr(m, "out_channels", 1)) for m in leaves) * height * width * 4
+    if bound <= limit("model_activation_bytes"):
+        return bound
+    total = 0
+
+    def count(_module, _inputs, output) -> None:
+        nonlocal total
+        for tensor in (output if isinstance(output, (tuple, list)) else [output]):
+            if isinstance(tensor, torch.Tensor):
+                total += tensor.numel() * tensor.element_size()
+
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    try:
+        image = torch.empty(1, int(getattr(model, "in_channels", 1)), height, width, device="meta")
+        z = torch.empty(1, int(config.get("cond_dim", 1)), device="meta")
+        with torch.no_grad():
+            model(image, z)
+    except (RuntimeError, NotImplementedError, TypeError, ValueError, AttributeError):
+        return bound  # a network whose forward cannot run on `meta`: the bound stands
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total

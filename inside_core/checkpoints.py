@@ -40,8 +40,9 @@ from safetensors.torch import save as save_bytes
 from torch import nn
 
 from inside_core.atomic import WriteError, atomic_write_bytes, atomic_write_text
-from inside_core.cards import card_problems, parameter_count
-from inside_core.data.errors import printable
+from inside_core.cards import activation_bytes, card_problems, parameter_count
+from inside_core.data.errors import DataError, printable
+from inside_core.data.files import open_regular, read_bytes
 from inside_core.limits import limit, over_limit
 from inside_core.networks import build_model
 
@@ -86,16 +87,12 @@ def _jsonable(value: Any) -> Any:
 # ------------------------------------------------------------------------------------- reading, bounded
 def _read_weights(weights_path: Path) -> bytes:
     """The whole weights file, read once (so its header, card and tensors are of the same version)."""
-    try:
-        with open(weights_path, "rb") as handle:
-            problem = over_limit("checkpoint_bytes", os.fstat(handle.fileno()).st_size)
-            if problem:
-                raise CheckpointError(f"{weights_path}: checkpoint file too large: {problem}")
-            return handle.read()
-    except FileNotFoundError:
-        raise CheckpointError(f"{weights_path}: checkpoint weights not found") from None
-    except OSError as error:
-        raise CheckpointError(f"{weights_path}: cannot read the checkpoint ({error.strerror or error})") from None
+    if not weights_path.exists():
+        raise CheckpointError(f"{weights_path}: checkpoint weights not found")
+    try:  # a regular file, read no further than the limit (fstat's size is not trusted: /dev/zero says 0)
+        return read_bytes(weights_path, "checkpoint")
+    except DataError as error:
+        raise CheckpointError(f"{weights_path}: checkpoint file refused: {error.problem}") from None
 
 
 def _parse_header(data: bytes, weights_path: Path) -> dict:
@@ -143,7 +140,7 @@ def _read_header(weights_path: Path) -> dict:
         return CheckpointError(f"{weights_path}: not a readable safetensors file ({problem})")
 
     try:
-        with open(weights_path, "rb") as handle:
+        with open_regular(weights_path, "checkpoint") as handle:
             start = handle.read(8)
             if len(start) < 8:
                 raise bad(f"{len(start)} bytes, shorter than the header length field")
@@ -153,6 +150,8 @@ def _read_header(weights_path: Path) -> dict:
                 raise CheckpointError(f"{weights_path}: safetensors header of {length:,} bytes exceeds the limit "
                                       f"of {bound:,} (INSIDE_LIMIT_CARD_BYTES + 1 MiB)")
             text = handle.read(length)
+    except DataError as error:
+        raise CheckpointError(f"{weights_path}: checkpoint file refused: {error.problem}") from None
     except FileNotFoundError:
         raise CheckpointError(f"{weights_path}: checkpoint weights not found") from None
     except OSError as error:
@@ -192,10 +191,8 @@ def _embedded_card(header: dict, weights_path: Path) -> dict | None:
 def _json_copy(card_path: Path) -> dict | None:
     """The JSON card beside the weights, or None if missing or unreadable (it is only a copy)."""
     try:
-        if card_path.stat().st_size > limit("card_bytes"):
-            return None
-        copy = json.loads(card_path.read_bytes())
-    except (OSError, ValueError, RecursionError):
+        copy = json.loads(read_bytes(card_path, "card"))
+    except (OSError, ValueError, RecursionError):  # DataError is a ValueError
         return None
     return copy if isinstance(copy, dict) else None
 
@@ -217,16 +214,16 @@ def _check_copy(card: dict, card_path: Path, weights_path: Path) -> None:
 
 def _json_card(card_path: Path) -> dict:
     """An old-format checkpoint's card: the JSON file, size-limited and checked against the schema."""
+    if not card_path.exists():
+        raise CheckpointError(f"{card_path}: model card missing (every .safetensors needs a .json beside it)")
     try:
         size = card_path.stat().st_size
-    except FileNotFoundError:
-        raise CheckpointError(f"{card_path}: model card missing (every .safetensors needs a .json beside it)") \
-            from None
-    if size > limit("card_bytes"):
-        raise CheckpointError(f"{card_path}: model card of {size:,} bytes exceeds the limit of "
-                              f"{int(limit('card_bytes')):,} (INSIDE_LIMIT_CARD_BYTES)")
-    try:
-        text = card_path.read_bytes()
+        if size > limit("card_bytes"):
+            raise CheckpointError(f"{card_path}: model card of {size:,} bytes exceeds the limit of "
+                                  f"{int(limit('card_bytes')):,} (INSIDE_LIMIT_CARD_BYTES)")
+        text = read_bytes(card_path, "card")
+    except DataError as error:
+        raise CheckpointError(f"{card_path}: model card refused: {error.problem}") from None
     except OSError as error:
         raise CheckpointError(f"{card_path}: cannot read the model card ({error.strerror or error})") from None
     return _parse_card(text, str(card_path))
@@ -349,10 +346,16 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     architecture = dict(card["architecture"])
     try:
         problem = over_limit("model_parameters", parameter_count(architecture))
-    except (TypeError, ValueError, RuntimeError) as error:
+        if problem:
+            raise CheckpointError(f"{card_file}: the card's network is too large: {problem}")
+        problem = over_limit("model_activation_bytes", activation_bytes(architecture))
+        if problem:
+            raise CheckpointError(f"{card_file}: the card's network needs too much memory per image at its "
+                                  f"image size: {problem}")
+    except (TypeError, ValueError, RuntimeError, NotImplementedError) as error:
+        if isinstance(error, CheckpointError):
+            raise
         raise CheckpointError(f"{card_file}: cannot build the architecture in the card ({error})") from None
-    if problem:
-        raise CheckpointError(f"{card_file}: the card's network is too large: {problem}")
     state = _load_tensors(data, weights_path)
     del data
     try:

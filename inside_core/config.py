@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from inside_core.conditions import get_condition
+from inside_core.data.errors import DataError
 
 __all__ = ["DEFAULT_TRAIN", "load_config"]
 
@@ -47,9 +48,13 @@ def _merge(base: dict, override: dict) -> dict:
 
 def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     """A config mapping with its `base:` chain resolved (paths relative to the file that names them)."""
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
+    from inside_core.data.files import read_text
+
+    try:  # a regular file of at most text_bytes (issue 23), then YAML without Python objects
+        config = yaml.safe_load(read_text(path, "text"))
+    except DataError as error:
+        raise ValueError(f"{path}: cannot read the config ({error.problem})") from None
+    except (OSError, yaml.YAMLError, RecursionError) as error:
         raise ValueError(f"{path}: cannot read the config ({str(error).splitlines()[0]})") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path}: a config must be a YAML mapping")

@@ -57,6 +57,12 @@ def _as_tensor(array: Any) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
+def _fitted(shape: tuple[int, int], size: Sequence[int]) -> tuple[int, int]:
+    """(H, W) of `shape` scaled to fit inside `size` with its aspect ratio kept (at least one pixel)."""
+    scale = min(int(size[0]) / shape[0], int(size[1]) / shape[1])
+    return (min(int(size[0]), max(1, round(shape[0] * scale))), min(int(size[1]), max(1, round(shape[1] * scale))))
+
+
 def pad_to_aspect(x: Tensor, aspect: float) -> Tensor:
     """(C, H, W) padded evenly on two sides to height / width = `aspect`, with the median of its border
     pixels (the background, for a scene or a scan), so that resizing keeps shapes round: pad, don't squash."""
@@ -73,8 +79,8 @@ def pad_to_aspect(x: Tensor, aspect: float) -> Tensor:
 
 
 def prepare_image(image: Any, size: Sequence[int] | None = None, channels: int | None = None) -> Tensor:
-    """An image as a float tensor (C, H, W), optionally resized (bilinear) to `size` = (H, W), after padding
-    to that size's aspect ratio (`pad_to_aspect`) so that nothing is squashed.
+    """An image as a float tensor (C, H, W), optionally fitted (bilinear) into `size` = (H, W) and then padded
+    to it (`pad_to_aspect`) so that nothing is squashed.
 
     Accepts a tensor or numpy array shaped (C, H, W), (H, W) or (H, W, C) with C in {1, 3, 4}
     (channels-last arrays are how PIL and imageio hand images over). Integer images are scaled to
@@ -100,10 +106,14 @@ def prepare_image(image: Any, size: Sequence[int] | None = None, channels: int |
         else:
             raise ValueError(f"cannot turn a {x.shape[0]}-channel image into {channels} channels")
     if size is not None and tuple(x.shape[1:]) != tuple(size):
-        x = pad_to_aspect(x, float(size[0]) / float(size[1]))
-    if size is not None and tuple(x.shape[1:]) != tuple(size):
-        x = F.interpolate(x[None], size=tuple(int(s) for s in size), mode="bilinear", align_corners=False,
-                          antialias=True)[0]
+        # resize first, then pad: padding a 1 x 100000 image to a square first would take gigabytes
+        height, width = int(size[0]), int(size[1])
+        fitted = _fitted(tuple(x.shape[1:]), size)
+        if fitted != tuple(x.shape[1:]):
+            x = F.interpolate(x[None], size=fitted, mode="bilinear", align_corners=False, antialias=True)[0]
+        x = pad_to_aspect(x, height / width)
+        if tuple(x.shape[1:]) != (height, width):  # rounding: at most a pixel off
+            x = F.interpolate(x[None], size=(height, width), mode="bilinear", align_corners=False)[0]
     return x.contiguous()
 
 
@@ -118,13 +128,17 @@ def prepare_mask(mask: Any, size: Sequence[int] | None = None) -> np.ndarray:
     if m.dim() != 2:
         raise ValueError(f"expected a mask of shape (H, W) or (1, H, W), got {tuple(m.shape)}")
     m = m.round().long() if torch.is_floating_point(m) else m.long()
-    if size is not None and abs(m.shape[0] / m.shape[1] - size[0] / size[1]) > 1e-6:  # as prepare_image pads
+    if size is not None and tuple(m.shape) != tuple(size):  # as prepare_image: fit first, then pad
+        fitted = _fitted(tuple(m.shape), size)
+        if fitted != tuple(m.shape):
+            m = F.interpolate(m[None, None].float(), size=fitted, mode="nearest")[0, 0].long()
         h, w = m.shape
         aspect = size[0] / size[1]
-        new_h, new_w = (round(w * aspect), w) if h / w < aspect else (h, round(h / aspect))
-        padded = torch.zeros((new_h, new_w), dtype=m.dtype)
-        padded[(new_h - h) // 2:(new_h - h) // 2 + h, (new_w - w) // 2:(new_w - w) // 2 + w] = m
-        m = padded
+        if abs(h / w - aspect) > 1e-6:
+            new_h, new_w = (round(w * aspect), w) if h / w < aspect else (h, round(h / aspect))
+            padded = torch.zeros((new_h, new_w), dtype=m.dtype)
+            padded[(new_h - h) // 2:(new_h - h) // 2 + h, (new_w - w) // 2:(new_w - w) // 2 + w] = m
+            m = padded
     if size is not None and tuple(m.shape) != tuple(size):
         m = F.interpolate(m[None, None].float(), size=tuple(int(s) for s in size), mode="nearest")[0, 0].long()
     return m.numpy().astype(np.int64)
@@ -222,6 +236,19 @@ def _prediction_from_logits(logits: Tensor, conditioning: list, z: np.ndarray | 
 # The Explorer
 
 
+def _tensor_bytes(value: Any, depth: int = 0) -> int:
+    """Bytes of the tensors in `value` (a tensor, a sequence, or an object such as the networks' features)."""
+    if isinstance(value, Tensor):
+        return value.numel() * value.element_size()
+    if depth > 4:
+        return 0
+    if isinstance(value, (list, tuple)):
+        return sum(_tensor_bytes(v, depth + 1) for v in value)
+    if hasattr(value, "__dict__"):
+        return sum(_tensor_bytes(v, depth + 1) for v in vars(value).values())
+    return 0
+
+
 class Explorer:
     """A model and one image; `update(z)` re-runs only the part of the model after the first
     conditioning layer's input (`model.decode`) on the image's cached features.
@@ -245,6 +272,11 @@ class Explorer:
     @property
     def image_size(self) -> tuple[int, int]:
         return (int(self.image.shape[1]), int(self.image.shape[2]))
+
+    @property
+    def nbytes(self) -> int:
+        """Memory this Explorer holds (its image and cached features): what a page session's cache counts."""
+        return _tensor_bytes(self.image) + _tensor_bytes(self.features)
 
     def _z_tensor(self, z: Any, batch: int = 1) -> Tensor | None:
         if not self.conditioned:

@@ -42,11 +42,30 @@ LIMITS: dict[str, Limit] = {
     "image_pixels": Limit(32 * MiB, "pixels", "pixels (width x height) of one dataset image or segmentation PNG"),
     "upload_pixels": Limit(4096 * 4096, "pixels", "pixels (width x height) of one uploaded PNG or JPEG"),
     # in-plane pixel size; resampling time grows with (source size / target spacing)^2
+    # what is computed, not only read: a case's slices once resized, the arrays a split keeps in memory,
+    # the object masks of one scene
+    "case_pixels": Limit(64 * MiB, "pixels", "slices x height x width of one case once resized"),
+    "split_bytes": Limit(1024 * MiB, "bytes", "memory of the arrays one dataset split keeps (images, masks)"),
+    "scene_objects": Limit(64, "objects", "objects (and segmentation PNGs) of one CLEVR-Seg scene"),
+    "session_bytes": Limit(256 * MiB, "bytes", "image features one dashboard session keeps (its Explorers)"),
     "spacing_min_mm": Limit(0.1, "mm", "smallest in-plane pixel size accepted from a NIfTI header"),
     "spacing_max_mm": Limit(20.0, "mm", "largest in-plane pixel size accepted from a NIfTI header"),
+    # files read whole, by kind (inside_core.data.files): far above any real file of the kind
+    "text_bytes": Limit(1 * MiB, "bytes", "size of one small text file (Info.cfg)"),
+    "json_bytes": Limit(16 * MiB, "bytes", "size of one JSON file of a dataset (dataset.json, splits, a scene)"),
+    "table_bytes": Limit(64 * MiB, "bytes", "size of one conditions table (CSV / TSV)"),
+    "image_file_bytes": Limit(256 * MiB, "bytes", "size of one PNG / JPEG file"),
     "checkpoint_bytes": Limit(256 * MiB, "bytes", "size of one .safetensors checkpoint (weights and header)"),
     "card_bytes": Limit(1 * MiB, "bytes", "size of one JSON model card"),
     "model_parameters": Limit(50_000_000, "parameters", "parameters of a network built from a model card"),
+    # the outputs of every layer for one image at the card's image size (the shipped networks: ~12 MiB)
+    "model_activation_bytes": Limit(512 * MiB, "bytes", "activation memory of a card's network for one image"),
+    # conditions declared by a dataset (dataset.json) or a card's condition_spec: z feeds a Linear of cond_dim
+    "cond_dim": Limit(256, "numbers", "length of the condition vector z (a card's cond_dim, a dataset's variables)"),
+    "num_classes": Limit(256, "labels", "labels of a dataset (dataset.json) or classes of a card's network"),
+    "label_value_max": Limit(65535, "", "largest label value in dataset.json (a lookup table of that size is built)"),
+    "categorical_levels": Limit(256, "levels", "levels of one categorical or ordinal variable"),
+    "condition_range_max": Limit(1e9, "", "largest magnitude of a continuous variable's range bound"),
     "model_image_side": Limit(1024, "pixels", "image height or width in a model card"),
     "model_channels": Limit(1024, "channels", "one layer's channel count in a model card"),
 }

@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 from inside_core.atomic import pid_alive, write_error
-from inside_core.data.errors import printable
+from inside_core.data.errors import DataError, printable
+from inside_core.data.files import read_bytes
 
 __all__ = ["RunLock", "RunLockError", "LOCK_NAME"]
 
@@ -90,10 +91,12 @@ class RunLock:
 
     def _holder(self) -> dict | None:
         try:
-            holder = json.loads(self.path.read_text())
+            holder = json.loads(read_bytes(self.path, "text"))  # a regular file, bounded
         except FileNotFoundError:
             return None
-        except (OSError, ValueError):
+        except DataError as error:
+            return None if error.problem == "file missing" else {}
+        except (OSError, ValueError, RecursionError):
             return {}  # unreadable: treated as stale if old enough, below
         return holder if isinstance(holder, dict) else {}
 

@@ -39,8 +39,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import save
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from tqdm import tqdm
@@ -184,17 +183,10 @@ def save_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, s
 
 def load_state(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
     """Restore model, optimizer and RNG from a resume file; returns its JSON state (epoch, history...)."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: resume state not found")
-    try:
-        tensors = load_file(str(path))
-        from safetensors import safe_open
+    from inside_core.run_files import read_resume_state
 
-        with safe_open(str(path), framework="pt") as handle:
-            meta = json.loads(handle.metadata()["state"])
-    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: not a readable resume state ({str(error).splitlines()[0]})") from None
+    path = Path(path)
+    tensors, meta = read_resume_state(path)  # bounded, every field checked: one line if hostile (issue 23)
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(model_state)
@@ -206,8 +198,16 @@ def load_state(path: str | os.PathLike, model: nn.Module, optimizer: torch.optim
         if key.startswith("optim."):
             _, index, name = key.split(".", 2)
             optim_state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": optim_state, "param_groups": meta.pop("param_groups")})
-    torch.set_rng_state(tensors["rng.torch"])
+    parameters = list(model.parameters())
+    for index, entries in optim_state.items():  # Adam's moments have their parameter's shape
+        if index >= len(parameters) or any(v.dim() and v.shape != parameters[index].shape for v in entries.values()):
+            raise CheckpointError(f"{path}: the resume state's optimizer state does not fit this config's model")
+    try:
+        optimizer.load_state_dict({"state": optim_state, "param_groups": meta.pop("param_groups")})
+        torch.set_rng_state(tensors["rng.torch"])
+    except (ValueError, RuntimeError, KeyError, TypeError, IndexError) as error:
+        raise CheckpointError(f"{path}: the resume state's optimizer or random state does not fit "
+                              f"({str(error).splitlines()[0][:200]})") from None
     return meta
 
 
@@ -259,12 +259,14 @@ def train(config: dict, out_dir: str | os.PathLike | None = None, resume: str | 
     runs, so a second run into the same folder stops at once (RunLockError, one line) instead of
     silently overwriting the first one's results; the lock of a killed run is taken over.
     """
+    from inside_core.run_files import refuse_previous_run
     from inside_core.run_lock import RunLock
 
     out = Path(out_dir or Path("runs") / config["name"])
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun rank 0 holds the lock for every rank
         return _train(config, out, resume, command, quiet)
     with RunLock(out):
+        refuse_previous_run(out, config["name"], resume)  # a finished run is never replaced (issue 23)
         return _train(config, out, resume, command, quiet)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from inside_core.conditions.base import Condition, Control, _minus, format_number
+from inside_core.limits import limit, over_limit
 
 __all__ = ["LABEL_SIZE_DEFAULT", "LABEL_SIZE_RANGE", "MISSING_POLICIES", "TABLE_BUILT_INS", "TABLE_TYPES",
            "TableCondition", "declaration_problems", "is_missing", "normalise_declaration"]
@@ -29,6 +30,7 @@ MISSING_POLICIES = ("drop", "fill")
 LABEL_SIZE_RANGE = (0.0, 1.0)
 LABEL_SIZE_DEFAULT = 0.15
 _MISSING_WORDS = ("", "na", "nan", "n/a", "none", "null")
+MAX_NAME = 64  # characters of a variable's name, unit or level: shown as labels on the page
 
 
 def is_missing(value: Any) -> bool:
@@ -52,9 +54,11 @@ def declaration_problems(name: str, declaration: Any, labels: Sequence[str] | No
 
     `labels`: the dataset's label names, to check the label a label_centroid / label_size refers to.
     """
-    where = f"condition {name!r}"
+    where = f"condition {str(name)[:MAX_NAME]!r}"
     if not isinstance(name, str) or not name.strip() or name == "case":
         return [f"{where}: a variable needs a name other than 'case'"]
+    if len(name) > MAX_NAME or not name.isprintable():
+        return [f"{where}: a variable's name must be at most {MAX_NAME} printable characters"]
     if not isinstance(declaration, Mapping):
         return [f"{where}: the declaration must be an object like {{\"type\": \"continuous\", \"range\": [0, 1]}}"]
     kind = declaration.get("type")
@@ -66,10 +70,22 @@ def declaration_problems(name: str, declaration: Any, labels: Sequence[str] | No
         if not (isinstance(bounds, Sequence) and not isinstance(bounds, str) and len(bounds) == 2
                 and all(_is_number(b) for b in bounds) and bounds[0] < bounds[1]):
             problems.append(f"{where}: a continuous variable needs \"range\": [low, high] with low < high")
+        elif not all(abs(b) <= limit("condition_range_max") for b in bounds):  # its width stays finite too
+            problems.append(f"{where}: \"range\" bounds must be within ±{limit('condition_range_max'):g} "
+                            "(INSIDE_LIMIT_CONDITION_RANGE_MAX)")
+        if "default" in declaration and not _is_number(declaration["default"]):
+            problems.append(f"{where}: \"default\" must be a finite number")
+    if not (declaration.get("unit") is None or (isinstance(declaration["unit"], str) and len(declaration["unit"])
+                                                  <= MAX_NAME and declaration["unit"].isprintable())):
+        problems.append(f"{where}: \"unit\" must be a text of at most {MAX_NAME} printable characters")
     if kind in ("categorical", "ordinal"):
         values = declaration.get("values")
         if not (isinstance(values, Sequence) and not isinstance(values, str) and values):
             problems.append(f"{where}: a {kind} variable needs a non-empty \"values\" list")
+        elif over_limit("categorical_levels", len(values)):
+            problems.append(f"{where}: {over_limit('categorical_levels', len(values))}")
+        elif not all((isinstance(v, str) or _is_number(v)) and len(str(v)) <= MAX_NAME for v in values):
+            problems.append(f"{where}: \"values\" must be texts or numbers of at most {MAX_NAME} characters")
         elif len({str(v) for v in values}) != len(values):
             problems.append(f"{where}: \"values\" holds duplicates")
     if kind in ("label_centroid", "label_size"):
@@ -276,6 +292,9 @@ class TableCondition(Condition):
         if len(set(keys)) != len(keys):
             raise ValueError(f"the declared variables give clashing control keys: {', '.join(keys)}")
         self.cond_dim = sum(v.width for v in self._vars)
+        problem = over_limit("cond_dim", self.cond_dim)
+        if problem:
+            raise ValueError(f"the declared variables make z {problem}")
         self.sweep = {k: r for v in self._vars for k, r in v.sweep().items()}
         self.title = ", ".join(self.variables)
         self.z_encoding = "concatenated in this order: " + "; ".join(v.encoding_line() for v in self._vars)

@@ -66,6 +66,7 @@ from inside_core.data.acdc_volume import (  # re-exported: the public names of i
 )
 from inside_core.data.cache import cached_arrays, decode_meta, encode_meta
 from inside_core.data.errors import DataError
+from inside_core.data.safe_io import check_case_pixels
 
 __all__ = [
     "APEX_DIRECTION", "LABELS", "decide_slice_order", "image_slice_order", "load_canonical", "PATIENT_PATTERN",
@@ -108,13 +109,12 @@ def _patients_in(folder: Path) -> list[Path]:
 
 def read_info(folder: Path) -> dict:
     """Info.cfg as a dict; ED, ES (and NbFrame when present) as int, Height/Weight as float."""
+    from inside_core.data.files import finite_number, read_text
+
     path = folder / "Info.cfg"
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise DataError(path, "Info.cfg missing") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(path, f"unreadable Info.cfg ({error})") from None
+    if not path.exists():
+        raise DataError(path, "Info.cfg missing")
+    text = read_text(path, "text", root=folder)  # a regular file in the folder, bounded (issue 23)
     info: dict = {}
     for line in text.splitlines():
         if ":" in line:
@@ -126,14 +126,17 @@ def read_info(folder: Path) -> dict:
     for key in ("ED", "ES", "NbFrame"):
         if key in info:
             try:
-                info[key] = int(float(info[key]))
+                number = finite_number(info[key])
             except ValueError:
-                raise DataError(path, f"Info.cfg {key} is not a number: {info[key]!r}") from None
+                raise DataError(path, f"Info.cfg {key} is not a number: {info[key][:40]!r}") from None
+            if not (number.is_integer() and 0 <= number <= 9999):
+                raise DataError(path, f"Info.cfg {key} must be a frame number 0-9999, got {number:g}")
+            info[key] = int(number)
     for key in ("Height", "Weight"):
         try:
-            info[key] = float(info[key])
+            info[key] = finite_number(info[key])
         except (KeyError, ValueError):
-            pass
+            pass  # optional: an unreadable or infinite one stays text
     return info
 
 
@@ -214,6 +217,7 @@ def preprocess_patient(folder: Path, image_size: int | tuple[int, int],
     zooms = all_zooms["ED"]
     target = spacing_tuple(spacing, zooms)
     num_slices = volumes["ED"].shape[2]
+    check_case_pixels(2 * num_slices, size, frame_path(folder, info["ED"]))  # ED and ES slices once resized
     geometry = patient_geometry(folder, info, volumes, zooms, affines["ED"])  # images and headers only
     reverse, centre = geometry["reverse"], geometry["centre"]
     positions = slice_positions(num_slices, reverse)

@@ -42,10 +42,11 @@ def load_canonical(path: Path) -> tuple[np.ndarray, tuple[float, ...], np.ndarra
 
 
 def _read_nifti(path: Path) -> tuple[nib.Nifti1Image, np.ndarray, tuple[float, ...]]:
-    from inside_core.data.safe_io import check_nifti_header, check_spacing
+    from inside_core.data.safe_io import check_nifti_header, check_spacing, check_volume_file
 
     if not path.exists():
         raise DataError(path, "NIfTI file missing")
+    check_volume_file(path)  # a regular file, its size, its stored pixel size (issue 23)
     try:
         image = nib.load(path)  # the header only: the data is read below, once its size is known
     except Exception as error:  # nibabel, gzip and zlib raise many types for damaged files
@@ -64,7 +65,10 @@ def _read_nifti(path: Path) -> tuple[nib.Nifti1Image, np.ndarray, tuple[float, .
 
 def load_affine(path: Path) -> np.ndarray | None:
     """The voxel-to-world affine a NIfTI header sets (header only), or None if it sets none or is unreadable."""
+    from inside_core.data.safe_io import check_volume_file
+
     try:
+        check_volume_file(path)  # nibabel would block on a FIFO
         return header_affine(nib.load(path).header)
     except Exception:  # the data itself is read (and its errors reported) by load_nifti
         return None
@@ -268,6 +272,9 @@ def preprocess_volume(volume: np.ndarray, zooms: tuple[float, ...], affine: np.n
     reverse, order_from = decide_slice_order(affine, volume, zooms, centre)
     size = size_tuple(image_size)
     target = spacing_tuple(spacing, zooms)
+    from inside_core.data.safe_io import check_case_pixels
+
+    check_case_pixels(first.shape[2], size, "the volume")  # before any slice is resampled
     normalised = normalise_volume(first)
     images = np.stack([resample_slice(normalised[:, :, k], zooms[:2], target, centre, size, labels=False)
                        for k in range(first.shape[2])])

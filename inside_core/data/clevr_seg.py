@@ -25,7 +25,7 @@ name, the seed and the condition: not on the split, the order or the image size.
 from __future__ import annotations
 
 import hashlib
-import json
+import math
 import re
 from pathlib import Path
 
@@ -36,6 +36,9 @@ from PIL import Image
 from inside_core.conditions import CONDITION_VALUES, get_condition, list_conditions
 from inside_core.data.cache import cached_arrays, decode_meta, encode_meta
 from inside_core.data.errors import DataError
+from inside_core.data.files import read_json
+from inside_core.data.safe_io import check_case_pixels
+from inside_core.limits import over_limit
 
 # the registered conditions whose samples are CLEVR-Seg scenes
 CONDITIONS = tuple(name for name in list_conditions() if get_condition(name).dataset == "clevr-seg")
@@ -103,12 +106,9 @@ def read_segmentation(path: Path) -> np.ndarray:
 
 def read_scene(path: Path) -> list[dict]:
     """The scene's objects, each checked for pixel_coords, color, shape and size."""
-    try:
-        scene = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(path, "scene JSON missing") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(path, f"unreadable scene JSON ({error})") from None
+    if not path.exists():
+        raise DataError(path, "scene JSON missing")
+    scene = read_json(path, "scene JSON")  # regular file, size and nesting bounded, NaN / Infinity refused
     objects = scene.get("objects") if isinstance(scene, dict) else None
     if not isinstance(objects, list):
         raise DataError(path, "scene JSON has no 'objects' list")
@@ -121,13 +121,15 @@ def read_scene(path: Path) -> list[dict]:
         if missing:
             raise DataError(path, f"object {k} lacks {', '.join(missing)}")
         coords = obj["pixel_coords"]
-        if not (isinstance(coords, list) and len(coords) >= 2 and all(isinstance(c, (int, float)) for c in coords[:2])):
-            raise DataError(path, f"object {k} has malformed pixel_coords {coords!r}")
+        if not (isinstance(coords, list) and len(coords) >= 2
+                and all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c)
+                        for c in coords[:2])):
+            raise DataError(path, f"object {k} has malformed pixel_coords {str(coords)[:80]}")
         for attribute in ("colour", "shape", "size"):
             key = get_condition(attribute).scene_key
             if obj[key] not in CONDITION_VALUES[attribute]:
                 allowed = ", ".join(CONDITION_VALUES[attribute])
-                raise DataError(path, f"object {k} has unknown {key} {obj[key]!r} (expected {allowed})")
+                raise DataError(path, f"object {k} has unknown {key} {repr(obj[key])[:80]} (expected {allowed})")
     return objects
 
 
@@ -141,6 +143,10 @@ def read_record(root: Path, name: str) -> tuple[np.ndarray, list[dict], np.ndarr
         raise DataError(
             root / "segmentations" / name, f"{len(files)} segmentation PNGs but the scene has {len(objects)} objects"
         )
+    problem = over_limit("scene_objects", len(files))
+    if problem:
+        raise DataError(root / "segmentations" / name, problem)
+    check_case_pixels(len(files), image.shape[:2], root / "segmentations" / name)  # the masks held at once
     masks = []
     for path in files:
         mask = read_segmentation(path)
@@ -263,13 +269,20 @@ class ClevrSegDataset(torch.utils.data.Dataset):
         from tqdm import tqdm
 
         images, masks, zs, metas = [], [], [], []
+        kept = 0  # bytes of the (resized) images and masks kept so far
         for index, name in enumerate(tqdm(self.names, desc=f"CLEVR-Seg {self.split}", disable=not progress)):
             image, objects, object_masks = read_record(self.root, name)
             height, width = image.shape[:2]
             z, value, chosen = draw_condition(name, self.seed, self.condition, objects, width, height)
             target = object_masks[chosen].any(axis=0).astype(np.uint8)
+            del object_masks
             images.append(resize_image(image, self.image_size))
             masks.append(resize_mask(target, self.image_size))
+            kept += images[-1].nbytes + masks[-1].nbytes
+            problem = over_limit("split_bytes", kept)
+            if problem:
+                raise DataError(self.root / "images", f"the {self.split} split held in memory: {problem} "
+                                f"(at {images[-1].shape[1]}x{images[-1].shape[0]} pixels; pass a smaller image_size)")
             zs.append(z)
             metas.append({"name": name, "condition": self.condition, "value": value, "objects": chosen,
                           "index": index, "native_size": [height, width]})

@@ -61,7 +61,9 @@ from inside_core.data.nnunet_layout import (
     table_condition,
     table_variables,
 )
+from inside_core.data.safe_io import check_case_pixels
 from inside_core.geometry import pixel_to_normalised
+from inside_core.limits import over_limit
 
 NO_NORM = "noNorm"  # nnU-Net v2's channel name for "no normalisation"
 
@@ -69,7 +71,7 @@ __all__ = ["FILE_ENDINGS", "SPLITS", "TABLE_NAMES", "Layout", "read_dataset_json
            "read_layout", "case_ids", "channel_files", "label_file", "read_table", "parse_cell", "table_variables",
            "split_cases", "labelled_test_cases", "SPLITS_FILE", "read_splits_file", "splits_problems",
            "layout_split", "table_condition", "NO_NORM", "read_channels", "read_labels",
-           "label_values_problem", "fit_slice", "built_in_value", "NnUNetDataset", "card_fields"]
+           "label_values_problem", "label_indices", "fit_slice", "built_in_value", "NnUNetDataset", "card_fields"]
 
 
 # ------------------------------------------------------------------------------------------- the files
@@ -144,6 +146,16 @@ def label_values_problem(labels: np.ndarray, layout: Layout) -> str | None:
         return None
     allowed = ", ".join(f"{v} ({n})" for n, v in layout.labels.items())
     return f"label values {', '.join(str(v) for v in bad[:5])} are not in dataset.json's labels: {allowed}"
+
+
+def label_indices(labels: np.ndarray, layout: Layout) -> np.ndarray:
+    """Label values as class indices 0..K-1 in dataset.json's order; a value it does not declare becomes 0
+    (background). No lookup table as large as the largest value in the file is built."""
+    values = np.array(list(layout.labels.values()), np.int64)
+    order = np.argsort(values)
+    position = np.clip(np.searchsorted(values[order], labels), 0, len(values) - 1)
+    found = values[order][position] == labels
+    return np.where(found, order[position], 0).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------------- the geometry
@@ -248,6 +260,7 @@ class NnUNetDataset(torch.utils.data.Dataset):
         layout, spec = self.layout, self.condition.variables
         rows = self._rows()
         images, masks, zs, metas = [], [], [], []
+        kept = 0  # bytes of the resized images and masks so far
         for folder, case in self.cases:
             values = self.case_values(case, rows)
             if any(v is None and spec[n]["missing"] == "drop" for n, v in values.items()):
@@ -266,10 +279,13 @@ class NnUNetDataset(torch.utils.data.Dataset):
             problem = label_values_problem(labels, layout)
             if problem:
                 raise DataError(path, problem)
-            lookup = np.zeros(max(layout.labels.values()) + 1, np.int64)
-            lookup[list(layout.labels.values())] = np.arange(self.num_classes)
-            indices = lookup[labels]
+            indices = label_indices(labels, layout)
             count = stack.shape[0]
+            check_case_pixels(count, self.image_size, files[0])
+            kept += count * (stack.shape[1] * 4 + 1) * self.image_size[0] * self.image_size[1]
+            problem = over_limit("split_bytes", kept)
+            if problem:
+                raise DataError(self.root, f"the {self.split} split held in memory once resized: {problem}")
             for k in range(count):
                 image, mask, placement = fit_slice(stack[k], indices[k], spacing, self.image_size)
                 slice_values = dict(values)

@@ -33,6 +33,7 @@ from PIL import Image
 
 from inside_core.data.cache import atomic_folder
 from inside_core.data.errors import DataError
+from inside_core.data.files import parse_json, read_json, read_text
 
 __all__ = ["import_folder", "export_dataset", "guess_conditions"]
 
@@ -83,10 +84,9 @@ def _read_json_option(text: str | None) -> Any:
     if not text:
         return None
     path = Path(text)
-    try:
-        return json.loads(path.read_text() if path.exists() else text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{text}: not JSON ({error})") from None
+    if path.exists():
+        return read_json(path, "JSON")  # regular file, bounded, nesting and non-finite numbers refused
+    return parse_json(text, text[:60], "JSON")
 
 
 def import_folder(images: str | Path, masks: str | Path, table: str | Path | None, out: str | Path,
@@ -110,7 +110,7 @@ def import_folder(images: str | Path, masks: str | Path, table: str | Path | Non
         pairs.append((stem, _case_id(stem), path, mask))
     header, rows = ["case"], []
     if table:
-        text = Path(table).read_text(encoding="utf-8-sig")
+        text = read_text(table, "table", encoding="utf-8-sig")
         delimiter = "\t" if str(table).lower().endswith(".tsv") else ","
         reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
         header = list(reader.fieldnames or [])

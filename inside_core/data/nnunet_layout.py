@@ -19,7 +19,6 @@ labelled imagesTs. `inside data export` writes one, so an exported dataset keeps
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ import numpy as np
 
 from inside_core.conditions import TABLE_BUILT_INS, TableCondition, declaration_problems, is_missing
 from inside_core.data.errors import DataError
+from inside_core.data.files import confined, read_json, read_text
+from inside_core.limits import limit, over_limit
 
 __all__ = ["FILE_ENDINGS", "SPLITS", "TABLE_NAMES", "Layout", "read_dataset_json", "layout_problems", "find_table",
            "read_layout", "case_ids", "channel_files", "label_file", "read_table", "parse_cell", "table_variables",
@@ -69,10 +70,7 @@ def read_dataset_json(root: Path) -> dict:
     path = root / "dataset.json"
     if not path.exists():
         raise DataError(path, "dataset.json missing (not an nnU-Net raw folder)")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(path, f"unreadable dataset.json ({error})") from None
+    meta = read_json(path, "dataset.json", root=root)
     if not isinstance(meta, dict):
         raise DataError(path, "dataset.json must hold a JSON object")
     return meta
@@ -99,6 +97,11 @@ def layout_problems(meta: dict) -> list[str]:
             bad = [name for name, value in labels.items() if not isinstance(value, int) or isinstance(value, bool)]
             if bad:
                 problems.append(f"labels {', '.join(bad)} are not single integers (region labels are not supported)")
+            elif not all(0 <= value <= limit("label_value_max") for value in labels.values()):
+                problems.append(f"label values must be 0-{int(limit('label_value_max')):,} "
+                                "(INSIDE_LIMIT_LABEL_VALUE_MAX)")
+            elif over_limit("num_classes", len(labels)):
+                problems.append(f"labels: {over_limit('num_classes', len(labels))}")
             elif 0 not in labels.values():
                 problems.append("labels need a background with value 0")
             elif len(set(labels.values())) != len(labels):
@@ -108,7 +111,13 @@ def layout_problems(meta: dict) -> list[str]:
         problems.append("conditions must map variable names to declarations")
     else:
         names = list(labels) if isinstance(labels, dict) else None
-        problems += [p for name, decl in conditions.items() for p in declaration_problems(name, decl, names)]
+        found = [p for name, decl in conditions.items() for p in declaration_problems(name, decl, names)]
+        if not found and conditions:
+            try:  # all together: z's width within the limit, control keys distinct
+                TableCondition({"variables": conditions})
+            except ValueError as error:
+                found.append(str(error))
+        problems += found
     axis = meta.get("slice_axis", -1)
     if not isinstance(axis, int) or isinstance(axis, bool) or axis not in (-3, -2, -1, 0, 1, 2):
         problems.append(f"slice_axis must be 0, 1, 2 or -1 (the last), got {axis!r}")
@@ -116,9 +125,18 @@ def layout_problems(meta: dict) -> list[str]:
 
 
 def find_table(root: Path, meta: dict) -> Path | None:
-    if isinstance(meta.get("conditions_file"), str):
-        return root / meta["conditions_file"]
-    return next((root / n for n in TABLE_NAMES if (root / n).exists()), None)
+    """The conditions table: dataset.json's "conditions_file" (a path inside the folder, else refused in one
+    line naming dataset.json and never what is there), or conditions.csv / .tsv."""
+    named = meta.get("conditions_file")
+    if named is not None:
+        if not isinstance(named, str) or not named.strip():
+            raise DataError(root / "dataset.json", "\"conditions_file\" must be a file name inside the folder")
+        try:
+            return confined(root / named, root)
+        except DataError as error:
+            raise DataError(root / "dataset.json", f"\"conditions_file\" {error.problem}") from None
+    found = next((root / n for n in TABLE_NAMES if (root / n).exists()), None)
+    return None if found is None else confined(found, root)  # a symlink out of the folder is refused
 
 
 def read_layout(root: str | Path) -> Layout:
@@ -168,12 +186,9 @@ def read_table(path: Path) -> tuple[list[str], dict[str, tuple[int, dict[str, st
 
     Line numbers are the file's, the header being line 1. A duplicate case keeps its first row.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(path, "conditions table missing") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise DataError(path, f"unreadable conditions table ({error})") from None
+    if not path.exists():
+        raise DataError(path, "conditions table missing")
+    text = read_text(path, "table", encoding="utf-8-sig")
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     reader = csv.reader(text.splitlines(), delimiter=delimiter)
     header = [h.strip() for h in next(reader, [])]
@@ -266,10 +281,7 @@ def read_splits_file(root: Path) -> dict[str, list[str]] | None:
     path = Path(root) / SPLITS_FILE
     if not path.exists():
         return None
-    try:
-        folds = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(path, f"unreadable {SPLITS_FILE} ({error})") from None
+    folds = read_json(path, SPLITS_FILE, root=root)
     fold = folds[0] if isinstance(folds, list) and folds else None
     if not (isinstance(fold, dict) and all(isinstance(fold.get(k), list) and all(isinstance(c, str) for c in fold[k])
                                            for k in ("train", "val"))):

@@ -171,7 +171,10 @@ def validate_nnunet(path: str | Path) -> Report:
         declared = meta.get("conditions") if isinstance(meta.get("conditions"), dict) else {}
         good = {n: d for n, d in declared.items() if not declaration_problems(n, d, list(meta["labels"]))}
         meta = {**meta, "conditions": good}
-    layout = _layout(root, meta)
+    try:
+        layout = _layout(root, meta)
+    except DataError as error:  # a conditions table named outside the folder (issue 23)
+        return Report("nnunet", str(root), 0, [*problems, Problem(error.path, error.problem)])
     ending, channels = layout.file_ending, len(layout.channels)
     train = nnunet.case_ids(root, "imagesTr", ending)
     test = nnunet.case_ids(root, "imagesTs", ending)

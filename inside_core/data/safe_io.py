@@ -29,10 +29,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from inside_core.data.errors import DataError
+from inside_core.data.files import open_regular
 from inside_core.limits import limit, over_limit
 
 __all__ = ["open_image", "image_rgb_uint8", "image_float", "inflate_gzip", "nifti_from_bytes",
-           "check_nifti_header", "check_spacing", "GREY_WIDE_MODES"]
+           "check_nifti_header", "check_spacing", "check_volume_file", "raw_pixel_size",
+           "check_case_pixels", "GREY_WIDE_MODES"]
 
 # PIL modes of one-channel images wider than 8 bits: scaled by their own range
 GREY_WIDE_MODES = ("I", "I;16", "I;16L", "I;16B", "I;16N", "F")
@@ -44,13 +46,18 @@ def open_image(source: Path | bytes, name: object, pixels_limit: str = "image_pi
                formats: tuple[str, ...] | None = None, unreadable: str = "unreadable image") -> Image.Image:
     """The image at `source` (a path or the file's bytes), decoded, or a one-line DataError naming `name`.
 
-    Width x height comes from the header and is checked against limit `pixels_limit` before decoding.
+    Width x height comes from the header and is checked against limit `pixels_limit` before decoding. A path
+    is opened through `inside_core.data.files.open_regular` (a regular file within `image_file_bytes`).
     """
     try:
-        with warnings.catch_warnings():
+        handle = io.BytesIO(source) if isinstance(source, bytes) else open_regular(source, "image")
+    except DataError as error:  # missing, not a regular file, too large: said of `name`
+        raise DataError(name, "image file missing" if error.problem == "file missing" else error.problem) from None
+    try:
+        with warnings.catch_warnings(), handle:
             # our own limit is below PIL's warning threshold; its warning must not leak to the console
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(source) if isinstance(source, bytes) else source)
+            image = Image.open(handle)
             try:
                 if formats is not None and image.format not in formats:
                     raise DataError(name, f"a {image.format} image; expected {' or '.join(formats)}")
@@ -116,9 +123,14 @@ def inflate_gzip(data: bytes, name: object, max_bytes: int) -> bytes:
             if decompressor.unconsumed_tail:
                 chunk = decompressor.unconsumed_tail
             elif decompressor.eof:
-                rest = decompressor.unused_data
-                if not rest.strip(b"\0"):
-                    break  # end of the (last) member; trailing zero padding is allowed
+                # a member ended: what follows is zero padding, another member, or nothing. The member
+                # may end exactly at a chunk's end (unused_data empty), so look at the input still unread
+                rest = decompressor.unused_data.lstrip(b"\0")
+                while not rest and position < len(view):
+                    rest = bytes(view[position:position + _INFLATE_CHUNK]).lstrip(b"\0")
+                    position += _INFLATE_CHUNK
+                if not rest:
+                    break  # end of the last member; trailing zero padding is allowed
                 decompressor = zlib.decompressobj(wbits=31)  # a further gzip member
                 chunk = rest
             elif position < len(view):
@@ -160,6 +172,39 @@ def check_spacing(zooms: tuple[float, ...], name: object) -> None:
                             "(INSIDE_LIMIT_SPACING_MIN_MM / INSIDE_LIMIT_SPACING_MAX_MM)")
 
 
+def raw_pixel_size(first: bytes, header_size: int) -> tuple[float, float]:
+    """The in-plane pixel size (pixdim[1], pixdim[2]) as the file stores it. nibabel mends a header while
+    reading it (0 becomes 1 mm, a negative size its absolute value): the check must see the raw bytes."""
+    order = "<" if struct.unpack("<i", first[:4])[0] == header_size else ">"
+    if header_size == 348:  # NIfTI-1: float32 pixdim[8] at byte 76
+        return struct.unpack(f"{order}2f", first[80:88])
+    return struct.unpack(f"{order}2d", first[112:128])  # NIfTI-2: float64 pixdim[8] at byte 104
+
+
+def check_volume_file(path: Path) -> None:
+    """DataError unless `path` is a regular file within the `volume_bytes` limit whose NIfTI header stores a
+    plausible pixel size (before nibabel mends it). Called before nibabel opens the file."""
+    with open_regular(path, "volume") as handle:
+        start = handle.read(1 << 20)
+    try:
+        first = inflate_gzip(start, path, 540) if start[:2] == b"\x1f\x8b" else start[:540]
+        _, _, header_size = _nifti_classes(first, path)
+    except DataError:
+        return  # not a NIfTI header at all: nibabel's reading says so, as for any damaged file
+    if len(first) >= header_size:
+        check_spacing(raw_pixel_size(first, header_size), path)
+
+
+def check_case_pixels(num_slices: int, size: tuple[int, int], name: object) -> None:
+    """DataError if `num_slices` slices at `size` (H, W) exceed the `case_pixels` limit: what a case becomes
+    once resized. The stored volume is bounded by `volume_voxels`, but 10^6 slices of 1 x 1 pixels each
+    resized to 128 x 128 are 16 G pixels."""
+    pixels = int(num_slices) * int(size[0]) * int(size[1])
+    problem = over_limit("case_pixels", pixels)
+    if problem:
+        raise DataError(name, f"{num_slices:,} slices of {size[0]}x{size[1]} pixels once resized: {problem}")
+
+
 def _nifti_classes(first: bytes, name: object) -> tuple:
     """(image class, header class, header size) for NIfTI-1 (348-byte header) or NIfTI-2 (540)."""
     import nibabel as nib
@@ -189,6 +234,7 @@ def nifti_from_bytes(data: bytes, name: object, voxels_limit: str = "upload_voxe
     _, header_class, header_size = _nifti_classes(first, name)
     if len(first) < header_size:
         raise DataError(name, f"truncated NIfTI: {len(first)} bytes, the header alone needs {header_size}")
+    check_spacing(raw_pixel_size(first, header_size), name)  # before nibabel mends 0 or negative sizes
     try:
         header = header_class.from_fileobj(io.BytesIO(first[:header_size]))
         shape = tuple(int(s) for s in header.get_data_shape())
