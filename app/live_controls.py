@@ -67,6 +67,9 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
+from app.page_state import use
+from app.protocol import parse_frames_request
+
 PAGE = Path(__file__).with_suffix(".html")
 SCRIPTS = (Path(__file__).with_name("live_controls_scrub.js"),)  # served beside the page (its <script src>)
 STATE_PREFIX = "_live_controls."  # st.session_state[STATE_PREFIX + key]: {"ack", "seq", "final"} of the last value
@@ -177,6 +180,7 @@ def live_values(controls: Sequence[Any], stacks: Stacks | None = None) -> dict[s
             current = default_value(control, stack) if current is None else current
             st.session_state[control.key] = current
         values[control.key] = current
+    use(*values)  # they are the page's: its link holds them (app/page_state.py)
     return values
 
 
@@ -186,16 +190,15 @@ def live_state(key: str) -> dict[str, Any]:
 
 
 def frames_wanted(key: str, frames_key: str | None) -> int | None:
-    """The part of the pictures named `frames_key` the component `key` asked for ("KEY#PART" in its
-    message), or None (once: asking again needs a new message). The page then passes that part as
-    `frames` to `live_controls` in this run."""
+    """The part of the pictures named `frames_key` the component `key` asked for (the `frames` field of its
+    message: app/protocol.py), or None (once: asking again needs a new message). The page then passes
+    that part as `frames` to `live_controls` in this run."""
     state = st.session_state.get(STATE_PREFIX + key) or {}
-    asked = str(state.get("frames") or "")
-    name, _, part = asked.rpartition("#")
-    if frames_key is None or name != frames_key or not part.isdigit():
+    asked = parse_frames_request(state.get("frames"))
+    if frames_key is None or asked is None or asked[0] != frames_key:
         return None
     state["frames"] = None  # answered: a later run for another reason does not compute it again
-    return int(part)
+    return asked[1]
 
 
 def dragging(key: str) -> bool:

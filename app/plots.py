@@ -136,6 +136,11 @@ def jpeg_bytes(rgb: np.ndarray, quality: int = 92) -> bytes:
     return buffer.getvalue()
 
 
+def jpeg_uri(jpeg: bytes) -> str:
+    """JPEG bytes as a data URI (what an <img> in a component shows)."""
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
+
+
 def jpeg_data_uri(rgb: np.ndarray, quality: int = 88) -> str:
     """A uint8 image as a JPEG data URI: the attention figure's background, a few kB instead of the
     ~100 kB of a PNG, and it is re-sent with every figure update."""
@@ -194,6 +199,15 @@ def _image_axes(height: int, width: int, anchor: str = "x", **extra) -> tuple[di
 def _layout(**items) -> dict:
     return {"template": "none", "margin": PLOT_MARGIN, "paper_bgcolor": "rgba(0,0,0,0)",
             "plot_bgcolor": "rgba(0,0,0,0)", **items}
+
+
+def with_room_for_ticks(figure: dict) -> dict:
+    """Every axis that shows tick labels grows the margin to fit them (plotly's `automargin`): with the
+    page's narrow margins a label such as "−1" lost its minus sign at the edge."""
+    for name, axis in figure["layout"].items():
+        if name.startswith(("xaxis", "yaxis")) and isinstance(axis, dict) and axis.get("showticklabels", True):
+            axis.setdefault("automargin", True)
+    return figure
 
 
 def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray], channel: int | None = None,
@@ -331,7 +345,7 @@ def details_figure(table: dict[str, np.ndarray], channel: int | None = None, poi
         yaxis5={"domain": [0, 0.4], "anchor": "x5"},
     )
     layout["margin"] = dict(PLOT_MARGIN, l=36, t=40, b=40)
-    return {"data": data, "layout": layout}
+    return with_room_for_ticks({"data": data, "layout": layout})
 
 
 def heatmap_figure(values: np.ndarray, title: str, colourscale: str = MEAN_COLOURSCALE, centre: bool = False) -> dict:
@@ -375,13 +389,14 @@ def bars_figure(values: dict[str, np.ndarray], highlight: int | None = None) -> 
                             "showarrow": False, "yanchor": "bottom"})
     layout["annotations"] = annotations
     layout["margin"] = dict(PLOT_MARGIN, l=40, t=36)
-    return {"data": data, "layout": layout}
+    return with_room_for_ticks({"data": data, "layout": layout})
 
 
 def means_figure(grid: np.ndarray, means: np.ndarray, variable: str) -> dict:
     """Channel-averaged Gaussian means (mu_x, mu_y) against a swept variable."""
     data = [{"type": "scatter", "x": grid, "y": means[:, column], "mode": "lines+markers", "name": name}
             for column, name in enumerate(("mean μx", "mean μy"))]
-    return {"data": data, "layout": _layout(height=260, xaxis={"title": {"text": variable}},
-                                            yaxis={"title": {"text": "normalised position"}, "range": [-1, 1]},
-                                            title={"text": "INSIDE's attention means along the sweep"})}
+    return with_room_for_ticks({"data": data, "layout": _layout(
+        height=260, xaxis={"title": {"text": variable}}, yaxis={"title": {"text": "normalised position"},
+                                                                "range": [-1.05, 1.05]},
+        title={"text": "INSIDE's attention means along the sweep"})})

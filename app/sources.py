@@ -69,6 +69,11 @@ class ClevrSource:
         self.label = label or f"{self.root} ({split} split)"
         self.opening_index = self._opening_index()  # once, here: sources are shared read-only afterwards
 
+    @classmethod
+    def from_folder(cls, root: str | Path, split: str = "test", **_: Any) -> ClevrSource:
+        """The registry's constructor (inside_core.data.registry): images at their native size."""
+        return cls(root, split=split)
+
     def __len__(self) -> int:
         return len(self.dataset)
 
@@ -168,6 +173,12 @@ class AcdcSource:
         self.patients = [p for p in self.dataset.patients if p in self.positions]
         if not self.patients:
             raise SourceError(f"{root}: the {split} split holds no patients")
+
+    @classmethod
+    def from_folder(cls, root: str | Path, split: str = "test", image_size: int = 128, spacing: float = 1.37,
+                    **_: Any) -> AcdcSource:
+        """The registry's constructor (inside_core.data.registry): the card's input size and spacing."""
+        return cls(root, split=split, image_size=image_size, spacing=spacing)
 
     def __len__(self) -> int:
         return len(self.patients)

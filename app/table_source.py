@@ -71,6 +71,12 @@ class TableSource:
         self._case = lru_cache(maxsize=8)(self._read_case)
         self.opening_index = 0
 
+    @classmethod
+    def from_folder(cls, root: str | Path, split: str = "test", image_size: int = 128,
+                    variables: Sequence[str] | None = None, **_: Any) -> TableSource:
+        """The registry's constructor (inside_core.data.registry): the card's input size and variables."""
+        return cls(root, split=split, image_size=image_size, variables=variables)
+
     def _table_rows(self) -> dict:
         if self.layout.table is None or not nnunet.table_variables(self.layout.conditions):
             return {}
