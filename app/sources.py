@@ -117,7 +117,7 @@ class ClevrSource:
         scene, masks = objects if objects is not None else self.objects(index)
         height, width = self.dataset.meta[index]["native_size"]
         condition = condition_of(card)
-        value = condition.ground_truth_value(controls) if condition.dataset == "clevr-seg" else None
+        value = condition.ground_truth_value(controls)  # None for a condition without an object rule
         if value is None:
             return None, ""
         note = condition.ground_truth_note(value)
