@@ -67,11 +67,12 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
-from app.page_state import use
+from app.page_state import session, use
 from app.protocol import parse_frames_request
 
 PAGE = Path(__file__).with_suffix(".html")
-SCRIPTS = (Path(__file__).with_name("live_controls_scrub.js"),)  # served beside the page (its <script src>)
+CORE = Path(__file__).with_name("live_controls_core.js")  # the pure functions, shared with app/live_chart.html
+SCRIPTS = (CORE, Path(__file__).with_suffix(".js"))  # served beside the page (its <script src>)
 STATE_PREFIX = "_live_controls."  # st.session_state[STATE_PREFIX + key]: {"ack", "seq", "final"} of the last value
 DEFAULT_LEGEND = {"dead": "z does not change here", "blend": "z blends neighbouring quadrants"}
 PAD_HINT = "Drag the point {on}{ring}; focused, the arrow keys move it{keys}."
@@ -299,6 +300,6 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                title=image_title if pad else None, columns=columns or min(len(specs), 3) or 1,
                legend=dict(legend or DEFAULT_LEGEND) if marked else None, hint=hint,
                frames_key=frames_key if pad else None, frames_parts=int(frames_parts) if pad else 0,
-               frames=dict(frames) if frames and pad else None,
+               frames=dict(frames) if frames and pad else None, channel=session().channel,
                key=key, default=None, on_change=partial(_on_change, key, tuple(live), stacks))
     return values

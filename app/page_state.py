@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,8 @@ class Session:
     export: Any = None  # what the export buttons draw (app/export.ExportView): the view as last shown
     secondary: dict[str, Any] = field(default_factory=dict)  # figures kept while a control is dragged
     caches: dict[str, OrderedDict] = field(default_factory=dict)  # name -> the newest KEPT entries
+    # the BroadcastChannel on which this session's components talk in the browser (app/protocol.py)
+    channel: str = field(default_factory=lambda: "inside-explorer-" + secrets.token_hex(8))
 
     def remember(self, cache: str, key: Any, make: Callable[[], Any], fresh: Callable[[Any], bool] | None = None,
                  kept: int = KEPT) -> Any:

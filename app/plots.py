@@ -136,8 +136,7 @@ def jpeg_bytes(rgb: np.ndarray, quality: int = 92) -> bytes:
     return buffer.getvalue()
 
 
-def jpeg_uri(jpeg: bytes) -> str:
-    """JPEG bytes as a data URI (what an <img> in a component shows)."""
+def jpeg_uri(jpeg: bytes) -> str:  # what an <img> in a component shows
     return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
@@ -202,8 +201,7 @@ def _layout(**items) -> dict:
 
 
 def with_room_for_ticks(figure: dict) -> dict:
-    """Every axis that shows tick labels grows the margin to fit them (plotly's `automargin`): with the
-    page's narrow margins a label such as "−1" lost its minus sign at the edge."""
+    """Every axis with tick labels grows the margin to fit them (`automargin`): "−1" lost its minus sign."""
     for name, axis in figure["layout"].items():
         if name.startswith(("xaxis", "yaxis")) and isinstance(axis, dict) and axis.get("showticklabels", True):
             axis.setdefault("automargin", True)

@@ -231,19 +231,25 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
                          help="64 or 128 ellipses at once merge into a blob: by default the few whose Gaussians "
                               "move most as the controls sweep their ranges; or the strongest at this z "
                               "(|1+γ| × attention mass), all, or one channel")
-        live_chart(panel.figures["attention"], key=f"{key}_attention", config=plots.PLOTLY_CONFIG)
+        chart(panel.figures["attention"], f"{key}_attention", scrub=key == "main")
         st.caption(panel.note)
     elif panel.kind == "guideme":
-        live_chart(panel.figures["spatial"], key=f"{key}_spatial", config=plots.PLOTLY_CONFIG)
+        chart(panel.figures["spatial"], f"{key}_spatial")
         st.caption("Guide Me adds one rank-one map α_h + β_w, the same for every channel.")
         if "bars" in panel.figures:
-            live_chart(panel.figures["bars"], key=f"{key}_bars", config=plots.PLOTLY_CONFIG)
+            chart(panel.figures["bars"], f"{key}_bars")
     else:
         st.info(WHY_NO_ATTENTION["film"])
-        live_chart(panel.figures["bars"], key=f"{key}_bars", config=plots.PLOTLY_CONFIG)
+        chart(panel.figures["bars"], f"{key}_bars")
 
 
 # --------------------------------------------------------------------------------------------- views
+
+
+def chart(figure: dict, key: str, defer: bool = False, scrub: bool = False) -> None:
+    """A plotly figure of this session's page (app/live_chart.py), on the session's channel."""
+    live_chart(figure, key=key, config=plots.PLOTLY_CONFIG, defer=defer, channel=page_state.session().channel,
+               scrub=scrub)
 
 
 def explore_columns(mask: MaskPanel, on_image: bool):
@@ -269,7 +275,7 @@ def explore_rest(panel: ConditioningPanel, right) -> None:
         draw_conditioning_panel(panel)
     if "details" in panel.figures:
         # drawn after the mask and the attention have been painted: they are what a control move is about
-        live_chart(panel.figures["details"], key="main_details", config=plots.PLOTLY_CONFIG, defer=True)
+        chart(panel.figures["details"], "main_details", defer=True)
 
 
 def reads_z_alike(card: dict, other: dict) -> bool:
@@ -379,4 +385,4 @@ def sweep_view(explorer, entry, source, index: int, controls) -> None:
     st.caption(f"The image stays fixed; only z changes. {dots}")
     st.image(frames, caption=captions, width=170)
     if means:
-        live_chart(plots.means_figure(grid, np.array(means), variable), key="sweep_means", config=plots.PLOTLY_CONFIG)
+        chart(plots.means_figure(grid, np.array(means), variable), "sweep_means")
