@@ -33,12 +33,13 @@ MAX_CHANNELS = 16  # Gaussians travel with a frame only for a few drawn channels
 @dataclass(frozen=True)
 class FrameOptions:
     """How a frame is drawn: the ground truth outlined or not, the INSIDE channels whose Gaussians it
-    carries (None: none) and their layer, and the JPEG quality."""
+    carries (None: none) and their layer, and the JPEG's quality and chroma subsampling (0: none, 2: 4:2:0)."""
 
     outline_truth: bool = False
     channels: tuple[int, ...] | None = None
     layer: int = 0
     quality: int = 92
+    subsampling: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def make_frame(explorer: Explorer, prediction: Prediction, condition: Any, z_val
     """The frame of `prediction` (the explorer's answer for `z_values`): see the module's docstring."""
     outlined = options.outline_truth and truth is not None
     drawn = picture(prediction, base, truth if outlined else None)
-    return Frame(plots.jpeg_bytes(drawn, quality=options.quality),
+    return Frame(plots.jpeg_bytes(drawn, quality=options.quality, subsampling=options.subsampling),
                  "prediction" + (" · ground truth outlined" if outlined else ""),
                  dice_line(explorer, prediction, truth),
                  gaussians(prediction, condition, z_values, options.channels, options.layer, explorer.image_size),

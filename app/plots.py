@@ -128,11 +128,11 @@ def draw_points(rgb: np.ndarray, points_xy: np.ndarray, colour=(255, 230, 0), ra
     return out
 
 
-def jpeg_bytes(rgb: np.ndarray, quality: int = 92) -> bytes:
-    """A uint8 image as JPEG bytes without chroma subsampling (coloured mask edges stay sharp): several
-    times faster to encode, send and decode than a PNG of the same image, once per slider move."""
+def jpeg_bytes(rgb: np.ndarray, quality: int = 92, subsampling: int = 0) -> bytes:
+    """A uint8 image as JPEG bytes, by default without chroma subsampling (coloured mask edges stay sharp):
+    several times faster to encode, send and decode than a PNG of the same image, once per slider move."""
     buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality, subsampling=0)
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality, subsampling=subsampling)
     return buffer.getvalue()
 
 

@@ -99,7 +99,8 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, options: FrameOpti
     parts = -(-len(points) // size)
     explorers: dict = {}  # view key -> (explorer, image): per part, then dropped
     here: list = []  # the page's own view key, once asked
-    small = FrameOptions(options.outline_truth, options.channels, options.layer, SCRUB_QUALITY)
+    # the lattice's frames: smaller, 4:2:0 (shown for a moment while the pointer moves on)
+    small = FrameOptions(options.outline_truth, options.channels, options.layer, SCRUB_QUALITY, subsampling=2)
 
     def source_of(view):
         view_key = None if view is None else view.key
