@@ -174,23 +174,24 @@ def choose_sample(source) -> int:
 # --------------------------------------------------------------------------------------- main area
 
 
-def current_view(entry, source, index: int, values: dict, follow: bool):
-    """The image (and ground truth, notes) for these control values, from what the source offers."""
+def current_view(condition, source, index: int, values: dict, follow: bool):
+    """The image (and ground truth for the model's `condition`, notes) for these control values, from what
+    the source offers."""
     if "scene" in source.offers:
-        return source.view(index, values, follow, entry.card, objects=loading.clevr_objects(source, source.label,
+        return source.view(index, values, follow, condition, objects=loading.clevr_objects(source, source.label,
                                                                                           index))
     if "cine" in source.offers:
         moving = follow and 0 < float(values.get("phase", 0)) < 1
         cine = loading.acdc_cine(source, source.label, index, int(values.get("slice", 0))) if moving else []
-        return source.view(index, values, follow, entry.card, cine=cine)
-    return source.view(index, values, follow, entry.card)
+        return source.view(index, values, follow, condition, cine=cine)
+    return source.view(index, values, follow, condition)
 
 
-def pad_views(entry, source, index: int, follow: bool) -> dict:
+def pad_views(entry, condition, source, index: int, follow: bool) -> dict:
     """How the scrubbing pictures (app/scrub.py) find each point's view: its ground truth (the Dice line)
     and, where the image follows the pad's controls (a cine: the frame for the phase, the chosen slice),
     its image; the grid is then named by what it depends on besides the pad, not by the explorer."""
-    found = {"view_for": lambda values: current_view(entry, source, index, values, follow)}
+    found = {"view_for": lambda values: current_view(condition, source, index, values, follow)}
     if "cine" in source.offers:
         found["identity"] = f"{entry.path}|{source.label}|{id(source)}|{index}|{follow}"
     return found
@@ -260,7 +261,7 @@ def explorer_area(entry, source, index: int) -> None:
         page_state.default("follow", True)
         follow = st.toggle("The image follows the controls (cine frame for the phase, the chosen slice)",
                            key="follow", persist_state="session")
-    view = current_view(entry, source, index, controls.values, follow)
+    view = current_view(condition, source, index, controls.values, follow)
     view.notes.extend(input_notes(model, view.image))
     caption = "  \n".join(loading.plain(line) for line in [controls.caption, *view.notes] if line)
     if caption:
@@ -283,7 +284,8 @@ def explorer_area(entry, source, index: int) -> None:
         options = FrameOptions(show_truth, panel.frame_channels, panel.layer)
         mask = mask_panel(explorer, prediction, condition, controls.z_values, view.ground_truth, show_truth,
                           image=view.image, options=options)
-        scrub = scrub_frames(explorer, controls, options, image=view.image, **pad_views(entry, source, index, follow))
+        scrub = scrub_frames(explorer, controls, options, image=view.image,
+                             **pad_views(entry, condition, source, index, follow))
         on_image = controls.pad_keys is not None  # the component draws the mask: the pad, or under the pad
         slot, right = explore_columns(mask, on_image)
         draw_live_controls(controls, slot, image=mask.data_uri if on_image else None, frames=scrub,

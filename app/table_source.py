@@ -2,7 +2,7 @@
 with the same questions as the sources of app/sources.py:
 
     len(source), source.title(index), source.num_slices(index)
-    source.view(index, controls, follow, card) -> View: the slice the `slice` control (or the middle) picks,
+    source.view(index, controls, follow, condition) -> View: the slice the `slice` control (or the middle) picks,
                                                   its label map as ground truth (None without one)
     source.offers = {"stack", "table"}:
         "stack"  slice_order(index), position(index, slice_index): slices in file order, positions k / (n - 1)
@@ -146,8 +146,7 @@ class TableSource:
                 values[name] = value
         return values
 
-    def view(self, index: int, controls: dict[str, Any], follow: bool = True, card: dict | None = None,
-             **_: Any):
+    def view(self, index: int, controls: dict[str, Any], follow: bool = True, condition: Any = None, **_: Any):
         from app.sources import View
 
         images, masks, _ = self._case(index)

@@ -374,7 +374,7 @@ def sweep_view(explorer, entry, source, index: int, controls) -> None:
             frame = plots.draw_points(frame, points, radius=1)
             means.append((table["mu_x"].mean(), table["mu_y"].mean()))
         if "scene" in source.offers:
-            truth, _ = source.ground_truth(index, entry.card, {**controls.z_values, variable: float(value)},
+            truth, _ = source.ground_truth(index, condition, {**controls.z_values, variable: float(value)},
                                            loading.clevr_objects(source, source.label, index))
             if truth is not None:
                 caption += f" · Dice {explorer.dice(prediction, truth):.2f}"
