@@ -18,17 +18,15 @@ also that image: the point, and a radius ring, are dragged on the predicted mask
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import streamlit as st
 
 from app import page_state
 from app.live_controls import dragging, frames_wanted, live_controls, live_values
-from app.loading import plain
+from app.protocol import Scrub
+from app.text import plain
 from inside_core.conditions import Condition
-
-if TYPE_CHECKING:
-    from app.scrub import Scrub
 
 LIVE_KEY = "conditioning"  # the streaming component's own key (not a control's)
 PAD_WIDTH = 420  # CSS pixels of the point pad on the image (at most the column's width)
@@ -46,6 +44,7 @@ class ControlValues:
     condition: Condition | None = None
     stacks: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     point: tuple[str, str, str | None] | None = None  # (x key, y key, radius key) of a point on the image
+    dragging: bool = False  # the values came while the pointer was held (more are coming; the final follows)
 
     @property
     def live(self) -> bool:
@@ -121,7 +120,8 @@ def read_controls(condition: Condition, source, index: int) -> ControlValues:
             z_values[control.key] = dict(stacks[control.key])[values[control.key]]
         else:
             values[control.key] = z_values[control.key] = float(live[control.key])
-    return ControlValues(values, z_values, condition.caption_for(z_values), condition, stacks, condition.image_point())
+    return ControlValues(values, z_values, condition.caption_for(z_values), condition, stacks, condition.image_point(),
+                         dragging(LIVE_KEY))
 
 
 def draw_live_controls(controls: ControlValues, slot, image: str | None = None, frames: Scrub | None = None,
@@ -160,8 +160,3 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
                       image_label="predicted mask", pad=pad, radius=radius, stacks=controls.stacks, pad_label=label,
                       pad_width=PAD_WIDTH if on_image else 300, down_increases=down or ("loc_y",),
                       frames_key=scrub.key if scrub else None, frames_parts=scrub.parts if scrub else 0, frames=grid)
-
-
-def streaming() -> bool:
-    """Whether the last control value came while the pointer was held (secondary figures may wait)."""
-    return dragging(LIVE_KEY)

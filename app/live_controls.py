@@ -67,8 +67,12 @@ import numpy as np
 import streamlit as st
 import streamlit.components.v1 as components
 
+from app.page_state import session, use
+from app.protocol import parse_frames_request
+
 PAGE = Path(__file__).with_suffix(".html")
-SCRIPTS = (Path(__file__).with_name("live_controls_scrub.js"),)  # served beside the page (its <script src>)
+CORE = Path(__file__).with_name("live_controls_core.js")  # the pure functions, shared with app/live_chart.html
+SCRIPTS = (CORE, Path(__file__).with_suffix(".js"))  # served beside the page (its <script src>)
 STATE_PREFIX = "_live_controls."  # st.session_state[STATE_PREFIX + key]: {"ack", "seq", "final"} of the last value
 DEFAULT_LEGEND = {"dead": "z does not change here", "blend": "z blends neighbouring quadrants"}
 PAD_HINT = "Drag the point {on}{ring}; focused, the arrow keys move it{keys}."
@@ -177,6 +181,7 @@ def live_values(controls: Sequence[Any], stacks: Stacks | None = None) -> dict[s
             current = default_value(control, stack) if current is None else current
             st.session_state[control.key] = current
         values[control.key] = current
+    use(*values)  # they are the page's: its link holds them (app/page_state.py)
     return values
 
 
@@ -186,16 +191,15 @@ def live_state(key: str) -> dict[str, Any]:
 
 
 def frames_wanted(key: str, frames_key: str | None) -> int | None:
-    """The part of the pictures named `frames_key` the component `key` asked for ("KEY#PART" in its
-    message), or None (once: asking again needs a new message). The page then passes that part as
-    `frames` to `live_controls` in this run."""
+    """The part of the pictures named `frames_key` the component `key` asked for (the `frames` field of its
+    message: app/protocol.py), or None (once: asking again needs a new message). The page then passes
+    that part as `frames` to `live_controls` in this run."""
     state = st.session_state.get(STATE_PREFIX + key) or {}
-    asked = str(state.get("frames") or "")
-    name, _, part = asked.rpartition("#")
-    if frames_key is None or name != frames_key or not part.isdigit():
+    asked = parse_frames_request(state.get("frames"))
+    if frames_key is None or asked is None or asked[0] != frames_key:
         return None
     state["frames"] = None  # answered: a later run for another reason does not compute it again
-    return int(part)
+    return asked[1]
 
 
 def dragging(key: str) -> bool:
@@ -296,6 +300,6 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                title=image_title if pad else None, columns=columns or min(len(specs), 3) or 1,
                legend=dict(legend or DEFAULT_LEGEND) if marked else None, hint=hint,
                frames_key=frames_key if pad else None, frames_parts=int(frames_parts) if pad else 0,
-               frames=dict(frames) if frames and pad else None,
+               frames=dict(frames) if frames and pad else None, channel=session().channel,
                key=key, default=None, on_change=partial(_on_change, key, tuple(live), stacks))
     return values

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ import numpy as np
 import streamlit as st
 import torch
 
+from app.page_state import session
+from app.text import plain
 from inside_core.checkpoints import (
     CheckpointError,
     checkpoint_dir,
@@ -29,12 +31,12 @@ from inside_core.checkpoints import (
     load_checkpoint,
     read_card,
 )
+from inside_core.data.registry import DATASETS, card_dataset, dataset_kind
 from inside_core.explorer import Explorer
 from inside_core.limits import limit
 from inside_core.networks import build_model
 
-DATASETS = {"clevr-seg": "CLEVR-Seg", "acdc": "ACDC", "nnunet": "Your own (nnU-Net layout)"}
-EXPLORERS_KEPT = 32  # a cine's frames of one slice (ACDC: up to ~30), dragged back and forth
+__all__ = ["DATASETS", "ModelEntry", "plain"]  # DATASETS: the registry's kinds (inside_core.data.registry), by name
 UNTRAINED_PREFIX = "untrained-"
 
 
@@ -87,23 +89,21 @@ def discover_models(dataset: str, directory: Path | None = None) -> list[ModelEn
     """Checkpoints under `directory` (default `checkpoint_dir()`) whose card says they were trained on `dataset`."""
     directory = checkpoint_dir() if directory is None else directory
     return [ModelEntry(name, path, card) for name, path, card in _cards(str(directory), _stamp(directory))
-            if card.get("dataset", "clevr-seg") == dataset]
+            if card_dataset(card) == dataset]
 
 
 def untrained_models(dataset: str) -> list[ModelEntry]:
-    """Demo models with random weights, offered only when no checkpoint exists for a dataset."""
+    """Demo models with random weights, offered only when no checkpoint exists for a dataset (none for a
+    kind whose z only a model defines: a user's own variables)."""
+    demo = dataset_kind(dataset).untrained
+    if demo is None:
+        return []
     entries = []
     for conditioning in ("inside", "film"):
-        if dataset == "acdc":
-            architecture = {"name": "unet", "conditioning": conditioning, "cond_dim": 2, "image_size": [128, 128]}
-            card = {"dataset": "acdc", "condition": "phase_slice", "image_size": [128, 128], "spacing": 1.37}
-        else:
-            architecture = {"name": "encoder_decoder", "conditioning": conditioning, "cond_dim": 4,
-                            "image_size": [200, 200]}
-            card = {"dataset": "clevr-seg", "condition": "quadrant", "image_size": [200, 200]}
         name = f"{UNTRAINED_PREFIX}{dataset}-{conditioning}"
-        entries.append(ModelEntry(name, "", {"name": name, "architecture": architecture,
-                                             "conditioning": conditioning, **card}))
+        architecture = {**demo["architecture"], "conditioning": conditioning}
+        entries.append(ModelEntry(name, "", {"name": name, "architecture": architecture, "conditioning": conditioning,
+                                             "dataset": dataset, **demo["card"]}))
     return entries
 
 
@@ -192,62 +192,27 @@ def describe(entry: ModelEntry) -> str:
     return ", ".join(bits)
 
 
-# every ASCII punctuation character may be backslash-escaped in CommonMark, which Streamlit renders
-_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
-
-
-def plain(text: object) -> str:
-    """Text from a card, a file name or an error message, safe in any Streamlit element that renders
-    Markdown (st.caption, st.error, st.warning, st.subheader, st.markdown): one line, printable (a file
-    name that is not UTF-8 gets escapes), every Markdown and HTML character escaped. So a card field
-    holding `![x](https://example.org/t.png)` is shown as those characters, and the browser fetches nothing."""
-    from inside_core.data.errors import printable
-
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(printable(text).split()))
-
-
-def card_text(card: dict) -> str:
-    """A model card as plain, indented JSON text for st.code / st.text (never Markdown)."""
-    import json
-
-    from inside_core.data.errors import printable
-
-    return printable(json.dumps(card, indent=2, ensure_ascii=False, default=str))
-
-
 # ----------------------------------------------------------------------------------------------- data
 
 
 def default_data_dir(kind: str) -> Path:
-    """The bundled synthetic dataset (generated, seeded, on first use by inside_core.data); for "nnunet"
-    the generated lesions example in that layout."""
-    from inside_core import data
-
-    return Path(data.default_data_dir(kind))
+    """The bundled synthetic dataset of a kind (generated, seeded, on first use by inside_core.data)."""
+    return dataset_kind(kind).default_data()
 
 
 @st.cache_resource(show_spinner="Loading the data…", max_entries=8)
 def load_source(kind: str, root: str, split: str, image_size: int = 128, spacing: float = 1.37,
                 variables: tuple[str, ...] | None = None):
-    """A dataset folder as a page source (see app/sources.py, app/table_source.py); DataError /
-    SourceError on bad input. `variables`: for a user's folder, the model's subset of its variables."""
-    from app.sources import AcdcSource, ClevrSource
-
-    if kind == "nnunet":
-        from app.table_source import TableSource
-
-        return TableSource(root, split=split, image_size=image_size, variables=variables)
-    if kind == "acdc":
-        return AcdcSource(root, split=split, image_size=image_size, spacing=spacing)
-    return ClevrSource(root, split=split)
+    """A dataset folder as a page source (the kind's `page_source`: app/sources.py, app/table_source.py);
+    DataError / SourceError on bad input. `variables`: for a user's folder, the model's subset of them."""
+    return dataset_kind(kind).source_class().from_folder(root, split=split, image_size=image_size, spacing=spacing,
+                                                         variables=variables)
 
 
 def validation_findings(root: str, kind: str, limit: int = 20) -> list[str]:
     """`inside data validate`'s findings for a folder, one line each (at most `limit`, then a count)."""
-    from inside_core.data import validate
-
     try:
-        report = validate(root, kind)
+        report = dataset_kind(kind).validate(root)
     except Exception as error:  # the validator failing is one more finding, never a traceback
         return [f"{root}: validation failed ({type(error).__name__}: {error})"]
     lines = [problem.line() for problem in report.problems]
@@ -277,32 +242,14 @@ def acdc_cine(_source, source_id: str, index: int, slice_index: int) -> list[dic
 def explorer_for(entry: ModelEntry, model: torch.nn.Module, view_key: tuple, image: torch.Tensor) -> Explorer:
     """This session's Explorer for (model, image): encodes on first use, then reused (it holds no mask:
     the page gives the ground truth per call, since on CLEVR-Seg it follows the controls)."""
-    cache: OrderedDict = st.session_state.setdefault("_explorers", OrderedDict())
-    key = (entry.name, entry.path, view_key)
-    explorer = cache.get(key)
-    if explorer is None:
-        explorer = Explorer(model, image)
-        cache[key] = explorer
-        # issue 23: bounded by count and by the bytes they hold (INSIDE_LIMIT_SESSION_BYTES); the newest stays
-        while len(cache) > EXPLORERS_KEPT or (len(cache) > 1 and sum(
-                e.nbytes for e in cache.values()) > limit("session_bytes")):
-            cache.popitem(last=False)
-    else:
-        cache.move_to_end(key)
-    return explorer
+    # issue 23: bounded by count and by the bytes they hold (INSIDE_LIMIT_SESSION_BYTES); the newest stays
+    return session().remember("explorers", (entry.name, entry.path, view_key), lambda: Explorer(model, image),
+                              size=lambda explorer: explorer.nbytes, max_bytes=limit("session_bytes"))
 
 
-def _display(explorer: Explorer) -> np.ndarray:
-    from app.plots import to_rgb_uint8
-
-    cache: OrderedDict = st.session_state.setdefault("_display", OrderedDict())
-    found = cache.get(id(explorer))
-    if found is None or found[0] is not explorer:  # ids are reused after an object is gone
-        found = (explorer, to_rgb_uint8(explorer.image))
-        cache[id(explorer)] = found
-        while len(cache) > EXPLORERS_KEPT:
-            cache.popitem(last=False)
-    return found[1]
+def _mine(explorer: Explorer) -> Callable[[tuple], bool]:
+    """Whether a kept entry (explorer, ...) was made for `explorer` (ids are reused after an object is gone)."""
+    return lambda found: found[0] is explorer
 
 
 def responsive_channels(explorer: Explorer, condition, layer: int = 0, keep: bool = False) -> list[int]:
@@ -312,16 +259,11 @@ def responsive_channels(explorer: Explorer, condition, layer: int = 0, keep: boo
     pointer, and a new cine frame or slice costs no ranking; on release they are ranked for the image)."""
     from inside_core.attention import responsive_channels as rank
 
-    last: dict = st.session_state.setdefault("_responsive_last", {})
+    last = session().caches.setdefault("responsive_last", OrderedDict())
     if keep and (id(explorer.model), layer) in last:
         return last[(id(explorer.model), layer)]
-    cache: OrderedDict = st.session_state.setdefault("_responsive", OrderedDict())
-    found = cache.get((id(explorer), layer))
-    if found is None or found[0] is not explorer:
-        found = (explorer, rank(explorer, condition, layer=layer))
-        cache[(id(explorer), layer)] = found
-        while len(cache) > EXPLORERS_KEPT:
-            cache.popitem(last=False)
+    found = session().remember("responsive", (id(explorer), layer),
+                               lambda: (explorer, rank(explorer, condition, layer=layer)), _mine(explorer))
     last[(id(explorer.model), layer)] = found[1]
     return found[1]
 
@@ -332,14 +274,9 @@ def display_base(explorer: Explorer, image: Any = None, pixels: int = 400) -> np
     The model's input is used when `image` has another aspect ratio (it was padded to reach the model).
     Asked without `image` (the attention's background), the picture already made is given; one made from
     the model's input is made again once the view's image is given."""
-    cache: OrderedDict = st.session_state.setdefault("_display_base", OrderedDict())
-    found = cache.get(id(explorer))
-    if found is None or found[0] is not explorer or (image is not None and not found[2]):
-        found = (explorer, display_picture(explorer, image, pixels), image is not None)
-        cache[id(explorer)] = found
-        while len(cache) > EXPLORERS_KEPT:
-            cache.popitem(last=False)
-    return found[1]
+    return session().remember(
+        "display_base", id(explorer), lambda: (explorer, display_picture(explorer, image, pixels), image is not None),
+        lambda found: found[0] is explorer and (image is None or found[2]))[1]
 
 
 def display_picture(explorer: Explorer, image: Any = None, pixels: int = 400) -> np.ndarray:
@@ -355,23 +292,16 @@ def display_picture(explorer: Explorer, image: Any = None, pixels: int = 400) ->
     return upscaled_rgb(source, display_size(*explorer.image_size, pixels))
 
 
-def display_rgb(explorer: Explorer) -> np.ndarray:
-    """The model's input as uint8 RGB at its own size (the sweep strip), converted once per image (per session)."""
-    return _display(explorer)
-
-
 def background(explorer: Explorer, pixels: int = 256) -> tuple[str, tuple[int, int]]:
     """The attention figure's background: the display picture (`display_base`) at `pixels` as a JPEG data
     URI (small: it travels with every figure update) and its (h, w); encoded once per display picture."""
     from app.plots import display_size, jpeg_data_uri, upscaled_rgb
 
-    cache: OrderedDict = st.session_state.setdefault("_background", OrderedDict())
-    found = cache.get(id(explorer))
     base = display_base(explorer)
-    if found is None or found[0] is not explorer or found[3] is not base:
+
+    def make() -> tuple:
         rgb = upscaled_rgb(base, display_size(*explorer.image_size, pixels))
-        found = (explorer, jpeg_data_uri(rgb), rgb.shape[:2], base)
-        cache[id(explorer)] = found
-        while len(cache) > EXPLORERS_KEPT:
-            cache.popitem(last=False)
+        return explorer, jpeg_data_uri(rgb), rgb.shape[:2], base
+
+    found = session().remember("background", id(explorer), make, lambda kept: kept[0] is explorer and kept[3] is base)
     return found[1], found[2]

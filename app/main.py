@@ -27,27 +27,27 @@ import streamlit as st  # noqa: E402
 
 from app import loading, page_state  # noqa: E402
 from app.controls import draw_live_controls, read_controls  # noqa: E402
-from app.export import MIME, figure_bytes  # noqa: E402
+from app.export import MIME, ExportView, export_bytes  # noqa: E402
+from app.frame import FrameOptions  # noqa: E402
 from app.scrub import scrub_frames  # noqa: E402
 from app.sources import SourceError, UploadSource  # noqa: E402
 from app.views import (  # noqa: E402
     VIEWS,
     compare_view,
     conditioning_panel,
-    explore_view,
+    explore_columns,
+    explore_rest,
     mask_panel,
     sweep_view,
 )
 from inside_core.checkpoints import CheckpointError  # noqa: E402
 from inside_core.conditions import condition_of  # noqa: E402
 from inside_core.data import DataError  # noqa: E402
+from inside_core.data.registry import DATASETS, card_dataset, dataset_kind  # noqa: E402
 from inside_core.data_roots import path_problem  # noqa: E402
 
-PHANTOM_ONLY = ("Trained on a synthetic cardiac phantom only, never on real MRI: on a real scan its masks show what "
-                "the conditioning does, not a measurement.")
 SOURCES = {"bundled": "Bundled synthetic data", "folder": "A dataset folder", "upload": "Upload a file"}
 SPLITS = ("test", "val", "train", "all")
-FOLDER_HINTS = {"clevr-seg": "clevr-seg/", "acdc": "ACDC database/training/", "nnunet": "Dataset001_Lesions/"}
 PATH_OPTION = "(a checkpoint path…)"
 
 
@@ -55,8 +55,8 @@ PATH_OPTION = "(a checkpoint path…)"
 
 
 def choose_dataset() -> str:
-    page_state.default("dataset", "clevr-seg", lambda v: v in loading.DATASETS)
-    return st.selectbox("Dataset", list(loading.DATASETS), format_func=loading.DATASETS.get, key="dataset")
+    page_state.default("dataset", next(iter(DATASETS)), lambda v: v in DATASETS)
+    return st.selectbox("Dataset", list(DATASETS), format_func=lambda name: DATASETS[name].display, key="dataset")
 
 
 def choose_source_kind() -> str:
@@ -65,14 +65,14 @@ def choose_source_kind() -> str:
 
 
 def choose_model(dataset: str) -> loading.ModelEntry | None:
+    kind = dataset_kind(dataset)
     entries = loading.discover_models(dataset)
-    if not entries and dataset == "nnunet":  # a model is what defines z for a user's variables
+    if not entries and kind.untrained is None:  # a model is what defines z for a user's variables
         st.info("No model trained on a folder of your own yet: `inside train --config "
                 "configs/your-data-inside.yaml --data FOLDER`, then choose its checkpoint here.")
-        entries = []
     elif not entries:
         entries = loading.untrained_models(dataset)
-        st.warning(f"No {loading.DATASETS[dataset]} checkpoint under checkpoints/: offering untrained models "
+        st.warning(f"No {kind.display} checkpoint under checkpoints/: offering untrained models "
                    "(random weights) so the page still works.")
     names = [entry.name for entry in entries] + [PATH_OPTION]
     page_state.default("model", loading.default_model(dataset, names), lambda v: v in names)
@@ -95,11 +95,12 @@ def choose_model(dataset: str) -> loading.ModelEntry | None:
     else:
         entry = entries[names.index(name)]
     st.caption(loading.plain(loading.describe(entry)))
-    if (entry.card.get("data") or {}).get("synthetic") and entry.card.get("dataset") == "acdc":
-        st.warning(PHANTOM_ONLY)
-    if entry.card.get("dataset", "clevr-seg") != dataset:
-        st.warning(f"This model was trained on {loading.plain(entry.card.get('dataset'))}, not "
-                   f"{loading.DATASETS[dataset]}.")
+    trained_on = card_dataset(entry.card)
+    if (entry.card.get("data") or {}).get("synthetic") and trained_on in DATASETS and \
+            DATASETS[trained_on].synthetic_note:
+        st.warning(DATASETS[trained_on].synthetic_note)
+    if trained_on != dataset:
+        st.warning(f"This model was trained on {loading.plain(trained_on)}, not {kind.display}.")
     return entry
 
 
@@ -107,7 +108,8 @@ def load_data(dataset: str, kind: str, entry: loading.ModelEntry | None):
     """The page's source for the chosen data; on bad input, one clear line (and the validator's
     findings for a folder) instead of a traceback. None when there is nothing to show."""
     card = entry.card if entry else {}
-    variables = (card.get("data") or {}).get("variables") if dataset == "nnunet" else None
+    about = dataset_kind(dataset)
+    variables = (card.get("data") or {}).get("variables") if about.variables else None
     image_size = int((card.get("image_size") or [128])[0])
     spacing = float(card.get("spacing", 1.37))
     if kind == "upload":
@@ -117,16 +119,16 @@ def load_data(dataset: str, kind: str, entry: loading.ModelEntry | None):
             return None
         try:
             return UploadSource(upload.name, upload.getvalue(), dataset, image_size=(image_size, image_size),
-                                spacing=spacing if dataset == "acdc" else None)
+                                spacing=spacing if about.spacing else None)
         except SourceError as error:
             st.error(loading.plain(error))
             return None
     page_state.default("split", "test", lambda v: v in SPLITS)
     if kind == "folder":
         page_state.default("data_dir", "")
-        root = st.text_input("Folder", key="data_dir", placeholder=FOLDER_HINTS[dataset]).strip()
+        root = st.text_input("Folder", key="data_dir", placeholder=about.folder_hint).strip()
         if not root:
-            st.info("Type the folder of a download (or of `inside data ...` output)." if dataset != "nnunet" else
+            st.info("Type the folder of a download (or of `inside data ...` output)." if not about.variables else
                     "Type a folder in the nnU-Net layout (dataset.json, imagesTr/, labelsTr/, conditions.csv: "
                     "docs/your-data.md); `inside data validate FOLDER` checks it.")
             return None
@@ -182,49 +184,43 @@ def choose_sample(source) -> int:
 # --------------------------------------------------------------------------------------- main area
 
 
-def current_view(entry, source, index: int, values: dict, follow: bool):
-    """The image (and ground truth, notes) for these control values, from what the source offers."""
+def current_view(condition, source, index: int, values: dict, follow: bool):
+    """The image (and ground truth for the model's `condition`, notes) for these control values, from what
+    the source offers."""
     if "scene" in source.offers:
-        return source.view(index, values, follow, entry.card, objects=loading.clevr_objects(source, source.label,
+        return source.view(index, values, follow, condition, objects=loading.clevr_objects(source, source.label,
                                                                                           index))
     if "cine" in source.offers:
         moving = follow and 0 < float(values.get("phase", 0)) < 1
         cine = loading.acdc_cine(source, source.label, index, int(values.get("slice", 0))) if moving else []
-        return source.view(index, values, follow, entry.card, cine=cine)
-    return source.view(index, values, follow, entry.card)
+        return source.view(index, values, follow, condition, cine=cine)
+    return source.view(index, values, follow, condition)
 
 
-def pad_views(entry, source, index: int, follow: bool) -> dict:
+def pad_views(entry, condition, source, index: int, follow: bool) -> dict:
     """How the scrubbing pictures (app/scrub.py) find each point's view: its ground truth (the Dice line)
     and, where the image follows the pad's controls (a cine: the frame for the phase, the chosen slice),
     its image; the grid is then named by what it depends on besides the pad, not by the explorer."""
-    found = {"view_for": lambda values: current_view(entry, source, index, values, follow)}
+    found = {"view_for": lambda values: current_view(condition, source, index, values, follow)}
     if "cine" in source.offers:
         found["identity"] = f"{entry.path}|{source.label}|{id(source)}|{index}|{follow}"
     return found
 
 
 def export_buttons(entry, index: int) -> None:
-    """PNG / PDF of the current view and its settings as JSON, in the sidebar: made only when clicked,
-    from what the explorer area last showed (kept by `keep_for_export`), so a control move re-sends none."""
-    current = st.session_state.setdefault("_export", {})
+    """PNG / PDF of the current view and its settings as JSON, in the sidebar: made only when clicked, from
+    what the explorer area last showed (`page_state.session().export`, read at the click), so a control
+    move re-sends none."""
     stem = f"inside-explorer_{entry.name}_{index}"
     st.caption("Export the current view")
 
     def figure(fmt: str):
-        def make() -> bytes:  # the view as shown: ground truth toggle, controls, channel, both sides of Compare
-            view = {key: current.get(key) for key in ("mask", "values", "condition", "channel", "show_ground_truth")}
-            if current.get("compare"):
-                other_name, other_explorer, other_prediction = current["compare"]
-                view.update(compare=(other_explorer, other_prediction, other_name), name=entry.name)
-            return figure_bytes(*current["figure"], fmt, current["title"], **view)
-        return make
+        return lambda: export_bytes(page_state.session().export, fmt)
 
     def settings() -> str:
-        explorer, prediction = current["figure"]
-        z = [round(float(v), 4) for v in (prediction.z if prediction.z is not None else [])]
-        return page_state.settings({"z": z, "dice": explorer.dice(prediction, current.get("mask"))},
-                                   current["state"])
+        view = page_state.session().export
+        z = [round(float(v), 4) for v in (view.prediction.z if view.prediction.z is not None else [])]
+        return page_state.settings({"z": z, "dice": view.explorer.dice(view.prediction, view.mask)}, view.state)
 
     png, pdf, json_column = st.columns(3)
     png.download_button("PNG", data=figure("png"), file_name=f"{stem}.png", mime=MIME["png"], key="export_png",
@@ -236,14 +232,13 @@ def export_buttons(entry, index: int) -> None:
                                 help="the settings and the query string that reopens them")
 
 
-def keep_for_export(explorer, prediction, truth, entry, source, index: int, controls) -> None:
-    """What the sidebar's export buttons make their files from (a few references, nothing computed)."""
-    channel = st.session_state.get("channel", "all")
-    st.session_state.setdefault("_export", {}).update(
-        figure=(explorer, prediction), mask=truth, values=dict(controls.z_values), condition=entry.card.get(
-            "condition"), channel=int(channel) if str(channel).isdigit() else None,
-        show_ground_truth=bool(st.session_state.get("show_gt", False)), compare=None,
-        title=f"{entry.name} · {source.title(index)}", state=page_state.current())
+def sweep_channels(prediction) -> tuple[list[int] | None, str | None]:
+    """The channels the Sweep view draws (every INSIDE channel's mean, as dots), for the export."""
+    params = prediction.conditioning[0] if prediction.conditioning else None
+    if params is None or not hasattr(params, "mu_x"):
+        return None, None
+    count = int(params.mu_x.shape[-1])
+    return list(range(count)), f"all {count} channels"
 
 
 def input_notes(model, image) -> list[str]:
@@ -260,8 +255,10 @@ def input_notes(model, image) -> list[str]:
 @st.fragment
 def explorer_area(entry, source, index: int) -> None:
     """Everything the controls drive, in page order: read the controls (select boxes drawn, the streaming
-    ones' values from the state), compute the prediction for that z, draw it, then draw the streaming
-    controls into their slot above it. A control move re-runs this fragment only."""
+    ones' values from the state), compute the prediction for that z and its frame, draw it, then draw the
+    streaming controls into their slot above it. A control move re-runs this fragment only. Data flows
+    forward: nothing below is asked anything by what it was given (docs/ARCHITECTURE.md traces one move)."""
+    page_state.begin("area", scope=(entry.path, entry.name, getattr(source, "label", "")))
     try:
         model = loading.load_model(entry)
     except CheckpointError as error:
@@ -275,7 +272,7 @@ def explorer_area(entry, source, index: int) -> None:
         follow = st.toggle("The image follows the controls (cine frame for the phase, the chosen slice)",
                            key="follow", persist_state="session")
     try:  # issue 23: a bad case file in the user's folder is one line, not an exception box
-        view = current_view(entry, source, index, controls.values, follow)
+        view = current_view(condition, source, index, controls.values, follow)
     except (DataError, SourceError, OSError) as error:
         st.error(loading.plain(str(error).splitlines()[0] if str(error) else type(error).__name__))
         return
@@ -285,31 +282,56 @@ def explorer_area(entry, source, index: int) -> None:
         st.caption(caption)
     page_state.default("view", VIEWS[0], lambda v: v in VIEWS)
     mode = st.radio("View", VIEWS, key="view", horizontal=True, label_visibility="collapsed")
+    show_truth = bool(page_state.default("show_gt", False)) and view.ground_truth is not None
     explorer = loading.explorer_for(entry, model, view.key, view.image)
+    loading.display_base(explorer, view.image)  # the view's own picture under the mask and the attention
     prediction = explorer.update(condition.encode(**controls.z_values))
     marker = condition.marker(controls.z_values)
-    keep_for_export(explorer, prediction, view.ground_truth, entry, source, index, controls)
+    session = page_state.session()
+    session.shown.pop(entry.name, None)
+    session.shown[entry.name] = prediction  # what the page shows, by model (tests read it)
+    export = ExportView(explorer, prediction, f"{entry.name} · {source.title(index)}", entry.name,
+                        mask=view.ground_truth, values=dict(controls.z_values), condition=entry.card.get("condition"),
+                        show_ground_truth=show_truth)
     if mode == "Explore":
-        page_state.default("show_gt", False)
-        mask = mask_panel(explorer, prediction, view.ground_truth, entry.name, image=view.image)
-        panel = conditioning_panel(explorer, prediction, condition, marker=marker)
-        scrub = scrub_frames(explorer, controls, image=view.image, attention=panel,
-                             **pad_views(entry, source, index, follow))
-        explore_view(mask, panel, controls, frames=scrub)
+        panel = conditioning_panel(explorer, prediction, condition, marker=marker, dragging=controls.dragging)
+        options = FrameOptions(show_truth, panel.frame_channels, panel.layer)
+        mask = mask_panel(explorer, prediction, condition, controls.z_values, view.ground_truth, show_truth,
+                          image=view.image, options=options)
+        scrub = scrub_frames(explorer, controls, options, image=view.image,
+                             **pad_views(entry, condition, source, index, follow))
+        on_image = controls.pad_keys is not None  # the component draws the mask: the pad, or under the pad
+        slot, right = explore_columns(mask, on_image)
+        draw_live_controls(controls, slot, image=mask.data_uri if on_image else None, frames=scrub,
+                           image_caption=mask.frame.line if on_image else None,
+                           image_title=mask.caption if on_image else None)
+        explore_rest(panel, right)
+        (export.channels, export.channel), export.channels_note = panel.export_channels, panel.note
+        export.layer = panel.layer
     else:
-        st.session_state.setdefault("_shown", {})[entry.name] = prediction
         slot = st.container()  # the streaming controls, above the view they drive
         if mode == "Compare":
-            compare_view(explorer, prediction, entry, controls, view, marker=marker)
+            first = conditioning_panel(explorer, prediction, condition, marker=marker, compact=True,
+                                       dragging=controls.dragging)
+            other = compare_view(explorer, prediction, entry, controls, view, show_truth, marker=marker,
+                                 first_panel=first)
+            export.channels, export.channels_note = first.export_channels[0], first.note or None
+            if other is not None:
+                export.compare = (other.name, other.explorer, other.prediction, other.panel.export_channels[0],
+                                  other.panel.note or None)
         else:
             sweep_view(explorer, entry, source, index, controls)
+            export.channels, export.channels_note = sweep_channels(prediction)
         draw_live_controls(controls, slot)
+    export.state = page_state.current()
+    session.export = export
     page_state.sync_url()
 
 
 # --------------------------------------------------------------------------------------------- page
 
 st.set_page_config(page_title="INSIDE Explorer", page_icon="🔎", layout="wide")
+page_state.begin("page")
 unreadable = page_state.restore_from_url()
 st.title("INSIDE Explorer")
 st.caption("Conditioning layers turn z into per-channel Gaussian attention and FiLM scale/shift "

@@ -1,16 +1,27 @@
-"""The page's state: widget keys, their defaults, and their round trip through the URL query string.
+"""The page's state, in one place: widget keys, their defaults, their round trip through the URL query
+string, and the session's own objects (`session()`: caches and what the page last showed).
 
-Every widget that decides what the page shows has a key listed in `URL_KEYS`; its value lives in
-`st.session_state[key]` (per browser session, never shared). On a session's first run the query
-string seeds those values, so a copied link reopens the same view; after every run the query string
-is rewritten from them. `settings()` is the same state as a dict (the JSON export).
+Every widget that decides what the page shows has a key listed in `URL_KEYS` (or is one of the model's
+controls, `url_controls`); its value lives in `st.session_state[key]` (per browser session, never shared).
+On a session's first run the query string seeds those values, so a copied link reopens the same view;
+after every run the query string is rewritten from the keys the page has used (`default` and `use`
+mark them): the sidebar's in its last run, the explorer area's since the dataset, data or model last
+changed (so a view's options stay in the link while another view is shown). A key of another dataset
+or model stays in the session (going back finds it) but never in a link. `settings()` is the same state
+as a dict (the JSON export).
+
+No other module reads or writes a private key of `st.session_state`: what a session keeps besides widget
+values is one `Session` object, and the streaming component's own key (app/live_controls.py).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
@@ -36,9 +47,68 @@ URL_KEYS: dict[str, Callable[[str], Any]] = {
     "slice": int, "follow": _bool, "view": str, "layer": int, "channel": str, "show_gt": _bool,
     "compare_model": str, "sweep_var": str, "sweep_steps": int,
 }
-RESTORED_FLAG = "_restored_from_url"
-FIRST_QUERY = "_first_query"  # the query string of the session's first run, for `url_control`
-CONTROL_KEYS = "_url_control_keys"  # this session's extra URL keys: a dataset's own variables
+SESSION_KEY = "_inside_page"  # st.session_state[SESSION_KEY]: the session's `Session`
+KEPT = 32  # entries of each per-session cache (a cine's frames of one slice, ACDC: up to ~30)
+
+
+@dataclass
+class Session:
+    """What one browser session keeps besides its widget values (never shared between sessions)."""
+
+    restored: bool = False  # the query string has seeded the widget values
+    first_query: dict[str, str] = field(default_factory=dict)  # the session's first query string
+    control_keys: list[str] = field(default_factory=list)  # URL keys of a dataset's own variables
+    used: dict[str, set[str]] = field(default_factory=lambda: {"page": set(), "area": set()})
+    group: str = "page"  # which run marks keys: the whole page, or the explorer area (a fragment) alone
+    scope: Any = None  # what the explorer area's keys belong to: (dataset, data, model)
+    shown: dict[str, Any] = field(default_factory=dict)  # model name -> the prediction the page drew last
+    export: Any = None  # what the export buttons draw (app/export.ExportView): the view as last shown
+    secondary: dict[str, Any] = field(default_factory=dict)  # figures kept while a control is dragged
+    caches: dict[str, OrderedDict] = field(default_factory=dict)  # name -> the newest KEPT entries
+    # the BroadcastChannel on which this session's components talk in the browser (app/protocol.py)
+    channel: str = field(default_factory=lambda: "inside-explorer-" + secrets.token_hex(8))
+
+    def remember(self, cache: str, key: Any, make: Callable[[], Any], fresh: Callable[[Any], bool] | None = None,
+                 kept: int = KEPT, size: Callable[[Any], int] | None = None, max_bytes: int | None = None) -> Any:
+        """`make()` once per `key` in the named cache (least recently used dropped past `kept`, and past
+        `max_bytes` by `size(entry)`, the newest always kept); made again when `fresh(found)` says the kept one
+        no longer fits."""
+        entries = self.caches.setdefault(cache, OrderedDict())
+        if key in entries and (fresh is None or fresh(entries[key])):
+            entries.move_to_end(key)
+            return entries[key]
+        entries[key] = make()
+        while len(entries) > kept or (size is not None and max_bytes is not None and len(entries) > 1
+                                      and sum(size(e) for e in entries.values()) > max_bytes):
+            entries.popitem(last=False)
+        return entries[key]
+
+
+def session() -> Session:
+    """This browser session's `Session` (made on first use)."""
+    found = st.session_state.get(SESSION_KEY)
+    if not isinstance(found, Session):
+        found = Session()
+        st.session_state[SESSION_KEY] = found
+    return found
+
+
+def begin(group: str, scope: Any = None) -> None:
+    """A run of the whole page ("page": forgets the sidebar's keys, it marks them again) or of the explorer
+    area ("area", for `scope`: its keys are forgotten when the scope changes, e.g. another model)."""
+    state = session()
+    state.group = group
+    if group == "page":
+        state.used["page"] = set()
+    elif scope != state.scope:
+        state.used["area"] = set()
+        state.scope = scope
+
+
+def use(*keys: str) -> None:
+    """Mark keys as used by this run: they go into the URL."""
+    state = session()
+    state.used.setdefault(state.group, set()).update(keys)
 
 
 def _text(value: Any) -> str:
@@ -51,10 +121,11 @@ def _text(value: Any) -> str:
 
 def restore_from_url() -> list[str]:
     """Seed session state from the query string, once per session. Returns the keys it could not read."""
-    if st.session_state.get(RESTORED_FLAG):
+    state = session()
+    if state.restored:
         return []
-    st.session_state[RESTORED_FLAG] = True
-    st.session_state[FIRST_QUERY] = {key: st.query_params[key] for key in st.query_params}
+    state.restored = True
+    state.first_query = {key: st.query_params[key] for key in st.query_params}
     unreadable = []
     for key, parse in URL_KEYS.items():
         if key in st.query_params:
@@ -66,13 +137,14 @@ def restore_from_url() -> list[str]:
 
 
 def url_controls(parsers: Mapping[str, Callable[[str], Any]]) -> None:
-    """Put the controls that `URL_KEYS` does not name (the variables of a user's own dataset, keyed by
-    their names) into this session's URL too, replacing the last condition's, and seed each from the
-    session's first query string if it was there and is not set yet. Per session: other sessions'
-    datasets add nothing here."""
+    """The model's controls go into the URL (and only they, of all controls): those that `URL_KEYS` does
+    not name (the variables of a user's own dataset, keyed by their names) replace the last condition's,
+    each seeded from the session's first query string if it was there and is not set yet. Per session:
+    other sessions' datasets add nothing here."""
+    use(*parsers)
     extra = [key for key in parsers if key not in URL_KEYS]
-    st.session_state[CONTROL_KEYS] = extra
-    first = st.session_state.get(FIRST_QUERY, {})
+    session().control_keys = extra
+    first = session().first_query
     for key in extra:
         if key in first and key not in st.session_state:
             try:
@@ -82,8 +154,10 @@ def url_controls(parsers: Mapping[str, Callable[[str], Any]]) -> None:
 
 
 def current() -> dict[str, Any]:
-    """The URL keys that are set now, with their values."""
-    keys = [*URL_KEYS, *st.session_state.get(CONTROL_KEYS, [])]
+    """The URL keys the page used in its last run that are set now, with their values, in a fixed order."""
+    state = session()
+    used = state.used["page"] | state.used["area"]
+    keys = [key for key in [*URL_KEYS, *state.control_keys] if key in used]
     return {key: st.session_state[key] for key in keys if key in st.session_state
             and st.session_state[key] is not None and st.session_state[key] != ""}
 
@@ -106,7 +180,8 @@ def settings(extra: Mapping[str, Any] | None = None, state: Mapping[str, Any] | 
 
 def default(key: str, value: Any, valid: Callable[[Any], bool] | None = None) -> Any:
     """Make sure `key` holds a usable value before its widget is drawn (the widget takes no `value=`,
-    so URL-restored values and defaults never fight). Returns the value."""
+    so URL-restored values and defaults never fight), and mark it used by this run. Returns the value."""
+    use(key)
     if key not in st.session_state or (valid is not None and not _safe(valid, st.session_state[key])):
         st.session_state[key] = value
     return st.session_state[key]

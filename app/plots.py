@@ -128,12 +128,16 @@ def draw_points(rgb: np.ndarray, points_xy: np.ndarray, colour=(255, 230, 0), ra
     return out
 
 
-def jpeg_bytes(rgb: np.ndarray, quality: int = 92) -> bytes:
-    """A uint8 image as JPEG bytes without chroma subsampling (coloured mask edges stay sharp): several
-    times faster to encode, send and decode than a PNG of the same image, once per slider move."""
+def jpeg_bytes(rgb: np.ndarray, quality: int = 92, subsampling: int = 0) -> bytes:
+    """A uint8 image as JPEG bytes, by default without chroma subsampling (coloured mask edges stay sharp):
+    several times faster to encode, send and decode than a PNG of the same image, once per slider move."""
     buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality, subsampling=0)
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality, subsampling=subsampling)
     return buffer.getvalue()
+
+
+def jpeg_uri(jpeg: bytes) -> str:  # what an <img> in a component shows
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def jpeg_data_uri(rgb: np.ndarray, quality: int = 88) -> str:
@@ -194,6 +198,14 @@ def _image_axes(height: int, width: int, anchor: str = "x", **extra) -> tuple[di
 def _layout(**items) -> dict:
     return {"template": "none", "margin": PLOT_MARGIN, "paper_bgcolor": "rgba(0,0,0,0)",
             "plot_bgcolor": "rgba(0,0,0,0)", **items}
+
+
+def with_room_for_ticks(figure: dict) -> dict:
+    """Every axis with tick labels grows the margin to fit them (`automargin`): "−1" lost its minus sign."""
+    for name, axis in figure["layout"].items():
+        if name.startswith(("xaxis", "yaxis")) and isinstance(axis, dict) and axis.get("showticklabels", True):
+            axis.setdefault("automargin", True)
+    return figure
 
 
 def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray], channel: int | None = None,
@@ -331,7 +343,7 @@ def details_figure(table: dict[str, np.ndarray], channel: int | None = None, poi
         yaxis5={"domain": [0, 0.4], "anchor": "x5"},
     )
     layout["margin"] = dict(PLOT_MARGIN, l=36, t=40, b=40)
-    return {"data": data, "layout": layout}
+    return with_room_for_ticks({"data": data, "layout": layout})
 
 
 def heatmap_figure(values: np.ndarray, title: str, colourscale: str = MEAN_COLOURSCALE, centre: bool = False) -> dict:
@@ -375,13 +387,14 @@ def bars_figure(values: dict[str, np.ndarray], highlight: int | None = None) -> 
                             "showarrow": False, "yanchor": "bottom"})
     layout["annotations"] = annotations
     layout["margin"] = dict(PLOT_MARGIN, l=40, t=36)
-    return {"data": data, "layout": layout}
+    return with_room_for_ticks({"data": data, "layout": layout})
 
 
 def means_figure(grid: np.ndarray, means: np.ndarray, variable: str) -> dict:
     """Channel-averaged Gaussian means (mu_x, mu_y) against a swept variable."""
     data = [{"type": "scatter", "x": grid, "y": means[:, column], "mode": "lines+markers", "name": name}
             for column, name in enumerate(("mean μx", "mean μy"))]
-    return {"data": data, "layout": _layout(height=260, xaxis={"title": {"text": variable}},
-                                            yaxis={"title": {"text": "normalised position"}, "range": [-1, 1]},
-                                            title={"text": "INSIDE's attention means along the sweep"})}
+    return with_room_for_ticks({"data": data, "layout": _layout(
+        height=260, xaxis={"title": {"text": variable}}, yaxis={"title": {"text": "normalised position"},
+                                                                "range": [-1.05, 1.05]},
+        title={"text": "INSIDE's attention means along the sweep"})})

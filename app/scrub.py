@@ -1,9 +1,9 @@
 """Scrubbing: pictures of the predicted mask made ahead over the pad's two controls, so the browser can
 show them while the pad (or one of its sliders) is dragged, at the display's rate, between the page's
-exact answers (the issue's design (b); app/live_controls.html shows them).
+exact answers (app/live_controls.html shows them).
 
-    scrub = scrub_frames(explorer, controls, image=view.image)        # None where there is nothing to scrub
-    draw_live_controls(controls, slot, image=..., frames=scrub)       # the component asks for the parts
+    scrub = scrub_frames(explorer, controls, options, image=view.image)  # None where there is nothing to scrub
+    draw_live_controls(controls, slot, image=..., frames=scrub)          # the component asks for the parts
 
 What is made: a lattice over the pad's (x, y), finest every `LATTICE_SPACING` of a slider's range (21
 values over [-1, 1]; every step of a slider with coarser steps, e.g. ACDC's phase) and every slice of a
@@ -12,11 +12,12 @@ stack, coarse points first (every 4th lattice value, then every 2nd, then the re
 a time, when idle, so no request holds the server for long (0.3-1.4 s a part here:
 benchmarks/bench_dashboard.py) and scrubbing is already useful after the first. Part 0 also holds the
 "strips": every step of each slider axis with the other control held where it is, drawn by the page's own
-recipe (`views.mask_picture`), so a slider drag that ends on a step shows its final picture before the
-page answers (it answers with the same bytes).
+recipe at the page's size, so a slider drag that ends on a step shows its final picture before the page
+answers (it answers with the same bytes). Every picture is a frame (app/frame.py, `make_frames`); the
+lattice's are the same recipe at a smaller size.
 
-With INSIDE's attention drawn for a fixed set of channels (`attention`: the page's conditioning panel),
-each picture carries what that figure draws for its z, in pixels (the means, the 1-sigma radii, gamma,
+With INSIDE's attention drawn for a fixed set of channels (`options.channels`: the page's conditioning
+panel's), each picture carries what that figure draws for its z, in pixels (the means, the 1-sigma radii, gamma,
 and where z points): the browser moves the Gaussians with the mask (app/live_chart.html draws them).
 
 Where the image follows the controls (ACDC: the cine frame for the phase, the chosen slice), `view_for`
@@ -31,31 +32,20 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-from app import loading, plots
+from app import loading
 from app.controls import ControlValues
-from app.views import DISPLAY_PIXELS, NO_GROUND_TRUTH, dice_line, jpeg_uri, mask_picture
-from inside_core.explorer import Explorer, channel_table
+from app.frame import DISPLAY_PIXELS, FrameOptions, make_frames
+from app.protocol import Scrub
+from inside_core.explorer import Explorer
 
 LATTICE_SPACING = 0.05  # of a slider's range: 21 values (a coarser step: every step)
 PART_POINTS = 121  # pictures per part (the first part: an 11 x 11 lattice over a location pad)
 PART_POINTS_NEW_IMAGES = 60  # where the image follows the pad, a point may need an encode too: smaller parts
 SCRUB_PIXELS = 240  # each lattice picture's longer side (the exact answers are drawn at DISPLAY_PIXELS)
 SCRUB_QUALITY = 80  # JPEG quality of the lattice pictures (the strips are the page's own pictures)
-MAX_CHANNELS = 16  # the Gaussians travel with the pictures only for a few drawn channels (not "all")
-
-
-@dataclass(frozen=True)
-class Scrub:
-    """What the component needs to ask for the pictures: their `key` (the state they were made for), how
-    many `parts`, and `make(part)`, the part as sent (called only in the run that answers the request)."""
-
-    key: str
-    parts: int
-    make: Callable[[int], dict]
 
 
 def _slider_values(control) -> list[float]:
@@ -84,62 +74,41 @@ def lattice(controls: ControlValues) -> list[dict]:
     return [{x_key: xs[i], y_key: ys[j]} for _, j, i in sorted(points)]
 
 
-def _rounded(values) -> list[float]:
-    return [round(float(v), 2) for v in np.atleast_1d(values)]
-
-
-def attention_of(prediction, panel, condition, z_values: dict, size: tuple[int, int]) -> list | None:
-    """What the attention figure draws for this prediction: [cx, cy, rx, ry, gamma, marker] in pixels
-    (`plots.attention_points`; marker: [column, row, ring rx, ring ry] or None), or None if not drawn."""
-    if panel is None or panel.kind != "inside" or not panel.scrubbable or not prediction.conditioning:
-        return None
-    table = channel_table(prediction.conditioning[panel.layer])
-    chosen = panel.channels_drawn
-    if chosen is None or np.size(chosen) > MAX_CHANNELS:
-        return None
-    points = plots.attention_points(table, np.atleast_1d(chosen), size)
-    marker = condition.marker(z_values)
-    where = None if marker is None else [None if v is None else round(v, 2) for v in plots.marker_point(marker, *size)]
-    return [*(_rounded(points[k]) for k in ("cx", "cy", "rx", "ry", "gamma")), where]
-
-
-def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identity: str | None = None,
-                 view_for: Callable[[dict], object] | None = None, attention=None) -> Scrub | None:
+def scrub_frames(explorer: Explorer, controls: ControlValues, options: FrameOptions, image=None,
+                 identity: str | None = None, view_for: Callable[[dict], object] | None = None) -> Scrub | None:
     """The pictures to scrub for the page's current state, or None (no pad; $INSIDE_DASHBOARD_SCRUB=0, e.g.
     for a remote deployment: ~4-8 MB of pictures per sample; the controls then stream the exact answers only).
 
-    `image`: the view's image (drawn under the mask). `view_for(values)`: the view (`.key`, `.image`,
-    `.ground_truth`) for other control values: each picture's Dice line, and its image where the image
-    follows them (ACDC); `identity` then names what the points' views depend on besides the pad (model,
-    sample, the follow toggle), since the explorer changes with the pad.
-    `attention`: the page's conditioning panel (`views.ConditioningPanel`): its layer and drawn channels."""
-    import streamlit as st
-
+    `options`: how the page draws its frame (the ground truth outlined, the channels whose Gaussians it
+    carries): the pictures made ahead are drawn the same way. `image`: the view's image (drawn under the
+    mask). `view_for(values)`: the view (`.key`, `.image`, `.ground_truth`) for other control values: each
+    picture's Dice line, and its image where the image follows them (ACDC); `identity` then names what the
+    points' views depend on besides the pad (model, sample, the follow toggle), since the explorer changes
+    with the pad."""
     if controls.pad_keys is None or os.environ.get("INSIDE_DASHBOARD_SCRUB", "1") == "0":
         return None
-    outlined = bool(st.session_state.get("show_gt")) and view_for is not None  # the ground truth drawn
+    options = options if view_for is not None else FrameOptions(False, options.channels, options.layer)
     condition = controls.condition
     x_key, y_key = controls.pad_keys[:2]
     base = {k: v for k, v in controls.values.items() if k not in (x_key, y_key)}
-    drawn = None if attention is None else [attention.kind, attention.layer, attention.scrubbable,
-                                            np.atleast_1d(attention.channels_drawn).tolist()
-                                            if attention.channels_drawn is not None else None]
-    seed = json.dumps([identity or f"{id(explorer):x}", base, drawn, outlined], sort_keys=True, default=str)
+    seed = json.dumps([identity or f"{id(explorer):x}", base, options.channels, options.layer, options.outline_truth],
+                      sort_keys=True, default=str)
     key = hashlib.sha1(seed.encode()).hexdigest()[:16]
     points = lattice(controls)
     size = PART_POINTS if identity is None else PART_POINTS_NEW_IMAGES  # the image follows: ~0.5-1.2 s a part
     parts = -(-len(points) // size)
-    explorers: dict = {}  # view key -> (explorer, image, the picture under a small mask): per part, then dropped
+    explorers: dict = {}  # view key -> (explorer, image): per part, then dropped
     here: list = []  # the page's own view key, once asked
+    # the lattice's frames: smaller, 4:2:0 (shown for a moment while the pointer moves on)
+    small = FrameOptions(options.outline_truth, options.channels, options.layer, SCRUB_QUALITY, subsampling=2)
 
     def source_of(view):
         view_key = None if view is None else view.key
         if view_key not in explorers:
             if view is not None and not here:
                 here.append(view_for(controls.values).key)
-            found, shown = (explorer, image) if view is None or view_key == here[0] else \
+            explorers[view_key] = (explorer, image) if view is None or view_key == here[0] else \
                 (Explorer(explorer.model, view.image), view.image)
-            explorers[view_key] = (found, shown, loading.display_picture(found, shown, SCRUB_PIXELS))
         return explorers[view_key]
 
     def z_values_of(values: dict) -> dict:
@@ -149,33 +118,22 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, image=None, identi
         return z_values
 
     def pictures(batch: list[dict], exact: bool = False) -> list[tuple[str, list | None, str | None]]:
-        """(picture, attention, Dice line) for each of `batch` (point values): small pictures for the
-        lattice; for `exact` ones (the strips) the page's own (the same bytes the page answers with)."""
+        """(picture, Gaussians, Dice line) for each of `batch` (point values): frames at the scrubbing size
+        for the lattice; for `exact` ones (the strips) at the page's (the same bytes the page answers with)."""
         views = [view_for({**controls.values, **values}) if view_for else None for values in batch]
         groups: dict = {}
-        for n, view in enumerate(views):  # one decode batch per image, at most 11 at a time (bounded memory)
+        for n, view in enumerate(views):  # one decode batch per image
             groups.setdefault(id(source_of(view)), []).append(n)
-        images: list = [None] * len(batch)
+        made: list = [None] * len(batch)
         for members in groups.values():
-            found, shown, small = source_of(views[members[0]])
-            display = loading.display_picture(found, shown, DISPLAY_PIXELS) if exact else None
-            for start in range(0, len(members), 11):
-                chunk = members[start:start + 11]
-                z_values = [z_values_of(batch[n]) for n in chunk]
-                predictions = found.sweep([condition.encode(**z) for z in z_values])
-                for n, z, prediction in zip(chunk, z_values, predictions, strict=True):
-                    truth = views[n].ground_truth if outlined else None
-                    if exact:
-                        picture = mask_picture(found, prediction, shown, truth=truth, base=display)[0]
-                        src = jpeg_uri(plots.jpeg_bytes(picture))
-                    else:
-                        labels = plots.smooth_labels(prediction.probabilities, small.shape[:2])
-                        outline = None if truth is None else plots.nearest_labels(np.asarray(truth), small.shape[:2])
-                        src = plots.jpeg_data_uri(plots.overlay(small, labels, outline), quality=SCRUB_QUALITY)
-                    line = None if views[n] is None else \
-                        (dice_line(found, prediction, views[n].ground_truth) or NO_GROUND_TRUTH)
-                    images[n] = (src, attention_of(prediction, attention, condition, z, found.image_size), line)
-        return images
+            found, shown = source_of(views[members[0]])
+            picture = loading.display_picture(found, shown, DISPLAY_PIXELS if exact else SCRUB_PIXELS)
+            truths = [None if views[n] is None else views[n].ground_truth for n in members]
+            frames = make_frames(found, condition, [z_values_of(batch[n]) for n in members], truths, picture,
+                                 options if exact else small)
+            for n, frame in zip(members, frames, strict=True):
+                made[n] = (frame.data_uri, frame.gaussians, None if views[n] is None else frame.line)
+        return made
 
     def make(part: int) -> dict:
         chunk = points[part * size:(part + 1) * size]

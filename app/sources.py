@@ -2,7 +2,7 @@
 or one uploaded file. Every source answers the same few questions, so the page does not care which:
 
     len(source), source.title(index)
-    source.view(index, controls, follow) -> View: the image to segment for these slider values,
+    source.view(index, controls, follow, condition) -> View: the image to segment for these slider values,
                                              its ground truth (or None), a cache key, notes for the UI
     source.num_slices(index)              -> slices in the stack (ACDC), 1 otherwise
     source.offers                         -> what else it has, by name (the page asks this, never hasattr):
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from inside_core.conditions import condition_of
+from inside_core.conditions import Condition
 
 UPLOAD_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 UPLOAD_VOLUME_SUFFIXES = (".nii", ".nii.gz")
@@ -69,6 +69,11 @@ class ClevrSource:
         self.label = label or f"{self.root} ({split} split)"
         self.opening_index = self._opening_index()  # once, here: sources are shared read-only afterwards
 
+    @classmethod
+    def from_folder(cls, root: str | Path, split: str = "test", **_: Any) -> ClevrSource:
+        """The registry's constructor (inside_core.data.registry): images at their native size."""
+        return cls(root, split=split)
+
     def __len__(self) -> int:
         return len(self.dataset)
 
@@ -95,24 +100,23 @@ class ClevrSource:
         """The scene's objects and their masks bool (K, H, W): enough to build any condition's target."""
         return self.dataset.scene(index), self.dataset.object_masks(index)
 
-    def view(self, index: int, controls: dict[str, Any], follow: bool = True, card: dict | None = None,
+    def view(self, index: int, controls: dict[str, Any], follow: bool = True, condition: Condition | None = None,
              objects: tuple[list[dict], np.ndarray] | None = None) -> View:
         image = self.image(index)
         notes: list[str] = []
         truth = None
-        if card is not None:
-            truth, note = self.ground_truth(index, card, controls, objects)
+        if condition is not None:
+            truth, note = self.ground_truth(index, condition, controls, objects)
             if note:
                 notes.append(note)
         return View(("clevr", index), image, truth, notes)
 
-    def ground_truth(self, index: int, card: dict, controls: dict[str, Any],
+    def ground_truth(self, index: int, condition: Condition, controls: dict[str, Any],
                      objects: tuple[list[dict], np.ndarray] | None = None) -> tuple[np.ndarray | None, str]:
         """The target for the model's condition at these slider values, and a line saying which it is."""
         scene, masks = objects if objects is not None else self.objects(index)
         height, width = self.dataset.meta[index]["native_size"]
-        condition = condition_of(card)
-        value = condition.ground_truth_value(controls) if condition.dataset == "clevr-seg" else None
+        value = condition.ground_truth_value(controls)  # None for a condition without an object rule
         if value is None:
             return None, ""
         note = condition.ground_truth_note(value)
@@ -169,6 +173,12 @@ class AcdcSource:
         if not self.patients:
             raise SourceError(f"{root}: the {split} split holds no patients")
 
+    @classmethod
+    def from_folder(cls, root: str | Path, split: str = "test", image_size: int = 128, spacing: float = 1.37,
+                    **_: Any) -> AcdcSource:
+        """The registry's constructor (inside_core.data.registry): the card's input size and spacing."""
+        return cls(root, split=split, image_size=image_size, spacing=spacing)
+
     def __len__(self) -> int:
         return len(self.patients)
 
@@ -199,7 +209,7 @@ class AcdcSource:
                          "on the toggle)"]
         return View((patient, phase, slice_index), item["image"], item["mask"].numpy().astype(np.int64), notes)
 
-    def view(self, index: int, controls: dict[str, Any], follow: bool = True, card: dict | None = None,
+    def view(self, index: int, controls: dict[str, Any], follow: bool = True, condition: Condition | None = None,
              cine: list[dict] | None = None) -> View:
         """The image for (phase, slice): ED / ES items, or the nearest cine frame in between."""
         patient = self.patients[index]
@@ -272,7 +282,7 @@ class UploadSource:
     def position(self, index: int, slice_index: int) -> float:
         return self.positions[slice_index]
 
-    def view(self, index: int, controls: dict[str, Any], follow: bool = True, card: dict | None = None,
+    def view(self, index: int, controls: dict[str, Any], follow: bool = True, condition: Condition | None = None,
              **_: Any) -> View:
         n = len(self.images)
         slice_index = int(np.clip(int(controls.get("slice", n // 2)), 0, n - 1)) if n > 1 else 0

@@ -2,7 +2,7 @@
 with the same questions as the sources of app/sources.py:
 
     len(source), source.title(index), source.num_slices(index)
-    source.view(index, controls, follow, card) -> View: the slice the `slice` control (or the middle) picks,
+    source.view(index, controls, follow, condition) -> View: the slice the `slice` control (or the middle) picks,
                                                   its label map as ground truth (None without one)
     source.offers = {"stack", "table"}:
         "stack"  slice_order(index), position(index, slice_index): slices in file order, positions k / (n - 1)
@@ -72,6 +72,12 @@ class TableSource:
         self._case = lru_cache(maxsize=8)(self._read_case)
         self.opening_index = 0
 
+    @classmethod
+    def from_folder(cls, root: str | Path, split: str = "test", image_size: int = 128,
+                    variables: Sequence[str] | None = None, **_: Any) -> TableSource:
+        """The registry's constructor (inside_core.data.registry): the card's input size and variables."""
+        return cls(root, split=split, image_size=image_size, variables=variables)
+
     def _table_rows(self) -> dict:
         if self.layout.table is None or not nnunet.table_variables(self.layout.conditions):
             return {}
@@ -140,8 +146,7 @@ class TableSource:
                 values[name] = value
         return values
 
-    def view(self, index: int, controls: dict[str, Any], follow: bool = True, card: dict | None = None,
-             **_: Any):
+    def view(self, index: int, controls: dict[str, Any], follow: bool = True, condition: Any = None, **_: Any):
         from app.sources import View
 
         images, masks, _ = self._case(index)

@@ -2,12 +2,13 @@
 
 Each panel is computed first (a small dataclass of images and figures) and drawn after, so a control
 move reaches the browser as one batch of elements. Everything shown is what the Explorer answered for
-this z; the ground truth is given per call (it follows the controls on CLEVR-Seg).
+this z; the ground truth is given per call (it follows the controls on CLEVR-Seg). The mask's picture and
+its Dice line are a frame (app/frame.py), the recipe the pictures made ahead for scrubbing use too.
+Nothing here draws the controls or asks them anything: what they hold comes in as arguments.
 """
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,15 +16,15 @@ import numpy as np
 import streamlit as st
 
 from app import loading, page_state, plots
-from app.controls import ControlValues, draw_live_controls, streaming
+from app.frame import DISPLAY_PIXELS, NO_GROUND_TRUTH, Frame, FrameOptions, make_frame
 from app.live_chart import live_chart
 from inside_core import attention, palette
 from inside_core.conditions import condition_of
-from inside_core.explorer import channel_table, condition_vector, conditioning_kind, prepare_mask
+from inside_core.data.registry import card_dataset, dataset_kind
+from inside_core.explorer import channel_table, condition_vector, conditioning_kind
 from inside_core.geometry import normalised_to_pixel
 
 VIEWS = ("Explore", "Compare", "Sweep")
-DISPLAY_PIXELS = 400  # the overlay is enlarged (nearest neighbour) to at least this many pixels
 STRIP_PIXELS = 240  # each image of the sweep strip
 WHY_NO_ATTENTION = {
     "film": "FiLM scales and shifts whole feature maps (γ, β per channel): the same at every pixel, "
@@ -53,66 +54,41 @@ def legend_html(num_classes: int, ground_truth: bool) -> str:
 
 @dataclass
 class MaskPanel:
-    """The input with the prediction blended in (ground truth outlined on a toggle) and its Dice line."""
+    """The mask's frame (the input with the prediction blended in, the ground truth outlined on the toggle,
+    the Dice line) and the colour key under it."""
 
-    jpeg: bytes
-    caption: str
-    dice: str  # markdown; "" without ground truth
+    frame: Frame
     legend: str
+    title: str = ""
+
+    @property
+    def jpeg(self) -> bytes:
+        return self.frame.jpeg
+
+    @property
+    def caption(self) -> str:
+        return self.title or self.frame.caption
+
+    @property
+    def dice(self) -> str:
+        return self.frame.dice
 
     @property
     def data_uri(self) -> str:
         """The picture as a data URI: the image the point is dragged on (app/controls.py)."""
-        return jpeg_uri(self.jpeg)
+        return self.frame.data_uri
 
 
-def mask_panel(explorer, prediction, truth, name: str, title: str = "", image=None) -> MaskPanel:
-    """The view's image at its own resolution, resampled smoothly to the display size, with the prediction
-    drawn from its probabilities upsampled (smooth outlines, not the model grid's stair steps)."""
-    show = st.session_state.get("show_gt", False) and truth is not None
-    picture, shown = mask_picture(explorer, prediction, image, truth if show else None)
-    caption = title or "prediction" + (" · ground truth outlined" if shown is not None else "")
-    text = dice_line(explorer, prediction, truth)
-    shown_now = st.session_state.setdefault("_shown", {})  # what the page shows, by model (tests read it)
-    shown_now.pop(name, None)
-    shown_now[name] = prediction
-    return MaskPanel(plots.jpeg_bytes(picture), caption, text,
-                     legend_html(prediction.num_classes, shown is not None))
-
-
-def dice_line(explorer, prediction, truth) -> str:
-    """The Dice line under the mask (Markdown, our own text; "" without ground truth), with the score per
-    structure where there are several and a word on an empty ground truth."""
-    if truth is None:
-        return ""
-    truth = prepare_mask(truth, explorer.image_size)
-    per_class = explorer.dice_per_class(prediction, truth)
-    names = palette.label_names(prediction.num_classes)
-    detail = "" if len(per_class) == 1 else " (" + ", ".join(
-        f"{names.get(k, k)} {v:.2f}" for k, v in per_class.items()) + ")"
-    text = f"Dice against the ground truth: **{np.mean(list(per_class.values())):.3f}**{detail}"
-    if not np.asarray(truth).any():
-        text += (" — the ground truth is empty here, so Dice is 1 only if nothing is predicted "
-                 "(the usual convention) and 0 otherwise")
-    return text
-
-
-def mask_picture(explorer, prediction, image=None, truth=None, base=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """The mask panel's picture (uint8 RGB at the display size) and the ground truth drawn on it (None):
-    the one recipe, so a scrubbing frame for a slider step is the very picture the page answers with.
-    `base`: the picture under the mask, if already made (`loading.display_picture`)."""
-    base = loading.display_base(explorer, image, DISPLAY_PIXELS) if base is None else base
-    size = base.shape[:2]
-    labels = plots.smooth_labels(prediction.probabilities, size)
-    shown = None if truth is None else plots.nearest_labels(np.asarray(truth), size)
-    return plots.overlay(base, labels, shown), shown
-
-
-def jpeg_uri(jpeg: bytes) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
-
-
-NO_GROUND_TRUTH = "No ground truth for this image."
+def mask_panel(explorer, prediction, condition, z_values: dict, truth, show_truth: bool, title: str = "",
+               image=None, options: FrameOptions | None = None) -> MaskPanel:
+    """The frame of this prediction (app/frame.py) over the view's image at the display size: the recipe
+    every picture made ahead for scrubbing uses. `options`: how it is drawn (default: the ground truth
+    outlined when `show_truth` and there is one)."""
+    options = options or FrameOptions(outline_truth=show_truth)
+    base = loading.display_base(explorer, image, DISPLAY_PIXELS)
+    frame = make_frame(explorer, prediction, condition, z_values, truth, base, options)
+    outlined = options.outline_truth and truth is not None
+    return MaskPanel(frame, legend_html(prediction.num_classes, outlined), title)
 
 
 def draw_mask_panel(panel: MaskPanel, on_image: bool = False, alt: str = "predicted mask") -> None:
@@ -146,6 +122,24 @@ class ConditioningPanel:
     channels_drawn: Any = None  # INSIDE: the channels the attention draws (None: all)
     scrubbable: bool = False  # the drawn channels stay while z moves (app/scrub.py may draw them ahead)
 
+    @property
+    def frame_channels(self) -> tuple[int, ...] | None:
+        """The channels whose Gaussians a frame carries (app/frame.py), or None: a fixed few INSIDE channels."""
+        if self.kind != "inside" or not self.scrubbable or self.channels_drawn is None:
+            return None
+        return tuple(int(c) for c in np.atleast_1d(self.channels_drawn))
+
+    @property
+    def export_channels(self) -> tuple[list[int] | None, int | None]:
+        """(channels, one channel) the export draws: exactly the ones on screen."""
+        if self.kind != "inside":
+            return None, None
+        if self.channels_drawn is None:
+            return list(range(self.channels)), None
+        if np.ndim(self.channels_drawn) == 0:
+            return None, int(self.channels_drawn)
+        return [int(c) for c in self.channels_drawn], None
+
 
 # the channel picker: a rule (inside_core.attention) or one channel's number
 CHANNEL_RULES = ("responsive", "strongest", "all")
@@ -161,7 +155,7 @@ def channel_label(option: str, count: int) -> str:
             "all": f"all {count}"}.get(option, f"channel {option}")
 
 
-def drawn_channels(explorer, prediction, condition, layer: int, choice: str):
+def drawn_channels(explorer, prediction, condition, layer: int, choice: str, dragging: bool = False):
     """The channels to draw for a picker choice, and a line saying which they are."""
     params = prediction.conditioning[layer]
     total = int(params.mu_x.shape[-1])
@@ -171,26 +165,28 @@ def drawn_channels(explorer, prediction, condition, layer: int, choice: str):
         chosen = attention.strongest_channels(params)
         return chosen, attention.describe("strongest", chosen, total)
     if choice == "responsive":
-        chosen = loading.responsive_channels(explorer, condition, layer, keep=streaming())
+        chosen = loading.responsive_channels(explorer, condition, layer, keep=dragging)
         variables = [c.label.split(" (")[0].lower() for c in condition.controls]
         return chosen, attention.describe("responsive", chosen, total, variables)
     return int(choice), f"channel {choice} of {total}"
 
 
-def secondary_figure(name: str, make):
+def secondary_figure(name: str, make, dragging: bool):
     """A figure that may wait for the release: while a control is dragged the last one is drawn again
     (unchanged, so the browser does not redraw it; the mask and the attention take the time), and on the
     release, or any other change, a new one is made."""
-    kept = st.session_state.setdefault("_secondary", {})
-    if streaming() and name in kept:
+    kept = page_state.session().secondary
+    if dragging and name in kept:
         return kept[name]
     kept[name] = make()
     return kept[name]
 
 
-def conditioning_panel(explorer, prediction, condition, marker=None, compact: bool = False) -> ConditioningPanel:
+def conditioning_panel(explorer, prediction, condition, marker=None, compact: bool = False,
+                       dragging: bool = False) -> ConditioningPanel:
     """The panel's figures for the chosen layer and channel (their pickers are drawn with the panel; their
-    values come from the page state). `compact`: layer 0, all channels, no detail figures (Compare)."""
+    values come from the page state). `compact`: layer 0, the default channels, no detail figures
+    (Compare). `dragging`: a control is held (the channels drawn and the detail figures wait for release)."""
     if not prediction.conditioning:
         return ConditioningPanel("none")
     layers = [conditioning_kind(params) for params in prediction.conditioning]
@@ -201,7 +197,7 @@ def conditioning_panel(explorer, prediction, condition, marker=None, compact: bo
         options = channel_options(panel.channels)
         choice = CHANNEL_RULES[0] if compact else page_state.default("channel", CHANNEL_RULES[0],
                                                                      lambda v: v in options)
-        chosen, panel.note = drawn_channels(explorer, prediction, condition, layer, choice)
+        chosen, panel.note = drawn_channels(explorer, prediction, condition, layer, choice, dragging)
         # "strongest" re-ranks the channels at every z: pictures made ahead would draw others than the page
         panel.layer, panel.channels_drawn, panel.scrubbable = layer, chosen, choice != "strongest"
         picture, picture_size = loading.background(explorer)
@@ -209,7 +205,7 @@ def conditioning_panel(explorer, prediction, condition, marker=None, compact: bo
                                                             marker=marker, background_size=picture_size)
         if not compact:  # 1-D profiles, mean attention map and gamma / beta bars: one figure, one row
             panel.figures["details"] = secondary_figure(
-                "details", lambda: plots.details_figure(table, chosen if isinstance(chosen, int) else None))
+                "details", lambda: plots.details_figure(table, chosen if isinstance(chosen, int) else None), dragging)
     elif panel.kind == "guideme":
         panel.figures["spatial"] = plots.spatial_map_figure(prediction.spatial_map(layer))
         if not compact:
@@ -235,82 +231,119 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
                          help="64 or 128 ellipses at once merge into a blob: by default the few whose Gaussians "
                               "move most as the controls sweep their ranges; or the strongest at this z "
                               "(|1+γ| × attention mass), all, or one channel")
-        live_chart(panel.figures["attention"], key=f"{key}_attention", config=plots.PLOTLY_CONFIG)
+        chart(panel.figures["attention"], f"{key}_attention", scrub=key == "main")
         st.caption(panel.note)
     elif panel.kind == "guideme":
-        live_chart(panel.figures["spatial"], key=f"{key}_spatial", config=plots.PLOTLY_CONFIG)
+        chart(panel.figures["spatial"], f"{key}_spatial")
         st.caption("Guide Me adds one rank-one map α_h + β_w, the same for every channel.")
         if "bars" in panel.figures:
-            live_chart(panel.figures["bars"], key=f"{key}_bars", config=plots.PLOTLY_CONFIG)
+            chart(panel.figures["bars"], f"{key}_bars")
     else:
         st.info(WHY_NO_ATTENTION["film"])
-        live_chart(panel.figures["bars"], key=f"{key}_bars", config=plots.PLOTLY_CONFIG)
+        chart(panel.figures["bars"], f"{key}_bars")
 
 
 # --------------------------------------------------------------------------------------------- views
 
 
-def explore_view(mask: MaskPanel, panel: ConditioningPanel, controls: ControlValues, frames=None) -> None:
-    """The controls and the mask (left; the point dragged on the mask where the condition has one), the
-    conditioning (right), the detail figures below.
+def chart(figure: dict, key: str, defer: bool = False, scrub: bool = False) -> None:
+    """A plotly figure of this session's page (app/live_chart.py), on the session's channel."""
+    live_chart(figure, key=key, config=plots.PLOTLY_CONFIG, defer=defer, channel=page_state.session().channel,
+               scrub=scrub)
+
+
+def explore_columns(mask: MaskPanel, on_image: bool):
+    """The Explore view's left column (the ground-truth toggle, a slot for the controls, the mask panel)
+    and its right column, empty: the page draws the controls into the slot, then the conditioning into
+    the right column (`explore_rest`).
 
     Drawing order: the mask, then the controls into their slot above it, then the attention. The controls'
     answer lets the next value leave, so the browser's plotly redraw of the attention (~25 ms here) overlaps
     the server's next decode instead of delaying it; everything was computed before this, so the attention
     is sent within a millisecond of the answer, long before a new value can interrupt the run."""
     left, right = st.columns([1, 1.25])
-    on_image = controls.pad_keys is not None  # the component draws the mask: the pad, or under the pad
     with left:
         st.toggle("Show the ground truth", key="show_gt", persist_state="session")
         slot = st.container()
         draw_mask_panel(mask, on_image=on_image)
-    draw_live_controls(controls, slot, image=mask.data_uri if on_image else None, frames=frames,
-                       image_caption=(mask.dice or NO_GROUND_TRUTH) if on_image else None,
-                       image_title=mask.caption if on_image else None)
+    return slot, right
+
+
+def explore_rest(panel: ConditioningPanel, right) -> None:
+    """The conditioning (right column), then the detail figures below, full width."""
     with right:
         draw_conditioning_panel(panel)
     if "details" in panel.figures:
         # drawn after the mask and the attention have been painted: they are what a control move is about
-        live_chart(panel.figures["details"], key="main_details", config=plots.PLOTLY_CONFIG, defer=True)
+        chart(panel.figures["details"], "main_details", defer=True)
+
+
+def reads_z_alike(card: dict, other: dict) -> bool:
+    """Whether two models read z the same way (the same condition, and for a user's variables the same
+    ones), so the same control values mean the same to both."""
+    def meaning(c: dict) -> tuple:
+        return (condition_of(c).name, c.get("condition_spec"), (c.get("data") or {}).get("variables"))
+    return meaning(card) == meaning(other)
 
 
 def compare_partner(entry) -> list:
-    """The models to compare with, the default partner first: one for the same condition (so both read z
-    the same way), FiLM or Guide Me beside INSIDE and INSIDE beside the others where there is one."""
-    dataset = entry.card.get("dataset", "clevr-seg")
+    """The models to compare with, the default partner first: only others that read z the same way (a
+    point model's radius means nothing to a quadrant model), FiLM or Guide Me beside INSIDE and INSIDE
+    beside the others first. [] when there is none (e.g. the only model trained on a user's folder)."""
+    dataset = card_dataset(entry.card)
     entries = loading.discover_models(dataset) or loading.untrained_models(dataset)
     wanted = ("film", "guideme") if entry.card.get("conditioning") == "inside" else ("inside",)
-    same = [e for e in entries if e.name != entry.name and e.card.get("condition") == entry.card.get("condition")]
-    ranked = sorted(same, key=lambda e: wanted.index(e.card.get("conditioning"))
-                    if e.card.get("conditioning") in wanted else len(wanted))
-    return ranked + [e for e in entries if e not in ranked]
+    same = [e for e in entries if e.name != entry.name and reads_z_alike(e.card, entry.card)]
+    return sorted(same, key=lambda e: wanted.index(e.card.get("conditioning"))
+                  if e.card.get("conditioning") in wanted else len(wanted))
 
 
-def compare_view(explorer, prediction, entry, controls, view, marker=None) -> None:
+@dataclass
+class Compared:
+    """The other side of the Compare view, as drawn (the export draws it too)."""
+
+    name: str
+    explorer: Any
+    prediction: Any
+    panel: ConditioningPanel
+
+
+def compare_view(explorer, prediction, entry, controls, view, show_truth: bool, marker=None,
+                 first_panel: ConditioningPanel | None = None) -> Compared | None:
+    """Two models side by side on the same view and control values; returns the other side (None: no
+    model to compare with, said on the page)."""
     from inside_core.checkpoints import CheckpointError
 
     entries = compare_partner(entry)
+    if not entries:
+        st.info(f"No other model reads z as {loading.plain(entry.name)} does (the same condition"
+                f"{' and variables' if dataset_kind(card_dataset(entry.card)).variables else ''}): "
+                "there is nothing to compare it with. Train another one (`inside train`), then choose Compare.")
+        return None
     names = [e.name for e in entries]
-    fallback = next((n for n in names if n != entry.name), names[0])
-    page_state.default("compare_model", fallback, lambda v: v in names)
+    page_state.default("compare_model", names[0], lambda v: v in names)
     second = entries[names.index(st.selectbox("Compare with", names, key="compare_model", persist_state="session"))]
     try:
         model = loading.load_model(second)
     except CheckpointError as error:
         st.error(loading.plain(error))
-        return
+        return None
     other_explorer = loading.explorer_for(second, model, view.key, view.image)
     other_prediction = other_explorer.update(condition_vector(second.card, **controls.z_values))
-    st.session_state.setdefault("_export", {})["compare"] = (second.name, other_explorer, other_prediction)
+    page_state.session().shown[second.name] = other_prediction
+    panels = [first_panel or conditioning_panel(explorer, prediction, controls.condition, marker=marker,
+                                                compact=True),
+              conditioning_panel(other_explorer, other_prediction, condition_of(second.card), marker=marker,
+                                 compact=True)]
     pairs = ((entry, explorer, prediction), (second, other_explorer, other_prediction))
     for side, (column, (e, ex, pr)) in enumerate(zip(st.columns(2), pairs, strict=True)):
         with column:
             st.subheader(loading.plain(e.name))
-            draw_mask_panel(mask_panel(ex, pr, view.ground_truth, e.name, title=loading.describe(e), image=view.image),
+            draw_mask_panel(mask_panel(ex, pr, controls.condition, controls.z_values, view.ground_truth, show_truth,
+                                       title=loading.describe(e), image=view.image),
                             alt="predicted mask" if side == 0 else f"predicted mask, {e.name}")
-            draw_conditioning_panel(conditioning_panel(ex, pr, condition_of(e.card), marker=marker, compact=True),
-                                    key=f"compare{side}",
-                                    compact=True)
+            draw_conditioning_panel(panels[side], key=f"compare{side}", compact=True)
+    return Compared(second.name, other_explorer, other_prediction, panels[1])
 
 
 def sweep_view(explorer, entry, source, index: int, controls) -> None:
@@ -328,7 +361,7 @@ def sweep_view(explorer, entry, source, index: int, controls) -> None:
     grid = np.asarray(condition.sweep_values(variable, steps))  # the registry's sweep range
     zs = [condition.encode(**{**controls.z_values, variable: float(v)}) for v in grid]
     predictions = explorer.sweep(zs)
-    rgb_base = loading.display_rgb(explorer)
+    rgb_base = plots.to_rgb_uint8(explorer.image)
     frames, captions, means = [], [], []
     for value, prediction in zip(grid, predictions, strict=True):
         frame = enlarged(plots.overlay(rgb_base, prediction.labels), pixels=STRIP_PIXELS)
@@ -341,7 +374,7 @@ def sweep_view(explorer, entry, source, index: int, controls) -> None:
             frame = plots.draw_points(frame, points, radius=1)
             means.append((table["mu_x"].mean(), table["mu_y"].mean()))
         if "scene" in source.offers:
-            truth, _ = source.ground_truth(index, entry.card, {**controls.z_values, variable: float(value)},
+            truth, _ = source.ground_truth(index, condition, {**controls.z_values, variable: float(value)},
                                            loading.clevr_objects(source, source.label, index))
             if truth is not None:
                 caption += f" · Dice {explorer.dice(prediction, truth):.2f}"
@@ -352,4 +385,4 @@ def sweep_view(explorer, entry, source, index: int, controls) -> None:
     st.caption(f"The image stays fixed; only z changes. {dots}")
     st.image(frames, caption=captions, width=170)
     if means:
-        live_chart(plots.means_figure(grid, np.array(means), variable), key="sweep_means", config=plots.PLOTLY_CONFIG)
+        chart(plots.means_figure(grid, np.array(means), variable), "sweep_means")

@@ -176,9 +176,16 @@ def _array(values) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
+def page_session(at: AppTest):
+    """The session's own objects (app/page_state.Session): caches and what the page last showed."""
+    from app import page_state
+
+    return at.session_state[page_state.SESSION_KEY]
+
+
 def last_prediction(at: AppTest, model: str | None = None):
     """The prediction the page drew last (for `model`, or the page's own model)."""
-    shown = at.session_state["_shown"]
+    shown = page_session(at).shown
     return shown[model] if model is not None else shown[at.selectbox(key="model").value]
 
 
@@ -206,7 +213,7 @@ def test_default_page_shows_a_clevr_sample_with_its_mask():
     assert at.selectbox(key="model").value == "clevr-seg-quadrant-inside"
     assert value(at, "loc_x") == -0.5 and value(at, "loc_y") == -0.5
     # it opens on a sample with objects in the top-left quadrant (the starting z), so there is a mask to see
-    assert last_prediction(at) is not None and at.session_state["_explorers"]
+    assert last_prediction(at) is not None and page_session(at).caches["explorers"]
     index = at.number_input(key="sample").value
     from inside_core.data import ClevrSegDataset, default_data_dir
 
@@ -376,21 +383,21 @@ def test_export_buttons_and_figure_bytes(test_models):
     at = healthy(page(model="clevr-seg-quadrant-inside"))
     labels = [button.proto.label for button in at.get("download_button")]
     assert labels == ["PNG", "PDF", "JSON"]
-    from app.export import figure_bytes
+    from app.export import export_bytes
 
     # the sidebar's buttons make their files on click from what the explorer area last showed
-    current = at.session_state["_export"]
-    assert figure_bytes(*current["figure"], "png").startswith(b"\x89PNG")
-    assert figure_bytes(*current["figure"], "pdf").startswith(b"%PDF")
+    current = page_session(at).export
+    assert export_bytes(current, "png").startswith(b"\x89PNG")
+    assert export_bytes(current, "pdf").startswith(b"%PDF")
     buttons = {button.proto.label: button for button in at.get("download_button")}
     assert all(b.proto.deferred_file_id and not b.proto.url for b in buttons.values())  # made on click only
     at = healthy(move(at, "loc_x", 0.5))
-    current = at.session_state["_export"]
-    assert current["figure"][1] is last_prediction(at) and current["state"]["loc_x"] == 0.5
-    explorer, prediction = current["figure"]
+    current = page_session(at).export
+    assert current.prediction is last_prediction(at) and current.state["loc_x"] == 0.5
+    prediction = current.prediction
     from app import page_state
 
-    settings = json.loads(page_state.settings({"z": prediction.z.tolist()}, current["state"]))
+    settings = json.loads(page_state.settings({"z": prediction.z.tolist()}, current.state))
     np.testing.assert_allclose(settings["z"], quadrant_blend(0.5, -0.5), atol=1e-4)
     assert "loc_x=0.5" in settings["query_string"]
 
@@ -570,7 +577,7 @@ def test_sessions_in_threads_keep_their_own_state(test_models, apptest_in_thread
         assert at.number_input(key="sample").value == i
         assert (value(at, "loc_x"), value(at, "loc_y")) == (x, y)
         np.testing.assert_allclose(last_prediction(at).z, quadrant_blend(x, y))
-        assert all(key[2] == ("clevr", i) for key in at.session_state["_explorers"])
+        assert all(key[2] == ("clevr", i) for key in page_session(at).caches["explorers"])
 
 
 def test_view_state_is_kept_across_views(test_models):
@@ -586,14 +593,12 @@ def test_view_state_is_kept_across_views(test_models):
 
 def test_export_carries_the_view_as_shown(test_models):
     at = healthy(page(model="clevr-seg-quadrant-inside", view="Compare", show_gt=True, loc_x=0.25))
-    current = at.session_state["_export"]
-    assert current["show_ground_truth"] is True and current["values"]["loc_x"] == 0.25
-    name, other_explorer, other_prediction = current["compare"]
+    current = page_session(at).export
+    assert current.show_ground_truth is True and current.values["loc_x"] == 0.25
+    name, other_explorer, other_prediction, _, _ = current.compare
     assert name == "clevr-seg-quadrant-film"
-    from app.export import figure_bytes
+    from app.export import export_bytes
 
-    view = {key: current[key] for key in ("mask", "values", "condition", "channel", "show_ground_truth")}
-    svg = figure_bytes(*current["figure"], "svg", current["title"], **view,
-                       compare=(other_explorer, other_prediction, name), name="clevr-seg-quadrant-inside").decode()
+    svg = export_bytes(current, "svg").decode()
     assert "clevr-seg-quadrant-film" in svg and "clevr-seg-quadrant-inside" in svg  # both sides of Compare
     assert "0.25" in svg  # the control values as shown

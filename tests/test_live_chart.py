@@ -43,6 +43,7 @@ def test_asset_folder_holds_the_page_and_plotly(tmp_path, monkeypatch):
     assert folder.parent == tmp_path / "components"
     assert (folder / "index.html").read_bytes() == live_chart.PAGE.read_bytes()
     assert (folder / "plotly.min.js").stat().st_size == live_chart.PLOTLY_BUNDLE.stat().st_size
+    assert (folder / live_chart.CORE.name).read_bytes() == live_chart.CORE.read_bytes()  # the shared ellipses
     assert live_chart.asset_folder() == folder  # reused, not rewritten
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temporary folder left behind
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -223,10 +224,12 @@ def test_a_request_for_a_part_of_the_pictures_is_answered_once(monkeypatch):
 
 
 def test_asset_folder_holds_the_page_and_its_script(tmp_path, monkeypatch):
-    """The page loads the scrubbing script beside it: both are in the served folder, named by their content."""
+    """The page loads its scripts beside it (the pure core, then the page's own): all are in the served folder,
+    named by their content."""
     monkeypatch.setenv("INSIDE_CACHE_DIR", str(tmp_path))
     folder = live_controls.asset_folder()
     page = (folder / "index.html").read_text()
-    assert '<script src="live_controls_scrub.js"></script>' in page
-    assert (folder / "live_controls_scrub.js").read_bytes() == live_controls.SCRIPTS[0].read_bytes()
+    assert re.findall(r'<script src="([^"]+)"></script>', page) == ["live_controls_core.js", "live_controls.js"]
+    for script in live_controls.SCRIPTS:
+        assert (folder / script.name).read_bytes() == script.read_bytes()
     assert folder.parent == tmp_path / "components" and live_controls.asset_folder() == folder

@@ -84,9 +84,12 @@ def view_caption(prediction: Any, condition: Condition | None = None, values: Ma
 
 def _draw_view(fig: Figure | SubFigure, explorer: Any, prediction: Any, mask: Any, condition: Condition | None,
                values: Mapping[str, Any] | None, channel: int | None, show_dice: bool, name: str | None,
-               caption: bool) -> tuple[int, bool, str]:
+               caption: bool, channels: Sequence[int] | None = None, channels_note: str | None = None,
+               layer: int = 0) -> tuple[int, bool, str]:
     """Input | prediction | conditioning panels on `fig`; returns (number of classes, ground truth drawn,
-    the caption's text: z, control values, Dice and which channels the ellipses are)."""
+    the caption's text: z, control values, Dice and which channels the ellipses are). `channels` (with
+    `channels_note`, the line saying which they are): the INSIDE channels to draw instead of the strongest;
+    `layer`: the conditioning layer drawn."""
     image = to_numpy(explorer.image)
     height, width_px = to_numpy_image(image).shape[:2]
     num_classes = int(to_numpy(prediction.probabilities).shape[0])
@@ -105,14 +108,18 @@ def _draw_view(fig: Figure | SubFigure, explorer: Any, prediction: Any, mask: An
         corner_text(axes[1], f"Dice {dice:.2f}")
     axes[1].set_title("Prediction" if name is None else f"{name}: prediction")
     if conditioning:
-        params = conditioning[0].detach() if hasattr(conditioning[0], "detach") else conditioning[0]
+        chosen = conditioning[min(max(int(layer), 0), len(conditioning) - 1)]
+        params = chosen.detach() if hasattr(chosen, "detach") else chosen
         if isinstance(params, InsideParams):
-            artist = draw_attention(axes[2], params, height, width_px, image=image, channel=channel)
             count = int(to_numpy(params.mu_x).reshape(-1).size)
+            artist = draw_attention(axes[2], params, height, width_px, image=image, channel=channel,
+                                    channels=None if channels is None else [int(c) for c in channels],
+                                    max_channels=DEFAULT_CHANNELS if channels is None else None)
             title = "INSIDE attention" if channel is None else f"INSIDE channel {channel}"
             label = ("mean attention" if channel is None else f"attention $a_{{{channel}}}$")
-            drawn_channels = (describe("strongest", strongest_channels(params, DEFAULT_CHANNELS), count)
-                              if channel is None else f"channel {channel} of {count}")
+            drawn_channels = (f"channel {channel} of {count}" if channel is not None else
+                              channels_note or describe("chosen", channels, count) if channels is not None else
+                              describe("strongest", strongest_channels(params, DEFAULT_CHANNELS), count))
         else:
             drawn_channels = None
             artist = draw_conditioning(axes[2], params, height, width_px, image=image)
@@ -148,7 +155,8 @@ def explorer_figure(explorer: Any, prediction: Any, title: str | None = None, wi
                     condition: str | Condition | None = None, channel: int | None = None,
                     show_ground_truth: bool = True, show_dice: bool = True, caption: bool | None = None,
                     name: str | None = None,
-                    compare: Sequence | None = None) -> Figure:
+                    compare: Sequence | None = None, channels: Sequence[int] | None = None,
+                    channels_note: str | None = None, layer: int = 0) -> Figure:
     """One explorer view as a figure: input, predicted mask over the input, and the conditioning.
 
     mask: the ground truth for this call (default: the explorer's sample mask, if any; None: none);
@@ -157,12 +165,15 @@ def explorer_figure(explorer: Any, prediction: Any, title: str | None = None, wi
     channel: one INSIDE channel (its map and ellipse) instead of the mean and the strongest channels.
     caption: the z / values / Dice line (default: on when `values` or `condition` is given, so an old
     call draws what it drew). compare: another (explorer, prediction, name) triple: then both views
-    are drawn side by side (`compare_figure`), this one named `name`.
+    are drawn side by side (`compare_figure`), this one named `name`. channels (and channels_note, the
+    words for them): the INSIDE channels whose ellipses are drawn, e.g. the ones a page shows, instead of
+    the strongest; layer: which conditioning layer is drawn (a multi-layer U-Net's).
     """
     if compare is not None:
         return compare_figure([(explorer, prediction, name or "A"), tuple(compare)], title=title,
                               width="double" if width == "single" else width, mask=mask, values=values,
-                              condition=condition, show_ground_truth=show_ground_truth, show_dice=show_dice)
+                              condition=condition, show_ground_truth=show_ground_truth, show_dice=show_dice,
+                              channels=channels, channels_note=channels_note)
     truth = getattr(explorer, "mask", None) if mask is _FROM_EXPLORER else mask
     truth = truth if show_ground_truth else None
     cond = _condition(explorer, condition)
@@ -173,7 +184,7 @@ def explorer_figure(explorer: Any, prediction: Any, title: str | None = None, wi
         base_height = fig_width / panels * 1.18 + 0.12
         fig = Figure(figsize=(fig_width, base_height), layout="constrained")
         num_classes, drawn, text = _draw_view(fig, explorer, prediction, truth, cond, values, channel, show_dice,
-                                              name, caption)
+                                              name, caption, channels, channels_note, layer)
         text = _caption_and_legend(fig, text, num_classes, drawn, fig_width)
         title = wrap_title(title, fig_width) if title else ""
         if title:
@@ -187,26 +198,33 @@ def explorer_figure(explorer: Any, prediction: Any, title: str | None = None, wi
 def compare_figure(sides: Sequence, title: str | None = None, width: str | float = "double", *,
                    mask: Any = _FROM_EXPLORER, values: Mapping[str, Any] | None = None,
                    condition: str | Condition | None = None, show_ground_truth: bool = True,
-                   show_dice: bool = True) -> Figure:
+                   show_dice: bool = True, channels: Sequence[int] | None = None,
+                   channels_note: str | None = None) -> Figure:
     """Both sides of the Compare view side by side: `sides` = [(explorer, prediction, name), ...] (two).
 
     Each side shows its input, prediction (Dice against the ground truth) and conditioning; one caption
-    under each gives z and the control values; `mask` (default: each explorer's) is drawn dashed.
+    under each gives z and the control values; `mask` (default: each explorer's) is drawn dashed. A side
+    may carry a fourth element, its own (channels, note) to draw; `channels` / `channels_note`: the
+    first side's, when it carries none.
     """
     sides = [tuple(side) for side in sides]
-    if len(sides) < 2 or any(len(side) != 3 for side in sides):
+    if len(sides) < 2 or any(len(side) not in (3, 4) for side in sides):
         raise ValueError("a comparison needs two (explorer, prediction, name) triples")
+    drawn_channels = [side[3] if len(side) == 4 else (channels, channels_note) if k == 0 else (None, None)
+                      for k, side in enumerate(sides)]
+    sides = [side[:3] for side in sides]
     with paper_style():
         fig_width, _ = figure_size(width, 1.0)
         panels = max(2 + (1 if p.conditioning else 0) for _, p, _ in sides)
         height = fig_width / len(sides) / panels * 1.25 + 0.55
         fig = Figure(figsize=(fig_width, height), layout="constrained")
         classes, any_truth = 1, False
-        for sub, (explorer, prediction, name) in zip(fig.subfigures(1, len(sides)), sides, strict=True):
+        for sub, (explorer, prediction, name), (shown, note) in zip(fig.subfigures(1, len(sides)), sides,
+                                                                     drawn_channels, strict=True):
             truth = getattr(explorer, "mask", None) if mask is _FROM_EXPLORER else mask
             truth = truth if show_ground_truth else None
             k, drawn, text = _draw_view(sub, explorer, prediction, truth, _condition(explorer, condition), values,
-                                        None, show_dice, None, True)
+                                        None, show_dice, None, True, shown, note)
             if text:
                 sub.supxlabel(wrap_title(text, fig_width / len(sides), SMALL_FONT_SIZE), fontsize=SMALL_FONT_SIZE)
             sub.suptitle(wrap_title(str(name), fig_width / len(sides)), fontweight="bold")

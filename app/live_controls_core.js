@@ -1,0 +1,221 @@
+// The pure part of the streaming controls (app/live_controls.html) and of the attention chart's scrubbing
+// (app/live_chart.html): values <-> positions on a control, the nearest picture made ahead, the pictures'
+// parts, ellipses, and the flow control of the values sent. No DOM here: the same file runs in the browser
+// (as `window.LiveCore`) and under Node's test runner (`node --test tests/js/`).
+//
+// The messages are app/protocol.py's; these typedefs mirror its shapes.
+/**
+ * @typedef {{key: string, kind: ("slider"|"stack"), low: number, high: number, step: number, decimals: number,
+ *            positions?: Array<[number, number]>}} ControlSpec  a control; a stack's [slice index, position]s
+ * @typedef {{token: string, seq: number, values: Object<string, number>, final: boolean,
+ *            frames: (string|null)}} ValueMessage  browser -> page: a value, or a request for pictures
+ * @typedef {{at: Object<string, number>, values: number[], images: string[], attention: Array,
+ *            captions: Array<(string|null)>}} Strip  every step of one slider, the other control held
+ * @typedef {{key: string, part: number, parts: number, x: string, y: string, base: Object<string, number>,
+ *            points: Array<Array>, strips?: Object<string, Strip>}} FramesPart  page -> browser: one part
+ * @typedef {{key: string, parts: number, x: string, y: string, base: Object<string, number>, points: Array<Array>,
+ *            strips: Object<string, Strip>, got: number[]}} Frames  the parts kept so far
+ * @typedef {{src: string, attention: (Array|null), caption: (string|null)}} Frame  what a picture shows
+ */
+(function (root, factory) {
+  const api = factory();
+  if (typeof module === "object" && module.exports) module.exports = api;
+  else root.LiveCore = api;
+})(typeof self !== "undefined" ? self : this, function () {
+  "use strict";
+  const SCRUB_GAP_MS = 200;  // while scrubbing, the page's exact answer at most this often (app/protocol.py)
+  const ACK_TIMEOUT_MS = 1500;  // an answer that never comes (a failed run) frees the next value after this
+  const FRAMES_TIMEOUT_MS = 8000;  // the same for a request of pictures (~0.3-1.5 s to make here)
+
+  // ---------------------------------------------------------------------------- values <-> positions
+  /** A slider's number clamped to its range, on its step grid. @param {ControlSpec} c @param {number} value */
+  function snap(c, value) {
+    const v = Math.min(c.high, Math.max(c.low, value));
+    const n = Math.round((v - c.low) / c.step);
+    return parseFloat(Math.min(c.high, c.low + n * c.step).toFixed(c.decimals));
+  }
+
+  /** Where a value sits along its control, 0..1 (a stack's slice: at its position). */
+  function fraction(c, value) {
+    if (c.kind === "stack") {
+      const entry = c.positions.find((p) => p[0] === value);
+      return ((entry ? entry[1] : c.low) - c.low) / (c.high - c.low || 1);
+    }
+    return (value - c.low) / (c.high - c.low || 1);
+  }
+
+  /** The control's value nearest to fraction f (a stack: the slice whose position is nearest). */
+  function fromFraction(c, f) {
+    if (c.kind === "stack") {
+      const position = c.low + f * (c.high - c.low);
+      let best = c.positions[0];
+      for (const p of c.positions) if (Math.abs(p[1] - position) < Math.abs(best[1] - position)) best = p;
+      return best[0];
+    }
+    return snap(c, c.low + f * (c.high - c.low));
+  }
+
+  /** The value as the control shows it ("−0.50"; a slice: "3 · 0.25"). */
+  function valueText(c, value) {
+    if (c.kind === "stack") {
+      const entry = c.positions.find((p) => p[0] === value);
+      return entry ? value + " · " + entry[1].toFixed(2) : String(value);
+    }
+    return value.toFixed(c.decimals).replace("-", "\u2212");
+  }
+
+  /** One step (+1 / -1) along a control: the next slice of a stack, a step of a slider. */
+  function nudge(c, value, delta) {
+    if (c.kind === "stack") {
+      const rank = c.positions.findIndex((p) => p[0] === value);
+      return c.positions[Math.min(c.positions.length - 1, Math.max(0, rank + delta))][0];
+    }
+    return snap(c, value + delta * c.step);
+  }
+
+  // ---------------------------------------------------------------------------- pictures made ahead
+  /**
+   * The picture made nearest to `values`, if made for the page's state (`key`), else null: on a strip
+   * when the other control is where the strip holds it (every slider step), else the lattice's nearest
+   * point (a stack's slice must match: each slice is another image).
+   * @param {Frames|null} frames @param {string|null} key @param {Object<string, number>} values
+   * @param {Object<string, ControlSpec>} controls @returns {Frame|null}
+   */
+  function nearestFrame(frames, key, values, controls) {
+    if (!frames || frames.key !== key) return null;
+    for (const [name, value] of Object.entries(frames.base)) if (values[name] !== value) return null;
+    const nearest = (grid, v) => grid.reduce((best, g, i) => (Math.abs(g - v) < Math.abs(grid[best] - v) ? i : best), 0);
+    for (const [name, strip] of Object.entries(frames.strips || {})) {
+      const [other, at] = Object.entries(strip.at)[0];
+      if (values[other] === at) {
+        const k = nearest(strip.values, values[name]);
+        return { src: strip.images[k], attention: strip.attention ? strip.attention[k] : null,
+                 caption: strip.captions ? strip.captions[k] : null };
+      }
+    }
+    const cx = controls[frames.x], cy = controls[frames.y];
+    if (!cx || !cy) return null;
+    const fx = fraction(cx, values[frames.x]), fy = fraction(cy, values[frames.y]);
+    let best = null, distance = Infinity;
+    for (const point of frames.points) {
+      const [x, y] = point;
+      if (cy.kind === "stack" && y !== values[frames.y]) continue;
+      const d = Math.hypot(fraction(cx, x) - fx, fraction(cy, y) - fy);
+      if (d < distance) { distance = d; best = point; }
+    }
+    return best ? { src: best[2], attention: best[3] || null, caption: best[4] ?? null } : null;
+  }
+
+  /** The kept pictures with `part` added (a part already kept, or another key's, as the page sent them).
+   * @param {Frames|null} frames @param {FramesPart} part @returns {{frames: Frames, added: boolean}} */
+  function keepPart(frames, part) {
+    if (frames && frames.key === part.key && frames.got.includes(part.part)) return { frames: frames, added: false };
+    const kept = frames && frames.key === part.key ? frames : { key: part.key, points: [], strips: {}, got: [] };
+    Object.assign(kept, { parts: part.parts, x: part.x, y: part.y, base: part.base });
+    kept.points = kept.points.concat(part.points);
+    Object.assign(kept.strips, part.strips || {});
+    kept.got.push(part.part);
+    return { frames: kept, added: true };
+  }
+
+  /** "KEY#PART" of the first part not kept yet (protocol.frames_request), or null when all are. */
+  function nextPart(frames, key, parts) {
+    if (!key) return null;
+    const got = frames && frames.key === key ? frames.got : [];
+    for (let part = 0; part < parts; part += 1) if (!got.includes(part)) return key + "#" + part;
+    return null;
+  }
+
+  /** Axis-aligned ellipses as one polyline with NaN gaps (as app/plots.ellipse_path). */
+  function ellipses(cx, cy, rx, ry, points) {
+    const xs = [], ys = [];
+    for (let c = 0; c < cx.length; c += 1) {
+      for (let k = 0; k < points; k += 1) {
+        const angle = 2 * Math.PI * k / (points - 1);
+        xs.push(cx[c] + rx[c] * Math.cos(angle));
+        ys.push(cy[c] + ry[c] * Math.sin(angle));
+      }
+      xs.push(NaN);
+      ys.push(NaN);
+    }
+    return [xs, ys];
+  }
+
+  // ---------------------------------------------------------------------------- flow control
+  /**
+   * The values sent to the page: at most one in flight; a move while one is in flight replaces the pending
+   * one (the newest wins, stale ones are dropped, nothing queues); the answer (a render whose `ack` is the
+   * token in flight) releases the next; the release's final value leaves at once; while the pointer is held
+   * on values a picture made ahead already shows (`covered`), exact answers are asked at most every gap.
+   * `post(message)` sends a ValueMessage; `now()` and `later(fn, ms)` are the clock (injected for tests).
+   */
+  class Flow {
+    constructor({ post, now, later, held = () => false, covered = () => false, session = "s" }) {
+      Object.assign(this, { post, now, later, held, covered, session });
+      this.seq = 0;
+      this.inFlight = null;  // the token the page has not answered yet
+      this.inFlightAt = 0;
+      this.patience = ACK_TIMEOUT_MS;
+      this.answeredAt = -Infinity;
+      this.pending = null;  // {values, final, frames}: the newest not sent yet
+      this.lastSent = null;  // JSON of the last value sent (or adopted): an unchanged one is not sent again
+      this.gapTimer = false;
+      this.trips = [];  // ms per round trip, the last 200
+    }
+
+    /** A new value (the newest wins). `frames`: ask for that part of the pictures ("KEY#PART"). */
+    propose(values, final, frames = null) {
+      this.pending = { values: Object.assign({}, values), final: final, frames: frames };
+      this.send();
+    }
+
+    idle() { return this.inFlight === null && this.pending === null; }
+
+    send() {
+      const pending = this.pending;
+      if (pending === null) return false;
+      const now = this.now();
+      if (this.inFlight !== null && !pending.final && now - this.inFlightAt < this.patience) return false;
+      const wait = SCRUB_GAP_MS - (now - this.answeredAt);
+      if (!pending.final && this.held() && wait > 0 && this.covered(pending.values)) {
+        if (!this.gapTimer) {
+          this.gapTimer = true;
+          this.later(() => { this.gapTimer = false; this.send(); }, wait + 1);
+        }
+        return false;
+      }
+      const text = JSON.stringify({ values: pending.values, final: pending.final, frames: pending.frames });
+      if (text === this.lastSent) { this.pending = null; return false; }
+      this.seq += 1;
+      const token = this.session + ":" + this.seq;
+      this.post({ token: token, seq: this.seq, values: pending.values, final: pending.final,
+                  frames: pending.frames || null });
+      this.inFlight = token;
+      this.inFlightAt = now;
+      this.patience = pending.frames ? FRAMES_TIMEOUT_MS : ACK_TIMEOUT_MS;
+      this.lastSent = text;
+      this.pending = null;
+      this.later(() => this.send(), this.patience + 20);  // in case the answer is lost
+      return true;
+    }
+
+    /** A render came with `ack`: if it answers the value in flight, the next may leave. */
+    answer(ack) {
+      if (this.inFlight === null || ack !== this.inFlight) return null;
+      const trip = Math.round(this.now() - this.inFlightAt);
+      this.inFlight = null;
+      this.answeredAt = this.now();
+      this.trips.push(trip);
+      if (this.trips.length > 200) this.trips.shift();
+      return trip;
+    }
+
+    /** The page's values are shown (after an answer, or a change from elsewhere): not sent back. */
+    adopt(values) {
+      this.lastSent = JSON.stringify({ values: Object.assign({}, values), final: true, frames: null });
+    }
+  }
+
+  return { SCRUB_GAP_MS, ACK_TIMEOUT_MS, FRAMES_TIMEOUT_MS, snap, fraction, fromFraction, valueText, nudge,
+           nearestFrame, keepPart, nextPart, ellipses, Flow };
+});

@@ -1,0 +1,98 @@
+"""The messages between the page (Python) and the streaming controls in the browser, written once.
+
+The browser side is app/live_controls_core.js (its `@typedef`s mirror these shapes; its pure functions are
+tested with `node --test`, tests/js/). Every other docstring points here.
+
+Browser -> page (the component's value, one at a time: the next leaves when this one is answered):
+
+    ValueMessage = {"token": "<session>:<seq>", "seq": int, "values": {control key: value},
+                    "final": bool,              # False while the pointer is held (more are coming)
+                    "frames": "KEY#PART" | None}  # a request for one part of the pictures to scrub
+
+Page -> browser (the component's arguments on every run, `RenderArgs`): the controls' specs and the page's
+values, `ack` (the token of the last value the script answered: it frees the next one), the pad, the
+picture and its lines, and the scrubbing offer: `frames_key` / `frames_parts` name the pictures made ahead
+for the page's current state, and `frames` is the one part asked for, sent in that run only (`FramesPart`).
+
+Flow control (app/live_controls_core.js `Flow`): at most one value in flight; a move while one is in flight
+replaces the pending one (the newest wins, stale ones are dropped, nothing queues); the release's exact
+value leaves at once; while a picture made ahead covers the pointer, exact answers are asked for at most
+every SCRUB_GAP_MS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+SCRUB_GAP_MS = 200  # while scrubbing, the page's exact answer at most this often (the JS side's constant too)
+
+
+class ValueMessage(TypedDict):
+    token: str
+    seq: int
+    values: dict[str, float | int]
+    final: bool
+    frames: str | None
+
+
+class Strip(TypedDict):
+    """Every step of one slider with the pad's other control held: the page's own pictures."""
+
+    at: dict[str, float | int]
+    values: list[float]
+    images: list[str]  # JPEG data URIs
+    attention: list[list | None]  # each picture's Gaussians (app/frame.gaussians) or None
+    captions: list[str | None]  # each picture's Dice line
+
+
+class FramesPart(TypedDict, total=False):
+    """One part of the pictures made ahead over the pad's (x, y) (app/scrub.py)."""
+
+    key: str
+    part: int
+    parts: int
+    x: str
+    y: str
+    base: dict[str, Any]  # the other controls' values the pictures were made for
+    points: list[list]  # [x value, y value, picture, Gaussians or None, Dice line or None]
+    strips: dict[str, Strip]  # part 0 only
+
+
+class RenderArgs(TypedDict, total=False):
+    controls: list[dict[str, Any]]
+    values: dict[str, float | int]
+    ack: str | None
+    pad: dict[str, Any] | None  # {"x", "y", "r", "width", "aspect", "label", "on_image"}
+    image: str | None
+    image_label: str
+    caption: str | None
+    title: str | None
+    columns: int
+    legend: dict[str, str] | None
+    hint: str
+    frames_key: str | None
+    frames_parts: int
+    frames: FramesPart | None
+
+
+@dataclass(frozen=True)
+class Scrub:
+    """The page's offer of pictures to scrub: their `key` (the state they were made for), how many
+    `parts`, and `make(part)`, the part as sent (called only in the run that answers the request)."""
+
+    key: str
+    parts: int
+    make: Callable[[int], FramesPart]
+
+
+def frames_request(key: str, part: int) -> str:
+    """The `frames` field of a ValueMessage asking for one part."""
+    return f"{key}#{part}"
+
+
+def parse_frames_request(text: Any) -> tuple[str, int] | None:
+    """(key, part) of a `frames` field, or None if it is not one."""
+    name, _, part = str(text or "").rpartition("#")
+    return (name, int(part)) if name and part.isdigit() else None
