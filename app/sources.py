@@ -15,8 +15,7 @@ current condition selects, from the scene: `ClevrSegDataset.target`).
 ACDC: the sample is a patient; `phase` picks the cine frame (ED = 0 ... ES = 1) when the 4-D cine
 exists and `follow` is on, `slice` the slice. Only ED and ES frames have ground truth.
 
-Nothing here imports streamlit. Sources are read-only after construction, so one object can
-serve every session.
+Nothing here imports streamlit; sources are read-only after construction (one serves every session).
 """
 
 from __future__ import annotations
@@ -205,8 +204,9 @@ class AcdcSource:
 
     def _annotated(self, patient: str, phase: str, slice_index: int, n: int, note: str = "") -> View:
         item = self.dataset[self.lookup[(patient, phase, slice_index)]]
-        notes = [note or f"{phase} frame {item['meta']['frame']}, slice {slice_index} of {n} (ground truth shown "
-                         "on the toggle)"]
+        meta = item["meta"]  # the second note: which rules decided the frame and the base (no labels used)
+        notes = [note or f"{phase} frame {meta['frame']}, slice {slice_index} of {n} (ground truth on the toggle)",
+                 f"in-plane: {meta.get('orientation', 'stored voxel order')}; base -> apex: {meta['order_from']}"]
         return View((patient, phase, slice_index), item["image"], item["mask"].numpy().astype(np.int64), notes)
 
     def view(self, index: int, controls: dict[str, Any], follow: bool = True, condition: Condition | None = None,
