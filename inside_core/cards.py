@@ -284,10 +284,12 @@ def activation_bytes(architecture: dict) -> int:
     config = dict(architecture)
     with torch.device("meta"):
         model = build_model(config.pop("name"), **config)
-    size = config.get("image_size", 128)
-    height, width = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    size = config.get("image_size") or 128  # a wrapped 3-D card may give three sizes, or none
+    dims = [size, size] if isinstance(size, int) else [int(s) for s in size]
+    height, width = dims[-2], dims[-1]
+    depth = math.prod(dims[:-2])
     leaves = [m for m in model.modules() if not any(True for _ in m.children())]
-    bound = sum(int(getattr(m, "out_channels", 1)) for m in leaves) * height * width * 4
+    bound = sum(int(getattr(m, "out_channels", 1)) for m in leaves) * depth * height * width * 4
     if bound <= limit("model_activation_bytes"):
         return bound
     total = 0
@@ -300,7 +302,7 @@ def activation_bytes(architecture: dict) -> int:
 
     hooks = [m.register_forward_hook(count) for m in leaves]
     try:
-        image = torch.empty(1, int(getattr(model, "in_channels", 1)), height, width, device="meta")
+        image = torch.empty(1, int(getattr(model, "in_channels", 1)), *dims, device="meta")
         z = torch.empty(1, int(config.get("cond_dim", 1)), device="meta")
         with torch.no_grad():
             model(image, z)

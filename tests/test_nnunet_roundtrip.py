@@ -41,7 +41,7 @@ def folders(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("INSIDE_CACHE_DIR", str(root / "cache"))
         clevr = generate_clevr_seg(root / "clevr", 100, seed=2, size=SIZE, progress=False)
-        acdc = generate_acdc(root / "acdc", 3, seed=1, test_patients=1, progress=False)
+        acdc = generate_acdc(root / "acdc", 3, seed=8, test_patients=1, progress=False)  # all stored base first
         paths = {"root": root, "clevr": clevr, "acdc": acdc,
                  "clevr_nnunet": export_dataset("clevr-seg", clevr, root / "clevr-nnunet", condition="quadrant"),
                  "acdc_nnunet": export_dataset("acdc", acdc, root / "acdc-nnunet", image_size=SIZE)}

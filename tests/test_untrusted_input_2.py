@@ -367,7 +367,9 @@ def test_a_session_keeps_explorers_within_its_byte_limit(monkeypatch):
         entry = ModelEntry("m", "", {})
         for k in range(6):
             explorer_for(entry, model, ("image", k), np.full((32, 32, 3), k / 6, np.float32))
-        st.text(str(len(st.session_state["_explorers"])))
+        from app.page_state import session
+
+        st.text(str(len(session().caches["explorers"])))
 
     at = AppTest.from_function(page).run(timeout=60)
     assert not at.exception, at.exception

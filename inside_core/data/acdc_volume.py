@@ -260,8 +260,12 @@ def preprocess_volume(volume: np.ndarray, zooms: tuple[float, ...], affine: np.n
     For the dashboard's uploads: the canonical in-plane frame, the crop centre from the cine's motion (or
     the image centre for 3-D), the slice order from the images, else the affine.
     """
+    from inside_core.data.safe_io import check_case_pixels
+
     if volume.ndim == 2:
         volume = volume[:, :, None]
+    size = size_tuple(image_size)
+    check_case_pixels(volume.shape[2], size, "the volume")  # before any copy or slice is made
     volume, zooms, affine, orientation = reorient(volume, tuple(zooms), affine)
     if volume.ndim == 4:
         centre, centre_from = motion_centre(volume, zooms), "cine temporal std"
@@ -270,11 +274,7 @@ def preprocess_volume(volume: np.ndarray, zooms: tuple[float, ...], affine: np.n
         centre, centre_from = image_centre(volume.shape), "image centre"
         first = volume
     reverse, order_from = decide_slice_order(affine, volume, zooms, centre)
-    size = size_tuple(image_size)
     target = spacing_tuple(spacing, zooms)
-    from inside_core.data.safe_io import check_case_pixels
-
-    check_case_pixels(first.shape[2], size, "the volume")  # before any slice is resampled
     normalised = normalise_volume(first)
     images = np.stack([resample_slice(normalised[:, :, k], zooms[:2], target, centre, size, labels=False)
                        for k in range(first.shape[2])])
