@@ -50,6 +50,7 @@ from inside_core.checkpoints import (
     atomic_write_bytes,
     atomic_write_text,
     checkpoint_paths,
+    load_checkpoint,
     read_card,
     save_checkpoint,
     write_card,
@@ -102,7 +103,7 @@ def config_datasets(config: dict, split: str):
                             image_size=data_cfg.get("image_size"), spacing=data_cfg.get("spacing"),
                             seed=data_cfg.get("seed", 0), variables=data_cfg.get("variables"))
     limit = data_cfg.get("train_patients")
-    if limit and split == config["train"].get("train_split", "train"):
+    if limit and split == config["train"].get("train_split", "train"):  # fewer labelled patients (ACDC)
         if not hasattr(dataset, "keep_patients"):
             raise ValueError(f"data.train_patients is for ACDC data, not {config['dataset']!r}")
         dataset.keep_patients(int(limit))
@@ -296,13 +297,10 @@ def _train(config: dict, out_dir: Path, resume: str | None, command: str | None,
         model_cfg["image_size"] = list(images.shape[2:])
     model = build_model(model_cfg.pop("name"), **model_cfg).to(device)
     if cfg.get("init") and resume is None:  # a warm start: the weights of a trained model of the same shape
-        from inside_core.checkpoints import load_checkpoint
-
         try:
             model.load_state_dict(load_checkpoint(cfg["init"]).state_dict())
         except RuntimeError as error:
-            raise ValueError(f"{cfg['init']}: its weights do not fit this config's network "
-                             f"({str(error).splitlines()[0]})") from None
+            raise ValueError(f"{cfg['init']}: its weights do not fit this network ({error})".splitlines()[0]) from None
     optimizer = torch.optim.Adam(model.parameters(), lr=float(cfg["lr"]))
     loss_fn = make_loss(cfg)
     from inside_core.data.augment import make_augment  # here: training code must not need data at import time
@@ -442,29 +440,22 @@ def reproduce_command(config: dict, argv: list[str]) -> str:
     return f"{generate} && {train_command}" if generate else train_command
 
 
+CLI_OVERRIDES = (("data", "data", "root"), ("variables", "data", "variables"), ("epochs", "train", "epochs"),
+                 ("max_minutes", "train", "max_minutes"), ("threads", "train", "num_threads"),
+                 ("seed", "train", "seed"), ("init", "train", "init"), ("name", None, "name"),
+                 ("train_patients", "data", "train_patients"), ("compile", "train", "compile"))
+
+
 def run_train(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
-        if args.data:
-            config["data"]["root"] = args.data
         if getattr(args, "variables", None):
-            config["data"]["variables"] = [v.strip() for v in args.variables.split(",") if v.strip()]
-        if args.epochs is not None:
-            config["train"]["epochs"] = args.epochs
-        if args.max_minutes is not None:
-            config["train"]["max_minutes"] = args.max_minutes
-        if args.threads is not None:
-            config["train"]["num_threads"] = args.threads
-        if getattr(args, "init", None):
-            config["train"]["init"] = args.init
-        if getattr(args, "seed", None) is not None:
-            config["train"]["seed"] = args.seed
-        if getattr(args, "name", None):
-            config["name"] = args.name
-        if getattr(args, "train_patients", None) is not None:
-            config["data"]["train_patients"] = args.train_patients
-        if args.compile:
-            config["train"]["compile"] = True
+            args.variables = [v.strip() for v in args.variables.split(",") if v.strip()]
+        # each command-line value overrides one config key: (argument, section or None for the top level, key)
+        for argument, section, key in CLI_OVERRIDES:
+            value = getattr(args, argument, None)
+            if value is not None and value is not False and value != "" and value != []:
+                (config[section] if section else config)[key] = value
         if "train" in sys.argv:  # the command as typed, from the sub-command on, less --resume (same result)
             argv = sys.argv[sys.argv.index("train"):]
             argv = [a for i, a in enumerate(argv) if a != "--resume" and (i == 0 or argv[i - 1] != "--resume")]
@@ -501,12 +492,10 @@ def register(subparsers) -> None:
     parser.add_argument("--resume", help="resume state to continue from (<out>/resume/<name>.safetensors)")
     parser.add_argument("--max-minutes", type=float, help="training time budget (overrides train.max_minutes)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (overrides train.num_threads)")
-    parser.add_argument("--seed", type=int, help="training seed: initialisation, shuffling, augmentation "
-                        "(overrides train.seed)")
+    parser.add_argument("--seed", type=int, help="training seed: weights, shuffling, augmentation (train.seed)")
     parser.add_argument("--init", help="start from this checkpoint's weights (a warm start; overrides train.init)")
     parser.add_argument("--name", help="run name: <out>/<name>.safetensors and the card's name (overrides name)")
-    parser.add_argument("--train-patients", type=int, help="ACDC: train on the first N patients of the train split "
-                        "only (a study of fewer labelled patients; overrides data.train_patients)")
+    parser.add_argument("--train-patients", type=int, help="ACDC: the first N train patients only")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the training passes (sets train.compile; pays off only for long runs: "
                         "benchmarks/bench_layers.py --compile)")
