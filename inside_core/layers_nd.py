@@ -10,8 +10,10 @@ ones of `inside_core.geometry` along every axis (pixel k of n has centre (2k + 1
     GuidingBlockND    y_{c,s} = (1 + sum_k alpha^k_{s_k} + gamma^s_c) x_{c,s} + gamma^b_c
     InsideND          a_c(s) = prod_k g(t_{s_k}; mu^k_c, sigma^k_c),   y_c = (1 + gamma_c)(a_c x_c) + beta_c
 
-INSIDE's attention is kept as its N one-dimensional factors; the full map exists only once, as the
-weight of `_SeparableModulationND` (the memory trick of the 2-D layer, for any number of axes).
+INSIDE's attention is kept as its N one-dimensional factors, and Guide Me's scale as its spatial map:
+the full-size maps exist one block at a time inside `layers._SeparableModulation` and
+`layers._GuidingModulation`, the same functions the 2-D layers use (nothing full-size kept for backward
+besides x).
 """
 
 from __future__ import annotations
@@ -22,24 +24,18 @@ import torch
 from torch import Tensor, nn
 
 from inside_core.geometry import gaussian, pixel_centres
-from inside_core.layers import FiLMParams, Hypernetwork, _Params
+from inside_core.layers import (
+    FiLMParams,
+    Hypernetwork,
+    _broadcast,
+    _GuidingModulation,
+    _Params,
+    _SeparableModulation,
+    outer_product,
+)
 
 __all__ = ["GuidingParamsND", "InsideParamsND", "FiLMND", "GuidingBlockND", "InsideND", "CONDITIONING_LAYERS_ND",
            "outer_product"]
-
-
-def _broadcast(t: Tensor, spatial_dims: int) -> Tensor:
-    """(B, C) -> (B, C, 1, ..., 1) with `spatial_dims` trailing ones."""
-    return t.reshape(*t.shape, *([1] * spatial_dims))
-
-
-def outer_product(factors: list[Tensor] | tuple[Tensor, ...]) -> Tensor:
-    """prod_k f_k[..., s_k] over factors (B, C, S_k): the (B, C, S_1, ..., S_N) tensor they describe."""
-    result = factors[0]
-    for factor in factors[1:]:
-        result = result.unsqueeze(-1) * factor.reshape(*factor.shape[:2], *([1] * (result.dim() - 2)),
-                                                       factor.shape[-1])
-    return result
 
 
 def _check(layer: nn.Module, x: Tensor, z: Tensor | None = None) -> None:
@@ -164,9 +160,8 @@ class GuidingBlockND(nn.Module):
         if tuple(v.shape[-1] for v in params.along) != tuple(x.shape[2:]):
             raise ValueError(f"GuidingBlockND params are for size {tuple(v.shape[-1] for v in params.along)}, "
                              f"got features of size {tuple(x.shape[2:])}")
-        n = self.spatial_dims
-        scale = 1 + params.spatial_map().unsqueeze(1) + _broadcast(params.gamma_scale, n)
-        return torch.addcmul(_broadcast(params.gamma_shift, n), x, scale)
+        return _GuidingModulation.apply(x.contiguous(), 1 + params.spatial_map(), params.gamma_scale,
+                                        params.gamma_shift)
 
     def forward(self, x: Tensor, z: Tensor) -> tuple[Tensor, GuidingParamsND]:
         _check(self, x, z)
@@ -175,50 +170,6 @@ class GuidingBlockND(nn.Module):
                              "(its head size depends on the feature-map size)")
         params = self.params(z)
         return self.modulate(x, params), params
-
-
-def _axis_sums(g: Tensor, factors: list[Tensor]) -> list[Tensor]:
-    """For g (M, S_1, ..., S_N) and factors f_k (M, S_k): sum_k[m, i] = sum over all axes but k of
-    g[m, ...] * prod_{j != k} f_j. Two passes over g whatever N: one contracts the last axis (and the rest
-    recurses on that smaller tensor), one contracts all axes but the last against their outer product."""
-    if len(factors) == 1:
-        return [g]
-    m, last = g.shape[0], g.shape[-1]
-    flat = g.reshape(m, -1, last)
-    reduced = torch.bmm(flat, factors[-1].reshape(m, last, 1)).view(g.shape[:-1])
-    others = outer_product([f.unsqueeze(0) for f in factors[:-1]])[0].reshape(m, 1, -1)
-    return [*_axis_sums(reduced, factors[:-1]), torch.bmm(others, flat).view(m, last)]
-
-
-class _SeparableModulationND(torch.autograd.Function):
-    """y = scale * (prod_k f_k) * x + shift per channel, f_k (B, C, S_k); one extra full-size tensor kept.
-
-    The forward keeps the attention-times-scale map (the only (B, C, S_1, ..., S_N) tensor besides x);
-    the backward reduces the gradient against the 1-D factors with two batched matrix products.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, scale: Tensor, shift: Tensor, *factors: Tensor):
-        n = len(factors)
-        weight = outer_product([factors[0] * scale.unsqueeze(-1), *factors[1:]])
-        ctx.save_for_backward(x, scale, weight, *factors)
-        return torch.addcmul(_broadcast(shift, n), x, weight)
-
-    @staticmethod
-    def backward(ctx, grad_y: Tensor):
-        x, scale, weight, *factors = ctx.saved_tensors
-        n = len(factors)
-        spatial = tuple(range(2, 2 + n))
-        grad_x = grad_y * weight if ctx.needs_input_grad[0] else None
-        grad_shift = grad_y.sum(dim=spatial) if ctx.needs_input_grad[2] else None
-        grad_scale, grad_factors = None, [None] * n
-        if ctx.needs_input_grad[1] or any(ctx.needs_input_grad[3:]):
-            b, c = x.shape[:2]
-            gx = (grad_y * x).reshape(b * c, *x.shape[2:])  # reshape: the gradient may arrive channels_last
-            sums = [s.view(b, c, -1) for s in _axis_sums(gx, [f.reshape(b * c, -1) for f in factors])]
-            grad_factors = [s * scale.unsqueeze(-1) for s in sums]
-            grad_scale = (sums[0] * factors[0]).sum(-1)
-        return grad_x, grad_scale, grad_shift, *grad_factors
 
 
 class InsideND(nn.Module):
@@ -257,7 +208,7 @@ class InsideND(nn.Module):
     def modulate(self, x: Tensor, params: InsideParamsND) -> Tensor:
         _check(self, x)
         factors = [f.contiguous() for f in params.attention_factors(x.shape[2:])]
-        return _SeparableModulationND.apply(x.contiguous(), 1 + params.gamma, params.beta, *factors)
+        return _SeparableModulation.apply(x.contiguous(), 1 + params.gamma, params.beta, *factors)
 
     def forward(self, x: Tensor, z: Tensor) -> tuple[Tensor, InsideParamsND]:
         _check(self, x, z)

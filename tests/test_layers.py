@@ -6,8 +6,41 @@ import math
 import pytest
 import torch
 
-from inside_core import INSIDE, FiLM, FiLMParams, GuidingBlock, GuidingParams, InsideParams, gaussian_attention
-from inside_core.layers import pixel_centres
+from inside_core import INSIDE, FiLM, FiLMParams, GuidingBlock, GuidingParams, InsideParams, gaussian_attention, layers
+from inside_core.layers import _blocks, _SeparableModulation, pixel_centres
+
+# The spatially varying layers run block by block (layers._blocks). At the tests' small sizes the default
+# block holds the whole tensor; these settings of BLOCK_ELEMENTS cut it into several blocks of three
+# samples (the last one short) or into single channels of one sample, so every path is checked.
+BLOCKINGS = {
+    "whole": lambda c, plane: None,
+    "three samples": lambda c, plane: 3 * c * plane,
+    "one channel": lambda c, plane: 2 * plane - 1,
+}
+
+
+@pytest.fixture(params=list(BLOCKINGS))
+def blocking(request, monkeypatch):
+    """Call with (channels, pixels per channel) to set the block size of `request.param`."""
+    def use(channels: int, plane: int) -> None:
+        target = BLOCKINGS[request.param](channels, plane)
+        if target is not None:
+            monkeypatch.setattr(layers, "BLOCK_ELEMENTS", max(1, target // torch.get_num_threads()))
+    return use
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 4, 6), (2, 7, 3, 3, 2), (1, 1, 5)])
+@pytest.mark.parametrize("block", [1, 4, 30, 10**6])
+def test_blocks_cover_the_tensor_once_in_order(shape, block, monkeypatch):
+    monkeypatch.setattr(layers, "BLOCK_ELEMENTS", block)
+    t = torch.arange(math.prod(shape)).view(shape)
+    blocks, largest = _blocks(t.shape)
+    pieces = [t[bs, cs] for bs, cs in blocks]
+    assert all(p.is_contiguous() for p in pieces)  # out= writes land in place
+    assert torch.equal(torch.cat([p.flatten() for p in pieces]), t.flatten())
+    assert largest == max(p.numel() for p in pieces)
+    if block * torch.get_num_threads() < math.prod(shape[1:]) and shape[1] > 1:
+        assert len(blocks) > shape[0]  # samples bigger than a block are cut into channel ranges
 
 
 def test_pixel_centres_follow_grid_sample_convention():
@@ -221,18 +254,20 @@ def _plain_guiding(x, gp: GuidingParams):
     return torch.addcmul(gp.gamma_shift[:, :, None, None], x, scale)
 
 
-def test_guiding_block_forward_is_bit_identical_to_the_broadcast_formula():
+def test_guiding_block_forward_is_bit_identical_to_the_broadcast_formula(blocking):
     # the shipped Guide Me checkpoints must evaluate to the same masks: same operations, same order
     torch.manual_seed(0)
+    blocking(16, 12 * 10)
     guide = GuidingBlock(16, 4, 12, 10)
     x, z = torch.randn(3, 16, 12, 10), torch.randn(3, 4)
     y, gp = guide(x, z)
     assert torch.equal(y, _plain_guiding(x, gp))
 
 
-def test_guiding_block_custom_backward_gradcheck_float64():
+def test_guiding_block_custom_backward_gradcheck_float64(blocking):
     torch.manual_seed(0)
-    b, c, h, w = 2, 3, 4, 5  # h != w, so alpha and beta cannot be swapped unnoticed
+    b, c, h, w = 4, 3, 4, 5  # h != w, so alpha and beta cannot be swapped unnoticed
+    blocking(c, h * w)
     x = torch.randn(b, c, h, w, dtype=torch.float64, requires_grad=True)
     leaves = [torch.randn(b, n, dtype=torch.float64, requires_grad=True) for n in (c, c, h, w)]
     guide = GuidingBlock(c, 2, h, w).double()
@@ -240,9 +275,10 @@ def test_guiding_block_custom_backward_gradcheck_float64():
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_guiding_block_gradients_match_the_plain_formula_float32(channels_last):
+def test_guiding_block_gradients_match_the_plain_formula_float32(channels_last, blocking):
     torch.manual_seed(1)
     b, c, h, w = 4, 8, 9, 11
+    blocking(c, h * w)
     x = torch.randn(b, c, h, w, requires_grad=True)
     leaves = [torch.randn(b, n, requires_grad=True) for n in (c, c, h, w)]
     grad = torch.randn(b, c, h, w)
@@ -258,21 +294,21 @@ def test_guiding_block_gradients_match_the_plain_formula_float32(channels_last):
         assert torch.allclose(a, b_, rtol=1e-5, atol=1e-4)
 
 
-def test_inside_custom_backward_gradcheck_all_inputs_float64():
+def test_inside_custom_backward_gradcheck_all_inputs_float64(blocking):
     # every input of the Function, not only x: the row and column sums are reduced along different axes
-    from inside_core.layers import _SeparableModulation
-
     torch.manual_seed(0)
-    b, c, h, w = 2, 3, 4, 6
+    b, c, h, w = 4, 3, 4, 6
+    blocking(c, h * w)
     inputs = [torch.randn(*shape, dtype=torch.float64, requires_grad=True)
-              for shape in ((b, c, h, w), (b, c, h), (b, c, w), (b, c), (b, c))]
+              for shape in ((b, c, h, w), (b, c), (b, c), (b, c, h), (b, c, w))]
     assert torch.autograd.gradcheck(_SeparableModulation.apply, inputs)
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-def test_inside_gradients_match_the_plain_formula_float32(channels_last):
+def test_inside_gradients_match_the_plain_formula_float32(channels_last, blocking):
     torch.manual_seed(2)
     b, c, h, w = 4, 8, 9, 13
+    blocking(c, h * w)
     x = torch.randn(b, c, h, w, requires_grad=True)
     leaves = [torch.randn(b, c, requires_grad=True) for _ in range(6)]
     grad = torch.randn(b, c, h, w)
@@ -284,9 +320,40 @@ def test_inside_gradients_match_the_plain_formula_float32(channels_last):
         return InsideParams(mu_x.tanh(), mu_y.tanh(), 0.1 + sx.sigmoid(), 0.1 + sy.sigmoid(), gamma, beta)
 
     layer = INSIDE(c, 2)
-    fast = torch.autograd.grad(layer.modulate(x, params()), [x, *leaves], grad)
+    y = layer.modulate(x, params())
+    fast = torch.autograd.grad(y, [x, *leaves], grad)
     p = params()
     plain_y = (1 + p.gamma)[..., None, None] * (p.attention(h, w) * x) + p.beta[..., None, None]
     plain = torch.autograd.grad(plain_y, [x, *leaves], grad)
+    # the shipped checkpoints evaluate to the same masks: the weight, then addcmul, as before the blocks
+    rows, cols = p.attention_factors(h, w)
+    weight = (rows * (1 + p.gamma).unsqueeze(-1)).unsqueeze(-1) * cols.unsqueeze(-2)
+    assert torch.equal(y, torch.addcmul(p.beta[..., None, None], x, weight))
     for a, b_ in zip(fast, plain, strict=True):
         assert torch.allclose(a, b_, rtol=1e-4, atol=1e-4)
+
+
+def saved_full_size(fn, x: torch.Tensor) -> set[str]:
+    """Which full-size tensors (x's number of elements) autograd keeps for the backward of fn(): "x" or
+    "other" (a new tensor, counted once per storage)."""
+    kept: dict[int, str] = {}
+
+    def pack(t):
+        if t.numel() == x.numel():
+            kept[t.untyped_storage().data_ptr()] = "x" if t.untyped_storage().data_ptr() == x.data_ptr() else "other"
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sorted(kept.values())
+
+
+def test_spatial_layers_keep_only_x_for_backward():
+    torch.manual_seed(0)
+    b, c, h, w = 3, 4, 6, 5
+    x, z = torch.randn(b, c, h, w, requires_grad=True), torch.randn(b, 2)
+    for layer in (INSIDE(c, 2), GuidingBlock(c, 2, h, w)):
+        assert saved_full_size(lambda layer=layer: layer(x, z), x) == ["x"], type(layer).__name__
+    # the count sees new full-size tensors: the plain broadcast formula keeps its attention map
+    p = INSIDE(c, 2).params(z)
+    assert saved_full_size(lambda: (1 + p.gamma)[..., None, None] * (p.attention(h, w) * x), x).count("other") >= 1

@@ -1,11 +1,18 @@
 """The N-D conditioning layers: the fused INSIDE against its plain formula (values and gradients), Guide Me's
 per-axis vectors, FiLM's broadcast, and agreement with the 2-D layers' formulas."""
 
+import math
+
 import pytest
 import torch
 
 from inside_core import INSIDE, InsideParams
+from inside_core.layers import _GuidingModulation, _SeparableModulation
 from inside_core.layers_nd import FiLMND, GuidingBlockND, GuidingParamsND, InsideND, InsideParamsND, outer_product
+from tests import test_layers
+from tests.test_layers import saved_full_size
+
+blocking = test_layers.blocking  # the fixture that cuts the layers' work into several blocks
 
 
 def plain_inside(x, params: InsideParamsND):
@@ -17,9 +24,10 @@ def plain_inside(x, params: InsideParamsND):
 
 
 @pytest.mark.parametrize("size", [(7,), (5, 6), (4, 5, 6), (3, 4, 2, 5)])
-def test_inside_nd_matches_plain_formula_and_its_gradients(size):
+def test_inside_nd_matches_plain_formula_and_its_gradients(size, blocking):
     torch.manual_seed(0)
     n = len(size)
+    blocking(3, math.prod(size))
     layer = InsideND(channels=3, cond_dim=2, spatial_dims=n, sigma_max=0.8).double()
     x = torch.randn(2, 3, *size, dtype=torch.float64, requires_grad=True)
     z = torch.randn(2, 2, dtype=torch.float64)
@@ -28,6 +36,10 @@ def test_inside_nd_matches_plain_formula_and_its_gradients(size):
     y, params = layer(x, z)
     expected = plain_inside(x, layer.params(z))
     torch.testing.assert_close(y, expected)
+    # bit-identical to the weight the layer built before it ran in blocks (the shipped 3-D card)
+    p = layer.params(z)
+    weight = outer_product([p.attention_factors(size)[0] * (1 + p.gamma).unsqueeze(-1), *p.attention_factors(size)[1:]])
+    assert torch.equal(y, torch.addcmul(p.beta.view(*p.beta.shape, *[1] * n), x, weight))
     fused = torch.autograd.grad(y, [x, *layer.parameters()], grad)
     plain = torch.autograd.grad(expected, [x, *layer.parameters()], grad)
     for a, b in zip(fused, plain, strict=True):
@@ -37,9 +49,7 @@ def test_inside_nd_matches_plain_formula_and_its_gradients(size):
     factors = [f.detach().requires_grad_() for f in params.attention_factors(size)]
     scale = (1 + params.gamma).detach().requires_grad_()
     shift = params.beta.detach().requires_grad_()
-    from inside_core.layers_nd import _SeparableModulationND
-
-    assert torch.autograd.gradcheck(_SeparableModulationND.apply, (x, scale, shift, *factors))
+    assert torch.autograd.gradcheck(_SeparableModulation.apply, (x, scale, shift, *factors))
 
 
 def test_inside_nd_attention_is_the_product_of_per_axis_gaussians():
@@ -103,6 +113,35 @@ def test_guideme_nd_adds_one_vector_per_axis():
     p1 = p[0:1].detach()
     assert isinstance(p1, GuidingParamsND) and p1.along[2].shape == (1, 6) and not p1.along[0].requires_grad
     assert set(p.as_dict()) == {"gamma_scale", "gamma_shift", "along_0", "along_1", "along_2"}
+
+
+@pytest.mark.parametrize("size", [(4, 5, 6), (3, 2, 4, 3)])
+def test_guideme_nd_gradients_match_the_plain_formula(size, blocking):
+    torch.manual_seed(4)
+    n = len(size)
+    blocking(3, math.prod(size))
+    layer = GuidingBlockND(3, 2, size=size).double()
+    x = torch.randn(4, 3, *size, dtype=torch.float64, requires_grad=True)
+    z = torch.randn(4, 2, dtype=torch.float64)
+    y, p = layer(x, z)
+    ones = [1] * n
+    scale = 1 + p.spatial_map().unsqueeze(1) + p.gamma_scale.view(4, 3, *ones)
+    plain = torch.addcmul(p.gamma_shift.view(4, 3, *ones), x, scale)
+    assert torch.equal(y, plain)  # the same operations in the same order as before the custom Function
+    grad = torch.randn_like(y)
+    for a, b in zip(torch.autograd.grad(y, [x, *layer.parameters()], grad, retain_graph=True),
+                    torch.autograd.grad(plain, [x, *layer.parameters()], grad), strict=True):
+        torch.testing.assert_close(a, b)
+    leaves = [x, (1 + p.spatial_map()).detach().requires_grad_(), p.gamma_scale.detach().requires_grad_(),
+              p.gamma_shift.detach().requires_grad_()]
+    assert torch.autograd.gradcheck(_GuidingModulation.apply, leaves)
+
+
+def test_3d_layers_keep_at_most_x_for_backward():
+    # issue 22: 3-D INSIDE keeps at most one extra (B, C, D, H, W) tensor; it keeps none, nor does Guide Me
+    x, z = torch.randn(2, 3, 4, 5, 6, requires_grad=True), torch.randn(2, 2)
+    for layer in (InsideND(3, 2), GuidingBlockND(3, 2, size=(4, 5, 6))):
+        assert saved_full_size(lambda layer=layer: layer(x, z), x) == ["x"], type(layer).__name__
 
 
 def test_nd_layers_refuse_wrong_shapes():
