@@ -1,14 +1,16 @@
 """Speed of the conditioning layers on quiet and busy cores, a training step, sub-pixel upsampling, torch.compile.
 
     python benchmarks/bench_layers.py [--load quiet|busy|both] [--repeats 30] [--threads N] [--compile]
-                                      [--only layers network decode compile memory]
+                                      [--only layers network decode compile memory] [--keep-freed-memory]
     OMP_WAIT_POLICY=ACTIVE python benchmarks/bench_layers.py ...     (libgomp's spinning, for comparison)
 
 Prints, from one run on this machine (the load average is printed with each section):
 1. per layer, forward + backward at the reference bottleneck (32, 64, 50, 50), with 1 and N threads
-   (default: torch's default, the physical cores), all calls interleaved so they share the load:
+   (default: torch's default, the physical cores), all calls interleaved so they share the load
+   (FiLM is the plain broadcast formula; INSIDE and Guide Me run block by block, inside_core/layers.py):
    INSIDE / FiLM and Guide Me / FiLM at N threads (targets, quiet: <= 1.0 and <= 1.1; busy: INSIDE / FiLM
    <= 1.1) and each layer's N-thread / 1-thread time (target on busy cores: <= 1);
+   each layer against its plain formula differentiated by autograd (FiLM: multiply, then add), for reference;
    `--load busy` starts one spinning process per core (`competing_load`) for that section, so the cores
    are contended whatever else the machine runs; `--load quiet` adds nothing;
 2. one training step (forward, loss, backward, Adam) of the CLEVR-Seg encoder-decoder at 128x128, batch 32:
@@ -19,6 +21,8 @@ Prints, from one run on this machine (the load average is printed with each sect
 4. with --compile: the same training step under `torch.compile` (what `inside train --compile` does):
    seconds to compile, compiled / eager step time, and the steps after which compiling has paid off;
 5. the (B, C, H, W) tensors each layer keeps for its backward pass.
+`--keep-freed-memory` measures without the page faults of fresh full-size tensors (glibc's mallopt): they
+dominate on this VM and favour the layers that make fewer new tensors; real runs pay them.
 Timings are medians over interleaved repeats; a ratio is the median of the per-repeat ratios (both sides
 measured back to back), with its interquartile range, so it reflects the same moment's load.
 The OpenMP wait policy is the project's (inside_core/threads.py: PASSIVE unless the environment sets one).
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import os
 import statistics
 import subprocess
@@ -122,6 +127,12 @@ def plain_guideme(x: torch.Tensor, z: torch.Tensor, layer: GuidingBlock) -> torc
     return torch.addcmul(p.gamma_shift[:, :, None, None], x, scale)
 
 
+def plain_film(x: torch.Tensor, z: torch.Tensor, layer: FiLM) -> torch.Tensor:
+    """FiLM as multiply-then-add (two ops), to check the layer's fused addcmul is not the slower way."""
+    p = layer.params(z)
+    return x * (1 + p.gamma)[:, :, None, None] + p.beta[:, :, None, None]
+
+
 def layer_benchmark(repeats: int, thread_counts: list[int]) -> dict[tuple[str, int], list[float]]:
     torch.manual_seed(0)
     b, c, h, w = LAYER_SHAPE
@@ -139,6 +150,7 @@ def layer_benchmark(repeats: int, thread_counts: list[int]) -> dict[tuple[str, i
 
     functions = {(name, n): step(layer) for n in thread_counts for name, layer in layers.items()}
     many = thread_counts[-1]  # for reference, at N threads: the plain compositions autograd differentiates
+    functions[("film, plain", many)] = step(lambda x_, z_: (plain_film(x_, z_, layers["film"]), None))
     functions[("guideme, plain", many)] = step(lambda x_, z_: (plain_guideme(x_, z_, layers["guideme"]), None))
     functions[("inside, plain", many)] = step(lambda x_, z_: (plain_inside(x_, z_, layers["inside"]), None))
     return time_interleaved(functions, repeats)
@@ -156,7 +168,7 @@ def report_layers(samples: dict, thread_counts: list[int], busy: bool) -> None:
         print(show_ratio(f"Guide Me / FiLM, {n} thread(s)",
                          paired_ratio(samples[("guideme", n)], samples[("film", n)]), "" if busy or n != many
                          else "<= 1.1"))
-    for name in ("guideme", "inside"):
+    for name in ("film", "guideme", "inside"):
         print(show_ratio(f"{name}: plain formula / ours, {many} thread(s)",
                          paired_ratio(samples[(f"{name}, plain", many)], samples[(name, many)]), "(reference)"))
     if many > 1:
@@ -290,6 +302,15 @@ def decode_section(repeats: int, many: int) -> None:
 
 # ----------------------------------------------------------------------------------------------- main
 
+def keep_freed_memory() -> None:
+    """Ask glibc to serve large tensors from memory it keeps (no mmap per tensor, no trimming), so a fresh
+    full-size tensor costs no page faults: on this VM ~14 ms per 20 MB tensor, the bulk of a layer's time."""
+    libc = ctypes.CDLL("libc.so.6")
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    if not (libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 1 << 30)):
+        raise SystemExit("--keep-freed-memory: glibc's mallopt refused")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--load", choices=["quiet", "busy", "both"], default="both",
@@ -299,12 +320,18 @@ def main() -> None:
                         help=f"the multi-thread count (default: torch's, here {torch.get_num_threads()})")
     parser.add_argument("--compile", action="store_true", help="also time the training step under torch.compile")
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="glibc keeps freed memory for reuse (mallopt): timings without the page faults a fresh "
+                             "full-size tensor costs")
     args = parser.parse_args()
+    if args.keep_freed_memory:
+        keep_freed_memory()
     sections = set(args.only or [s for s in SECTIONS if s != "compile" or args.compile])
     many = args.threads or torch.get_num_threads()
     thread_counts = sorted({1, many})
     cores = os.cpu_count() or 1
-    print(f"torch {torch.__version__}, {cores} CPU cores, {threads.describe()}")
+    print(f"torch {torch.__version__}, {cores} CPU cores, {threads.describe()}"
+          + (", freed memory kept by glibc" if args.keep_freed_memory else ""))
 
     for load in (("quiet", "busy") if args.load == "both" else (args.load,)) if "layers" in sections else ():
         busy = load == "busy"

@@ -1,17 +1,19 @@
 """What conditioning someone else's network costs: the wrapper's split, the 3-D layers, the hooks.
 
-    python benchmarks/bench_wrap.py [--repeats 10] [--threads N]
+    python benchmarks/bench_wrap.py [--repeats 10] [--threads N] [--only 1 2 3]
 
 Prints, from one run on this machine (random weights and inputs: speed does not depend on training):
 1. decode / full forward, batch 1, 128x128, inference mode: a MONAI BasicUNet wrapped with INSIDE after
    down_4 and upcat_1 (`inside_core.condition`) against our own U-Net with INSIDE at its bottleneck
    (what the dashboard re-runs per control move, as a share of the whole network);
 2. 3-D INSIDE / 3-D FiLM, forward + backward of one layer at (2, 32, 32, 64, 64) (target <= 1.3), and the
-   full-size tensors each keeps for its backward besides its input (target: INSIDE at most one);
+   full-size tensors each keeps for its backward besides its input (target: INSIDE at most one); 3-D Guide Me
+   for reference;
 3. one training step (forward, loss, backward, Adam) of a 2-D BasicUNet with INSIDE after down_4 and
    upcat_1, batch 8 at 128x128: the wrapper / the same layers written into the network's forward by hand
    (target <= 1.05).
-Timings are medians over interleaved repeats, so both sides of a ratio see the same machine load.
+Timings are medians over interleaved repeats; a ratio is the median of the per-repeat ratios (both sides
+measured back to back) with its interquartile range, so both sides see the same machine load.
 """
 
 from __future__ import annotations
@@ -20,19 +22,20 @@ import argparse
 import sys
 from pathlib import Path
 
+import inside_core.threads as threads  # isort: skip  # first: the wait policy must be set before torch loads
 import torch
 from monai.networks.nets import BasicUNet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_layers import time_interleaved  # noqa: E402  (the one timing helper of the benchmarks)
+from bench_layers import load_average, median_ms, paired_ratio, show_ratio, time_interleaved  # noqa: E402
 
 from inside_core import INSIDE, build_model, condition  # noqa: E402
-from inside_core.layers_nd import FiLMND, InsideND  # noqa: E402
+from inside_core.layers_nd import FiLMND, GuidingBlockND, InsideND  # noqa: E402
 
 FEATURES = (16, 16, 32, 64, 128, 16)
 
 
-def decode_share(repeats: int) -> dict[str, float]:
+def decode_share(repeats: int) -> None:
     torch.manual_seed(0)
     x = torch.randn(1, 1, 128, 128)
     wrapped = condition(BasicUNet(spatial_dims=2, in_channels=1, out_channels=4, features=FEATURES),
@@ -48,8 +51,9 @@ def decode_share(repeats: int) -> dict[str, float]:
             "ours decode": lambda: ours.decode(features["ours"], z),
             "ours full": lambda: ours(x, z),
         }, repeats)
-    return {**t, "wrapped decode/full": t["wrapped decode"] / t["wrapped full"],
-            "ours decode/full": t["ours decode"] / t["ours full"]}
+    report(t)
+    print(show_ratio("wrapped BasicUNet: decode / full", paired_ratio(t["wrapped decode"], t["wrapped full"])))
+    print(show_ratio("our U-Net: decode / full", paired_ratio(t["ours decode"], t["ours full"])))
 
 
 def saved_full_size(fn, x: torch.Tensor) -> int:
@@ -66,13 +70,14 @@ def saved_full_size(fn, x: torch.Tensor) -> int:
     return len(seen)
 
 
-def layers_3d(repeats: int) -> dict[str, float]:
+def layers_3d(repeats: int) -> None:
     torch.manual_seed(0)
     b, c = 2, 32
     x = torch.randn(b, c, 32, 64, 64, requires_grad=True)
     z = torch.randn(b, 3)
     grad = torch.randn_like(x)
     film, inside = FiLMND(c, 3, spatial_dims=3), InsideND(c, 3, spatial_dims=3)
+    guide = GuidingBlockND(c, 3, size=x.shape[2:])
 
     def step(layer):
         def run():
@@ -80,10 +85,14 @@ def layers_3d(repeats: int) -> dict[str, float]:
             layer(x, z)[0].backward(grad)
         return run
 
-    t = time_interleaved({"film3d": step(film), "inside3d": step(inside)}, repeats)
-    return {**t, "inside3d/film3d": t["inside3d"] / t["film3d"],
-            "inside3d saved full-size": saved_full_size(lambda: inside(x, z), x),
-            "film3d saved full-size": saved_full_size(lambda: film(x, z), x)}
+    t = time_interleaved({"film3d": step(film), "inside3d": step(inside), "guideme3d": step(guide)}, repeats)
+    report(t)
+    print(show_ratio("3-D INSIDE / 3-D FiLM", paired_ratio(t["inside3d"], t["film3d"]), "<= 1.3"))
+    print(show_ratio("3-D Guide Me / 3-D FiLM", paired_ratio(t["guideme3d"], t["film3d"])))
+    kept = {name: saved_full_size(lambda layer=layer: layer(x, z), x)
+            for name, layer in (("film3d", film), ("inside3d", inside), ("guideme3d", guide))}
+    print("  full-size tensors kept for backward besides x: "
+          + ", ".join(f"{name} {n}" for name, n in kept.items()) + "   (target: INSIDE <= 1)")
 
 
 class HandWritten(BasicUNet):
@@ -107,7 +116,7 @@ class HandWritten(BasicUNet):
         return self.final_conv(u1), [p4, p1]
 
 
-def wrapper_overhead(repeats: int) -> dict[str, float]:
+def wrapper_overhead(repeats: int) -> None:
     torch.manual_seed(0)
     kwargs = {"spatial_dims": 2, "in_channels": 1, "out_channels": 4, "features": FEATURES}
     hand = HandWritten(2, **kwargs)
@@ -133,23 +142,32 @@ def wrapper_overhead(repeats: int) -> dict[str, float]:
         optimisers["wrapped"].step()
 
     t = time_interleaved({"hand-written step": step_hand, "wrapped step": step_wrapped}, repeats, warmup=2)
-    return {**t, "wrapped/hand-written": t["wrapped step"] / t["hand-written step"]}
+    report(t)
+    print(show_ratio("wrapped / hand-written step", paired_ratio(t["wrapped step"], t["hand-written step"]), "<= 1.05"))
+
+
+def report(samples: dict[str, list[float]]) -> None:
+    for name, values in samples.items():
+        print(f"  {name:40s} {median_ms(values):8.2f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--only", nargs="+", choices=["1", "2", "3"], help="run only these sections")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.repeats} repeats")
+    print(f"torch {torch.__version__}, {threads.describe()}, {args.repeats} repeats")
     for title, bench in (("1. decode / full, batch 1, 128x128", decode_share),
                          ("2. 3-D layer forward + backward at (2, 32, 32, 64, 64)", layers_3d),
                          ("3. BasicUNet training step, batch 8, 128x128", wrapper_overhead)):
-        print(title)
-        for key, value in bench(args.repeats).items():
-            print(f"   {key:28s} {value:.4f}" if isinstance(value, float) else f"   {key:28s} {value}")
+        if args.only and title[0] not in args.only:
+            continue
+        print(f"\n{title}; {load_average()}:")
+        bench(args.repeats)
+        print(f"  ({load_average()} at the end)")
 
 
 if __name__ == "__main__":
