@@ -53,7 +53,8 @@ SECTIONS = ("layers", "network", "decode", "compile", "memory")
 # ------------------------------------------------------------------------------------------- timing
 
 def time_interleaved(functions: dict, repeats: int, warmup: int = 3) -> dict[str, list[float]]:
-    """Seconds per call of each function over `repeats` rounds, calling them in turn so they share the load.
+    """Seconds per call of each function over `repeats` rounds, calling them in turn so they share the load
+    (A B C, then C B A, ...).
 
     A key may be a (name, threads) pair: torch runs that call with that many threads."""
     def call(key, fn):
@@ -65,8 +66,9 @@ def time_interleaved(functions: dict, repeats: int, warmup: int = 3) -> dict[str
         for _ in range(warmup):
             call(key, fn)
     samples: dict = {key: [] for key in functions}
-    for _ in range(repeats):
-        for key, fn in functions.items():
+    for round_ in range(repeats):
+        # every other round in reverse order: no variant always runs right after the same one
+        for key, fn in (list(functions.items()) if round_ % 2 == 0 else reversed(functions.items())):
             start = time.perf_counter()
             call(key, fn)
             samples[key].append(time.perf_counter() - start)
@@ -168,6 +170,9 @@ def report_layers(samples: dict, thread_counts: list[int], busy: bool) -> None:
         print(show_ratio(f"Guide Me / FiLM, {n} thread(s)",
                          paired_ratio(samples[("guideme", n)], samples[("film", n)]), "" if busy or n != many
                          else "<= 1.1"))
+    for name in ("inside", "guideme"):  # against the faster of the two FiLMs where it is the plain one
+        print(show_ratio(f"{name} / FiLM as multiply-then-add, {many} thr.",
+                         paired_ratio(samples[(name, many)], samples[("film, plain", many)])))
     for name in ("film", "guideme", "inside"):
         print(show_ratio(f"{name}: plain formula / ours, {many} thread(s)",
                          paired_ratio(samples[(f"{name}, plain", many)], samples[(name, many)]), "(reference)"))
