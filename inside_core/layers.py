@@ -179,7 +179,7 @@ def outer_product(factors: list[Tensor] | tuple[Tensor, ...], out: Tensor | None
     return result
 
 
-def _blocks(shape: torch.Size) -> tuple[list[tuple[slice, slice]], int]:
+def _blocks(shape: torch.Size, device: torch.device | None = None) -> tuple[list[tuple[slice, slice]], int]:
     """(batch, channel) slices cutting a contiguous (B, C, *S) tensor into contiguous blocks of about
     BLOCK_ELEMENTS per thread (whole samples while they are smaller, else channel ranges of one sample),
     and the largest block's size.
@@ -188,10 +188,12 @@ def _blocks(shape: torch.Size) -> tuple[list[tuple[slice, slice]], int]:
     exist one block at a time, in cache, and the only full-size tensors made are y and the input gradient.
     Each full-size pass saved is one pass over memory and, for a fresh tensor, its page faults (on the
     project's VM a new 20 MB tensor cost ~14 ms in page faults, more than the arithmetic). Blocks much
-    smaller than this lose to the per-op overhead (each op wakes torch's threads)."""
+    smaller than this lose to the per-op overhead (each op wakes torch's threads). On a GPU (`device` not
+    the CPU) one block: there each block would be a kernel launch more, and nothing was measured."""
     b, c = shape[0], shape[1]
     plane = math.prod(shape[2:])
-    limit = BLOCK_ELEMENTS * torch.get_num_threads()
+    cpu = device is None or device.type == "cpu"
+    limit = BLOCK_ELEMENTS * torch.get_num_threads() if cpu else b * c * plane
     if c * plane <= limit:
         k = max(1, limit // (c * plane))
         return [(slice(i, i + k), slice(None)) for i in range(0, b, k)], min(k, b) * c * plane
@@ -232,7 +234,7 @@ class _SeparableModulation(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, scale: Tensor, shift: Tensor, *factors: Tensor):
-        blocks, largest = _blocks(x.shape)
+        blocks, largest = _blocks(x.shape, x.device)
         scratch, y = x.new_empty(largest), torch.empty_like(x)
         first, shift = factors[0] * scale.unsqueeze(-1), _broadcast(shift, len(factors))
         for bs, cs in blocks:
@@ -249,7 +251,7 @@ class _SeparableModulation(torch.autograd.Function):
         need_x, need_shift = ctx.needs_input_grad[0], ctx.needs_input_grad[2]
         need_factors = ctx.needs_input_grad[1] or any(ctx.needs_input_grad[3:])
         grad_y = grad_y.contiguous()  # the gradient may arrive channels_last
-        blocks, largest = _blocks(x.shape)
+        blocks, largest = _blocks(x.shape, x.device)
         scratch, first = x.new_empty(largest), factors[0] * scale.unsqueeze(-1)
         grad_x = torch.empty_like(x) if need_x else None
         grad_shift = x.new_empty(x.shape[:2]) if need_shift else None
@@ -287,7 +289,7 @@ class _GuidingModulation(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, spatial: Tensor, gamma_scale: Tensor, gamma_shift: Tensor):
         n = x.dim() - 2
-        blocks, largest = _blocks(x.shape)
+        blocks, largest = _blocks(x.shape, x.device)
         scratch, y = x.new_empty(largest), torch.empty_like(x)
         spatial_, gamma_scale_, shift = spatial.unsqueeze(1), _broadcast(gamma_scale, n), _broadcast(gamma_shift, n)
         for bs, cs in blocks:
@@ -303,7 +305,7 @@ class _GuidingModulation(torch.autograd.Function):
         x, spatial, gamma_scale = ctx.saved_tensors
         need_x, need_spatial, need_gamma, need_shift = ctx.needs_input_grad
         grad_y = grad_y.contiguous()  # the gradient may arrive channels_last
-        blocks, largest = _blocks(x.shape)
+        blocks, largest = _blocks(x.shape, x.device)
         scratch = x.new_empty(largest)
         spatial_, gamma_scale_ = spatial.unsqueeze(1), _broadcast(gamma_scale, x.dim() - 2)
         grad_x = torch.empty_like(x) if need_x else None
