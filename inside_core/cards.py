@@ -71,8 +71,8 @@ def _number(low: float, high: float, low_open: bool = False) -> Callable[[Any], 
 def _image_size(value: Any) -> str | None:
     side = int(limit("model_image_side"))
     sizes = [value, value] if _is_int(value) else value
-    if not (isinstance(sizes, list) and len(sizes) == 2 and all(_is_int(s) for s in sizes)):
-        return f"must be [height, width] (two integers), got {_show(value)}"
+    if not (isinstance(sizes, list) and len(sizes) in (2, 3) and all(_is_int(s) for s in sizes)):
+        return f"must be [height, width] or [depth, height, width] (integers), got {_show(value)}"
     if not all(8 <= s <= side for s in sizes):
         return f"each side must be between 8 and {side} pixels (INSIDE_LIMIT_MODEL_IMAGE_SIDE), got {sizes}"
     return None
