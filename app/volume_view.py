@@ -124,9 +124,11 @@ def section_picture(volume: torch.Tensor, section: np.ndarray, depth: int, facto
     return rgb
 
 
-def grid_picture(sections: np.ndarray, columns: int = 4) -> np.ndarray:
-    """Every channel's attention on the slice (C, H, W) as tiles on one 0-1 scale, a 1-pixel gap between."""
+def grid_picture(sections: np.ndarray) -> np.ndarray:
+    """Every channel's attention on the slice (C, H, W) as tiles on one 0-1 scale, a 1-pixel gap between;
+    4 tiles a row up to 16 channels, 8 beyond (a picture about as wide as it is tall)."""
     count, h, w = sections.shape
+    columns = 4 if count <= 16 else 8
     rows = -(-count // columns)
     tile_h, tile_w = h * TILE, w * TILE
     out = np.full((rows * (tile_h + 1) - 1, columns * (tile_w + 1) - 1, 3), 255, np.uint8)

@@ -86,3 +86,43 @@ def test_the_page_shows_a_volume_slice_by_slice_and_follows_depth_and_z():
     mu_before, mu_after = (p.prediction.gaussian(0, moved.channel)[0] for p in (moved, other))
     assert mu_before[2] < 0 < mu_after[2]  # the chosen channel's Gaussian crosses to the named half
     assert "Dice of the whole volume" in " ".join(c.value for c in at.caption)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not MODEL.with_suffix(".safetensors").exists(), reason="needs the shipped 3-D model")
+def test_in_a_browser_depth_and_z_redraw_the_three_pictures(tmp_path):
+    """Headless Chromium: the depth slider's key redraws all three pictures (new image sources), the streaming
+    control's End key the two of the Gaussians (the slice's own picture changes only where a cube crosses
+    that slice), and the link follows; screenshot in tmp_path."""
+    from benchmarks.browser import browser, chromium_path, streamlit_server
+
+    if chromium_path() is None:
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    images = '[data-testid="stMain"] [data-testid="stImage"] img'
+    with streamlit_server(REPO / "app" / "main.py") as url, browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1400, "height": 1100})
+        page.goto(f"{url}/?dataset=cubes3d&depth=8&loc_w=-0.5", wait_until="domcontentloaded")
+        page.wait_for_function(f"() => document.querySelectorAll('{images}').length === 3", timeout=180000)
+
+        def sources() -> list[str]:
+            return [image.get_attribute("src") for image in page.locator(images).all()]
+
+        def changed(before: list[str], which: list[int]) -> None:
+            page.wait_for_function("([selector, before, which]) => { const now = Array.from(document.querySelectorAll("
+                                   "selector)).map(i => i.getAttribute('src')); return now.length === 3 && "
+                                   "which.every(k => now[k] !== before[k]); }", arg=[images, before, which],
+                                   timeout=30000)
+
+        first = sources()
+        page.locator('input[type="range"][aria-label^="Depth slice"]').first.press("ArrowLeft")
+        changed(first, [0, 1, 2])
+        page.wait_for_function("() => new URL(location.href).searchParams.get('depth') === '7'", timeout=15000)
+        second = sources()
+        control = next(frame.locator('input[type="range"][aria-label^="Target along W"]') for frame in page.frames
+                       if frame.locator('input[type="range"][aria-label^="Target along W"]').count())
+        control.first.press("End")
+        changed(second, [1, 2])
+        page.wait_for_function("() => new URL(location.href).searchParams.get('loc_w') === '1'", timeout=15000)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.screenshot(path=str(tmp_path / "volume-view.png"), full_page=True)
+        assert (tmp_path / "volume-view.png").stat().st_size > 20_000
