@@ -179,6 +179,10 @@ def comparison_tables(results: list[tuple[dict, dict]], fmt: str = "markdown") -
     rows = [[card["name"], card.get("conditioning", "?"), card.get("condition", "?"),
              "×".join(str(s) for s in card.get("image_size", [])), f"{m['dice']:.3f} ± {m['dice_std']:.3f}",
              str(m["n"])] for card, m in results]
+    if all("dice_z_swapped" in m for _, m in results):  # volumes: z swapped, the other cube the target
+        header[4:] = ["Dice, true z", "Dice, z swapped", "Volumes"]
+        for row, (_, m) in zip(rows, results, strict=True):
+            row[5:] = [f"{m['dice_z_swapped']:.3f} ± {m['dice_z_swapped_std']:.3f}", row[5]]
     return [_format(header, rows, fmt, 4)]
 
 

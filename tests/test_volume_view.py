@@ -126,3 +126,20 @@ def test_in_a_browser_depth_and_z_redraw_the_three_pictures(tmp_path):
         assert page.locator('[data-testid="stException"]').count() == 0
         page.screenshot(path=str(tmp_path / "volume-view.png"), full_page=True)
         assert (tmp_path / "volume-view.png").stat().st_size > 20_000
+
+
+@pytest.mark.skipif(not (REPO / "checkpoints" / "cubes3d-unet-film.safetensors").exists(),
+                    reason="needs the shipped 3-D FiLM model")
+def test_a_3d_model_without_gaussians_shows_its_slices_and_says_so():
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.query_params["dataset"], at.query_params["model"] = "cubes3d", "cubes3d-unet-film"
+    at = healthy(at.run())
+    from app import page_state
+
+    shown = at.session_state[page_state.SESSION_KEY].shown["cubes3d-unet-film"]
+    assert shown.layer is None and shown.section_rgb is None and shown.slice_rgb.shape == (288, 288, 3)
+    assert any("no 3-D INSIDE layer" in i.value for i in at.info)
+    at.session_state["loc_w"] = 0.75
+    at = healthy(at.run())
+    np.testing.assert_allclose(at.session_state[page_state.SESSION_KEY].shown["cubes3d-unet-film"].prediction.z,
+                               [0.0, 1.0])

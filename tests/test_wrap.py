@@ -327,3 +327,26 @@ def test_the_shipped_3d_example_reproduces_its_card(one_thread, tmp_path):
         assert fresh[key] == pytest.approx(metrics[key], abs=1e-3)
     assert fresh["n"] == metrics["n"] == 200
     assert metrics["dice"] > 0.9 and metrics["dice_z_swapped"] > 0.9  # both cubes found: z decides which
+
+
+@pytest.mark.parametrize("table, names", [
+    ("table-clevr-seg-quadrant-wrapped.txt", ["clevr-seg-quadrant-inside", "clevr-seg-quadrant-basicunet-inside"]),
+    ("table-cubes3d.txt", ["cubes3d-unet-inside", "cubes3d-unet-film"])])
+def test_readme_rows_of_the_wrapped_examples_are_the_compare_tables(table, names):
+    """The README's rows for the shipped wrapped examples carry the numbers `inside compare` wrote
+    (checkpoints/reproduce.sh tables), and those are the cards' test metrics."""
+    import re
+    from pathlib import Path
+
+    from inside_core.checkpoints import read_card
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    written = (root / "checkpoints" / table).read_text().split("\n\n")[0]  # the Markdown table
+    for name in names:
+        row = next(line for line in written.splitlines() if line.startswith(f"| {name} |"))
+        numbers = re.findall(r"\d\.\d{3} ± \d\.\d{3}", row)
+        readme_row = next(line for line in readme.splitlines() if line.startswith(f"| {name} |"))
+        assert numbers and re.findall(r"\d\.\d{3} ± \d\.\d{3}", readme_row.replace("**", "")) == numbers
+        metrics = read_card(root / "checkpoints" / name)["metrics"]
+        assert numbers[0] == f"{metrics['dice']:.3f} ± {metrics['dice_std']:.3f}"
