@@ -16,6 +16,7 @@ Splits by index: train the first 80 %, val the next 10 %, test the last 10 %, al
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -67,7 +68,8 @@ def write_cubes3d(out: str | Path, count: int, seed: int = 0, side: int = 16) ->
     if not 4 * CUBE <= side <= 64:
         raise ValueError(f"the side must be {4 * CUBE}-64 voxels, got {side}")
     x, cubes, pick = draw_cubes(count, torch.Generator().manual_seed(seed), side)
-    meta = {"format": "inside-cubes3d", "count": str(count), "seed": str(seed), "side": str(side)}
+    # one metadata key: safetensors writes several in no fixed order, and a seed must give the same bytes
+    meta = {"inside-cubes3d": json.dumps({"count": count, "seed": seed, "side": side}, sort_keys=True)}
     with atomic_folder(out) as folder:
         (folder / VOLUMES_FILE).write_bytes(save({"image": x.contiguous(), "cubes": cubes.to(torch.uint8),
                                                    "pick": pick}, metadata=meta))
