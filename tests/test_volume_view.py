@@ -143,3 +143,33 @@ def test_a_3d_model_without_gaussians_shows_its_slices_and_says_so():
     at = healthy(at.run())
     np.testing.assert_allclose(at.session_state[page_state.SESSION_KEY].shown["cubes3d-unet-film"].prediction.z,
                                [0.0, 1.0])
+
+
+def test_volume_explorer_decodes_what_the_full_forward_gives():
+    """`VolumeExplorer`: encode once, then each z's decode is the whole network's answer; its depth factor is
+    the depth Gaussian at the slice, and the cross-section its in-plane Gaussian scaled by that factor."""
+    import inside_core
+    from inside_core.base_networks import build_base_network
+    from inside_core.volume import VolumeExplorer
+
+    torch.manual_seed(0)
+    net = build_base_network("monai.UNet", {"spatial_dims": 3, "in_channels": 1, "out_channels": 1,
+                                            "channels": [4, 8, 8], "strides": [2, 2]})
+    model = inside_core.condition(net, at=["model.1.submodule.1", "model.2"], layer="inside", cond_dim=2,
+                                  sigma_max=0.5).eval()
+    volume = torch.randn(1, 16, 16, 16, generator=torch.Generator().manual_seed(1))
+    explorer = VolumeExplorer(model, volume)
+    for z in ([1.0, 0.0], [0.3, 0.7]):
+        prediction = explorer.update(z)
+        with torch.no_grad():
+            logits = model(volume[None], torch.tensor([z])).logits
+        np.testing.assert_allclose(prediction.probabilities, torch.sigmoid(logits[0, 0]).numpy(), atol=1e-5)
+        assert np.array_equal(prediction.labels, (logits[0, 0] > 0).long().numpy())
+        for layer, channel, depth in ((1, 0, 2), (0, 3, 9)):  # model.2 has one channel, the bottleneck eight
+            factors = prediction.conditioning[layer].attention_factors((16, 16, 16))
+            g = prediction.depth_factor(layer, channel, depth)
+            assert g == pytest.approx(float(factors[0][0, channel, depth]))
+            plane = np.outer(factors[1][0, channel].numpy(), factors[2][0, channel].numpy())
+            np.testing.assert_allclose(prediction.cross_section(layer, depth)[channel], g * plane, atol=1e-6)
+    truth = (prediction.labels > 0).astype(np.int64)
+    assert explorer.dice(prediction, truth) == pytest.approx(1.0) and explorer.dice(prediction, None) is None
