@@ -45,7 +45,7 @@ URL_KEYS: dict[str, Callable[[str], Any]] = {
     "dataset": str, "source": str, "data_dir": str, "split": str, "model": str, "model_path": str,
     "sample": int, "loc_x": number, "loc_y": number, "radius": number, "value": str, "phase": number,
     "slice": int, "follow": _bool, "view": str, "layer": int, "channel": str, "show_gt": _bool,
-    "compare_model": str, "sweep_var": str, "sweep_steps": int,
+    "compare_model": str, "sweep_var": str, "sweep_steps": int, "depth": int,
 }
 SESSION_KEY = "_inside_page"  # st.session_state[SESSION_KEY]: the session's `Session`
 KEPT = 32  # entries of each per-session cache (a cine's frames of one slice, ACDC: up to ~30)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the shipped checkpoints and their comparison tables, on SYNTHETIC data, on a CPU.
 #
-#   bash checkpoints/reproduce.sh            generate data, train all twelve models, evaluate, write the tables
+#   bash checkpoints/reproduce.sh            generate data, train all fourteen models, evaluate, write the tables
 #   bash checkpoints/reproduce.sh tables     only evaluate the checkpoints in checkpoints/ and write the tables
 #   bash checkpoints/reproduce.sh NAME...    only (re)train these, e.g. clevr-seg-quadrant-inside
 #
@@ -19,11 +19,14 @@ CLEVR_TEST="inside data clevr-seg --out data/clevr-seg-test --count 500 --seed 1
 # README's cardiac table comes from: checkpoints/acdc-study.sh (same data).
 ACDC_TRAIN="inside data acdc --out data/acdc-train --patients 30 --test-patients 1 --seed 1"
 ACDC_TEST="inside data acdc --out data/acdc-test --patients 10 --seed 1000"
+# the 3-D example's volumes (inside_core.data.cubes3d); training data: the config's data.generate (seed 1)
+CUBES_TEST="inside data cubes3d --out data/cubes3d-test --count 200 --seed 1000"
 QUADRANT="clevr-seg-quadrant-baseline clevr-seg-quadrant-film clevr-seg-quadrant-guideme clevr-seg-quadrant-inside"
 ACDC="acdc-phantom-baseline acdc-phantom-film acdc-phantom-guideme acdc-phantom-inside acdc-phantom-inside-multi"
 POINT="clevr-seg-point-guideme clevr-seg-point-inside"
 WRAPPED="clevr-seg-quadrant-basicunet-inside"  # MONAI's BasicUNet with INSIDE put in by inside_core.condition
-ALL="$QUADRANT $POINT $ACDC $WRAPPED"
+VOLUMES="cubes3d-unet-inside cubes3d-unet-film"  # MONAI's 3-D UNet with 3-D INSIDE or FiLM, generated volumes
+ALL="$QUADRANT $POINT $ACDC $WRAPPED $VOLUMES"
 
 generate() {  # generate "<inside data ... --out DIR ...>" unless DIR exists
     local dir
@@ -39,6 +42,8 @@ evaluate() {  # evaluate NAME: test metrics into the checkpoint's card
                        --update-card --data-command "$CLEVR_TEST" --json "runs/$1.test.json" > /dev/null ;;
         acdc-*) inside evaluate --checkpoint "checkpoints/$1" --data data/acdc-test --split all \
                   --update-card --data-command "$ACDC_TEST" --json "runs/$1.test.json" > /dev/null ;;
+        cubes3d-*) inside evaluate --checkpoint "checkpoints/$1" --data data/cubes3d-test --split all \
+                     --update-card --data-command "$CUBES_TEST" --json "runs/$1.test.json" > /dev/null ;;
     esac
 }
 
@@ -49,6 +54,8 @@ tables() {
         --data data/clevr-seg-test --split all --format all --out checkpoints/table-clevr-seg-point.txt
     inside compare checkpoints/clevr-seg-quadrant-inside $(for n in $WRAPPED; do echo "checkpoints/$n"; done) \
         --data data/clevr-seg-test --split all --format all --out checkpoints/table-clevr-seg-quadrant-wrapped.txt
+    inside compare $(for n in $VOLUMES; do echo "checkpoints/$n"; done) \
+        --data data/cubes3d-test --split all --format all --out checkpoints/table-cubes3d.txt
     inside compare $(for n in $ACDC; do echo "checkpoints/$n"; done) \
         --data data/acdc-test --split all --format all --out checkpoints/table-acdc-phantom.txt
     # what the label-free crop costs against the old crop around the labels (ACDC models)
@@ -57,7 +64,7 @@ tables() {
 }
 
 mkdir -p runs
-for command in "$CLEVR_TRAIN" "$CLEVR_TEST" "$ACDC_TRAIN" "$ACDC_TEST"; do generate "$command"; done
+for command in "$CLEVR_TRAIN" "$CLEVR_TEST" "$ACDC_TRAIN" "$ACDC_TEST" "$CUBES_TEST"; do generate "$command"; done
 
 if [ "${1:-}" = "tables" ]; then
     tables

@@ -68,11 +68,15 @@ def _number(low: float, high: float, low_open: bool = False) -> Callable[[Any], 
     return check
 
 
-def _image_size(value: Any) -> str | None:
+def _image_size(value: Any, volumes: bool = False) -> str | None:
+    """[height, width] (or one int); with `volumes`, also [depth, height, width] (a card of a 3-D model)."""
     side = int(limit("model_image_side"))
     sizes = [value, value] if _is_int(value) else value
-    if not (isinstance(sizes, list) and len(sizes) == 2 and all(_is_int(s) for s in sizes)):
-        return f"must be [height, width] (two integers), got {_show(value)}"
+    counts = (2, 3) if volumes else (2,)
+    if not (isinstance(sizes, list) and len(sizes) in counts and all(_is_int(s) for s in sizes)):
+        wanted = "[height, width] or [depth, height, width] (integers)" if volumes else \
+            "[height, width] (two integers)"
+        return f"must be {wanted}, got {_show(value)}"
     if not all(8 <= s <= side for s in sizes):
         return f"each side must be between 8 and {side} pixels (INSIDE_LIMIT_MODEL_IMAGE_SIDE), got {sizes}"
     return None
@@ -174,7 +178,7 @@ CARD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "dataset": _plain_name,  # clevr-seg, acdc, or a user's dataset
     "condition": _one_of(_conditions),
     "conditioning": _one_of(_conditionings),
-    "image_size": _image_size,
+    "image_size": lambda v: _image_size(v, volumes=True),  # the wrapped 3-D models' cards
     "spacing": lambda v: _number(limit("spacing_min_mm"), limit("spacing_max_mm"))(v),
     "data": _object, "metrics": _object, "train": _object, "condition_spec": _object,
     "seed": _integer(-(2**63), 2**64), "epochs": _integer(0, 10**7), "best_epoch": _integer(0, 10**7),

@@ -392,6 +392,7 @@ DEFAULT_CHECKPOINTS: dict[str, list[list[str]]] = {
     "clevr-seg": [["clevr-seg-quadrant-inside"]],  # the dashboard's first model per dataset
     "acdc": [["acdc-phantom-inside"]],
     "nnunet": [["lesions-inside"]],  # a user's own folder: the shipped example's model
+    "cubes3d": [["cubes3d-unet-inside"]],  # generated volumes: the shipped 3-D example
     "qualitative": [["clevr-seg-quadrant-baseline", "clevr-seg-quadrant-film", "clevr-seg-quadrant-guideme",
                      "clevr-seg-quadrant-inside"]],
     "table": [["clevr-seg-quadrant-baseline", "clevr-seg-quadrant-film", "clevr-seg-quadrant-guideme",

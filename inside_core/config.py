@@ -34,7 +34,8 @@ DEFAULT_TRAIN: dict[str, Any] = {
     "val_split": "val",
 }
 
-
+# a config's condition when it names none, per dataset (cubes3d: the generated volumes, data/cubes3d.py)
+DEFAULT_CONDITIONS = {"clevr-seg": "quadrant", "acdc": "phase_slice", "cubes3d": "cube_half"}
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -80,11 +81,12 @@ def load_config(path: str | os.PathLike) -> dict:
         config["train"] = {**DEFAULT_TRAIN, **(config.get("train") or {})}
         config["condition"] = "table"
         return config
-    if config["dataset"] not in ("clevr-seg", "acdc"):
-        raise ValueError(f"{path}: dataset must be 'clevr-seg' or 'acdc', got {config['dataset']!r}")
+    if config["dataset"] not in DEFAULT_CONDITIONS:
+        raise ValueError(f"{path}: dataset must be one of {', '.join(DEFAULT_CONDITIONS)} or 'nnunet', "
+                         f"got {config['dataset']!r}")
     config["train"] = {**DEFAULT_TRAIN, **(config.get("train") or {})}
     if isinstance(config["model"], dict) and "network" in config["model"]:  # a MONAI network, wrapped (wrap.py):
         config["model"]["name"] = "wrapped"  # over the name a base config gives its own network
-    config.setdefault("condition", "phase_slice" if config["dataset"] == "acdc" else "quadrant")
+    config.setdefault("condition", DEFAULT_CONDITIONS[config["dataset"]])
     config["model"].setdefault("cond_dim", get_condition(config["condition"]).cond_dim)
     return config

@@ -104,6 +104,18 @@ class InsideParamsND(_Params):
         """a_c(s) = prod_k g(t_{s_k}; mu^k_c, sigma^k_c), shape (B, C, *size); for display and tests."""
         return outer_product(self.attention_factors(size))
 
+    def cross_section(self, size: tuple[int, ...] | torch.Size, index: int, axis: int = 0) -> Tensor:
+        """The attention on the slice `index` along `axis` (a volume's depth: axis 0), shape (B, C, size
+        without that axis): the Gaussian of the other axes scaled by this axis's factor at `index`, since
+        a_c is a product of 1-D factors. Equal to `attention(size)` indexed there, without making it."""
+        if not 0 <= axis < len(size) or not 0 <= index < size[axis]:
+            raise ValueError(f"no slice {index} along axis {axis} of size {tuple(size)}")
+        factors = self.attention_factors(size)
+        others = [f for k, f in enumerate(factors) if k != axis]
+        scale = factors[axis][..., index]
+        plane = outer_product(others) if others else torch.ones_like(scale)
+        return plane * scale.reshape(*scale.shape, *([1] * (plane.dim() - 2)))
+
 
 class FiLMND(nn.Module):
     """FiLM (Perez et al. 2018) for any number of spatial axes, in residual form:

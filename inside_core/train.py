@@ -83,6 +83,8 @@ def build_dataset(dataset: str, root: str | os.PathLike, split: str, *, conditio
         from inside_core.data.nnunet import NnUNetDataset
 
         return NnUNetDataset(root, split=split, image_size=size or 128, variables=variables, seed=seed)
+    if dataset == "cubes3d":  # generated volumes at their own size (inside_core.data.cubes3d)
+        return data.Cubes3dDataset(root, split=split)
     raise ValueError(f"unknown dataset {dataset!r}")
 
 
@@ -142,7 +144,7 @@ def batch_dice(logits: Tensor, target: Tensor) -> Tensor:
     Binary models: the foreground. Multi-class: the mean over the foreground classes 1..K-1.
     """
     labels = predict_labels(logits)
-    target = target[:, 0].long() if target.dim() == 4 else target.long()
+    target = target[:, 0].long() if target.dim() == logits.dim() else target.long()  # (B, 1, ...) masks
     return metrics.batch_dice(labels, target, range(1, max(2, logits.shape[1])))
 
 

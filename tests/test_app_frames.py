@@ -237,7 +237,8 @@ def test_no_dataset_name_is_compared_outside_the_registry():
 def test_dataset_registry_knows_each_kind():
     from inside_core.data.registry import DATASETS, card_dataset, dataset_kind
 
-    assert list(DATASETS) == ["clevr-seg", "acdc", "nnunet"]
+    assert list(DATASETS) == ["clevr-seg", "acdc", "nnunet", "cubes3d"]
+    assert dataset_kind("cubes3d").volumes and not dataset_kind("acdc").volumes
     assert card_dataset({}) == "clevr-seg" and dataset_kind(None).name == "clevr-seg"
     assert dataset_kind("acdc").spacing and dataset_kind("nnunet").variables
     assert dataset_kind("nnunet").untrained is None  # only a model defines z for a user's variables

@@ -14,12 +14,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from inside_core import build_model, load_checkpoint
-from inside_core.checkpoints import CheckpointError, list_checkpoints
+from inside_core.checkpoints import CheckpointError, list_checkpoints, read_card
 from inside_core.data import AcdcDataset, ClevrSegDataset, generate_acdc
 from inside_core.data.generate_clevr_seg import generate_clevr_seg
 from inside_core.networks import DecoderBlock, UpsampleConv, upsample_conv2d
 
-SHIPPED = list_checkpoints(Path(__file__).resolve().parents[1] / "checkpoints")
+# the 2-D ones: our UpsampleConv blocks are 2-D (a volume model, cubes3d-unet-inside, is a wrapped MONAI network)
+SHIPPED = [p for p in list_checkpoints(Path(__file__).resolve().parents[1] / "checkpoints")
+           if len(read_card(p).get("image_size", [])) == 2]
 
 
 def plain_upsample_conv(x, weight, bias=None):

@@ -282,10 +282,10 @@ def test_shipped_checkpoints_load_with_complete_cards(path):
     assert all(key in card for key in CARD_KEYS), [key for key in CARD_KEYS if key not in card]
     assert card["command"].startswith("inside data ") and " && inside train --config configs/" in card["command"]
     assert "dice" in card["metrics"] and card["metrics"]["command"].startswith("inside evaluate")
-    h, w = card["image_size"]
-    x = torch.rand(1, model.in_channels, h, w)
+    size = tuple(card["image_size"])  # (H, W), or (D, H, W) for a volume model
+    x = torch.rand(1, model.in_channels, *size)
     z = torch.zeros(1, model.cond_dim)
-    assert model(x, z).logits.shape[-2:] == (h, w)
+    assert model(x, z).logits.shape[-len(size):] == size
 
 
 def test_save_and_write_card_refuse_a_card_no_reader_would_accept(tmp_path):

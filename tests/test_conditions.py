@@ -72,7 +72,8 @@ def test_parse_and_aliases():
 
 def test_a_z_size_names_a_condition_only_when_it_is_unambiguous():
     assert condition_for_dim(4).name == "quadrant"
-    assert condition_for_dim(2).name == "phase_slice"
+    assert condition_for_dim(2).name == "phase_slice"  # cube_half has 2 numbers too, but for volumes
+    assert condition_for_dim(2, spatial_dims=3).name == "cube_half"
     with pytest.raises(ValueError, match="point"):  # colour, shape, size and point all have 3 numbers
         condition_for_dim(3)
 
@@ -93,11 +94,21 @@ def test_point_rule_selects_objects_within_the_radius():
     assert chosen and np.allclose(z, value)
 
 
+def test_cube_half_blends_the_halves_like_the_quadrant_location():
+    cube = get_condition("cube_half")
+    np.testing.assert_allclose(cube.encode(loc_w=-0.6), [1.0, 0.0])
+    np.testing.assert_allclose(cube.encode(loc_w=0.0), [0.5, 0.5])
+    np.testing.assert_allclose(cube.encode(loc_w=0.25), quadrant_blend(0.25, -1.0)[:2])  # the same ramp
+    np.testing.assert_allclose(cube.encode(**cube.values_from_z([0.0, 1.0])), [0.0, 1.0])
+    assert cube.ground_truth_value({"loc_w": 0.3}) == 1 and cube.ground_truth_value({"loc_w": -0.3}) == 0
+    assert "second half 0.50" in cube.caption_for({"loc_w": 0.0})
+
+
 def test_sweep_variables_ranges_and_refusals():
     point, phase = get_condition("point"), get_condition("phase_slice")
     assert {name: get_condition(name).default_sweep_variable() for name in list_conditions()} == {
         "quadrant": "loc_x", "colour": "value", "shape": "value", "size": "value", "point": "loc_x",
-        "phase_slice": "slice"}  # ACDC: the slice, along which ground truth exists at both phases
+        "phase_slice": "slice", "cube_half": "loc_w"}  # ACDC: the slice, along which ground truth exists at both phases
     assert point.sweep_range("x") == (-0.75, 0.75) and point.sweep_range("r") == POINT_RADIUS_RANGE
     assert phase.sweep_range("phase") == (0.0, 1.0)
     assert point.sweep_key("r") == "radius" and get_condition("colour").sweep_key("value") == "value"

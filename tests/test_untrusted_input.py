@@ -130,7 +130,7 @@ CARD_FAULTS = {
     "image_size_huge": "architecture 'image_size' each side must be between 8 and 1024 pixels",
     "params": "the card's network is too large: 198,263,829 parameters exceed the limit of 50,000,000",
     "data": "'data' must be an object, got 'x'",
-    "image_size_text": "'image_size' must be [height, width] (two integers), got 'abc'",
+    "image_size_text": "'image_size' must be [height, width] or [depth, height, width] (integers), got 'abc'",
     "metrics": "'metrics' must be an object, got 'x'",
     "condition": "'condition' must be one of quadrant",
     "deep": "not a valid JSON model card",

@@ -2,6 +2,7 @@
 plain module; the encode/decode split; saving and loading from a card without pickling."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -304,22 +305,105 @@ def test_a_card_whose_arguments_do_not_fit_together_is_refused_in_one_line(tmp_p
         load_checkpoint(path)
 
 
-def test_the_shipped_3d_example_reproduces_its_card(one_thread):
-    """checkpoints/volumes/cubes3d-unet-inside: the card's test Dice (true z and swapped z) come back from a fresh
-    evaluation on the same held-out volumes, through the encode/decode split."""
+def test_the_shipped_3d_example_reproduces_its_card(one_thread, tmp_path):
+    """checkpoints/cubes3d-unet-inside was trained by `inside train` from configs/; `inside evaluate` on a fresh
+    copy of its test folder (the card's own data command) gives back the card's Dice, true z and swapped z."""
+    import shlex
     from pathlib import Path
 
-    from inside_core.metrics import dice
+    from inside_core.cli import main as cli_main
+    from inside_core.evaluate import evaluate_checkpoint
 
-    path = Path(__file__).resolve().parents[1] / "checkpoints" / "volumes" / "cubes3d-unet-inside"
+    path = Path(__file__).resolve().parents[1] / "checkpoints" / "cubes3d-unet-inside"
     model = load_checkpoint(path)
     assert isinstance(model.conditionings[0], InsideND) and model.input_shape == (1, 16, 16, 16)
-    x, y, z, other = two_cubes(200, torch.Generator().manual_seed(1000), with_other=True)
-    with torch.no_grad():
-        features = model.encode(x)
-        right, swapped = model.decode(features, z).logits, model.decode(features, z.flip(1)).logits
-    metrics = model.card["metrics"]
-    for logits, target, key in ((right, y, "dice"), (swapped, other, "dice_z_swapped")):
-        mean = sum(dice(logits[i] > 0, target[i] > 0) for i in range(200)) / 200
-        assert mean == pytest.approx(metrics[key], abs=1e-3)
+    card = model.card
+    assert " && inside train --config configs/cubes3d-unet-inside.yaml" in card["command"]
+    metrics = card["metrics"]
+    argv = shlex.split(metrics["data_generate"])[1:]
+    argv[argv.index("--out") + 1] = str(tmp_path / "test")
+    assert cli_main(argv) == 0
+    fresh = evaluate_checkpoint(path, tmp_path / "test", split="all")
+    for key in ("dice", "dice_z_swapped"):
+        assert fresh[key] == pytest.approx(metrics[key], abs=1e-3)
+    assert fresh["n"] == metrics["n"] == 200
     assert metrics["dice"] > 0.9 and metrics["dice_z_swapped"] > 0.9  # both cubes found: z decides which
+
+
+@pytest.mark.parametrize("table, names", [
+    ("table-clevr-seg-quadrant-wrapped.txt", ["clevr-seg-quadrant-inside", "clevr-seg-quadrant-basicunet-inside"]),
+    ("table-cubes3d.txt", ["cubes3d-unet-inside", "cubes3d-unet-film"])])
+def test_readme_rows_of_the_wrapped_examples_are_the_compare_tables(table, names):
+    """The README's rows for the shipped wrapped examples carry the numbers `inside compare` wrote
+    (checkpoints/reproduce.sh tables), and those are the cards' test metrics."""
+    import re
+    from pathlib import Path
+
+    from inside_core.checkpoints import read_card
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    written = (root / "checkpoints" / table).read_text().split("\n\n")[0]  # the Markdown table
+    for name in names:
+        row = next(line for line in written.splitlines() if line.startswith(f"| {name} |"))
+        numbers = re.findall(r"\d\.\d{3} ± \d\.\d{3}", row)
+        readme_row = next(line for line in readme.splitlines() if line.startswith(f"| {name} |"))
+        assert numbers and re.findall(r"\d\.\d{3} ± \d\.\d{3}", readme_row.replace("**", "")) == numbers
+        metrics = read_card(root / "checkpoints" / name)["metrics"]
+        assert numbers[0] == f"{metrics['dice']:.3f} ± {metrics['dice_std']:.3f}"
+
+
+def test_cubes3d_folders_are_seeded_split_and_checked(tmp_path):
+    """`inside data cubes3d`: same seed, same bytes; splits by index; the draws are `two_cubes`'s; a bad file is
+    one line naming it."""
+    from safetensors.torch import save_file
+
+    from inside_core.data import Cubes3dDataset, DataError
+    from inside_core.data.cubes3d import VOLUMES_FILE, write_cubes3d
+
+    a, b = write_cubes3d(tmp_path / "a", 20, seed=3), write_cubes3d(tmp_path / "b", 20, seed=3)
+    assert (a / VOLUMES_FILE).read_bytes() == (b / VOLUMES_FILE).read_bytes()
+    sizes = {split: len(Cubes3dDataset(a, split)) for split in ("train", "val", "test", "all")}
+    assert sizes == {"train": 16, "val": 2, "test": 2, "all": 20}
+    every = Cubes3dDataset(a, "all")
+    x, y, z, other = two_cubes(20, torch.Generator().manual_seed(3), with_other=True)
+    for i in (0, 7, 19):
+        item = every[i]
+        torch.testing.assert_close(item["image"], x[i])
+        assert torch.equal(item["mask"].float(), y[i]) and torch.equal(item["z"], z[i])
+        assert torch.equal(every.other(i).float(), other[i])
+        assert torch.equal(every.cubes(i)[int(z[i].argmax())].float(), y[i, 0])
+    save_file({"image": torch.zeros(2, 1, 16, 16, 16), "cubes": torch.zeros(2, 3, 16, 16, 16, dtype=torch.uint8),
+               "pick": torch.zeros(2, dtype=torch.int64)}, str(a / VOLUMES_FILE))
+    with pytest.raises(DataError, match=rf"{VOLUMES_FILE}: expected image float32"):
+        Cubes3dDataset(a, "all")
+    (a / VOLUMES_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(DataError, match=rf"{VOLUMES_FILE}: not a safetensors file"):
+        Cubes3dDataset(a, "all")
+
+
+def test_inside_train_and_evaluate_take_a_3d_wrapped_config(tmp_path, one_thread, capsys):
+    """The normal CLI path for volumes: `inside data cubes3d`, `inside train --config` (a wrapped 3-D MONAI UNet),
+    `inside evaluate` and `inside compare` on the checkpoint, whose card records the wrapped 3-D architecture."""
+    import yaml
+
+    from inside_core.cli import main as cli_main
+
+    config = yaml.safe_load(open(Path(__file__).resolve().parents[1] / "configs" / "cubes3d-unet-inside.yaml"))
+    config["data"] = {"root": str(tmp_path / "train"),
+                      "generate": f"inside data cubes3d --out {tmp_path / 'train'} --count 40 --seed 1"}
+    config["train"].update(epochs=1, batch_size=4)
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert cli_main(["train", "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "run")]) == 0
+    checkpoint = tmp_path / "run" / "cubes3d-unet-inside"
+    card = json.loads(checkpoint.with_suffix(".json").read_text())
+    assert card["image_size"] == [16, 16, 16] and card["condition"] == "cube_half"
+    assert card["architecture"]["network"] == "monai.UNet" and card["architecture"]["args"]["spatial_dims"] == 3
+    assert cli_main(["data", "cubes3d", "--out", str(tmp_path / "test"), "--count", "10", "--seed", "1000"]) == 0
+    capsys.readouterr()
+    assert cli_main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(tmp_path / "test"),
+                     "--split", "all"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["n"] == 10 and 0 <= metrics["dice"] <= 1 and 0 <= metrics["dice_z_swapped"] <= 1
+    assert cli_main(["compare", str(checkpoint), "--data", str(tmp_path / "test"), "--split", "all"]) == 0
+    assert "| cubes3d-unet-inside | inside | cube_half | 16×16×16 |" in capsys.readouterr().out

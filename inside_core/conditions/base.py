@@ -14,7 +14,8 @@ import numpy as np
 __all__ = [
     "Control", "Condition", "register_condition", "get_condition", "condition_of", "list_conditions",
     "condition_for_dim", "QUADRANTS", "COLOURS", "SHAPES", "SIZES", "CONDITION_VALUES", "one_hot",
-    "quadrant_of", "quadrant_mass", "quadrant_blend", "point_condition", "acdc_condition", "slice_position",
+    "quadrant_of", "quadrant_mass", "quadrant_blend", "blend_weight", "point_condition", "acdc_condition",
+    "slice_position",
     "POINT_RADIUS_RANGE", "format_number",
 ]
 
@@ -63,6 +64,12 @@ def quadrant_mass(attention: np.ndarray) -> np.ndarray:
     return np.array([attention[np.ix_(*regions[q])].sum() / total for q in QUADRANTS])
 
 
+def blend_weight(v: float) -> float:
+    """A location slider's weight of the second of two halves: 0 up to -QUADRANT_BLEND, 1 from +QUADRANT_BLEND,
+    linear between (the rule of `quadrant_blend` along one axis; the cube_half condition uses it alone)."""
+    return float(np.clip(v / (2 * QUADRANT_BLEND) + 0.5, 0.0, 1.0))
+
+
 def quadrant_blend(x: float, y: float) -> np.ndarray:
     """z for a location slider: the quadrant one-hot, blended bilinearly between quadrants.
 
@@ -70,8 +77,7 @@ def quadrant_blend(x: float, y: float) -> np.ndarray:
     zones, where z does not change); within ±0.5 of the centre lines neighbouring quadrants are mixed
     linearly, so a slider moving across the middle changes z continuously. The weights sum to 1.
     """
-    right = float(np.clip(x / (2 * QUADRANT_BLEND) + 0.5, 0.0, 1.0))
-    bottom = float(np.clip(y / (2 * QUADRANT_BLEND) + 0.5, 0.0, 1.0))
+    right, bottom = blend_weight(x), blend_weight(y)
     weights = {"top_left": (1 - right) * (1 - bottom), "top_right": right * (1 - bottom),
                "bottom_right": right * bottom, "bottom_left": (1 - right) * bottom}
     return np.array([weights[q] for q in QUADRANTS], dtype=np.float32)
@@ -162,6 +168,7 @@ class Condition:
     sweep: ClassVar[dict[str, tuple[float, float]]] = {}  # control key -> default sweep range
     z_encoding: ClassVar[str]  # one line for model cards
     caption: ClassVar[str] = ""  # what z is, under the page's controls
+    spatial_dims: ClassVar[int] = 2  # of the images its dataset holds (3: volumes)
 
     def control(self, key: str) -> Control:
         """A control by its key or one of its aliases."""
@@ -415,9 +422,10 @@ def list_conditions() -> list[str]:
     return list(_CONDITIONS)
 
 
-def condition_for_dim(cond_dim: int) -> Condition:
-    """The condition of a model without a card, from its z size, where that size says it unambiguously."""
-    matches = [c for c in _CONDITIONS.values() if c.cond_dim == cond_dim]
+def condition_for_dim(cond_dim: int, spatial_dims: int = 2) -> Condition:
+    """The condition of a model without a card, from its z size (and whether it reads images or volumes),
+    where that says it unambiguously."""
+    matches = [c for c in _CONDITIONS.values() if c.cond_dim == cond_dim and c.spatial_dims == spatial_dims]
     if len(matches) == 1:
         return matches[0]
     names = ", ".join(c.name for c in matches) or "none"

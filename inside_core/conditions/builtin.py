@@ -1,4 +1,5 @@
-"""The registered conditions: quadrant, colour, shape, size and point (CLEVR-Seg) and phase_slice (ACDC).
+"""The registered conditions: quadrant, colour, shape, size and point (CLEVR-Seg), phase_slice (ACDC) and
+cube_half (the generated 3-D volumes of inside_core.data.cubes3d).
 
 Adding one is a class here with `@register_condition` (see inside_core/conditions/__init__.py).
 """
@@ -21,6 +22,7 @@ from inside_core.conditions.base import (
     Control,
     OneHotCondition,
     acdc_condition,
+    blend_weight,
     format_number,
     one_hot,
     point_condition,
@@ -271,3 +273,47 @@ class PhaseSlice(Condition):
         except ValueError:
             pass
         raise ValueError(f"cannot read condition {text!r} for phase_slice: expected phase,slice (e.g. ES,0.5)")
+
+
+@register_condition
+class CubeHalf(Condition):
+    """The generated volumes (inside_core.data.cubes3d): z is the one-hot of the half along W (the volume's
+    last axis) whose cube is the target. The page drives it with a location along W, blended between the
+    halves as the quadrant's location is (`blend_weight`), so the Gaussians can be watched moving."""
+
+    name, title, dataset, cond_dim, spatial_dims = "cube_half", "cube", "cubes3d", 2, 3
+    values = ("first_half", "second_half")
+    controls = (Control("loc_w", "Target along W (first half → second half)", -1.0, 1.0, default=-0.5,
+                        aliases=("w",), blend=(-QUADRANT_BLEND, QUADRANT_BLEND),
+                        dead=((-1.0, -QUADRANT_BLEND), (QUADRANT_BLEND, 1.0))),)
+    sweep = {"loc_w": (-0.75, 0.75)}
+    z_encoding = ("one-hot over (first half, second half) of the volume along W: the half whose cube is the target "
+                  "(inside_core.data.cubes3d)")
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self.values
+
+    def encode(self, **values: Any) -> np.ndarray:
+        if "value" in values:
+            return np.eye(2, dtype=np.float32)[self.values.index(values["value"])]
+        second = blend_weight(float(self.with_defaults(values)["loc_w"]))
+        return np.array([1.0 - second, second], dtype=np.float32)
+
+    def values_from_z(self, z: Any) -> dict[str, Any]:
+        return {"loc_w": 0.5 if int(np.asarray(z).argmax()) == 1 else -0.5}
+
+    def describe(self, z: Any) -> str:
+        first, second = (float(v) for v in np.asarray(z, dtype=np.float64).ravel()[:2])
+        return f"first half {first:.2f} · second half {second:.2f}"
+
+    def caption_for(self, values: Mapping[str, Any]) -> str:
+        return (f"z = which half along W holds the target cube, blended within ±{QUADRANT_BLEND:g} of the middle "
+                f"(trained on pure one-hots): {self.describe(self.encode(**values))}")
+
+    def ground_truth_value(self, values: Mapping[str, Any]) -> Any:
+        """The index of the dominant half (ties: the first)."""
+        return int(np.argmax(self.encode(**values)))
+
+    def ground_truth_note(self, value: Any) -> str:
+        return f"ground truth: the cube in the {('first', 'second')[int(value)]} half along W (the dominant one)"

@@ -7,6 +7,7 @@ See docs/datasets.md for the layouts, the conditioning encodings and how to use 
 from inside_core.data.acdc import AcdcDataset
 from inside_core.data.clevr_seg import ClevrSegDataset
 from inside_core.data.collate import collate
+from inside_core.data.cubes3d import Cubes3dDataset
 from inside_core.data.defaults import default_data_dir, prepare_default_data
 from inside_core.data.errors import DataError
 from inside_core.data.generate_acdc import generate_acdc
@@ -19,6 +20,7 @@ from inside_core.data.validate import Report, validate, validate_acdc, validate_
 __all__ = [
     "AcdcDataset",
     "ClevrSegDataset",
+    "Cubes3dDataset",
     "DataError",
     "NnUNetDataset",
     "Report",

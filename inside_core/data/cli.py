@@ -50,6 +50,13 @@ def _lesions(args: argparse.Namespace) -> int:
     )
 
 
+def _cubes3d(args: argparse.Namespace) -> int:
+    from inside_core.data.cubes3d import write_cubes3d
+
+    return _generate(lambda: write_cubes3d(args.out, args.count, seed=args.seed, side=args.size),
+                     f"{args.count} generated two-cube volumes ({args.size}^3, seed {args.seed})")
+
+
 def _import(args: argparse.Namespace) -> int:
     from inside_core.data.nnunet_convert import import_folder
 
@@ -134,6 +141,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lesions.add_argument("--seed", type=int, default=0, help="random seed (same seed: byte-identical output)")
     lesions.add_argument("--size", type=int, default=96, help="image side in pixels (default 96)")
     lesions.set_defaults(func=_lesions)
+
+    cubes = commands.add_parser("cubes3d", help="write generated 3-D volumes with two cubes, z naming one "
+                                "(inside_core.data.cubes3d)")
+    cubes.add_argument("--out", required=True, help="output folder (must not exist, or be empty)")
+    cubes.add_argument("--count", type=int, required=True, help="number of volumes")
+    cubes.add_argument("--seed", type=int, default=0, help="random seed (same seed: byte-identical output)")
+    cubes.add_argument("--size", type=int, default=16, help="volume side in voxels (default 16)")
+    cubes.set_defaults(func=_cubes3d)
 
     imp = commands.add_parser("import", help="build the nnU-Net layout from a folder of images, masks and a CSV",
                               description="Images and masks are paired by file stem; the CSV's first column "

@@ -6,6 +6,8 @@
   2 under testing/ (the test split), seed 46 (`inside data acdc --patients 2 --test-patients 2 --seed 46`).
 - "nnunet": the example of a user's own dataset, 60 generated lesion slices in the nnU-Net layout, seed 2
   (`inside data lesions --cases 60 --seed 2`): cases the shipped lesions-inside model never saw (seed 1).
+- "cubes3d": 40 generated 16^3 volumes with two cubes, seed 2 (`inside data cubes3d --count 40 --seed 2`):
+  volumes the shipped cubes3d-unet-inside model never saw (trained on seed 1, tested on seed 1000).
 
 They are what the dashboard shows before a user points it at real data, and they are generated while a
 first-time user waits for the page (issue 11): small enough to be written in a few seconds on two cores.
@@ -30,6 +32,7 @@ DEFAULTS = {
     "clevr-seg": {"count": 100, "seed": 0, "size": 200},
     "acdc": {"patients": 2, "test_patients": 2, "seed": 46},
     "nnunet": {"cases": 60, "seed": 2, "size": 96},
+    "cubes3d": {"count": 40, "seed": 2, "size": 16},
 }
 
 
@@ -55,6 +58,10 @@ def default_data_dir(kind: str, progress: bool = False) -> Path:
             from inside_core.data.generate_acdc import generate_acdc
 
             generate_acdc(folder, progress=progress, **DEFAULTS[kind])
+        elif kind == "cubes3d":
+            from inside_core.data.cubes3d import write_cubes3d
+
+            write_cubes3d(folder, DEFAULTS[kind]["count"], seed=DEFAULTS[kind]["seed"], side=DEFAULTS[kind]["size"])
         else:
             from inside_core.data.generate_lesions import generate_lesions
 

@@ -32,6 +32,7 @@ class DatasetKind:
     spacing: bool = False  # images are resampled to the card's pixel spacing (mm)
     variables: bool = False  # z comes from the folder's declared variables (a card lists the model's subset)
     synthetic_note: str = ""  # said wherever a model trained on this kind's synthetic data is used
+    volumes: bool = False  # samples are 3-D volumes (the page shows them slice by slice: app/volume_view.py)
 
     def load(self, root: str | Path, split: str, **options: Any) -> Any:
         """The training / evaluation dataset of one split (`inside_core.train.build_dataset` builds it)."""
@@ -70,6 +71,8 @@ DATASETS: dict[str, DatasetKind] = {kind.name: kind for kind in (
                 spacing=True, synthetic_note=PHANTOM_ONLY),
     DatasetKind("nnunet", "Your own (nnU-Net layout)", "Dataset001_Lesions/", "app.table_source:TableSource",
                 None, variables=True),
+    DatasetKind("cubes3d", "Generated 3-D volumes (two cubes)", "cubes3d/", "app.volume_view:VolumeSource",
+                None, volumes=True),
 )}
 
 
