@@ -374,3 +374,39 @@ def test_a_session_keeps_explorers_within_its_byte_limit(monkeypatch):
     at = AppTest.from_function(page).run(timeout=60)
     assert not at.exception, at.exception
     assert at.text[0].value == "2"  # the newest two fit, the older four were let go
+
+
+def test_a_session_lets_its_explorers_go_when_it_disconnects():
+    """Streamlit keeps a disconnected session (for a reconnect) and clears its session-scoped caches then:
+    the page's Session is released there, so its explorers are freed, not kept with it (issue 23)."""
+    import gc
+    import weakref
+
+    from streamlit.runtime import caching
+    from streamlit.testing.v1 import AppTest
+
+    from app import page_state
+
+    def page():
+        import numpy as np
+        import streamlit as st
+
+        from app.loading import ModelEntry, explorer_for
+        from inside_core.networks import build_model
+
+        model = build_model("encoder_decoder", cond_dim=4, image_size=[32, 32], widths=[4, 4, 8]).eval()
+        for k in range(3):
+            explorer_for(ModelEntry("m", "", {}), model, ("image", k), np.full((32, 32, 3), k / 3, np.float32))
+        st.text("drawn")
+
+    at = AppTest.from_function(page).run(timeout=60)
+    assert not at.exception, at.exception
+    state = at.session_state[page_state.SESSION_KEY]
+    explorers = [weakref.ref(explorer) for explorer in state.caches["explorers"].values()]
+    assert len(explorers) == 3 and all(ref() is not None for ref in explorers)
+    caching.clear_session_resource_cache("test session id")  # what Streamlit does when the browser goes
+    gc.collect()
+    assert state.caches == {} and state.shown == {} and state.export is None
+    assert all(ref() is None for ref in explorers)  # freed, while the session itself is still kept
+    assert at.run(timeout=60).session_state[page_state.SESSION_KEY].caches["explorers"]  # a reconnect: made again
+    assert len(state.caches["explorers"]) == 3

@@ -66,6 +66,7 @@ from inside_core.data.acdc_volume import (  # re-exported: the public names of i
 )
 from inside_core.data.cache import cached_arrays, decode_meta, encode_meta
 from inside_core.data.errors import DataError
+from inside_core.data.files import dataset_folder
 from inside_core.data.safe_io import check_case_pixels
 
 __all__ = [
@@ -85,7 +86,7 @@ PHASES = ("ED", "ES")
 # ----------------------------------------------------------------------------------------------- files
 def find_patient_folders(root: str | Path) -> dict[str, list[Path]]:
     """Patient folders by subset: {"training": [...], "testing": [...]} or {"all": [...]} for a flat folder."""
-    root = Path(root).expanduser()
+    root = dataset_folder(root)  # its files may not link outside it
     if not root.exists():
         raise DataError(root, "folder not found")
     for base in (root, root / "database", root / "ACDC" / "database"):

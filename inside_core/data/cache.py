@@ -38,13 +38,15 @@ def cache_root() -> Path:
 
 
 def fingerprint(kind: str, settings: dict, files: Iterable[Path]) -> str:
-    """SHA-256 hex key of the settings and of each file's (path, size, mtime_ns)."""
+    """SHA-256 hex key of the settings and of each file's (path, size, mtime_ns). The path is the real one
+    (symlinks resolved): a file swapped for a link elsewhere gives a new key, so its entry is rebuilt and the
+    link is checked by the reader (`files.open_regular`) instead of being served from the cache."""
     digest = hashlib.sha256()
     digest.update(json.dumps({"kind": kind, "version": CACHE_FORMAT_VERSION, **settings}, sort_keys=True).encode())
     for path in files:
         stat = os.stat(path)
         # fsencode: a file name that is not valid UTF-8 keeps its bytes (the same bytes as before for valid names)
-        digest.update(b"\n" + os.fsencode(os.path.abspath(path)) + f"\t{stat.st_size}\t{stat.st_mtime_ns}".encode())
+        digest.update(b"\n" + os.fsencode(os.path.realpath(path)) + f"\t{stat.st_size}\t{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
 
 

@@ -36,7 +36,7 @@ from PIL import Image
 from inside_core.conditions import CONDITION_VALUES, get_condition, list_conditions
 from inside_core.data.cache import cached_arrays, decode_meta, encode_meta
 from inside_core.data.errors import DataError
-from inside_core.data.files import read_json
+from inside_core.data.files import dataset_folder, read_json
 from inside_core.data.safe_io import check_case_pixels
 from inside_core.limits import over_limit
 
@@ -49,7 +49,7 @@ MASK_BACKGROUND, MASK_OBJECT = 64, 255
 # ----------------------------------------------------------------------------------------------- files
 def resolve_root(root: str | Path) -> Path:
     """The folder holding images/, scenes/ and segmentations/ (root itself or root/clevr-seg)."""
-    root = Path(root).expanduser()
+    root = dataset_folder(root)  # its files may not link outside it
     for candidate in (root, root / "clevr-seg", root / "CLEVR-Seg"):
         if (candidate / "images").is_dir():
             return candidate

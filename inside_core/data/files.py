@@ -6,6 +6,11 @@ Every reader of the package opens files through here, so the same three promises
   with no writer cannot hang the reader; `fstat` tells its kind before a byte is read);
 - a path named inside a file (`dataset.json`'s conditions table, splits, scene lists), or a symlink, that
   resolves outside its dataset folder is refused (`confined`), and the message never quotes the file;
+- a file inside a dataset folder (registered by the loaders with `dataset_folder`, the first thing each
+  kind does with a folder) that is, or sits under, a symlink resolving outside that folder is refused
+  ('... links outside the dataset folder'), wherever it is opened from: loading, `inside data validate`,
+  the page, a lazy read long after loading. `INSIDE_DATA_ROOTS` (inside_core.data_roots), when set, lists
+  the folders such links may lead to as well (nnU-Net layouts often link their images from shared storage);
 - at most the limit of the file's kind is read (`KINDS` -> `inside_core.limits`), counted while reading:
   a size of 0 from `fstat` (procfs, a growing file) is not trusted.
 
@@ -25,10 +30,11 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from inside_core.data.errors import DataError
+from inside_core.data_roots import ENVIRONMENT_VARIABLE, data_roots
 from inside_core.limits import limit, over_limit
 
-__all__ = ["KINDS", "MAX_JSON_DEPTH", "confined", "open_regular", "read_bytes", "read_text", "parse_json",
-           "read_json", "finite_number"]
+__all__ = ["KINDS", "MAX_JSON_DEPTH", "confined", "dataset_folder", "open_regular", "read_bytes", "read_text",
+           "parse_json", "read_json", "finite_number"]
 
 # the limit (inside_core.limits) that bounds each kind of file
 KINDS = {
@@ -64,12 +70,49 @@ def confined(path: str | os.PathLike, root: str | os.PathLike, what: str = "the 
     return full
 
 
+# dataset folders seen by a loader: the folder as written (absolute) -> its real path. Only ever grows, by
+# one entry per folder opened: a file under a registered folder is checked wherever it is opened, later too
+_DATASET_FOLDERS: dict[str, str] = {}
+
+
+def _inside(real: str, folder_real: str) -> bool:
+    return real == folder_real or real.startswith(folder_real.rstrip(os.sep) + os.sep)
+
+
+def dataset_folder(root: str | os.PathLike) -> Path:
+    """`root` (user-expanded), registered as a dataset folder: from now on every file opened under it must
+    resolve inside it (or inside a folder of INSIDE_DATA_ROOTS), or `open_regular` refuses it."""
+    root = Path(root).expanduser()
+    _DATASET_FOLDERS.setdefault(os.path.abspath(root), os.path.realpath(root))
+    return root
+
+
+def _link_problem(path: str | os.PathLike) -> str | None:
+    """The problem if `path` lies under a registered dataset folder as written but resolves outside it."""
+    written = os.path.abspath(path)
+    folders = [(folder, real) for folder, real in _DATASET_FOLDERS.items() if _inside(written, folder)]
+    if not folders:
+        return None
+    real = os.path.realpath(path)
+    if any(_inside(real, folder_real) for _, folder_real in folders):
+        return None
+    if any(_inside(real, str(allowed)) for allowed in data_roots()):
+        return None
+    folder = max((folder for folder, _ in folders), key=len)
+    return (f"links outside the dataset folder {folder} (symlinks out of a dataset folder are refused; "
+                    f"{ENVIRONMENT_VARIABLE} lists further folders they may lead to)")
+
+
 def open_regular(path: str | os.PathLike, kind: str, root: str | os.PathLike | None = None) -> BinaryIO:
-    """The file opened for binary reading: a regular file, within `root` if given, its size within the
+    """The file opened for binary reading: a regular file, within `root` if given and within its registered
+    dataset folder (`dataset_folder`) if it lies under one, its size within the
     kind's limit; else a one-line DataError. The caller reads at most `limit(KINDS[kind])` (+1 to notice
     a file that grew): `read_bytes` does."""
     if root is not None:
         confined(path, root)
+    link = _link_problem(path)
+    if link:
+        raise DataError(path, link)
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         descriptor = os.open(path, flags)

@@ -29,7 +29,7 @@ import numpy as np
 
 from inside_core.conditions import TABLE_BUILT_INS, TableCondition, declaration_problems, is_missing
 from inside_core.data.errors import DataError
-from inside_core.data.files import confined, read_json, read_text
+from inside_core.data.files import confined, dataset_folder, read_json, read_text
 from inside_core.limits import limit, over_limit
 
 __all__ = ["FILE_ENDINGS", "SPLITS", "TABLE_NAMES", "Layout", "read_dataset_json", "layout_problems", "find_table",
@@ -67,6 +67,7 @@ class Layout:
 
 
 def read_dataset_json(root: Path) -> dict:
+    root = dataset_folder(root)  # its files may not link outside it (every reader of the layout starts here)
     path = root / "dataset.json"
     if not path.exists():
         raise DataError(path, "dataset.json missing (not an nnU-Net raw folder)")
