@@ -1,6 +1,6 @@
 """Scrubbing: pictures of the predicted mask made ahead over the pad's two controls, so the browser can
 show them while the pad (or one of its sliders) is dragged, at the display's rate, between the page's
-exact answers (app/live_controls.html shows them).
+exact answers (app/live_controls.js shows them).
 
     scrub = scrub_frames(explorer, controls, options, image=view.image)  # None where there is nothing to scrub
     draw_live_controls(controls, slot, image=..., frames=scrub)          # the component asks for the parts

@@ -92,7 +92,7 @@ QUIET_MS = """(since) => { const log = window.__paints.log;
   const last = Math.max(since, log.length ? log[log.length - 1][0] : 0);
   return performance.timeOrigin + performance.now() - last; }"""
 
-# In every frame (the page and the component's iframe): the pointer's down / last move / up times.
+# In every frame (the page and any component iframe): the pointer's down / last move / up times.
 INSTALL_POINTER_CLOCK = """() => {
   const clock = () => performance.timeOrigin + performance.now();
   window.__pointer = { down: null, move: null, up: null, moves: 0 };
