@@ -1,21 +1,13 @@
 // The browser side of app/live_controls.py: sliders and a 2-D pad that send their values WHILE dragged.
-//
-// A Streamlit Custom Components v2 module (appended to app/live_controls_core.js, whose `LiveCore` holds
-// the pure functions): mounted in the page, no iframe; Streamlit calls the default export with the page's
-// `data` (RenderArgs, app/protocol.py) on every render that changes it, and each value leaves through the
-// library's own `setTriggerValue("value", ValueMessage)`. One instance per mounted element (its shadow
-// root), kept across renders. `data.ack` is the token of the last value the script has answered: it frees
-// the next one (LiveCore.Flow: one value in flight, the newest wins, the exact value on release).
-// While the pointer is held the page's values are not adopted (the user's hand wins); otherwise they are,
-// so a change from elsewhere (the URL, a reset) shows here.
-// Scrubbing: the page may name `frames_key`, pictures over the pad's (x, y) for its current state, in
-// `frames_parts` parts (app/scrub.py); a quarter second after an answer, with nothing held or in flight,
-// the component asks for the next part it lacks (once more if its run was cut short by a move) and keeps
-// what the page sends back (`frames`). While the pad or a slider is dragged, the picture is the nearest one
-// at once; the page's exact picture replaces it whenever its answer is for the values under the pointer,
-// and on release. Each picture made ahead may carry INSIDE's Gaussians for its z, posted on the session's
-// BroadcastChannel (`channel`), where the attention chart (app/live_chart.html) listens, and its Dice line,
-// shown under the picture (the page's own words: text, "**" for bold).
+// A Streamlit Custom Components v2 module (after app/live_controls_core.js, whose `LiveCore` holds the pure
+// functions), mounted in the page, no iframe. Streamlit calls the default export with `data` (RenderArgs,
+// app/protocol.py: the messages and the flow control) on every render that changes it; a value leaves
+// through the library's `setTriggerValue("value", ValueMessage)`. One instance per mounted element (its
+// shadow root), kept across renders. While the pointer is held the page's values are not adopted (the
+// user's hand wins); otherwise they are, so a change from elsewhere (the URL, a reset) shows here.
+// Scrubbing (app/scrub.py): when idle the component asks for the parts of the pictures made ahead it lacks;
+// while a control is dragged it shows the nearest one at once, with its Dice line, and posts its Gaussians
+// on the session's BroadcastChannel (`channel`), where the attention chart (app/live_chart.html) listens.
 // window.__liveControls {sent, answered, renders, values, trips, scrubbed, frames, parts, partsWanted,
 // attention, captions} tells tests and benchmarks what happened (the newest instance's).
 const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, keepPart, nextPart, Flow } = LiveCore;
@@ -25,27 +17,21 @@ const instances = new WeakMap();  // the component's root (its shadow root) -> i
 
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
-  let instance = instances.get(parentElement);
-  if (!instance) {
-    instance = mount(parentElement);
-    instances.set(parentElement, instance);
-  }
+  const instance = instances.get(parentElement) || mount(parentElement);
+  instances.set(parentElement, instance);
   instance.send = (message) => setTriggerValue("value", message);  // this render's (its fragment's) sender
   instance.render(data || {});
   // Streamlit keeps the newest clean-up and calls it when the element goes (or a superseded render's at
   // once): only an element no longer in the page lets its listeners go
   return () => setTimeout(() => {
-    const host = parentElement.host || parentElement;
-    if (!host.isConnected && instances.get(parentElement) === instance) {
-      instance.unmount();
-      instances.delete(parentElement);
-    }
+    if ((parentElement.host || parentElement).isConnected || instances.get(parentElement) !== instance) return;
+    instance.unmount();
+    instances.delete(parentElement);
   }, 0);
 }
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
+function element(tag, className, text) {  // a new element, with its class and its text
+  const node = Object.assign(document.createElement(tag), className ? { className: className } : {});
   if (text !== undefined) node.textContent = text;
   return node;
 }
@@ -159,8 +145,7 @@ function mount(shadow) {
     if (channel) channel.postMessage({ type: "released" });  // the chart draws the page's newest figure
     propose(true);  // the exact final value
   }
-  window.addEventListener("pointerup", release);
-  window.addEventListener("pointercancel", release);
+  for (const type of ["pointerup", "pointercancel"]) window.addEventListener(type, release);
 
   // ---------------------------------------------------------------------------- the pad
   function padAxes() {
@@ -183,8 +168,7 @@ function mount(shadow) {
       for (const c of [cx, cy]) {
         const stops = c.kind === "stack" ? c.positions.map((p) => fraction(c, p[0])) : [0, 0.25, 0.5, 0.75, 1];
         for (const f of stops) {
-          const line = c === cx ? { x1: f * width, x2: f * width, y1: 0, y2: height }
-                                : { x1: 0, x2: width, y1: f * height, y2: f * height };
+          const line = c === cx ? { x1: f * width, x2: f * width, y1: 0, y2: height } : { x1: 0, x2: width, y1: f * height, y2: f * height };
           add("line", Object.assign(line, { stroke: "currentColor", "stroke-opacity": 0.15 }));
         }
       }
@@ -194,10 +178,9 @@ function mount(shadow) {
     const px = fraction(cx, local[cx.key]) * width, py = fraction(cy, local[cy.key]) * height;
     if (cr && local[cr.key] !== undefined) {  // the radius ring, in the pad's normalised units
       const rx = local[cr.key] * width / (cx.high - cx.low), ry = local[cr.key] * height / (cy.high - cy.low);
-      add("ellipse", { cx: px, cy: py, rx: rx, ry: ry, fill: "none", stroke: "black", "stroke-opacity": 0.6,
-                       "stroke-width": 4 });
-      add("ellipse", { cx: px, cy: py, rx: rx, ry: ry, fill: "none", stroke: "white", "stroke-width": 2,
-                       "stroke-dasharray": "6 4" });
+      const ring = { cx: px, cy: py, rx: rx, ry: ry, fill: "none" };
+      add("ellipse", Object.assign({ stroke: "black", "stroke-opacity": 0.6, "stroke-width": 4 }, ring));
+      add("ellipse", Object.assign({ stroke: "white", "stroke-width": 2, "stroke-dasharray": "6 4" }, ring));
     }
     // hollow on a picture (what is under the point, often the mask, stays visible); filled on a plain pad
     const fill = padSpec.hasImage ? "none" : "var(--primary)";
@@ -241,8 +224,7 @@ function mount(shadow) {
     padMode = "point";
     if (cr) {  // on the ring's edge (within 8 px): drag the radius
       const box = pad.getBoundingClientRect();
-      const px = box.left + fraction(cx, local[cx.key]) * box.width;
-      const py = box.top + fraction(cy, local[cy.key]) * box.height;
+      const px = box.left + fraction(cx, local[cx.key]) * box.width, py = box.top + fraction(cy, local[cy.key]) * box.height;
       const rx = local[cr.key] * box.width / (cx.high - cx.low), ry = local[cr.key] * box.height / (cy.high - cy.low);
       const angle = Math.atan2((event.clientY - py) / ry, (event.clientX - px) / rx);
       const edge = Math.hypot(rx * Math.cos(angle), ry * Math.sin(angle));
@@ -334,13 +316,12 @@ function mount(shadow) {
   }
 
   // ---------------------------------------------------------------------------- page -> component
-  const resized = new ResizeObserver(drawMarks);
+  const resized = new ResizeObserver(drawMarks);  // the pad's marks follow its size
   resized.observe(root);
 
   function build(args) {  // the widgets, when the controls or the pad change
     buildSliders(args.controls, args.columns);
-    padSpec = args.pad ? Object.assign({ hasImage: Boolean(args.image) && args.pad.on_image !== false }, args.pad)
-                       : null;
+    padSpec = args.pad ? Object.assign({ hasImage: Boolean(args.image) && args.pad.on_image !== false }, args.pad) : null;
     pad.hidden = !padSpec;
     image = padSpec && !padSpec.hasImage ? picture : padImage;  // the other one stays hidden
     // as wide as the pad: a smaller picture made ahead is stretched to it, so nothing moves while scrubbing
@@ -407,8 +388,7 @@ function mount(shadow) {
   }
 
   function unmount() {  // the element left the page: nothing of it keeps listening
-    window.removeEventListener("pointerup", release);
-    window.removeEventListener("pointercancel", release);
+    for (const type of ["pointerup", "pointercancel"]) window.removeEventListener(type, release);
     resized.disconnect();
     clearTimeout(framesTimer);
     if (channel) channel.close();

@@ -65,7 +65,7 @@ import numpy as np
 import streamlit as st
 
 from app.page_state import session, use
-from app.protocol import parse_frames_request
+from app.protocol import RenderArgs, parse_frames_request
 
 HERE = Path(__file__)
 CORE = HERE.with_name("live_controls_core.js")  # the pure functions (`LiveCore`), shared with app/live_chart.html
@@ -264,7 +264,7 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
         hint = PAD_HINT.format(on="on the image" if on_image else "on the pad",
                                ring=", its ring's edge for the radius" if radius else "",
                                keys="; + and − the radius" if radius else "")
-    data = {"controls": specs, "values": values, "ack": live_state(key).get("ack"), "pad": pad_args,
+    data: RenderArgs = {"controls": specs, "values": values, "ack": live_state(key).get("ack"), "pad": pad_args,
             "image": image if pad else None, "image_label": image_label, "caption": image_caption if pad else None,
             "title": image_title if pad else None, "columns": columns or min(len(specs), 3) or 1,
             "legend": dict(legend or DEFAULT_LEGEND) if marked else None, "hint": hint,

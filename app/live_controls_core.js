@@ -17,6 +17,11 @@
  * @typedef {{key: string, parts: number, x: string, y: string, base: Object<string, number>, points: Array<Array>,
  *            strips: Object<string, Strip>, got: number[]}} Frames  the parts kept so far
  * @typedef {{src: string, attention: (Array|null), caption: (string|null)}} Frame  what a picture shows
+ * @typedef {{controls: ControlSpec[], values: Object<string, number>, ack: (string|null), pad: (Object|null),
+ *            image: (string|null), image_label: string, caption: (string|null), title: (string|null),
+ *            columns: number, legend: (Object<string, string>|null), hint: string, frames_key: (string|null),
+ *            frames_parts: number, frames: (FramesPart|null), channel: string}} RenderArgs  page -> browser:
+ *            the component's `data` on every run
  */
 const LiveCore = (function () {
   "use strict";

@@ -523,6 +523,7 @@ def apptest_in_threads(monkeypatch):
     """
     from unittest.mock import MagicMock
 
+    from streamlit.components.v2.component_manager import BidiComponentManager
     from streamlit.runtime import Runtime
     from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
     from streamlit.runtime.media_file_manager import MediaFileManager
@@ -533,6 +534,7 @@ def apptest_in_threads(monkeypatch):
     runtime = MagicMock(spec=Runtime)
     runtime.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
     runtime.cache_storage_manager = MemoryCacheStorageManager()
+    runtime.bidi_component_registry = BidiComponentManager()  # where a server keeps the v2 components
     monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: runtime))
     monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
     lock = threading.Lock()
