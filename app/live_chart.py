@@ -5,10 +5,12 @@ plotly draws it again from scratch (Plotly.newPlot), after the server has valida
 plotly's graph objects. On a slider move that was most of the page's redraw time. Here one plotly div
 lives per key, and each new figure goes to Plotly.react, which redraws only what changed.
 
-It is a Streamlit custom component (v1: an HTML page in an iframe, app/live_chart.html) served from a
-folder in the cache that holds that page and a copy of the plotly.js bundle shipped inside the plotly
-Python package: nothing is fetched from the network. Figures are plain plotly dicts; numeric numpy arrays
-travel as plotly's base64 typed arrays (float32).
+It is a Streamlit custom component (v1: an HTML page in an iframe, app/live_chart.html, speaking the
+library's protocol through app/streamlit_v1.js) served from a folder in the cache that holds that page and
+a copy of the plotly.js bundle shipped inside the plotly Python package: nothing is fetched from the
+network. Why v1 (the streaming controls are v2): a v2 component takes no files, only inline text that
+travels in every run's element, and the plotly bundle is 4.8 MB (docs/dashboard.md). Figures are plain
+plotly dicts; numeric numpy arrays travel as plotly's base64 typed arrays (float32).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import streamlit.components.v1 as components
 
 PAGE = Path(__file__).with_suffix(".html")
 CORE = Path(__file__).with_name("live_controls_core.js")  # the ellipses drawn while scrubbing (shared, tested)
+PROTOCOL = Path(__file__).with_name("streamlit_v1.js")  # Streamlit's v1 messages, the one place they are spelled
 PLOTLY_BUNDLE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
@@ -39,7 +42,8 @@ def asset_folder() -> Path:
     is inside_core.data.cache.cache_root(), spelled out here: importing inside_core imports torch, and the
     benchmark's floor page uses this module without it.)"""
     page = PAGE.read_bytes()
-    name = "live-chart-" + hashlib.sha256(page + CORE.read_bytes() + plotly.__version__.encode()).hexdigest()[:12]
+    scripts = CORE.read_bytes() + PROTOCOL.read_bytes()
+    name = "live-chart-" + hashlib.sha256(page + scripts + plotly.__version__.encode()).hexdigest()[:12]
     cache = Path(os.environ.get("INSIDE_CACHE_DIR") or Path.home() / ".cache" / "inside-explorer")
     try:
         return _write_folder(cache / "components" / name, page)
@@ -55,6 +59,7 @@ def _write_folder(folder: Path, page: bytes) -> Path:
     try:
         shutil.copyfile(PLOTLY_BUNDLE, temp / "plotly.min.js")
         shutil.copyfile(CORE, temp / CORE.name)
+        shutil.copyfile(PROTOCOL, temp / PROTOCOL.name)
         (temp / "index.html").write_bytes(page)
         os.replace(temp, folder)
     except OSError:

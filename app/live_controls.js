@@ -1,384 +1,398 @@
-// The streaming controls' page (app/live_controls.html): the sliders, the pad, the pictures and the messages
-// to and from the page. The pure parts (positions, the nearest picture made ahead, the flow control) are
-// app/live_controls_core.js's (`LiveCore`, loaded first); the messages' shapes are app/protocol.py's.
-"use strict";
-const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, keepPart, nextPart, Flow } = window.LiveCore;
+// The browser side of app/live_controls.py: sliders and a 2-D pad that send their values WHILE dragged.
+// A Streamlit Custom Components v2 module (after app/live_controls_core.js, whose `LiveCore` holds the pure
+// functions), mounted in the page, no iframe. Streamlit calls the default export with `data` (RenderArgs,
+// app/protocol.py: the messages and the flow control) on every render that changes it; a value leaves
+// through the library's `setTriggerValue("value", ValueMessage)`. One instance per mounted element (its
+// shadow root), kept across renders. While the pointer is held the page's values are not adopted (the
+// user's hand wins); otherwise they are, so a change from elsewhere (the URL, a reset) shows here.
+// Scrubbing (app/scrub.py): when idle the component asks for the parts of the pictures made ahead it lacks;
+// while a control is dragged it shows the nearest one at once, with its Dice line, and posts its Gaussians
+// on the session's BroadcastChannel (`channel`), where the attention chart (app/live_chart.html) listens.
+// window.__liveControls {sent, answered, renders, values, trips, scrubbed, frames, parts, partsWanted,
+// attention, captions} tells tests and benchmarks what happened (the newest instance's).
+const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, keepPart, nextPart, Flow } = LiveCore;
 const FRAMES_TRIES = 2;  // a part that did not come (its run was cut short by a move, or failed) is asked again once
 const SVG = "http://www.w3.org/2000/svg";
-const $ = (id) => document.getElementById(id);
-const root = $("root"), sliderBox = $("sliders"), pad = $("pad"), marks = $("marks");
-const padImage = $("image");    // the pad is the picture (a point on the image)
-const picture = $("picture");   // the picture under a plain pad
-const caption = $("caption");   // the line under the picture (the Dice line)
-let image = padImage;           // whichever shows the page's picture
+const instances = new WeakMap();  // the component's root (its shadow root) -> its instance
 
-let controls = {};       // key -> control spec (from Python), with its widgets
-let specText = null;     // the spec the widgets were built from
-let padSpec = null;      // {x, y, r, label, width, aspect, on_image, hasImage} or null
-let local = {};          // the values shown: the user's while held, else the page's
-let held = false;        // the pointer is down on a slider or on the pad
-let padMode = null;      // "point" or "radius" while the pad is dragged
-let imageWanted = null;  // the newest image src asked for (older decodes are dropped)
-let frames = null, framesKey = null, framesParts = 0, framesTries = {}, framesTimer = null;
-let channel = null;      // the session's BroadcastChannel to the attention chart
-const stats = window.__liveControls = { sent: 0, answered: 0, renders: 0, values: local, trips: [], scrubbed: 0,
-                                        frames: null, parts: 0, partsWanted: 0, attention: 0, captions: 0 };
-
-function tell(type, data) {  // the v1 component protocol: the only message that leaves this frame
-  window.parent.postMessage(Object.assign({ isStreamlitMessage: true, type: type }, data), "*");
+export default function (component) {
+  const { parentElement, data, setTriggerValue } = component;
+  const instance = instances.get(parentElement) || mount(parentElement);
+  instances.set(parentElement, instance);
+  instance.send = (message) => setTriggerValue("value", message);  // this render's (its fragment's) sender
+  instance.render(data || {});
+  // Streamlit keeps the newest clean-up and calls it when the element goes (or a superseded render's at
+  // once): only an element no longer in the page lets its listeners go
+  return () => setTimeout(() => {
+    if ((parentElement.host || parentElement).isConnected || instances.get(parentElement) !== instance) return;
+    instance.unmount();
+    instances.delete(parentElement);
+  }, 0);
 }
 
-const flow = new Flow({
-  post: (value) => { tell("streamlit:setComponentValue", { dataType: "json", value: value }); stats.sent += 1; },
-  now: () => performance.now(), later: (fn, ms) => setTimeout(fn, ms), held: () => held,
-  covered: (values) => Boolean(frameFor(values)), session: Math.random().toString(36).slice(2, 10),
-});
-stats.trips = flow.trips;
-function propose(final) { flow.propose(local, final); }
-
-function frameFor(values) {  // the picture made nearest to `values`, if made for the page's state
-  if (!padSpec || padMode === "radius") return null;
-  return nearestFrame(frames, framesKey, values, controls);
-}
-
-// ------------------------------------------------------------------------------ sliders
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
+function element(tag, className, text) {  // a new element, with its class and its text
+  const node = Object.assign(document.createElement(tag), className ? { className: className } : {});
   if (text !== undefined) node.textContent = text;
   return node;
 }
 
-function buildSliders(list, columns) {
-  sliderBox.textContent = "";
-  sliderBox.style.setProperty("--columns", String(columns));
-  controls = {};
-  for (const c of list) {
-    controls[c.key] = c;
-    const head = element("div", "head");
-    c.valueText = element("span", "value");
-    head.append(element("span", "", c.label), c.valueText);
-    const track = element("div", "track"), bar = element("div", "bar");
-    c.fill = element("div", "fill");
-    bar.append(c.fill);
-    for (const [kind, ranges] of [["dead", c.dead], ["blend", c.blend ? [c.blend] : []]]) {
-      for (const [a, b] of ranges) {  // marked parts of the range, e.g. the quadrant's dead zones
-        const band = element("div", "band " + kind);
-        band.style.left = (100 * fraction(c, a)) + "%";
-        band.style.width = (100 * (fraction(c, b) - fraction(c, a))) + "%";
-        bar.append(band);
-      }
-    }
-    const input = c.input = element("input");
-    input.type = "range";
-    input.setAttribute("aria-label", c.label);
-    if (c.help) input.title = c.help;
-    if (c.kind === "stack") { input.min = "0"; input.max = String(c.positions.length - 1); input.step = "1"; }
-    else { input.min = String(c.low); input.max = String(c.high); input.step = String(c.step); }
-    input.disabled = c.kind === "stack" && c.positions.length < 2;
-    const fromInput = () => (c.kind === "stack" ? c.positions[parseInt(input.value, 10)][0]
-                                               : snap(c, parseFloat(input.value)));
-    input.addEventListener("pointerdown", () => { held = true; });
-    input.addEventListener("input", () => { local[c.key] = fromInput(); showValues(); propose(!held); scrub(); });
-    input.addEventListener("change", () => { local[c.key] = fromInput(); showValues(); propose(true); });
-    input.addEventListener("keydown", (event) => {  // Down increases where the picture's y grows downwards
-      if (!c.down || (event.key !== "ArrowDown" && event.key !== "ArrowUp")) return;
-      event.preventDefault();
-      local[c.key] = nudge(c, local[c.key], event.key === "ArrowDown" ? 1 : -1);
-      showValues();
-      propose(true);
-    });
-    track.append(bar, input);
-    const ends = element("div", "ends");
-    const first = c.kind === "stack" ? c.positions[0][0] : c.low;
-    const last = c.kind === "stack" ? c.positions[c.positions.length - 1][0] : c.high;
-    ends.append(element("span", "", valueText(c, first)), element("span", "", valueText(c, last)));
-    const box = element("div", "control");
-    box.append(head, track, ends);
-    sliderBox.append(box);
-  }
-}
+function mount(shadow) {
+  const $ = (id) => shadow.querySelector("#" + id);
+  const root = $("root"), sliderBox = $("sliders"), pad = $("pad"), marks = $("marks");
+  const padImage = $("image");    // the pad is the picture (a point on the image)
+  const picture = $("picture");   // the picture under a plain pad
+  const caption = $("caption");   // the line under the picture (the Dice line)
+  let image = padImage;           // whichever shows the page's picture
+  let controls = {};       // key -> control spec (from Python), with its widgets
+  let specText = null;     // the spec the widgets were built from
+  let padSpec = null;      // {x, y, r, label, width, aspect, on_image, hasImage} or null
+  let local = {};          // the values shown: the user's while held, else the page's
+  let held = false;        // the pointer is down on a slider or on the pad
+  let padMode = null;      // "point" or "radius" while the pad is dragged
+  let imageWanted = null;  // the newest image src asked for (older decodes are dropped)
+  let frames = null, framesKey = null, framesParts = 0, framesTries = {}, framesTimer = null;
+  let channel = null;      // the session's BroadcastChannel to the attention chart
+  const stats = window.__liveControls = { sent: 0, answered: 0, renders: 0, values: local, trips: [], scrubbed: 0,
+                                          frames: null, parts: 0, partsWanted: 0, attention: 0, captions: 0 };
+  const self = { send: null };
 
-function inputValue(c, value) {  // what the <input type=range> holds: the number, or the slice's rank
-  return c.kind === "stack" ? String(Math.max(0, c.positions.findIndex((p) => p[0] === value))) : String(value);
-}
-
-function showValues() {
-  for (const c of Object.values(controls)) {
-    const value = local[c.key];
-    if (value === undefined || value === null) continue;
-    if (c.input.value !== inputValue(c, value)) c.input.value = inputValue(c, value);
-    c.input.setAttribute("aria-valuetext", valueText(c, value).replace("\u2212", "-"));  // as st.slider's: "-0.50"
-    c.valueText.textContent = valueText(c, value);
-    const rank = parseFloat(c.input.value), span = parseFloat(c.input.max) - parseFloat(c.input.min);
-    c.fill.style.width = (100 * (rank - parseFloat(c.input.min)) / (span || 1)) + "%";  // up to the thumb
-  }
-  drawMarks();
-  stats.values = Object.assign({}, local);
-}
-
-window.addEventListener("pointerup", release);
-window.addEventListener("pointercancel", release);
-function release() {
-  if (!held) return;
-  held = false;
-  padMode = null;
-  if (channel) channel.postMessage({ type: "released" });  // the chart draws the page's newest figure
-  propose(true);  // the exact final value
-}
-
-// ------------------------------------------------------------------------------ the pad
-function padAxes() {
-  return padSpec ? [controls[padSpec.x], controls[padSpec.y], padSpec.r ? controls[padSpec.r] : null] : [];
-}
-
-function drawMarks() {
-  if (!padSpec) return;
-  const [cx, cy, cr] = padAxes();
-  const width = pad.clientWidth, height = pad.clientHeight;
-  marks.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  marks.textContent = "";
-  const add = (tag, attributes) => {
-    const node = document.createElementNS(SVG, tag);
-    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-    marks.append(node);
-    return node;
-  };
-  if (!padSpec.hasImage) {  // a plain pad: the axes' grid (each slice of a stack) and their names
-    for (const c of [cx, cy]) {
-      const stops = c.kind === "stack" ? c.positions.map((p) => fraction(c, p[0])) : [0, 0.25, 0.5, 0.75, 1];
-      for (const f of stops) {
-        const line = c === cx ? { x1: f * width, x2: f * width, y1: 0, y2: height } : { x1: 0, x2: width, y1: f * height, y2: f * height };
-        add("line", Object.assign(line, { stroke: "currentColor", "stroke-opacity": 0.15 }));
-      }
-    }
-    add("text", { x: width - 4, y: height - 4, "text-anchor": "end" }).textContent = cx.label + " →";
-    add("text", { x: 4, y: 12 }).textContent = cy.label + " ↓";
-  }
-  const px = fraction(cx, local[cx.key]) * width, py = fraction(cy, local[cy.key]) * height;
-  if (cr && local[cr.key] !== undefined) {  // the radius ring, in the pad's normalised units
-    const rx = local[cr.key] * width / (cx.high - cx.low), ry = local[cr.key] * height / (cy.high - cy.low);
-    add("ellipse", { cx: px, cy: py, rx: rx, ry: ry, fill: "none", stroke: "black", "stroke-opacity": 0.6, "stroke-width": 4 });
-    add("ellipse", { cx: px, cy: py, rx: rx, ry: ry, fill: "none", stroke: "white", "stroke-width": 2, "stroke-dasharray": "6 4" });
-  }
-  // hollow on a picture (what is under the point, often the mask, stays visible); filled on a plain pad
-  const fill = padSpec.hasImage ? "none" : "var(--primary)";
-  add("circle", { cx: px, cy: py, r: 8, fill: "none", stroke: "black", "stroke-opacity": 0.55, "stroke-width": 5 });
-  add("circle", { cx: px, cy: py, r: 8, fill: fill, stroke: "var(--primary)", "stroke-width": 3 });
-  add("circle", { cx: px, cy: py, r: 1.5, fill: "white" });
-  const values = [cx, cy, cr].filter(Boolean).map((c) => c.label.split(" (")[0] + " " + valueText(c, local[c.key]));
-  pad.setAttribute("aria-valuetext", values.join(", "));
-  pad.dataset.fx = String(fraction(cx, local[cx.key]));  // where the point is, for tests and benchmarks
-  pad.dataset.fy = String(fraction(cy, local[cy.key]));
-}
-
-function padPointer(event) {  // the pointer as fractions of the pad
-  const box = pad.getBoundingClientRect();
-  return [Math.min(1, Math.max(0, (event.clientX - box.left) / box.width)),
-          Math.min(1, Math.max(0, (event.clientY - box.top) / box.height))];
-}
-
-function padMove(event) {
-  const [cx, cy, cr] = padAxes();
-  const [fx, fy] = padPointer(event);
-  if (padMode === "radius") {  // distance from the point, in the axes' units (normalised: 1 = half the side)
-    const dx = (fx - fraction(cx, local[cx.key])) * (cx.high - cx.low);
-    const dy = (fy - fraction(cy, local[cy.key])) * (cy.high - cy.low);
-    local[cr.key] = snap(cr, Math.hypot(dx, dy));
-  } else {
-    local[cx.key] = fromFraction(cx, fx);
-    local[cy.key] = fromFraction(cy, fy);
-  }
-  showValues();
-  propose(false);
-  scrub();
-}
-
-pad.addEventListener("pointerdown", (event) => {
-  if (!padSpec || event.button !== 0) return;
-  event.preventDefault();
-  pad.focus();
-  pad.setPointerCapture(event.pointerId);
-  const [cx, cy, cr] = padAxes();
-  padMode = "point";
-  if (cr) {  // on the ring's edge (within 8 px): drag the radius
-    const box = pad.getBoundingClientRect();
-    const px = box.left + fraction(cx, local[cx.key]) * box.width, py = box.top + fraction(cy, local[cy.key]) * box.height;
-    const rx = local[cr.key] * box.width / (cx.high - cx.low), ry = local[cr.key] * box.height / (cy.high - cy.low);
-    const angle = Math.atan2((event.clientY - py) / ry, (event.clientX - px) / rx);
-    const edge = Math.hypot(rx * Math.cos(angle), ry * Math.sin(angle));
-    const distance = Math.hypot(event.clientX - px, event.clientY - py);
-    if (Math.abs(distance - edge) <= 8 && distance > 10) padMode = "radius";
-  }
-  held = true;
-  if (padMode === "point") padMove(event);
-});
-pad.addEventListener("pointermove", (event) => { if (held && padMode) padMove(event); });
-pad.addEventListener("lostpointercapture", release);
-
-pad.addEventListener("keydown", (event) => {  // arrows move the point (Down: down the picture); + / − the radius
-  if (!padSpec) return;
-  const [cx, cy, cr] = padAxes();
-  const moves = { ArrowLeft: [cx, -1], ArrowRight: [cx, 1], ArrowUp: [cy, -1], ArrowDown: [cy, 1],
-                  "+": [cr, 1], "=": [cr, 1], "-": [cr, -1], "_": [cr, -1] };
-  const move = moves[event.key];
-  if (!move || !move[0]) return;
-  event.preventDefault();
-  local[move[0].key] = nudge(move[0], local[move[0].key], move[1]);
-  showValues();
-  propose(true);
-});
-
-function showImage(src, label) {
-  image.alt = label || "";
-  if (!src) { image.hidden = true; imageWanted = null; return; }
-  if (src === imageWanted) return;
-  imageWanted = src;
-  const probe = new Image();  // decode first, then swap: the old picture stays until the new one is ready
-  probe.src = src;
-  const swap = () => {
-    if (imageWanted !== src) return;  // a newer one came meanwhile
-    image.src = src;
-    image.hidden = false;
-    requestAnimationFrame(() => { drawMarks(); reportHeight(); });
-  };
-  probe.decode().then(swap, swap);
-}
-
-let captionShown = null;
-function showCaption(text) {  // the page's own words; "**" marks bold (text nodes only, never HTML)
-  if (text === captionShown) return;
-  captionShown = text;
-  caption.textContent = "";
-  caption.hidden = !text;
-  (text || "").split("**").forEach((part, k) => {
-    if (part) caption.append(k % 2 ? element("strong", "", part) : document.createTextNode(part));
+  const flow = new Flow({
+    post: (message) => { self.send(message); stats.sent += 1; },
+    now: () => performance.now(), later: (fn, ms) => setTimeout(fn, ms), held: () => held,
+    covered: (values) => Boolean(frameFor(values)), session: Math.random().toString(36).slice(2, 10),
   });
-}
+  stats.trips = flow.trips;
+  const propose = (final) => flow.propose(local, final);
 
-// ------------------------------------------------------------------------------ scrubbing
-function scrub() {  // while held: the nearest picture made ahead (and its Gaussians), without waiting for the page
-  const frame = held ? frameFor(local) : null;
-  if (!frame) return;
-  stats.scrubbed += 1;
-  showImage(frame.src, image.alt);
-  if (frame.attention && channel) {
-    channel.postMessage({ type: "gaussians", attention: frame.attention });
-    stats.attention += 1;
+  function frameFor(values) {  // the picture made nearest to `values`, if made for the page's state
+    if (!padSpec || padMode === "radius") return null;
+    return nearestFrame(frames, framesKey, values, controls);
   }
-  if (frame.caption !== null && frame.caption !== captionShown) {
-    showCaption(frame.caption);
-    stats.captions += 1;
-  }
-}
 
-function askForFrames() {  // one part at a time, each at most FRAMES_TRIES times, when nothing else is going on
-  clearTimeout(framesTimer);
-  const wanted = nextPart(frames, framesKey, framesParts);
-  if (!wanted || (framesTries[wanted] || 0) >= FRAMES_TRIES) return;
-  framesTimer = setTimeout(() => {
-    if (held || !flow.idle() || nextPart(frames, framesKey, framesParts) !== wanted) return;
-    if ((framesTries[wanted] || 0) >= FRAMES_TRIES) return;
-    framesTries[wanted] = (framesTries[wanted] || 0) + 1;
-    flow.propose(local, true, wanted);
-  }, 250);
-}
-
-function keepFrames(part) {  // decoded once, so scrubbing swaps pictures without decoding
-  const kept = keepPart(frames, part);
-  if (!kept.added) return;
-  frames = kept.frames;
-  stats.frames = part.key;
-  stats.parts = frames.got.length;
-  const all = part.points.map((p) => p[2]).concat(...Object.values(part.strips || {}).map((strip) => strip.images));
-  for (const src of all) { const probe = new Image(); probe.src = src; probe.decode().catch(() => {}); }
-}
-
-// ------------------------------------------------------------------------------ page <-> component
-let reportedHeight = null;
-function reportHeight() {  // only a change: each message re-renders the component's frame in the page
-  const height = Math.ceil(root.getBoundingClientRect().height) + 2;
-  if (height === reportedHeight) return;
-  reportedHeight = height;
-  tell("streamlit:setFrameHeight", { height: height });
-}
-new ResizeObserver(() => { drawMarks(); reportHeight(); }).observe(root);
-
-function applyTheme(theme) {
-  if (!theme) return;
-  const style = document.documentElement.style;
-  for (const [name, key] of [["--primary", "primaryColor"], ["--text", "textColor"], ["--bg", "backgroundColor"],
-                             ["--font", "font"]]) if (theme[key]) style.setProperty(name, theme[key]);
-}
-
-function build(args) {  // the widgets, when the controls or the pad change
-  buildSliders(args.controls, args.columns);
-  padSpec = args.pad ? Object.assign({ hasImage: Boolean(args.image) && args.pad.on_image !== false }, args.pad) : null;
-  pad.hidden = !padSpec;
-  image = padSpec && !padSpec.hasImage ? picture : padImage;  // the other one stays hidden
-  // as wide as the pad: a smaller picture made ahead is stretched to it, so nothing moves while scrubbing
-  if (padSpec) picture.style.width = padSpec.width + "px";
-  (image === picture ? padImage : picture).hidden = true;
-  if (!padSpec) showCaption(null);
-  if (padSpec) {
-    pad.setAttribute("aria-label", padSpec.label);
-    pad.style.width = padSpec.width + "px";
-    pad.style.aspectRatio = padSpec.hasImage ? "" : String(1 / padSpec.aspect);  // height = aspect x width
-  }
-  const legend = $("legend");
-  legend.hidden = !args.legend;
-  legend.textContent = "";
-  for (const kind of ["dead", "blend"]) {  // what the marked parts of the sliders mean
-    if (!args.legend || !args.legend[kind]) continue;
-    const words = element("span", "", args.legend[kind]);
-    words.style.marginRight = "14px";
-    legend.append(element("span", "swatch " + kind), words);
-  }
-  $("hint").hidden = !args.hint;
-  $("hint").textContent = args.hint || "";
-  local = {};
-  flow.lastSent = null;
-}
-
-window.addEventListener("message", (event) => {
-  if (!event.data || event.data.type !== "streamlit:render") return;
-  const args = event.data.args;
-  stats.renders += 1;
-  applyTheme(event.data.theme);
-  if (flow.answer(args.ack) !== null) stats.answered += 1;  // the script has answered the value in flight
-  if (args.channel && (!channel || channel.name !== args.channel)) channel = new BroadcastChannel(args.channel);
-  const spec = JSON.stringify([args.controls, args.columns, args.pad, args.legend, args.hint]);
-  if (spec !== specText) { specText = spec; build(args); }
-  const title = $("title");
-  title.textContent = padSpec && args.title ? args.title : "";
-  title.hidden = !title.textContent;
-  for (const c of Object.values(controls)) c.input.disabled = Boolean(event.data.disabled) ||
-    (c.kind === "stack" && c.positions.length < 2);
-  if (!held && flow.idle()) {  // the page's values (after an answer, or a change from elsewhere)
-    let changed = false;
-    for (const key of Object.keys(controls)) {
-      if (key in args.values && args.values[key] !== local[key]) { local[key] = args.values[key]; changed = true; }
-    }
-    flow.adopt(local);
-    if (changed) showValues();
-  }
-  for (const key of Object.keys(controls)) if (local[key] === undefined) local[key] = args.values[key];
-  showValues();
-  if (args.frames) keepFrames(args.frames);
-  framesKey = args.frames_key || null;
-  framesParts = stats.partsWanted = args.frames_parts || 0;
-  if (padSpec) {  // the page's exact picture, unless the pointer has moved on and the grid has one nearer,
-    // or, released, this answers a value older than the one in flight (the final's picture is coming)
-    const exact = Object.keys(controls).every((key) => args.values[key] === local[key]);
-    const nearer = held && !exact ? frameFor(local) : null;
-    const stale = !held && flow.inFlight !== null && image.src && !image.hidden;
-    if (!stale) {
-      showImage(nearer ? nearer.src : args.image, args.image_label);
-      showCaption(nearer && nearer.caption !== null ? nearer.caption : args.caption);
+  // ---------------------------------------------------------------------------- sliders
+  function buildSliders(list, columns) {
+    sliderBox.textContent = "";
+    sliderBox.style.setProperty("--columns", String(columns));
+    controls = {};
+    for (const c of list) {
+      controls[c.key] = c;
+      const head = element("div", "head");
+      c.valueText = element("span", "value");
+      head.append(element("span", "", c.label), c.valueText);
+      const track = element("div", "track"), bar = element("div", "bar");
+      c.fill = element("div", "fill");
+      bar.append(c.fill);
+      for (const [kind, ranges] of [["dead", c.dead], ["blend", c.blend ? [c.blend] : []]]) {
+        for (const [a, b] of ranges) {  // marked parts of the range, e.g. the quadrant's dead zones
+          const band = element("div", "band " + kind);
+          band.style.left = (100 * fraction(c, a)) + "%";
+          band.style.width = (100 * (fraction(c, b) - fraction(c, a))) + "%";
+          bar.append(band);
+        }
+      }
+      const input = c.input = element("input");
+      input.type = "range";
+      input.setAttribute("aria-label", c.label);
+      if (c.help) input.title = c.help;
+      if (c.kind === "stack") { input.min = "0"; input.max = String(c.positions.length - 1); input.step = "1"; }
+      else { input.min = String(c.low); input.max = String(c.high); input.step = String(c.step); }
+      input.disabled = c.kind === "stack" && c.positions.length < 2;
+      const fromInput = () => (c.kind === "stack" ? c.positions[parseInt(input.value, 10)][0]
+                                                 : snap(c, parseFloat(input.value)));
+      input.addEventListener("pointerdown", () => { held = true; });
+      input.addEventListener("input", () => { local[c.key] = fromInput(); showValues(); propose(!held); scrub(); });
+      input.addEventListener("change", () => { local[c.key] = fromInput(); showValues(); propose(true); });
+      input.addEventListener("keydown", (event) => {  // Down increases where the picture's y grows downwards
+        if (!c.down || (event.key !== "ArrowDown" && event.key !== "ArrowUp")) return;
+        event.preventDefault();
+        local[c.key] = nudge(c, local[c.key], event.key === "ArrowDown" ? 1 : -1);
+        showValues();
+        propose(true);
+      });
+      track.append(bar, input);
+      const ends = element("div", "ends");
+      const first = c.kind === "stack" ? c.positions[0][0] : c.low;
+      const last = c.kind === "stack" ? c.positions[c.positions.length - 1][0] : c.high;
+      ends.append(element("span", "", valueText(c, first)), element("span", "", valueText(c, last)));
+      const box = element("div", "control");
+      box.append(head, track, ends);
+      sliderBox.append(box);
     }
   }
-  reportHeight();
-  flow.send();  // the newest value, if one waited for this answer
-  askForFrames();
-});
-tell("streamlit:componentReady", { apiVersion: 1 });
+
+  function inputValue(c, value) {  // what the <input type=range> holds: the number, or the slice's rank
+    return c.kind === "stack" ? String(Math.max(0, c.positions.findIndex((p) => p[0] === value))) : String(value);
+  }
+
+  function showValues() {
+    for (const c of Object.values(controls)) {
+      const value = local[c.key];
+      if (value === undefined || value === null) continue;
+      if (c.input.value !== inputValue(c, value)) c.input.value = inputValue(c, value);
+      c.input.setAttribute("aria-valuetext", valueText(c, value).replace("\u2212", "-"));  // as st.slider's: "-0.50"
+      c.valueText.textContent = valueText(c, value);
+      const rank = parseFloat(c.input.value), span = parseFloat(c.input.max) - parseFloat(c.input.min);
+      c.fill.style.width = (100 * (rank - parseFloat(c.input.min)) / (span || 1)) + "%";  // up to the thumb
+    }
+    drawMarks();
+    stats.values = Object.assign({}, local);
+  }
+
+  function release() {
+    if (!held) return;
+    held = false;
+    padMode = null;
+    if (channel) channel.postMessage({ type: "released" });  // the chart draws the page's newest figure
+    propose(true);  // the exact final value
+  }
+  for (const type of ["pointerup", "pointercancel"]) window.addEventListener(type, release);
+
+  // ---------------------------------------------------------------------------- the pad
+  function padAxes() {
+    return padSpec ? [controls[padSpec.x], controls[padSpec.y], padSpec.r ? controls[padSpec.r] : null] : [];
+  }
+
+  function drawMarks() {
+    if (!padSpec) return;
+    const [cx, cy, cr] = padAxes();
+    const width = pad.clientWidth, height = pad.clientHeight;
+    marks.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    marks.textContent = "";
+    const add = (tag, attributes) => {
+      const node = document.createElementNS(SVG, tag);
+      for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+      marks.append(node);
+      return node;
+    };
+    if (!padSpec.hasImage) {  // a plain pad: the axes' grid (each slice of a stack) and their names
+      for (const c of [cx, cy]) {
+        const stops = c.kind === "stack" ? c.positions.map((p) => fraction(c, p[0])) : [0, 0.25, 0.5, 0.75, 1];
+        for (const f of stops) {
+          const line = c === cx ? { x1: f * width, x2: f * width, y1: 0, y2: height } : { x1: 0, x2: width, y1: f * height, y2: f * height };
+          add("line", Object.assign(line, { stroke: "currentColor", "stroke-opacity": 0.15 }));
+        }
+      }
+      add("text", { x: width - 4, y: height - 4, "text-anchor": "end" }).textContent = cx.label + " →";
+      add("text", { x: 4, y: 12 }).textContent = cy.label + " ↓";
+    }
+    const px = fraction(cx, local[cx.key]) * width, py = fraction(cy, local[cy.key]) * height;
+    if (cr && local[cr.key] !== undefined) {  // the radius ring, in the pad's normalised units
+      const rx = local[cr.key] * width / (cx.high - cx.low), ry = local[cr.key] * height / (cy.high - cy.low);
+      const ring = { cx: px, cy: py, rx: rx, ry: ry, fill: "none" };
+      add("ellipse", Object.assign({ stroke: "black", "stroke-opacity": 0.6, "stroke-width": 4 }, ring));
+      add("ellipse", Object.assign({ stroke: "white", "stroke-width": 2, "stroke-dasharray": "6 4" }, ring));
+    }
+    // hollow on a picture (what is under the point, often the mask, stays visible); filled on a plain pad
+    const fill = padSpec.hasImage ? "none" : "var(--primary)";
+    add("circle", { cx: px, cy: py, r: 8, fill: "none", stroke: "black", "stroke-opacity": 0.55, "stroke-width": 5 });
+    add("circle", { cx: px, cy: py, r: 8, fill: fill, stroke: "var(--primary)", "stroke-width": 3 });
+    add("circle", { cx: px, cy: py, r: 1.5, fill: "white" });
+    const values = [cx, cy, cr].filter(Boolean).map((c) => c.label.split(" (")[0] + " " + valueText(c, local[c.key]));
+    pad.setAttribute("aria-valuetext", values.join(", "));
+    pad.dataset.fx = String(fraction(cx, local[cx.key]));  // where the point is, for tests and benchmarks
+    pad.dataset.fy = String(fraction(cy, local[cy.key]));
+  }
+
+  function padPointer(event) {  // the pointer as fractions of the pad
+    const box = pad.getBoundingClientRect();
+    return [Math.min(1, Math.max(0, (event.clientX - box.left) / box.width)),
+            Math.min(1, Math.max(0, (event.clientY - box.top) / box.height))];
+  }
+
+  function padMove(event) {
+    const [cx, cy, cr] = padAxes();
+    const [fx, fy] = padPointer(event);
+    if (padMode === "radius") {  // distance from the point, in the axes' units (normalised: 1 = half the side)
+      const dx = (fx - fraction(cx, local[cx.key])) * (cx.high - cx.low);
+      const dy = (fy - fraction(cy, local[cy.key])) * (cy.high - cy.low);
+      local[cr.key] = snap(cr, Math.hypot(dx, dy));
+    } else {
+      local[cx.key] = fromFraction(cx, fx);
+      local[cy.key] = fromFraction(cy, fy);
+    }
+    showValues();
+    propose(false);
+    scrub();
+  }
+
+  pad.addEventListener("pointerdown", (event) => {
+    if (!padSpec || event.button !== 0) return;
+    event.preventDefault();
+    pad.focus();
+    pad.setPointerCapture(event.pointerId);
+    const [cx, cy, cr] = padAxes();
+    padMode = "point";
+    if (cr) {  // on the ring's edge (within 8 px): drag the radius
+      const box = pad.getBoundingClientRect();
+      const px = box.left + fraction(cx, local[cx.key]) * box.width, py = box.top + fraction(cy, local[cy.key]) * box.height;
+      const rx = local[cr.key] * box.width / (cx.high - cx.low), ry = local[cr.key] * box.height / (cy.high - cy.low);
+      const angle = Math.atan2((event.clientY - py) / ry, (event.clientX - px) / rx);
+      const edge = Math.hypot(rx * Math.cos(angle), ry * Math.sin(angle));
+      const distance = Math.hypot(event.clientX - px, event.clientY - py);
+      if (Math.abs(distance - edge) <= 8 && distance > 10) padMode = "radius";
+    }
+    held = true;
+    if (padMode === "point") padMove(event);
+  });
+  pad.addEventListener("pointermove", (event) => { if (held && padMode) padMove(event); });
+  pad.addEventListener("lostpointercapture", release);
+
+  pad.addEventListener("keydown", (event) => {  // arrows move the point (Down: down the picture); + / − the radius
+    if (!padSpec) return;
+    const [cx, cy, cr] = padAxes();
+    const moves = { ArrowLeft: [cx, -1], ArrowRight: [cx, 1], ArrowUp: [cy, -1], ArrowDown: [cy, 1],
+                    "+": [cr, 1], "=": [cr, 1], "-": [cr, -1], "_": [cr, -1] };
+    const move = moves[event.key];
+    if (!move || !move[0]) return;
+    event.preventDefault();
+    local[move[0].key] = nudge(move[0], local[move[0].key], move[1]);
+    showValues();
+    propose(true);
+  });
+
+  function showImage(src, label) {
+    image.alt = label || "";
+    if (!src) { image.hidden = true; imageWanted = null; return; }
+    if (src === imageWanted) return;
+    imageWanted = src;
+    const probe = new Image();  // decode first, then swap: the old picture stays until the new one is ready
+    probe.src = src;
+    const swap = () => {
+      if (imageWanted !== src) return;  // a newer one came meanwhile
+      image.src = src;
+      image.hidden = false;
+      requestAnimationFrame(drawMarks);
+    };
+    probe.decode().then(swap, swap);
+  }
+
+  let captionShown = null;
+  function showCaption(text) {  // the page's own words; "**" marks bold (text nodes only, never HTML)
+    if (text === captionShown) return;
+    captionShown = text;
+    caption.textContent = "";
+    caption.hidden = !text;
+    (text || "").split("**").forEach((part, k) => {
+      if (part) caption.append(k % 2 ? element("strong", "", part) : document.createTextNode(part));
+    });
+  }
+
+  // ---------------------------------------------------------------------------- scrubbing
+  function scrub() {  // while held: the nearest picture made ahead (and its Gaussians), without waiting for the page
+    const frame = held ? frameFor(local) : null;
+    if (!frame) return;
+    stats.scrubbed += 1;
+    showImage(frame.src, image.alt);
+    if (frame.attention && channel) {
+      channel.postMessage({ type: "gaussians", attention: frame.attention });
+      stats.attention += 1;
+    }
+    if (frame.caption !== null && frame.caption !== captionShown) {
+      showCaption(frame.caption);
+      stats.captions += 1;
+    }
+  }
+
+  function askForFrames() {  // one part at a time, each at most FRAMES_TRIES times, when nothing else is going on
+    clearTimeout(framesTimer);
+    const wanted = nextPart(frames, framesKey, framesParts);
+    if (!wanted || (framesTries[wanted] || 0) >= FRAMES_TRIES) return;
+    framesTimer = setTimeout(() => {
+      if (held || !flow.idle() || nextPart(frames, framesKey, framesParts) !== wanted) return;
+      if ((framesTries[wanted] || 0) >= FRAMES_TRIES) return;
+      framesTries[wanted] = (framesTries[wanted] || 0) + 1;
+      flow.propose(local, true, wanted);
+    }, 250);
+  }
+
+  function keepFrames(part) {  // decoded once, so scrubbing swaps pictures without decoding
+    const kept = keepPart(frames, part);
+    if (!kept.added) return;
+    frames = kept.frames;
+    stats.frames = part.key;
+    stats.parts = frames.got.length;
+    const all = part.points.map((p) => p[2]).concat(...Object.values(part.strips || {}).map((strip) => strip.images));
+    for (const src of all) { const probe = new Image(); probe.src = src; probe.decode().catch(() => {}); }
+  }
+
+  // ---------------------------------------------------------------------------- page -> component
+  const resized = new ResizeObserver(drawMarks);  // the pad's marks follow its size
+  resized.observe(root);
+
+  function build(args) {  // the widgets, when the controls or the pad change
+    buildSliders(args.controls, args.columns);
+    padSpec = args.pad ? Object.assign({ hasImage: Boolean(args.image) && args.pad.on_image !== false }, args.pad) : null;
+    pad.hidden = !padSpec;
+    image = padSpec && !padSpec.hasImage ? picture : padImage;  // the other one stays hidden
+    // as wide as the pad: a smaller picture made ahead is stretched to it, so nothing moves while scrubbing
+    if (padSpec) picture.style.width = padSpec.width + "px";
+    (image === picture ? padImage : picture).hidden = true;
+    if (!padSpec) showCaption(null);
+    if (padSpec) {
+      pad.setAttribute("aria-label", padSpec.label);
+      pad.style.width = padSpec.width + "px";
+      pad.style.aspectRatio = padSpec.hasImage ? "" : String(1 / padSpec.aspect);  // height = aspect x width
+    }
+    const legend = $("legend");
+    legend.hidden = !args.legend;
+    legend.textContent = "";
+    for (const kind of ["dead", "blend"]) {  // what the marked parts of the sliders mean
+      if (!args.legend || !args.legend[kind]) continue;
+      const words = element("span", "", args.legend[kind]);
+      words.style.marginRight = "14px";
+      legend.append(element("span", "swatch " + kind), words);
+    }
+    $("hint").hidden = !args.hint;
+    $("hint").textContent = args.hint || "";
+    local = {};
+    flow.lastSent = null;
+  }
+
+  function render(args) {  // the page's arguments (RenderArgs, app/protocol.py)
+    stats.renders += 1;
+    if (flow.answer(args.ack) !== null) stats.answered += 1;  // the script has answered the value in flight
+    if (args.channel && (!channel || channel.name !== args.channel)) {
+      if (channel) channel.close();
+      channel = new BroadcastChannel(args.channel);
+    }
+    const spec = JSON.stringify([args.controls, args.columns, args.pad, args.legend, args.hint]);
+    if (spec !== specText) { specText = spec; build(args); }
+    const title = $("title");
+    title.textContent = padSpec && args.title ? args.title : "";
+    title.hidden = !title.textContent;
+    if (!held && flow.idle()) {  // the page's values (after an answer, or a change from elsewhere)
+      let changed = false;
+      for (const key of Object.keys(controls)) {
+        if (key in args.values && args.values[key] !== local[key]) { local[key] = args.values[key]; changed = true; }
+      }
+      flow.adopt(local);
+      if (changed) showValues();
+    }
+    for (const key of Object.keys(controls)) if (local[key] === undefined) local[key] = args.values[key];
+    showValues();
+    if (args.frames) keepFrames(args.frames);
+    framesKey = args.frames_key || null;
+    framesParts = stats.partsWanted = args.frames_parts || 0;
+    if (padSpec) {  // the page's exact picture, unless the pointer has moved on and the grid has one nearer,
+      // or, released, this answers a value older than the one in flight (the final's picture is coming)
+      const exact = Object.keys(controls).every((key) => args.values[key] === local[key]);
+      const nearer = held && !exact ? frameFor(local) : null;
+      const stale = !held && flow.inFlight !== null && image.src && !image.hidden;
+      if (!stale) {
+        showImage(nearer ? nearer.src : args.image, args.image_label);
+        showCaption(nearer && nearer.caption !== null ? nearer.caption : args.caption);
+      }
+    }
+    flow.send();  // the newest value, if one waited for this answer
+    askForFrames();
+  }
+
+  function unmount() {  // the element left the page: nothing of it keeps listening
+    for (const type of ["pointerup", "pointercancel"]) window.removeEventListener(type, release);
+    resized.disconnect();
+    clearTimeout(framesTimer);
+    if (channel) channel.close();
+  }
+
+  return Object.assign(self, { render, unmount });
+}

@@ -1,10 +1,12 @@
 """Conditioning controls that send their values while they are dragged: sliders and a 2-D pad on the image.
 
 Why not `st.slider`: since streamlit PR #11879 it sends its value only on release, so nothing follows the
-pointer while a slider is dragged. This is a Streamlit custom component (v1: app/live_controls.html in an
-iframe, served from a folder in the cache, nothing fetched from the network) that streams: while the
-pointer is down it sends the newest value, one at a time (the next leaves when the script has answered
-the last: newest wins, stale values are dropped, nothing queues); on release it sends the exact final one.
+pointer while a slider is dragged. This is a Streamlit Custom Components v2 component
+(`st.components.v2.component`: app/live_controls.html, .css and .js, mounted in the page, no iframe,
+nothing fetched from the network) that streams: while the pointer is down it sends the newest value
+through the library's `setTriggerValue`, one at a time (the next leaves when the script has answered the
+last: newest wins, stale values are dropped, nothing queues); on release it sends the exact final one.
+The messages are app/protocol.py's.
 
     from app.live_controls import live_controls, live_values, png_data_uri
 
@@ -52,12 +54,8 @@ else they redraw) are asked for at most every 200 ms, so the browser's main thre
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Mapping, MutableMapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -65,52 +63,22 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
-import streamlit.components.v1 as components
 
 from app.page_state import session, use
-from app.protocol import parse_frames_request
+from app.protocol import RenderArgs, parse_frames_request
 
-PAGE = Path(__file__).with_suffix(".html")
-CORE = Path(__file__).with_name("live_controls_core.js")  # the pure functions, shared with app/live_chart.html
-SCRIPTS = (CORE, Path(__file__).with_suffix(".js"))  # served beside the page (its <script src>)
+HERE = Path(__file__)
+CORE = HERE.with_name("live_controls_core.js")  # the pure functions (`LiveCore`), shared with app/live_chart.html
 STATE_PREFIX = "_live_controls."  # st.session_state[STATE_PREFIX + key]: {"ack", "seq", "final"} of the last value
 DEFAULT_LEGEND = {"dead": "z does not change here", "blend": "z blends neighbouring quadrants"}
 PAD_HINT = "Drag the point {on}{ring}; focused, the arrow keys move it{keys}."
 
 Stacks = Mapping[str, Sequence[tuple[int, float]]]
 
-
-# ------------------------------------------------------------------------------------------ assets
-def asset_folder() -> Path:
-    """The component's folder (its page and script) in the cache, once per version of them; in the system's
-    temporary folder if the cache cannot be written. Written to a temporary folder and renamed, so a
-    half-written folder never serves the page (as app/live_chart.py)."""
-    files = {"index.html": PAGE.read_bytes(), **{script.name: script.read_bytes() for script in SCRIPTS}}
-    name = "live-controls-" + hashlib.sha256(b"".join(files.values())).hexdigest()[:12]
-    cache = Path(os.environ.get("INSIDE_CACHE_DIR") or Path.home() / ".cache" / "inside-explorer")
-    try:
-        return _write_folder(cache / "components" / name, files)
-    except PermissionError:
-        return _write_folder(Path(tempfile.gettempdir()) / "inside-explorer-components" / name, files)
-
-
-def _write_folder(folder: Path, files: dict[str, bytes]) -> Path:
-    if (folder / "index.html").exists():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    try:
-        for name, content in files.items():
-            (temp / name).write_bytes(content)
-        os.replace(temp, folder)
-    except OSError:
-        shutil.rmtree(temp, ignore_errors=True)
-        if not (folder / "index.html").exists():  # not a lost race with another process: a real error
-            raise
-    return folder
-
-
-_component = components.declare_component("live_controls", path=str(asset_folder()))
+# registered once per process; the module is the core followed by the component's own code (one ES module)
+_component = st.components.v2.component(
+    "inside_live_controls", html=HERE.with_suffix(".html").read_text(), css=HERE.with_suffix(".css").read_text(),
+    js=CORE.read_text() + "\n" + HERE.with_suffix(".js").read_text())
 
 
 def png_data_uri(picture: Any) -> str:
@@ -234,8 +202,9 @@ def apply_message(state: MutableMapping[str, Any], key: str, message: Any, contr
 
 
 def _on_change(key: str, controls: Sequence[Any], stacks: Stacks) -> None:
-    """The component sent a value (called before the script runs): the controls' keys take it."""
-    apply_message(st.session_state, key, st.session_state.get(key), controls, stacks)
+    """The component sent a value (its "value" trigger; called before the script runs): the controls' keys
+    take it."""
+    apply_message(st.session_state, key, (st.session_state.get(key) or {}).get("value"), controls, stacks)
 
 
 # ------------------------------------------------------------------------------------------ the component
@@ -295,11 +264,11 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
         hint = PAD_HINT.format(on="on the image" if on_image else "on the pad",
                                ring=", its ring's edge for the radius" if radius else "",
                                keys="; + and − the radius" if radius else "")
-    _component(controls=specs, values=values, ack=live_state(key).get("ack"), pad=pad_args,
-               image=image if pad else None, image_label=image_label, caption=image_caption if pad else None,
-               title=image_title if pad else None, columns=columns or min(len(specs), 3) or 1,
-               legend=dict(legend or DEFAULT_LEGEND) if marked else None, hint=hint,
-               frames_key=frames_key if pad else None, frames_parts=int(frames_parts) if pad else 0,
-               frames=dict(frames) if frames and pad else None, channel=session().channel,
-               key=key, default=None, on_change=partial(_on_change, key, tuple(live), stacks))
+    data: RenderArgs = {"controls": specs, "values": values, "ack": live_state(key).get("ack"), "pad": pad_args,
+            "image": image if pad else None, "image_label": image_label, "caption": image_caption if pad else None,
+            "title": image_title if pad else None, "columns": columns or min(len(specs), 3) or 1,
+            "legend": dict(legend or DEFAULT_LEGEND) if marked else None, "hint": hint,
+            "frames_key": frames_key if pad else None, "frames_parts": int(frames_parts) if pad else 0,
+            "frames": dict(frames) if frames and pad else None, "channel": session().channel}
+    _component(key=key, data=data, on_value_change=partial(_on_change, key, tuple(live), stacks))
     return values

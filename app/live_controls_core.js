@@ -1,7 +1,8 @@
-// The pure part of the streaming controls (app/live_controls.html) and of the attention chart's scrubbing
+// The pure part of the streaming controls (app/live_controls.js) and of the attention chart's scrubbing
 // (app/live_chart.html): values <-> positions on a control, the nearest picture made ahead, the pictures'
 // parts, ellipses, and the flow control of the values sent. No DOM here: the same file runs in the browser
-// (as `window.LiveCore`) and under Node's test runner (`node --test tests/js/`).
+// (`LiveCore`: the head of the controls' module, a classic script in the chart's page) and under Node's
+// test runner (`node --test tests/js/`).
 //
 // The messages are app/protocol.py's; these typedefs mirror its shapes.
 /**
@@ -16,12 +17,13 @@
  * @typedef {{key: string, parts: number, x: string, y: string, base: Object<string, number>, points: Array<Array>,
  *            strips: Object<string, Strip>, got: number[]}} Frames  the parts kept so far
  * @typedef {{src: string, attention: (Array|null), caption: (string|null)}} Frame  what a picture shows
+ * @typedef {{controls: ControlSpec[], values: Object<string, number>, ack: (string|null), pad: (Object|null),
+ *            image: (string|null), image_label: string, caption: (string|null), title: (string|null),
+ *            columns: number, legend: (Object<string, string>|null), hint: string, frames_key: (string|null),
+ *            frames_parts: number, frames: (FramesPart|null), channel: string}} RenderArgs  page -> browser:
+ *            the component's `data` on every run
  */
-(function (root, factory) {
-  const api = factory();
-  if (typeof module === "object" && module.exports) module.exports = api;
-  else root.LiveCore = api;
-})(typeof self !== "undefined" ? self : this, function () {
+const LiveCore = (function () {
   "use strict";
   const SCRUB_GAP_MS = 200;  // while scrubbing, the page's exact answer at most this often (app/protocol.py)
   const ACK_TIMEOUT_MS = 1500;  // an answer that never comes (a failed run) frees the next value after this
@@ -218,4 +220,5 @@
 
   return { SCRUB_GAP_MS, ACK_TIMEOUT_MS, FRAMES_TIMEOUT_MS, snap, fraction, fromFraction, valueText, nudge,
            nearestFrame, keepPart, nextPart, ellipses, Flow };
-});
+})();
+if (typeof module === "object" && module.exports) module.exports = LiveCore;  // Node's test runner

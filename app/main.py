@@ -29,6 +29,7 @@ from app import loading, page_state  # noqa: E402
 from app.controls import draw_live_controls, read_controls  # noqa: E402
 from app.export import MIME, ExportView, export_bytes  # noqa: E402
 from app.frame import FrameOptions  # noqa: E402
+from app.place import place_of, view_at  # noqa: E402
 from app.scrub import scrub_frames  # noqa: E402
 from app.sources import SourceError, UploadSource  # noqa: E402
 from app.views import (  # noqa: E402
@@ -185,29 +186,6 @@ def choose_sample(source) -> int:
 # --------------------------------------------------------------------------------------- main area
 
 
-def current_view(condition, source, index: int, values: dict, follow: bool):
-    """The image (and ground truth for the model's `condition`, notes) for these control values, from what
-    the source offers."""
-    if "scene" in source.offers:
-        return source.view(index, values, follow, condition, objects=loading.clevr_objects(source, source.label,
-                                                                                          index))
-    if "cine" in source.offers:
-        moving = follow and 0 < float(values.get("phase", 0)) < 1
-        cine = loading.acdc_cine(source, source.label, index, int(values.get("slice", 0))) if moving else []
-        return source.view(index, values, follow, condition, cine=cine)
-    return source.view(index, values, follow, condition)
-
-
-def pad_views(entry, condition, source, index: int, follow: bool) -> dict:
-    """How the scrubbing pictures (app/scrub.py) find each point's view: its ground truth (the Dice line)
-    and, where the image follows the pad's controls (a cine: the frame for the phase, the chosen slice),
-    its image; the grid is then named by what it depends on besides the pad, not by the explorer."""
-    found = {"view_for": lambda values: current_view(condition, source, index, values, follow)}
-    if "cine" in source.offers:
-        found["identity"] = f"{entry.path}|{source.label}|{id(source)}|{index}|{follow}"
-    return found
-
-
 def export_buttons(entry, index: int) -> None:
     """PNG / PDF of the current view and its settings as JSON, in the sidebar: made only when clicked, from
     what the explorer area last showed (`page_state.session().export`, read at the click), so a control
@@ -273,7 +251,8 @@ def explorer_area(entry, source, index: int) -> None:
         follow = st.toggle("The image follows the controls (cine frame for the phase, the chosen slice)",
                            key="follow", persist_state="session")
     try:  # issue 23: a bad case file in the user's folder is one line, not an exception box
-        view = current_view(condition, source, index, controls.values, follow)
+        place = place_of(entry, condition, source, index, follow)
+        view = view_at(place, controls.values)
     except (DataError, SourceError, OSError) as error:
         st.error(loading.plain(str(error).splitlines()[0] if str(error) else type(error).__name__))
         return
@@ -299,8 +278,7 @@ def explorer_area(entry, source, index: int) -> None:
         options = FrameOptions(show_truth, panel.frame_channels, panel.layer)
         mask = mask_panel(explorer, prediction, condition, controls.z_values, view.ground_truth, show_truth,
                           image=view.image, options=options)
-        scrub = scrub_frames(explorer, controls, options, image=view.image,
-                             **pad_views(entry, condition, source, index, follow))
+        scrub = scrub_frames(explorer, controls, options, image=view.image, place=place)
         on_image = controls.pad_keys is not None  # the component draws the mask: the pad, or under the pad
         slot, right = explore_columns(mask, on_image)
         draw_live_controls(controls, slot, image=mask.data_uri if on_image else None, frames=scrub,

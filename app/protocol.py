@@ -3,16 +3,20 @@
 The browser side is app/live_controls_core.js (its `@typedef`s mirror these shapes; its pure functions are
 tested with `node --test`, tests/js/). Every other docstring points here.
 
-Browser -> page (the component's value, one at a time: the next leaves when this one is answered):
+The transport is Streamlit's Custom Components v2 (app/live_controls.py mounts the component in the page).
+
+Browser -> page (the component's "value" trigger, `setTriggerValue("value", message)`, read by the
+`on_value_change` callback before the run; one at a time: the next leaves when this one is answered):
 
     ValueMessage = {"token": "<session>:<seq>", "seq": int, "values": {control key: value},
                     "final": bool,              # False while the pointer is held (more are coming)
                     "frames": "KEY#PART" | None}  # a request for one part of the pictures to scrub
 
-Page -> browser (the component's arguments on every run, `RenderArgs`): the controls' specs and the page's
-values, `ack` (the token of the last value the script answered: it frees the next one), the pad, the
-picture and its lines, and the scrubbing offer: `frames_key` / `frames_parts` name the pictures made ahead
-for the page's current state, and `frames` is the one part asked for, sent in that run only (`FramesPart`).
+Page -> browser (the component's `data` on every run, `RenderArgs`; Streamlit calls the module with it):
+the controls' specs and the page's values, `ack` (the token of the last value the script answered: it frees
+the next one), the pad, the picture and its lines, and the scrubbing offer: `frames_key` / `frames_parts`
+name the pictures made ahead for the page's current state, and `frames` is the one part asked for, sent in
+that run only (`FramesPart`).
 
 Flow control (app/live_controls_core.js `Flow`): at most one value in flight; a move while one is in flight
 replaces the pending one (the newest wins, stale ones are dropped, nothing queues); the release's exact
@@ -75,6 +79,7 @@ class RenderArgs(TypedDict, total=False):
     frames_key: str | None
     frames_parts: int
     frames: FramesPart | None
+    channel: str  # the session's BroadcastChannel, where the attention chart hears the Gaussians
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Scrubbing: pictures of the predicted mask made ahead over the pad's two controls, so the browser can
 show them while the pad (or one of its sliders) is dragged, at the display's rate, between the page's
-exact answers (app/live_controls.html shows them).
+exact answers (app/live_controls.js shows them).
 
     scrub = scrub_frames(explorer, controls, options, image=view.image)  # None where there is nothing to scrub
     draw_live_controls(controls, slot, image=..., frames=scrub)          # the component asks for the parts
@@ -20,10 +20,11 @@ With INSIDE's attention drawn for a fixed set of channels (`options.channels`: t
 panel's), each picture carries what that figure draws for its z, in pixels (the means, the 1-sigma radii, gamma,
 and where z points): the browser moves the Gaussians with the mask (app/live_chart.html draws them).
 
-Where the image follows the controls (ACDC: the cine frame for the phase, the chosen slice), `view_for`
-gives each point's view; each distinct image is encoded once per part (a throw-away Explorer: the page's
-cache of Explorers is not disturbed). The ground truth (each point's own: on CLEVR-Seg it follows the
-point) gives each picture its Dice line, and its outline where the page shows it; the model never sees it.
+Each point's view comes from the page's `place` (app/place.py, `view_at`): where the image follows the
+controls (ACDC: the cine frame for the phase, the chosen slice), each distinct image is encoded once per part
+(a throw-away Explorer: the page's cache of Explorers is not disturbed). The ground truth (each point's own:
+on CLEVR-Seg it follows the point) gives each picture its Dice line, and its outline where the page shows
+it; the model never sees it.
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
 
 import numpy as np
 
 from app import loading
 from app.controls import ControlValues
 from app.frame import DISPLAY_PIXELS, FrameOptions, make_frames
+from app.place import Place, view_at
 from app.protocol import Scrub
 from inside_core.explorer import Explorer
 
@@ -75,19 +76,20 @@ def lattice(controls: ControlValues) -> list[dict]:
 
 
 def scrub_frames(explorer: Explorer, controls: ControlValues, options: FrameOptions, image=None,
-                 identity: str | None = None, view_for: Callable[[dict], object] | None = None) -> Scrub | None:
+                 place: Place | None = None) -> Scrub | None:
     """The pictures to scrub for the page's current state, or None (no pad; $INSIDE_DASHBOARD_SCRUB=0, e.g.
     for a remote deployment: ~4-8 MB of pictures per sample; the controls then stream the exact answers only).
 
     `options`: how the page draws its frame (the ground truth outlined, the channels whose Gaussians it
     carries): the pictures made ahead are drawn the same way. `image`: the view's image (drawn under the
-    mask). `view_for(values)`: the view (`.key`, `.image`, `.ground_truth`) for other control values: each
-    picture's Dice line, and its image where the image follows them (ACDC); `identity` then names what the
+    mask). `place`: where the page's views come from (app/place.py): each point's view gives its picture's
+    Dice line, and its image where the image follows the controls (ACDC); its `identity` then names what the
     points' views depend on besides the pad (model, sample, the follow toggle), since the explorer changes
-    with the pad."""
+    with the pad. Without a place: no Dice lines, no ground truth outlined."""
     if controls.pad_keys is None or os.environ.get("INSIDE_DASHBOARD_SCRUB", "1") == "0":
         return None
-    options = options if view_for is not None else FrameOptions(False, options.channels, options.layer)
+    options = options if place is not None else FrameOptions(False, options.channels, options.layer)
+    identity = place.identity if place is not None else None
     condition = controls.condition
     x_key, y_key = controls.pad_keys[:2]
     base = {k: v for k, v in controls.values.items() if k not in (x_key, y_key)}
@@ -106,7 +108,7 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, options: FrameOpti
         view_key = None if view is None else view.key
         if view_key not in explorers:
             if view is not None and not here:
-                here.append(view_for(controls.values).key)
+                here.append(view_at(place, controls.values).key)
             explorers[view_key] = (explorer, image) if view is None or view_key == here[0] else \
                 (Explorer(explorer.model, view.image), view.image)
         return explorers[view_key]
@@ -120,7 +122,7 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, options: FrameOpti
     def pictures(batch: list[dict], exact: bool = False) -> list[tuple[str, list | None, str | None]]:
         """(picture, Gaussians, Dice line) for each of `batch` (point values): frames at the scrubbing size
         for the lattice; for `exact` ones (the strips) at the page's (the same bytes the page answers with)."""
-        views = [view_for({**controls.values, **values}) if view_for else None for values in batch]
+        views = [view_at(place, {**controls.values, **values}) if place else None for values in batch]
         groups: dict = {}
         for n, view in enumerate(views):  # one decode batch per image
             groups.setdefault(id(source_of(view)), []).append(n)

@@ -129,7 +129,7 @@ def bench_scrub() -> dict:
     from streamlit.testing.v1 import AppTest
 
     def component(at) -> dict:
-        return next(json.loads(e.proto.json_args) for e in at.get("component_instance")
+        return next(json.loads(e.proto.json) for e in at.get("bidi_component")
                     if e.proto.component_name.endswith("live_controls"))
 
     results = {}

@@ -18,9 +18,9 @@ st.image under the sliders) and benchmarks/bare_page.py (Streamlit's own st.slid
 while held). Targets (issue #11): >= 10 updates/s while dragging (goal >= 30), final lag <= 250 ms.
 
 `measure_drag(page, control, ...)` is the measurement, for any page: `control` is the accessible name
-(aria-label) of a slider or pad (searched in the page and its component iframes); `read_image` is a
+(aria-label) of a slider or pad (searched in the page, its components' shadow roots and iframes); `read_image` is a
 JavaScript function returning what identifies the painted picture (default: the src of the loaded
-`img[alt="predicted mask"]`, in the page or a same-origin iframe).
+`img[alt="predicted mask"]`, in the page, a component's shadow root or a same-origin iframe).
 """
 
 from __future__ import annotations
@@ -45,10 +45,13 @@ PAD = "Point on the image"
 
 
 def image_reader(selector: str = 'img[alt="predicted mask"]') -> str:
-    """JavaScript: the src of the first loaded image matching `selector`, in the page or a same-origin iframe
-    (a component's)."""
+    """JavaScript: the src of the first loaded image matching `selector`, in the page, a component's shadow
+    root (Custom Components v2) or a same-origin iframe (v1)."""
     return """() => {
   const docs = [document];
+  for (const host of document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')) {
+    if (host.shadowRoot) docs.push(host.shadowRoot);
+  }
   for (const frame of document.querySelectorAll('iframe')) {
     try { if (frame.contentDocument) docs.push(frame.contentDocument); } catch (error) { /* another origin */ }
   }
@@ -89,7 +92,7 @@ QUIET_MS = """(since) => { const log = window.__paints.log;
   const last = Math.max(since, log.length ? log[log.length - 1][0] : 0);
   return performance.timeOrigin + performance.now() - last; }"""
 
-# In every frame (the page and the component's iframe): the pointer's down / last move / up times.
+# In every frame (the page and any component iframe): the pointer's down / last move / up times.
 INSTALL_POINTER_CLOCK = """() => {
   const clock = () => performance.timeOrigin + performance.now();
   window.__pointer = { down: null, move: null, up: null, moves: 0 };
@@ -101,7 +104,7 @@ INSTALL_POINTER_CLOCK = """() => {
 }"""
 
 
-# The streaming component's counters (app/live_controls.html), or null on a page without it.
+# The streaming component's counters (app/live_controls.js), or null on a page without it.
 COMPONENT_COUNTS = ("() => window.__liveControls ? {answered: window.__liveControls.answered, "
                     "trips: window.__liveControls.trips.slice()} : null")
 

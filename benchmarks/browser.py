@@ -42,14 +42,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def streamlit_server(script: str | Path, env: dict | None = None, timeout: float = 180.0) -> Iterator[str]:
-    """Run `streamlit run script` headless on a free localhost port; yields its URL; stops it afterwards."""
+def streamlit_server(script: str | Path, env: dict | None = None, timeout: float = 180.0,
+                     cwd: Path = REPO) -> Iterator[str]:
+    """Run `streamlit run script` headless on a free localhost port (in `cwd`: this checkout); yields its URL;
+    stops it afterwards."""
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="streamlit-", suffix=".log", delete=False)
     command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none"]
-    process = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+    process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
                                env={**os.environ, **(env or {})}, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -134,7 +134,7 @@ def charts(at: AppTest) -> dict[str, dict]:
 def live_args(at: AppTest) -> dict:
     """The arguments the streaming controls (app/live_controls.py) were last drawn with: their specs,
     values, and the picture the point is dragged on."""
-    found = [json.loads(e.proto.json_args) for e in at.get("component_instance")
+    found = [json.loads(e.proto.json) for e in at.get("bidi_component")  # a Custom Components v2 element
              if e.proto.component_name.endswith("live_controls")]
     assert len(found) == 1, f"{len(found)} live-controls components on the page"
     return found[0]
@@ -197,7 +197,7 @@ def shown(markdown: str) -> str:
 def texts(at: AppTest) -> str:
     """The page's words, with the line the streaming component draws under the mask (the Dice line)."""
     parts = [e.value for group in (at.caption, at.markdown, at.info, at.warning, at.error) for e in group]
-    parts += [json.loads(e.proto.json_args).get("caption") or "" for e in at.get("component_instance")
+    parts += [json.loads(e.proto.json).get("caption") or "" for e in at.get("bidi_component")
               if e.proto.component_name.endswith("live_controls")]
     return "\n".join(shown(p) for p in parts)
 
@@ -523,6 +523,7 @@ def apptest_in_threads(monkeypatch):
     """
     from unittest.mock import MagicMock
 
+    from streamlit.components.v2.component_manager import BidiComponentManager
     from streamlit.runtime import Runtime
     from streamlit.runtime.caching.storage.dummy_cache_storage import MemoryCacheStorageManager
     from streamlit.runtime.media_file_manager import MediaFileManager
@@ -533,6 +534,7 @@ def apptest_in_threads(monkeypatch):
     runtime = MagicMock(spec=Runtime)
     runtime.media_file_mgr = MediaFileManager(MemoryMediaFileStorage("/mock/media"))
     runtime.cache_storage_manager = MemoryCacheStorageManager()
+    runtime.bidi_component_registry = BidiComponentManager()  # where a server keeps the v2 components
     monkeypatch.setattr(Runtime, "instance", classmethod(lambda cls: runtime))
     monkeypatch.setattr(Runtime, "exists", classmethod(lambda cls: True))
     lock = threading.Lock()

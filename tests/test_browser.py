@@ -105,7 +105,7 @@ def test_dragging_the_point_on_the_image_moves_both_controls(chromium_and_url):
              if f.evaluate("() => Boolean(window.__liveChart && window.__liveChart.names.includes('μ'))")]
     assert moved and moved[0] > 0  # the Gaussians were moved with the pictures, between the page's answers
     assert frame.evaluate("() => window.__liveControls.captions") > 0  # and the Dice line under the picture
-    line = frame.evaluate("() => document.getElementById('caption').textContent")
+    line = frame.locator(".live #caption").text_content()  # in the component's shadow root
     assert line.startswith("Dice against the ground truth: ") and float(line.split(": ")[1][:5]) >= 0
     state = settled_url(page, "loc_y", "-0.5")
     assert float(state["loc_x"]) > -0.5 and float(state["loc_y"]) > -0.5

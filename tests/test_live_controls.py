@@ -122,8 +122,8 @@ def run(query: dict | None = None, state: dict | None = None) -> AppTest:
 
 
 def component_args(at: AppTest) -> dict:
-    [element] = [e for e in at.main if e.type == "component_instance"]
-    return json.loads(element.proto.json_args)
+    [element] = [e for e in at.main if e.type == "bidi_component"]  # a Custom Components v2 element
+    return json.loads(element.proto.json)
 
 
 def test_defaults_fill_the_page_keys_and_the_url():
@@ -223,13 +223,34 @@ def test_a_request_for_a_part_of_the_pictures_is_answered_once(monkeypatch):
     assert state[STATE_PREFIX + "conditioning"]["frames"] is None
 
 
-def test_asset_folder_holds_the_page_and_its_script(tmp_path, monkeypatch):
-    """The page loads its scripts beside it (the pure core, then the page's own): all are in the served folder,
-    named by their content."""
-    monkeypatch.setenv("INSIDE_CACHE_DIR", str(tmp_path))
-    folder = live_controls.asset_folder()
-    page = (folder / "index.html").read_text()
-    assert re.findall(r'<script src="([^"]+)"></script>', page) == ["live_controls_core.js", "live_controls.js"]
-    for script in live_controls.SCRIPTS:
-        assert (folder / script.name).read_bytes() == script.read_bytes()
-    assert folder.parent == tmp_path / "components" and live_controls.asset_folder() == folder
+def test_the_component_is_one_v2_module_mounted_in_the_page():
+    """A Custom Components v2 element (no iframe, no asset folder): its module is the pure core followed by
+    the component's code, which has the default export Streamlit calls and sends only through the library's
+    own `setTriggerValue`; its markup holds every element the module looks up; its styles stay in its
+    shadow root."""
+    at = run()
+    [element] = [e for e in at.main if e.type == "bidi_component"]
+    proto = element.proto
+    core, module = (live_controls.CORE.read_text(), live_controls.HERE.with_suffix(".js").read_text())
+    assert proto.js_content == core + "\n" + module and proto.isolate_styles
+    assert re.search(r"^export default function", module, re.M) and "window.parent" not in proto.js_content
+    assert set(re.findall(r"setTriggerValue\(\"(\w+)\"", module)) == {"value"}
+    looked_up = set(re.findall(r'\$\("(\w+)"\)', module))
+    assert looked_up and looked_up <= set(re.findall(r'id="(\w+)"', proto.html_content)), looked_up
+    assert ":root" not in proto.css_content and "body" not in proto.css_content  # nothing aimed at the page
+
+
+def test_the_value_trigger_reaches_the_page_keys(monkeypatch):
+    """The callback reads the message where Streamlit puts a trigger: the component's key holds
+    {"value": message} (its presenter merges the triggers into the element's state)."""
+    from types import SimpleNamespace
+
+    message = {"token": "t:4", "seq": 4, "final": False, "values": {"loc_x": 0.45}}
+    state: dict = {"conditioning": {"value": message}}
+    monkeypatch.setattr(live_controls, "st", SimpleNamespace(session_state=state))
+    live_controls._on_change("conditioning", tuple(POINT), {})
+    assert state["loc_x"] == 0.45 and state[STATE_PREFIX + "conditioning"]["ack"] == "t:4"
+    assert live_controls.dragging("conditioning")
+    state["conditioning"] = {"value": None}  # no trigger (a run for another reason): nothing written
+    live_controls._on_change("conditioning", tuple(POINT), {})
+    assert state["loc_x"] == 0.45
