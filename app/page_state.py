@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -113,7 +114,8 @@ def session() -> Session:
     if not isinstance(found, Session):
         found = Session()
         st.session_state[SESSION_KEY] = found
-    if not found.watched:
+    # outside a page run (a helper called directly) there is no session whose end to watch
+    if not found.watched and get_script_run_ctx(suppress_warning=True) is not None:
         _released_on_disconnect(id(found), found)
         found.watched = True
     return found

@@ -3,10 +3,11 @@
 # SYNTHETIC phantom, then `python -m inside_core.acdc_study` on fresh phantom patients (data/acdc-test, generator seed 1000, the
 # test set of checkpoints/reproduce.sh).
 #   checkpoints/acdc-study.sh OUTDIR [MAX_MINUTES_PER_RUN]
-# Environment: PARALLEL (runs at a time, default nproc), WARM_START=1 (start each run from the shipped
+# Environment: PARALLEL (runs at a time, default nproc), WARM_START=1 (start each main run from the shipped
 # checkpoints/acdc-phantom-<model> weights), FEW_PATIENTS=1 (also baseline and INSIDE on 10 and 20
-# labelled patients), EVAL_PATIENTS (default 10), SEEDS (default "0 1 2"), EPOCHS (default 60; the
-# few-patient runs get 400).
+# labelled patients, always from random weights: the shipped ones saw 27), FEW_SEEDS (default: SEEDS),
+# FEW_MINUTES (their time limit, default MAX_MINUTES_PER_RUN), EVAL_PATIENTS (default 10), SEEDS (default
+# "0 1 2"), EPOCHS (default 60; the few-patient runs get 400).
 set -euo pipefail
 out=${1:?usage: acdc-study.sh OUTDIR [MAX_MINUTES_PER_RUN]}
 minutes=${2:-4}
@@ -32,29 +33,32 @@ with Pool(int(sys.argv[1])) as pool:
     pool.map(warm, folders)
 print(f"preprocessed {len(folders)} patients", flush=True)
 PY
-run() {  # config name seed folder extra...: at most $parallel runs at a time, one --out folder each
-  local config=$1 name=$2 seed=$3 dir=$4; shift 4
+run() {  # config name seed folder minutes extra...: at most $parallel runs at a time, one --out folder each
+  local config=$1 name=$2 seed=$3 dir=$4 limit=$5; shift 5
   while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do wait -n || true; done
   local init=()
-  [ "${WARM_START:-0}" = 1 ] && init=(--init "checkpoints/$config.safetensors")
+  [ "${WARM_START:-0}" = 1 ] && [ "$dir" = main ] && init=(--init "checkpoints/$config.safetensors")
   python -m inside_core train --config "configs/$config.yaml" --name "$name-seed$seed" --seed "$seed" \
-    --out "$out/runs/$dir/$name-seed$seed" --threads 1 --max-minutes "$minutes" "${init[@]}" "$@" \
+    --out "$out/runs/$dir/$name-seed$seed" --threads 1 --max-minutes "$limit" "${init[@]}" "$@" \
     > "$out/logs/$name-seed$seed.log" 2>&1 &
 }
 dirs=(main)
 for seed in ${SEEDS:-0 1 2}; do
   for model in baseline film guideme inside inside-multi; do
-    run "acdc-phantom-$model" "acdc-phantom-$model" "$seed" main --epochs "${EPOCHS:-60}"
+    run "acdc-phantom-$model" "acdc-phantom-$model" "$seed" main "$minutes" --epochs "${EPOCHS:-60}"
   done
-  if [ "${FEW_PATIENTS:-1}" = 1 ]; then
-    dirs=(main patients10 patients20)
+done
+if [ "${FEW_PATIENTS:-1}" = 1 ]; then
+  dirs=(main patients10 patients20)
+  for seed in ${FEW_SEEDS:-${SEEDS:-0 1 2}}; do
     for n in 10 20; do
       for model in baseline inside; do
-        run "acdc-phantom-$model" "acdc$n-$model" "$seed" "patients$n" --train-patients "$n" --epochs 400
+        run "acdc-phantom-$model" "acdc$n-$model" "$seed" "patients$n" "${FEW_MINUTES:-$minutes}" \
+          --train-patients "$n" --epochs 400
       done
     done
-  fi
-done
+  done
+fi
 wait
 tail -n 2 "$out"/logs/*.log
 for dir in "${dirs[@]}"; do  # the study reads each setting's checkpoints from one flat folder
