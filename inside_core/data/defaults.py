@@ -27,7 +27,8 @@ from pathlib import Path
 from inside_core.data.cache import cache_root
 
 # bump when a generator's output changes, so old cached defaults are not reused
-GENERATOR_VERSION = 3  # 2: the short-axis cine SSFP phantom (issue 14); 3: the smaller defaults (issue 11)
+GENERATOR_VERSION = 4  # 2: the short-axis cine SSFP phantom (issue 14); 3: the smaller defaults (issue 11);
+# 4: the phantom closer to cine SSFP, stored in any voxel order (issue 20)
 DEFAULTS = {
     "clevr-seg": {"count": 100, "seed": 0, "size": 200},
     "acdc": {"patients": 2, "test_patients": 2, "seed": 46},
