@@ -3,9 +3,10 @@ driven headless by Playwright, the mouse held on a control and moved (down, move
 
 While the button is held the picture named "predicted mask" must change several times (Streamlit's own
 slider paints nothing until release), and INSIDE's Gaussians drawn over it by the same component move with
-it; after release the URL holds the final value and the attention chart has followed. Then the point dragged on the image moves both location controls, the keyboard
-still works, and on ACDC the phase x slice pad streams too. Screenshots are saved and checked to be
-real pictures. Skipped (with the reason) only where Chromium is not installed.
+it; after release the URL holds the final value and the attention chart has followed. Then the point
+dragged on the image moves both location controls, the keyboard still works, and on ACDC the phase x slice
+pad streams too. Screenshots are saved and checked to be real pictures. Skipped (with the reason) only
+where Chromium is not installed.
 """
 
 from __future__ import annotations
