@@ -29,7 +29,8 @@ function gaussianOverlay(svg, key) {
     if (text === shown) return false;
     shown = text;
     const shapes = spec ? LiveCore.overlayShapes(attention) : null;
-    svg.hidden = key.hidden = !shapes;
+    svg.toggleAttribute("hidden", !shapes);  // an SVG element has no `hidden` property: the attribute
+    key.hidden = !shapes;
     key.textContent = shapes ? spec.key : "";
     if (!shapes) return true;
     const [height, width] = spec.grid;
@@ -50,7 +51,8 @@ function gaussianOverlay(svg, key) {
     });
     const cross = withQuery && shapes.query ? shapes.query : null;
     const arm = 0.04 * Math.max(width, height);
-    query.setAttribute("d", cross ? `M${cross.x - arm} ${cross.y}H${cross.x + arm}M${cross.x} ${cross.y - arm}V${cross.y + arm}` : "");
+    const d = cross ? `M${cross.x - arm} ${cross.y}H${cross.x + arm}M${cross.x} ${cross.y - arm}V${cross.y + arm}` : "";
+    query.setAttribute("d", d);
     queryRing.setAttribute("d", cross && shapes.ring ? shapes.ring : "");
     for (const part of [query, queryRing]) part.setAttribute("stroke", spec.marker);
     return true;
@@ -58,7 +60,8 @@ function gaussianOverlay(svg, key) {
 
   /** The means drawn now, [[x, y], ...] in the grid's pixels (for tests and benchmarks). */
   function drawnMeans() {
-    return svg.hidden ? [] : means.map((mean) => [Number(mean.getAttribute("cx")), Number(mean.getAttribute("cy"))]);
+    if (svg.hasAttribute("hidden")) return [];
+    return means.map((mean) => [Number(mean.getAttribute("cx")), Number(mean.getAttribute("cy"))]);
   }
 
   return { show, drawnMeans };
