@@ -26,6 +26,7 @@ from inside_core.geometry import normalised_to_pixel
 
 VIEWS = ("Explore", "Compare", "Sweep")
 STRIP_PIXELS = 240  # each image of the sweep strip
+SWEEP_FRAME, SWEEP_COLOUR = 6, palette.rgb(palette.OKABE_ITO["orange"])  # the step nearest the slider: framed
 WHY_NO_ATTENTION = {
     "film": "FiLM scales and shifts whole feature maps (γ, β per channel): the same at every pixel, "
             "so it has no spatial attention to draw. It can say *what* to keep, never *where*.",
@@ -365,11 +366,18 @@ def sweep_view(explorer, entry, source, index: int, controls) -> None:
     zs = [condition.encode(**{**controls.z_values, variable: float(v)}) for v in grid]
     predictions = explorer.sweep(zs)
     rgb_base = plots.to_rgb_uint8(explorer.image)
+    # the swept control's own value picks a step (the strip spans its range, so it changes no mask): framed, so
+    # that dragging that control walks the strip instead of doing nothing
+    nearest = int(np.argmin(np.abs(grid - float(controls.z_values[variable]))))
     frames, captions, means = [], [], []
-    for value, prediction in zip(grid, predictions, strict=True):
+    for step, (value, prediction) in enumerate(zip(grid, predictions, strict=True)):
         frame = enlarged(plots.overlay(rgb_base, prediction.labels), pixels=STRIP_PIXELS)
         params = prediction.conditioning[0] if prediction.conditioning else None
-        caption = f"{variable} = {value:+.2f}"
+        caption = f"{variable} = {value:+.2f}" + (" · nearest the slider" if step == nearest else "")
+        if step == nearest:
+            edge, w = np.ones(frame.shape[:2], dtype=bool), SWEEP_FRAME
+            edge[w:-w, w:-w] = False
+            frame = np.where(edge[..., None], np.asarray(SWEEP_COLOUR, dtype=np.uint8), frame)
         if params is not None and conditioning_kind(params) == "inside":
             table = channel_table(params)
             h, w = frame.shape[:2]
@@ -385,7 +393,7 @@ def sweep_view(explorer, entry, source, index: int, controls) -> None:
         captions.append(caption)
     dots = ("Yellow dots: each channel's Gaussian mean (INSIDE)." if means else
             "This model has no Gaussians: only its masks change.")
-    st.caption(f"The image stays fixed; only z changes. {dots}")
+    st.caption(f"The image stays fixed; only z changes. {dots} Framed: the step nearest the slider.")
     st.image(frames, caption=captions, width=170)
     if means:
         chart(plots.means_figure(grid, np.array(means), variable), "sweep_means")

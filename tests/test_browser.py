@@ -141,3 +141,22 @@ def test_acdc_phase_and_slice_pad_streams(chromium_and_url, tmp_path):
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 20_000
     page.close()
+
+
+# every picture of the Sweep view's strip, joined (null until all are loaded): a change of any one counts
+SWEEP_STRIP = """() => { const images = Array.from(document.querySelectorAll('[data-testid="stImage"] img'));
+  if (!images.length || images.some(i => !i.complete || i.naturalWidth === 0)) return null;
+  return images.map(i => i.src.slice(-40)).join('|'); }"""
+
+
+def test_a_drag_of_the_swept_control_walks_the_sweep_strip(chromium_and_url):
+    """The Sweep view over x: dragging "Location x" painted nothing (the strip spans x's range, issue 21); the
+    step nearest the slider is framed, so the drag moves the frame along the strip while held."""
+    chromium, url = chromium_and_url
+    page = open_page(chromium, f"{url}/?view=Sweep&sweep_var=loc_x&loc_x=-0.5&loc_y=-0.5", X, read_image=SWEEP_STRIP)
+    drag = measure_drag(page, X, read_image=SWEEP_STRIP, steps=[(0.2 + 0.06 * k, 0.5) for k in range(10)],
+                        pause_ms=250)
+    assert drag["updates_while_held"] >= 2, drag
+    assert "nearest the slider" in page.locator('[data-testid="stImage"]').last.inner_text()
+    no_exception(page)
+    page.close()
