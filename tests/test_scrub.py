@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.scrub import PART_POINTS_NEW_IMAGES
-from tests.test_app import attention_means, healthy, live_args, move, page, slices
+from tests.test_app import attention_means, healthy, last_prediction, live_args, move, page, slices
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,8 @@ def test_scrub_frames_are_made_once_when_the_component_asks():
     cx, cy, rx, ry, gamma, marker = strip["attention"][30]  # and the Gaussians the browser drew ahead
     np.testing.assert_allclose(np.stack([cx, cy], -1), attention_means(at), atol=0.01)
     assert live_args(at)["attention"] == strip["attention"][30]  # drawn over the page's picture: the same
-    assert live_args(at)["overlay"]["grid"] == [200, 200]  # on the model's grid (pixel k's centre at k)
+    grid = list(last_prediction(at).labels.shape[-2:])
+    assert live_args(at)["overlay"]["grid"] == grid == [96, 96]  # on the model's grid (pixel k's centre at k)
     assert live_args(at)["caption"] == strip["captions"][30]  # and the Dice line
     assert strip["captions"][30].startswith("Dice against the ground truth: **")
     assert len({point[4] for point in frames["points"]}) > 3  # the Dice line changes over the pad
