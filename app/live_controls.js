@@ -334,7 +334,7 @@ function mount(shadow) {
     if (padSpec) $("below").style.width = padSpec.width + "px";
     (image === picture ? padImage : picture).hidden = true;
     image.after($("gaussians"));  // the Gaussians lie over the picture (under the pad's point)
-    if (!padSpec) showCaption(null);
+    if (!padSpec) { showCaption(null); showGaussians(null, false); }  // no picture: no line, no Gaussians
     if (padSpec) {
       pad.setAttribute("aria-label", padSpec.label);
       pad.style.width = padSpec.width + "px";
