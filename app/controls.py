@@ -125,13 +125,16 @@ def read_controls(condition: Condition, source, index: int) -> ControlValues:
 
 
 def draw_live_controls(controls: ControlValues, slot, image: str | None = None, frames: Scrub | None = None,
-                       image_caption: str | None = None, image_title: str | None = None) -> None:
+                       image_caption: str | None = None, image_title: str | None = None,
+                       attention: list | None = None, overlay: dict | None = None) -> None:
     """The streaming sliders into `slot` (a container above what they drive), and their pad: with `image`
     (a data URI of the predicted mask) the point and its ring are dragged on that image, or the image is
     drawn under a plain pad (ACDC). `frames`: the pictures the browser scrubs while the pad or a slider is
     dragged (app/scrub.py); a part is made only in the run the component asked for it. `image_caption`:
     the line under the image (the Dice line: Markdown bold only), drawn by the component so that it follows
-    the pointer with the pictures made ahead; `image_title`: the image's own caption, above that line."""
+    the pointer with the pictures made ahead; `image_title`: the image's own caption, above that line.
+    `attention`, `overlay`: the image's Gaussians (app/frame.gaussians), drawn over it as `overlay` says
+    (app/frame.overlay_spec). The legend of the sliders' marked ranges is the condition's own words."""
     if not controls.live:
         return
     pad_keys = controls.pad_keys
@@ -159,4 +162,6 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
                       image_caption=image_caption if pad else None, image_title=image_title if pad else None,
                       image_label="predicted mask", pad=pad, radius=radius, stacks=controls.stacks, pad_label=label,
                       pad_width=PAD_WIDTH if on_image else 300, down_increases=down or ("loc_y",),
-                      frames_key=scrub.key if scrub else None, frames_parts=scrub.parts if scrub else 0, frames=grid)
+                      frames_key=scrub.key if scrub else None, frames_parts=scrub.parts if scrub else 0, frames=grid,
+                      legend=controls.condition.range_words, attention=attention if pad else None,
+                      overlay=overlay if pad else None)

@@ -28,6 +28,8 @@ from inside_core.explorer import Explorer, Prediction, channel_table, prepare_ma
 DISPLAY_PIXELS = 400  # the page's picture: its longer side, in pixels
 NO_GROUND_TRUTH = "No ground truth for this image."
 MAX_CHANNELS = 16  # Gaussians travel with a frame only for a few drawn channels (not "all" of 64)
+OVERLAY_KEY = ("yellow rings: the drawn channels' Gaussians (1σ) · dots: their means, "
+               "red where γ > 0, blue where γ < 0")
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,14 @@ def gaussians(prediction: Prediction, condition: Any, z_values: Mapping[str, Any
     marker = condition.marker(z_values)
     where = None if marker is None else [None if v is None else round(v, 2) for v in plots.marker_point(marker, *size)]
     return [*(_rounded(points[k]) for k in ("cx", "cy", "rx", "ry", "gamma")), where]
+
+
+def overlay_spec(size: tuple[int, int]) -> dict:
+    """How the browser draws a frame's Gaussians over its picture (app/live_overlay.js, protocol.OverlaySpec):
+    the model's grid (h, w) they are in, and the palette's colours (those of the attention figure)."""
+    return {"grid": [int(size[0]), int(size[1])], "ring": plots.ELLIPSE_COLOUR,
+            "positive": palette.OKABE_ITO["vermillion"], "negative": palette.OKABE_ITO["blue"],
+            "marker": palette.MARKER_COLOUR, "key": OVERLAY_KEY}
 
 
 def make_frame(explorer: Explorer, prediction: Prediction, condition: Any, z_values: Mapping[str, Any], truth: Any,

@@ -29,7 +29,6 @@ import plotly
 import streamlit.components.v1 as components
 
 PAGE = Path(__file__).with_suffix(".html")
-CORE = Path(__file__).with_name("live_controls_core.js")  # the ellipses drawn while scrubbing (shared, tested)
 PROTOCOL = Path(__file__).with_name("streamlit_v1.js")  # Streamlit's v1 messages, the one place they are spelled
 PLOTLY_BUNDLE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
@@ -42,8 +41,7 @@ def asset_folder() -> Path:
     is inside_core.data.cache.cache_root(), spelled out here: importing inside_core imports torch, and the
     benchmark's floor page uses this module without it.)"""
     page = PAGE.read_bytes()
-    scripts = CORE.read_bytes() + PROTOCOL.read_bytes()
-    name = "live-chart-" + hashlib.sha256(page + scripts + plotly.__version__.encode()).hexdigest()[:12]
+    name = "live-chart-" + hashlib.sha256(page + PROTOCOL.read_bytes() + plotly.__version__.encode()).hexdigest()[:12]
     cache = Path(os.environ.get("INSIDE_CACHE_DIR") or Path.home() / ".cache" / "inside-explorer")
     try:
         return _write_folder(cache / "components" / name, page)
@@ -58,7 +56,6 @@ def _write_folder(folder: Path, page: bytes) -> Path:
     temp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
     try:
         shutil.copyfile(PLOTLY_BUNDLE, temp / "plotly.min.js")
-        shutil.copyfile(CORE, temp / CORE.name)
         shutil.copyfile(PROTOCOL, temp / PROTOCOL.name)
         (temp / "index.html").write_bytes(page)
         os.replace(temp, folder)
@@ -97,12 +94,12 @@ def figure_json(figure: dict) -> str:
     return json.dumps(typed_arrays(figure), separators=(",", ":"), allow_nan=False)
 
 
-def live_chart(figure: dict, key: str, config: dict | None = None, defer: bool = False, channel: str | None = None,
-               scrub: bool = False) -> None:
+def live_chart(figure: dict, key: str, config: dict | None = None, defer: bool = False,
+               channel: str | None = None) -> None:
     """Draw `figure` (a plotly dict with a layout height) and keep the chart: a new figure for the
-    same `key` is drawn into it with Plotly.react. `defer`: draw after the page's next paint and after
-    the other charts on `channel` (the session's BroadcastChannel name) have drawn, for secondary figures
-    that should not hold up the ones above them. `scrub`: the attention chart, whose Gaussians the
-    streaming controls move on that channel while a control is dragged (app/live_controls.js)."""
-    _component(spec=figure_json(figure), config=config or {}, defer=defer, channel=channel, scrub=scrub, key=key,
-               default=None)
+    same `key` is drawn into it with Plotly.react (one sent again unchanged is not redrawn). `defer`: draw
+    after the page's next paint and after the other charts on `channel` (the session's BroadcastChannel
+    name, shared by this session's charts only) have drawn, for secondary figures that should not hold up
+    the ones above them. While a control is dragged the Gaussians move over the streaming controls'
+    picture (app/live_overlay.js); the page sends the attention chart its figure again on release."""
+    _component(spec=figure_json(figure), config=config or {}, defer=defer, channel=channel, key=key, default=None)

@@ -1,18 +1,18 @@
 // The browser side of app/live_controls.py: sliders and a 2-D pad that send their values WHILE dragged.
 // A Streamlit Custom Components v2 module (after app/live_controls_core.js, whose `LiveCore` holds the pure
-// functions), mounted in the page, no iframe. Streamlit calls the default export with `data` (RenderArgs,
-// app/protocol.py: the messages and the flow control) on every render that changes it; a value leaves
+// functions, and app/live_overlay.js, the Gaussians over the picture), mounted in the page, no iframe.
+// Streamlit calls the default export with `data` (RenderArgs, app/protocol.py: the messages and the flow
+// control) on every render that changes it; a value leaves
 // through the library's `setTriggerValue("value", ValueMessage)`. One instance per mounted element (its
 // shadow root), kept across renders. While the pointer is held the page's values are not adopted (the
 // user's hand wins); otherwise they are, so a change from elsewhere (the URL, a reset) shows here.
 // Scrubbing (app/scrub.py): when idle the component asks for the parts of the pictures made ahead it lacks;
-// while a control is dragged it shows the nearest one at once, with its Dice line, and posts its Gaussians
-// on the session's BroadcastChannel (`channel`), where the attention chart (app/live_chart.html) listens.
+// while a control is dragged it shows the nearest one at once, with its Dice line and INSIDE's Gaussians
+// drawn over it (`attention`): this component alone paints a drag; the page's charts wait for the release.
 // window.__liveControls {sent, answered, renders, values, trips, scrubbed, frames, parts, partsWanted,
-// attention, captions} tells tests and benchmarks what happened (the newest instance's).
+// overlays, overlaid, captions, means()} tells tests and benchmarks what happened (the newest instance's).
 const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, keepPart, nextPart, Flow } = LiveCore;
 const FRAMES_TRIES = 2;  // a part that did not come (its run was cut short by a move, or failed) is asked again once
-const SVG = "http://www.w3.org/2000/svg";
 const instances = new WeakMap();  // the component's root (its shadow root) -> its instance
 
 export default function (component) {
@@ -39,9 +39,10 @@ function element(tag, className, text) {  // a new element, with its class and i
 function mount(shadow) {
   const $ = (id) => shadow.querySelector("#" + id);
   const root = $("root"), sliderBox = $("sliders"), pad = $("pad"), marks = $("marks");
-  const padImage = $("image");    // the pad is the picture (a point on the image)
-  const picture = $("picture");   // the picture under a plain pad
-  const caption = $("caption");   // the line under the picture (the Dice line)
+  // the pad is the picture (a point on the image), or the picture is under a plain pad; the Dice line under it
+  const padImage = $("image"), picture = $("picture"), caption = $("caption");
+  const overlay = gaussianOverlay($("gaussians"), $("key"));  // INSIDE's Gaussians over the picture shown
+  let overlaySpec = null;  // the grid and colours of the Gaussians (OverlaySpec), or null: none drawn
   let image = padImage;           // whichever shows the page's picture
   let controls = {};       // key -> control spec (from Python), with its widgets
   let specText = null;     // the spec the widgets were built from
@@ -50,10 +51,11 @@ function mount(shadow) {
   let held = false;        // the pointer is down on a slider or on the pad
   let padMode = null;      // "point" or "radius" while the pad is dragged
   let imageWanted = null;  // the newest image src asked for (older decodes are dropped)
+  let attentionWanted = null, aheadWanted = false;  // that picture's Gaussians; whether it was made ahead
   let frames = null, framesKey = null, framesParts = 0, framesTries = {}, framesTimer = null;
-  let channel = null;      // the session's BroadcastChannel to the attention chart
   const stats = window.__liveControls = { sent: 0, answered: 0, renders: 0, values: local, trips: [], scrubbed: 0,
-                                          frames: null, parts: 0, partsWanted: 0, attention: 0, captions: 0 };
+                                          frames: null, parts: 0, partsWanted: 0, overlays: 0, overlaid: 0,
+                                          captions: 0, means: () => overlay.drawnMeans() };
   const self = { send: null };
 
   const flow = new Flow({
@@ -142,7 +144,6 @@ function mount(shadow) {
     if (!held) return;
     held = false;
     padMode = null;
-    if (channel) channel.postMessage({ type: "released" });  // the chart draws the page's newest figure
     propose(true);  // the exact final value
   }
   for (const type of ["pointerup", "pointercancel"]) window.addEventListener(type, release);
@@ -159,7 +160,7 @@ function mount(shadow) {
     marks.setAttribute("viewBox", `0 0 ${width} ${height}`);
     marks.textContent = "";
     const add = (tag, attributes) => {
-      const node = document.createElementNS(SVG, tag);
+      const node = document.createElementNS(SVG_NS, tag);
       for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
       marks.append(node);
       return node;
@@ -250,10 +251,18 @@ function mount(shadow) {
     propose(true);
   });
 
-  function showImage(src, label) {
+  function showGaussians(attention, ahead) {  // over the picture shown, in the same paint as the picture
+    if (!overlay.show(attention, overlaySpec, Boolean(padSpec && !padSpec.hasImage))) return;
+    stats.overlays += 1;
+    stats.overlaid += ahead && attention ? 1 : 0;  // moved by a picture made ahead, between the page's answers
+  }
+
+  function showImage(src, label, attention, ahead = false) {  // the picture, and the Gaussians drawn over it
     image.alt = label || "";
-    if (!src) { image.hidden = true; imageWanted = null; return; }
-    if (src === imageWanted) return;
+    [attentionWanted, aheadWanted] = [attention || null, ahead];
+    if (!src) { image.hidden = true; imageWanted = null; showGaussians(null, false); return; }
+    // the same picture: its Gaussians may differ (another channel choice)
+    if (src === imageWanted) { if (image.src === src) showGaussians(attentionWanted, aheadWanted); return; }
     imageWanted = src;
     const probe = new Image();  // decode first, then swap: the old picture stays until the new one is ready
     probe.src = src;
@@ -261,6 +270,7 @@ function mount(shadow) {
       if (imageWanted !== src) return;  // a newer one came meanwhile
       image.src = src;
       image.hidden = false;
+      showGaussians(attentionWanted, aheadWanted);
       requestAnimationFrame(drawMarks);
     };
     probe.decode().then(swap, swap);
@@ -282,11 +292,7 @@ function mount(shadow) {
     const frame = held ? frameFor(local) : null;
     if (!frame) return;
     stats.scrubbed += 1;
-    showImage(frame.src, image.alt);
-    if (frame.attention && channel) {
-      channel.postMessage({ type: "gaussians", attention: frame.attention });
-      stats.attention += 1;
-    }
+    showImage(frame.src, image.alt, frame.attention, true);
     if (frame.caption !== null && frame.caption !== captionShown) {
       showCaption(frame.caption);
       stats.captions += 1;
@@ -325,9 +331,10 @@ function mount(shadow) {
     pad.hidden = !padSpec;
     image = padSpec && !padSpec.hasImage ? picture : padImage;  // the other one stays hidden
     // as wide as the pad: a smaller picture made ahead is stretched to it, so nothing moves while scrubbing
-    if (padSpec) picture.style.width = padSpec.width + "px";
+    if (padSpec) $("below").style.width = padSpec.width + "px";
     (image === picture ? padImage : picture).hidden = true;
-    if (!padSpec) showCaption(null);
+    image.after($("gaussians"));  // the Gaussians lie over the picture (under the pad's point)
+    if (!padSpec) { showCaption(null); showGaussians(null, false); }  // no picture: no line, no Gaussians
     if (padSpec) {
       pad.setAttribute("aria-label", padSpec.label);
       pad.style.width = padSpec.width + "px";
@@ -336,11 +343,9 @@ function mount(shadow) {
     const legend = $("legend");
     legend.hidden = !args.legend;
     legend.textContent = "";
-    for (const kind of ["dead", "blend"]) {  // what the marked parts of the sliders mean
-      if (!args.legend || !args.legend[kind]) continue;
-      const words = element("span", "", args.legend[kind]);
-      words.style.marginRight = "14px";
-      legend.append(element("span", "swatch " + kind), words);
+    for (const kind of ["dead", "blend"]) {  // what the marked parts of the sliders mean (the condition's words)
+      if (args.legend && args.legend[kind]) legend.append(element("span", "swatch " + kind),
+                                                          element("span", "words", args.legend[kind]));
     }
     $("hint").hidden = !args.hint;
     $("hint").textContent = args.hint || "";
@@ -351,10 +356,7 @@ function mount(shadow) {
   function render(args) {  // the page's arguments (RenderArgs, app/protocol.py)
     stats.renders += 1;
     if (flow.answer(args.ack) !== null) stats.answered += 1;  // the script has answered the value in flight
-    if (args.channel && (!channel || channel.name !== args.channel)) {
-      if (channel) channel.close();
-      channel = new BroadcastChannel(args.channel);
-    }
+    overlaySpec = args.overlay || null;
     const spec = JSON.stringify([args.controls, args.columns, args.pad, args.legend, args.hint]);
     if (spec !== specText) { specText = spec; build(args); }
     const title = $("title");
@@ -379,7 +381,8 @@ function mount(shadow) {
       const nearer = held && !exact ? frameFor(local) : null;
       const stale = !held && flow.inFlight !== null && image.src && !image.hidden;
       if (!stale) {
-        showImage(nearer ? nearer.src : args.image, args.image_label);
+        showImage(nearer ? nearer.src : args.image, args.image_label, nearer ? nearer.attention : args.attention,
+                  Boolean(nearer));
         showCaption(nearer && nearer.caption !== null ? nearer.caption : args.caption);
       }
     }
@@ -391,7 +394,6 @@ function mount(shadow) {
     for (const type of ["pointerup", "pointercancel"]) window.removeEventListener(type, release);
     resized.disconnect();
     clearTimeout(framesTimer);
-    if (channel) channel.close();
   }
 
   return Object.assign(self, { render, unmount });

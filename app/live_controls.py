@@ -37,7 +37,10 @@ The messages are app/protocol.py's.
   expect). Controls' accessible names are their labels (aria-label on each `<input type="range">`);
   the pad's is `pad_label`.
 - Controls with `dead` / `blend` ranges (the quadrant's location sliders) draw them on the track, with a
-  legend line.
+  legend line in the condition's own words (`legend=condition.range_words`).
+- `attention`: INSIDE's Gaussians of the picture (app/frame.gaussians), drawn over it (app/live_overlay.js)
+  on the grid and in the colours of `overlay` (app/frame.overlay_spec); every picture made ahead brings its
+  own, so while a control is dragged this component alone paints the mask and the Gaussians.
 
 Order: the component's answer (the new `ack` in its arguments) reaches the browser with its own element,
 and the next value leaves then. Drawing the component after the elements its value drives (the mask),
@@ -64,21 +67,21 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app.page_state import session, use
+from app.page_state import use
 from app.protocol import RenderArgs, parse_frames_request
 
 HERE = Path(__file__)
-CORE = HERE.with_name("live_controls_core.js")  # the pure functions (`LiveCore`), shared with app/live_chart.html
+CORE = HERE.with_name("live_controls_core.js")  # the pure functions (`LiveCore`), tested with node --test
+SCRIPTS = (CORE, HERE.with_name("live_overlay.js"), HERE.with_suffix(".js"))  # one ES module, in this order
 STATE_PREFIX = "_live_controls."  # st.session_state[STATE_PREFIX + key]: {"ack", "seq", "final"} of the last value
-DEFAULT_LEGEND = {"dead": "z does not change here", "blend": "z blends neighbouring quadrants"}
 PAD_HINT = "Drag the point {on}{ring}; focused, the arrow keys move it{keys}."
 
 Stacks = Mapping[str, Sequence[tuple[int, float]]]
 
-# registered once per process; the module is the core followed by the component's own code (one ES module)
+# registered once per process; the module is the core, the overlay, then the component's own code
 _component = st.components.v2.component(
     "inside_live_controls", html=HERE.with_suffix(".html").read_text(), css=HERE.with_suffix(".css").read_text(),
-    js=CORE.read_text() + "\n" + HERE.with_suffix(".js").read_text())
+    js="\n".join(path.read_text() for path in SCRIPTS))
 
 
 def png_data_uri(picture: Any) -> str:
@@ -227,7 +230,8 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                   pad_aspect: float = 0.6, columns: int | None = None, down_increases: Sequence[str] = ("loc_y",),
                   legend: Mapping[str, str] | None = None, frames_key: str | None = None, frames_parts: int = 1,
                   frames: Mapping[str, Any] | None = None, image_on_pad: bool = True,
-                  image_caption: str | None = None, image_title: str | None = None) -> dict[str, float | int]:
+                  image_caption: str | None = None, image_title: str | None = None, attention: list | None = None,
+                  overlay: Mapping[str, Any] | None = None) -> dict[str, float | int]:
     """Draw `controls` (their "slider" and "stack" kinds) as sliders that stream while dragged, and a pad
     (see the module's docstring); return their values, by key, as `live_values`.
 
@@ -240,7 +244,8 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
     column's); `pad_aspect`: height / width of a pad without an image.
     `columns`: sliders per row (default: all in one row, at most 3). `down_increases`: controls whose
     ArrowDown increases the value (the picture's y grows downwards; the pad's y control too).
-    `legend`: words for the marked ranges {"dead": ..., "blend": ...} (default: the quadrant's).
+    `legend`: words for the marked ranges {"dead": ..., "blend": ...}: the condition's `range_words`.
+    `attention` / `overlay`: the picture's Gaussians and how to draw them (see the module's docstring).
     `frames_key`: names the pictures over the pad's (x, y) for the page's current state (None: no
     scrubbing), in `frames_parts` parts; the component asks for one part at a time when idle
     (`frames_wanted`), and `frames` is that part, sent once (app/scrub.py): {"key", "part", "parts", "x",
@@ -255,7 +260,8 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
     values = live_values(live, stacks)
     down = set(down_increases) | ({pad[1]} if pad else set())
     specs = [_spec(control, stacks.get(control.key), control.key in down) for control in live]
-    marked = any(control.dead or control.blend for control in live)
+    marked = {kind for control in live for kind in ("dead", "blend") if getattr(control, kind)}
+    words = {kind: text for kind, text in (legend or {}).items() if kind in marked}
     pad_args, hint = None, ""
     if pad:
         on_image = bool(image) and image_on_pad
@@ -267,8 +273,9 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
     data: RenderArgs = {"controls": specs, "values": values, "ack": live_state(key).get("ack"), "pad": pad_args,
             "image": image if pad else None, "image_label": image_label, "caption": image_caption if pad else None,
             "title": image_title if pad else None, "columns": columns or min(len(specs), 3) or 1,
-            "legend": dict(legend or DEFAULT_LEGEND) if marked else None, "hint": hint,
+            "attention": attention if pad and image else None, "overlay": dict(overlay) if overlay and pad else None,
+            "legend": words or None, "hint": hint,
             "frames_key": frames_key if pad else None, "frames_parts": int(frames_parts) if pad else 0,
-            "frames": dict(frames) if frames and pad else None, "channel": session().channel}
+            "frames": dict(frames) if frames and pad else None}
     _component(key=key, data=data, on_value_change=partial(_on_change, key, tuple(live), stacks))
     return values

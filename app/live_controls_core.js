@@ -1,8 +1,7 @@
-// The pure part of the streaming controls (app/live_controls.js) and of the attention chart's scrubbing
-// (app/live_chart.html): values <-> positions on a control, the nearest picture made ahead, the pictures'
-// parts, ellipses, and the flow control of the values sent. No DOM here: the same file runs in the browser
-// (`LiveCore`: the head of the controls' module, a classic script in the chart's page) and under Node's
-// test runner (`node --test tests/js/`).
+// The pure part of the streaming controls (app/live_controls.js, app/live_overlay.js): values <-> positions
+// on a control, the nearest picture made ahead, the pictures' parts, the Gaussians drawn over the picture,
+// and the flow control of the values sent. No DOM here: the same file runs in the browser (`LiveCore`: the
+// head of the controls' module) and under Node's test runner (`node --test tests/js/`).
 //
 // The messages are app/protocol.py's; these typedefs mirror its shapes.
 /**
@@ -10,18 +9,27 @@
  *            positions?: Array<[number, number]>}} ControlSpec  a control; a stack's [slice index, position]s
  * @typedef {{token: string, seq: number, values: Object<string, number>, final: boolean,
  *            frames: (string|null)}} ValueMessage  browser -> page: a value, or a request for pictures
- * @typedef {{at: Object<string, number>, values: number[], images: string[], attention: Array,
+ * @typedef {[number[], number[], number[], number[], number[], (Array<(number|null)>|null)]} Gaussians  a frame's
+ *            drawn channels (app/frame.gaussians): means x, y, 1-sigma radii x, y, gamma, and where z points
+ *            [column, row, ring rx, ring ry] (rings null) or null; in pixels of the model's grid (centre k at k)
+ * @typedef {{grid: [number, number], ring: string, positive: string, negative: string, marker: string,
+ *            key: string}} OverlaySpec  page -> browser: the grid (h, w) the Gaussians are in, their colours
+ *            (app/frame.overlay_spec) and the line that says what they are
+ * @typedef {{rings: string, means: Array<{x: number, y: number, positive: boolean}>,
+ *            query: ({x: number, y: number}|null), ring: (string|null)}} OverlayShapes  what the overlay draws
+ * @typedef {{at: Object<string, number>, values: number[], images: string[], attention: Array<(Gaussians|null)>,
  *            captions: Array<(string|null)>}} Strip  every step of one slider, the other control held
  * @typedef {{key: string, part: number, parts: number, x: string, y: string, base: Object<string, number>,
  *            points: Array<Array>, strips?: Object<string, Strip>}} FramesPart  page -> browser: one part
  * @typedef {{key: string, parts: number, x: string, y: string, base: Object<string, number>, points: Array<Array>,
  *            strips: Object<string, Strip>, got: number[]}} Frames  the parts kept so far
- * @typedef {{src: string, attention: (Array|null), caption: (string|null)}} Frame  what a picture shows
+ * @typedef {{src: string, attention: (Gaussians|null), caption: (string|null)}} Frame  what a picture shows
  * @typedef {{controls: ControlSpec[], values: Object<string, number>, ack: (string|null), pad: (Object|null),
  *            image: (string|null), image_label: string, caption: (string|null), title: (string|null),
- *            columns: number, legend: (Object<string, string>|null), hint: string, frames_key: (string|null),
- *            frames_parts: number, frames: (FramesPart|null), channel: string}} RenderArgs  page -> browser:
- *            the component's `data` on every run
+ *            attention: (Gaussians|null), overlay: (OverlaySpec|null), columns: number,
+ *            legend: (Object<string, string>|null), hint: string, frames_key: (string|null),
+ *            frames_parts: number, frames: (FramesPart|null)}} RenderArgs  page -> browser: the component's
+ *            `data` on every run
  */
 const LiveCore = (function () {
   "use strict";
@@ -143,6 +151,32 @@ const LiveCore = (function () {
     return [xs, ys];
   }
 
+  /** SVG path data of a polyline with NaN gaps (each run of numbers a subpath), 2 decimals. */
+  function pathData(xs, ys) {
+    let d = "", pen = false;
+    for (let k = 0; k < xs.length; k += 1) {
+      if (Number.isNaN(xs[k]) || Number.isNaN(ys[k])) { pen = false; continue; }
+      d += (pen ? "L" : "M") + xs[k].toFixed(2) + " " + ys[k].toFixed(2);
+      pen = true;
+    }
+    return d;
+  }
+
+  /**
+   * What the overlay draws over the picture for a frame's Gaussians, in the grid's pixels: the 1-sigma
+   * rings as one path, each mean with the sign of its gamma, and where z points (its ring, if it has one).
+   * @param {Gaussians|null} attention @returns {OverlayShapes|null}
+   */
+  function overlayShapes(attention) {
+    if (!attention) return null;
+    const [cx, cy, rx, ry, gamma, marker] = attention;
+    const ring = marker && marker[2] !== null && marker[3] !== null
+      ? pathData(...ellipses([marker[0]], [marker[1]], [marker[2]], [marker[3]], 64)) : null;
+    return { rings: pathData(...ellipses(cx, cy, rx, ry, 25)),
+             means: cx.map((x, k) => ({ x: x, y: cy[k], positive: gamma[k] >= 0 })),
+             query: marker ? { x: marker[0], y: marker[1] } : null, ring: ring };
+  }
+
   // ---------------------------------------------------------------------------- flow control
   /**
    * The values sent to the page: at most one in flight; a move while one is in flight replaces the pending
@@ -219,6 +253,6 @@ const LiveCore = (function () {
   }
 
   return { SCRUB_GAP_MS, ACK_TIMEOUT_MS, FRAMES_TIMEOUT_MS, snap, fraction, fromFraction, valueText, nudge,
-           nearestFrame, keepPart, nextPart, ellipses, Flow };
+           nearestFrame, keepPart, nextPart, ellipses, pathData, overlayShapes, Flow };
 })();
 if (typeof module === "object" && module.exports) module.exports = LiveCore;  // Node's test runner

@@ -28,7 +28,7 @@ import streamlit as st  # noqa: E402
 from app import loading, page_state  # noqa: E402
 from app.controls import draw_live_controls, read_controls  # noqa: E402
 from app.export import MIME, ExportView, export_bytes  # noqa: E402
-from app.frame import FrameOptions  # noqa: E402
+from app.frame import FrameOptions, overlay_spec  # noqa: E402
 from app.place import place_of, view_at  # noqa: E402
 from app.scrub import scrub_frames  # noqa: E402
 from app.sources import SourceError, UploadSource  # noqa: E402
@@ -274,16 +274,18 @@ def explorer_area(entry, source, index: int) -> None:
                         mask=view.ground_truth, values=dict(controls.z_values), condition=entry.card.get("condition"),
                         show_ground_truth=show_truth)
     if mode == "Explore":
-        panel = conditioning_panel(explorer, prediction, condition, marker=marker, dragging=controls.dragging)
+        on_image = controls.pad_keys is not None  # the component draws the mask: the pad, or under the pad
+        panel = conditioning_panel(explorer, prediction, condition, marker=marker, dragging=controls.dragging,
+                                   overlaid=on_image)
         options = FrameOptions(show_truth, panel.frame_channels, panel.layer)
         mask = mask_panel(explorer, prediction, condition, controls.z_values, view.ground_truth, show_truth,
                           image=view.image, options=options)
         scrub = scrub_frames(explorer, controls, options, image=view.image, place=place)
-        on_image = controls.pad_keys is not None  # the component draws the mask: the pad, or under the pad
         slot, right = explore_columns(mask, on_image)
         draw_live_controls(controls, slot, image=mask.data_uri if on_image else None, frames=scrub,
                            image_caption=mask.frame.line if on_image else None,
-                           image_title=mask.caption if on_image else None)
+                           image_title=mask.caption if on_image else None, attention=mask.frame.gaussians,
+                           overlay=overlay_spec(explorer.image_size))
         explore_rest(panel, right)
         (export.channels, export.channel), export.channels_note = panel.export_channels, panel.note
         export.layer = panel.layer

@@ -67,7 +67,7 @@ class Session:
     secondary: dict[str, Any] = field(default_factory=dict)  # figures kept while a control is dragged
     caches: dict[str, OrderedDict] = field(default_factory=dict)  # name -> the newest KEPT entries
     watched: bool = False  # registered to be released at disconnect (again after a reconnect)
-    # the BroadcastChannel on which this session's components talk in the browser (app/protocol.py)
+    # the BroadcastChannel on which this session's charts talk in the browser (app/live_chart.html)
     channel: str = field(default_factory=lambda: "inside-explorer-" + secrets.token_hex(8))
 
     def remember(self, cache: str, key: Any, make: Callable[[], Any], fresh: Callable[[Any], bool] | None = None,

@@ -14,9 +14,11 @@ Browser -> page (the component's "value" trigger, `setTriggerValue("value", mess
 
 Page -> browser (the component's `data` on every run, `RenderArgs`; Streamlit calls the module with it):
 the controls' specs and the page's values, `ack` (the token of the last value the script answered: it frees
-the next one), the pad, the picture and its lines, and the scrubbing offer: `frames_key` / `frames_parts`
-name the pictures made ahead for the page's current state, and `frames` is the one part asked for, sent in
-that run only (`FramesPart`).
+the next one), the pad, the picture, its lines and its Gaussians (`attention`, drawn over it on the grid
+and in the colours of `overlay`), and the scrubbing offer: `frames_key` / `frames_parts` name the pictures
+made ahead for the page's current state, and `frames` is the one part asked for, sent in that run only
+(`FramesPart`). Every picture made ahead carries its own Gaussians and Dice line, so while a control is
+dragged the component paints them with the picture, asking nothing of anyone.
 
 Flow control (app/live_controls_core.js `Flow`): at most one value in flight; a move while one is in flight
 replaces the pending one (the newest wins, stale ones are dropped, nothing queues); the release's exact
@@ -41,13 +43,30 @@ class ValueMessage(TypedDict):
     frames: str | None
 
 
+# a picture's drawn INSIDE channels (app/frame.gaussians), in pixels of the model's grid (pixel k's centre at
+# k): [means x, means y, 1-sigma radii x, radii y, gamma, where z points: [column, row, ring rx, ring ry]
+# (rings None without a radius) or None]
+Gaussians = list
+
+
+class OverlaySpec(TypedDict):
+    """How the component draws Gaussians over its picture (app/frame.overlay_spec)."""
+
+    grid: list[int]  # (height, width) of the model's grid the Gaussians are in
+    ring: str  # colours: the 1-sigma rings, the means with gamma >= 0 and < 0, where z points
+    positive: str
+    negative: str
+    marker: str
+    key: str  # the line under the picture that says what they are
+
+
 class Strip(TypedDict):
     """Every step of one slider with the pad's other control held: the page's own pictures."""
 
     at: dict[str, float | int]
     values: list[float]
     images: list[str]  # JPEG data URIs
-    attention: list[list | None]  # each picture's Gaussians (app/frame.gaussians) or None
+    attention: list[Gaussians | None]  # each picture's Gaussians or None
     captions: list[str | None]  # each picture's Dice line
 
 
@@ -73,13 +92,14 @@ class RenderArgs(TypedDict, total=False):
     image_label: str
     caption: str | None
     title: str | None
+    attention: Gaussians | None  # the picture's Gaussians, drawn over it
+    overlay: OverlaySpec | None
     columns: int
     legend: dict[str, str] | None
     hint: str
     frames_key: str | None
     frames_parts: int
     frames: FramesPart | None
-    channel: str  # the session's BroadcastChannel, where the attention chart hears the Gaussians
 
 
 @dataclass(frozen=True)

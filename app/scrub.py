@@ -18,7 +18,7 @@ lattice's are the same recipe at a smaller size.
 
 With INSIDE's attention drawn for a fixed set of channels (`options.channels`: the page's conditioning
 panel's), each picture carries what that figure draws for its z, in pixels (the means, the 1-sigma radii, gamma,
-and where z points): the browser moves the Gaussians with the mask (app/live_chart.html draws them).
+and where z points): the browser draws them over the picture (app/live_overlay.js), so they move with the mask.
 
 Each point's view comes from the page's `place` (app/place.py, `view_at`): where the image follows the
 controls (ACDC: the cine frame for the phase, the chosen slice), each distinct image is encoded once per part

@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from app import loading, page_state, plots
-from app.frame import DISPLAY_PIXELS, NO_GROUND_TRUTH, Frame, FrameOptions, make_frame
+from app.frame import DISPLAY_PIXELS, MAX_CHANNELS, NO_GROUND_TRUTH, Frame, FrameOptions, make_frame
 from app.live_chart import live_chart
 from inside_core import attention, palette
 from inside_core.conditions import condition_of
@@ -26,6 +26,7 @@ from inside_core.geometry import normalised_to_pixel
 
 VIEWS = ("Explore", "Compare", "Sweep")
 STRIP_PIXELS = 240  # each image of the sweep strip
+SWEEP_FRAME, SWEEP_COLOUR = 6, palette.rgb(palette.OKABE_ITO["orange"])  # the step nearest the slider: framed
 WHY_NO_ATTENTION = {
     "film": "FiLM scales and shifts whole feature maps (γ, β per channel): the same at every pixel, "
             "so it has no spatial attention to draw. It can say *what* to keep, never *where*.",
@@ -183,10 +184,12 @@ def secondary_figure(name: str, make, dragging: bool):
 
 
 def conditioning_panel(explorer, prediction, condition, marker=None, compact: bool = False,
-                       dragging: bool = False) -> ConditioningPanel:
+                       dragging: bool = False, overlaid: bool = False) -> ConditioningPanel:
     """The panel's figures for the chosen layer and channel (their pickers are drawn with the panel; their
     values come from the page state). `compact`: layer 0, the default channels, no detail figures
-    (Compare). `dragging`: a control is held (the channels drawn and the detail figures wait for release)."""
+    (Compare). `dragging`: a control is held (the channels drawn and the detail figures wait for release).
+    `overlaid`: the streaming controls draw the frame's Gaussians over their picture (app/live_overlay.js),
+    so while a control is held the attention chart waits for the release too, where the frame carries them."""
     if not prediction.conditioning:
         return ConditioningPanel("none")
     layers = [conditioning_kind(params) for params in prediction.conditioning]
@@ -201,8 +204,10 @@ def conditioning_panel(explorer, prediction, condition, marker=None, compact: bo
         # "strongest" re-ranks the channels at every z: pictures made ahead would draw others than the page
         panel.layer, panel.channels_drawn, panel.scrubbable = layer, chosen, choice != "strongest"
         picture, picture_size = loading.background(explorer)
-        panel.figures["attention"] = plots.attention_figure(picture, table, chosen, size=explorer.image_size,
-                                                            marker=marker, background_size=picture_size)
+        frame_channels = panel.frame_channels
+        held = dragging and overlaid and frame_channels is not None and len(frame_channels) <= MAX_CHANNELS
+        panel.figures["attention"] = secondary_figure("attention", lambda: plots.attention_figure(
+            picture, table, chosen, size=explorer.image_size, marker=marker, background_size=picture_size), held)
         if not compact:  # 1-D profiles, mean attention map and gamma / beta bars: one figure, one row
             panel.figures["details"] = secondary_figure(
                 "details", lambda: plots.details_figure(table, chosen if isinstance(chosen, int) else None), dragging)
@@ -231,7 +236,7 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
                          help="64 or 128 ellipses at once merge into a blob: by default the few whose Gaussians "
                               "move most as the controls sweep their ranges; or the strongest at this z "
                               "(|1+γ| × attention mass), all, or one channel")
-        chart(panel.figures["attention"], f"{key}_attention", scrub=key == "main")
+        chart(panel.figures["attention"], f"{key}_attention")
         st.caption(panel.note)
     elif panel.kind == "guideme":
         chart(panel.figures["spatial"], f"{key}_spatial")
@@ -246,10 +251,9 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
 # --------------------------------------------------------------------------------------------- views
 
 
-def chart(figure: dict, key: str, defer: bool = False, scrub: bool = False) -> None:
+def chart(figure: dict, key: str, defer: bool = False) -> None:
     """A plotly figure of this session's page (app/live_chart.py), on the session's channel."""
-    live_chart(figure, key=key, config=plots.PLOTLY_CONFIG, defer=defer, channel=page_state.session().channel,
-               scrub=scrub)
+    live_chart(figure, key=key, config=plots.PLOTLY_CONFIG, defer=defer, channel=page_state.session().channel)
 
 
 def explore_columns(mask: MaskPanel, on_image: bool):
@@ -362,11 +366,18 @@ def sweep_view(explorer, entry, source, index: int, controls) -> None:
     zs = [condition.encode(**{**controls.z_values, variable: float(v)}) for v in grid]
     predictions = explorer.sweep(zs)
     rgb_base = plots.to_rgb_uint8(explorer.image)
+    # the swept control's own value picks a step (the strip spans its range, so it changes no mask): framed, so
+    # that dragging that control walks the strip instead of doing nothing
+    nearest = int(np.argmin(np.abs(grid - float(controls.z_values[variable]))))
     frames, captions, means = [], [], []
-    for value, prediction in zip(grid, predictions, strict=True):
+    for step, (value, prediction) in enumerate(zip(grid, predictions, strict=True)):
         frame = enlarged(plots.overlay(rgb_base, prediction.labels), pixels=STRIP_PIXELS)
         params = prediction.conditioning[0] if prediction.conditioning else None
-        caption = f"{variable} = {value:+.2f}"
+        caption = f"{variable} = {value:+.2f}" + (" · nearest the slider" if step == nearest else "")
+        if step == nearest:
+            edge, w = np.ones(frame.shape[:2], dtype=bool), SWEEP_FRAME
+            edge[w:-w, w:-w] = False
+            frame = np.where(edge[..., None], np.asarray(SWEEP_COLOUR, dtype=np.uint8), frame)
         if params is not None and conditioning_kind(params) == "inside":
             table = channel_table(params)
             h, w = frame.shape[:2]
@@ -382,7 +393,7 @@ def sweep_view(explorer, entry, source, index: int, controls) -> None:
         captions.append(caption)
     dots = ("Yellow dots: each channel's Gaussian mean (INSIDE)." if means else
             "This model has no Gaussians: only its masks change.")
-    st.caption(f"The image stays fixed; only z changes. {dots}")
+    st.caption(f"The image stays fixed; only z changes. {dots} Framed: the step nearest the slider.")
     st.image(frames, caption=captions, width=170)
     if means:
         chart(plots.means_figure(grid, np.array(means), variable), "sweep_means")

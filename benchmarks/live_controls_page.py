@@ -94,12 +94,12 @@ def area(mode: str, mask_on_page: bool) -> None:
     with slot:
         if mode == "acdc":
             live_controls(condition.controls, key="conditioning", stacks=stacks, pad=("phase", "slice"),
-                          pad_label="Phase and slice", pad_width=320)
+                          pad_label="Phase and slice", pad_width=320, legend=condition.range_words)
         else:
             x, y, radius = condition.image_point()
             live_controls(condition.controls, key="conditioning", image=png_data_uri(picture) if on_pad else None,
                           image_label="predicted mask", pad=(x, y) if on_pad else None, radius=radius,
-                          pad_width=SIZE * 2)
+                          pad_width=SIZE * 2, legend=condition.range_words)
     shown = ", ".join(f"{key} {value}" for key, value in values.items())
     st.caption(f"{condition.title}: {shown} · decode {decode_ms:.0f} ms")
     page_state.sync_url()

@@ -365,6 +365,16 @@ def test_sweep_view_draws_a_strip(test_models, dataset, variable):
     strip = [image for image in at.image if len(image.proto.imgs) == 5]
     assert strip, "a strip of 5 masks"
     assert "sweep_means" in charts(at)
+    # the swept control changes no mask of the strip (it spans its range): its value frames the nearest step,
+    # so a drag on it walks the strip (it painted nothing before, issue 21)
+    before = [image.proto.imgs for image in at.image if len(image.proto.imgs) == 5][0]
+    marked = [k for k, img in enumerate(before) if "nearest the slider" in img.caption]
+    assert marked == [0 if variable == "phase" else 1]  # phase 0 (ED); loc_x -0.5 of -0.75 ... 0.75
+    high = next(c for c in live_args(at)["controls"] if c["key"] == variable)["high"]
+    at = healthy(move(at, variable, high))
+    after = [image.proto.imgs for image in at.image if len(image.proto.imgs) == 5][0]
+    assert [k for k, img in enumerate(after) if "nearest the slider" in img.caption] == [4]
+    assert after[4].url != before[4].url and after[marked[0]].url != before[marked[0]].url  # the frame moved
 
 
 def test_url_query_string_round_trip(test_models):

@@ -2,10 +2,11 @@
 driven headless by Playwright, the mouse held on a control and moved (down, moves, up).
 
 While the button is held the picture named "predicted mask" must change several times (Streamlit's own
-slider paints nothing until release); after release the URL holds the final value and the attention
-chart has followed. Then the point dragged on the image moves both location controls, the keyboard
-still works, and on ACDC the phase x slice pad streams too. Screenshots are saved and checked to be
-real pictures. Skipped (with the reason) only where Chromium is not installed.
+slider paints nothing until release), and INSIDE's Gaussians drawn over it by the same component move with
+it; after release the URL holds the final value and the attention chart has followed. Then the point
+dragged on the image moves both location controls, the keyboard still works, and on ACDC the phase x slice
+pad streams too. Screenshots are saved and checked to be real pictures. Skipped (with the reason) only
+where Chromium is not installed.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ ATTENTION_MEANS = """() => {
   }
   return null;
 }"""
+
+
+# the Gaussians' means the streaming controls draw over their picture (app/live_overlay.js), grid pixels
+OVERLAY_MEANS = "() => JSON.stringify(window.__liveControls.means())"
 
 
 def query(page) -> dict[str, str]:
@@ -68,15 +73,19 @@ def test_dragging_location_x_streams_masks_and_attention(chromium_and_url, tmp_p
     assert "INSIDE Explorer" in page.locator("h1").first.inner_text()
     page.wait_for_function(f"() => ({ATTENTION_MEANS})() !== null", timeout=30000)
     means_before = page.evaluate(ATTENTION_MEANS)
+    frame, _ = find_control(page, X)
+    frame.wait_for_function("() => window.__liveControls.means().length > 0", timeout=30000)
+    overlay_before = frame.evaluate(OVERLAY_MEANS)
 
     drag = measure_drag(page, X, steps=STEPS, pause_ms=180)
     assert drag["updates_while_held"] >= 3, drag  # the mask followed the pointer, not only the release
+    assert frame.evaluate(OVERLAY_MEANS) != overlay_before  # the Gaussians over it too
     final = float(drag["final"])
     assert final > 0  # the thumb went right
     state = settled_url(page, "loc_x", "-0.5")
     assert float(state["loc_x"]) == pytest.approx(final, abs=1e-6)  # the exact final value was applied
     page.wait_for_timeout(500)
-    assert page.evaluate(ATTENTION_MEANS) != means_before  # the Gaussians followed
+    assert page.evaluate(ATTENTION_MEANS) != means_before  # the attention chart followed, on release
     no_exception(page)
     screenshot = tmp_path / "dashboard-drag.png"
     page.screenshot(path=str(screenshot), full_page=True)
@@ -101,9 +110,8 @@ def test_dragging_the_point_on_the_image_moves_both_controls(chromium_and_url):
     drag = measure_drag(page, PAD, steps=steps, pause_ms=180)
     assert drag["updates_while_held"] >= 3, drag
     assert frame.evaluate("() => window.__liveControls.scrubbed") > 0  # pictures from the grid, not only answers
-    moved = [f.evaluate("() => window.__liveChart.scrubbed") for f in page.frames
-             if f.evaluate("() => Boolean(window.__liveChart && window.__liveChart.names.includes('μ'))")]
-    assert moved and moved[0] > 0  # the Gaussians were moved with the pictures, between the page's answers
+    # the Gaussians were moved with the pictures made ahead, between the page's answers, by the same component
+    assert frame.evaluate("() => window.__liveControls.overlaid") > 0
     assert frame.evaluate("() => window.__liveControls.captions") > 0  # and the Dice line under the picture
     line = frame.locator(".live #caption").text_content()  # in the component's shadow root
     assert line.startswith("Dice against the ground truth: ") and float(line.split(": ")[1][:5]) >= 0
@@ -132,4 +140,23 @@ def test_acdc_phase_and_slice_pad_streams(chromium_and_url, tmp_path):
     screenshot = tmp_path / "dashboard-acdc.png"
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 20_000
+    page.close()
+
+
+# every picture of the Sweep view's strip, joined (null until all are loaded): a change of any one counts
+SWEEP_STRIP = """() => { const images = Array.from(document.querySelectorAll('[data-testid="stImage"] img'));
+  if (!images.length || images.some(i => !i.complete || i.naturalWidth === 0)) return null;
+  return images.map(i => i.src.slice(-40)).join('|'); }"""
+
+
+def test_a_drag_of_the_swept_control_walks_the_sweep_strip(chromium_and_url):
+    """The Sweep view over x: dragging "Location x" painted nothing (the strip spans x's range, issue 21); the
+    step nearest the slider is framed, so the drag moves the frame along the strip while held."""
+    chromium, url = chromium_and_url
+    page = open_page(chromium, f"{url}/?view=Sweep&sweep_var=loc_x&loc_x=-0.5&loc_y=-0.5", X, read_image=SWEEP_STRIP)
+    drag = measure_drag(page, X, read_image=SWEEP_STRIP, steps=[(0.2 + 0.06 * k, 0.5) for k in range(10)],
+                        pause_ms=250)
+    assert drag["updates_while_held"] >= 2, drag
+    assert "nearest the slider" in page.locator('[data-testid="stImage"]').last.inner_text()
+    no_exception(page)
     page.close()

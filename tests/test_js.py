@@ -44,3 +44,12 @@ def test_no_code_touches_window_parent_but_the_librarys_protocol():
     assert touching == {"streamlit_v1.js": ["postMessage"]}, touching
     chart = (REPO / "app" / "live_chart.html").read_text()
     assert '<script src="streamlit_v1.js"></script>' in chart and "postMessage(Object" not in chart
+
+
+def test_the_controls_talk_to_no_other_component():
+    """The streaming controls paint a drag alone (the picture, its Gaussians, its Dice line): no channel or
+    message to another component (the attention chart is redrawn on release by the page)."""
+    for name in ("live_controls.js", "live_controls_core.js", "live_overlay.js"):
+        text = (REPO / "app" / name).read_text()
+        assert "BroadcastChannel" not in text and "postMessage" not in text, name
+    assert "live_controls_core.js" not in (REPO / "app" / "live_chart.html").read_text()

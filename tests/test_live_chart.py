@@ -43,8 +43,8 @@ def test_asset_folder_holds_the_page_and_plotly(tmp_path, monkeypatch):
     assert folder.parent == tmp_path / "components"
     assert (folder / "index.html").read_bytes() == live_chart.PAGE.read_bytes()
     assert (folder / "plotly.min.js").stat().st_size == live_chart.PLOTLY_BUNDLE.stat().st_size
-    assert (folder / live_chart.CORE.name).read_bytes() == live_chart.CORE.read_bytes()  # the shared ellipses
     assert (folder / live_chart.PROTOCOL.name).read_bytes() == live_chart.PROTOCOL.read_bytes()  # v1's messages
+    assert sorted(p.name for p in folder.iterdir()) == ["index.html", "plotly.min.js", "streamlit_v1.js"]
     assert live_chart.asset_folder() == folder  # reused, not rewritten
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no temporary folder left behind
 

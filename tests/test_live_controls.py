@@ -102,7 +102,7 @@ def _page_script():
         image = png_data_uri([[[0, 0, 0]] * 4] * 4)
         x, y, radius = get_condition(kind).image_point()
         values = live_controls(get_condition(kind).controls, key="conditioning", image=image, pad=(x, y),
-                               radius=radius)
+                               radius=radius, legend=get_condition(kind).range_words)
     st.write(f"values {values}")
     if st.button("Reset"):
         st.session_state["loc_x"] = 0.3
@@ -163,12 +163,45 @@ def test_the_browser_gets_the_controls_the_pad_and_the_page_values():
     quadrant = component_args(run({"demo": "quadrant"}))
     x = quadrant["controls"][0]
     assert x["dead"] == [[-1.0, -0.5], [0.5, 1.0]] and x["blend"] == [-0.5, 0.5]
-    assert quadrant["legend"]["dead"] and quadrant["pad"]["r"] is None
+    assert quadrant["legend"] == get_condition("quadrant").range_words and quadrant["pad"]["r"] is None
 
     acdc = component_args(run({"demo": "acdc"}))
     phase, position = acdc["controls"]
     assert position["kind"] == "stack" and position["positions"][0] == [3, 0.0] and position["down"]
     assert acdc["image"] is None and acdc["pad"]["y"] == "slice"
+
+
+def _controls_page(name: str, attention: list | None) -> None:
+    """The page's own drawing of a condition's controls (app/controls.py), with a picture and its Gaussians."""
+    import streamlit as st
+
+    from app.controls import ControlValues, draw_live_controls
+    from app.frame import overlay_spec
+    from inside_core.conditions import get_condition
+
+    condition = get_condition(name)
+    values = {c.key: c.default for c in condition.controls}
+    controls = ControlValues(values, values, "", condition, {}, condition.image_point())
+    draw_live_controls(controls, st.container(), image="data:image/png;base64,AA==", attention=attention,
+                       overlay=overlay_spec((8, 12)))
+
+
+@pytest.mark.parametrize("name", ["quadrant", "cube_half"])
+def test_the_legend_of_marked_ranges_is_the_conditions_own(name):
+    """One home for the words: the condition's `range_words` (the 3-D cube_half blends halves, not quadrants)."""
+    condition = get_condition(name)
+    attention = [[1.0, 2.0], [3.0, 4.0], [0.5, 0.5], [1.0, 1.0], [0.1, -0.2], None]
+    at = AppTest.from_function(_controls_page, args=(name, attention), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    args = component_args(at)
+    assert args["legend"] == condition.range_words and set(args["legend"]) == {"dead", "blend"}
+    assert ("quadrant" in args["legend"]["blend"]) == (name == "quadrant")
+    if name == "quadrant":  # a point on the picture: its Gaussians are drawn over it, on the model's grid
+        assert args["attention"] == attention and args["overlay"]["grid"] == [8, 12]
+        assert args["overlay"]["ring"] and args["overlay"]["key"]
+    else:  # no picture in the component: nothing to draw them over
+        assert args["attention"] is None and args["overlay"] is None
 
 
 def test_a_value_changed_elsewhere_reaches_the_component():
@@ -231,11 +264,13 @@ def test_the_component_is_one_v2_module_mounted_in_the_page():
     at = run()
     [element] = [e for e in at.main if e.type == "bidi_component"]
     proto = element.proto
-    core, module = (live_controls.CORE.read_text(), live_controls.HERE.with_suffix(".js").read_text())
-    assert proto.js_content == core + "\n" + module and proto.isolate_styles
+    assert [p.name for p in live_controls.SCRIPTS] == ["live_controls_core.js", "live_overlay.js", "live_controls.js"]
+    module = live_controls.SCRIPTS[-1].read_text()
+    assert proto.js_content == "\n".join(p.read_text() for p in live_controls.SCRIPTS) and proto.isolate_styles
     assert re.search(r"^export default function", module, re.M) and "window.parent" not in proto.js_content
     assert set(re.findall(r"setTriggerValue\(\"(\w+)\"", module)) == {"value"}
     looked_up = set(re.findall(r'\$\("(\w+)"\)', module))
+    assert {"gaussians", "key", "below"} <= looked_up  # the overlay's svg and its line, the picture's box
     assert looked_up and looked_up <= set(re.findall(r'id="(\w+)"', proto.html_content)), looked_up
     assert ":root" not in proto.css_content and "body" not in proto.css_content  # nothing aimed at the page
 

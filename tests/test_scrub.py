@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from app.scrub import PART_POINTS_NEW_IMAGES
-from tests.test_app import attention_means, healthy, live_args, move, page, slices
+from tests.test_app import attention_means, healthy, last_prediction, live_args, move, page, slices
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,6 +50,9 @@ def test_scrub_frames_are_made_once_when_the_component_asks():
     assert live_args(at)["image"] == strip["images"][30]  # the page's answer is the picture already shown
     cx, cy, rx, ry, gamma, marker = strip["attention"][30]  # and the Gaussians the browser drew ahead
     np.testing.assert_allclose(np.stack([cx, cy], -1), attention_means(at), atol=0.01)
+    assert live_args(at)["attention"] == strip["attention"][30]  # drawn over the page's picture: the same
+    grid = list(last_prediction(at).labels.shape[-2:])
+    assert live_args(at)["overlay"]["grid"] == grid == [96, 96]  # on the model's grid (pixel k's centre at k)
     assert live_args(at)["caption"] == strip["captions"][30]  # and the Dice line
     assert strip["captions"][30].startswith("Dice against the ground truth: **")
     assert len({point[4] for point in frames["points"]}) > 3  # the Dice line changes over the pad
@@ -65,6 +68,27 @@ def test_scrub_frames_are_made_once_when_the_component_asks():
     strip = frames["strips"]["loc_x"]
     at = healthy(move(at, "loc_x", strip["values"][12]))
     assert live_args(at)["image"] == strip["images"][12] and "ground truth outlined" in live_args(at)["title"]
+
+
+def held(at, key: str, new, final: bool):
+    """A move the component sent while the pointer is held (`final` False) or on release."""
+    at.session_state[key] = new
+    at.session_state["_live_controls.conditioning"] = {"ack": f"t:{new}", "seq": 1, "final": final, "frames": None}
+    return healthy(at.run())
+
+
+def test_while_held_the_component_alone_moves_the_gaussians():
+    """During a drag the component draws the frame's Gaussians over its picture; the attention chart is sent
+    unchanged (not redrawn) until the release, when it shows the same Gaussians."""
+    at = healthy(page())
+    chart_before, overlay_before = attention_means(at), live_args(at)["attention"]
+    at = held(at, "loc_x", 0.5, final=False)
+    assert live_args(at)["attention"] != overlay_before  # the Gaussians over the picture moved
+    np.testing.assert_allclose(attention_means(at), chart_before)  # the chart waits
+    at = held(at, "loc_x", 0.5, final=True)
+    cx, cy = live_args(at)["attention"][:2]
+    assert not np.allclose(attention_means(at), chart_before)  # released: the chart follows, to the same place
+    np.testing.assert_allclose(np.stack([cx, cy], -1), attention_means(at), atol=0.01)
 
 
 def test_acdc_scrub_frames_cover_every_slice_and_phase_step():

@@ -56,9 +56,10 @@ def test_the_page_shows_a_volume_slice_by_slice_and_follows_depth_and_z():
     assert first.depth == 8 and first.layer == 0 and first.section_rgb is not None
     assert first.slice_rgb.shape[:2] == first.section_rgb.shape[:2] == (288, 288)
     assert "depth factor on slice 8" in " ".join(c.value for c in at.caption)
-    live = [json.loads(e.proto.json) for e in at.get("bidi_component")  # Custom Components v2
+    live = [json.loads(e.proto.json) for e in at.get("bidi_component")  # a Custom Components v2 element
             if e.proto.component_name.endswith("live_controls")]
     assert [c["key"] for c in live[0]["controls"]] == ["loc_w"]  # the page's streaming controls drive z
+    assert live[0]["legend"]["blend"] == "z blends the two halves along W"  # the condition's words, no quadrants
 
     # the depth slider: another slice of the image, and of the Gaussians (scaled by another depth factor)
     at.slider(key="depth").set_value(3)

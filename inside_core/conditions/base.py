@@ -169,6 +169,7 @@ class Condition:
     z_encoding: ClassVar[str]  # one line for model cards
     caption: ClassVar[str] = ""  # what z is, under the page's controls
     spatial_dims: ClassVar[int] = 2  # of the images its dataset holds (3: volumes)
+    range_words: ClassVar[dict[str, str]] = {"dead": "z does not change here"}  # the page's key to marked ranges
 
     def control(self, key: str) -> Control:
         """A control by its key or one of its aliases."""

@@ -51,6 +51,7 @@ class Quadrant(OneHotCondition):
                 blend=(-QUADRANT_BLEND, QUADRANT_BLEND), dead=((-1.0, -QUADRANT_BLEND), (QUADRANT_BLEND, 1.0))),
     )
     sweep = {"loc_x": (-0.75, 0.75), "loc_y": (-0.75, 0.75)}
+    range_words = {**Condition.range_words, "blend": "z blends neighbouring quadrants"}
     z_encoding = ("one-hot over (top_left, top_right, bottom_right, bottom_left) of the target quadrant; "
                   "inside_core.conditions.one_hot('quadrant', name) or quadrant_blend(x, y) for a location")
 
@@ -287,6 +288,7 @@ class CubeHalf(Condition):
                         aliases=("w",), blend=(-QUADRANT_BLEND, QUADRANT_BLEND),
                         dead=((-1.0, -QUADRANT_BLEND), (QUADRANT_BLEND, 1.0))),)
     sweep = {"loc_w": (-0.75, 0.75)}
+    range_words = {**Condition.range_words, "blend": "z blends the two halves along W"}
     z_encoding = ("one-hot over (first half, second half) of the volume along W: the half whose cube is the target "
                   "(inside_core.data.cubes3d)")
 

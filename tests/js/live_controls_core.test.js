@@ -90,6 +90,30 @@ test("ellipses: one polyline per channel, closed, NaN between channels", () => {
   assert.ok(Math.abs(Math.min(...xs.slice(26, 51)) - 17) < 1e-9);
 });
 
+test("path data: one subpath per run of numbers, NaN lifts the pen", () => {
+  assert.equal(core.pathData([0, 1.5, NaN, 3], [0, 2, NaN, 4.125]), "M0.00 0.00L1.50 2.00M3.00 4.13");
+  assert.equal(core.pathData([], []), "");
+  const [xs, ys] = core.ellipses([10], [5], [2], [1], 5);
+  assert.equal(core.pathData(xs, ys).split("M").length - 1, 1);  // one closed ring, one subpath
+  assert.equal(core.pathData(xs, ys).split("L").length - 1, 4);
+});
+
+test("the overlay's shapes: the frame's rings, its means with gamma's sign, where z points", () => {
+  assert.equal(core.overlayShapes(null), null);
+  const frame = [[10, 20], [5, 6], [2, 3], [1, 1], [0.4, -0.2], [30, 40, null, null]];
+  const shapes = core.overlayShapes(frame);
+  assert.deepEqual(shapes.means, [{ x: 10, y: 5, positive: true }, { x: 20, y: 6, positive: false }]);
+  const [xs, ys] = core.ellipses([10, 20], [5, 6], [2, 3], [1, 1], 25);
+  assert.equal(shapes.rings, core.pathData(xs, ys));  // the one ellipse formula, drawn as a path
+  assert.equal(shapes.rings.split("M").length - 1, 2);  // a ring per channel
+  assert.ok(shapes.rings.startsWith("M12.00 5.00"));  // each starts at (cx + rx, cy)
+  assert.deepEqual(shapes.query, { x: 30, y: 40 });
+  assert.equal(shapes.ring, null);  // no radius: no ring
+  const ringed = core.overlayShapes([[1], [1], [1], [1], [0], [30, 40, 8, 4]]);
+  assert.ok(ringed.ring.startsWith("M38.00 40.00") && ringed.ring.split("L").length - 1 === 63);
+  assert.equal(core.overlayShapes([[1], [1], [1], [1], [0], null]).query, null);
+});
+
 // ------------------------------------------------------------------------------------ flow control
 function flowWith(options = {}) {
   const clock = { t: 0, timers: [] };
