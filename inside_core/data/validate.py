@@ -97,7 +97,7 @@ def detect_format(path: str | Path) -> str:
         return kind.name
     if not path.exists():
         raise DataError(path, "folder not found")
-    markers = " or ".join(kind.marker for kind in DATASETS.values() if kind.marker)
+    markers = " or ".join(k.marker for k in DATASETS.values() if k.marker)
     raise DataError(path, "neither a CLEVR-Seg folder (images/, scenes/, segmentations/) nor an ACDC folder "
                     f"(patientNNN/ folders), and no {markers} in it; pass --format")
 
