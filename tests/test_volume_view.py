@@ -56,7 +56,7 @@ def test_the_page_shows_a_volume_slice_by_slice_and_follows_depth_and_z():
     assert first.depth == 8 and first.layer == 0 and first.section_rgb is not None
     assert first.slice_rgb.shape[:2] == first.section_rgb.shape[:2] == (288, 288)
     assert "depth factor on slice 8" in " ".join(c.value for c in at.caption)
-    live = [json.loads(e.proto.json_args) for e in at.get("component_instance")
+    live = [json.loads(e.proto.json) for e in at.get("bidi_component")  # a Custom Components v2 element
             if e.proto.component_name.endswith("live_controls")]
     assert [c["key"] for c in live[0]["controls"]] == ["loc_w"]  # the page's streaming controls drive z
 
