@@ -43,6 +43,7 @@ from inside_core.atomic import WriteError, atomic_write_bytes, atomic_write_text
 from inside_core.cards import activation_bytes, card_problems, parameter_count
 from inside_core.data.errors import DataError, printable
 from inside_core.data.files import open_regular, read_bytes
+from inside_core.data.registry import DATASETS
 from inside_core.limits import limit, over_limit
 from inside_core.networks import build_model
 
@@ -388,11 +389,9 @@ def list_checkpoints(directory: str | os.PathLike = "checkpoints") -> list[Path]
 # ------------------------------------------------------------------------------------- finding by name
 # Which shipped checkpoints each use opens when none is named: groups of alternatives, the first group of
 # which any checkpoint exists wins (its members that exist). The dashboard, the figures and the CLI ask this.
+# A dataset kind's is the dashboard's first model for it (inside_core.data.registry: `model`).
 DEFAULT_CHECKPOINTS: dict[str, list[list[str]]] = {
-    "clevr-seg": [["clevr-seg-quadrant-inside"]],  # the dashboard's first model per dataset
-    "acdc": [["acdc-phantom-inside"]],
-    "nnunet": [["lesions-inside"]],  # a user's own folder: the shipped example's model
-    "cubes3d": [["cubes3d-unet-inside"]],  # generated volumes: the shipped 3-D example
+    **{name: [[kind.model]] for name, kind in DATASETS.items()},
     "qualitative": [["clevr-seg-quadrant-baseline", "clevr-seg-quadrant-film", "clevr-seg-quadrant-guideme",
                      "clevr-seg-quadrant-inside"]],
     "table": [["clevr-seg-quadrant-baseline", "clevr-seg-quadrant-film", "clevr-seg-quadrant-guideme",

@@ -14,8 +14,9 @@ import yaml
 
 from inside_core.conditions import get_condition
 from inside_core.data.errors import DataError
+from inside_core.data.registry import DATASETS, dataset_kind
 
-__all__ = ["DEFAULT_TRAIN", "load_config"]
+__all__ = ["DEFAULT_TRAIN", "load_config", "merge"]
 
 # The reference's training settings (method.md); a config's `train` section overrides them.
 DEFAULT_TRAIN: dict[str, Any] = {
@@ -34,15 +35,12 @@ DEFAULT_TRAIN: dict[str, Any] = {
     "val_split": "val",
 }
 
-# a config's condition when it names none, per dataset (cubes3d: the generated volumes, data/cubes3d.py)
-DEFAULT_CONDITIONS = {"clevr-seg": "quadrant", "acdc": "phase_slice", "cubes3d": "cube_half"}
 
-
-def _merge(base: dict, override: dict) -> dict:
+def merge(base: dict, override: dict) -> dict:
     """`override` over `base`, section by section (nested mappings merged, everything else replaced)."""
     merged = dict(base)
     for key, value in override.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key),
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key),
                                                                                           dict) else value
     return merged
 
@@ -65,7 +63,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     base_path = (path.parent / str(base)).resolve()
     if base_path in seen:
         raise ValueError(f"{path}: 'base: {base}' makes a loop")
-    return _merge(_read_yaml(base_path, (*seen, base_path)), config)
+    return merge(_read_yaml(base_path, (*seen, base_path)), config)
 
 
 def load_config(path: str | os.PathLike) -> dict:
@@ -77,16 +75,18 @@ def load_config(path: str | os.PathLike) -> dict:
     for section in ("name", "dataset", "data", "model"):
         if section not in config:
             raise ValueError(f"{path}: the config lacks '{section}'")
-    if config["dataset"] == "nnunet":  # a user's folder: z, channels and classes come from its dataset.json
+    try:
+        kind = dataset_kind(config["dataset"])  # the registry's (inside_core.data.registry)
+    except (ValueError, TypeError):
+        raise ValueError(f"{path}: unknown dataset {config['dataset']!r}; expected one of "
+                         f"{', '.join(DATASETS)}") from None
+    if kind.variables:  # a user's folder: z, channels and classes come from its dataset.json
         config["train"] = {**DEFAULT_TRAIN, **(config.get("train") or {})}
-        config["condition"] = "table"
+        config["condition"] = kind.condition
         return config
-    if config["dataset"] not in DEFAULT_CONDITIONS:
-        raise ValueError(f"{path}: dataset must be one of {', '.join(DEFAULT_CONDITIONS)} or 'nnunet', "
-                         f"got {config['dataset']!r}")
     config["train"] = {**DEFAULT_TRAIN, **(config.get("train") or {})}
     if isinstance(config["model"], dict) and "network" in config["model"]:  # a MONAI network, wrapped (wrap.py):
         config["model"]["name"] = "wrapped"  # over the name a base config gives its own network
-    config.setdefault("condition", DEFAULT_CONDITIONS[config["dataset"]])
+    config.setdefault("condition", kind.condition)
     config["model"].setdefault("cond_dim", get_condition(config["condition"]).cond_dim)
     return config

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from inside_core.checkpoints import atomic_write_text, load_checkpoint, read_card, write_card
+from inside_core.data.registry import card_dataset, dataset_kind
 from inside_core.evaluate_acdc import PHASES, STRUCTURES, acdc_tables, evaluate_acdc, z_variants
 from inside_core.metrics import dice
 
@@ -73,36 +74,48 @@ def predict_variants(model: torch.nn.Module, images: Tensor, variants: dict[str,
 
 def evaluate_model(model: torch.nn.Module, card: dict, data: str | Path, split: str = "test",
                    seed: int | None = None) -> dict:
-    """Evaluate a loaded model on a dataset folder, with the image size/condition/spacing of its card."""
-    from inside_core.train import build_dataset, preload
+    """Evaluate a loaded model on a dataset folder, with the image size/condition/spacing of its card;
+    the card's dataset kind says how (inside_core.data.registry: one of the `evaluate_*` below)."""
+    return dataset_kind(card_dataset(card)).evaluate(model, card, data, split, seed)
 
-    dataset_kind = card.get("dataset", "clevr-seg")
-    if dataset_kind == "nnunet":  # a user's folder: its own labels and declared variables
-        return _evaluate_nnunet(model, card, data, split, seed)
+
+def _preloaded(card: dict, data: str | Path, split: str, seed: int | None):
+    """(dataset, images, z, masks, metas) of the split the card's model reads."""
+    from inside_core.train import preload
+
     data_seed = seed if seed is not None else int(card.get("data", {}).get("seed", 0))
-    dataset = build_dataset(dataset_kind, data, split, condition=card.get("condition") or "quadrant",
-                            image_size=card.get("image_size") or None, spacing=card.get("spacing"), seed=data_seed)
-    images, z, masks, metas = preload(dataset)
-    if dataset_kind == "cubes3d":
-        return _evaluate_volumes(model, dataset, images, z, masks, split)
-    masks = masks.numpy()
-    if dataset_kind == "clevr-seg":
-        labels = predict(model, images, z).numpy()
-        scores = [dice(labels[i], masks[i, 0] > 0.5) for i in range(len(labels))]
-        return {"dice": round(float(np.mean(scores)), 4), "dice_std": round(float(np.std(scores)), 4),
-                "n": len(scores), "split": split}
+    dataset = dataset_kind(card_dataset(card)).load(data, split, condition=card.get("condition") or "quadrant",
+                                                    image_size=card.get("image_size") or None,
+                                                    spacing=card.get("spacing"), seed=data_seed)
+    return (dataset, *preload(dataset))
+
+
+def evaluate_images(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None) -> dict:
+    """CLEVR-Seg: Dice per image, averaged."""
+    _, images, z, masks, _ = _preloaded(card, data, split, seed)
+    labels, masks = predict(model, images, z).numpy(), masks.numpy()
+    scores = [dice(labels[i], masks[i, 0] > 0.5) for i in range(len(labels))]
+    return {"dice": round(float(np.mean(scores)), 4), "dice_std": round(float(np.std(scores)), 4),
+            "n": len(scores), "split": split}
+
+
+def evaluate_slices(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None) -> dict:
+    """ACDC: the slices stacked into volumes, per structure and phase, with the z variants
+    (inside_core.evaluate_acdc)."""
+    _, images, z, masks, metas = _preloaded(card, data, split, seed)
     if card.get("conditioning", "none") == "none":  # z cannot matter: one prediction serves every variant
         labels = predict(model, images, z).numpy()
         predictions = {name: labels for name in z_variants(z)}
     else:
         predictions = {name: p.numpy() for name, p in predict_variants(model, images, z_variants(z)).items()}
-    return evaluate_acdc(predictions, masks.astype(np.int64), metas, split)
+    return evaluate_acdc(predictions, masks.numpy().astype(np.int64), metas, split)
 
 
-def _evaluate_volumes(model: torch.nn.Module, dataset, images: Tensor, z: Tensor, masks: Tensor, split: str) -> dict:
+def evaluate_volumes(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None) -> dict:
     """Generated volumes (inside_core.data.cubes3d): Dice per volume with the true z ("dice") and with z
     swapped ("dice_z_swapped", against the other cube, then the target): a model that ignores z cannot
     score well on both. Each volume is encoded once and decoded per z."""
+    dataset, images, z, masks, _ = _preloaded(card, data, split, seed)
     labels = predict_variants(model, images, {"true": z, "swapped": z.flip(1)}, batch_size=16)
     others = torch.stack([dataset.other(i) for i in range(len(dataset))])
     result: dict[str, Any] = {}
@@ -112,7 +125,7 @@ def _evaluate_volumes(model: torch.nn.Module, dataset, images: Tensor, z: Tensor
     return {**result, "n": len(images), "split": split}
 
 
-def _evaluate_nnunet(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None) -> dict:
+def evaluate_cases(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None) -> dict:
     """A user's nnU-Net-layout folder (inside_core.data.nnunet): z encoded with the card's own declaration;
     per case (its slices stacked) and per label, Dice; "dice" is the mean over labels and cases,
     "dice_std" the spread of the per-case means, "dice_per_label" the mean per label."""
@@ -169,12 +182,21 @@ def comparison_table(results: list[tuple[dict, dict]], fmt: str = "markdown") ->
 
 
 def comparison_tables(results: list[tuple[dict, dict]], fmt: str = "markdown") -> list[str]:
-    """Every table of a comparison: CLEVR-Seg one; ACDC three (structure x phase, thirds, z-sensitivity)."""
-    kinds = {card.get("dataset", "clevr-seg") for card, _ in results}
+    """Every table of a comparison, as the checkpoints' dataset kind makes them (`tables` in
+    inside_core.data.registry): CLEVR-Seg one; ACDC three (structure x phase, thirds, z-sensitivity)."""
+    kinds = {card_dataset(card) for card, _ in results}
     if len(kinds) > 1:
         raise ValueError(f"cannot compare checkpoints of different datasets ({', '.join(sorted(kinds))})")
-    if kinds == {"acdc"}:
-        return [_format(header, rows, fmt, 2) for header, rows in acdc_tables(results, _number)]
+    return dataset_kind(kinds.pop() if kinds else None).comparison_tables(results, fmt)
+
+
+def acdc_comparison(results: list[tuple[dict, dict]], fmt: str) -> list[str]:
+    """ACDC's three tables (inside_core.evaluate_acdc.acdc_tables)."""
+    return [_format(header, rows, fmt, 2) for header, rows in acdc_tables(results, _number)]
+
+
+def dice_tables(results: list[tuple[dict, dict]], fmt: str) -> list[str]:
+    """One row per checkpoint: its Dice (volumes: with the true z and with z swapped)."""
     header = ["Model", "Conditioning", "Condition", "Image size", "Dice (mean ± sd)", "Images"]
     rows = [[card["name"], card.get("conditioning", "?"), card.get("condition", "?"),
              "×".join(str(s) for s in card.get("image_size", [])), f"{m['dice']:.3f} ± {m['dice_std']:.3f}",

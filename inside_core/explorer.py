@@ -44,11 +44,22 @@ __all__ = [
     "prepare_mask",
     "channel_table",
     "conditioning_kind",
+    "require_images",
 ]
 
 
 # --------------------------------------------------------------------------------------------
 # Inputs
+
+def require_images(model: nn.Module, what: str) -> None:
+    """ValueError in one line if `model` reads volumes (a wrapped 3-D network: `spatial_dims` 3): `what`
+    (the Explorer, a figure) draws 2-D images; volumes are explored slice by slice (inside_core.volume)."""
+    dims = int(getattr(model, "spatial_dims", 2))
+    if dims != 2:
+        name = (getattr(model, "card", None) or {}).get("name") or type(model).__name__
+        raise ValueError(f"{name} reads {dims}-D volumes: {what} is for 2-D models (the page shows a volume "
+                         "slice by slice; in code, inside_core.volume.VolumeExplorer)")
+
 
 
 def _as_tensor(array: Any) -> Tensor:
@@ -259,6 +270,7 @@ class Explorer:
     """
 
     def __init__(self, model: nn.Module, image: Any, mask: Any = None, resize: bool = True):
+        require_images(model, "the Explorer")
         self.model = model
         size = getattr(model, "image_size", None) if resize else None
         self.image = prepare_image(image, size, channels=getattr(model, "in_channels", None))

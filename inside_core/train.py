@@ -53,7 +53,8 @@ from inside_core.checkpoints import (
     write_card,
 )
 from inside_core.conditions import get_condition
-from inside_core.config import DEFAULT_TRAIN, load_config
+from inside_core.config import DEFAULT_TRAIN, load_config, merge
+from inside_core.data.registry import dataset_kind
 from inside_core.losses import make_loss
 from inside_core.networks import build_model
 from inside_core.threads import set_threads
@@ -68,22 +69,10 @@ def build_dataset(dataset: str, root: str | os.PathLike, split: str, *, conditio
                   image_size: int | list | None = None, spacing: float | None = None, seed: int = 0,
                   variables: list[str] | None = None):
     """The dataset object for one split, with the options a config or model card records
-    (`variables`: the declared variables a user's nnU-Net-layout folder conditions on; None: all)."""
-    from inside_core import data  # imported here: training code must not need data at import time
-
-    size = image_size[0] if isinstance(image_size, (list, tuple)) else image_size
-    if dataset == "clevr-seg":
-        return data.ClevrSegDataset(root, condition=condition, split=split, image_size=size, seed=seed)
-    if dataset == "acdc":
-        options = {} if spacing is None else {"spacing": spacing}
-        return data.AcdcDataset(root, split=split, image_size=size or 128, seed=seed, **options)
-    if dataset == "nnunet":
-        from inside_core.data.nnunet import NnUNetDataset
-
-        return NnUNetDataset(root, split=split, image_size=size or 128, variables=variables, seed=seed)
-    if dataset == "cubes3d":  # generated volumes at their own size (inside_core.data.cubes3d)
-        return data.Cubes3dDataset(root, split=split)
-    raise ValueError(f"unknown dataset {dataset!r}")
+    (`variables`: the declared variables a user's nnU-Net-layout folder conditions on; None: all).
+    Each kind's own loader builds it (inside_core.data.registry)."""
+    return dataset_kind(dataset).load(root, split, condition=condition, image_size=image_size, spacing=spacing,
+                                      seed=seed, variables=variables)
 
 
 def preload(dataset) -> tuple[Tensor, Tensor, Tensor, list[dict]]:
@@ -356,14 +345,7 @@ def make_card(config: dict, model: nn.Module, state: dict, command: str | None) 
                                    "dice": round(state.get("best_val_dice", float("nan")), 6)}},
         "command": command or "",
     }
-    if config["dataset"] == "acdc":
-        card["spacing"] = data_cfg.get("spacing", 1.37)
-    if config["dataset"] == "nnunet":  # the full declaration, so condition_of(card) rebuilds the condition
-        from inside_core.data.nnunet import card_fields
-
-        card.update(card_fields(data_cfg["root"], data_cfg.get("variables")))
-        card["data"]["variables"] = list(card["condition_spec"]["variables"])
-    return card
+    return merge(card, dataset_kind(config["dataset"]).card_extras(data_cfg))  # e.g. ACDC's spacing
 
 
 # -------------------------------------------------------------------------------------------- the CLI

@@ -198,3 +198,21 @@ def test_unknown_folder_is_one_line_not_a_traceback(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code, out = _run(capsys, tmp_path / "empty")
     assert code == 1 and "neither a CLEVR-Seg folder" in out
+
+
+def test_cubes3d_folder_is_one_line_and_a_bad_file_one_more(tmp_path, capsys):
+    """Generated volumes (inside_core.data.cubes3d) through the registry: detected by their file, the
+    loader's checked reader; a bad file is one line naming it."""
+    from inside_core.data.cubes3d import VOLUMES_FILE, write_cubes3d
+
+    root = write_cubes3d(tmp_path / "cubes", 5, seed=0)
+    code, out = _run(capsys, root)
+    assert code == 0 and out.strip().splitlines() == [f"OK: cubes3d at {root}: 5 volumes checked, 0 errors, 0 warnings"]
+    (root / VOLUMES_FILE).write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+    code, out = _run(capsys, root)
+    lines = out.strip().splitlines()
+    assert code == 1 and len(lines) == 2 and lines[1].startswith("FAILED: cubes3d"), lines
+    assert lines[0].startswith(f"error: {root / VOLUMES_FILE}: ") and "safetensors" in lines[0], lines
+    (root / VOLUMES_FILE).unlink()
+    code, out = _run(capsys, root, "--format", "cubes3d")
+    assert code == 1 and str(root / VOLUMES_FILE) in out.splitlines()[0], out

@@ -115,9 +115,11 @@ def pixels(fig) -> np.ndarray:
 def pdf_streams(data: bytes) -> bytes:
     """All content streams of a PDF, inflated (matplotlib compresses them with Flate)."""
     out = []
-    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.S):
+    # the end of line before "endstream" is left in: a compressed stream may end in a "\r" byte of its own,
+    # and decompressobj keeps what follows the compressed data aside (unused_data)
+    for match in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
         try:
-            out.append(zlib.decompress(match.group(1)))
+            out.append(zlib.decompressobj().decompress(match.group(1)))
         except zlib.error:
             out.append(match.group(1))
     return b"\n".join(out)

@@ -1,5 +1,6 @@
 """Data: CLEVR-Seg and ACDC loaders over the real on-disk layouts, a user's own folder in the nnU-Net v2
-raw layout with a conditions table (docs/your-data.md), and generators that write them.
+raw layout with a conditions table (docs/your-data.md), generated 3-D volumes, and generators that write
+them. Each kind is registered in `inside_core.data.registry`.
 
 See docs/datasets.md for the layouts, the conditioning encodings and how to use a real download.
 """

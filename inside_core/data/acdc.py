@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -414,3 +415,16 @@ class AcdcDataset(torch.utils.data.Dataset):
             for k in range(data.shape[2]):
                 frames[t, k] = resample_slice(volume[:, :, k], zooms[:2], target, centre, self.image_size, False)
         return {"frames": frames}
+
+
+def load_split(root: str | Path, split: str, *, image_size: int | None = None, spacing: float | None = None,
+               seed: int = 0, **_: Any) -> AcdcDataset:
+    """The registry's loader (inside_core.data.registry): slices at `image_size` px (None: 128) and
+    `spacing` mm (None: the dataset's default)."""
+    options = {} if spacing is None else {"spacing": spacing}
+    return AcdcDataset(root, split=split, image_size=image_size or 128, seed=seed, **options)
+
+
+def card_fields(data_config: dict) -> dict[str, Any]:
+    """What a model card records about ACDC data: the in-plane spacing its slices were resampled to (mm)."""
+    return {"spacing": data_config.get("spacing", 1.37)}

@@ -28,6 +28,7 @@ import hashlib
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -321,3 +322,9 @@ class ClevrSegDataset(torch.utils.data.Dataset):
         chosen = selected_objects(self.scene(index), condition, value, width, height)
         masks = self.object_masks(index)
         return masks[chosen].any(axis=0).astype(np.float32) if chosen else np.zeros(masks.shape[1:], np.float32)
+
+
+def load_split(root: str | Path, split: str, *, condition: str = "quadrant", image_size: int | None = None,
+               seed: int = 0, **_: Any) -> ClevrSegDataset:
+    """The registry's loader (inside_core.data.registry): one condition's split at `image_size` (None: native)."""
+    return ClevrSegDataset(root, condition=condition, split=split, image_size=image_size, seed=seed)

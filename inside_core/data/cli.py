@@ -7,6 +7,8 @@ import json
 import sys
 import time
 
+from inside_core.data.registry import DATASETS, exportable
+
 
 def _generate(write, describe) -> int:
     """Run a generator; print one line with what was written and how long it took, or one error line."""
@@ -94,7 +96,7 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         for problem in report.problems:
             print(problem.line())
-        unit = {"clevr-seg": "images", "acdc": "patients", "nnunet": "cases"}.get(report.format, "items")
+        unit = DATASETS[report.format].unit if report.format in DATASETS else "items"
         verdict = "OK" if report.ok else "FAILED"
         print(f"{verdict}: {report.format} at {report.root}: {report.checked} {unit} checked, "
               f"{len(report.errors)} errors, {len(report.warnings)} warnings")
@@ -163,7 +165,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.set_defaults(func=_import)
 
     exp = commands.add_parser("export", help="write CLEVR-Seg (one condition) or ACDC data in the nnU-Net layout")
-    exp.add_argument("kind", choices=["clevr-seg", "acdc"])
+    exp.add_argument("kind", choices=exportable())
     exp.add_argument("--data", required=True, help="the CLEVR-Seg or ACDC folder")
     exp.add_argument("--out", required=True, help="output folder (must not exist, or be empty)")
     exp.add_argument("--condition", default="point", help="CLEVR-Seg: the condition to export (default point)")
@@ -175,10 +177,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp.add_argument("--spacing", type=float, help="ACDC: in-plane spacing in mm (default 1.37)")
     exp.set_defaults(func=_export)
 
-    check = commands.add_parser("validate", help="check a CLEVR-Seg, ACDC or nnU-Net-layout folder, "
+    check = commands.add_parser("validate", help="check a CLEVR-Seg, ACDC, nnU-Net-layout or cubes3d folder, "
                                 "report every problem")
     check.add_argument("path", help="dataset folder")
-    check.add_argument("--format", choices=["clevr-seg", "acdc", "nnunet"], default=None, help="default: detected")
+    check.add_argument("--format", choices=list(DATASETS), default=None, help="default: detected")
     check.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     check.set_defaults(func=_validate)
 

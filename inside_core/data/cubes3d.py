@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["two_cubes", "draw_cubes", "write_cubes3d", "Cubes3dDataset", "CUBE", "VOLUMES_FILE", "SPLITS"]
+__all__ = ["two_cubes", "draw_cubes", "write_cubes3d", "generate_cubes3d", "validate_cubes3d", "Cubes3dDataset", "CUBE",
+           "VOLUMES_FILE", "SPLITS"]
 
 CUBE = 4  # the cubes' side in voxels
 VOLUMES_FILE = "volumes.safetensors"
@@ -74,6 +76,25 @@ def write_cubes3d(out: str | Path, count: int, seed: int = 0, side: int = 16) ->
         (folder / VOLUMES_FILE).write_bytes(save({"image": x.contiguous(), "cubes": cubes.to(torch.uint8),
                                                    "pick": pick}, metadata=meta))
     return Path(out)
+
+
+def generate_cubes3d(out: str | Path, count: int, seed: int = 0, size: int = 16, progress: bool = False) -> Path:
+    """The registry's generator (inside_core.data.registry): `write_cubes3d` with the defaults' names (one
+    file, written in well under a second: no progress bar)."""
+    return write_cubes3d(out, count, seed=seed, side=size)
+
+
+def validate_cubes3d(root: str | Path) -> Any:
+    """`inside data validate`'s report (inside_core.data.validate.Report) for a cubes3d folder: the one
+    file read and checked as the loader reads it; a bad file is one problem line naming it."""
+    from inside_core.data.errors import DataError
+    from inside_core.data.validate import Problem, Report
+
+    try:
+        count = int(_read(Path(root))["image"].shape[0])
+    except DataError as error:
+        return Report("cubes3d", str(root), 0, [Problem(error.path, error.problem)])
+    return Report("cubes3d", str(root), count, [])
 
 
 def _read(root: Path) -> dict[str, Tensor]:

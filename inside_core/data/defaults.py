@@ -25,16 +25,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from inside_core.data.cache import cache_root
+from inside_core.data.registry import DATASETS, dataset_kind
 
 # bump when a generator's output changes, so old cached defaults are not reused
 GENERATOR_VERSION = 4  # 2: the short-axis cine SSFP phantom (issue 14); 3: the smaller defaults (issue 11);
 # 4: the phantom closer to cine SSFP, stored in any voxel order (issue 20)
-DEFAULTS = {
-    "clevr-seg": {"count": 100, "seed": 0, "size": 200},
-    "acdc": {"patients": 2, "test_patients": 2, "seed": 46},
-    "nnunet": {"cases": 60, "seed": 2, "size": 96},
-    "cubes3d": {"count": 40, "seed": 2, "size": 16},
-}
+# each kind's generator settings, from the registry (inside_core.data.registry); tests shrink them here
+DEFAULTS = {name: dict(kind.default_settings) for name, kind in DATASETS.items()}
 
 
 def _folder(kind: str) -> Path:
@@ -44,29 +41,15 @@ def _folder(kind: str) -> Path:
 
 
 def default_data_dir(kind: str, progress: bool = False) -> Path:
-    """Path of the default synthetic dataset of `kind` ("clevr-seg", "acdc" or "nnunet"), generated on first use."""
+    """Path of the default synthetic dataset of `kind` (a registry name: "clevr-seg", "acdc", ...),
+    generated on first use."""
     if kind not in DEFAULTS:
         raise ValueError(f"unknown dataset kind {kind!r}; expected one of {', '.join(DEFAULTS)}")
     folder = _folder(kind)
     if folder.is_dir():
         return folder
     try:
-        if kind == "clevr-seg":
-            from inside_core.data.generate_clevr_seg import generate_clevr_seg
-
-            generate_clevr_seg(folder, progress=progress, **DEFAULTS[kind])
-        elif kind == "acdc":
-            from inside_core.data.generate_acdc import generate_acdc
-
-            generate_acdc(folder, progress=progress, **DEFAULTS[kind])
-        elif kind == "cubes3d":
-            from inside_core.data.cubes3d import write_cubes3d
-
-            write_cubes3d(folder, DEFAULTS[kind]["count"], seed=DEFAULTS[kind]["seed"], side=DEFAULTS[kind]["size"])
-        else:
-            from inside_core.data.generate_lesions import generate_lesions
-
-            generate_lesions(folder, progress=progress, **DEFAULTS[kind])
+        dataset_kind(kind).generate(folder, progress=progress, **DEFAULTS[kind])
     except (OSError, FileExistsError):
         if not folder.is_dir():  # not a lost race: a real failure
             raise

@@ -331,3 +331,16 @@ def card_fields(root: str | Path, variables: Sequence[str] | None = None) -> dic
     condition = table_condition(layout, variables)
     return {"condition": "table", "condition_spec": condition.spec(), "z_encoding": condition.z_encoding,
             "labels": layout.label_names, "channel_names": layout.channels, "slice_axis": layout.slice_axis}
+
+
+def load_split(root: str | Path, split: str, *, image_size: int | None = None,
+               variables: Sequence[str] | None = None, seed: int = 0, **_: Any) -> NnUNetDataset:
+    """The registry's loader (inside_core.data.registry): `variables` of the declared ones (None: all)."""
+    return NnUNetDataset(root, split=split, image_size=image_size or 128, variables=variables, seed=seed)
+
+
+def card_extras(data_config: dict) -> dict[str, Any]:
+    """The registry's card hook: `card_fields` of the config's folder, and the variables the model uses,
+    so condition_of(card) rebuilds the condition."""
+    fields = card_fields(data_config["root"], data_config.get("variables"))
+    return {**fields, "data": {"variables": list(fields["condition_spec"]["variables"])}}

@@ -35,7 +35,7 @@ from inside_core.data.cache import atomic_folder
 from inside_core.data.errors import DataError
 from inside_core.data.files import parse_json, read_json, read_text
 
-__all__ = ["import_folder", "export_dataset", "guess_conditions"]
+__all__ = ["import_folder", "export_dataset", "export_clevr_seg", "export_acdc", "guess_conditions"]
 
 IMAGE_ENDINGS = (".nii.gz", ".nii", ".png")
 MASK_SUFFIXES = ("", "_mask", "_seg", "_label", "_labels")
@@ -172,8 +172,9 @@ def _write_splits(folder: Path, split_cases: dict[str, list[str]]) -> None:
     (folder / SPLITS_FILE).write_text(json.dumps([fold], indent=1) + "\n")
 
 
-def _export_clevr(data: Path, folder: Path, condition: str, seed: int, limit: int | None,
-                  image_size: int | None) -> None:
+def export_clevr_seg(data: str | Path, folder: Path, *, condition: str, seed: int, limit: int | None,
+                     image_size: int | None, **_: Any) -> None:
+    """The registry's CLEVR-Seg exporter (inside_core.data.registry): see the module docstring."""
     from inside_core.conditions import get_condition
     from inside_core.data.clevr_seg import ClevrSegDataset
 
@@ -206,8 +207,9 @@ def _export_clevr(data: Path, folder: Path, condition: str, seed: int, limit: in
     (folder / "dataset.json").write_text(json.dumps(meta, indent=1) + "\n")
 
 
-def _export_acdc(data: Path, folder: Path, seed: int, limit: int | None, image_size: int | None,
-                 spacing: float | None) -> None:
+def export_acdc(data: str | Path, folder: Path, *, seed: int, limit: int | None, image_size: int | None,
+                spacing: float | None, **_: Any) -> None:
+    """The registry's ACDC exporter (inside_core.data.registry): see the module docstring."""
     import nibabel as nib
 
     from inside_core.data.acdc import AcdcDataset
@@ -256,11 +258,11 @@ def export_dataset(kind: str, data: str | Path, out: str | Path, condition: str 
     """
     if limit is not None and (limit < 1 or not math.isfinite(limit)):
         raise ValueError(f"--limit must be positive, got {limit}")
+    from inside_core.data.registry import dataset_kind, exportable
+
+    if kind not in exportable():  # before making the output folder
+        raise ValueError(f"cannot export {kind!r}; choose {' or '.join(exportable())}")
     with atomic_folder(out) as folder:
-        if kind == "clevr-seg":
-            _export_clevr(Path(data), folder, condition, seed, limit, image_size)
-        elif kind == "acdc":
-            _export_acdc(Path(data), folder, seed, limit, image_size, spacing)
-        else:
-            raise ValueError(f"cannot export {kind!r}; choose clevr-seg or acdc")
+        dataset_kind(kind).export(Path(data), folder, condition=condition, seed=seed, limit=limit,
+                                  image_size=image_size, spacing=spacing)
     return Path(out)

@@ -1,4 +1,5 @@
-"""Check a CLEVR-Seg or ACDC folder and report every problem with its file (`inside data validate`).
+"""Check a dataset folder and report every problem with its file (`inside data validate`): the CLEVR-Seg
+and ACDC checks live here, each other kind's beside its loader (the registry names them).
 
 The checks reuse the loaders' readers, so `validate` reports exactly the one-line messages the loaders
 would raise, but all of them at once instead of stopping at the first.
@@ -25,8 +26,9 @@ from pathlib import Path
 import inside_core.data.acdc as acdc
 import inside_core.data.clevr_seg as clevr_seg
 from inside_core.data.errors import DataError, printable
+from inside_core.data.registry import DATASETS, dataset_kind, detect_kind
 
-FORMATS = ("clevr-seg", "acdc", "nnunet")
+FORMATS = tuple(DATASETS)  # every registered kind has a validator (inside_core.data.registry)
 
 
 @dataclass
@@ -88,24 +90,16 @@ def _guarded(path: Path, check: Callable[[], list[Problem]]) -> list[Problem]:
 
 
 def detect_format(path: str | Path) -> str:
-    """"clevr-seg" if an images/ folder is found, "acdc" if patient folders are; DataError otherwise."""
+    """The registered kind a folder is (inside_core.data.registry.detect_kind); DataError otherwise."""
     path = Path(path)
-    if (path / "dataset.json").is_file():  # a user's folder in the nnU-Net v2 raw layout
-        return "nnunet"
-    try:
-        clevr_seg.resolve_root(path)
-        return "clevr-seg"
-    except DataError:
-        pass
-    try:
-        acdc.find_patient_folders(path)
-        return "acdc"
-    except DataError:
-        pass
+    kind = detect_kind(path)
+    if kind is not None:
+        return kind.name
     if not path.exists():
         raise DataError(path, "folder not found")
+    markers = " or ".join(k.marker for k in DATASETS.values() if k.marker)
     raise DataError(path, "neither a CLEVR-Seg folder (images/, scenes/, segmentations/) nor an ACDC folder "
-                    "(patientNNN/ folders); pass --format")
+                    f"(patientNNN/ folders), and no {markers} in it; pass --format")
 
 
 def _check_scene(root: Path, name: str) -> list[Problem]:
@@ -251,8 +245,4 @@ def validate(path: str | Path, data_format: str | None = None) -> Report:
             return Report("unknown", str(path), 0, [_problem(error)])
     if data_format not in FORMATS:
         raise ValueError(f"unknown format {data_format!r}; expected one of {', '.join(FORMATS)}")
-    if data_format == "nnunet":
-        from inside_core.data.nnunet_validate import validate_nnunet  # imported here: it imports this module
-
-        return validate_nnunet(path)
-    return validate_clevr_seg(path) if data_format == "clevr-seg" else validate_acdc(path)
+    return dataset_kind(data_format).validate(path)

@@ -93,13 +93,14 @@ def attention_figure(model: Any, rows: Sequence[Row], width: str | float = "doub
     next to what the data say (the ground-truth foreground's centroid and spread, in the same
     normalised units, for every sample in `rows`).
     """
+    from inside_core.explorer import Explorer, require_images
+
+    require_images(model, "the attention figure")
     condition = condition_object(condition, model)
     if model_conditioning(model) != "inside":
         raise ValueError(f"the attention figure needs an INSIDE model, got {model_name(model)}")
     if not rows:
         raise ValueError("the attention figure needs at least one sample")
-    from inside_core.explorer import Explorer
-
     explorer = Explorer(model, rows[0].image)  # μ, σ depend on z only: one image serves every z
     zs = np.stack([to_numpy(r.z).astype(np.float32).ravel() for r in rows])
     stats = [mask_statistics(r.mask) if r.mask is not None else None for r in rows]

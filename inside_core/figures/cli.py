@@ -105,6 +105,10 @@ def make_figure(args) -> Figure | dict[str, str]:
     models = _load_models(args, kind)
     if kind == "table":
         return results_table(models, args.data, args.split, args.seed, args.use_card_metrics)
+    from inside_core.explorer import require_images
+
+    for model in models:  # before any data is read: one line for a model of volumes
+        require_images(model, f"the {kind} figure")
     card = models[0].card
     condition = condition_object(None, models[0])
     dataset = load_dataset(card, args.data, args.split, args.seed)

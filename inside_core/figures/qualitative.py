@@ -41,6 +41,10 @@ def qualitative_figure(models: Sequence, rows: Sequence[Row], width: str | float
     models = list(models)
     if not models or not rows:
         raise ValueError("a qualitative figure needs at least one model and one sample")
+    from inside_core.explorer import require_images
+
+    for model in models:
+        require_images(model, "the qualitative figure")
     names = list(names) if names is not None else [model_name(m) for m in models]
     condition = condition_object(condition, models[0])
     inside_models = [k for k, m in enumerate(models) if model_conditioning(m) == "inside"]

@@ -116,20 +116,22 @@ def resolve_checkpoint(name: str | os.PathLike, directory: str | os.PathLike | N
 
 
 def _default_data(card: dict) -> Path:
-    from inside_core.data import default_data_dir
+    """The bundled data of the card's dataset kind (inside_core.data.registry), generated on first use."""
+    from inside_core.data.registry import card_dataset, dataset_kind
 
-    return Path(default_data_dir(card.get("dataset", "clevr-seg")))
+    return dataset_kind(card_dataset(card)).default_data()
 
 
 def load_dataset(card: dict, data: str | os.PathLike | None = None, split: str = "test", seed: int | None = None):
     """The dataset a checkpoint was made for (its card's kind, condition, image size and spacing),
-    from `data` or the bundled default, through the training code's `build_dataset`."""
-    from inside_core.train import build_dataset
+    from `data` or the kind's bundled default, through the kind's loader (inside_core.data.registry)."""
+    from inside_core.data.registry import card_dataset, dataset_kind
 
     root = data if data is not None else _default_data(card)
     data_seed = seed if seed is not None else int((card.get("data") or {}).get("seed", 0) or 0)
-    return build_dataset(card.get("dataset", "clevr-seg"), root, split, condition=condition_of(card).name,
-                         image_size=card.get("image_size") or None, spacing=card.get("spacing"), seed=data_seed)
+    return dataset_kind(card_dataset(card)).load(root, split, condition=condition_of(card).name,
+                                                 image_size=card.get("image_size") or None,
+                                                 spacing=card.get("spacing"), seed=data_seed)
 
 
 def _has_object_rule(condition: Condition) -> bool:

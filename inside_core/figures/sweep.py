@@ -72,13 +72,14 @@ def sweep_figure(model: Any, row: Row, variable: str, values: Sequence | None = 
     location, marked). Row 2 (INSIDE, Guide Me): INSIDE's mean attention on one colour scale with the
     strongest channels' centres and 1-σ ellipses, or Guide Me's α + β map.
     """
+    from inside_core.explorer import Explorer, require_images
+
+    require_images(model, "the sweep figure")
     condition = condition_object(condition, model)
     values = list(values) if values is not None else default_sweep_values(condition, variable)
     if not values:
         raise ValueError("a sweep needs at least one value")
     controls = sweep_values(condition, row.z, variable, values)
-    from inside_core.explorer import Explorer
-
     explorer = Explorer(model, row.image, row.mask)
     predictions = explorer.sweep([condition.encode(**v) for v in controls])
     h, w = explorer.image_size
