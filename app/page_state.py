@@ -19,12 +19,15 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
+
+from inside_core.cache import give_back_freed_memory
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -65,6 +68,8 @@ class Session:
     export: Any = None  # what the export buttons draw (app/export.ExportView): the view as last shown
     secondary: dict[str, Any] = field(default_factory=dict)  # figures kept while a control is dragged
     caches: dict[str, OrderedDict] = field(default_factory=dict)  # name -> the newest KEPT entries
+    # what the page made from an object (an Explorer's pictures, ranked channels), let go with the object
+    derived: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
     watched: bool = False  # registered to be released at disconnect (again after a reconnect)
     # the BroadcastChannel on which this session's components talk in the browser (app/protocol.py)
     channel: str = field(default_factory=lambda: "inside-explorer-" + secrets.token_hex(8))
@@ -84,12 +89,19 @@ class Session:
             entries.popitem(last=False)
         return entries[key]
 
+    def made_from(self, owner: Any) -> dict[str, Any]:
+        """The dict of what this session made from `owner` (e.g. an Explorer): it lives as long as `owner`
+        does (weakly keyed: an Explorer let go from the cache takes its pictures along; its values must not
+        hold `owner` itself, or it would never go)."""
+        return self.derived.setdefault(owner, {})
+
     def release(self) -> None:
         """Drop what is only a cache (explorers, pictures, the predictions and figures last drawn): called
         when the browser disconnects. Streamlit keeps a disconnected session (its session_state) for a
         possible reconnect, up to 2 minutes and freed only when it is next looked at; these objects are
         the session's bulk (issue 23: 20 sessions left ~600 MB behind). A reconnect makes them again."""
         self.caches = {}
+        self.derived = weakref.WeakKeyDictionary()
         self.shown = {}
         self.secondary = {}
         self.export = None
@@ -98,6 +110,9 @@ class Session:
 
 def _release(state: Session) -> None:
     state.release()
+    # what it held is freed now, but glibc keeps freed memory in its arenas: without this the server's RSS
+    # stays at its peak (bench_sessions.py: ~60 MB per closed session, all of it malloc's free lists)
+    give_back_freed_memory()
 
 
 @st.cache_resource(scope="session", show_spinner=False, on_release=_release)

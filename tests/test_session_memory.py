@@ -1,0 +1,127 @@
+"""What the dashboard keeps is bounded (issue 23, "sessions bounded"): per-sample arrays shared by sessions stop at
+a byte budget, a session's pictures go with the Explorer they were made from, and a session lets its objects
+go when its browser disconnects. Server memory over many real sessions: benchmarks/bench_sessions.py."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+
+import numpy as np
+import torch
+
+from inside_core.cache import BoundedCache, nbytes
+
+
+# ------------------------------------------------------------------------------------------ nbytes
+def test_nbytes_counts_each_block_of_memory_once_and_a_view_as_its_base():
+    whole = np.zeros((10, 1000), np.float32)  # 40,000 bytes
+    assert nbytes(whole) == 40_000
+    assert nbytes(whole[3]) == 40_000  # a row keeps the whole array alive
+    assert nbytes([whole, whole[1], {"again": whole[2:4]}]) == 40_000
+    tensor = torch.zeros(250, 4)  # 4,000 bytes
+    assert nbytes({"t": tensor, "row": tensor[0], "n": np.ones(10, np.uint8)}) == 4_010
+    assert nbytes(torch.from_numpy(whole)[0]) == 40_000
+    uri = "data:image/jpeg;base64," + "A" * 5000
+    assert nbytes((uri, uri, "short")) == len(uri)  # long texts (pictures) count, once
+    assert nbytes(None) == 0 and nbytes(3.5) == 0
+
+
+# ------------------------------------------------------------------------------------------ BoundedCache
+def test_bounded_cache_lets_the_least_recently_used_go_past_its_byte_budget(monkeypatch):
+    monkeypatch.setenv("INSIDE_LIMIT_SHARED_CACHE_BYTES", str(3 * 4000 + 100))
+    cache = BoundedCache("shared_cache_bytes", max_entries=10)
+    made = []
+
+    def make(key):
+        def build():
+            made.append(key)
+            return np.full(1000, key, np.float32)  # 4,000 bytes
+        return build
+
+    for key in range(3):
+        cache.get(key, make(key))
+    assert cache.get(0, make(0))[0] == 0  # kept: not made again, and now the most recently used
+    cache.get(3, make(3))  # over the budget: 1, the least recently used, goes
+    assert 1 not in cache and all(key in cache for key in (0, 2, 3))
+    assert made == [0, 1, 2, 3] and cache.total_bytes == 3 * 4000
+    monkeypatch.setenv("INSIDE_LIMIT_SHARED_CACHE_BYTES", "100")  # read at each insertion
+    big = cache.get(4, make(4))
+    assert len(cache) == 1 and 4 in cache and big[0] == 4  # the entry just made stays, alone over the budget
+
+
+def test_bounded_cache_lets_go_past_its_count_and_lets_its_values_be_freed():
+    cache = BoundedCache("shared_cache_bytes", max_entries=2)
+
+    class Value:
+        pass
+
+    first = cache.get("a", Value)
+    gone = weakref.ref(first)
+    del first
+    cache.get("b", Value)
+    cache.get("c", Value)
+    gc.collect()
+    assert len(cache) == 2 and gone() is None  # the cache held the only reference, and let it go
+
+
+def test_bounded_cache_gives_every_thread_the_same_value():
+    cache = BoundedCache("shared_cache_bytes", max_entries=4)
+    start, got = threading.Barrier(8), []
+
+    def ask():
+        start.wait()
+        got.append(cache.get("key", lambda: np.zeros(1000)))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(got) == 8 and all(value is got[0] for value in got) and len(cache) == 1
+
+
+# ------------------------------------------------------------------------------------------ a session's pictures
+def test_a_sessions_pictures_go_with_the_explorers_it_lets_go(monkeypatch):
+    """The pictures the page makes from an Explorer (the display picture, the attention's background, the
+    ranked channels) are kept with it: when the session's byte limit lets an Explorer go, they go too, and
+    they hold no reference that would keep it (before: three caches of 32 entries each held their Explorer)."""
+    from streamlit.testing.v1 import AppTest
+
+    from app import page_state
+    from inside_core.explorer import Explorer
+    from inside_core.networks import build_model
+
+    model = build_model("encoder_decoder", cond_dim=4, image_size=[32, 32], widths=[4, 4, 8]).eval()
+    one = Explorer(model, np.zeros((32, 32, 3), np.float32)).nbytes
+    # room for two Explorers with their pictures (a 400-pixel display picture: 480,000 bytes) and not for a
+    # third beside them (counted when it is made, before its own pictures)
+    monkeypatch.setenv("INSIDE_LIMIT_SESSION_BYTES", str(2 * (one + 400 * 400 * 3) + one // 2))
+
+    def page():
+        import numpy as np
+        import streamlit as st
+
+        from app.loading import ModelEntry, background, display_base, explorer_for
+        from app.page_state import session
+        from inside_core.networks import build_model
+
+        model = build_model("encoder_decoder", cond_dim=4, image_size=[32, 32], widths=[4, 4, 8]).eval()
+        for k in range(6):
+            image = np.full((32, 32, 3), k / 6, np.float32)
+            explorer = explorer_for(ModelEntry("m", "", {}), model, ("image", k), image)
+            display_base(explorer, image)
+            background(explorer)
+        st.text(str(len(session().caches["explorers"])))
+
+    at = AppTest.from_function(page).run(timeout=60)
+    assert not at.exception, at.exception
+    state = at.session_state[page_state.SESSION_KEY]
+    gc.collect()
+    kept = list(state.caches["explorers"].values())
+    assert at.text[0].value == "2" and len(kept) == 2  # the third one's pictures made it too big
+    alive = [obj for obj in gc.get_objects() if isinstance(obj, Explorer) and obj.model is kept[0].model]
+    assert set(map(id, alive)) == set(map(id, kept))  # the four let go are gone: nothing else held them
+    assert set(map(id, state.derived.keys())) == set(map(id, kept))  # the others' pictures went with them
+    assert all("display_base" in state.derived[e] and "background" in state.derived[e] for e in kept)
