@@ -125,3 +125,116 @@ def test_a_sessions_pictures_go_with_the_explorers_it_lets_go(monkeypatch):
     assert set(map(id, alive)) == set(map(id, kept))  # the four let go are gone: nothing else held them
     assert set(map(id, state.derived.keys())) == set(map(id, kept))  # the others' pictures went with them
     assert all("display_base" in state.derived[e] and "background" in state.derived[e] for e in kept)
+
+
+def test_a_session_that_ends_hands_freed_memory_back(monkeypatch):
+    """When the browser disconnects, Streamlit clears the session-scoped caches: the page's Session lets its
+    Explorers go and asks for freed memory to be handed back (glibc otherwise keeps it: bench_sessions.py)."""
+    from streamlit.runtime import caching
+    from streamlit.testing.v1 import AppTest
+
+    from app import page_state
+
+    caching.clear_session_resource_cache("test session id")  # AppTest's one id: earlier tests' sessions go
+    asked = []
+    monkeypatch.setattr(page_state, "give_back_freed_memory", lambda: asked.append(True))
+
+    def page():
+        import numpy as np
+        import streamlit as st
+
+        from app.loading import ModelEntry, display_base, explorer_for
+        from inside_core.networks import build_model
+
+        model = build_model("encoder_decoder", cond_dim=4, image_size=[32, 32], widths=[4, 4, 8]).eval()
+        image = np.zeros((32, 32, 3), np.float32)
+        display_base(explorer_for(ModelEntry("m", "", {}), model, ("image", 0), image), image)
+        st.text("drawn")
+
+    at = AppTest.from_function(page).run(timeout=60)
+    assert not at.exception, at.exception
+    state = at.session_state[page_state.SESSION_KEY]
+    [explorer] = state.caches["explorers"].values()
+    gone = weakref.ref(explorer)
+    del explorer
+    assert not asked and len(state.derived) == 1
+    caching.clear_session_resource_cache("test session id")  # what Streamlit does when the browser goes
+    gc.collect()
+    assert asked == [True] and gone() is None and len(state.derived) == 0
+
+
+# ------------------------------------------------------------------------------------------ server-wide
+def test_scrubbing_parts_take_turns_across_sessions(monkeypatch):
+    """At most `scrub_parts_at_once` parts are made at once, whatever the number of sessions asking."""
+    import time
+
+    from app import loading
+
+    monkeypatch.setenv("INSIDE_LIMIT_SCRUB_PARTS_AT_ONCE", "2")
+    monkeypatch.setattr(loading, "_TURNS", [])  # the process's turns are made on first use, from the limit
+    running, most, lock = [0], [0], threading.Lock()
+
+    def make(part: int) -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            running[0] -= 1
+        return part * 10
+
+    made = [loading.taking_turns(make) for _ in range(6)]  # six sessions' offers
+    results = [None] * 6
+
+    def session(k: int) -> None:
+        results[k] = made[k](k)
+
+    threads = [threading.Thread(target=session, args=(k,)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [0, 10, 20, 30, 40, 50] and most[0] == 2
+
+
+FRAGMENTED = """
+import sys, threading
+import numpy as np
+from inside_core.cache import freed_bytes, trim_freed_memory
+
+def rss():
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) * 1024
+
+kept = []
+def work():  # in a thread: its own malloc arena, as a session's script thread
+    blocks = [np.ones(64 * 1024 // 8) for _ in range(2000)]  # 128 MiB in blocks below the mmap threshold
+    kept.append(np.ones(64 * 1024 // 8))  # allocated last, kept: the freed blocks are not at the heap's top
+    del blocks
+thread = threading.Thread(target=work)
+thread.start()
+thread.join()
+before, free = rss(), freed_bytes()
+assert trim_freed_memory()
+print(before, free, rss())
+"""
+
+
+def test_freed_memory_is_handed_back_to_the_system():
+    """What a finished session's thread freed stays in the RSS until it is trimmed; the trim hands it back."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    from inside_core.cache import freed_bytes
+
+    if freed_bytes() is None:
+        pytest.skip("not glibc: malloc keeps its own policy")
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", FRAGMENTED], capture_output=True, text=True, cwd=repo, timeout=120,
+                         env={"PYTHONPATH": str(repo), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    before, free, after = map(int, out.stdout.split())
+    assert free > 100 * 2**20  # malloc held the freed 128 MiB ...
+    assert before - after > 100 * 2**20  # ... in the RSS, until handed back
