@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from inside_core.cache import give_back_freed_memory
 
@@ -128,7 +129,7 @@ def session() -> Session:
     if not isinstance(found, Session):
         found = Session()
         st.session_state[SESSION_KEY] = found
-    if not found.watched:
+    if not found.watched and get_script_run_ctx(suppress_warning=True) is not None:  # not in bare mode (tests)
         _released_on_disconnect(id(found), found)
         found.watched = True
     return found
