@@ -72,6 +72,7 @@ class Session:
     # what the page made from an object (an Explorer's pictures, ranked channels), let go with the object
     derived: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
     watched: bool = False  # registered to be released at disconnect (again after a reconnect)
+    session_id: str = ""  # Streamlit's id of the browser session (its media files are kept under it)
     # the BroadcastChannel on which this session's components talk in the browser (app/protocol.py)
     channel: str = field(default_factory=lambda: "inside-explorer-" + secrets.token_hex(8))
 
@@ -111,9 +112,22 @@ class Session:
 
 def _release(state: Session) -> None:
     state.release()
+    _drop_media(state.session_id)
     # what it held is freed now, but glibc keeps freed memory in its arenas: without this the server's RSS
     # stays near its peak (bench_sessions.py, 4 sessions closed: 243 MB stayed, 18 MB of it live; with it 38 MB)
     give_back_freed_memory()
+
+
+def _drop_media(session_id: str) -> None:
+    """Streamlit's copies of the session's pictures (st.image) and download callables go too: it drops them when
+    it shuts a session down, which a session kept for a reconnect never is once it expires (streamlit 1.67: the
+    storage forgets it without a shutdown), so they would stay for the server's life. A reconnect redraws them."""
+    from streamlit import runtime
+
+    if session_id and runtime.exists():
+        media = runtime.get_instance().media_file_mgr
+        media.clear_session_refs(session_id)
+        media.remove_orphaned_files()
 
 
 @st.cache_resource(scope="session", show_spinner=False, on_release=_release)
@@ -129,7 +143,9 @@ def session() -> Session:
     if not isinstance(found, Session):
         found = Session()
         st.session_state[SESSION_KEY] = found
-    if not found.watched and get_script_run_ctx(suppress_warning=True) is not None:  # not in bare mode (tests)
+    context = get_script_run_ctx(suppress_warning=True)
+    if not found.watched and context is not None:  # not in bare mode (tests)
+        found.session_id = context.session_id
         _released_on_disconnect(id(found), found)
         found.watched = True
     return found

@@ -238,3 +238,35 @@ def test_freed_memory_is_handed_back_to_the_system():
     before, free, after = map(int, out.stdout.split())
     assert free > 100 * 2**20  # malloc held the freed 128 MiB ...
     assert before - after > 100 * 2**20  # ... in the RSS, until handed back
+
+
+def test_a_session_that_ends_lets_streamlit_drop_its_pictures(monkeypatch):
+    """Streamlit drops a session's media files (st.image) only when it shuts the session down, which a session
+    kept for a reconnect never is once it expires: the page drops them when the browser disconnects."""
+    from streamlit import runtime
+    from streamlit.runtime import Runtime, caching
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import streamlit as st
+
+        from app.page_state import session
+
+        st.text(session().session_id)
+
+    caching.clear_session_resource_cache("test session id")  # AppTest's one id: earlier tests' sessions go
+    at = AppTest.from_function(page).run(timeout=60)
+    assert not at.exception, at.exception
+    session_id = at.text[0].value
+    assert session_id
+    media = MediaFileManager(MemoryMediaFileStorage("/media"))
+    for picture in (b"\x89PNG this session's", b"\x89PNG another's"):  # as st.image adds them, in two sessions
+        media.add(picture, "image/png", f"coordinates-{len(picture)}")
+    ours, theirs = list(media._file_metadata)
+    media._files_by_session_and_coord = {session_id: {"1": ours}, "another": {"1": theirs}}
+    monkeypatch.setattr(Runtime, "_instance", type("Server", (), {"media_file_mgr": media})())
+    assert runtime.exists()
+    caching.clear_session_resource_cache(session_id)  # the browser goes
+    assert list(media._files_by_session_and_coord) == ["another"] and len(media._file_metadata) == 1
