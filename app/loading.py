@@ -3,14 +3,18 @@
 - Models: `st.cache_resource`, one read-only object per checkpoint file shared by all sessions (eval
   mode, no gradients; the Explorer runs it under `torch.inference_mode`, which changes no state).
 - Data sources: `st.cache_resource` too (read-only after construction).
-- Explorers (the current image's encoder output): in `st.session_state`, per session, a few kept
-  so moving back to a recent image, frame or slice costs a decode only.
+- Per-sample arrays (a scene's masks, a slice's cine frames): shared, bounded by count and bytes
+  (`inside_core.cache.BoundedCache`, `shared_cache_bytes`).
+- Explorers (the current image's encoder output): in the session's `Session` (app/page_state.py), a few kept
+  so moving back to a recent image, frame or slice costs a decode only; bounded by `session_bytes` with
+  the pictures made from them, and let go when the browser disconnects.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ import torch
 
 from app.page_state import session
 from app.text import plain
+from inside_core.cache import BoundedCache, nbytes, watch_freed_memory
 from inside_core.checkpoints import (
     CheckpointError,
     checkpoint_dir,
@@ -133,8 +138,11 @@ def freeze_startup_objects() -> int:
 
 @st.cache_resource(show_spinner=False)
 def configure_torch() -> int:
+    """The process's setup, once: torch's threads, and a thread that hands freed memory back to the system
+    (inside_core.cache.watch_freed_memory: with many sessions at once, malloc otherwise keeps their peak)."""
     threads = inference_threads()
     torch.set_num_threads(threads)
+    watch_freed_memory()
     return threads
 
 
@@ -221,19 +229,49 @@ def validation_findings(root: str, kind: str, limit: int = 20) -> list[str]:
     return lines
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
+# shared between sessions and only ever read (no copy per call, which matters on every slider move); bounded
+# by bytes as well as by count: every visitor's samples and slices land here (issue 23)
+_SCENES = BoundedCache("shared_cache_bytes", max_entries=64)
+_CINES = BoundedCache("shared_cache_bytes", max_entries=64)
+
+
 def clevr_objects(_source, source_id: str, index: int) -> tuple[list[dict], np.ndarray]:
-    """The scene's objects and masks of one CLEVR-Seg sample. Shared between sessions and only ever
-    read (cache_resource: no copy per call, which matters on every slider move)."""
-    objects, masks = _source.objects(index)
-    masks.setflags(write=False)
-    return objects, masks
+    """The scene's objects and masks of one CLEVR-Seg sample (read-only, shared between sessions)."""
+
+    def make() -> tuple[list[dict], np.ndarray]:
+        objects, masks = _source.objects(index)
+        masks.setflags(write=False)
+        return objects, masks
+
+    return _SCENES.get((source_id, index), make)
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
 def acdc_cine(_source, source_id: str, index: int, slice_index: int) -> list[dict]:
     """Every cine frame of one slice (read-only, shared between sessions)."""
-    return _source.cine(index, slice_index)
+    return _CINES.get((source_id, index, slice_index), lambda: _source.cine(index, slice_index))
+
+
+# ------------------------------------------------------------------------------------------ heavy work
+_TURNS: list[threading.BoundedSemaphore] = []  # made on first use: the limit as the process found it
+_TURNS_LOCK = threading.Lock()
+
+
+def taking_turns(make: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`make`, run by at most `scrub_parts_at_once` sessions at a time (server-wide); the others wait.
+
+    Why: a part of the pictures to scrub holds ~80-120 MB while it is made, and every visitor's page asks
+    for its parts as soon as it is idle: 20 sessions opened together held ~2 GB at once (issue 23). The
+    cores bound how fast parts come anyway, so waiting costs no throughput; a slider move is not heavy
+    work and never waits here."""
+    with _TURNS_LOCK:
+        if not _TURNS:
+            _TURNS.append(threading.BoundedSemaphore(max(1, int(limit("scrub_parts_at_once")))))
+
+    def run(*args: Any) -> Any:
+        with _TURNS[0]:
+            return make(*args)
+
+    return run
 
 
 # ------------------------------------------------------------------------------------------ explorers
@@ -242,19 +280,17 @@ def acdc_cine(_source, source_id: str, index: int, slice_index: int) -> list[dic
 def explorer_for(entry: ModelEntry, model: torch.nn.Module, view_key: tuple, image: torch.Tensor) -> Explorer:
     """This session's Explorer for (model, image): encodes on first use, then reused (it holds no mask:
     the page gives the ground truth per call, since on CLEVR-Seg it follows the controls)."""
-    # issue 23: bounded by count and by the bytes they hold (INSIDE_LIMIT_SESSION_BYTES); the newest stays
-    return session().remember("explorers", (entry.name, entry.path, view_key), lambda: Explorer(model, image),
-                              size=lambda explorer: explorer.nbytes, max_bytes=limit("session_bytes"))
-
-
-def _mine(explorer: Explorer) -> Callable[[tuple], bool]:
-    """Whether a kept entry (explorer, ...) was made for `explorer` (ids are reused after an object is gone)."""
-    return lambda found: found[0] is explorer
+    state = session()
+    # issue 23: bounded by count and by the bytes they hold with what the page made from them (pictures:
+    # `made_from`, let go with their Explorer), INSIDE_LIMIT_SESSION_BYTES; the newest stays
+    return state.remember("explorers", (entry.name, entry.path, view_key), lambda: Explorer(model, image),
+                          size=lambda explorer: explorer.nbytes + nbytes(state.derived.get(explorer)),
+                          max_bytes=limit("session_bytes"))
 
 
 def responsive_channels(explorer: Explorer, condition, layer: int = 0, keep: bool = False) -> list[int]:
     """The INSIDE channels of `layer` that respond most to z (inside_core.attention), ranked once per
-    Explorer (one batch of decodes over each control's range) and kept per session. `keep`: the channels
+    Explorer (one batch of decodes over each control's range) and kept with it. `keep`: the channels
     last ranked for this model (while a control is dragged: the channels drawn do not change under the
     pointer, and a new cine frame or slice costs no ranking; on release they are ranked for the image)."""
     from inside_core.attention import responsive_channels as rank
@@ -262,21 +298,24 @@ def responsive_channels(explorer: Explorer, condition, layer: int = 0, keep: boo
     last = session().caches.setdefault("responsive_last", OrderedDict())
     if keep and (id(explorer.model), layer) in last:
         return last[(id(explorer.model), layer)]
-    found = session().remember("responsive", (id(explorer), layer),
-                               lambda: (explorer, rank(explorer, condition, layer=layer)), _mine(explorer))
-    last[(id(explorer.model), layer)] = found[1]
-    return found[1]
+    ranked = session().made_from(explorer).setdefault("responsive", {})
+    if layer not in ranked:
+        ranked[layer] = rank(explorer, condition, layer=layer)
+    last[(id(explorer.model), layer)] = ranked[layer]
+    return ranked[layer]
 
 
 def display_base(explorer: Explorer, image: Any = None, pixels: int = 400) -> np.ndarray:
     """The picture a mask is drawn over: `image` (the view's, at its own resolution) or else the model's
-    input, resampled smoothly so that its longer side is `pixels`; made once per Explorer (per session).
+    input, resampled smoothly so that its longer side is `pixels`; made once per Explorer (kept with it).
     The model's input is used when `image` has another aspect ratio (it was padded to reach the model).
     Asked without `image` (the attention's background), the picture already made is given; one made from
     the model's input is made again once the view's image is given."""
-    return session().remember(
-        "display_base", id(explorer), lambda: (explorer, display_picture(explorer, image, pixels), image is not None),
-        lambda found: found[0] is explorer and (image is None or found[2]))[1]
+    made = session().made_from(explorer)
+    found = made.get("display_base")
+    if found is None or (image is not None and not found[1]):
+        found = made["display_base"] = (display_picture(explorer, image, pixels), image is not None)
+    return found[0]
 
 
 def display_picture(explorer: Explorer, image: Any = None, pixels: int = 400) -> np.ndarray:
@@ -298,10 +337,9 @@ def background(explorer: Explorer, pixels: int = 256) -> tuple[str, tuple[int, i
     from app.plots import display_size, jpeg_data_uri, upscaled_rgb
 
     base = display_base(explorer)
-
-    def make() -> tuple:
+    made = session().made_from(explorer)
+    found = made.get("background")
+    if found is None or found[2] is not base:
         rgb = upscaled_rgb(base, display_size(*explorer.image_size, pixels))
-        return explorer, jpeg_data_uri(rgb), rgb.shape[:2], base
-
-    found = session().remember("background", id(explorer), make, lambda kept: kept[0] is explorer and kept[3] is base)
-    return found[1], found[2]
+        found = made["background"] = (jpeg_data_uri(rgb), rgb.shape[:2], base)
+    return found[0], found[1]

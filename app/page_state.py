@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from typing import Any
 
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from inside_core.cache import give_back_freed_memory
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -66,7 +69,10 @@ class Session:
     export: Any = None  # what the export buttons draw (app/export.ExportView): the view as last shown
     secondary: dict[str, Any] = field(default_factory=dict)  # figures kept while a control is dragged
     caches: dict[str, OrderedDict] = field(default_factory=dict)  # name -> the newest KEPT entries
+    # what the page made from an object (an Explorer's pictures, ranked channels), let go with the object
+    derived: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
     watched: bool = False  # registered to be released at disconnect (again after a reconnect)
+    session_id: str = ""  # Streamlit's id of the browser session (its media files are kept under it)
     # the BroadcastChannel on which this session's charts talk in the browser (app/live_chart.html)
     channel: str = field(default_factory=lambda: "inside-explorer-" + secrets.token_hex(8))
 
@@ -85,12 +91,19 @@ class Session:
             entries.popitem(last=False)
         return entries[key]
 
+    def made_from(self, owner: Any) -> dict[str, Any]:
+        """The dict of what this session made from `owner` (e.g. an Explorer): it lives as long as `owner`
+        does (weakly keyed: an Explorer let go from the cache takes its pictures along; its values must not
+        hold `owner` itself, or it would never go)."""
+        return self.derived.setdefault(owner, {})
+
     def release(self) -> None:
         """Drop what is only a cache (explorers, pictures, the predictions and figures last drawn): called
         when the browser disconnects. Streamlit keeps a disconnected session (its session_state) for a
         possible reconnect, up to 2 minutes and freed only when it is next looked at; these objects are
         the session's bulk (issue 23: 20 sessions left ~600 MB behind). A reconnect makes them again."""
         self.caches = {}
+        self.derived = weakref.WeakKeyDictionary()
         self.shown = {}
         self.secondary = {}
         self.export = None
@@ -99,6 +112,22 @@ class Session:
 
 def _release(state: Session) -> None:
     state.release()
+    _drop_media(state.session_id)
+    # what it held is freed now, but glibc keeps freed memory in its arenas: without this the server's RSS
+    # stays near its peak (bench_sessions.py, 4 sessions closed: 243 MB stayed, 18 MB of it live; with it 38 MB)
+    give_back_freed_memory()
+
+
+def _drop_media(session_id: str) -> None:
+    """Streamlit's copies of the session's pictures (st.image) and download callables go too: it drops them when
+    it shuts a session down, which a session kept for a reconnect never is once it expires (streamlit 1.67: the
+    storage forgets it without a shutdown), so they would stay for the server's life. A reconnect redraws them."""
+    from streamlit import runtime
+
+    if session_id and runtime.exists():
+        media = runtime.get_instance().media_file_mgr
+        media.clear_session_refs(session_id)
+        media.remove_orphaned_files()
 
 
 @st.cache_resource(scope="session", show_spinner=False, on_release=_release)
@@ -114,8 +143,9 @@ def session() -> Session:
     if not isinstance(found, Session):
         found = Session()
         st.session_state[SESSION_KEY] = found
-    # outside a page run (a helper called directly) there is no session whose end to watch
-    if not found.watched and get_script_run_ctx(suppress_warning=True) is not None:
+    context = get_script_run_ctx(suppress_warning=True)
+    if not found.watched and context is not None:  # not in bare mode (tests)
+        found.session_id = context.session_id
         _released_on_disconnect(id(found), found)
         found.watched = True
     return found

@@ -156,4 +156,4 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, options: FrameOpti
         explorers.clear()
         return frames
 
-    return Scrub(key, parts, make)
+    return Scrub(key, parts, loading.taking_turns(make))  # bounded memory: a few sessions' parts at once

@@ -18,6 +18,11 @@ Steps, one run:
 2. --sessions sessions opened together and kept open; RSS sampled every 0.2 s: `peak`;
 3. all closed; after --settle seconds, RSS = `after` (retained = after - base).
 Prints a JSON line with the numbers (MB).
+
+--probe: the server also reports, at each step, where its memory is (benchmarks/memory_probe: malloc's bytes
+in use and held free, Streamlit's sessions and media files, the page's Explorers, torch storages; with
+PYTHONTRACEMALLOC=1 in the environment, the lines holding the most Python/numpy memory), one JSON line each
+on stderr; after the last step it calls malloc_trim(0) and reports the RSS again.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from streamlit.components.v2.bidi_component.constants import EVENT_DELIM  # noqa: E402
+from streamlit.runtime.state.session_state import STREAMLIT_INTERNAL_KEY_PREFIX  # noqa: E402
 
 from benchmarks.browser import streamlit_server  # noqa: E402
 
@@ -80,6 +88,7 @@ class Session:
 
     def __init__(self, url: str, query: str):
         self.url, self.query, self.connection, self.seconds, self.errors = url, query, None, None, []
+        self.parts, self.frames_bytes = 0, 0  # parts of the scrubbing pictures received, and their bytes
 
     async def open(self, timeout: float, parts: int) -> None:
         """Connect, run the page, then ask for `parts` parts of the scrubbing pictures as the live controls
@@ -90,10 +99,12 @@ class Session:
         self.connection = await websocket_connect(self.url.replace("http", "ws") + "/_stcore/stream",
                                                   subprotocols=["streamlit"])
         component = await self._run(timeout)
+        self.parts = 0
         for part in range(min(parts, component[2] if component else 0)):
             widget_id, key, _ = component
-            await self._run(timeout, (widget_id, {"ack": f"bench:{part}", "seq": part + 1, "final": True,
-                                                  "frames": f"{key}#{part}"}))
+            await self._run(timeout, (widget_id, {"token": f"bench:{part + 1}", "seq": part + 1, "values": {},
+                                                  "final": True, "frames": f"{key}#{part}"}))
+            self.parts += 1
         self.seconds = time.monotonic() - start
 
     async def _run(self, timeout: float, widget: tuple | None = None) -> tuple | None:
@@ -105,9 +116,10 @@ class Session:
         message = BackMsg()
         message.rerun_script.query_string = self.query
         message.rerun_script.page_script_hash = ""
-        if widget is not None:
+        if widget is not None:  # the component's "value" trigger, as its setTriggerValue sends it
             state = message.rerun_script.widget_states.widgets.add()
-            state.id, state.json_value = widget[0], json.dumps(widget[1])
+            state.id = f"{STREAMLIT_INTERNAL_KEY_PREFIX}_{widget[0]}{EVENT_DELIM}events"
+            state.json_trigger_value = json.dumps([{"event": "value", "value": widget[1]}])
         await self.connection.write_message(message.SerializeToString(), binary=True)
         component = None
         while True:
@@ -120,11 +132,13 @@ class Session:
             element = forward.delta.new_element if kind == "delta" else None
             if element is not None and element.WhichOneof("type") == "exception":
                 self.errors.append(element.exception.message)
-            if element is not None and element.WhichOneof("type") == "component_instance" \
-                    and element.component_instance.component_name.endswith("live_controls"):
-                args = json.loads(element.component_instance.json_args)
+            if element is not None and element.WhichOneof("type") == "bidi_component" \
+                    and element.bidi_component.component_name.endswith("live_controls"):  # Components v2
+                args = json.loads(element.bidi_component.json or "{}")
                 if args.get("frames_key"):
-                    component = (element.component_instance.id, args["frames_key"], args["frames_parts"])
+                    component = (element.bidi_component.id, args["frames_key"], args["frames_parts"])
+                if args.get("frames"):
+                    self.frames_bytes += len(element.bidi_component.json)
             if kind == "script_finished":
                 return component
 
@@ -168,30 +182,61 @@ async def close_all(sessions: list[Session], settle: float) -> None:
     await asyncio.sleep(settle)
 
 
-async def _measure(url: str, pid: int, sessions: int, settle: float, timeout: float, parts: int) -> dict:
+class Probe:
+    """Asks the server's memory probe (benchmarks/memory_probe/sitecustomize.py) for a report; a no-op when off."""
+
+    def __init__(self, path: Path | None):
+        self.path, self.lines = path, []
+
+    async def ask(self, label: str, timeout: float = 120.0) -> None:
+        if self.path is None:
+            return
+        ask = self.path.with_name(self.path.name + ".ask")
+        ask.write_text(label)
+        deadline = time.monotonic() + timeout
+        while ask.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        line = self.path.read_text().splitlines()[-1] if self.path.exists() else "{}"
+        self.lines.append(json.loads(line))
+        print(line, file=sys.stderr, flush=True)
+
+
+async def _measure(url: str, pid: int, sessions: int, settle: float, timeout: float, parts: int,
+                   probe: Probe) -> dict:
     started = rss_bytes(pid)
     await close_all(await run_sessions(url, queries(2), timeout, parts), settle)  # one of each dataset: shared loads
     base = rss_bytes(pid)
+    await probe.ask("base")
     with Sampler(pid) as sampler:
         opened = await run_sessions(url, queries(sessions), timeout, parts)
         open_rss = rss_bytes(pid)
+        await probe.ask("open")
         for session in opened:
             session.close()
     await asyncio.sleep(settle)
     after = rss_bytes(pid)
+    await probe.ask("closed+trim")
     errors = [error for session in opened for error in session.errors]
     return {"sessions": sessions, "parts": parts, "settle_s": settle, "started_mb": round(started / MB),
             "base_mb": round(base / MB), "peak_mb": round(sampler.peak / MB), "open_mb": round(open_rss / MB),
             "after_mb": round(after / MB), "peak_growth_mb": round((sampler.peak - base) / MB),
             "retained_mb": round((after - base) / MB),
-            "open_seconds_max": round(max(session.seconds for session in opened), 1), "errors": errors[:3]}
+            "open_seconds_max": round(max(session.seconds for session in opened), 1),
+            "parts_received": sum(session.parts for session in opened if session.frames_bytes),
+            "frames_mb": round(sum(session.frames_bytes for session in opened) / MB, 1), "errors": errors[:3]}
 
 
-def measure(sessions: int, settle: float, timeout: float, parts: int = 2) -> dict:
+def measure(sessions: int, settle: float, timeout: float, parts: int = 2, probe: bool = False) -> dict:
     env = {"INSIDE_CACHE_DIR": os.environ.get("INSIDE_CACHE_DIR") or tempfile.mkdtemp(prefix="inside-cache-")}
+    report = None
+    if probe:  # the probe's folder first on the server's path: Python imports its sitecustomize at start-up
+        report = Path(tempfile.mkdtemp(prefix="inside-probe-")) / "probe.jsonl"
+        env["PYTHONPATH"] = os.pathsep.join([str(REPO / "benchmarks" / "memory_probe"), str(REPO),
+                                             os.environ.get("PYTHONPATH", "")])
+        env["INSIDE_MEMORY_PROBE"] = str(report)
     with streamlit_server(REPO / "app" / "main.py", env=env) as url:
         return asyncio.run(_measure(url, server_pid(int(url.rsplit(":", 1)[1])), sessions, settle, timeout,
-                                    parts))
+                                    parts, Probe(report)))
 
 
 def main() -> None:
@@ -201,8 +246,9 @@ def main() -> None:
     parser.add_argument("--parts", type=int, default=2,
                         help="parts of the scrubbing pictures each session asks for, as an idle browser (default 2)")
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds one session may take to open")
+    parser.add_argument("--probe", action="store_true", help="the server reports where its memory is (stderr)")
     args = parser.parse_args()
-    print(json.dumps(measure(args.sessions, args.settle, args.timeout, args.parts)))
+    print(json.dumps(measure(args.sessions, args.settle, args.timeout, args.parts, args.probe)))
 
 
 if __name__ == "__main__":

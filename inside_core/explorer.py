@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inside_core.cache import nbytes
 from inside_core.conditions import condition_of
 from inside_core.layers import FiLMParams, GuidingParams, InsideParams
 from inside_core.metrics import dice_per_label
@@ -247,19 +248,6 @@ def _prediction_from_logits(logits: Tensor, conditioning: list, z: np.ndarray | 
 # The Explorer
 
 
-def _tensor_bytes(value: Any, depth: int = 0) -> int:
-    """Bytes of the tensors in `value` (a tensor, a sequence, or an object such as the networks' features)."""
-    if isinstance(value, Tensor):
-        return value.numel() * value.element_size()
-    if depth > 4:
-        return 0
-    if isinstance(value, (list, tuple)):
-        return sum(_tensor_bytes(v, depth + 1) for v in value)
-    if hasattr(value, "__dict__"):
-        return sum(_tensor_bytes(v, depth + 1) for v in vars(value).values())
-    return 0
-
-
 class Explorer:
     """A model and one image; `update(z)` re-runs only the part of the model after the first
     conditioning layer's input (`model.decode`) on the image's cached features.
@@ -288,7 +276,7 @@ class Explorer:
     @property
     def nbytes(self) -> int:
         """Memory this Explorer holds (its image and cached features): what a page session's cache counts."""
-        return _tensor_bytes(self.image) + _tensor_bytes(self.features)
+        return nbytes((self.image, self.features))
 
     def _z_tensor(self, z: Any, batch: int = 1) -> Tensor | None:
         if not self.conditioned:

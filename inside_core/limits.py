@@ -47,7 +47,19 @@ LIMITS: dict[str, Limit] = {
     "case_pixels": Limit(64 * MiB, "pixels", "slices x height x width of one case once resized"),
     "split_bytes": Limit(1024 * MiB, "bytes", "memory of the arrays one dataset split keeps (images, masks)"),
     "scene_objects": Limit(64, "objects", "objects (and segmentation PNGs) of one CLEVR-Seg scene"),
-    "session_bytes": Limit(256 * MiB, "bytes", "image features one dashboard session keeps (its Explorers)"),
+    # the dashboard serves every visitor from one process: what each session keeps, and what sessions share
+    "session_bytes": Limit(256 * MiB, "bytes",
+                           "image features and pictures one dashboard session keeps (its Explorers and what the page "
+                           "drew from them)"),
+    "shared_cache_bytes": Limit(256 * MiB, "bytes",
+                                "per-sample arrays the dashboard keeps for all sessions (scene masks, cine frames), "
+                                "each cache"),
+    # one part of the pictures to scrub holds ~80-120 MB while it is made (decodes in batches, a throw-away
+    # Explorer per image where the image follows the pad); sessions past this wait for a turn
+    "scrub_parts_at_once": Limit(2, "parts", "parts of the pictures to scrub the dashboard makes at once, all "
+                                 "sessions together"),
+    # glibc keeps freed memory in its arenas; past this the dashboard hands it back (inside_core.cache)
+    "freed_memory_bytes": Limit(64 * MiB, "bytes", "memory malloc may hold freed in the dashboard's process"),
     "spacing_min_mm": Limit(0.1, "mm", "smallest in-plane pixel size accepted from a NIfTI header"),
     "spacing_max_mm": Limit(20.0, "mm", "largest in-plane pixel size accepted from a NIfTI header"),
     # files read whole, by kind (inside_core.data.files): far above any real file of the kind

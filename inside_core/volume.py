@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from inside_core.explorer import _tensor_bytes
+from inside_core.cache import nbytes
 from inside_core.layers_nd import InsideParamsND
 from inside_core.metrics import dice
 
@@ -78,7 +78,7 @@ class VolumeExplorer:
     @property
     def nbytes(self) -> int:
         """Memory held (the volume and the cached features), as a page session's cache counts it."""
-        return _tensor_bytes(self.volume) + _tensor_bytes(self.features)
+        return nbytes((self.volume, self.features))
 
     def update(self, z: Any) -> VolumePrediction:
         zt = torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(1, -1)

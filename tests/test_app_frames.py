@@ -169,7 +169,7 @@ def test_page_answer_is_the_frame_recipe(test_models):
     at = healthy(page(model="clevr-seg-point-inside", show_gt=True))
     export = page_session(at).export
     state = at.session_state[page_state.SESSION_KEY]
-    base = next(entry[1] for entry in state.caches["display_base"].values() if entry[0] is export.explorer)
+    base = state.derived[export.explorer]["display_base"][0]  # the picture made from the page's Explorer
     frame = make_frame(export.explorer, export.prediction, get_condition("point"), export.values, export.mask, base,
                        FrameOptions(outline_truth=True))
     assert live_args(at)["image"] == frame.data_uri and live_args(at)["caption"] == frame.line

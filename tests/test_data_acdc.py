@@ -285,6 +285,8 @@ def test_cine_gives_every_frame_with_phase_values(phantom):
     assert by_frame[int(info["ED"])]["phase_value"] == 0.0 and by_frame[int(info["ES"])]["phase_value"] == 1.0
     assert by_frame[int(info["ED"])]["mask"] is not None and by_frame[2]["mask"] is None
     assert frames[0]["image"].shape == (1, 64, 64)
+    # each frame holds its own pixels, not a view that keeps the whole cine (every slice) alive (issue 23)
+    assert all(f["image"].untyped_storage().nbytes() == 64 * 64 * 4 for f in frames)
     # the cine's ED frame matches the ED item (same crop, same normalisation)
     ed_item = [i for i in dataset.indices("patient002", "ED") if dataset.meta[i]["slice_index"] == 1][0]
     assert np.allclose(by_frame[int(info["ED"])]["image"].numpy()[0], dataset.images[ed_item], atol=0.02)

@@ -396,7 +396,8 @@ class AcdcDataset(torch.utils.data.Dataset):
             value = phase_value(frame, info["ED"], info["ES"], num_frames)
             mask = masks.get(frame)
             result.append({
-                "image": torch.from_numpy(frames[t, slice_index]).unsqueeze(0),
+                # a copy: a view would keep the whole cine (every slice) alive with this one slice's frames
+                "image": torch.from_numpy(frames[t, slice_index].copy()).unsqueeze(0),
                 "z": torch.from_numpy(acdc_condition(value, position)),
                 "phase_value": value, "frame": frame,
                 "mask": None if mask is None else torch.from_numpy(mask).long(),
