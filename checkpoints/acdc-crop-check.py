@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 
-def label_geometry(folder: Path, info: dict, volumes: dict, zooms) -> dict:
-    """The old, ground-truth-driven geometry (what issue 14 removed)."""
+def label_geometry(folder: Path, info: dict, volumes: dict, zooms, affine=None) -> dict:
+    """The old, ground-truth-driven geometry (what issue 14 removed); `affine` unused (the labels decide)."""
     from inside_core.data import acdc
 
     labels = acdc.load_labels(acdc.frame_path(folder, info["ED"], labels=True), volumes["ED"].shape)
