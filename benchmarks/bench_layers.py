@@ -16,8 +16,8 @@ Prints, from one run on this machine (the load average is printed with each sect
 2. one training step (forward, loss, backward, Adam) of the CLEVR-Seg encoder-decoder at 128x128, batch 32:
    INSIDE / no conditioning (target <= 1.10), and the same step with the decoder's "nearest x2 upsampling,
    then 3x3 conv" computed plainly instead of in sub-pixel form (`inside_core.networks.upsample_conv2d`);
-   with `threads`: the INSIDE training step at N threads / 1 thread, per --load like section 1 (the
-   evidence for the trainer's thread default: inside_core/threads.py);
+   with `--only threads`: the INSIDE training step at N threads / 1 thread, per --load like section 1
+   (whether a busy machine should train with one thread: README, Speed);
 3. the dashboard's decode (encoder output -> logits) at 200x200, one image, one thread, inference mode:
    plain upsampling / sub-pixel;
 4. with --compile: the same training step under `torch.compile` (what `inside train --compile` does):
@@ -309,6 +309,7 @@ def threads_section(repeats: int, many: int, loads: tuple[str, ...]) -> None:
                 print(f"  {key[0]} thread(s) {median_ms(values):27.1f} ms")
             print(show_ratio(f"{many} threads / 1 thread", paired_ratio(samples[(str(many), many)], samples[("1", 1)])))
             print(f"  ({load_average()} at the end)")
+    torch.set_num_threads(many)
 
 
 def decode_section(repeats: int, many: int) -> None:
@@ -347,7 +348,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.keep_freed_memory:
         keep_freed_memory()
-    sections = set(args.only or [s for s in SECTIONS if s != "compile" or args.compile])
+    sections = set(args.only or [s for s in SECTIONS if s != "threads" and (s != "compile" or args.compile)])
     many = args.threads or torch.get_num_threads()
     thread_counts = sorted({1, many})
     cores = os.cpu_count() or 1
