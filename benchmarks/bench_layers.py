@@ -1,7 +1,7 @@
 """Speed of the conditioning layers on quiet and busy cores, a training step, sub-pixel upsampling, torch.compile.
 
     python benchmarks/bench_layers.py [--load quiet|busy|both] [--repeats 30] [--threads N] [--compile]
-                                      [--only layers network decode compile memory] [--keep-freed-memory]
+                                      [--only layers network threads decode compile memory] [--keep-freed-memory]
     OMP_WAIT_POLICY=ACTIVE python benchmarks/bench_layers.py ...     (libgomp's spinning, for comparison)
 
 Prints, from one run on this machine (the load average is printed with each section):
@@ -16,6 +16,8 @@ Prints, from one run on this machine (the load average is printed with each sect
 2. one training step (forward, loss, backward, Adam) of the CLEVR-Seg encoder-decoder at 128x128, batch 32:
    INSIDE / no conditioning (target <= 1.10), and the same step with the decoder's "nearest x2 upsampling,
    then 3x3 conv" computed plainly instead of in sub-pixel form (`inside_core.networks.upsample_conv2d`);
+   with `--only threads`: the INSIDE training step at N threads / 1 thread, per --load like section 1
+   (whether a busy machine should train with one thread: README, Speed);
 3. the dashboard's decode (encoder output -> logits) at 200x200, one image, one thread, inference mode:
    plain upsampling / sub-pixel;
 4. with --compile: the same training step under `torch.compile` (what `inside train --compile` does):
@@ -47,7 +49,7 @@ from inside_core import INSIDE, FiLM, GuidingBlock, build_model
 from inside_core.networks import UpsampleConv
 
 LAYER_SHAPE = (32, 64, 50, 50)  # the reference's CLEVR-Seg bottleneck (batch 32)
-SECTIONS = ("layers", "network", "decode", "compile", "memory")
+SECTIONS = ("layers", "network", "threads", "decode", "compile", "memory")
 
 
 # ------------------------------------------------------------------------------------------- timing
@@ -295,6 +297,21 @@ def network_section(repeats: int, many: int) -> None:
                                                                   network["inside"])))
 
 
+def threads_section(repeats: int, many: int, loads: tuple[str, ...]) -> None:
+    torch.manual_seed(0)
+    step = training_step(build_model("encoder_decoder", conditioning="inside", cond_dim=4, image_size=128))
+    for load in loads:
+        with competing_load(os.cpu_count() or 1) if load == "busy" else contextlib.nullcontext():
+            added = "spinning processes started" if load == "busy" else "no added load"
+            print(f"\nThe INSIDE training step above at 1 and {many} threads, {load} ({added}); {load_average()}:")
+            samples = time_interleaved({("1", 1): step, (str(many), many): step}, max(5, repeats // 3), warmup=2)
+            for key, values in samples.items():
+                print(f"  {key[0]} thread(s) {median_ms(values):27.1f} ms")
+            print(show_ratio(f"{many} threads / 1 thread", paired_ratio(samples[(str(many), many)], samples[("1", 1)])))
+            print(f"  ({load_average()} at the end)")
+    torch.set_num_threads(many)
+
+
 def decode_section(repeats: int, many: int) -> None:
     torch.set_num_threads(1)
     decode = decode_benchmark(repeats)
@@ -331,7 +348,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.keep_freed_memory:
         keep_freed_memory()
-    sections = set(args.only or [s for s in SECTIONS if s != "compile" or args.compile])
+    sections = set(args.only or [s for s in SECTIONS if s != "threads" and (s != "compile" or args.compile)])
     many = args.threads or torch.get_num_threads()
     thread_counts = sorted({1, many})
     cores = os.cpu_count() or 1
@@ -349,6 +366,8 @@ def main() -> None:
     torch.set_num_threads(many)
     if "network" in sections:
         network_section(args.repeats, many)
+    if "threads" in sections:
+        threads_section(args.repeats, many, ("quiet", "busy") if args.load == "both" else (args.load,))
     if "decode" in sections:
         decode_section(args.repeats, many)
     if "compile" in sections:
