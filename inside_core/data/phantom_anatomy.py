@@ -27,7 +27,9 @@ CLASSES = ("air", "fat", "muscle", "soft", "lung", "vessel", "liver", "bone", "s
 
 def soft(sd: np.ndarray, px: float) -> np.ndarray:
     """Soft mask from a signed distance in mm: 1 inside, 0 outside, a linear edge one pixel wide."""
-    return np.clip(0.5 - sd / px, 0.0, 1.0)
+    mask = np.divide(sd, px)  # 0.5 - sd / px, clipped, with one temporary
+    np.subtract(0.5, mask, out=mask)
+    return np.clip(mask, 0.0, 1.0, out=mask)
 
 
 def wrap(angle: np.ndarray | float) -> np.ndarray | float:
@@ -38,11 +40,19 @@ def wrap(angle: np.ndarray | float) -> np.ndarray | float:
 def ellipse_sd(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, ay: float,
                angle: float = 0.0) -> np.ndarray:
     """Approximate signed distance (mm) to an ellipse with semi-axes ax, ay rotated by `angle`."""
-    dx, dy = x - cx, y - cy
-    ca, sa = np.cos(angle), np.sin(angle)
-    u, v = dx * ca + dy * sa, -dx * sa + dy * ca
-    q = np.sqrt((u / ax) ** 2 + (v / ay) ** 2) + 1e-9
-    return (q - 1) * np.hypot(u, v) / q
+    u, v = x - cx, y - cy
+    if angle != 0.0:  # unrotated, u and v would only gain signed zeros (irrelevant: squared)
+        ca, sa = np.cos(angle), np.sin(angle)
+        u, v = u * ca + v * sa, -u * sa + v * ca
+    q = np.divide(u, ax)  # sqrt((u / ax) ** 2 + (v / ay) ** 2) + 1e-9, fewer temporaries
+    np.square(q, out=q)
+    t = np.divide(v, ay)
+    q += np.square(t, out=t)
+    np.sqrt(q, out=q)
+    q += 1e-9
+    sd = np.hypot(u, v)  # (q - 1) * hypot(u, v) / q
+    sd *= np.subtract(q, 1, out=t)
+    return np.divide(sd, q, out=sd)
 
 
 @dataclass
@@ -158,7 +168,7 @@ def render_heart(h: Heart, level: float, c: float, grid: dict[str, np.ndarray], 
         rv_sd = np.maximum(sd_ell, -sd_epi)
         rv_outer = sd_ell - 2.5  # free wall 2.5 mm thick
     heart_sd = sd_epi if rv_outer is None else np.minimum(sd_epi, rv_outer)
-    image[:] = _over(image, soft(heart_sd - grid["fat"], px), tone["fat"])
+    _over(image, soft(heart_sd - grid["fat"], px), tone["fat"])
 
     # outflow tract: at the base the ring opens towards the aorta
     gap = np.zeros(x.shape, bool)
@@ -167,26 +177,26 @@ def render_heart(h: Heart, level: float, c: float, grid: dict[str, np.ndarray], 
         half = h.lvot_half * (1 - s / h.open_until)
         gap = np.abs(wrap(angle - lvot)) < half
     if rv_outer is not None:
-        image[:] = _over(image, soft(rv_outer, px), tone["wall"])
+        _over(image, soft(rv_outer, px), tone["wall"])
     myo = soft(sd_epi, px) * ~gap
-    image[:] = _over(image, myo, tone["myo"])
+    _over(image, myo, tone["myo"])
     if gap.any():  # blood of the outflow tract beyond the (absent) wall
-        image[:] = _over(image, soft(rho - r_epi - 6.0, px) * gap, tone["blood"])
+        _over(image, soft(rho - r_epi - 6.0, px) * gap, tone["blood"])
     if rv_sd is not None:
-        image[:] = _over(image, soft(rv_sd, px), tone["blood"])
+        _over(image, soft(rv_sd, px), tone["blood"])
         ur, vr = np.cos(h.rv_angle), np.sin(h.rv_angle)
         for fa, fb, r in h.rv_spots:  # trabeculations near the free wall, labelled RV
             px_, py_ = (d + fa * along) * ur - fb * across * vr, (d + fa * along) * vr + fb * across * ur
-            image[:] = _over(image, soft(np.hypot(x - px_, y - py_) - r, px) * (rv_sd < 0), tone["myo"])
+            _over(image, soft(np.hypot(x - px_, y - py_) - r, px) * (rv_sd < 0), tone["myo"])
     # the bright pool ends inside the trabecular fringe; the LV label follows the compact wall
     depth = min(h.trab_depth * (0.7 + 0.5 * s) * (1 + 0.4 * c), 0.3 * r_endo)
-    image[:] = _over(image, soft(rho - (r_endo - depth * grid["fringe"]), px), tone["blood"])
+    _over(image, soft(rho - (r_endo - depth * grid["fringe"]), px), tone["blood"])
     if 0.12 < s < 0.8 and r_endo > 7:
         grow = np.sin(np.pi * (s - 0.12) / 0.68) ** 0.5
         for a, f, r in h.papillary:
             pr = r * grow * (1 + 0.35 * c)
             px_, py_ = f * r_endo * np.cos(a), f * r_endo * np.sin(a)
-            image[:] = _over(image, soft(np.hypot(x - px_, y - py_) - pr, px) * (sd_endo < 0), tone["myo"])
+            _over(image, soft(np.hypot(x - px_, y - py_) - pr, px) * (sd_endo < 0), tone["myo"])
     if s < 0.06:  # the left atrium appears behind the opening base, outside the ventricles
         outside = (heart_sd > 1.0).astype(float)
         _render_atria(h, s, x, y, px, tone, image, only_la=True, mask=outside)
@@ -217,14 +227,17 @@ def _render_atria(h: Heart, s: float, x: np.ndarray, y: np.ndarray, px: float, t
         if min(ax, ay) < 2:
             continue
         sd = ellipse_sd(x, y, cx, cy, ax, ay)
-        image[:] = _over(image, soft(sd - 2.5, px) * mask, tone["fat"])
-        image[:] = _over(image, soft(sd - 1.5, px) * mask, tone["wall"])
-        image[:] = _over(image, soft(sd, px) * mask, tone["blood"])
+        _over(image, soft(sd - 2.5, px) * mask, tone["fat"])
+        _over(image, soft(sd - 1.5, px) * mask, tone["wall"])
+        _over(image, soft(sd, px) * mask, tone["blood"])
 
 
 def _over(image: np.ndarray, alpha: np.ndarray, value) -> np.ndarray:
-    """Composite `value` over `image` with opacity `alpha`."""
-    return image + alpha * (value - image)
+    """Composite `value` over `image` with opacity `alpha`, in place: image + alpha * (value - image)."""
+    step = np.subtract(value, image)
+    step *= alpha
+    image += step
+    return image
 
 
 # -------------------------------------------------------------------------------------- surroundings
