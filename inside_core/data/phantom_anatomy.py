@@ -27,9 +27,10 @@ CLASSES = ("air", "fat", "muscle", "soft", "lung", "vessel", "liver", "bone", "s
 
 def soft(sd: np.ndarray, px: float) -> np.ndarray:
     """Soft mask from a signed distance in mm: 1 inside, 0 outside, a linear edge one pixel wide."""
-    mask = np.divide(sd, px)  # 0.5 - sd / px, clipped, with one temporary
+    mask = np.divide(sd, px)  # np.clip(0.5 - sd / px, 0, 1) in place (sd is never NaN)
     np.subtract(0.5, mask, out=mask)
-    return np.clip(mask, 0.0, 1.0, out=mask)
+    np.maximum(mask, 0.0, out=mask)
+    return np.minimum(mask, 1.0, out=mask)
 
 
 def wrap(angle: np.ndarray | float) -> np.ndarray | float:
@@ -43,7 +44,11 @@ def ellipse_sd(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, ay
     u, v = x - cx, y - cy
     if angle != 0.0:  # unrotated, u and v would only gain signed zeros (irrelevant: squared)
         ca, sa = np.cos(angle), np.sin(angle)
-        u, v = u * ca + v * sa, -u * sa + v * ca
+        rotated = u * ca
+        rotated += np.multiply(v, sa)
+        v *= ca  # -u * sa + v * ca, exactly
+        v -= np.multiply(u, sa, out=u)
+        u = rotated
     q = np.divide(u, ax)  # sqrt((u / ax) ** 2 + (v / ay) ** 2) + 1e-9, fewer temporaries
     np.square(q, out=q)
     t = np.divide(v, ay)
