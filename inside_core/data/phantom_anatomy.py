@@ -27,7 +27,10 @@ CLASSES = ("air", "fat", "muscle", "soft", "lung", "vessel", "liver", "bone", "s
 
 def soft(sd: np.ndarray, px: float) -> np.ndarray:
     """Soft mask from a signed distance in mm: 1 inside, 0 outside, a linear edge one pixel wide."""
-    return np.clip(0.5 - sd / px, 0.0, 1.0)
+    mask = np.divide(sd, px)  # np.clip(0.5 - sd / px, 0, 1) in place (sd is never NaN)
+    np.subtract(0.5, mask, out=mask)
+    np.maximum(mask, 0.0, out=mask)
+    return np.minimum(mask, 1.0, out=mask)
 
 
 def wrap(angle: np.ndarray | float) -> np.ndarray | float:
@@ -38,11 +41,23 @@ def wrap(angle: np.ndarray | float) -> np.ndarray | float:
 def ellipse_sd(x: np.ndarray, y: np.ndarray, cx: float, cy: float, ax: float, ay: float,
                angle: float = 0.0) -> np.ndarray:
     """Approximate signed distance (mm) to an ellipse with semi-axes ax, ay rotated by `angle`."""
-    dx, dy = x - cx, y - cy
-    ca, sa = np.cos(angle), np.sin(angle)
-    u, v = dx * ca + dy * sa, -dx * sa + dy * ca
-    q = np.sqrt((u / ax) ** 2 + (v / ay) ** 2) + 1e-9
-    return (q - 1) * np.hypot(u, v) / q
+    u, v = x - cx, y - cy
+    if angle != 0.0:  # unrotated, u and v would only gain signed zeros (irrelevant: squared)
+        ca, sa = np.cos(angle), np.sin(angle)
+        rotated = u * ca
+        rotated += np.multiply(v, sa)
+        v *= ca  # -u * sa + v * ca, exactly
+        v -= np.multiply(u, sa, out=u)
+        u = rotated
+    q = np.divide(u, ax)  # sqrt((u / ax) ** 2 + (v / ay) ** 2) + 1e-9, fewer temporaries
+    np.square(q, out=q)
+    t = np.divide(v, ay)
+    q += np.square(t, out=t)
+    np.sqrt(q, out=q)
+    q += 1e-9
+    sd = np.hypot(u, v)  # (q - 1) * hypot(u, v) / q
+    sd *= np.subtract(q, 1, out=t)
+    return np.divide(sd, q, out=sd)
 
 
 @dataclass
@@ -109,15 +124,62 @@ def _angular(series: list, angle: np.ndarray) -> np.ndarray:
     return sum(a * np.cos(k * angle + p) for k, a, p in series)
 
 
-def heart_grid(h: Heart, x: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-    """What does not change over slices and frames: polar coordinates and the angular patterns."""
+def heart_grid(h: Heart, x: np.ndarray, y: np.ndarray) -> dict:
+    """What does not change over slices and frames: polar coordinates, the angular patterns, the atria
+    that do not move and the grid's index map (drawing a small shape touches only its box)."""
     angle = np.arctan2(y, x)
-    return {"x": x, "y": y, "angle": angle, "rho": (np.hypot(x, y) + 1e-6) / (1 + _angular(h.harmonics, angle)),
+    lvot = h.rv_angle + np.deg2rad(70)  # direction of the outflow tract and aorta
+    r = h.r_epi
+    ra, pa_angle = h.atria["ra"] * r, h.rv_angle + np.deg2rad(35)
+    fixed = [(0.35 * r * np.cos(lvot), 0.35 * r * np.sin(lvot), h.atria["aorta"], h.atria["aorta"]),
+             (1.0 * r * np.cos(h.rv_angle) - 0.1 * r, 1.0 * r * np.sin(h.rv_angle) + 0.6 * r, ra, ra * 0.8),
+             (1.1 * r * np.cos(pa_angle), 1.1 * r * np.sin(pa_angle), h.atria["pa"], h.atria["pa"])]
+    grid = {"x": x, "y": y, "angle": angle, "rho": (np.hypot(x, y) + 1e-6) / (1 + _angular(h.harmonics, angle)),
             "fringe": np.clip(_angular(h.trabeculae, angle) / 2.5 - 0.1, 0, 1),
-            "fat": np.clip(h.fat_mean * (1 + 0.6 * _angular(h.fat, angle)), 0.3, None)}
+            "fat": np.clip(h.fat_mean * (1 + 0.6 * _angular(h.fat, angle)), 0.3, None),
+            "lvot": np.abs(wrap(angle - lvot)), "index": _index_map(x, y),
+            "atria": [ellipse_sd(x, y, *shape) for shape in fixed if min(shape[2:]) >= 2]}  # aorta, RA, PA
+    if h.infarct is not None:  # thinning profile of the infarct (times the wall thickness)
+        grid["infarct"] = np.clip(1 - np.abs(wrap(angle - h.infarct[0])) / h.infarct[1], 0, 1) * 0.45
+    return grid
 
 
-def render_heart(h: Heart, level: float, c: float, grid: dict[str, np.ndarray], px: float,
+def _index_map(x: np.ndarray, y: np.ndarray) -> tuple | None:
+    """(x0, y0, inverse step matrix, step mm) when x, y form a regular square grid (rotated or not), else None."""
+    if min(x.shape) < 2:
+        return None
+    steps = np.array([[x[1, 0] - x[0, 0], x[0, 1] - x[0, 0]], [y[1, 0] - y[0, 0], y[0, 1] - y[0, 0]]])
+    step = float(np.hypot(*steps[:, 0]))
+    i, j = np.indices(x.shape)
+    error = max(np.abs(x[0, 0] + i * steps[0, 0] + j * steps[0, 1] - x).max(),
+                np.abs(y[0, 0] + i * steps[1, 0] + j * steps[1, 1] - y).max())
+    if step <= 0 or error > 1e-6 * step or abs(np.hypot(*steps[:, 1]) - step) > 1e-6 * step or \
+            abs(steps[:, 0] @ steps[:, 1]) > 1e-6 * step**2:
+        return None
+    return float(x[0, 0]), float(y[0, 0]), np.linalg.inv(steps), step
+
+
+def _box(grid: dict, cx: float, cy: float, reach: float) -> tuple[slice, slice]:
+    """Rows and columns of the grid holding every pixel within `reach` mm of (cx, cy), 2 pixels to spare."""
+    if grid["index"] is None:
+        return slice(None), slice(None)
+    x0, y0, inverse, step = grid["index"]
+    i, j = inverse @ (cx - x0, cy - y0)
+    k = reach / step + 2
+    return (slice(max(int(np.floor(i - k)), 0), max(int(np.ceil(i + k)) + 1, 0)),
+            slice(max(int(np.floor(j - k)), 0), max(int(np.ceil(j + k)) + 1, 0)))
+
+
+def _disc(image: np.ndarray, grid: dict, cx: float, cy: float, r: float, px: float, within: np.ndarray,
+          value: float) -> None:
+    """Composite `value` over a soft disc where `within` < 0. Beyond r + px its mask is exactly 0, and
+    compositing 0 leaves a pixel as it is: only the disc's box is computed (the same bytes, less work)."""
+    box = _box(grid, cx, cy, r + px)
+    x, y = grid["x"][box], grid["y"][box]
+    _over(image[box], soft(np.hypot(x - cx, y - cy) - r, px) * (within[box] < 0), value)
+
+
+def render_heart(h: Heart, level: float, c: float, grid: dict, px: float,
                  tone: dict[str, float], image: np.ndarray, labels: bool):
     """Paint the heart at plane level `level` and contraction c (0 ED, 1 ES) over `image` (in place).
 
@@ -126,23 +188,22 @@ def render_heart(h: Heart, level: float, c: float, grid: dict[str, np.ndarray], 
     when `labels` is true, else None.
     """
     s = 1 - (1 - level) / (1 - h.shortening * c)
-    x, y, angle, rho = grid["x"], grid["y"], grid["angle"], grid["rho"]
+    x, y, rho = grid["x"], grid["y"], grid["rho"]
     out = np.zeros(x.shape, np.uint8) if labels else None
     prof = np.sqrt(np.clip(1 - (max(s, 0.0) / h.apex) ** 2.4, 0, 1))
     r_epi_ed = h.r_epi * prof
     if s < 0 or r_epi_ed <= 0.5:  # above the base or below the apex
         if s < 0:
-            _render_atria(h, s, x, y, px, tone, image)
+            _render_atria(h, s, grid, px, tone, image)
         return out
     wall = h.wall * (1 - 0.3 * s)
     r_endo_ed = max(r_epi_ed - wall, 0.0)
     r_endo = r_endo_ed * h.ratio ** c
     r_epi = np.sqrt(r_endo**2 + r_epi_ed**2 - r_endo_ed**2)
-    r_epi_map = np.full(x.shape, r_epi)
     if h.infarct is not None:  # a thinned, akinetic segment
-        bump = np.clip(1 - np.abs(wrap(angle - h.infarct[0])) / h.infarct[1], 0, 1)
-        r_epi_map = r_epi - bump * 0.45 * (r_epi - r_endo)
-    sd_epi = rho - r_epi_map
+        sd_epi = rho - (r_epi - grid["infarct"] * (r_epi - r_endo))
+    else:
+        sd_epi = rho - r_epi
     sd_endo = rho - r_endo
 
     # RV: an ellipse on the RV side minus the LV, wrapping the septum as a crescent
@@ -154,77 +215,68 @@ def render_heart(h: Heart, level: float, c: float, grid: dict[str, np.ndarray], 
         along = r_epi + width - d
         across = max(r_epi_ed, 6.0) * h.rv_span * (0.8 + 0.2 * size) * (0.9 + 0.1 * h.rv_ratio ** c)
         cx, cy = d * np.cos(h.rv_angle), d * np.sin(h.rv_angle)
-        sd_ell = ellipse_sd(x, y, cx, cy, along, across, h.rv_angle)
-        rv_sd = np.maximum(sd_ell, -sd_epi)
-        rv_outer = sd_ell - 2.5  # free wall 2.5 mm thick
+        rv_outer = ellipse_sd(x, y, cx, cy, along, across, h.rv_angle)
+        rv_sd = np.maximum(rv_outer, -sd_epi)
+        rv_outer -= 2.5  # free wall 2.5 mm thick
     heart_sd = sd_epi if rv_outer is None else np.minimum(sd_epi, rv_outer)
-    image[:] = _over(image, soft(heart_sd - grid["fat"], px), tone["fat"])
+    _over(image, soft(heart_sd - grid["fat"], px), tone["fat"])
 
     # outflow tract: at the base the ring opens towards the aorta
-    gap = np.zeros(x.shape, bool)
-    if s < h.open_until:
-        lvot = h.rv_angle + np.deg2rad(70)
-        half = h.lvot_half * (1 - s / h.open_until)
-        gap = np.abs(wrap(angle - lvot)) < half
+    gap = grid["lvot"] < h.lvot_half * (1 - s / h.open_until) if s < h.open_until else None
     if rv_outer is not None:
-        image[:] = _over(image, soft(rv_outer, px), tone["wall"])
-    myo = soft(sd_epi, px) * ~gap
-    image[:] = _over(image, myo, tone["myo"])
-    if gap.any():  # blood of the outflow tract beyond the (absent) wall
-        image[:] = _over(image, soft(rho - r_epi - 6.0, px) * gap, tone["blood"])
+        _over(image, soft(rv_outer, px), tone["wall"])
+    myo = soft(sd_epi, px)
+    if gap is not None:
+        myo *= ~gap
+    _over(image, myo, tone["myo"])
+    if gap is not None and gap.any():  # blood of the outflow tract beyond the (absent) wall
+        _over(image, soft(rho - r_epi - 6.0, px) * gap, tone["blood"])
     if rv_sd is not None:
-        image[:] = _over(image, soft(rv_sd, px), tone["blood"])
+        _over(image, soft(rv_sd, px), tone["blood"])
         ur, vr = np.cos(h.rv_angle), np.sin(h.rv_angle)
         for fa, fb, r in h.rv_spots:  # trabeculations near the free wall, labelled RV
             px_, py_ = (d + fa * along) * ur - fb * across * vr, (d + fa * along) * vr + fb * across * ur
-            image[:] = _over(image, soft(np.hypot(x - px_, y - py_) - r, px) * (rv_sd < 0), tone["myo"])
+            _disc(image, grid, px_, py_, r, px, rv_sd, tone["myo"])
     # the bright pool ends inside the trabecular fringe; the LV label follows the compact wall
     depth = min(h.trab_depth * (0.7 + 0.5 * s) * (1 + 0.4 * c), 0.3 * r_endo)
-    image[:] = _over(image, soft(rho - (r_endo - depth * grid["fringe"]), px), tone["blood"])
+    _over(image, soft(rho - (r_endo - depth * grid["fringe"]), px), tone["blood"])
     if 0.12 < s < 0.8 and r_endo > 7:
         grow = np.sin(np.pi * (s - 0.12) / 0.68) ** 0.5
         for a, f, r in h.papillary:
-            pr = r * grow * (1 + 0.35 * c)
-            px_, py_ = f * r_endo * np.cos(a), f * r_endo * np.sin(a)
-            image[:] = _over(image, soft(np.hypot(x - px_, y - py_) - pr, px) * (sd_endo < 0), tone["myo"])
+            _disc(image, grid, f * r_endo * np.cos(a), f * r_endo * np.sin(a), r * grow * (1 + 0.35 * c), px,
+                  sd_endo, tone["myo"])
     if s < 0.06:  # the left atrium appears behind the opening base, outside the ventricles
         outside = (heart_sd > 1.0).astype(float)
-        _render_atria(h, s, x, y, px, tone, image, only_la=True, mask=outside)
+        _render_atria(h, s, grid, px, tone, image, only_la=True, mask=outside)
     if labels:
-        out[(sd_epi < 0) & ~gap] = 2
+        out[(sd_epi < 0) & ~gap if gap is not None else sd_epi < 0] = 2
         if rv_sd is not None:
             out[rv_sd < 0] = 1
         out[sd_endo < 0] = 3
     return out
 
 
-def _render_atria(h: Heart, s: float, x: np.ndarray, y: np.ndarray, px: float, tone: dict, image: np.ndarray,
+def _render_atria(h: Heart, s: float, grid: dict, px: float, tone: dict, image: np.ndarray,
                   only_la: bool = False, mask: np.ndarray | float = 1.0) -> None:
-    """Above the base: left atrium behind, aortic root in the middle, right atrium and pulmonary trunk."""
+    """Above the base: left atrium behind, aortic root in the middle, right atrium and pulmonary trunk
+    (these three do not move: their distances come from `heart_grid`)."""
     r = h.r_epi
     ox, oy, sx, sy = h.atria["la"]
     grow = np.clip(1 + s / 0.3, 0.4, 1) if not only_la else np.clip((0.06 - s) / 0.1, 0, 1)
-    shapes = [(ox * r, oy * r + 0.4 * r * (1 - grow), sx * r * grow, sy * r * grow)]  # LA
-    if not only_la:
-        lvot = h.rv_angle + np.deg2rad(70)
-        aorta = h.atria["aorta"]
-        shapes.append((0.35 * r * np.cos(lvot), 0.35 * r * np.sin(lvot), aorta, aorta))
-        ra = h.atria["ra"] * r
-        shapes.append((1.0 * r * np.cos(h.rv_angle) - 0.1 * r, 1.0 * r * np.sin(h.rv_angle) + 0.6 * r, ra, ra * 0.8))
-        pa_angle = h.rv_angle + np.deg2rad(35)
-        shapes.append((1.1 * r * np.cos(pa_angle), 1.1 * r * np.sin(pa_angle), h.atria["pa"], h.atria["pa"]))
-    for cx, cy, ax, ay in shapes:
-        if min(ax, ay) < 2:
-            continue
-        sd = ellipse_sd(x, y, cx, cy, ax, ay)
-        image[:] = _over(image, soft(sd - 2.5, px) * mask, tone["fat"])
-        image[:] = _over(image, soft(sd - 1.5, px) * mask, tone["wall"])
-        image[:] = _over(image, soft(sd, px) * mask, tone["blood"])
+    la = (ox * r, oy * r + 0.4 * r * (1 - grow), sx * r * grow, sy * r * grow)
+    sds = [ellipse_sd(grid["x"], grid["y"], *la)] if min(la[2:]) >= 2 else []
+    for sd in sds + ([] if only_la else grid["atria"]):
+        _over(image, soft(sd - 2.5, px) * mask, tone["fat"])
+        _over(image, soft(sd - 1.5, px) * mask, tone["wall"])
+        _over(image, soft(sd, px) * mask, tone["blood"])
 
 
 def _over(image: np.ndarray, alpha: np.ndarray, value) -> np.ndarray:
-    """Composite `value` over `image` with opacity `alpha`."""
-    return image + alpha * (value - image)
+    """Composite `value` over `image` with opacity `alpha`, in place: image + alpha * (value - image)."""
+    step = np.subtract(value, image)
+    step *= alpha
+    image += step
+    return image
 
 
 # -------------------------------------------------------------------------------------- surroundings
