@@ -1,9 +1,12 @@
-"""The browser side's pure functions (app/live_controls_core.js) under Node's test runner, and the one
-constant the protocol shares between Python and JS. Skipped (with the reason) where Node is not installed
-(`.ci/run` installs Debian's nodejs)."""
+"""The browser side's pure functions (app/live_controls_core.js) under Node's test runner, its type check
+(`tsc --checkJs` over app/*.js with the messages' types of app/protocol.js), and the one constant the protocol
+shares between Python and JS. Skipped (with the reason) where Node, or TypeScript and Streamlit's component
+types, are not installed (`.ci/run` installs Debian's nodejs, and both npm packages under $INSIDE_NODE_TOOLS)."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -13,6 +16,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NODE = shutil.which("node") or shutil.which("nodejs")
+# where .ci/run installs the type checker and the v2 component library's types (npm install --prefix TOOLS)
+TOOLS = Path(os.environ.get("INSIDE_NODE_TOOLS") or Path.home() / ".cache" / "inside-explorer-node-tools")
+TSC = TOOLS / "node_modules" / "typescript" / "bin" / "tsc"
+COMPONENT_TYPES = TOOLS / "node_modules" / "@streamlit" / "component-v2-lib"
+NO_TSC = (f"TypeScript and @streamlit/component-v2-lib are not installed under {TOOLS} (.ci/run: npm install "
+          "--no-save --prefix $INSIDE_NODE_TOOLS typescript @streamlit/component-v2-lib)")
 
 
 @pytest.mark.skipif(NODE is None, reason="Node.js is not installed (apt-get install -y nodejs)")
@@ -21,6 +30,41 @@ def test_node_unit_tests_pass():
                             timeout=120)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert re.search(r"^# pass [1-9]", result.stdout, re.M) and re.search(r"^# fail 0", result.stdout, re.M)
+
+
+def type_check(folder: Path, extra: str | None = None) -> subprocess.CompletedProcess:
+    """tsc over app/*.js and app/*.d.ts with the repository's jsconfig.json (and `extra`, a JS file's text),
+    the component library's types found where npm put them."""
+    files = [str(REPO / "app" / "*.js"), str(REPO / "app" / "*.d.ts")]
+    if extra is not None:
+        (folder / "extra.js").write_text(extra)
+        files.append(str(folder / "extra.js"))
+    config = {"extends": str(REPO / "jsconfig.json"), "include": files,
+              "compilerOptions": {"paths": {"@streamlit/component-v2-lib": [str(COMPONENT_TYPES)]}}}
+    (folder / "tsconfig.json").write_text(json.dumps(config))
+    return subprocess.run([NODE, str(TSC), "-p", str(folder / "tsconfig.json")], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.skipif(NODE is None or not (TSC.exists() and COMPONENT_TYPES.exists()), reason=NO_TSC)
+def test_the_browser_side_type_checks(tmp_path):
+    """The JSDoc types hold (strict, except implicit any), and the check catches a message with a wrong field,
+    a field the page does not send, and a trigger the component does not have."""
+    result = type_check(tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    protocol = json.dumps(str(REPO / "app" / "protocol.js"))
+    wrong = (f"/** @import {{ValueMessage, RenderArgs}} from {protocol} */\n"
+             "/** @type {ValueMessage} */\n"
+             "export const sent = { token: 's:1', seq: 1, value: { loc_x: 0 }, final: true, frames: null };\n"
+             "/** @param {RenderArgs} args */\n"
+             "export function render(args) { return args.frame; }\n"
+             "/** @param {LiveControlsArgs} component */\n"
+             "export function post(component) { component.setTriggerValue('values', sent); }\n")
+    result = type_check(tmp_path, wrong)
+    errors = [line for line in result.stdout.splitlines() if "extra.js" in line and "error TS" in line]
+    assert result.returncode != 0 and len(errors) == 3, result.stdout[-4000:]
+    for said in ("'value'", "'frame'", '"values"'):
+        assert any(said in line for line in errors), (said, errors)
 
 
 def test_the_protocol_constants_agree():
