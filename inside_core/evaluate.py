@@ -1,10 +1,13 @@
 """Evaluation of checkpoints, and the paper-style comparison table.
 
-    inside evaluate --checkpoint checkpoints/clevr-seg-quadrant-inside --data DIR [--split test] [--json OUT]
+    inside evaluate --checkpoint checkpoints/clevr-seg-quadrant-inside --data DIR [--split test] [--tta] [--json OUT]
     inside compare checkpoints/clevr-seg-quadrant-*.safetensors --data DIR [--format markdown|csv|latex|all]
 
 The image size, the condition and (ACDC) the spacing come from the checkpoint's card, so a checkpoint
-is always evaluated on the inputs it was trained for.
+is always evaluated on the inputs it was trained for. The masks follow the card's inference recipe
+(inside_core.postprocess: the largest connected component of the labels it lists; `--no-largest-component`
+skips it) and, with `--tta`, average the probabilities over the 8 in-plane symmetries where the condition
+allows it; each result's "inference" says which.
 
 Generated volumes (cubes3d): Dice per volume with the true z and with z swapped ("dice_z_swapped").
 
