@@ -49,6 +49,7 @@ __all__ = ["VARIANTS", "group_runs", "volume_scores", "paired_ci", "run_study", 
 
 VARIANTS = ("true", "phase_swapped", "position_reversed", "z_shuffled", "midpoint")
 SYMMETRIES = ((1, False), (0, True), (2, True))  # (quarter turns, transpose)
+_NAMES = {label: name for name, label in STRUCTURES.items()}  # 3 -> "LV", for the tables
 SEED_SUFFIX = re.compile(r"^(?P<model>.+)-seed(?P<seed>\d+)$")
 
 
@@ -215,7 +216,8 @@ def study_tables(result: dict) -> str:
         r, keep = summary[m], result.get("largest_component", {}).get(m, [])
         tta = [f"{r['dice_tta']:.4f}", _ci(r["delta_tta"]), _ci(r["delta_symmetries_tta"])] if "dice_tta" in r \
             else ["not run"] * 3
-        lines.append(f"| {m} | {' / '.join(','.join(map(str, k)) or '–' for k in keep)} | {r['dice_raw']:.4f} | "
+        cleaned = " / ".join("+".join(_NAMES.get(label, str(label)) for label in k) or "–" for k in keep)
+        lines.append(f"| {m} | {cleaned} | {r['dice_raw']:.4f} | "
                      f"{_ci(r['delta_largest_component'])} | " + " | ".join(tta) + " |")
     lines += ["", "| Model | phase swapped Δ (95 % CI) | position reversed Δ | z shuffled Δ | midpoint Δ |",
               "|---|---|---|---|---|"]

@@ -243,3 +243,28 @@ def test_the_explorer_draws_the_cards_recipe():
     assert cleaned.probabilities[0, 0, 0] == 1.0 and cleaned.probabilities[3, 0, 0] == 0.0
     kept = cleaned.labels == raw.labels
     assert np.allclose(cleaned.probabilities[:, kept], raw.probabilities[:, kept])
+
+
+def test_the_cardiac_study_reports_the_recipe_and_tta(tmp_path):
+    """The study on one phantom patient with the shipped baseline: the card's recipe is applied (and scored
+    without it too), and TTA makes the prediction of a turned or mirrored slice the turned prediction, so
+    its turned/mirrored change is ~0 (only float summation order differs)."""
+    import shutil
+
+    from inside_core.acdc_study import run_study, study_tables
+    from inside_core.data import generate_acdc
+
+    root = generate_acdc(tmp_path / "acdc", patients=1, seed=1000, progress=False)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(f"checkpoints/acdc-phantom-baseline{suffix}", runs / f"acdc-phantom-baseline-seed0{suffix}")
+    result = run_study(runs, root, "all", progress=False, tta=True)
+    row = result["summary"]["acdc-phantom-baseline"]
+    assert result["largest_component"] == {"acdc-phantom-baseline": [[1]]}  # the shipped card's choice
+    assert 0.5 < row["dice_tta"] <= 1 and 0.5 < row["dice_raw"] <= 1
+    assert abs(row["delta_symmetries_tta"][0]) < 2e-3
+    table = study_tables(result)
+    assert "turned/mirrored Δ with TTA" in table and "| acdc-phantom-baseline | RV |" in table
+    plain = run_study(runs, root, "all", progress=False)
+    assert "dice_tta" not in plain["summary"]["acdc-phantom-baseline"] and "not run" in study_tables(plain)
