@@ -183,7 +183,7 @@ def _not_worse(after: float | None, before: float | None) -> bool:
     return after is not None and after <= before
 
 
-def _label_scores(metrics: dict, label: int, names: Mapping[str, Any]) -> dict[str, Any]:
+def _label_scores(metrics: dict, label: int, names: Mapping[str, Any] | Sequence[str]) -> dict[str, Any]:
     """Mean Dice and HD of one label from `evaluate_model`'s result (ACDC: over phases; others: Dice)."""
     from inside_core.evaluate_acdc import STRUCTURES
 
@@ -194,7 +194,10 @@ def _label_scores(metrics: dict, label: int, names: Mapping[str, Any]) -> dict[s
         return {"name": structure, "dice": round(dice, 4),
                 "hd": round(float(np.mean(hd_values)), 2) if hd_values else None}
     per_label = metrics.get("dice_per_label") or {}
-    name = str(names.get(str(label), label)) if isinstance(names, Mapping) else str(label)
+    if isinstance(names, Mapping):
+        name = str(names.get(str(label), label))
+    else:  # a user's card lists its label names in order (background first)
+        name = str(names[label]) if isinstance(names, Sequence) and label < len(names) else str(label)
     value = per_label.get(name, metrics.get("dice"))
     return {"name": name, "dice": round(float(value), 4), "hd": None}
 

@@ -171,27 +171,24 @@ def test_inside_evaluate_tta_refused_for_a_quadrant_model_in_one_line(capsys):
     assert err.count("\n") == 0 and err.startswith("error: clevr-seg-quadrant-inside") and "'quadrant'" in err
 
 
-def test_evaluate_with_the_recipe_differs_from_without_on_a_prediction_with_a_blob(tmp_path, monkeypatch):
-    """ACDC evaluation of a 'model' that predicts the ground truth plus one stray LV blob per volume: with the
-    card's recipe the blob is removed (LV Dice 1, HD 0); without it, Dice < 1 and HD > 0."""
+def _blob_predictions(tmp_path, monkeypatch):
+    """A phantom patient, and `evaluate` made to 'predict' its ground truth plus one stray LV blob per volume."""
     import inside_core.evaluate as evaluate
     from inside_core.data import generate_acdc
 
     root = generate_acdc(tmp_path / "acdc", patients=1, seed=5, progress=False)
-    card = _acdc_card(largest_component=[3])
-    card.update(image_size=[48, 48], spacing=2.5)
-    masks_of: dict = {}
+    seen: dict = {}
     real_preloaded = evaluate._preloaded
 
     def preloaded(*args, **kwargs):
         dataset, images, z, masks, metas = real_preloaded(*args, **kwargs)
-        masks_of["masks"], masks_of["metas"] = masks, metas
+        seen["masks"], seen["metas"] = masks, metas
         return dataset, images, z, masks, metas
 
     def predict_variants(model, images, variants, batch_size=32, tta=False):
-        labels = masks_of["masks"].clone().long()
+        labels = seen["masks"].clone().long()
         first = {}
-        for i, m in enumerate(masks_of["metas"]):  # a blob in the first slice of each volume, far from the LV
+        for i, m in enumerate(seen["metas"]):  # a blob in the first slice of each volume, far from the LV
             first.setdefault((m["patient"], m["phase"]), i)
         for i in first.values():
             labels[i, 0:2, 0:2] = 3
@@ -199,6 +196,16 @@ def test_evaluate_with_the_recipe_differs_from_without_on_a_prediction_with_a_bl
 
     monkeypatch.setattr(evaluate, "_preloaded", preloaded)
     monkeypatch.setattr(evaluate, "predict_variants", predict_variants)
+    card = _acdc_card(largest_component=[3])
+    card.update(image_size=[48, 48], spacing=2.5)
+    return root, card
+
+
+def test_evaluate_with_the_recipe_differs_from_without_on_a_prediction_with_a_blob(tmp_path, monkeypatch):
+    """With the card's recipe the blob is removed (LV Dice 1, HD 0); without it, Dice < 1 and HD > 0."""
+    import inside_core.evaluate as evaluate
+
+    root, card = _blob_predictions(tmp_path, monkeypatch)
     with_recipe = evaluate.evaluate_slices(None, card, root, "all", 0)
     without = evaluate.evaluate_slices(None, {**card, "inference": {}}, root, "all", 0)
     assert with_recipe["inference"] == {"largest_component": [3], "tta": False}
@@ -207,6 +214,23 @@ def test_evaluate_with_the_recipe_differs_from_without_on_a_prediction_with_a_bl
         assert with_recipe["dice"]["LV"][phase] == 1.0 and with_recipe["hausdorff_mm"]["LV"][phase] == 0.0
         assert without["dice"]["LV"][phase] < 1.0 and without["hausdorff_mm"]["LV"][phase] > 10.0
         assert with_recipe["dice"]["RV"][phase] == without["dice"]["RV"][phase] == 1.0
+
+
+def test_the_choice_on_validation_takes_the_labels_that_help(tmp_path, monkeypatch):
+    """Only the LV has a stray piece: cleaning it helps; the RV and MYO are the truth, so cleaning them can only
+    cut true pieces (this phantom's at 2.5 mm has some), and they are not chosen."""
+    from inside_core.postprocess import choose_largest_component
+
+    root, card = _blob_predictions(tmp_path, monkeypatch)
+    recipe = choose_largest_component(None, card, root, "all", 0)
+    assert recipe["largest_component"] == [3]
+    lv = recipe["validation"]["LV"]
+    assert lv["dice_with"] == 1.0 > lv["dice_without"] and lv["hd_mm_with"] == 0.0 < lv["hd_mm_without"]
+    for structure in ("RV", "MYO"):  # the truth itself has pieces apart here: cleaning would cut them, so no
+        row = recipe["validation"][structure]
+        assert row["dice_without"] == 1.0 and row["dice_with"] <= 1.0
+        assert (row["dice_with"] < 1.0) == (row["hd_mm_with"] > 0.0)
+    assert card_problems({**card, "inference": recipe}) == []  # what it writes, a reader accepts
 
 
 class _Painter(torch.nn.Module):
