@@ -64,6 +64,9 @@ tail -n 2 "$out"/logs/*.log
 for dir in "${dirs[@]}"; do  # the study reads each setting's checkpoints from one flat folder
   mkdir -p "$out/checkpoints/$dir"
   cp "$out"/runs/"$dir"/*/*.safetensors "$out"/runs/"$dir"/*/*.json "$out/checkpoints/$dir/"
-  python -m inside_core.acdc_study --checkpoints "$out/checkpoints/$dir" --data data/acdc-test --split all \
+  for checkpoint in "$out/checkpoints/$dir"/*.safetensors; do  # each run's recipe, chosen on its validation split
+    python -m inside_core postprocess --checkpoint "$checkpoint" > /dev/null
+  done
+  python -m inside_core.acdc_study --checkpoints "$out/checkpoints/$dir" --data data/acdc-test --split all --tta \
     --json "$out/study-$dir.json" --markdown "$out/study-$dir.md"
 done

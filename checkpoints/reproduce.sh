@@ -40,7 +40,8 @@ evaluate() {  # evaluate NAME: test metrics into the checkpoint's card
     case "$1" in
         clevr-seg-*) inside evaluate --checkpoint "checkpoints/$1" --data data/clevr-seg-test --split all \
                        --update-card --data-command "$CLEVR_TEST" --json "runs/$1.test.json" > /dev/null ;;
-        acdc-*) inside evaluate --checkpoint "checkpoints/$1" --data data/acdc-test --split all \
+        acdc-*) inside postprocess --checkpoint "checkpoints/$1" > /dev/null  # the recipe, chosen on validation
+                inside evaluate --checkpoint "checkpoints/$1" --data data/acdc-test --split all \
                   --update-card --data-command "$ACDC_TEST" --json "runs/$1.test.json" > /dev/null ;;
         cubes3d-*) inside evaluate --checkpoint "checkpoints/$1" --data data/cubes3d-test --split all \
                      --update-card --data-command "$CUBES_TEST" --json "runs/$1.test.json" > /dev/null ;;
@@ -58,6 +59,8 @@ tables() {
         --data data/cubes3d-test --split all --format all --out checkpoints/table-cubes3d.txt
     inside compare $(for n in $ACDC; do echo "checkpoints/$n"; done) \
         --data data/acdc-test --split all --format all --out checkpoints/table-acdc-phantom.txt
+    inside compare $(for n in $ACDC; do echo "checkpoints/$n"; done) --tta \
+        --data data/acdc-test --split all --format all --out checkpoints/table-acdc-phantom-tta.txt
     # what the label-free crop costs against the old crop around the labels (ACDC models)
     python checkpoints/acdc-crop-check.py $(for n in $ACDC; do echo "checkpoints/$n"; done) \
         --data data/acdc-test --json checkpoints/acdc-crop-check.json

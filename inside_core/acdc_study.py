@@ -1,6 +1,6 @@
 """The cardiac study: does conditioning on (phase, slice position) help? Several models, several seeds.
 
-    python -m inside_core.acdc_study --checkpoints DIR --data ROOT [--split test] [--json OUT] [--markdown OUT]
+    python -m inside_core.acdc_study --checkpoints DIR --data ROOT [--split test] [--tta] [--json OUT] [--markdown OUT]
 
 DIR holds checkpoints named `<model>-seed<k>` (.safetensors + .json card); the runs of one model are the
 files that share `<model>`. Every checkpoint is run on the same split of ROOT (its own card's image
@@ -15,6 +15,11 @@ size, spacing and split seed) with five z variants:
 Also three other in-plane symmetries of the same slices (a quarter turn, a transpose, a half turn with a
 transpose: one mirror of each kind) with the true z, averaged: how much a model depends on the
 orientation headers could not fix ("turned/mirrored").
+
+Masks are made with each card's inference recipe (inside_core.postprocess: the largest connected
+component of the labels its card lists, per stacked volume); "true_raw" scores the same true-z masks
+without it. With `--tta` the true z and the turned/mirrored slices are also predicted with test-time
+augmentation over the 8 in-plane symmetries ("true_tta", "symmetries_tta"; only those: 8 passes each).
 
 The unit is a volume (patient, phase); its score is the 3-D Dice averaged over LV, RV and MYO (and, for
 the thirds, over the basal / mid / apical slabs by slice position). Reported per model: mean +- sd over
@@ -38,11 +43,13 @@ import torch
 from inside_core.evaluate import predict_variants
 from inside_core.evaluate_acdc import STRUCTURES, THIRDS, third_of, z_variants
 from inside_core.metrics import dice
+from inside_core.postprocess import clean_volumes, inference_labels, require_tta, symmetry
 
 __all__ = ["VARIANTS", "group_runs", "volume_scores", "paired_ci", "run_study", "study_tables", "main"]
 
 VARIANTS = ("true", "phase_swapped", "position_reversed", "z_shuffled", "midpoint")
 SYMMETRIES = ((1, False), (0, True), (2, True))  # (quarter turns, transpose)
+_NAMES = {label: name for name, label in STRUCTURES.items()}  # 3 -> "LV", for the tables
 SEED_SUFFIX = re.compile(r"^(?P<model>.+)-seed(?P<seed>\d+)$")
 
 
@@ -95,7 +102,8 @@ def paired_ci(differences: np.ndarray, resamples: int = 2000, seed: int = 0) -> 
     return float(values.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def evaluate_run(weights: Path, data: str | Path, split: str, cache: dict) -> dict[str, dict[str, np.ndarray]]:
+def evaluate_run(weights: Path, data: str | Path, split: str, cache: dict,
+                 tta: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """{variant: volume_scores} of one checkpoint; the preloaded split is shared through `cache`."""
     from inside_core.checkpoints import load_checkpoint, read_card
     from inside_core.train import build_dataset, preload
@@ -108,29 +116,34 @@ def evaluate_run(weights: Path, data: str | Path, split: str, cache: dict) -> di
         images, z, masks, metas = preload(dataset)
         cache[key] = (images, z, masks.numpy().astype(np.int64), metas)
     images, z, masks, metas = cache[key]
+    if tta:
+        require_tta(card)
+    keep = inference_labels(card)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_checkpoint(weights).eval().to(device)
     variants = {name: v.to(device) for name, v in study_variants(z).items()}
-    labels = predict_variants(model, images.to(device), variants)
-    scores = {name: volume_scores(p.cpu().numpy(), masks, metas) for name, p in labels.items()}
+    labels = {name: p.cpu().numpy() for name, p in predict_variants(model, images.to(device), variants).items()}
+    scores = {name: volume_scores(clean_volumes(p, metas, keep), masks, metas) for name, p in labels.items()}
+    scores["true_raw"] = volume_scores(labels["true"], masks, metas)
+    true_z = {"true": variants["true"]}
+    if tta:
+        predicted = predict_variants(model, images.to(device), true_z, tta=True)["true"].cpu().numpy()
+        scores["true_tta"] = volume_scores(clean_volumes(predicted, metas, keep), masks, metas)
     # the same slices turned and mirrored, true z: what headers cannot fix
-    turned = []
-    for turns, transpose in SYMMETRIES:
-        moved = _symmetry(images, turns, transpose).to(device)
-        predicted = predict_variants(model, moved, {"true": variants["true"]})["true"].cpu().numpy()
-        moved_masks = _symmetry(torch.from_numpy(masks), turns, transpose).numpy()
-        turned.append(volume_scores(predicted, moved_masks, metas)["all"])
-    scores["symmetries"] = {"all": np.nanmean(np.stack(turned), axis=0)}
+    for name, with_tta in (("symmetries", False), ("symmetries_tta", True))[:2 if tta else 1]:
+        turned = []
+        for turns, transpose in SYMMETRIES:
+            moved = symmetry(images, turns, transpose).to(device)
+            predicted = predict_variants(model, moved, true_z, tta=with_tta)["true"].cpu().numpy()
+            moved_masks = symmetry(torch.from_numpy(masks), turns, transpose).numpy()
+            turned.append(volume_scores(clean_volumes(predicted, metas, keep), moved_masks, metas)["all"])
+        scores[name] = {"all": np.nanmean(np.stack(turned), axis=0)}
+    scores["recipe"] = {"largest_component": keep}
     return scores
 
 
-def _symmetry(array: torch.Tensor, turns: int, transpose: bool) -> torch.Tensor:
-    """k quarter turns of the last two axes, then a transpose: one of the 8 in-plane symmetries."""
-    array = array.rot90(turns, (-2, -1))
-    return array.transpose(-2, -1).contiguous() if transpose else array.contiguous()
-
-
-def run_study(directory: str | Path, data: str | Path, split: str = "test", progress: bool = True) -> dict:
+def run_study(directory: str | Path, data: str | Path, split: str = "test", progress: bool = True,
+              tta: bool = False) -> dict:
     """Scores of every run (see the module docstring) and the summary the tables show."""
     from tqdm import tqdm
 
@@ -138,10 +151,11 @@ def run_study(directory: str | Path, data: str | Path, split: str = "test", prog
     if not runs:
         raise SystemExit(f"{directory}: no <model>-seed<k>.safetensors checkpoints found")
     cache: dict = {}
-    scores = {model: [evaluate_run(p, data, split, cache) for p in tqdm(paths, desc=model, disable=not progress)]
-              for model, paths in runs.items()}
+    scores = {model: [evaluate_run(p, data, split, cache, tta)
+                      for p in tqdm(paths, desc=model, disable=not progress)] for model, paths in runs.items()}
+    recipes = {m: [s.pop("recipe")["largest_component"] for s in per_seed] for m, per_seed in scores.items()}
     return {"split": split, "data": str(data), "runs": {m: [p.name for p in ps] for m, ps in runs.items()},
-            "summary": summarise(scores)}
+            "tta": tta, "largest_component": recipes, "summary": summarise(scores)}
 
 
 def _seed_mean(per_seed: list[dict], variant: str, part: str) -> np.ndarray:
@@ -161,6 +175,14 @@ def summarise(scores: dict[str, list[dict]]) -> dict:
             row[f"dice_{part}"] = float(np.nanmean(_seed_mean(per_seed, "true", part)))
         row["delta_symmetries"] = paired_ci(_seed_mean(per_seed, "symmetries", "all")
                                             - _seed_mean(per_seed, "true", "all"))
+        row["dice_raw"] = float(np.nanmean(_seed_mean(per_seed, "true_raw", "all")))
+        row["delta_largest_component"] = paired_ci(_seed_mean(per_seed, "true", "all")
+                                                   - _seed_mean(per_seed, "true_raw", "all"))
+        if "true_tta" in per_seed[0]:
+            row["dice_tta"] = float(np.nanmean(_seed_mean(per_seed, "true_tta", "all")))
+            row["delta_tta"] = paired_ci(_seed_mean(per_seed, "true_tta", "all") - _seed_mean(per_seed, "true", "all"))
+            row["delta_symmetries_tta"] = paired_ci(_seed_mean(per_seed, "symmetries_tta", "all")
+                                                    - _seed_mean(per_seed, "true_tta", "all"))
         for variant in VARIANTS[1:]:
             row[f"delta_{variant}"] = paired_ci(_seed_mean(per_seed, variant, "all")
                                                 - _seed_mean(per_seed, "true", "all"))
@@ -188,6 +210,15 @@ def study_tables(result: dict) -> str:
         lines.append(f"| {m} | {r['seeds']} | {r['dice_mean']:.4f} ± {r['dice_sd']:.4f} | {r['dice_basal']:.4f} | "
                      f"{r['dice_mid']:.4f} | {r['dice_apical']:.4f} | {r['dice_basal_ES']:.4f} | "
                      f"{_ci(r['delta_symmetries'])} |")
+    lines += ["", "| Model | largest component (labels, per seed) | Dice without it | its Δ (95 % CI) | "
+              "with TTA | TTA Δ | turned/mirrored Δ with TTA |", "|---|---|---|---|---|---|---|"]
+    for m in models:
+        r, keep = summary[m], result.get("largest_component", {}).get(m, [])
+        tta = [f"{r['dice_tta']:.4f}", _ci(r["delta_tta"]), _ci(r["delta_symmetries_tta"])] if "dice_tta" in r \
+            else ["not run"] * 3
+        cleaned = " / ".join("+".join(_NAMES.get(label, str(label)) for label in k) or "–" for k in keep)
+        lines.append(f"| {m} | {cleaned} | {r['dice_raw']:.4f} | "
+                     f"{_ci(r['delta_largest_component'])} | " + " | ".join(tta) + " |")
     lines += ["", "| Model | phase swapped Δ (95 % CI) | position reversed Δ | z shuffled Δ | midpoint Δ |",
               "|---|---|---|---|---|"]
     for m in models:
@@ -208,10 +239,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoints", required=True, help="folder of <model>-seed<k> checkpoints")
     parser.add_argument("--data", required=True, help="ACDC-layout folder (real download or phantom)")
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test)")
+    parser.add_argument("--tta", action="store_true", help="also the true z and the turned/mirrored slices with "
+                        "test-time augmentation over the 8 in-plane symmetries")
     parser.add_argument("--json", help="write every number here")
     parser.add_argument("--markdown", help="write the tables here")
     args = parser.parse_args(argv)
-    result = run_study(args.checkpoints, args.data, args.split)
+    result = run_study(args.checkpoints, args.data, args.split, tta=args.tta)
     text = study_tables(result)
     print(text)
     if args.json:

@@ -10,7 +10,8 @@ Checked: "name" (a name: letters, digits, space and . , + ( ) - _, so no Markdow
 it), "architecture" (an object: a registered network name, a known conditioning, and
 for each argument the network or its conditioning layer takes, its type and range; nothing else), and
 where present "dataset" (a plain name), "condition", "conditioning" (known names), "image_size" and "spacing" (ranges),
-"data", "metrics", "train" (objects), "seed", "epochs", "best_epoch" (integers), text fields (strings of
+"data", "metrics", "train" (objects), "inference" (the recipe of inside_core.postprocess: its keys, labels
+within the network's classes), "seed", "epochs", "best_epoch" (integers), text fields (strings of
 bounded length) and "weights_sha256" (64 hex digits). Other keys are free (cards are extensible).
 """
 
@@ -152,6 +153,33 @@ def _display_name(value: Any) -> str | None:
     return f"must be a name of letters, digits, space and . , + ( ) - _ (at most 128), got {_show(value)}"
 
 
+_INFERENCE_KEYS = ("largest_component", "chosen_on", "validation")
+
+
+def _inference(value: Any) -> str | None:
+    """The inference recipe (inside_core.postprocess): {"largest_component": [labels], "chosen_on": text,
+    "validation": {label name: {measure: number or null}}}; nothing else."""
+    if not isinstance(value, dict):
+        return f"must be an object, got {_show(value)}"
+    unknown = [k for k in value if k not in _INFERENCE_KEYS]
+    if unknown:
+        return f"has unknown key(s) {_show(unknown)}; allowed: {', '.join(_INFERENCE_KEYS)}"
+    labels = value.get("largest_component", [])
+    top = int(limit("num_classes")) - 1
+    if not (isinstance(labels, list) and all(_is_int(v) and 1 <= v <= top for v in labels)
+            and len(set(labels)) == len(labels)):
+        return f"'largest_component' must be a list of distinct labels 1-{top}, got {_show(labels)}"
+    if "chosen_on" in value and _text(value["chosen_on"]):
+        return f"'chosen_on' {_text(value['chosen_on'])}"
+    table = value.get("validation", {})
+    if not (isinstance(table, dict) and len(table) <= top and all(
+            isinstance(k, str) and len(k) <= 64 and isinstance(row, dict) and len(row) <= 16
+            and all(isinstance(m, str) and len(m) <= 64 and (v is None or _is_number(v)) for m, v in row.items())
+            for k, row in table.items())):
+        return "'validation' must map label names to {measure: number or null}"
+    return None
+
+
 def _sha(value: Any) -> str | None:
     return None if isinstance(value, str) and _SHA256.match(value) else "must be 64 lower-case hex digits"
 
@@ -185,6 +213,7 @@ CARD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "training_time_s": _number(0.0, 1e9),
     "command": _text, "z_encoding": _text, "stopped": _text,
     "weights_sha256": _sha,
+    "inference": _inference,
 }
 
 
@@ -258,6 +287,13 @@ def card_problems(card: Any) -> list[str]:
             problem = check(card[key])
             if problem:
                 problems.append(f"'{key}' {problem}")
+    classes = (card.get("architecture") or {}).get("num_classes") if isinstance(card.get("architecture"), dict) \
+        else None
+    recipe = card.get("inference")
+    if _is_int(classes) and isinstance(recipe, dict) and not _inference(recipe):
+        beyond = [v for v in recipe.get("largest_component", []) if v >= classes]
+        if beyond:
+            problems.append(f"'inference' 'largest_component' names label(s) {beyond} of a {classes}-class network")
     return problems
 
 

@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "inside_core.data.cli",
     "inside_core.train",
     "inside_core.evaluate",
+    "inside_core.postprocess",
     "inside_core.figures",
 ]
 

@@ -1,10 +1,13 @@
 """Evaluation of checkpoints, and the paper-style comparison table.
 
-    inside evaluate --checkpoint checkpoints/clevr-seg-quadrant-inside --data DIR [--split test] [--json OUT]
+    inside evaluate --checkpoint checkpoints/clevr-seg-quadrant-inside --data DIR [--split test] [--tta] [--json OUT]
     inside compare checkpoints/clevr-seg-quadrant-*.safetensors --data DIR [--format markdown|csv|latex|all]
 
 The image size, the condition and (ACDC) the spacing come from the checkpoint's card, so a checkpoint
-is always evaluated on the inputs it was trained for.
+is always evaluated on the inputs it was trained for. The masks follow the card's inference recipe
+(inside_core.postprocess: the largest connected component of the labels it lists; `--no-largest-component`
+skips it) and, with `--tta`, average the probabilities over the 8 in-plane symmetries where the condition
+allows it; each result's "inference" says which.
 
 Generated volumes (cubes3d): Dice per volume with the true z and with z swapped ("dice_z_swapped").
 
@@ -39,6 +42,14 @@ from inside_core.checkpoints import atomic_write_text, load_checkpoint, read_car
 from inside_core.data.registry import card_dataset, dataset_kind
 from inside_core.evaluate_acdc import PHASES, STRUCTURES, acdc_tables, evaluate_acdc, z_variants
 from inside_core.metrics import dice
+from inside_core.postprocess import (
+    clean_volumes,
+    inference_labels,
+    labels_from_probabilities,
+    largest_component,
+    require_tta,
+    symmetric_average,
+)
 
 __all__ = ["STRUCTURES", "PHASES", "json_safe", "evaluate_model", "evaluate_checkpoint", "comparison_table",
            "comparison_tables", "register"]
@@ -47,36 +58,50 @@ __all__ = ["STRUCTURES", "PHASES", "json_safe", "evaluate_model", "evaluate_chec
 # ---------------------------------------------------------------------------------------------- predict
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, images: Tensor, z: Tensor, batch_size: int = 32) -> Tensor:
-    """Label maps (N, H, W): logit > 0 for 1-class models, argmax for multi-class ones."""
-    from inside_core.train import predict_labels
-
-    labels = []
-    for start in range(0, images.shape[0], batch_size):
-        out = model(images[start:start + batch_size], z[start:start + batch_size])
-        labels.append(predict_labels(out.logits))
-    return torch.cat(labels)
+def predict(model: torch.nn.Module, images: Tensor, z: Tensor, batch_size: int = 32, tta: bool = False) -> Tensor:
+    """Label maps (N, H, W): logit > 0 for 1-class models, argmax for multi-class ones; `tta`: from the
+    probabilities averaged over the in-plane symmetries (inside_core.postprocess)."""
+    return predict_variants(model, images, {"z": z}, batch_size, tta)["z"]
 
 
 @torch.inference_mode()
 def predict_variants(model: torch.nn.Module, images: Tensor, variants: dict[str, Tensor],
-                     batch_size: int = 32) -> dict[str, Tensor]:
-    """Label maps for each z of `variants`, encoding each image once and decoding per z."""
+                     batch_size: int = 32, tta: bool = False) -> dict[str, Tensor]:
+    """Label maps for each z of `variants`, encoding each image once and decoding per z (with `tta`: once
+    per symmetry, the probabilities averaged)."""
     from inside_core.train import predict_labels
 
     labels: dict[str, list[Tensor]] = {name: [] for name in variants}
     for start in range(0, images.shape[0], batch_size):
-        features = model.encode(images[start:start + batch_size])
-        for name, z in variants.items():
-            labels[name].append(predict_labels(model.decode(features, z[start:start + batch_size]).logits))
+        zs = {name: None if z is None else z[start:start + batch_size] for name, z in variants.items()}
+
+        def run(batch: Tensor, zs: dict = zs) -> dict[str, Tensor]:
+            features = model.encode(batch)
+            return {name: model.decode(features, z).logits for name, z in zs.items()}
+
+        if tta:
+            for name, probs in symmetric_average(run, images[start:start + batch_size]).items():
+                labels[name].append(labels_from_probabilities(probs))
+        else:
+            for name, logits in run(images[start:start + batch_size]).items():
+                labels[name].append(predict_labels(logits))
     return {name: torch.cat(parts) for name, parts in labels.items()}
 
 
+def _recipe(card: dict, tta: bool) -> dict:
+    """What made the masks: the card's clean-up labels and whether TTA was on (refused where not allowed)."""
+    if tta:
+        require_tta(card)
+    return {"largest_component": inference_labels(card), "tta": bool(tta)}
+
+
 def evaluate_model(model: torch.nn.Module, card: dict, data: str | Path, split: str = "test",
-                   seed: int | None = None) -> dict:
-    """Evaluate a loaded model on a dataset folder, with the image size/condition/spacing of its card;
-    the card's dataset kind says how (inside_core.data.registry: one of the `evaluate_*` below)."""
-    return dataset_kind(card_dataset(card)).evaluate(model, card, data, split, seed)
+                   seed: int | None = None, tta: bool = False) -> dict:
+    """Evaluate a loaded model on a dataset folder, with the image size/condition/spacing of its card and
+    its inference recipe (card["inference"]; inside_core.postprocess), with `tta` over the in-plane
+    symmetries where the condition allows it; the card's dataset kind says how (inside_core.data.registry:
+    one of the `evaluate_*` below). The result's "inference" says which recipe made the masks."""
+    return dataset_kind(card_dataset(card)).evaluate(model, card, data, split, seed, tta=tta)
 
 
 def _preloaded(card: dict, data: str | Path, split: str, seed: int | None):
@@ -90,42 +115,53 @@ def _preloaded(card: dict, data: str | Path, split: str, seed: int | None):
     return (dataset, *preload(dataset))
 
 
-def evaluate_images(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None) -> dict:
+def evaluate_images(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None,
+                    tta: bool = False) -> dict:
     """CLEVR-Seg: Dice per image, averaged."""
-    _, images, z, masks, _ = _preloaded(card, data, split, seed)
-    labels, masks = predict(model, images, z).numpy(), masks.numpy()
+    recipe = _recipe(card, tta)
+    _, images, z, masks, metas = _preloaded(card, data, split, seed)
+    labels, masks = predict(model, images, z, tta=tta).numpy(), masks.numpy()
+    labels = clean_volumes(labels, metas, recipe["largest_component"])
     scores = [dice(labels[i], masks[i, 0] > 0.5) for i in range(len(labels))]
     return {"dice": round(float(np.mean(scores)), 4), "dice_std": round(float(np.std(scores)), 4),
-            "n": len(scores), "split": split}
+            "n": len(scores), "split": split, "inference": recipe}
 
 
-def evaluate_slices(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None) -> dict:
-    """ACDC: the slices stacked into volumes, per structure and phase, with the z variants
-    (inside_core.evaluate_acdc)."""
+def evaluate_slices(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None,
+                    tta: bool = False) -> dict:
+    """ACDC: the slices stacked into volumes (cleaned per volume by the card's recipe), per structure and
+    phase, with the z variants (inside_core.evaluate_acdc)."""
+    recipe = _recipe(card, tta)
     _, images, z, masks, metas = _preloaded(card, data, split, seed)
     if card.get("conditioning", "none") == "none":  # z cannot matter: one prediction serves every variant
-        labels = predict(model, images, z).numpy()
+        labels = clean_volumes(predict(model, images, z, tta=tta).numpy(), metas, recipe["largest_component"])
         predictions = {name: labels for name in z_variants(z)}
     else:
-        predictions = {name: p.numpy() for name, p in predict_variants(model, images, z_variants(z)).items()}
-    return evaluate_acdc(predictions, masks.numpy().astype(np.int64), metas, split)
+        predictions = {name: clean_volumes(p.numpy(), metas, recipe["largest_component"])
+                       for name, p in predict_variants(model, images, z_variants(z), tta=tta).items()}
+    return {**evaluate_acdc(predictions, masks.numpy().astype(np.int64), metas, split), "inference": recipe}
 
 
-def evaluate_volumes(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None) -> dict:
+def evaluate_volumes(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None,
+                     tta: bool = False) -> dict:
     """Generated volumes (inside_core.data.cubes3d): Dice per volume with the true z ("dice") and with z
     swapped ("dice_z_swapped", against the other cube, then the target): a model that ignores z cannot
     score well on both. Each volume is encoded once and decoded per z."""
+    recipe = _recipe(card, tta)  # a cube's half is a place in the volume: TTA is refused here
     dataset, images, z, masks, _ = _preloaded(card, data, split, seed)
     labels = predict_variants(model, images, {"true": z, "swapped": z.flip(1)}, batch_size=16)
+    labels = {name: torch.from_numpy(np.stack([largest_component(v, recipe["largest_component"]) for v in p.numpy()]))
+              for name, p in labels.items()}
     others = torch.stack([dataset.other(i) for i in range(len(dataset))])
     result: dict[str, Any] = {}
     for key, predicted, target in (("dice", labels["true"], masks), ("dice_z_swapped", labels["swapped"], others)):
         scores = [dice(predicted[i].numpy(), target[i, 0].numpy() > 0) for i in range(len(predicted))]
         result[key], result[f"{key}_std"] = round(float(np.mean(scores)), 4), round(float(np.std(scores)), 4)
-    return {**result, "n": len(images), "split": split}
+    return {**result, "n": len(images), "split": split, "inference": recipe}
 
 
-def evaluate_cases(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None) -> dict:
+def evaluate_cases(model: torch.nn.Module, card: dict, data: str | Path, split: str, seed: int | None,
+                   tta: bool = False) -> dict:
     """A user's nnU-Net-layout folder (inside_core.data.nnunet): z encoded with the card's own declaration;
     per case (its slices stacked) and per label, Dice; "dice" is the mean over labels and cases,
     "dice_std" the spread of the per-case means, "dice_per_label" the mean per label."""
@@ -136,8 +172,10 @@ def evaluate_cases(model: torch.nn.Module, card: dict, data: str | Path, split: 
     data_seed = seed if seed is not None else int(card.get("data", {}).get("seed", 0))
     dataset = NnUNetDataset(data, split, image_size=card.get("image_size") or 128, seed=data_seed,
                             condition=condition_of(card))
+    recipe = _recipe(card, tta)
     images, z, masks, metas = preload(dataset)
-    labels, masks = predict(model, images, z).numpy(), masks.numpy()
+    labels, masks = predict(model, images, z, tta=tta).numpy(), masks.numpy()
+    labels = clean_volumes(labels, metas, recipe["largest_component"])  # each case's slices as one stack
     names = list(card.get("labels") or dataset.label_names)
     cases: dict[str, list[int]] = defaultdict(list)
     for index, meta in enumerate(metas):
@@ -147,7 +185,7 @@ def evaluate_cases(model: torch.nn.Module, card: dict, data: str | Path, split: 
     per_case = np.mean([scores[name] for name in scores], axis=0)
     return {"dice": round(float(per_case.mean()), 4), "dice_std": round(float(per_case.std()), 4), "n": len(cases),
             "dice_per_label": {name: round(float(np.mean(s)), 4) for name, s in scores.items()},
-            "n_slices": len(metas), "split": split}
+            "n_slices": len(metas), "split": split, "inference": recipe}
 
 
 def json_safe(value: Any) -> Any:
@@ -244,10 +282,16 @@ def _command_line(default: list[str]) -> str:
     return "inside " + shlex.join(default)
 
 
+def _card_as_asked(card: dict, args: argparse.Namespace) -> dict:
+    """The card, without its clean-up step when --no-largest-component asks for the raw masks."""
+    return {**card, "inference": {}} if getattr(args, "no_largest_component", False) else card
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     try:
         model = load_checkpoint(args.checkpoint)
-        metrics = json_safe(evaluate_model(model, model.card, args.data, args.split, args.seed))
+        metrics = json_safe(evaluate_model(model, _card_as_asked(model.card, args), args.data, args.split, args.seed,
+                                           tta=args.tta))
     except (ValueError, OSError) as error:  # CheckpointError and DataError are ValueErrors
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -280,7 +324,8 @@ def run_compare(args: argparse.Namespace) -> int:
     try:
         for checkpoint in args.checkpoints:
             model = load_checkpoint(checkpoint)
-            metrics = json_safe(evaluate_model(model, model.card, args.data, args.split, args.seed))
+            metrics = json_safe(evaluate_model(model, _card_as_asked(model.card, args), args.data, args.split,
+                                               args.seed, tta=args.tta))
             results.append((model.card, metrics))
         formats = ["markdown", "csv", "latex"] if args.format == "all" else [args.format]
         tables = ["\n\n".join(comparison_tables(results, fmt)) for fmt in formats]
@@ -300,6 +345,15 @@ def run_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recipe_options(parser: argparse.ArgumentParser) -> None:
+    """--tta and --no-largest-component: how the masks are made (inside_core.postprocess)."""
+    parser.add_argument("--tta", action="store_true",
+                        help="average the probabilities over the 8 in-plane turns and mirrors (refused for a "
+                             "condition that names places in the image, e.g. quadrant or point)")
+    parser.add_argument("--no-largest-component", action="store_true",
+                        help="skip the card's largest-connected-component clean-up (card 'inference')")
+
+
 def register(subparsers) -> None:
     evaluate = subparsers.add_parser(
         "evaluate", help="evaluate a checkpoint on a dataset (Dice; ACDC: also Hausdorff, volumes, z-sensitivity)",
@@ -308,6 +362,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--data", required=True, help="dataset folder (CLEVR-Seg or ACDC layout)")
     evaluate.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
     evaluate.add_argument("--seed", type=int, help="seed of the per-image condition draw (default: the card's)")
+    _recipe_options(evaluate)
     evaluate.add_argument("--json", help="also write the metrics to this JSON file")
     evaluate.add_argument("--update-card", action="store_true", help="store the metrics in the checkpoint's card")
     evaluate.add_argument("--data-command", help="with --update-card: the command that generated --data")
@@ -320,6 +375,7 @@ def register(subparsers) -> None:
     compare.add_argument("--data", required=True, help="dataset folder")
     compare.add_argument("--split", default="test", choices=["train", "val", "test", "all"])
     compare.add_argument("--seed", type=int, help="seed of the per-image condition draw (default: each card's)")
+    _recipe_options(compare)
     compare.add_argument("--format", default="markdown", choices=["markdown", "csv", "latex", "all"])
     compare.add_argument("--out", help="also write the table(s) to this file")
     compare.add_argument("--json", help="also write all metrics to this JSON file")

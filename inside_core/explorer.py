@@ -8,6 +8,10 @@ part once (`model.encode`) and answers every new conditioning vector with `model
     explorer.dice(prediction)                         # against the sample's ground truth, if it has one
     explorer.dice(prediction, other_mask)             # or against a mask given per call
 
+The masks follow the model card's inference recipe (inside_core.postprocess): the largest connected
+component of each label its card lists, on the one 2-D slice (cheap). Test-time augmentation is not
+applied here: 8 encodes and decodes per answer would break the page's live drag (`inside evaluate --tta`).
+
 A `Prediction` holds numpy arrays for drawing (probabilities, labels) and the conditioning layers'
 parameter dataclasses (`InsideParams`, `FiLMParams`, `GuidingParams`) for batch item 0, still with
 a batch axis of length 1 so their methods (`attention(h, w)`, `spatial_map()`) work unchanged.
@@ -35,6 +39,7 @@ from inside_core.cache import nbytes
 from inside_core.conditions import condition_of
 from inside_core.layers import FiLMParams, GuidingParams, InsideParams
 from inside_core.metrics import dice_per_label
+from inside_core.postprocess import inference_labels, largest_component
 
 __all__ = [
     "Explorer",
@@ -200,7 +205,8 @@ class Prediction:
     """The model's answer for one z.
 
     probabilities: (K, H, W) float numpy (sigmoid for K = 1, softmax otherwise);
-    labels: (H, W) int numpy (p > 0.5 for K = 1, argmax otherwise);
+    labels: (H, W) int numpy (p > 0.5 for K = 1, argmax otherwise), then the card's recipe: where its
+    largest-component clean-up removed a pixel, the label is 0 and the probabilities say background;
     conditioning: one parameter dataclass per conditioning layer, for batch item 0 with a batch
     axis of length 1 (so `params.attention(h, w)` and `params.spatial_map()` work as is);
     z: the conditioning vector (D,) that produced it (None for an unconditioned model).
@@ -235,13 +241,23 @@ class Prediction:
         return params.spatial_map()[0].cpu().numpy()
 
 
-def _prediction_from_logits(logits: Tensor, conditioning: list, z: np.ndarray | None, index: int = 0) -> Prediction:
+def _prediction_from_logits(logits: Tensor, conditioning: list, z: np.ndarray | None, index: int = 0,
+                            keep: Sequence[int] = ()) -> Prediction:
     logits = logits[index].float()
     probabilities = (torch.sigmoid(logits) if logits.shape[0] == 1 else torch.softmax(logits, dim=0)).cpu().numpy()
     # the labels from numpy: torch's arg-max over the leading axis is several times slower on one thread
     labels = (probabilities[0] > 0.5) if probabilities.shape[0] == 1 else probabilities.argmax(axis=0)
+    labels = labels.astype(np.int64)
+    if keep:  # the card's recipe: each listed label's largest component (2-D: one slice, ~0.1 ms a label)
+        cleaned = largest_component(labels, keep)
+        removed = cleaned != labels
+        if removed.any():  # what the page draws from the probabilities must agree: background there
+            probabilities[:, removed] = 0.0
+            if probabilities.shape[0] > 1:
+                probabilities[0, removed] = 1.0
+            labels = cleaned
     params = [p[index : index + 1].detach().to("cpu") for p in conditioning]
-    return Prediction(probabilities, labels.astype(np.int64), params, z)
+    return Prediction(probabilities, labels, params, z)
 
 
 # --------------------------------------------------------------------------------------------
@@ -266,6 +282,7 @@ class Explorer:
         self.device = next(model.parameters()).device
         self.cond_dim = int(getattr(model, "cond_dim", 0))
         self.conditioned = bool(getattr(model, "conditioned", True))
+        self.keep = inference_labels(getattr(model, "card", None))  # the card's clean-up (inside_core.postprocess)
         with torch.inference_mode():
             self.features = model.encode(self.image[None].to(self.device))
 
@@ -292,14 +309,16 @@ class Explorer:
         zt = self._z_tensor(z)
         with torch.inference_mode():
             out = self.model.decode(self.features, zt)
-        return _prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[0].cpu().numpy())
+        return _prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[0].cpu().numpy(),
+                                       keep=self.keep)
 
     def full_forward(self, z: Any = None) -> Prediction:
         """The same answer through the whole model (encode + decode): the reference for speed tests."""
         zt = self._z_tensor(z)
         with torch.inference_mode():
             out = self.model(self.image[None].to(self.device), zt)
-        return _prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[0].cpu().numpy())
+        return _prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[0].cpu().numpy(),
+                                       keep=self.keep)
 
     def sweep(self, zs: Sequence[Any]) -> list[Prediction]:
         """Decode several z at once (one batch over the cached features): one Prediction each."""
@@ -312,8 +331,8 @@ class Explorer:
             if self.conditioned else None
         with torch.inference_mode():
             out = self.model.decode(features, zt)
-        return [_prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[i].cpu().numpy(), i)
-                for i in range(batch)]
+        return [_prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[i].cpu().numpy(), i,
+                                        keep=self.keep) for i in range(batch)]
 
     def dice(self, prediction: Prediction, mask: Any = None) -> float | None:
         """Mean Dice over the foreground labels (1 for binary models; 1..K-1 otherwise) against `mask`

@@ -169,6 +169,10 @@ class Condition:
     z_encoding: ClassVar[str]  # one line for model cards
     caption: ClassVar[str] = ""  # what z is, under the page's controls
     spatial_dims: ClassVar[int] = 2  # of the images its dataset holds (3: volumes)
+    # True: z says nothing about places in the image, so a turned or mirrored image keeps its z and
+    # predictions may be averaged over the in-plane symmetries (inside_core.postprocess, --tta). False by
+    # default: a quadrant, a point, a user's table (it may say "left") would have to turn with the image.
+    orientation_free: ClassVar[bool] = False
     range_words: ClassVar[dict[str, str]] = {"dead": "z does not change here"}  # the page's key to marked ranges
 
     def control(self, key: str) -> Control:

@@ -117,6 +117,7 @@ class Colour(OneHotCondition):
     name, title, values, scene_key = "colour", "colour", COLOURS, "color"
     cond_dim = len(COLOURS)
     controls = (Control("value", "Colour", kind="select", options=COLOURS, default=COLOURS[0]),)
+    orientation_free = True  # a colour, shape or size is the same however the image is turned
     z_encoding = "one-hot over (alizarin, nephritis, orange); inside_core.conditions.one_hot('colour', name)"
 
 
@@ -125,6 +126,7 @@ class Shape(OneHotCondition):
     name, title, values, scene_key = "shape", "shape", SHAPES, "shape"
     cond_dim = len(SHAPES)
     controls = (Control("value", "Shape", kind="select", options=SHAPES, default=SHAPES[0]),)
+    orientation_free = True  # a colour, shape or size is the same however the image is turned
     z_encoding = "one-hot over (cube, sphere, triangle); inside_core.conditions.one_hot('shape', name)"
 
 
@@ -133,6 +135,7 @@ class Size(OneHotCondition):
     name, title, values, scene_key = "size", "size", SIZES, "size"
     cond_dim = len(SIZES)
     controls = (Control("value", "Size", kind="select", options=SIZES, default=SIZES[0]),)
+    orientation_free = True  # a colour, shape or size is the same however the image is turned
     z_encoding = "one-hot over (small, medium, large); inside_core.conditions.one_hot('size', name)"
 
 
@@ -219,6 +222,7 @@ class PhaseSlice(Condition):
     have no ground truth); slice position 0 = base, 1 = apex."""
 
     name, title, dataset, cond_dim = "phase_slice", "phase and slice", "acdc", 2
+    orientation_free = True  # the phase and the slice's position in the stack are not places in the slice
     controls = (
         Control("phase", "Phase (0 = ED → 1 = ES)", 0.0, 1.0, default=0.0),
         Control("slice", "Slice (base → apex)", 0.0, 1.0, kind="stack", default=None,

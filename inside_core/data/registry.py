@@ -43,7 +43,7 @@ class DatasetKind:
     validator: str  # "module:function" (root) -> inside_core.data.validate.Report
     generator: str  # "module:function" (folder, progress=..., **default_settings): writes the bundled data
     default_settings: dict[str, Any]  # the bundled data's generator settings (also its cache folder's name)
-    evaluator: str  # "module:function" (model, card, data, split, seed) -> metrics (inside_core.evaluate)
+    evaluator: str  # "module:function" (model, card, data, split, seed, tta=) -> metrics (inside_core.evaluate)
     model: str  # the shipped checkpoint the page opens first for this kind
     unit: str  # what `inside data validate` counts: images, patients, cases, volumes
     condition: str  # a config's condition when it names none ("table": z from the folder's declaration)
@@ -90,9 +90,11 @@ class DatasetKind:
 
         return Path(default_data_dir(self.name))
 
-    def evaluate(self, model: Any, card: dict, data: str | Path, split: str, seed: int | None) -> dict:
-        """The metrics of `model` (its `card`) on the `split` of folder `data` (inside_core.evaluate)."""
-        return _imported(self.evaluator)(model, card, data, split, seed)
+    def evaluate(self, model: Any, card: dict, data: str | Path, split: str, seed: int | None,
+                 tta: bool = False) -> dict:
+        """The metrics of `model` (its `card`, whose inference recipe applies) on the `split` of folder `data`
+        (inside_core.evaluate); `tta`: averaged over the in-plane symmetries (inside_core.postprocess)."""
+        return _imported(self.evaluator)(model, card, data, split, seed, tta=tta)
 
     def comparison_tables(self, results: list[tuple[dict, dict]], fmt: str) -> list[str]:
         """`inside compare`'s tables for [(card, metrics), ...] of this kind."""

@@ -1,0 +1,237 @@
+"""The inference recipe: what turns a model's logits into the masks we report and show.
+
+Two steps, both as in nnU-Net:
+
+- **Largest connected component per label** (`largest_component`): for each listed foreground label, keep
+  only its largest connected piece (face connectivity, `scipy.ndimage.label`); the rest becomes background.
+  A per-slice 2-D model applied to a stack is cleaned on the stacked volume of each (patient, phase), a
+  single image in 2-D. Which labels get it is chosen on the validation split (`choose_largest_component`,
+  `inside postprocess`) and stored in the model card: `"inference": {"largest_component": [3, 1, 2], ...}`.
+  Absent: nothing is removed.
+- **Test-time augmentation over the in-plane symmetries** (`symmetric_average`): the image turned by
+  0-3 quarter turns, each with and without a transpose (the 8 symmetries of a square; 4 for a non-square
+  image), each prediction mapped back, softmax (sigmoid) probabilities averaged. Only where z says nothing
+  about places in the image (`Condition.orientation_free`): a quadrant or a point would be turned with the
+  image, so `require_tta` refuses those in one line. 8 encodes and decodes per image: for evaluation, not
+  for the page's live drag.
+
+    labels = largest_component(labels, inference_labels(card))            # one image or one volume
+    labels = clean_volumes(labels, metas, inference_labels(card))          # slices stacked per volume
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch import Tensor
+
+__all__ = ["largest_component", "clean_volumes", "inference_labels", "symmetries", "symmetry", "inverse_symmetry",
+           "probabilities", "labels_from_probabilities", "symmetric_average", "tta_allowed", "require_tta",
+           "choose_largest_component", "register"]
+
+
+# ------------------------------------------------------------------------------- largest component
+
+def largest_component(labels: np.ndarray, keep: Iterable[int]) -> np.ndarray:
+    """`labels` (an image (H, W) or a volume (Z, H, W)) with only the largest face-connected component of
+    each label in `keep`; removed voxels become 0. A copy; other labels untouched."""
+    out = np.array(labels, copy=True)
+    for label in keep:
+        pieces, count = ndimage.label(out == label)
+        if count > 1:
+            sizes = np.bincount(pieces.ravel())
+            sizes[0] = 0  # the background of the piece map
+            out[(pieces > 0) & (pieces != int(sizes.argmax()))] = 0
+    return out
+
+
+def clean_volumes(labels: np.ndarray, metas: Sequence[Mapping[str, Any]], keep: Sequence[int],
+                  key: Callable[[Mapping[str, Any]], Any] | None = None) -> np.ndarray:
+    """Slices (N, H, W) of several stacks: `largest_component` on each stack in 3-D. A stack is the
+    slices whose meta share `key(meta)` (default (patient, phase)), ordered by "slice_index"; without
+    a key in the metas (images, not slices), each image alone in 2-D."""
+    if not keep:
+        return labels
+    key = key or _stack_of
+    stacks: dict[Any, list[int]] = {}
+    for index, meta in enumerate(metas):
+        group = key(meta)
+        stacks.setdefault(("image", index) if group is None else group, []).append(index)
+    out = labels.copy()
+    for indices in stacks.values():
+        indices = sorted(indices, key=lambda i: int(metas[i].get("slice_index", 0)))
+        out[indices] = largest_component(labels[indices], keep)
+    return out
+
+
+def _stack_of(meta: Mapping[str, Any]) -> Any:
+    """The stack a slice belongs to: ACDC's (patient, phase), a user's case; None for a lone image."""
+    if "slice_index" not in meta:
+        return None
+    return (meta.get("patient", meta.get("case")), meta.get("phase"))
+
+
+def inference_labels(card: Mapping[str, Any] | None) -> list[int]:
+    """The labels the card's recipe cleans (`"inference": {"largest_component": [...]}`); [] if none."""
+    recipe = (card or {}).get("inference") or {}
+    return [int(label) for label in recipe.get("largest_component") or []]
+
+
+# ------------------------------------------------------------------------------------ symmetries (TTA)
+
+def symmetries(size: Sequence[int]) -> list[tuple[int, bool]]:
+    """(quarter turns, transpose) of the in-plane symmetries that keep an image of `size` = (H, W) its
+    shape: all 8 for a square, the 4 that do not swap height and width otherwise."""
+    every = [(turns, transpose) for transpose in (False, True) for turns in range(4)]
+    if int(size[-2]) == int(size[-1]):
+        return every
+    return [(t, tr) for t, tr in every if (t % 2 == 1) == tr]  # an odd turn with a transpose keeps the shape
+
+
+def symmetry(array: Tensor, turns: int, transpose: bool) -> Tensor:
+    """k quarter turns of the last two axes, then a transpose: one of the 8 in-plane symmetries."""
+    array = array.rot90(turns, (-2, -1))
+    return array.transpose(-2, -1).contiguous() if transpose else array.contiguous()
+
+
+def inverse_symmetry(array: Tensor, turns: int, transpose: bool) -> Tensor:
+    """Undoes `symmetry(., turns, transpose)`."""
+    if transpose:
+        array = array.transpose(-2, -1)
+    return array.rot90(-turns, (-2, -1)).contiguous()
+
+
+def probabilities(logits: Tensor) -> Tensor:
+    """(B, K, H, W) logits -> sigmoid (K = 1) or softmax over K."""
+    logits = logits.float()
+    return torch.sigmoid(logits) if logits.shape[1] == 1 else torch.softmax(logits, dim=1)
+
+
+def labels_from_probabilities(probs: Tensor) -> Tensor:
+    """(B, K, H, W) -> labels (B, H, W): p > 0.5 for one class, the arg-max otherwise (as the logits' rule)."""
+    return (probs[:, 0] > 0.5).long() if probs.shape[1] == 1 else probs.argmax(dim=1)
+
+
+def symmetric_average(run: Callable[[Tensor], dict[str, Tensor]], images: Tensor) -> dict[str, Tensor]:
+    """Probabilities averaged over the in-plane symmetries of `images` (B, C, H, W): `run(moved images)`
+    returns {name: logits (B, K, H, W)} (e.g. one entry per z); each is mapped back before averaging."""
+    chosen = symmetries(images.shape[-2:])
+    total: dict[str, Tensor] = {}
+    for turns, transpose in chosen:
+        for name, logits in run(symmetry(images, turns, transpose)).items():
+            back = inverse_symmetry(probabilities(logits), turns, transpose)
+            total[name] = back if name not in total else total[name] + back
+    return {name: value / len(chosen) for name, value in total.items()}
+
+
+def tta_allowed(card: Mapping[str, Any]) -> bool:
+    """Whether the card's condition says nothing about places in the image (its registry's fact)."""
+    from inside_core.conditions import condition_of
+
+    return bool(condition_of(card).orientation_free)
+
+
+def require_tta(card: Mapping[str, Any]) -> None:
+    """ValueError in one line unless test-time augmentation over the in-plane symmetries is allowed."""
+    if not tta_allowed(card):
+        from inside_core.conditions import condition_of
+
+        raise ValueError(f"{card.get('name', 'this model')}: --tta turns and mirrors the image, but its condition "
+                         f"'{condition_of(card).name}' names places in the image (they would not turn with it): "
+                         "test-time augmentation refused")
+
+
+# ------------------------------------------------------------------------------ chosen on validation
+
+def choose_largest_component(model: torch.nn.Module, card: dict, data: str, split: str = "val",
+                             seed: int | None = None) -> dict:
+    """nnU-Net's choice on validation: the model evaluated on `split` of `data` (its card's split seed)
+    without clean-up, then with each foreground label cleaned alone; a label is kept in the recipe when
+    its mean Dice does not drop and its mean Hausdorff distance does not grow, and one of them improves.
+    Returns the card's `inference` object (labels, what decided, the numbers per label)."""
+    from inside_core.evaluate import evaluate_model
+
+    plain = evaluate_model(model, {**card, "inference": {}}, data, split, seed)
+    per_label: dict[str, dict[str, float]] = {}
+    chosen: list[int] = []
+    names = card.get("labels") or {}
+    for label in range(1, int(card["architecture"].get("num_classes", 2))):
+        cleaned = evaluate_model(model, {**card, "inference": {"largest_component": [label]}}, data, split, seed)
+        before, after = _label_scores(plain, label, names), _label_scores(cleaned, label, names)
+        per_label[before["name"]] = {"dice_without": before["dice"], "dice_with": after["dice"],
+                                     "hd_mm_without": before["hd"], "hd_mm_with": after["hd"]}
+        dice_ok, hd_ok = after["dice"] >= before["dice"], _not_worse(after["hd"], before["hd"])
+        if dice_ok and hd_ok and (after["dice"] > before["dice"] or after["hd"] != before["hd"]):
+            chosen.append(label)
+    data_seed = seed if seed is not None else int(card.get("data", {}).get("seed", 0))
+    return {"largest_component": chosen,
+            "chosen_on": f"{split} split of {data} (split seed {data_seed}): a label is cleaned when its mean "
+                         "Dice does not drop and its mean Hausdorff distance does not grow",
+            "validation": per_label}
+
+
+def _not_worse(after: float | None, before: float | None) -> bool:
+    if before is None:  # undefined before (a structure missing): no claim either way
+        return True
+    return after is not None and after <= before
+
+
+def _label_scores(metrics: dict, label: int, names: Mapping[str, Any] | Sequence[str]) -> dict[str, Any]:
+    """Mean Dice and HD of one label from `evaluate_model`'s result (ACDC: over phases; others: Dice)."""
+    from inside_core.evaluate_acdc import STRUCTURES
+
+    structure = next((s for s, v in STRUCTURES.items() if v == label), None)
+    if structure is not None and structure in metrics.get("dice", {}):
+        dice = float(np.mean(list(metrics["dice"][structure].values())))
+        hd_values = [h for h in metrics["hausdorff_mm"][structure].values() if h is not None and np.isfinite(h)]
+        return {"name": structure, "dice": round(dice, 4),
+                "hd": round(float(np.mean(hd_values)), 2) if hd_values else None}
+    per_label = metrics.get("dice_per_label") or {}
+    if isinstance(names, Mapping):
+        name = str(names.get(str(label), label))
+    else:  # a user's card lists its label names in order (background first)
+        name = str(names[label]) if isinstance(names, Sequence) and label < len(names) else str(label)
+    value = per_label.get(name, metrics.get("dice"))
+    return {"name": name, "dice": round(float(value), 4), "hd": None}
+
+
+def run_postprocess(args: argparse.Namespace) -> int:
+    from inside_core.checkpoints import load_checkpoint, read_card, write_card
+
+    try:
+        model = load_checkpoint(args.checkpoint)
+        card = model.card
+        data = args.data or (card.get("data") or {}).get("root")
+        split = args.split or (card.get("data") or {}).get("val_split") or "val"
+        if not data:
+            raise ValueError(f"{args.checkpoint}: its card names no training data; pass --data")
+        recipe = choose_largest_component(model, card, data, split, args.seed)
+        print(json.dumps(recipe, indent=2))
+        if not args.dry_run:
+            card = read_card(args.checkpoint)
+            card["inference"] = recipe
+            write_card(args.checkpoint, card)
+    except (ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "postprocess", help="choose the largest-component clean-up per label on validation; store it in the card",
+        description="Evaluate a checkpoint on its validation split with and without keeping each label's largest "
+                    "connected component, and record the labels it helps in the card's 'inference' object.")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint (.safetensors, .json or stem)")
+    parser.add_argument("--data", help="dataset folder (default: the card's training data root)")
+    parser.add_argument("--split", help="split to choose on (default: the card's val_split, else val)")
+    parser.add_argument("--seed", type=int, help="split seed (default: the card's)")
+    parser.add_argument("--dry-run", action="store_true", help="print the choice, do not write the card")
+    parser.set_defaults(func=run_postprocess)
