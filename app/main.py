@@ -306,7 +306,8 @@ def explorer_area(entry, source, index: int) -> None:
         draw_live_controls(controls, slot)
     export.state = page_state.current()
     session.export = export
-    page_state.sync_url()
+    if not controls.dragging:  # held: the release's run writes the link (a link per move cost the browser a
+        page_state.sync_url()  # history entry, ~5 ms a move)
 
 
 # --------------------------------------------------------------------------------------------- page
