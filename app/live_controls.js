@@ -1,21 +1,18 @@
-// The browser side of app/live_controls.py: sliders and a 2-D pad that send their values WHILE dragged.
-// A Streamlit Custom Components v2 module (after app/live_controls_core.js, whose `LiveCore` holds the pure
-// functions, and app/live_overlay.js, the Gaussians over the picture), mounted in the page, no iframe.
-// Streamlit calls the default export with `data` (RenderArgs, app/protocol.py: the messages and the flow
-// control) on every render that changes it; a value leaves
-// through the library's `setTriggerValue("value", ValueMessage)`. One instance per mounted element (its
-// shadow root), kept across renders. While the pointer is held the page's values are not adopted (the
-// user's hand wins); otherwise they are, so a change from elsewhere (the URL, a reset) shows here.
-// Scrubbing (app/scrub.py): when idle the component asks for the parts of the pictures made ahead it lacks;
-// while a control is dragged it shows the nearest one at once, with its Dice line and INSIDE's Gaussians
-// drawn over it (`attention`): this component alone paints a drag; the page's charts wait for the release.
-// window.__liveControls {sent, answered, renders, values, trips, scrubbed, frames, parts, partsWanted,
-// overlays, overlaid, captions, means()} tells tests and benchmarks what happened (the newest instance's).
+// The browser side of app/live_controls.py: sliders and a 2-D pad that send their values WHILE dragged. A Streamlit
+// Custom Components v2 module (after app/live_controls_core.js, the pure functions, and app/live_overlay.js), in the
+// page, no iframe. Streamlit calls the default export with `data` (RenderArgs: app/protocol.py has the messages and
+// flow control, app/protocol.js their types) on every render that changes it; a value leaves through the library's
+// `setTriggerValue("value", ValueMessage)`. One instance per mounted element (its shadow root), kept across renders.
+// While the pointer is held the page's values are not adopted (the user's hand wins); otherwise they are, so a change
+// from elsewhere (the URL, a reset) shows here. Scrubbing (app/scrub.py): when idle the component asks for the parts
+// of the pictures made ahead it lacks; while a control is dragged it shows the nearest one at once, with its Dice
+// line and INSIDE's Gaussians drawn over it (`attention`): this component alone paints a drag; the charts wait.
+/** @import {PadSpec, RenderArgs, ValueMessage} from "./protocol.js" */
 const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, keepPart, nextPart, Flow } = LiveCore;
 const FRAMES_TRIES = 2;  // a part that did not come (its run was cut short by a move, or failed) is asked again once
 const instances = new WeakMap();  // the component's root (its shadow root) -> its instance
 
-export default function (component) {
+export default function (/** @type {LiveControlsArgs} */ component) {
   const { parentElement, data, setTriggerValue } = component;
   const instance = instances.get(parentElement) || mount(parentElement);
   instances.set(parentElement, instance);
@@ -24,7 +21,8 @@ export default function (component) {
   // Streamlit keeps the newest clean-up and calls it when the element goes (or a superseded render's at
   // once): only an element no longer in the page lets its listeners go
   return () => setTimeout(() => {
-    if ((parentElement.host || parentElement).isConnected || instances.get(parentElement) !== instance) return;
+    const host = "host" in parentElement ? parentElement.host : parentElement;  // a shadow root's element
+    if (host.isConnected || instances.get(parentElement) !== instance) return;
     instance.unmount();
     instances.delete(parentElement);
   }, 0);
@@ -44,19 +42,19 @@ function mount(shadow) {
   const overlay = gaussianOverlay($("gaussians"), $("key"));  // INSIDE's Gaussians over the picture shown
   let overlaySpec = null;  // the grid and colours of the Gaussians (OverlaySpec), or null: none drawn
   let image = padImage;           // whichever shows the page's picture
-  let controls = {};       // key -> control spec (from Python), with its widgets
+  let controls = /** @type {Object<string, Control>} */ ({});  // key -> control spec (from Python), with its widgets
   let specText = null;     // the spec the widgets were built from
   let padSpec = null;      // {x, y, r, label, width, aspect, on_image, hasImage} or null
-  let local = {};          // the values shown: the user's while held, else the page's
+  let local = /** @type {Object<string, number>} */ ({});  // the values shown: the user's while held, else the page's
   let held = false;        // the pointer is down on a slider or on the pad
   let padMode = null;      // "point" or "radius" while the pad is dragged
   let imageWanted = null;  // the newest image src asked for (older decodes are dropped)
   let attentionWanted = null, aheadWanted = false;  // that picture's Gaussians; whether it was made ahead
   let frames = null, framesKey = null, framesParts = 0, framesTries = {}, framesTimer = null;
-  const stats = window.__liveControls = { sent: 0, answered: 0, renders: 0, values: local, trips: [], scrubbed: 0,
-                                          frames: null, parts: 0, partsWanted: 0, overlays: 0, overlaid: 0,
-                                          captions: 0, means: () => overlay.drawnMeans() };
-  const self = { send: null };
+  const stats = /** @type {LiveStats} */ (window.__liveControls = { sent: 0, answered: 0, renders: 0, values: local,
+    trips: [], scrubbed: 0, frames: null, parts: 0, partsWanted: 0, overlays: 0, overlaid: 0, captions: 0,
+    means: () => overlay.drawnMeans() });  // what happened, for tests and benchmarks (app/globals.d.ts)
+  const self = { send: /** @param {ValueMessage} message */ (message) => {} };  // each render sets its own
 
   const flow = new Flow({
     post: (message) => { self.send(message); stats.sent += 1; },
@@ -149,8 +147,10 @@ function mount(shadow) {
   for (const type of ["pointerup", "pointercancel"]) window.addEventListener(type, release);
 
   // ---------------------------------------------------------------------------- the pad
+  /** @returns {[Control, Control, (Control|null)]} the pad's x, y, radius (called only while there is a pad) */
   function padAxes() {
-    return padSpec ? [controls[padSpec.x], controls[padSpec.y], padSpec.r ? controls[padSpec.r] : null] : [];
+    const spec = /** @type {PadSpec} */ (padSpec);
+    return [controls[spec.x], controls[spec.y], spec.r ? controls[spec.r] : null];
   }
 
   function drawMarks() {
@@ -188,7 +188,7 @@ function mount(shadow) {
     add("circle", { cx: px, cy: py, r: 8, fill: "none", stroke: "black", "stroke-opacity": 0.55, "stroke-width": 5 });
     add("circle", { cx: px, cy: py, r: 8, fill: fill, stroke: "var(--primary)", "stroke-width": 3 });
     add("circle", { cx: px, cy: py, r: 1.5, fill: "white" });
-    const values = [cx, cy, cr].filter(Boolean).map((c) => c.label.split(" (")[0] + " " + valueText(c, local[c.key]));
+    const values = [cx, cy, ...(cr ? [cr] : [])].map((c) => c.label.split(" (")[0] + " " + valueText(c, local[c.key]));
     pad.setAttribute("aria-valuetext", values.join(", "));
     pad.dataset.fx = String(fraction(cx, local[cx.key]));  // where the point is, for tests and benchmarks
     pad.dataset.fy = String(fraction(cy, local[cy.key]));
@@ -203,7 +203,7 @@ function mount(shadow) {
   function padMove(event) {
     const [cx, cy, cr] = padAxes();
     const [fx, fy] = padPointer(event);
-    if (padMode === "radius") {  // distance from the point, in the axes' units (normalised: 1 = half the side)
+    if (padMode === "radius" && cr) {  // distance from the point, in the axes' units (normalised: 1 = half the side)
       const dx = (fx - fraction(cx, local[cx.key])) * (cx.high - cx.low);
       const dy = (fy - fraction(cy, local[cy.key])) * (cy.high - cy.low);
       local[cr.key] = snap(cr, Math.hypot(dx, dy));
@@ -353,7 +353,7 @@ function mount(shadow) {
     flow.lastSent = null;
   }
 
-  function render(args) {  // the page's arguments (RenderArgs, app/protocol.py)
+  function render(/** @type {RenderArgs} */ args) {  // the page's arguments (app/protocol.py)
     stats.renders += 1;
     if (flow.answer(args.ack) !== null) stats.answered += 1;  // the script has answered the value in flight
     overlaySpec = args.overlay || null;

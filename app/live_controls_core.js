@@ -3,33 +3,14 @@
 // and the flow control of the values sent. No DOM here: the same file runs in the browser (`LiveCore`: the
 // head of the controls' module) and under Node's test runner (`node --test tests/js/`).
 //
-// The messages are app/protocol.py's; these typedefs mirror its shapes.
+// The messages are app/protocol.py's, typed in app/protocol.js.
 /**
- * @typedef {{key: string, kind: ("slider"|"stack"), low: number, high: number, step: number, decimals: number,
- *            positions?: Array<[number, number]>}} ControlSpec  a control; a stack's [slice index, position]s
- * @typedef {{token: string, seq: number, values: Object<string, number>, final: boolean,
- *            frames: (string|null)}} ValueMessage  browser -> page: a value, or a request for pictures
- * @typedef {[number[], number[], number[], number[], number[], (Array<(number|null)>|null)]} Gaussians  a frame's
- *            drawn channels (app/frame.gaussians): means x, y, 1-sigma radii x, y, gamma, and where z points
- *            [column, row, ring rx, ring ry] (rings null) or null; in pixels of the model's grid (centre k at k)
- * @typedef {{grid: [number, number], ring: string, positive: string, negative: string, marker: string,
- *            key: string}} OverlaySpec  page -> browser: the grid (h, w) the Gaussians are in, their colours
- *            (app/frame.overlay_spec) and the line that says what they are
+ * @import {ControlSpec, Gaussians, Strip, FramePoint, FramesPart, ValueMessage} from "./protocol.js"
  * @typedef {{rings: string, means: Array<{x: number, y: number, positive: boolean}>,
  *            query: ({x: number, y: number}|null), ring: (string|null)}} OverlayShapes  what the overlay draws
- * @typedef {{at: Object<string, number>, values: number[], images: string[], attention: Array<(Gaussians|null)>,
- *            captions: Array<(string|null)>}} Strip  every step of one slider, the other control held
- * @typedef {{key: string, part: number, parts: number, x: string, y: string, base: Object<string, number>,
- *            points: Array<Array>, strips?: Object<string, Strip>}} FramesPart  page -> browser: one part
- * @typedef {{key: string, parts: number, x: string, y: string, base: Object<string, number>, points: Array<Array>,
+ * @typedef {{key: string, parts: number, x: string, y: string, base: Object<string, number>, points: FramePoint[],
  *            strips: Object<string, Strip>, got: number[]}} Frames  the parts kept so far
  * @typedef {{src: string, attention: (Gaussians|null), caption: (string|null)}} Frame  what a picture shows
- * @typedef {{controls: ControlSpec[], values: Object<string, number>, ack: (string|null), pad: (Object|null),
- *            image: (string|null), image_label: string, caption: (string|null), title: (string|null),
- *            attention: (Gaussians|null), overlay: (OverlaySpec|null), columns: number,
- *            legend: (Object<string, string>|null), hint: string, frames_key: (string|null),
- *            frames_parts: number, frames: (FramesPart|null)}} RenderArgs  page -> browser: the component's
- *            `data` on every run
  */
 const LiveCore = (function () {
   "use strict";
@@ -120,7 +101,9 @@ const LiveCore = (function () {
    * @param {Frames|null} frames @param {FramesPart} part @returns {{frames: Frames, added: boolean}} */
   function keepPart(frames, part) {
     if (frames && frames.key === part.key && frames.got.includes(part.part)) return { frames: frames, added: false };
-    const kept = frames && frames.key === part.key ? frames : { key: part.key, points: [], strips: {}, got: [] };
+    /** @type {Frames} */
+    const kept = frames && frames.key === part.key ? frames
+      : { key: part.key, parts: part.parts, x: part.x, y: part.y, base: part.base, points: [], strips: {}, got: [] };
     Object.assign(kept, { parts: part.parts, x: part.x, y: part.y, base: part.base });
     kept.points = kept.points.concat(part.points);
     Object.assign(kept.strips, part.strips || {});
@@ -186,20 +169,35 @@ const LiveCore = (function () {
    * `post(message)` sends a ValueMessage; `now()` and `later(fn, ms)` are the clock (injected for tests).
    */
   class Flow {
+    /**
+     * @param {{post: (message: ValueMessage) => void, now: () => number,
+     *          later: (fn: () => void, ms: number) => unknown, held?: () => boolean,
+     *          covered?: (values: Object<string, number>) => boolean, session?: string}} clock
+     */
     constructor({ post, now, later, held = () => false, covered = () => false, session = "s" }) {
-      Object.assign(this, { post, now, later, held, covered, session });
+      this.post = post;
+      this.now = now;
+      this.later = later;
+      this.held = held;
+      this.covered = covered;
+      this.session = session;
       this.seq = 0;
+      /** @type {string|null} */
       this.inFlight = null;  // the token the page has not answered yet
       this.inFlightAt = 0;
       this.patience = ACK_TIMEOUT_MS;
       this.answeredAt = -Infinity;
-      this.pending = null;  // {values, final, frames}: the newest not sent yet
+      /** @type {{values: Object<string, number>, final: boolean, frames: (string|null)}|null} */
+      this.pending = null;  // the newest not sent yet
+      /** @type {string|null} */
       this.lastSent = null;  // JSON of the last value sent (or adopted): an unchanged one is not sent again
       this.gapTimer = false;
+      /** @type {number[]} */
       this.trips = [];  // ms per round trip, the last 200
     }
 
-    /** A new value (the newest wins). `frames`: ask for that part of the pictures ("KEY#PART"). */
+    /** A new value (the newest wins). `frames`: ask for that part of the pictures ("KEY#PART").
+     * @param {Object<string, number>} values @param {boolean} final @param {string|null} [frames] */
     propose(values, final, frames = null) {
       this.pending = { values: Object.assign({}, values), final: final, frames: frames };
       this.send();

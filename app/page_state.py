@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -73,8 +72,6 @@ class Session:
     derived: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
     watched: bool = False  # registered to be released at disconnect (again after a reconnect)
     session_id: str = ""  # Streamlit's id of the browser session (its media files are kept under it)
-    # the BroadcastChannel on which this session's charts talk in the browser (app/live_chart.html)
-    channel: str = field(default_factory=lambda: "inside-explorer-" + secrets.token_hex(8))
 
     def remember(self, cache: str, key: Any, make: Callable[[], Any], fresh: Callable[[Any], bool] | None = None,
                  kept: int = KEPT, size: Callable[[Any], int] | None = None, max_bytes: int | None = None) -> Any:

@@ -1,7 +1,8 @@
 """The messages between the page (Python) and the streaming controls in the browser, written once.
 
-The browser side is app/live_controls_core.js (its `@typedef`s mirror these shapes; its pure functions are
-tested with `node --test`, tests/js/). Every other docstring points here.
+The browser side's types of these shapes are app/protocol.js (JSDoc `@typedef`s, imported by the component's
+JS files and checked with `tsc --checkJs`, tests/test_js.py); its pure functions are app/live_controls_core.js,
+tested with `node --test` (tests/js/). Every other docstring points here.
 
 The transport is Streamlit's Custom Components v2 (app/live_controls.py mounts the component in the page).
 

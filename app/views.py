@@ -16,8 +16,8 @@ import numpy as np
 import streamlit as st
 
 from app import loading, page_state, plots
+from app.charts import chart, graph
 from app.frame import DISPLAY_PIXELS, MAX_CHANNELS, NO_GROUND_TRUTH, Frame, FrameOptions, make_frame
-from app.live_chart import live_chart
 from inside_core import attention, palette
 from inside_core.conditions import condition_of
 from inside_core.data.registry import card_dataset, dataset_kind
@@ -117,7 +117,7 @@ class ConditioningPanel:
     kind: str  # "inside", "guideme", "film", or "none" for an unconditioned model
     layers: list[str] = field(default_factory=list)  # each conditioning layer's kind (a picker when several)
     channels: int = 0
-    figures: dict[str, dict] = field(default_factory=dict)  # chart name -> plotly figure, in drawing order
+    figures: dict[str, Any] = field(default_factory=dict)  # chart name -> plotly graph object, in drawing order
     note: str = ""  # which channels are drawn, and why
     layer: int = 0  # the layer drawn
     channels_drawn: Any = None  # INSIDE: the channels the attention draws (None: all)
@@ -173,13 +173,13 @@ def drawn_channels(explorer, prediction, condition, layer: int, choice: str, dra
 
 
 def secondary_figure(name: str, make, dragging: bool):
-    """A figure that may wait for the release: while a control is dragged the last one is drawn again
-    (unchanged, so the browser does not redraw it; the mask and the attention take the time), and on the
-    release, or any other change, a new one is made."""
+    """A figure that may wait for the release: while a control is dragged the last one is sent again
+    (the same graph object, so no validation, and the same JSON: the browser does not redraw it), and on
+    the release, or any other change, a new one is made."""
     kept = page_state.session().secondary
     if dragging and name in kept:
         return kept[name]
-    kept[name] = make()
+    kept[name] = graph(make())
     return kept[name]
 
 
@@ -218,6 +218,7 @@ def conditioning_panel(explorer, prediction, condition, marker=None, compact: bo
                                                        "γᵇ (shift)": table["gamma_shift"]})
     else:
         panel.figures["bars"] = plots.bars_figure({"γ": table["gamma"], "β": table["beta"]})
+    panel.figures = {name: graph(figure) for name, figure in panel.figures.items()}  # validated before drawing
     return panel
 
 
@@ -251,11 +252,6 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
 # --------------------------------------------------------------------------------------------- views
 
 
-def chart(figure: dict, key: str, defer: bool = False) -> None:
-    """A plotly figure of this session's page (app/live_chart.py), on the session's channel."""
-    live_chart(figure, key=key, config=plots.PLOTLY_CONFIG, defer=defer, channel=page_state.session().channel)
-
-
 def explore_columns(mask: MaskPanel, on_image: bool):
     """The Explore view's left column (the ground-truth toggle, a slot for the controls, the mask panel)
     and its right column, empty: the page draws the controls into the slot, then the conditioning into
@@ -278,8 +274,7 @@ def explore_rest(panel: ConditioningPanel, right) -> None:
     with right:
         draw_conditioning_panel(panel)
     if "details" in panel.figures:
-        # drawn after the mask and the attention have been painted: they are what a control move is about
-        chart(panel.figures["details"], "main_details", defer=True)
+        chart(panel.figures["details"], "main_details")  # last: the mask and the attention come first
 
 
 def reads_z_alike(card: dict, other: dict) -> bool:

@@ -6,8 +6,7 @@ The image is the same kind and size as the dashboard's mask overlay (a 200 x 200
 400 x 400 PNG) with a band whose position follows the slider, so every move sends a new image.
 Set BARE_PAGE_IMAGE to a PNG to use a real picture (the benchmark passes the same CLEVR-Seg sample).
 With BARE_PAGE_PLOT=1 the page also holds one small plotly scatter (64 points) that moves with the
-slider, drawn by st.plotly_chart: the floor of a Streamlit round trip that redraws a plotly figure; with
-BARE_PAGE_PLOT=live the same scatter is drawn by the dashboard's app/live_chart.py.
+slider, drawn by st.plotly_chart: the floor of a Streamlit round trip that redraws a plotly figure.
 Plot pages call gc.freeze() after their first run, as the dashboard does (app/loading.py): otherwise
 Streamlit's gc.collect() after every run scans everything `import plotly` created (~100 ms here).
 """
@@ -35,15 +34,6 @@ if os.environ.get("BARE_PAGE_PLOT"):
     points = np.random.default_rng(int(round((value + 1) * 20))).random((2, 64))
     figure = {"data": [{"type": "scatter", "x": points[0], "y": points[1], "mode": "markers", "name": "μ"}],
               "layout": {"template": "none", "height": 420}}
-    if os.environ["BARE_PAGE_PLOT"] == "live":  # the dashboard's in-place chart (app/live_chart.py)
-        import sys
-        from pathlib import Path
-
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from app.live_chart import live_chart
-
-        live_chart(figure, key="plot")
-    else:
-        st.plotly_chart(figure, key="plot", theme=None)
+    st.plotly_chart(figure, key="plot", theme=None)
     if not gc.get_freeze_count():
         gc.freeze()

@@ -212,9 +212,10 @@ def bench_browser(seconds: float, rounds: int, presses: int, screenshot: Path | 
             pages[name].bring_to_front()
             measure_drag(pages[name], control, reader, seconds=0.5, settle_ms=500)
         for _ in range(rounds):  # alternate, so every page sees the same machine load
-            for name, (_, _, control, reader) in drags.items():
+            for name, (server, _, control, reader) in drags.items():
                 pages[name].bring_to_front()
-                rows[name].append(measure_drag(pages[name], control, reader, seconds=seconds))
+                chart = "main_attention" if server == "app" else None  # its redraws: on release only
+                rows[name].append(measure_drag(pages[name], control, reader, seconds=seconds, chart=chart))
                 if presses and name in KEYED:  # End / Home on the two sliders the key press ratio compares
                     press_keys(pages[name], control, reader, presses, keys[name])
         if screenshot:
@@ -271,6 +272,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: {row['updates_per_s_median']:.1f} distinct masks/s painted while the button is held "
                       f"{row['updates_per_s']}{answered}, final lag median {row['final_lag_ms_median']} ms "
                       f"{row['final_lag_ms']}{keys}")
+                if row["chart_after_release_ms_median"] is not None:
+                    print(f"  attention chart: redrawn {row['chart_redraws_while_held']} times while held, last "
+                          f"{row['chart_after_release_ms_median']} ms after the release "
+                          f"{row['chart_after_release_ms']}")
             for name, row in found["drags"].items():
                 if name.startswith("dashboard"):
                     lag = row["final_lag_ms_median"]

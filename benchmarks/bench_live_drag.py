@@ -87,6 +87,32 @@ INSTALL_RECORDER = """(reader) => {
   window.__paints = paints;
 }"""
 
+# In the top page: the times (epoch ms) the chart under `.st-key-<key>` was drawn again, looked at every
+# animation frame (and every 16 ms): st.plotly_chart's div gets a new _fullData on every plotly redraw and is
+# a new div when mounted again; an old checkout's v1 chart (an iframe) a new window.__liveChart per figure.
+INSTALL_CHART_RECORDER = """(key) => {
+  if (window.__chartDraws) window.__chartDraws.stop();
+  const clock = () => performance.timeOrigin + performance.now();
+  const stamp = () => {
+    const box = document.querySelector('.st-key-' + key);
+    const plot = box && box.querySelector('.js-plotly-plot');
+    if (plot) return plot._fullData || null;
+    const frame = box && box.querySelector('iframe');
+    try { const chart = frame && frame.contentWindow.__liveChart; return chart && chart.count ? chart : null; }
+    catch (error) { return null; }
+  };
+  const log = { times: [], last: stamp(), running: true };
+  log.stop = () => { log.running = false; };
+  const look = () => {
+    const now = stamp();
+    if (now !== null && now !== log.last) { log.last = now; log.times.push(clock()); }
+  };
+  const frame = () => { if (log.running) { look(); requestAnimationFrame(frame); } };
+  requestAnimationFrame(frame);
+  const timer = setInterval(() => { if (log.running) look(); else clearInterval(timer); }, 16);
+  window.__chartDraws = log;
+}"""
+
 # Milliseconds since the last new picture or `since` (epoch ms), whichever is later.
 QUIET_MS = """(since) => { const log = window.__paints.log;
   const last = Math.max(since, log.length ? log[log.length - 1][0] : 0);
@@ -149,10 +175,12 @@ def _triangle(t: float, period: float, low: float, high: float, start: float) ->
 
 def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: float = 3.0,
                  settle_ms: float = 1000, timeout_ms: float = 8000,
-                 steps: Sequence[tuple[float, float]] | None = None, pause_ms: float = 150) -> dict:
+                 steps: Sequence[tuple[float, float]] | None = None, pause_ms: float = 150,
+                 chart: str | None = None) -> dict:
     """Press the mouse on `control` (a range input: at its thumb; a pad: at its point), move it back and
     forth for `seconds` (or, with `steps`, to each (x, y) fraction of the control's box in turn, pausing
-    `pause_ms` at each), release; return updates painted while held, per second, and the final lag."""
+    `pause_ms` at each), release; return updates painted while held, per second, and the final lag. With
+    `chart` (a chart's key): also its redraws while held and the ms from the release to its last redraw."""
     frame, element = find_control(page, control)
     is_range = element.evaluate("e => e.tagName === 'INPUT' && e.type === 'range'")
     if is_range:  # start at the thumb; the thumb's centre travels between half a thumb from each end
@@ -170,6 +198,8 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
         fy = float(element.get_attribute("data-fy") or 0.5)
         to_page = lambda f, g: (box["x"] + f * box["width"], box["y"] + g * box["height"])  # noqa: E731
     page.evaluate(INSTALL_RECORDER, read_image)
+    if chart:
+        page.evaluate(INSTALL_CHART_RECORDER, chart)
     for each in {page.main_frame, frame}:
         each.evaluate(INSTALL_POINTER_CLOCK)
     before = frame.evaluate(COMPONENT_COUNTS)
@@ -209,7 +239,12 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
         answers = round(max(after_counts["answered"] - before["answered"] - 1, 0) / held_s, 1)
         new_trips = after_counts["trips"][len(before["trips"]):] if len(after_counts["trips"]) < 200 else []
         trips = round(statistics.median(new_trips), 0) if new_trips else None
-    return {"control": control, "held_s": round(held_s, 2), "moves": moves, "pointer_moves_seen": pointer["moves"],
+    drawn = page.evaluate("() => { window.__chartDraws.stop(); return window.__chartDraws.times; }") if chart else []
+    chart_after = [t - up for t in drawn if t > up]
+    charts = {"chart_redraws_while_held": len([t for t in drawn if down < t <= up]) if chart else None,
+              "chart_after_release_ms": round(max(chart_after), 0) if chart_after else None}
+    return {**charts, "control": control, "held_s": round(held_s, 2), "moves": moves,
+            "pointer_moves_seen": pointer["moves"],
             "updates_while_held": len(during), "updates_per_s": round(len(during) / held_s, 1),
             "updates_after_release": len(after), "final_lag_ms": None if lag is None else round(lag, 0),
             "answers_per_s": answers, "round_trip_ms_median": trips,
@@ -257,7 +292,11 @@ def summary(rows: list[dict], keys: list[float]) -> dict:
     lags = [r["final_lag_ms"] for r in rows if r["final_lag_ms"] is not None]
     answers = [r["answers_per_s"] for r in rows if r.get("answers_per_s") is not None]
     trips = [r["round_trip_ms_median"] for r in rows if r.get("round_trip_ms_median") is not None]
+    charts = [r["chart_after_release_ms"] for r in rows if r.get("chart_after_release_ms") is not None]
     return {"updates_per_s_median": round(statistics.median(rates), 1), "updates_per_s": rates,
+            "chart_after_release_ms_median": round(statistics.median(charts), 0) if charts else None,
+            "chart_after_release_ms": charts, "chart_redraws_while_held": [r.get("chart_redraws_while_held")
+                                                                          for r in rows],
             "answers_per_s_median": round(statistics.median(answers), 1) if answers else None,
             "round_trip_ms_median": round(statistics.median(trips), 0) if trips else None,
             "final_lag_ms_median": round(statistics.median(lags), 0) if lags else None, "final_lag_ms": lags,

@@ -109,17 +109,11 @@ INSTALL_KEY_CLOCK = """() => {
   document.addEventListener('keydown', () => { window.__keyClock.pressed = performance.now(); }, true);
 }"""
 
-# Every plotly chart on the page, as {stamp, names}: st.plotly_chart's divs (react-plotly hands plotly a new
-# data array on every update) and app/live_chart.py's iframes (a new window.__liveChart object per figure
-# drawn), so identity of `stamp` tells an update apart.
-CHARTS = """() => {
-  const own = Array.from(document.querySelectorAll('.js-plotly-plot'))
-      .map(p => ({stamp: p.data, names: (p.data || []).map(t => t.name)}));
-  const live = Array.from(document.querySelectorAll('iframe')).map(f => {
-      try { return f.contentWindow.__liveChart || null; } catch (error) { return null; } })
-      .filter(c => c && c.count > 0).map(c => ({stamp: c, names: c.names}));
-  return own.concat(live);
-}"""
+# Every plotly chart on the page (st.plotly_chart's divs), as {stamp, names}: plotly gives the div a new
+# _fullData on every redraw (Plotly.react / newPlot), and a chart mounted again is a new div, so identity of
+# `stamp` tells an update apart.
+CHARTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).filter(p => p._fullData)
+    .map(p => ({stamp: p._fullData, names: p._fullData.map(t => t.name)}))"""
 
 # A snapshot of what a redraw changes: the first image's src and every chart's stamp.
 SNAPSHOT = """() => {

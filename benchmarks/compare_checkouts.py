@@ -8,7 +8,8 @@ Each checkout serves benchmarks/live_controls_page.py (a fake 10 ms decode, no p
 picture is a round trip through the component's transport); the drags alternate between the two pages.
 With --app, each serves the dashboard (app/main.py) instead, and the drags start once every part of the
 pictures made ahead has arrived. Prints, per drag, the masks painted per second while held, the final lag and
-the values' round trip.
+the values' round trip; with --app also the attention chart's redraws while held and its last redraw after
+the release.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.rounds):
             for key, page in pages.items():
                 page.bring_to_front()
-                rows[key].append(measure_drag(page, controls[key[1]], PREDICTED_MASK, seconds=args.seconds))
+                rows[key].append(measure_drag(page, controls[key[1]], PREDICTED_MASK, seconds=args.seconds,
+                                              chart="main_attention" if args.app else None))
     for (c, k), found in rows.items():
         rates = [r["updates_per_s"] for r in found]
         lags = [r["final_lag_ms"] for r in found if r["final_lag_ms"] is not None]
@@ -62,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{c:5} {k:6}: {statistics.median(rates):5.1f} masks/s while held {rates}; final lag median "
               f"{statistics.median(lags) if lags else None} ms {lags}; round trip median "
               f"{statistics.median(trips) if trips else None} ms {trips}")
+        if args.app:  # the attention chart (the dashboard's): redraws while held, last one after the release
+            print(f"      attention chart: redrawn {[r['chart_redraws_while_held'] for r in found]} times while "
+                  f"held, last {[r['chart_after_release_ms'] for r in found]} ms after the release")
     return 0
 
 

@@ -122,12 +122,13 @@ def healthy(at: AppTest) -> AppTest:
 
 
 def charts(at: AppTest) -> dict[str, dict]:
-    """The page's plotly figures (app/live_chart.py components), by the key they were drawn with."""
+    """The page's plotly figures (st.plotly_chart, app/charts.py), by the key they were drawn with (the end
+    of the element's id)."""
     figures = {}
-    for element in at.get("component_instance"):
-        if element.proto.component_name.endswith("live_chart"):
-            arguments = json.loads(element.proto.json_args)
-            figures[arguments["key"]] = json.loads(arguments["spec"])
+    for element in at.get("plotly_chart"):
+        key = re.fullmatch(r"\$\$ID-[0-9a-f]+-(.+)", element.proto.id)
+        assert key, f"a chart drawn without a key: {element.proto.id}"
+        figures[key.group(1)] = json.loads(element.proto.spec)
     return figures
 
 

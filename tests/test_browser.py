@@ -11,6 +11,8 @@ where Chromium is not installed.
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -24,15 +26,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.skipif(chromium_path() is None, r
 REPO = Path(__file__).resolve().parents[1]
 STEPS = [(0.2 + 0.06 * k, 0.5) for k in range(10)]  # ten steps to the right, across the blend band
 
-# the attention chart is an app/live_chart.py iframe holding one plotly div; its means, as text
+# the attention chart is Streamlit's plotly element (st.plotly_chart, key "main_attention"): its means as
+# plotly drew them (decoded from the float32 typed arrays), and how many mean markers it drew; null until drawn
 ATTENTION_MEANS = """() => {
-  for (const frame of document.querySelectorAll('iframe')) {
-    let plot = null;
-    try { plot = Array.from(frame.contentDocument.querySelectorAll('.js-plotly-plot'))
-                      .find(p => (p.data || []).some(t => t.name === 'μ')); } catch (error) { continue; }
-    if (plot) { const trace = plot.data.find(t => t.name === 'μ'); return JSON.stringify([trace.x, trace.y]); }
-  }
-  return null;
+  const plot = document.querySelector('.st-key-main_attention [data-testid="stPlotlyChart"] .js-plotly-plot');
+  const trace = plot && (plot._fullData || []).find(t => t.name === 'μ');
+  if (!trace) return null;
+  const drawn = plot.querySelectorAll('.scatterlayer .trace')[trace.index].querySelectorAll('path.point').length;
+  return JSON.stringify([Array.from(trace.x), Array.from(trace.y), drawn]);
 }"""
 
 
@@ -73,19 +74,24 @@ def test_dragging_location_x_streams_masks_and_attention(chromium_and_url, tmp_p
     assert "INSIDE Explorer" in page.locator("h1").first.inner_text()
     page.wait_for_function(f"() => ({ATTENTION_MEANS})() !== null", timeout=30000)
     means_before = page.evaluate(ATTENTION_MEANS)
+    xs, ys, drawn = json.loads(means_before)
+    assert len(xs) == len(ys) == drawn == 8 and all(math.isfinite(v) for v in xs + ys)  # 8 means, drawn
     frame, _ = find_control(page, X)
     frame.wait_for_function("() => window.__liveControls.means().length > 0", timeout=30000)
     overlay_before = frame.evaluate(OVERLAY_MEANS)
 
-    drag = measure_drag(page, X, steps=STEPS, pause_ms=180)
+    drag = measure_drag(page, X, steps=STEPS, pause_ms=180, chart="main_attention")
     assert drag["updates_while_held"] >= 3, drag  # the mask followed the pointer, not only the release
+    assert drag["chart_redraws_while_held"] == 0, drag  # the attention chart waits for the release...
+    assert drag["chart_after_release_ms"] is not None, drag  # ...and is drawn again after it
     assert frame.evaluate(OVERLAY_MEANS) != overlay_before  # the Gaussians over it too
     final = float(drag["final"])
     assert final > 0  # the thumb went right
     state = settled_url(page, "loc_x", "-0.5")
     assert float(state["loc_x"]) == pytest.approx(final, abs=1e-6)  # the exact final value was applied
     page.wait_for_timeout(500)
-    assert page.evaluate(ATTENTION_MEANS) != means_before  # the attention chart followed, on release
+    means_after = page.evaluate(ATTENTION_MEANS)
+    assert means_after != means_before and json.loads(means_after)[2] == 8  # the chart followed, on release
     no_exception(page)
     screenshot = tmp_path / "dashboard-drag.png"
     page.screenshot(path=str(screenshot), full_page=True)

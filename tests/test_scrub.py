@@ -79,13 +79,21 @@ def held(at, key: str, new, final: bool):
 
 def test_while_held_the_component_alone_moves_the_gaussians():
     """During a drag the component draws the frame's Gaussians over its picture; the attention chart is sent
-    unchanged (not redrawn) until the release, when it shows the same Gaussians."""
+    unchanged (not redrawn) until the release, when it shows the same Gaussians. Unchanged means the same
+    bytes: the same spec gives st.plotly_chart the same element id, which Streamlit's frontend keeps mounted
+    with the same data (no plotly redraw); the details figure too."""
+    def sent(at) -> dict[str, tuple[str, str]]:
+        return {e.proto.id.rsplit("-", 1)[-1]: (e.proto.id, e.proto.spec) for e in at.get("plotly_chart")}
+
     at = healthy(page())
-    chart_before, overlay_before = attention_means(at), live_args(at)["attention"]
+    chart_before, overlay_before, sent_before = attention_means(at), live_args(at)["attention"], sent(at)
+    assert set(sent_before) == {"main_attention", "main_details"}
     at = held(at, "loc_x", 0.5, final=False)
     assert live_args(at)["attention"] != overlay_before  # the Gaussians over the picture moved
     np.testing.assert_allclose(attention_means(at), chart_before)  # the chart waits
+    assert sent(at) == sent_before  # byte for byte: not redrawn
     at = held(at, "loc_x", 0.5, final=True)
+    assert all(sent(at)[key][0] != sent_before[key][0] for key in sent_before)  # released: both new
     cx, cy = live_args(at)["attention"][:2]
     assert not np.allclose(attention_means(at), chart_before)  # released: the chart follows, to the same place
     np.testing.assert_allclose(np.stack([cx, cy], -1), attention_means(at), atol=0.01)

@@ -1,0 +1,26 @@
+// For the type checker only (`tsc --checkJs`, jsconfig.json): what the parts of the streaming controls' one ES
+// module share (app/live_controls.py joins live_controls_core.js, live_overlay.js and live_controls.js, in this
+// order, into the module Streamlit runs), and what the component shows tests and benchmarks on `window`.
+declare const LiveCore: typeof import("./live_controls_core.js");
+
+/** The component's arguments from Streamlit (the library's types): `data` is the page's, `value` the trigger. */
+type LiveControlsArgs = import("@streamlit/component-v2-lib").FrontendRendererArgs<
+  { value: import("./protocol.js").ValueMessage }, import("./protocol.js").RenderArgs>;
+
+/** A control as app/live_controls.js keeps it: the page's spec with its widgets. */
+type Control = import("./protocol.js").ControlSpec & {
+  input: HTMLInputElement; fill: HTMLElement; valueText: HTMLElement;
+};
+
+/** What happened, for tests and benchmarks (app/live_controls.js, the newest instance's): values sent and answered,
+ * renders, the values shown, the round trips (ms), pictures made ahead shown (`scrubbed`), their key and parts kept
+ * and wanted, Gaussians drawn (`overlaid`: by a picture made ahead), Dice lines shown, the means drawn now. */
+type LiveStats = {
+  sent: number; answered: number; renders: number; values: Record<string, number>; trips: number[];
+  scrubbed: number; frames: string | null; parts: number; partsWanted: number; overlays: number;
+  overlaid: number; captions: number; means: () => number[][];
+};
+
+interface Window {
+  __liveControls?: LiveStats;
+}
