@@ -251,7 +251,7 @@ def explorer_area(entry, source, index: int) -> None:
         page_state.default("follow", True)
         follow = st.toggle("The image follows the controls (cine frame for the phase, the chosen slice)",
                            key="follow", persist_state="session")
-    try:
+    try:  # issue 23: a bad case file in the user's folder is one line, not an exception box
         place = place_of(entry, condition, source, index, follow)
         found = decoded(entry, model, place, controls)
     except VIEW_ERRORS as error:
