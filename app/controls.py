@@ -17,7 +17,8 @@ also that image: the point, and a radius ring, are dragged on the predicted mask
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import streamlit as st
@@ -108,33 +109,39 @@ def read_controls(condition: Condition, source, index: int) -> ControlValues:
         st.button("This case's own values", key="own_values", on_click=use_own_values,
                   args=(condition, source, index), help="the values in the table and what the label says "
                   "(where the lesion is, how big): the conditions this image was annotated with")
-    live = live_values(condition.controls, stacks)  # missing or invalid ones set to their defaults
     selects = [c for c in condition.controls if c.kind == "select"]
     columns = st.columns(len(selects)) if len(selects) > 1 else [st] * len(selects)
-    values, z_values = {}, {}
-    for control in condition.controls:
-        if control.kind == "select":
-            values[control.key] = z_values[control.key] = _draw_select(control, columns[selects.index(control)])
-        elif control.kind == "stack":
-            values[control.key] = int(live[control.key])
-            z_values[control.key] = dict(stacks[control.key])[values[control.key]]
+    values = {control.key: _draw_select(control, columns[selects.index(control)]) for control in selects}
+    return reread(ControlValues(values, dict(values), "", condition, stacks, condition.image_point()))
+
+
+def reread(controls: ControlValues) -> ControlValues:
+    """`controls` with the streaming controls' values as the state holds them now (missing or invalid ones
+    set to their defaults) and whether they came held; the select boxes' values are kept (a held value reruns
+    the streaming controls alone, app/live_area.py: the select boxes are not drawn again)."""
+    live = live_values(controls.condition.controls, controls.stacks)
+    values, z_values = dict(controls.values), dict(controls.z_values)
+    for key, value in live.items():
+        if key in controls.stacks:  # a slice index; z holds its position
+            values[key], z_values[key] = int(value), dict(controls.stacks[key])[int(value)]
         else:
-            values[control.key] = z_values[control.key] = float(live[control.key])
-    return ControlValues(values, z_values, condition.caption_for(z_values), condition, stacks, condition.image_point(),
-                         dragging(LIVE_KEY))
+            values[key] = z_values[key] = float(value)
+    return replace(controls, values=values, z_values=z_values, caption=controls.condition.caption_for(z_values),
+                   dragging=dragging(LIVE_KEY))
 
 
 def draw_live_controls(controls: ControlValues, slot, image: str | None = None, frames: Scrub | None = None,
                        image_caption: str | None = None, image_title: str | None = None,
-                       attention: list | None = None, overlay: dict | None = None) -> None:
-    """The streaming sliders into `slot` (a container above what they drive), and their pad: with `image`
+                       attention: list | None = None, overlay: dict | None = None, release: str | None = None) -> None:
+    """The streaming sliders into `slot` (a container above what they drive; None: here), and their pad: with `image`
     (a data URI of the predicted mask) the point and its ring are dragged on that image, or the image is
     drawn under a plain pad (ACDC). `frames`: the pictures the browser scrubs while the pad or a slider is
     dragged (app/scrub.py); a part is made only in the run the component asked for it. `image_caption`:
     the line under the image (the Dice line: Markdown bold only), drawn by the component so that it follows
     the pointer with the pictures made ahead; `image_title`: the image's own caption, above that line.
     `attention`, `overlay`: the image's Gaussians (app/frame.gaussians), drawn over it as `overlay` says
-    (app/frame.overlay_spec). The legend of the sliders' marked ranges is the condition's own words."""
+    (app/frame.overlay_spec). `release`: the fragment a final value reruns (app/live_area.py; None: the
+    one the controls are drawn in). The legend of the sliders' marked ranges is the condition's own words."""
     if not controls.live:
         return
     pad_keys = controls.pad_keys
@@ -157,11 +164,11 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             st.caption(f"Scrubbing is off for this view (the pictures to scrub could not be made: "
                        f"{plain(reason)}); the controls still stream.")
-    with slot:
+    with slot if slot is not None else nullcontext():
         live_controls(controls.condition.controls, key=LIVE_KEY, image=image if pad else None, image_on_pad=on_image,
                       image_caption=image_caption if pad else None, image_title=image_title if pad else None,
                       image_label="predicted mask", pad=pad, radius=radius, stacks=controls.stacks, pad_label=label,
                       pad_width=PAD_WIDTH if on_image else 300, down_increases=down or ("loc_y",),
                       frames_key=scrub.key if scrub else None, frames_parts=scrub.parts if scrub else 0, frames=grid,
                       legend=controls.condition.range_words, attention=attention if pad else None,
-                      overlay=overlay if pad else None)
+                      overlay=overlay if pad else None, release=release)

@@ -204,10 +204,14 @@ def apply_message(state: MutableMapping[str, Any], key: str, message: Any, contr
     return written
 
 
-def _on_change(key: str, controls: Sequence[Any], stacks: Stacks) -> None:
+def _on_change(key: str, controls: Sequence[Any], stacks: Stacks, release: str | None = None) -> None:
     """The component sent a value (its "value" trigger; called before the script runs): the controls' keys
-    take it."""
+    take it. A final value that is not a request for pictures reruns the fragment keyed `release` (if given)
+    instead of the one the component is drawn in."""
     apply_message(st.session_state, key, (st.session_state.get(key) or {}).get("value"), controls, stacks)
+    state = live_state(key)
+    if release is not None and state.get("final") and state.get("frames") is None:
+        st.rerun(release)
 
 
 # ------------------------------------------------------------------------------------------ the component
@@ -231,7 +235,7 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                   legend: Mapping[str, str] | None = None, frames_key: str | None = None, frames_parts: int = 1,
                   frames: Mapping[str, Any] | None = None, image_on_pad: bool = True,
                   image_caption: str | None = None, image_title: str | None = None, attention: list | None = None,
-                  overlay: Mapping[str, Any] | None = None) -> dict[str, float | int]:
+                  overlay: Mapping[str, Any] | None = None, release: str | None = None) -> dict[str, float | int]:
     """Draw `controls` (their "slider" and "stack" kinds) as sliders that stream while dragged, and a pad
     (see the module's docstring); return their values, by key, as `live_values`.
 
@@ -246,6 +250,8 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
     ArrowDown increases the value (the picture's y grows downwards; the pad's y control too).
     `legend`: words for the marked ranges {"dead": ..., "blend": ...}: the condition's `range_words`.
     `attention` / `overlay`: the picture's Gaussians and how to draw them (see the module's docstring).
+    `release`: the key of a fragment (`@st.fragment(key=...)`) that a final value reruns instead of the one
+    the component is in (held values rerun that one alone: app/live_area.py).
     `frames_key`: names the pictures over the pad's (x, y) for the page's current state (None: no
     scrubbing), in `frames_parts` parts; the component asks for one part at a time when idle
     (`frames_wanted`), and `frames` is that part, sent once (app/scrub.py): {"key", "part", "parts", "x",
@@ -277,5 +283,5 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
             "legend": words or None, "hint": hint,
             "frames_key": frames_key if pad else None, "frames_parts": int(frames_parts) if pad else 0,
             "frames": dict(frames) if frames and pad else None}
-    _component(key=key, data=data, on_value_change=partial(_on_change, key, tuple(live), stacks))
+    _component(key=key, data=data, on_value_change=partial(_on_change, key, tuple(live), stacks, release))
     return values

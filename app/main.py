@@ -28,9 +28,9 @@ import streamlit as st  # noqa: E402
 from app import loading, page_state  # noqa: E402
 from app.controls import draw_live_controls, read_controls  # noqa: E402
 from app.export import MIME, ExportView, export_bytes  # noqa: E402
-from app.frame import FrameOptions, overlay_spec  # noqa: E402
-from app.place import place_of, view_at  # noqa: E402
-from app.scrub import scrub_frames  # noqa: E402
+from app.frame import FrameOptions  # noqa: E402
+from app.live_area import AREA, VIEW_ERRORS, Shown, decoded, error_line, live_slot  # noqa: E402
+from app.place import place_of  # noqa: E402
 from app.sources import SourceError, UploadSource  # noqa: E402
 from app.views import (  # noqa: E402
     VIEWS,
@@ -231,12 +231,13 @@ def input_notes(model, image) -> list[str]:
             f"{kinds.get(wanted, f'{wanted}-channel')} images: {change}; expect the masks to suffer"]
 
 
-@st.fragment
+@st.fragment(key=AREA)
 def explorer_area(entry, source, index: int) -> None:
     """Everything the controls drive, in page order: read the controls (select boxes drawn, the streaming
     ones' values from the state), compute the prediction for that z and its frame, draw it, then draw the
-    streaming controls into their slot above it. A control move re-runs this fragment only. Data flows
-    forward: nothing below is asked anything by what it was given (docs/ARCHITECTURE.md traces one move)."""
+    streaming controls into their slot above it. A control's final value re-runs this fragment only; a held
+    one, in the Explore view with a pad, only the controls' own (app/live_area.py). Data flows forward:
+    nothing below is asked anything by what it was given (docs/ARCHITECTURE.md traces one move)."""
     page_state.begin("area", scope=(entry.path, entry.name, getattr(source, "label", "")))
     try:
         model = loading.load_model(entry)
@@ -252,10 +253,11 @@ def explorer_area(entry, source, index: int) -> None:
                            key="follow", persist_state="session")
     try:  # issue 23: a bad case file in the user's folder is one line, not an exception box
         place = place_of(entry, condition, source, index, follow)
-        view = view_at(place, controls.values)
-    except (DataError, SourceError, OSError) as error:
-        st.error(loading.plain(str(error).splitlines()[0] if str(error) else type(error).__name__))
+        found = decoded(entry, model, place, controls)
+    except VIEW_ERRORS as error:
+        st.error(error_line(error))
         return
+    view, explorer, prediction = found.view, found.explorer, found.prediction
     view.notes.extend(input_notes(model, view.image))
     caption = "  \n".join(loading.plain(line) for line in [controls.caption, *view.notes] if line)
     if caption:
@@ -263,13 +265,8 @@ def explorer_area(entry, source, index: int) -> None:
     page_state.default("view", VIEWS[0], lambda v: v in VIEWS)
     mode = st.radio("View", VIEWS, key="view", horizontal=True, label_visibility="collapsed")
     show_truth = bool(page_state.default("show_gt", False)) and view.ground_truth is not None
-    explorer = loading.explorer_for(entry, model, view.key, view.image)
-    loading.display_base(explorer, view.image)  # the view's own picture under the mask and the attention
-    prediction = explorer.update(condition.encode(**controls.z_values))
     marker = condition.marker(controls.z_values)
     session = page_state.session()
-    session.shown.pop(entry.name, None)
-    session.shown[entry.name] = prediction  # what the page shows, by model (tests read it)
     export = ExportView(explorer, prediction, f"{entry.name} · {source.title(index)}", entry.name,
                         mask=view.ground_truth, values=dict(controls.z_values), condition=entry.card.get("condition"),
                         show_ground_truth=show_truth)
@@ -280,12 +277,12 @@ def explorer_area(entry, source, index: int) -> None:
         options = FrameOptions(show_truth, panel.frame_channels, panel.layer)
         mask = mask_panel(explorer, prediction, condition, controls.z_values, view.ground_truth, show_truth,
                           image=view.image, options=options)
-        scrub = scrub_frames(explorer, controls, options, image=view.image, place=place)
         slot, right = explore_columns(mask, on_image)
-        draw_live_controls(controls, slot, image=mask.data_uri if on_image else None, frames=scrub,
-                           image_caption=mask.frame.line if on_image else None,
-                           image_title=mask.caption if on_image else None, attention=mask.frame.gaussians,
-                           overlay=overlay_spec(explorer.image_size))
+        if on_image and controls.live:  # held values rerun the controls and their frame alone
+            with slot:
+                live_slot(entry, model, place, options, Shown(controls, mask, found))
+        else:
+            draw_live_controls(controls, slot)
         explore_rest(panel, right)
         (export.channels, export.channel), export.channels_note = panel.export_channels, panel.note
         export.layer = panel.layer
@@ -306,7 +303,8 @@ def explorer_area(entry, source, index: int) -> None:
         draw_live_controls(controls, slot)
     export.state = page_state.current()
     session.export = export
-    page_state.sync_url()
+    if not controls.dragging:  # held: the release's run writes the link (a link per move cost the browser a
+        page_state.sync_url()  # history entry, ~5 ms a move)
 
 
 # --------------------------------------------------------------------------------------------- page

@@ -267,9 +267,12 @@ def time_key(page, control: str, key: str, read_image: str = PREDICTED_MASK, tim
 
 
 def open_page(chromium, url: str, control: str, read_image: str = PREDICTED_MASK, timeout_s: float = 240,
-              settle_ms: float = 700):
-    """A new page at `url`, once `control` and a loaded picture are on it (then `settle_ms` to settle)."""
+              settle_ms: float = 700, init_script: str | None = None):
+    """A new page at `url`, once `control` and a loaded picture are on it (then `settle_ms` to settle);
+    `init_script` runs in it before the page's own scripts."""
     page = chromium.new_page(viewport={"width": 1200, "height": 1000})
+    if init_script:
+        page.add_init_script(init_script)
     page.goto(url, wait_until="domcontentloaded")
     deadline = time.monotonic() + timeout_s
     while True:

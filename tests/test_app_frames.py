@@ -82,6 +82,22 @@ def test_export_draws_the_channels_on_screen(test_models, choice, drawn):
     assert words in said, f"the figure's caption does not say {words!r}: {said}"
 
 
+def test_a_held_move_leaves_the_link_to_the_release(test_models):
+    """While a control is held the link is not rewritten (each rewrite was a browser history entry and a
+    message more per move); the release's run writes it."""
+    at = healthy(page(model="clevr-seg-quadrant-inside"))
+    assert at.query_params["loc_x"] == "-0.5"
+    for value, final in ((0.25, False), (0.5, False)):
+        at.session_state["loc_x"] = value
+        at.session_state["_live_controls.conditioning"] = {"ack": f"t:{value}", "seq": 1, "final": final}
+        at = healthy(at.run())
+        assert at.query_params["loc_x"] == "-0.5"  # held: the page moved, the link waits
+        assert page_session(at).export.values["loc_x"] == value
+    at.session_state["_live_controls.conditioning"] = {"ack": "t:end", "seq": 2, "final": True}
+    at = healthy(at.run())
+    assert at.query_params["loc_x"] == "0.5"
+
+
 def test_export_of_compare_draws_each_side_as_shown(test_models):
     at = healthy(page(model="clevr-seg-quadrant-inside", view="Compare", loc_x=0.25))
     export = page_session(at).export

@@ -18,7 +18,15 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from benchmarks.bench_live_drag import PAD, X, find_control, measure_drag, open_page, time_key
+from benchmarks.bench_live_drag import (
+    PAD,
+    RANGE_TRACK,
+    X,
+    find_control,
+    measure_drag,
+    open_page,
+    time_key,
+)
 from benchmarks.browser import browser, chromium_path, streamlit_server
 
 NO_CHROMIUM = "Chromium is not installed (apt-get install -y chromium)"
@@ -103,6 +111,51 @@ def test_dragging_location_x_streams_masks_and_attention(chromium_and_url, tmp_p
     ms = time_key(page, X, "Home")
     assert settled_url(page, "loc_x", state["loc_x"])["loc_x"] == "-1"
     print(f"Home key -> new mask: {ms:.0f} ms")
+    page.close()
+
+
+# every WebSocket message the page receives, counted (installed before Streamlit's own scripts open the socket)
+COUNT_MESSAGES = """(() => {
+  const Native = window.WebSocket;
+  window.__received = 0;
+  window.WebSocket = function (...args) {
+    const socket = new Native(...args);
+    socket.addEventListener('message', () => { window.__received += 1; });
+    return socket;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
+})();"""
+
+
+def test_a_held_value_is_answered_by_the_controls_alone(chromium_and_url):
+    """While a control is held, each value reruns the streaming controls' own fragment (app/live_area.py): the
+    answer is their element and the run's bookkeeping, not the explorer area's every element again (captions,
+    pickers, charts: 18-19 messages an answer, each a React update, before); the release redraws the area."""
+    chromium, url = chromium_and_url
+    page = open_page(chromium, f"{url}/?loc_x=-0.5&loc_y=-0.5", X, init_script=COUNT_MESSAGES)
+    frame, element = find_control(page, X)
+    frame.wait_for_function("() => window.__liveControls.parts > 0 && "
+                            "window.__liveControls.parts === window.__liveControls.partsWanted", timeout=60000)
+    page.wait_for_timeout(1000)  # nothing else in flight
+    box = element.evaluate(RANGE_TRACK)
+    at = lambda f: (box["x"] + box["thumb"] / 2 + f * (box["width"] - box["thumb"]),  # noqa: E731
+                    box["y"] + box["height"] / 2)
+    counts = "() => [window.__received, window.__liveControls.answered]"
+    page.mouse.move(*at(0.25))  # -0.5 on [-1, 1]: the thumb
+    page.mouse.down()
+    received, answered = frame.evaluate(counts)
+    for k in range(6):  # one value at a time: each is answered before the next leaves
+        page.mouse.move(*at(0.35 + 0.08 * k))
+        page.wait_for_timeout(500)
+    held = [now - before for now, before in zip(frame.evaluate(counts), (received, answered), strict=True)]
+    page.mouse.up()
+    settled_url(page, "loc_x", "-0.5")
+    released = page.evaluate("() => window.__received") - received - held[0]
+    assert held[1] >= 4, held  # the held values were answered
+    assert held[0] <= 8 * held[1], held  # a handful of messages an answer: the controls' element alone
+    assert released > 8, released  # the release's run sends the area again (the charts follow)
+    no_exception(page)
     page.close()
 
 
