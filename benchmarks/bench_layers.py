@@ -16,8 +16,10 @@ Prints, from one run on this machine (the load average is printed with each sect
 2. one training step (forward, loss, backward, Adam) of the CLEVR-Seg encoder-decoder at 128x128, batch 32:
    INSIDE / no conditioning (target <= 1.10), and the same step with the decoder's "nearest x2 upsampling,
    then 3x3 conv" computed plainly instead of in sub-pixel form (`inside_core.networks.upsample_conv2d`);
-   with `--only threads`: the INSIDE training step at N threads / 1 thread, per --load like section 1
-   (whether a busy machine should train with one thread: README, Speed);
+   with `--only threads`: each layer alone, then the INSIDE training step, at N threads / 1 thread, per --load
+   like section 1 (the issue's busy-core target for the layers, with each layer's voluntary context switches
+   per N-thread call: about two per OpenMP parallel region; whether a busy machine should train with one
+   thread: README, Speed);
 3. the dashboard's decode (encoder output -> logits) at 200x200, one image, one thread, inference mode:
    plain upsampling / sub-pixel;
 4. with --compile: the same training step under `torch.compile` (what `inside train --compile` does):
@@ -26,7 +28,8 @@ Prints, from one run on this machine (the load average is printed with each sect
 `--keep-freed-memory` measures without the page faults of fresh full-size tensors (glibc's mallopt): they
 dominate on this VM and favour the layers that make fewer new tensors; real runs pay them.
 Timings are medians over interleaved repeats; a ratio is the median of the per-repeat ratios (both sides
-measured back to back), with its interquartile range, so it reflects the same moment's load.
+measured back to back: a layer's 1- and N-thread calls are neighbours, their order alternating), with its
+interquartile range, so it reflects the same moment's load.
 The OpenMP wait policy is the project's (inside_core/threads.py: PASSIVE unless the environment sets one).
 """
 
@@ -36,6 +39,7 @@ import argparse
 import contextlib
 import ctypes
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,11 +58,14 @@ SECTIONS = ("layers", "network", "threads", "decode", "compile", "memory")
 
 # ------------------------------------------------------------------------------------------- timing
 
-def time_interleaved(functions: dict, repeats: int, warmup: int = 3) -> dict[str, list[float]]:
+def time_interleaved(functions: dict, repeats: int, warmup: int = 3, switches: dict | None = None
+                     ) -> dict[str, list[float]]:
     """Seconds per call of each function over `repeats` rounds, calling them in turn so they share the load
     (A B C, then C B A, ...).
 
-    A key may be a (name, threads) pair: torch runs that call with that many threads."""
+    A key may be a (name, threads) pair: torch runs that call with that many threads. `switches`, if given,
+    receives each key's voluntary context switches per call (the process's threads going to sleep: about
+    two per OpenMP parallel region, each a wait for a core on busy cores)."""
     def call(key, fn):
         if isinstance(key, tuple):
             torch.set_num_threads(key[1])
@@ -71,9 +78,12 @@ def time_interleaved(functions: dict, repeats: int, warmup: int = 3) -> dict[str
     for round_ in range(repeats):
         # every other round in reverse order: no variant always runs right after the same one
         for key, fn in (list(functions.items()) if round_ % 2 == 0 else reversed(functions.items())):
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
             start = time.perf_counter()
             call(key, fn)
             samples[key].append(time.perf_counter() - start)
+            if switches is not None:
+                switches.setdefault(key, []).append(resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - before)
     return samples
 
 
@@ -137,7 +147,8 @@ def plain_film(x: torch.Tensor, z: torch.Tensor, layer: FiLM) -> torch.Tensor:
     return x * (1 + p.gamma)[:, :, None, None] + p.beta[:, :, None, None]
 
 
-def layer_benchmark(repeats: int, thread_counts: list[int]) -> dict[tuple[str, int], list[float]]:
+def layer_benchmark(repeats: int, thread_counts: list[int], plain: bool = True,
+                    switches: dict | None = None) -> dict[tuple[str, int], list[float]]:
     torch.manual_seed(0)
     b, c, h, w = LAYER_SHAPE
     d = 4
@@ -152,7 +163,11 @@ def layer_benchmark(repeats: int, thread_counts: list[int]) -> dict[tuple[str, i
             layer(x, z)[0].backward(grad)
         return run
 
-    functions = {(name, n): step(layer) for n in thread_counts for name, layer in layers.items()}
+    # each layer's 1- and N-thread calls back to back (their order alternating with the rounds): the
+    # N / 1 ratio compares calls a few milliseconds apart, under the same spinners and the same load
+    functions = {(name, n): step(layer) for name, layer in layers.items() for n in thread_counts}
+    if not plain:
+        return time_interleaved(functions, repeats, switches=switches)
     many = thread_counts[-1]  # for reference, at N threads: the plain compositions autograd differentiates
     functions[("film, plain", many)] = step(lambda x_, z_: (plain_film(x_, z_, layers["film"]), None))
     functions[("guideme, plain", many)] = step(lambda x_, z_: (plain_guideme(x_, z_, layers["guideme"]), None))
@@ -297,12 +312,31 @@ def network_section(repeats: int, many: int) -> None:
                                                                   network["inside"])))
 
 
+def total_ratio(numerator: list[float], denominator: list[float]) -> float:
+    """Summed time over summed time: what the repeats cost in all (the throughput), outliers included."""
+    return sum(numerator) / sum(denominator)
+
+
 def threads_section(repeats: int, many: int, loads: tuple[str, ...]) -> None:
     torch.manual_seed(0)
     step = training_step(build_model("encoder_decoder", conditioning="inside", cond_dim=4, image_size=128))
     for load in loads:
         with competing_load(os.cpu_count() or 1) if load == "busy" else contextlib.nullcontext():
             added = "spinning processes started" if load == "busy" else "no added load"
+            # the layers alone (section 1 without its reference variants), each layer's 1- and N-thread calls
+            # back to back: the issue's target on busy cores, N threads / 1 thread <= 1 for every layer
+            print(f"\nEach layer, forward + backward at {LAYER_SHAPE}, 1 and {many} threads, {load} ({added}), "
+                  f"{repeats} pairs; {load_average()}:")
+            switches: dict = {}
+            samples = layer_benchmark(repeats, [1, many], plain=False, switches=switches)
+            for name in ("film", "guideme", "inside"):
+                n_thread, one = samples[(name, many)], samples[(name, 1)]
+                print(show_ratio(f"{name}: {many} threads / 1 thread", paired_ratio(n_thread, one),
+                                 "<= 1" if load == "busy" else "")
+                      + f"   [{median_ms(one):.1f} / {median_ms(n_thread):.1f} ms; summed times "
+                        f"{total_ratio(n_thread, one):.2f}; {statistics.median(switches[(name, many)]):.0f} "
+                        f"voluntary context switches per {many}-thread call]")
+            print(f"  ({load_average()} at the end)")
             print(f"\nThe INSIDE training step above at 1 and {many} threads, {load} ({added}); {load_average()}:")
             samples = time_interleaved({("1", 1): step, (str(many), many): step}, max(5, repeats // 3), warmup=2)
             for key, values in samples.items():

@@ -15,14 +15,14 @@ the feature map's size.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import once_differentiable
+from torch.nn import functional as F
 
 from inside_core.geometry import gaussian, pixel_centres
+from inside_core.layer_kernels import _GuidingModulation, _SeparableModulation, on_one_thread, outer_product
 
 __all__ = [
     "pixel_centres",
@@ -140,7 +140,12 @@ class Hypernetwork(nn.Module):
         self.head = nn.Linear(hidden, out_features)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.head(self.body(z))
+        return on_one_thread(self._forward, z, *self.parameters())[0]
+
+    def _forward(self, z: Tensor, *weights: Tensor) -> tuple[Tensor]:
+        w1, b1, w2, b2, w3, b3 = weights
+        hidden = torch.tanh(F.linear(torch.tanh(F.linear(z, w1, b1)), w2, b2))
+        return (F.linear(hidden, w3, b3),)
 
 
 def _check_inputs(layer: nn.Module, x: Tensor, z: Tensor | None = None) -> None:
@@ -155,178 +160,6 @@ def _check_inputs(layer: nn.Module, x: Tensor, z: Tensor | None = None) -> None:
 
 def _per_channel(t: Tensor) -> Tensor:
     return t[:, :, None, None]
-
-
-# --------------------------------------------------------------------------------------------
-# The spatially varying modulations, computed block by block (shared with inside_core.layers_nd)
-
-BLOCK_ELEMENTS = 1 << 19  # elements per block and thread (2 MiB of float32): measured best, README "Speed"
-
-
-def _broadcast(t: Tensor, spatial_dims: int) -> Tensor:
-    """(B, C) -> (B, C, 1, ..., 1) with `spatial_dims` trailing ones."""
-    return t.reshape(*t.shape, *([1] * spatial_dims))
-
-
-def outer_product(factors: list[Tensor] | tuple[Tensor, ...], out: Tensor | None = None) -> Tensor:
-    """prod_k f_k[..., s_k] over factors (B, C, S_k): the (B, C, S_1, ..., S_N) tensor they describe
-    (written into `out` when given; with one factor, that factor)."""
-    result = factors[0]
-    for k, factor in enumerate(factors[1:], start=2):
-        factor = factor.reshape(*factor.shape[:2], *([1] * (result.dim() - 2)), factor.shape[-1])
-        result = torch.mul(result.unsqueeze(-1), factor, **({"out": out} if k == len(factors) and out is not None
-                                                             else {}))
-    return result
-
-
-def _blocks(shape: torch.Size, device: torch.device | None = None) -> tuple[list[tuple[slice, slice]], int]:
-    """(batch, channel) slices cutting a contiguous (B, C, *S) tensor into contiguous blocks of about
-    BLOCK_ELEMENTS per thread (whole samples while they are smaller, else channel ranges of one sample),
-    and the largest block's size.
-
-    Why blocks: a spatially varying layer's full-size temporaries (the attention or scale map, g * x) then
-    exist one block at a time, in cache, and the only full-size tensors made are y and the input gradient.
-    Each full-size pass saved is one pass over memory and, for a fresh tensor, its page faults (on the
-    project's VM a new 20 MB tensor cost ~14 ms in page faults, more than the arithmetic). Blocks much
-    smaller than this lose to the per-op overhead (each op wakes torch's threads). On a GPU (`device` not
-    the CPU) one block: there each block would be a kernel launch more, and nothing was measured."""
-    b, c = shape[0], shape[1]
-    plane = math.prod(shape[2:])
-    cpu = device is None or device.type == "cpu"
-    limit = BLOCK_ELEMENTS * torch.get_num_threads() if cpu else b * c * plane
-    if c * plane <= limit:
-        k = max(1, limit // (c * plane))
-        return [(slice(i, i + k), slice(None)) for i in range(0, b, k)], min(k, b) * c * plane
-    k = max(1, limit // plane)
-    return [(slice(i, i + 1), slice(j, j + k)) for i in range(b) for j in range(0, c, k)], min(k, c) * plane
-
-
-def _in(scratch: Tensor, like: Tensor) -> Tensor:
-    """The first elements of the scratch buffer, viewed with `like`'s shape."""
-    return scratch[: like.numel()].view(like.shape)
-
-
-def _axis_sums(g: Tensor, factors: list[Tensor]) -> list[Tensor]:
-    """For g (M, S_1, ..., S_N) and factors f_k (M, S_k): sums[k][m, i] = sum over all axes but k of
-    g[m, ...] * prod_{j != k} f_j. Two batched products whatever N: one contracts the last axis (the rest
-    recurses on that smaller tensor), one contracts all axes but the last against their outer product.
-    Both are (1, n) @ (n, m) products, the first against g's transposed view: BLAS's vector-times-matrix
-    was ~4x faster here than the matrix-times-vector (M, P, S_N) @ (M, S_N, 1)."""
-    if len(factors) == 1:
-        return [g]
-    m, last = g.shape[0], g.shape[-1]
-    flat = g.reshape(m, -1, last)
-    reduced = torch.bmm(factors[-1].reshape(m, 1, last), flat.transpose(1, 2)).view(g.shape[:-1])
-    others = outer_product([f.unsqueeze(0) for f in factors[:-1]])[0].reshape(m, 1, -1)
-    return [*_axis_sums(reduced, factors[:-1]), torch.bmm(others, flat).view(m, last)]
-
-
-class _SeparableModulation(torch.autograd.Function):
-    """y = scale * (prod_k f_k) * x + shift per channel; x (B, C, S_1, ..., S_N) contiguous, factors
-    f_k (B, C, S_k), scale and shift (B, C). INSIDE's modulation in any number of spatial axes.
-
-    Only x and the small factors are kept for backward (no full-size tensor besides x). Forward and
-    backward run block by block (`_blocks`): the weight scale * prod_k f_k is rebuilt per block, and the
-    backward reads g and x once and writes the input gradient once, reducing g * x against the factors
-    with two batched products per block. The weight and y are computed in the order of the plain
-    formula, so outputs are bit-identical to it.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, scale: Tensor, shift: Tensor, *factors: Tensor):
-        blocks, largest = _blocks(x.shape, x.device)
-        scratch, y = x.new_empty(largest), torch.empty_like(x)
-        first, shift = factors[0] * scale.unsqueeze(-1), _broadcast(shift, len(factors))
-        for bs, cs in blocks:
-            xb = x[bs, cs]
-            weight = outer_product([first[bs, cs], *(f[bs, cs] for f in factors[1:])], out=_in(scratch, xb))
-            torch.addcmul(shift[bs, cs], xb, weight, out=y[bs, cs])
-        ctx.save_for_backward(x, scale, *factors)
-        return y
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_y: Tensor):
-        x, scale, *factors = ctx.saved_tensors
-        need_x, need_shift = ctx.needs_input_grad[0], ctx.needs_input_grad[2]
-        need_factors = ctx.needs_input_grad[1] or any(ctx.needs_input_grad[3:])
-        grad_y = grad_y.contiguous()  # the gradient may arrive channels_last
-        blocks, largest = _blocks(x.shape, x.device)
-        scratch, first = x.new_empty(largest), factors[0] * scale.unsqueeze(-1)
-        grad_x = torch.empty_like(x) if need_x else None
-        grad_shift = x.new_empty(x.shape[:2]) if need_shift else None
-        sums = [x.new_empty(*x.shape[:2], n) for n in x.shape[2:]]
-        for bs, cs in blocks:
-            gb = grad_y[bs, cs]
-            if need_x:
-                weight = outer_product([first[bs, cs], *(f[bs, cs] for f in factors[1:])], out=_in(scratch, gb))
-                torch.mul(gb, weight, out=grad_x[bs, cs])
-            if need_shift:
-                grad_shift[bs, cs] = gb.flatten(2).sum(-1)
-            if need_factors:
-                gx = torch.mul(gb, x[bs, cs], out=_in(scratch, gb))
-                m = gx.shape[0] * gx.shape[1]
-                block_sums = _axis_sums(gx.view(m, *gx.shape[2:]), [f[bs, cs].reshape(m, -1) for f in factors])
-                for total, part in zip(sums, block_sums, strict=True):
-                    total[bs, cs] = part.view(*gx.shape[:2], -1)
-        grad_scale, grad_factors = None, [None] * len(factors)
-        if need_factors:
-            grad_factors = [s * scale.unsqueeze(-1) for s in sums]
-            grad_scale = (sums[0] * factors[0]).sum(-1)
-        return grad_x, grad_scale, grad_shift, *grad_factors
-
-
-class _GuidingModulation(torch.autograd.Function):
-    """y = (spatial_s + gamma^s_c) * x + gamma^b_c; x (B, C, S_1, ..., S_N) contiguous, spatial
-    (B, S_1, ..., S_N) shared by the channels (Guide Me's 1 + sum_k alpha^k), gamma^* (B, C).
-
-    Like `_SeparableModulation`: only x and the small tensors kept for backward, the full-size scale
-    rebuilt per block, one read of g and x and one write of the input gradient in the backward; g * x is
-    reduced per block over the pixels (gamma^s) and over the channels (a batched product with ones: ~1.8x
-    faster than .sum(1) here) for the spatial map. Outputs bit-identical to the plain formula.
-    """
-
-    @staticmethod
-    def forward(ctx, x: Tensor, spatial: Tensor, gamma_scale: Tensor, gamma_shift: Tensor):
-        n = x.dim() - 2
-        blocks, largest = _blocks(x.shape, x.device)
-        scratch, y = x.new_empty(largest), torch.empty_like(x)
-        spatial_, gamma_scale_, shift = spatial.unsqueeze(1), _broadcast(gamma_scale, n), _broadcast(gamma_shift, n)
-        for bs, cs in blocks:
-            xb = x[bs, cs]
-            scale = torch.add(spatial_[bs], gamma_scale_[bs, cs], out=_in(scratch, xb))
-            torch.addcmul(shift[bs, cs], xb, scale, out=y[bs, cs])
-        ctx.save_for_backward(x, spatial, gamma_scale)
-        return y
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_y: Tensor):
-        x, spatial, gamma_scale = ctx.saved_tensors
-        need_x, need_spatial, need_gamma, need_shift = ctx.needs_input_grad
-        grad_y = grad_y.contiguous()  # the gradient may arrive channels_last
-        blocks, largest = _blocks(x.shape, x.device)
-        scratch = x.new_empty(largest)
-        spatial_, gamma_scale_ = spatial.unsqueeze(1), _broadcast(gamma_scale, x.dim() - 2)
-        grad_x = torch.empty_like(x) if need_x else None
-        grad_shift = x.new_empty(x.shape[:2]) if need_shift else None
-        grad_gamma = x.new_empty(x.shape[:2]) if need_gamma else None
-        grad_spatial = torch.zeros_like(spatial) if need_spatial else None
-        for bs, cs in blocks:
-            gb = grad_y[bs, cs]
-            if need_x:
-                scale = torch.add(spatial_[bs], gamma_scale_[bs, cs], out=_in(scratch, gb))
-                torch.mul(gb, scale, out=grad_x[bs, cs])
-            if need_shift:
-                grad_shift[bs, cs] = gb.flatten(2).sum(-1)
-            if need_gamma or need_spatial:
-                gx = torch.mul(gb, x[bs, cs], out=_in(scratch, gb)).flatten(2)
-                if need_gamma:
-                    grad_gamma[bs, cs] = gx.sum(-1)
-                if need_spatial:
-                    ones = gx.new_ones(gx.shape[0], 1, gx.shape[1])
-                    grad_spatial[bs] += torch.bmm(ones, gx).view(grad_spatial[bs].shape)
-        return grad_x, grad_spatial, grad_gamma, grad_shift
 
 
 # --------------------------------------------------------------------------------------------
@@ -401,7 +234,8 @@ class GuidingBlock(nn.Module):
                 f"GuidingBlock params are for {params.alpha.shape[-1]}x{params.beta.shape[-1]} features, "
                 f"got {x.shape[2]}x{x.shape[3]}"
             )
-        spatial = 1 + params.spatial_map()
+        spatial = on_one_thread(lambda alpha, beta: (1 + GuidingParams(None, None, alpha, beta).spatial_map(),),
+                                params.alpha, params.beta)[0]
         return _GuidingModulation.apply(x.contiguous(), spatial, params.gamma_scale, params.gamma_shift)
 
     def forward(self, x: Tensor, z: Tensor) -> tuple[Tensor, GuidingParams]:
@@ -465,7 +299,10 @@ class INSIDE(nn.Module):
 
     def modulate(self, x: Tensor, params: InsideParams) -> Tensor:
         _check_inputs(self, x)
-        along_rows, along_cols = params.attention_factors(x.shape[2], x.shape[3])
+        h, w = x.shape[2:]
+        along_rows, along_cols = on_one_thread(
+            lambda my, sy, mx, sx: (gaussian_attention(my, sy, h), gaussian_attention(mx, sx, w)),
+            params.mu_y, params.sigma_y, params.mu_x, params.sigma_x)
         return _SeparableModulation.apply(
             x.contiguous(), 1 + params.gamma, params.beta, along_rows.contiguous(), along_cols.contiguous()
         )

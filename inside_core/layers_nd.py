@@ -11,8 +11,8 @@ ones of `inside_core.geometry` along every axis (pixel k of n has centre (2k + 1
     InsideND          a_c(s) = prod_k g(t_{s_k}; mu^k_c, sigma^k_c),   y_c = (1 + gamma_c)(a_c x_c) + beta_c
 
 INSIDE's attention is kept as its N one-dimensional factors, and Guide Me's scale as its spatial map:
-the full-size maps exist one block at a time inside `layers._SeparableModulation` and
-`layers._GuidingModulation`, the same functions the 2-D layers use (nothing full-size kept for backward
+the full-size maps exist one block at a time inside `layer_kernels._SeparableModulation` and
+`layer_kernels._GuidingModulation`, the same functions the 2-D layers use (nothing full-size kept for backward
 besides x).
 """
 
@@ -24,15 +24,8 @@ import torch
 from torch import Tensor, nn
 
 from inside_core.geometry import gaussian, pixel_centres
-from inside_core.layers import (
-    FiLMParams,
-    Hypernetwork,
-    _broadcast,
-    _GuidingModulation,
-    _Params,
-    _SeparableModulation,
-    outer_product,
-)
+from inside_core.layer_kernels import _broadcast, _GuidingModulation, _SeparableModulation, on_one_thread, outer_product
+from inside_core.layers import FiLMParams, Hypernetwork, _Params
 
 __all__ = ["GuidingParamsND", "InsideParamsND", "FiLMND", "GuidingBlockND", "InsideND", "CONDITIONING_LAYERS_ND",
            "outer_product"]
@@ -172,8 +165,8 @@ class GuidingBlockND(nn.Module):
         if tuple(v.shape[-1] for v in params.along) != tuple(x.shape[2:]):
             raise ValueError(f"GuidingBlockND params are for size {tuple(v.shape[-1] for v in params.along)}, "
                              f"got features of size {tuple(x.shape[2:])}")
-        return _GuidingModulation.apply(x.contiguous(), 1 + params.spatial_map(), params.gamma_scale,
-                                        params.gamma_shift)
+        spatial = on_one_thread(lambda *along: (1 + GuidingParamsND(None, None, along).spatial_map(),), *params.along)
+        return _GuidingModulation.apply(x.contiguous(), spatial[0], params.gamma_scale, params.gamma_shift)
 
     def forward(self, x: Tensor, z: Tensor) -> tuple[Tensor, GuidingParamsND]:
         _check(self, x, z)
@@ -219,7 +212,8 @@ class InsideND(nn.Module):
 
     def modulate(self, x: Tensor, params: InsideParamsND) -> Tensor:
         _check(self, x)
-        factors = [f.contiguous() for f in params.attention_factors(x.shape[2:])]
+        factors = on_one_thread(lambda mu, sigma: tuple(f.contiguous() for f in InsideParamsND(
+            mu, sigma, None, None).attention_factors(x.shape[2:])), params.mu, params.sigma)
         return _SeparableModulation.apply(x.contiguous(), 1 + params.gamma, params.beta, *factors)
 
     def forward(self, x: Tensor, z: Tensor) -> tuple[Tensor, InsideParamsND]:

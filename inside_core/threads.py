@@ -19,14 +19,21 @@ The user's environment wins: an OMP_WAIT_POLICY already set is left alone, and s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
 
-__all__ = ["WAIT_POLICY", "set_wait_policy", "wait_policy", "set_threads", "describe"]
+__all__ = ["WAIT_POLICY", "set_wait_policy", "wait_policy", "set_threads", "one_thread", "spread", "describe"]
 
 WAIT_POLICY = "PASSIVE"  # our default; see the module docstring
 
 _TOO_LATE = False  # torch was imported before inside_core: the policy could not reach libgomp
+_HELPERS: tuple[int, int, ThreadPoolExecutor] | None = None  # (process id, count, `spread`'s helper threads)
+_HELPERS_LOCK = threading.Lock()
 
 
 def set_wait_policy() -> str:
@@ -57,6 +64,85 @@ def set_threads(requested: int | None = None) -> int:
             raise ValueError(f"the number of threads must be at least 1, got {requested}")
         torch.set_num_threads(int(requested))
     return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Torch ops inside the block run on the calling thread alone (torch's count restored after).
+
+    For small tensors between large parallel ops (a hypernetwork, INSIDE's 1-D Gaussians): each op above
+    torch's grain size (32768 elements) opens an OpenMP parallel region, and every region ends in a barrier
+    that waits for the slowest thread. On busy cores that thread may be waiting for a core, so the barrier
+    costs a scheduler wake-up, far more than the arithmetic of a few hundred thousand elements. The switch
+    itself costs well under a microsecond (measured 0.3 us). OpenMP's and MKL's counts are per thread, so
+    threads already running torch keep theirs; a thread whose first torch op falls inside the block starts
+    with one (torch copies the last count set), a cost in speed only."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def spread(make_work: Callable[[], Callable[[Any], None]], items: Sequence[Any]) -> None:
+    """`work(item)` for every item, spread over torch's thread count: this thread and helper threads each
+    take the next item when free and run their torch ops on one thread (`one_thread`); `make_work()` is
+    called once per thread (its scratch memory, say). The items must write to disjoint memory (or lock).
+
+    Why not torch's own threads: each op of each item would be an OpenMP parallel region, split evenly
+    between the threads and ended by a barrier, so on busy cores every op waits for the thread that has no
+    core at the moment. Here the threads meet once per call, and a thread that gets less of the CPU simply
+    takes fewer items. One item, or one torch thread: everything runs here, torch's ops parallel as usual.
+    The helpers see the caller's grad and inference modes (both are per thread in torch)."""
+    import torch
+
+    threads = min(torch.get_num_threads(), len(items))
+    if threads <= 1:
+        work = make_work()
+        for item in items:
+            work(item)
+        return
+    pending, lock, done, failed = iter(items), threading.Lock(), object(), threading.Event()
+    grad, inference = torch.is_grad_enabled(), torch.is_inference_mode_enabled()
+
+    def drain() -> None:
+        with torch.inference_mode(inference), torch.set_grad_enabled(grad), one_thread():
+            work = make_work()
+            while not failed.is_set():
+                with lock:
+                    item = next(pending, done)
+                if item is done:
+                    return
+                try:
+                    work(item)
+                except BaseException:
+                    failed.set()  # the other threads stop taking items
+                    raise
+
+    helpers = [_helper_threads(threads - 1).submit(drain) for _ in range(threads - 1)]
+    try:
+        drain()
+    finally:
+        wait(helpers)  # no helper may still write when the caller goes on (or unwinds)
+    for helper in helpers:
+        helper.result()  # a helper's error, raised here
+
+
+def _helper_threads(count: int) -> ThreadPoolExecutor:
+    """`count` or more idle threads for `spread`, made once per process (a forked child makes its own)."""
+    global _HELPERS
+    with _HELPERS_LOCK:
+        if _HELPERS is None or _HELPERS[0] != os.getpid() or _HELPERS[1] < count:
+            if _HELPERS is not None and _HELPERS[0] == os.getpid():
+                _HELPERS[2].shutdown(wait=False)  # its threads end once idle
+            _HELPERS = (os.getpid(), count, ThreadPoolExecutor(max_workers=count, thread_name_prefix="inside-core"))
+        return _HELPERS[2]
 
 
 def describe() -> str:

@@ -6,10 +6,13 @@ import math
 import pytest
 import torch
 
-from inside_core import INSIDE, FiLM, FiLMParams, GuidingBlock, GuidingParams, InsideParams, gaussian_attention, layers
-from inside_core.layers import _blocks, _SeparableModulation, pixel_centres
+from inside_core import INSIDE, FiLM, FiLMParams, GuidingBlock, GuidingParams, InsideParams, gaussian_attention
+from inside_core import layer_kernels as kernels
+from inside_core import layers as layers_module
+from inside_core.layer_kernels import _blocks, _SeparableModulation
+from inside_core.layers import pixel_centres
 
-# The spatially varying layers run block by block (layers._blocks). At the tests' small sizes the default
+# The spatially varying layers run block by block (layer_kernels._blocks). At the tests' small sizes the default
 # block holds the whole tensor; these settings of BLOCK_ELEMENTS cut it into several blocks of three
 # samples (the last one short) or into single channels of one sample, so every path is checked.
 BLOCKINGS = {
@@ -25,21 +28,21 @@ def blocking(request, monkeypatch):
     def use(channels: int, plane: int) -> None:
         target = BLOCKINGS[request.param](channels, plane)
         if target is not None:
-            monkeypatch.setattr(layers, "BLOCK_ELEMENTS", max(1, target // torch.get_num_threads()))
+            monkeypatch.setattr(kernels, "BLOCK_ELEMENTS", target)
     return use
 
 
 @pytest.mark.parametrize("shape", [(5, 3, 4, 6), (2, 7, 3, 3, 2), (1, 1, 5)])
 @pytest.mark.parametrize("block", [1, 4, 30, 10**6])
 def test_blocks_cover_the_tensor_once_in_order(shape, block, monkeypatch):
-    monkeypatch.setattr(layers, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(kernels, "BLOCK_ELEMENTS", block)
     t = torch.arange(math.prod(shape)).view(shape)
     blocks, largest = _blocks(t.shape)
     pieces = [t[bs, cs] for bs, cs in blocks]
     assert all(p.is_contiguous() for p in pieces)  # out= writes land in place
     assert torch.equal(torch.cat([p.flatten() for p in pieces]), t.flatten())
     assert largest == max(p.numel() for p in pieces)
-    if block * torch.get_num_threads() < math.prod(shape[1:]) and shape[1] > 1:
+    if block < math.prod(shape[1:]) and shape[1] > 1:
         assert len(blocks) > shape[0]  # samples bigger than a block are cut into channel ranges
 
 
@@ -357,3 +360,77 @@ def test_spatial_layers_keep_only_x_for_backward():
     # the count sees new full-size tensors: the plain broadcast formula keeps its attention map
     p = INSIDE(c, 2).params(z)
     assert saved_full_size(lambda: (1 + p.gamma)[..., None, None] * (p.attention(h, w) * x), x).count("other") >= 1
+
+
+# --------------------------------------------------------------------------------------------
+# Threads (README, Speed): the hypernetwork and INSIDE's Gaussians run on one thread, the blocks are spread
+# over the threads; the numbers must not change with any of it.
+
+
+def test_hypernetwork_equals_its_modules_and_runs_on_one_thread():
+    torch.manual_seed(3)
+    net = layers_module.Hypernetwork(5, 12, 8)
+    z = torch.randn(7, 5, requires_grad=True)
+    grad = torch.randn(7, 12)
+    counts = []
+    net.body[1].register_forward_hook(lambda *_: counts.append(torch.get_num_threads()))  # not called: modules
+    out = net(z)
+    plain = net.head(net.body(z))
+    assert torch.equal(out, plain)
+    fast = torch.autograd.grad(out, [z, *net.parameters()], grad)
+    slow = torch.autograd.grad(plain, [z, *net.parameters()], grad)
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+    assert counts == [torch.get_num_threads()]  # only the plain call above went through the modules
+
+
+def test_on_one_thread_forward_and_backward_run_on_one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        counts = {}
+        a, b = torch.randn(3, 4, requires_grad=True), torch.randn(4, requires_grad=True)
+        unused = torch.randn(2, requires_grad=True)
+
+        def fn(a_, b_, unused_):
+            counts["forward"] = torch.get_num_threads()
+            product = a_ * b_
+            product.register_hook(lambda g: counts.update(backward=torch.get_num_threads()))
+            return product.exp(), (a_ + 1).sum(1)
+
+        first, second = kernels.on_one_thread(fn, a, b, unused)
+        assert torch.get_num_threads() == 2
+        grads = torch.autograd.grad(first.sum(), [a, b, unused], allow_unused=True)  # `second` unused
+        assert counts == {"forward": 1, "backward": 1}
+        plain = torch.autograd.grad((a * b).exp().sum(), [a, b])
+        assert torch.equal(grads[0], plain[0]) and torch.equal(grads[1], plain[1]) and grads[2] is None
+        assert torch.equal(second, (a + 1).sum(1))
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("kind", ["inside", "guideme"])
+def test_blocks_spread_over_threads_give_the_numbers_of_one_thread(kind, monkeypatch):
+    # many blocks (channel ranges and whole samples): at 2 threads they go to two Python threads at once
+    torch.manual_seed(5)
+    b, c, h, w = 5, 6, 7, 9
+    x, z, grad = torch.randn(b, c, h, w, requires_grad=True), torch.randn(b, 3), torch.randn(b, c, h, w)
+    layer = INSIDE(c, 3) if kind == "inside" else GuidingBlock(c, 3, h, w)
+    before = torch.get_num_threads()
+    results = {}
+    try:
+        for block in (2 * h * w, 2 * c * h * w):
+            monkeypatch.setattr(kernels, "BLOCK_ELEMENTS", block)
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                y, _ = layer(x, z)
+                results[block, threads] = (y, *torch.autograd.grad(y, [x, *layer.parameters()], grad))
+                with torch.inference_mode():
+                    assert torch.equal(layer(x, z)[0], y)
+    finally:
+        torch.set_num_threads(before)
+    reference = results[2 * h * w, 1]
+    for key, values in results.items():
+        assert torch.equal(values[0], reference[0]), key  # forward: bit-identical
+        for a, b_ in zip(values[1:], reference[1:], strict=True):
+            torch.testing.assert_close(a, b_, rtol=1e-5, atol=1e-5)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from inside_core import INSIDE, InsideParams
-from inside_core.layers import _GuidingModulation, _SeparableModulation
+from inside_core.layer_kernels import _GuidingModulation, _SeparableModulation
 from inside_core.layers_nd import FiLMND, GuidingBlockND, GuidingParamsND, InsideND, InsideParamsND, outer_product
 from tests import test_layers
 from tests.test_layers import saved_full_size
