@@ -132,7 +132,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     acdc.add_argument("--patients", type=int, required=True, help="number of patients under training/")
     acdc.add_argument("--test-patients", type=int, default=0, help="number of patients under testing/ (default 0)")
     acdc.add_argument("--seed", type=int, default=0, help="random seed (same seed: byte-identical output)")
-    acdc.add_argument("--workers", type=int, default=1, help="processes writing patients in parallel (default 1: two threads in one process; "
+    acdc.add_argument("--workers", type=int, default=1, help="processes writing patients in parallel "
+                      "(default 1: two threads in one process; "
                       "the files are the same whatever the number)")
     acdc.add_argument("--quiet", action="store_true", help="no progress bar")
     acdc.set_defaults(func=_acdc)
