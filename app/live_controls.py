@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app.page_state import use
+from app.page_state import session, use
 from app.protocol import RenderArgs, parse_frames_request
 
 HERE = Path(__file__)
@@ -211,6 +211,9 @@ def _on_change(key: str, controls: Sequence[Any], stacks: Stacks, release: str |
     apply_message(st.session_state, key, (st.session_state.get(key) or {}).get("value"), controls, stacks)
     state = live_state(key)
     if release is not None and state.get("final") and state.get("frames") is None:
+        # plotly draws a new chart from scratch (~0.3-0.6 s of the browser's main thread on two busy cores),
+        # which would hold the exact picture back: the release's run sends the kept charts, the next one new ones
+        session().charts_after_picture = True
         st.rerun(release)
 
 
