@@ -10,15 +10,18 @@
    Targets: update / full <= 0.7 (CLEVR-Seg) and <= 0.6 (U-Net).
 2. First page on a clean cache: `streamlit run app/main.py` with a new $INSIDE_CACHE_DIR (the bundled
    data not generated yet), seconds until the controls and the predicted mask are on the page, for
-   CLEVR-Seg and for ACDC. Target: about 10 s.
+   CLEVR-Seg and for ACDC.
 3. Real mouse drags in headless Chromium (Playwright; benchmarks/bench_live_drag.py's `measure_drag`):
    mouse down on a control, moves every 16 ms for --seconds, mouse up. Per drag: distinct masks painted
    while the button is held, per second, and the lag from the last move to the painted mask. Dragged:
    the dashboard's "Location x" slider, the point on the image, the ACDC phase x slice pad, and, as the
    reference in the same run, the bare Streamlit page with a stock st.slider (benchmarks/bare_page.py:
    it paints nothing while held). Then End / Home key presses on both sliders: key press -> new mask.
-   Targets (issue #11): >= 10 masks/s while dragging (goal >= 30), final lag <= 250 ms; key press
-   ratio dashboard / bare page <= 1.5. Drags alternate between the pages so all see the same load.
+   Targets (issue #21): >= 30 masks/s while held on every drag, final lag <= 150 ms; key press ratio
+   dashboard / bare page <= 1.2; first page on a clean cache <= 5 s (CLEVR-Seg), <= 8 s (ACDC, issue #20).
+   Drags alternate between the pages so all see the same load. With --busy the server is kept busy as a
+   shared server would be: a second browser (another process) drags the point on another sample's image
+   back and forth on the same dashboard for the whole browser part.
 4. Scrubbing's cost: every part of the pictures made ahead for the default page of each dataset, asked for
    as the component asks (Streamlit's AppTest): seconds per part and megabytes sent.
 
@@ -32,9 +35,12 @@ import argparse
 import json
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -176,13 +182,37 @@ def first_page_s(chromium, query: str, control: str, timeout_s: float = 300) -> 
     return round(elapsed, 1)
 
 
+def drag_forever(url: str) -> None:
+    """The --busy load: open `url` and drag the point on the image back and forth until terminated."""
+    with browser() as chromium:
+        page = open_page(chromium, url, PAD, PREDICTED_MASK)
+        while True:
+            measure_drag(page, PAD, PREDICTED_MASK, seconds=3.0, settle_ms=200)
+
+
+@contextmanager
+def busy_server(url: str, enabled: bool) -> Iterator[None]:
+    """With `enabled`, a second browser in another process drags on `url` while the block runs."""
+    if not enabled:
+        yield
+        return
+    load = subprocess.Popen([sys.executable, __file__, "--drag-forever", url])
+    try:
+        time.sleep(8.0)  # its page open and its first drags under way
+        yield
+    finally:
+        load.terminate()
+        load.wait(timeout=30)
+
+
 # the point model's mask is empty at both ends of "Location x" (no object within the radius at the image's
 # edges): End / Home there would paint the same picture, so only these two sliders are keyed
+FIRST_PAGE_TARGET_S = {"clevr-seg": 5.0, "acdc": 8.0}  # issue #21 (CLEVR-Seg), issue #20 (ACDC)
 KEYED = ("bare page, stock st.slider", "dashboard, Location x slider")
 
 
 def bench_browser(seconds: float, rounds: int, presses: int, screenshot: Path | None = None,
-                  clean_start: bool = True) -> dict:
+                  clean_start: bool = True, busy: bool = False) -> dict:
     """Real mouse drags and key presses on the dashboard and on the bare stock-slider page, alternating."""
     if chromium_path() is None:
         return {"skipped": "Chromium is not installed (apt-get install -y chromium)"}
@@ -208,16 +238,17 @@ def bench_browser(seconds: float, rounds: int, presses: int, screenshot: Path | 
         urls = {"bare": bare, "app": app}
         pages = {name: open_page(chromium, urls[server] + query, control, reader)
                  for name, (server, query, control, reader) in drags.items()}
-        for name, (_, _, control, reader) in drags.items():  # warm up: the first moves fill caches
-            pages[name].bring_to_front()
-            measure_drag(pages[name], control, reader, seconds=0.5, settle_ms=500)
-        for _ in range(rounds):  # alternate, so every page sees the same machine load
-            for name, (server, _, control, reader) in drags.items():
+        with busy_server(f"{app}?sample={(index + 1) % 10}&loc_x=0.3&loc_y=0.3", busy):
+            for name, (_, _, control, reader) in drags.items():  # warm up: the first moves fill caches
                 pages[name].bring_to_front()
-                chart = "main_attention" if server == "app" else None  # its redraws: on release only
-                rows[name].append(measure_drag(pages[name], control, reader, seconds=seconds, chart=chart))
-                if presses and name in KEYED:  # End / Home on the two sliders the key press ratio compares
-                    press_keys(pages[name], control, reader, presses, keys[name])
+                measure_drag(pages[name], control, reader, seconds=0.5, settle_ms=500)
+            for _ in range(rounds):  # alternate, so every page sees the same machine load
+                for name, (server, _, control, reader) in drags.items():
+                    pages[name].bring_to_front()
+                    chart = "main_attention" if server == "app" else None  # its redraws: on release only
+                    rows[name].append(measure_drag(pages[name], control, reader, seconds=seconds, chart=chart))
+                    if presses and name in KEYED:  # End / Home on the two sliders the key press ratio compares
+                        press_keys(pages[name], control, reader, presses, keys[name])
         if screenshot:
             pages["dashboard, Location x slider"].screenshot(path=str(screenshot), full_page=True)
     results["drags"] = {name: drag_summary(rows[name], keys[name]) for name in drags}
@@ -239,7 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-browser", action="store_true", help="time the models only")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     parser.add_argument("--screenshot", type=Path, help="save the dashboard page after the run here (PNG)")
+    parser.add_argument("--busy", action="store_true",
+                        help="a second browser drags on another sample of the same server during the drags")
+    parser.add_argument("--drag-forever", metavar="URL", help=argparse.SUPPRESS)  # --busy's load process
     args = parser.parse_args(argv)
+    if args.drag_forever:
+        drag_forever(args.drag_forever)
+        return 0
     # a SIGTERM (e.g. from `timeout`) unwinds normally, so the Streamlit servers are stopped
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     torch.set_num_threads(args.threads)
@@ -258,12 +295,14 @@ def main(argv: list[str] | None = None) -> int:
               f"(part 0, with the exact slider steps: {row['megabytes'][0]} MB)")
     if not args.skip_browser:
         results["browser"] = found = bench_browser(args.seconds, args.rounds, args.presses, args.screenshot,
-                                                   not args.skip_clean_start)
+                                                   not args.skip_clean_start, args.busy)
         if "skipped" in found:
             print(f"browser: skipped, {found['skipped']}")
         else:
             for dataset, elapsed in found.get("first_page_clean_cache_s", {}).items():
-                print(f"first page on a clean cache ({dataset}): {elapsed:.1f} s to the controls and the mask")
+                target = FIRST_PAGE_TARGET_S[dataset]
+                print(f"first page on a clean cache ({dataset}): {elapsed:.1f} s to the controls and the mask "
+                      f"(target <= {target:.0f} s, {'ok' if elapsed <= target else 'ABOVE TARGET'})")
             for name, row in found["drags"].items():
                 keys = f"; key press -> new mask median {row['key_press_ms_median']} ms" if row["key_presses"] else ""
                 answered = "" if row["answers_per_s_median"] is None else (
@@ -279,13 +318,13 @@ def main(argv: list[str] | None = None) -> int:
             for name, row in found["drags"].items():
                 if name.startswith("dashboard"):
                     lag = row["final_lag_ms_median"]
-                    ok = row["updates_per_s_median"] >= 10 and lag is not None and lag <= 250
-                    print(f"{name}: {'targets met' if ok else 'BELOW TARGET'} (>= 10 masks/s while dragging, "
-                          f"final lag <= 250 ms)")
+                    ok = row["updates_per_s_median"] >= 30 and lag is not None and lag <= 150
+                    print(f"{name}: {'targets met' if ok else 'BELOW TARGET'} (>= 30 masks/s while held, "
+                          f"final lag <= 150 ms)")
             ratio = found["key_press_ratio"]
             if ratio is not None:
                 print(f"key press -> new mask, dashboard / bare page: {ratio:.2f} "
-                      f"(target <= 1.5, {'ok' if ratio <= 1.5 else 'ABOVE TARGET'})")
+                      f"(target <= 1.2, {'ok' if ratio <= 1.2 else 'ABOVE TARGET'})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0
