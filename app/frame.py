@@ -114,7 +114,7 @@ def overlay_spec(size: tuple[int, int]) -> dict:
     """How the browser draws a frame's Gaussians over its picture (app/live_overlay.js, protocol.OverlaySpec):
     the model's grid (h, w) they are in, and the palette's colours (those of the attention figure)."""
     return {"grid": [int(size[0]), int(size[1])], "ring": plots.ELLIPSE_COLOUR,
-            "positive": palette.OKABE_ITO["vermillion"], "negative": palette.OKABE_ITO["blue"],
+            "positive": palette.GAMMA_POSITIVE, "negative": palette.GAMMA_NEGATIVE,
             "marker": palette.MARKER_COLOUR, "key": OVERLAY_KEY}
 
 

@@ -551,3 +551,31 @@ def test_figures_ask_the_registry():
     condition = F.samples.condition_object(None, model)
     assert isinstance(condition, TableCondition) and condition.default_sweep_variable() == "pos"
     assert F.model_condition(model) == "table"
+
+
+def test_centres_coloured_by_gamma_as_on_the_page():
+    """One rule for a centre's colour: the exported figure, the page's chart and the page's overlay all
+    colour a channel's centre by the sign of its γ with the palette's two colours."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_hex
+
+    from app import plots
+    from app.frame import overlay_spec
+    from inside_core import palette
+
+    model = random_model("inside")
+    _, prediction = explore(model, one_hot("quadrant", "top_left"))
+    params = prediction.conditioning[0]
+    gamma = params.gamma[0].detach().numpy()
+    assert (gamma > 0).any() and (gamma < 0).any()  # both colours are exercised
+    figure, ax = plt.subplots()
+    drawn = F.draw_attention_ellipses(ax, params, SIZE, SIZE, max_channels=None)
+    colours = [to_hex(c).upper() for c in ax.collections[-1].get_facecolors()]
+    plt.close(figure)
+    assert colours == [palette.GAMMA_POSITIVE if gamma[c] >= 0 else palette.GAMMA_NEGATIVE for c in drawn]
+    spec = overlay_spec((SIZE, SIZE))
+    assert (spec["positive"], spec["negative"]) == (palette.GAMMA_POSITIVE, palette.GAMMA_NEGATIVE)
+    from inside_core.explorer import channel_table
+    chart = plots.attention_figure(np.zeros((SIZE, SIZE, 3), np.uint8), channel_table(params), None)
+    scale = chart["data"][1]["marker"]["colorscale"]
+    assert scale[0][1] == palette.GAMMA_NEGATIVE and scale[-1][1] == palette.GAMMA_POSITIVE

@@ -18,7 +18,7 @@ from matplotlib.patches import Ellipse
 from inside_core import geometry
 from inside_core.attention import DEFAULT_CHANNELS, channel_arrays, strongest_channels
 from inside_core.layers import FiLMParams, GuidingParams, InsideParams
-from inside_core.palette import ATTENTION_CMAP, CENTRE_COLOUR, ELLIPSE_COLOUR, OKABE_ITO
+from inside_core.palette import ATTENTION_CMAP, ELLIPSE_COLOUR, OKABE_ITO, gamma_colours
 
 from .primitives import clean_axes, show_image, to_numpy
 
@@ -48,10 +48,10 @@ def channel_attention(params: InsideParams, channel: int, height: int, width: in
 
 
 def attention_geometry(params: InsideParams, height: int, width: int) -> dict[str, np.ndarray]:
-    """Centres and 1-σ half-widths of every channel's Gaussian, in pixels: keys x, y, sx, sy, gain.
+    """Centres and 1-σ half-widths of every channel's Gaussian, in pixels: keys x, y, sx, sy, gain, gamma.
 
     Positions by `inside_core.geometry` (normalised_to_pixel, sigma_to_pixels); gain = |1 + γ|, the
-    channel's scale.
+    channel's scale; gamma = γ itself.
     """
     p = channel_arrays(params)
     return {
@@ -60,6 +60,7 @@ def attention_geometry(params: InsideParams, height: int, width: int) -> dict[st
         "sx": geometry.sigma_to_pixels(p["sigma_x"], width),
         "sy": geometry.sigma_to_pixels(p["sigma_y"], height),
         "gain": np.abs(1 + p["gamma"]),
+        "gamma": p["gamma"],
     }
 
 
@@ -78,12 +79,13 @@ def draw_mean_attention(ax: Axes, params: InsideParams, height: int, width: int,
 
 def draw_attention_ellipses(ax: Axes, params: InsideParams, height: int, width: int,
                             channels: Sequence[int] | None = None, max_channels: int | None = DEFAULT_CHANNELS,
-                            colour: str = ELLIPSE_COLOUR, centre_colour: str = CENTRE_COLOUR,
+                            colour: str = ELLIPSE_COLOUR, centre_colour: str | None = None,
                             n_sigma: float = 1.0, linewidth: float = 0.5) -> list[int]:
     """Each channel's Gaussian as its centre (dot) and its n-σ ellipse, in pixel coordinates.
 
     With `channels=None`, draws the `max_channels` strongest channels (`inside_core.attention.
-    strongest_channels`: largest |1 + γ|·mass; all of them if None). Returns the channels drawn.
+    strongest_channels`: largest |1 + γ|·mass; all of them if None). The centres are coloured by the sign of
+    γ as on the page (`palette.gamma_colours`) unless `centre_colour` is given. Returns the channels drawn.
     """
     g = attention_geometry(params, height, width)
     if channels is None:
@@ -92,7 +94,8 @@ def draw_attention_ellipses(ax: Axes, params: InsideParams, height: int, width: 
     for c in channels:
         ax.add_patch(Ellipse((g["x"][c], g["y"][c]), 2 * n_sigma * g["sx"][c], 2 * n_sigma * g["sy"][c],
                              fill=False, edgecolor=colour, linewidth=linewidth, alpha=0.8))
-    ax.scatter(g["x"][channels], g["y"][channels], s=5, c=centre_colour, edgecolors=colour, linewidths=0.3,
+    centres = [centre_colour] * len(channels) if centre_colour else gamma_colours(g["gamma"][channels])
+    ax.scatter(g["x"][channels], g["y"][channels], s=5, c=centres, edgecolors=colour, linewidths=0.3,
                zorder=3)
     ax.set_xlim(-0.5, width - 0.5)
     ax.set_ylim(height - 0.5, -0.5)
