@@ -133,7 +133,8 @@ def _draw_view(fig: Figure | SubFigure, explorer: Any, prediction: Any, mask: An
             bar.outline.set_linewidth(0.4)
     text = view_caption(prediction, condition, values, dice) if caption else ""
     if caption and conditioning and drawn_channels:
-        text = f"{text} · ellipses: {drawn_channels}" if text else f"ellipses: {drawn_channels}"
+        drawn = f"ellipses: {drawn_channels} (centre red: γ > 0, blue: γ < 0)"
+        text = f"{text} · {drawn}" if text else drawn
     return num_classes, mask is not None, text
 
 
