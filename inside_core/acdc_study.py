@@ -17,9 +17,10 @@ transpose: one mirror of each kind) with the true z, averaged: how much a model 
 orientation headers could not fix ("turned/mirrored").
 
 Masks are made with each card's inference recipe (inside_core.postprocess: the largest connected
-component of the labels its card lists, per stacked volume); "true_raw" scores the same true-z masks
-without it. With `--tta` the true z and the turned/mirrored slices are also predicted with test-time
-augmentation over the 8 in-plane symmetries ("true_tta", "symmetries_tta"; only those: 8 passes each).
+component of the labels its card lists and the cardiac anatomy if it names it, per stacked volume);
+"true_raw" scores the same true-z masks without it. With `--tta` the true z and the turned/mirrored
+slices are also predicted with test-time augmentation over the 8 in-plane symmetries ("true_tta",
+"symmetries_tta"; only those: 8 passes each).
 
 The unit is a volume (patient, phase); its score is the 3-D Dice averaged over LV, RV and MYO (and, for
 the thirds, over the basal / mid / apical slabs by slice position). Reported per model: mean +- sd over
@@ -43,7 +44,7 @@ import torch
 from inside_core.evaluate import predict_variants
 from inside_core.evaluate_acdc import STRUCTURES, THIRDS, third_of, z_variants
 from inside_core.metrics import dice
-from inside_core.postprocess import clean_volumes, inference_labels, require_tta, symmetry
+from inside_core.postprocess import clean_volumes, inference_recipe, require_tta, symmetry
 
 __all__ = ["VARIANTS", "group_runs", "volume_scores", "paired_ci", "run_study", "study_tables", "main"]
 
@@ -118,7 +119,7 @@ def evaluate_run(weights: Path, data: str | Path, split: str, cache: dict,
     images, z, masks, metas = cache[key]
     if tta:
         require_tta(card)
-    keep = inference_labels(card)
+    keep = inference_recipe(card)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_checkpoint(weights).eval().to(device)
     variants = {name: v.to(device) for name, v in study_variants(z).items()}
@@ -138,7 +139,7 @@ def evaluate_run(weights: Path, data: str | Path, split: str, cache: dict,
             moved_masks = symmetry(torch.from_numpy(masks), turns, transpose).numpy()
             turned.append(volume_scores(clean_volumes(predicted, metas, keep), moved_masks, metas)["all"])
         scores[name] = {"all": np.nanmean(np.stack(turned), axis=0)}
-    scores["recipe"] = {"largest_component": keep}
+    scores["recipe"] = keep
     return scores
 
 
@@ -153,9 +154,10 @@ def run_study(directory: str | Path, data: str | Path, split: str = "test", prog
     cache: dict = {}
     scores = {model: [evaluate_run(p, data, split, cache, tta)
                       for p in tqdm(paths, desc=model, disable=not progress)] for model, paths in runs.items()}
-    recipes = {m: [s.pop("recipe")["largest_component"] for s in per_seed] for m, per_seed in scores.items()}
+    recipes = {m: [s.pop("recipe") for s in per_seed] for m, per_seed in scores.items()}
     return {"split": split, "data": str(data), "runs": {m: [p.name for p in ps] for m, ps in runs.items()},
-            "tta": tta, "largest_component": recipes, "summary": summarise(scores)}
+            "tta": tta, "largest_component": {m: [r["largest_component"] for r in rs] for m, rs in recipes.items()},
+            "anatomy": {m: [r["anatomy"] for r in rs] for m, rs in recipes.items()}, "summary": summarise(scores)}
 
 
 def _seed_mean(per_seed: list[dict], variant: str, part: str) -> np.ndarray:
@@ -210,13 +212,15 @@ def study_tables(result: dict) -> str:
         lines.append(f"| {m} | {r['seeds']} | {r['dice_mean']:.4f} ± {r['dice_sd']:.4f} | {r['dice_basal']:.4f} | "
                      f"{r['dice_mid']:.4f} | {r['dice_apical']:.4f} | {r['dice_basal_ES']:.4f} | "
                      f"{_ci(r['delta_symmetries'])} |")
-    lines += ["", "| Model | largest component (labels, per seed) | Dice without it | its Δ (95 % CI) | "
+    lines += ["", "| Model | largest component (labels, per seed; anatomy) | Dice without it | its Δ (95 % CI) | "
               "with TTA | TTA Δ | turned/mirrored Δ with TTA |", "|---|---|---|---|---|---|---|"]
     for m in models:
         r, keep = summary[m], result.get("largest_component", {}).get(m, [])
+        anatomy = result.get("anatomy", {}).get(m) or [None] * len(keep)
         tta = [f"{r['dice_tta']:.4f}", _ci(r["delta_tta"]), _ci(r["delta_symmetries_tta"])] if "dice_tta" in r \
             else ["not run"] * 3
-        cleaned = " / ".join("+".join(_NAMES.get(label, str(label)) for label in k) or "–" for k in keep)
+        cleaned = " / ".join(("+".join(_NAMES.get(label, str(label)) for label in k) or "–")
+                             + (f", {a}" if a else "") for k, a in zip(keep, anatomy, strict=True))
         lines.append(f"| {m} | {cleaned} | {r['dice_raw']:.4f} | "
                      f"{_ci(r['delta_largest_component'])} | " + " | ".join(tta) + " |")
     lines += ["", "| Model | phase swapped Δ (95 % CI) | position reversed Δ | z shuffled Δ | midpoint Δ |",

@@ -1,6 +1,6 @@
 """The inference recipe: what turns a model's logits into the masks we report and show.
 
-Two steps, both as in nnU-Net:
+Three steps, the first two as in nnU-Net:
 
 - **Largest connected component per label** (`largest_component`): for each listed foreground label, keep
   only its largest connected piece (face connectivity, `scipy.ndimage.label`); the rest becomes background.
@@ -8,6 +8,13 @@ Two steps, both as in nnU-Net:
   single image in 2-D. Which labels get it is chosen on the validation split (`choose_largest_component`,
   `inside postprocess`) and stored in the model card: `"inference": {"largest_component": [3, 1, 2], ...}`.
   Absent: nothing is removed.
+- **Cardiac anatomy, label-free** (`cardiac_anatomy`, `"inference": {"anatomy": "cardiac"}`): the RV never
+  lies inside the LV. Per slice, whatever the myocardium ring and the LV cavity enclose (an RV blob, a
+  background hole, in-plane holes of MYO + LV) becomes LV; then an RV piece that touches nothing of the heart
+  (MYO or LV within ~2 pixels in its slice, or in the slice next to it) becomes background, when the stack has
+  a heart at all. Run before and after the largest component (`clean`): before, so an RV blob in the cavity
+  cannot be the RV's largest piece; after, so a piece removed from the cavity does not leave a hole. Labels
+  are ACDC's (inside_core.evaluate_acdc.STRUCTURES). Chosen on validation like the largest component.
 - **Test-time augmentation over the in-plane symmetries** (`symmetric_average`): the image turned by
   0-3 quarter turns, each with and without a transpose (the 8 symmetries of a square; 4 for a non-square
   image), each prediction mapped back, softmax (sigmoid) probabilities averaged. Only where z says nothing
@@ -15,8 +22,8 @@ Two steps, both as in nnU-Net:
   image, so `require_tta` refuses those in one line. 8 encodes and decodes per image: for evaluation, not
   for the page's live drag.
 
-    labels = largest_component(labels, inference_labels(card))            # one image or one volume
-    labels = clean_volumes(labels, metas, inference_labels(card))          # slices stacked per volume
+    labels = clean(labels, inference_recipe(card))                        # one image or one volume
+    labels = clean_volumes(labels, metas, inference_recipe(card))          # slices stacked per volume
 """
 
 from __future__ import annotations
@@ -32,7 +39,8 @@ import torch
 from scipy import ndimage
 from torch import Tensor
 
-__all__ = ["largest_component", "clean_volumes", "inference_labels", "symmetries", "symmetry", "inverse_symmetry",
+__all__ = ["largest_component", "cardiac_anatomy", "clean", "clean_volumes", "inference_labels", "inference_recipe",
+           "ANATOMIES", "symmetries", "symmetry", "inverse_symmetry",
            "probabilities", "labels_from_probabilities", "symmetric_average", "tta_allowed", "require_tta",
            "choose_largest_component", "register"]
 
@@ -52,12 +60,51 @@ def largest_component(labels: np.ndarray, keep: Iterable[int]) -> np.ndarray:
     return out
 
 
-def clean_volumes(labels: np.ndarray, metas: Sequence[Mapping[str, Any]], keep: Sequence[int],
+def cardiac_anatomy(labels: np.ndarray) -> np.ndarray:
+    """`labels` (an image (H, W) or a stack (Z, H, W), ACDC labels) with the anatomy enforced (module
+    docstring): in each slice, what MYO + LV enclose becomes LV; RV pieces touching no MYO/LV become 0
+    (only when the image or stack holds MYO or LV). A copy."""
+    from inside_core.evaluate_acdc import STRUCTURES
+
+    rv, myo, lv = STRUCTURES["RV"], STRUCTURES["MYO"], STRUCTURES["LV"]
+    out = np.array(labels, copy=True)
+    planes = out if out.ndim == 3 else out[None]  # a view: the slices are changed in place
+    for plane in planes:
+        heart = (plane == myo) | (plane == lv)
+        if heart.any():
+            plane[ndimage.binary_fill_holes(heart) & ~heart] = lv
+    heart = (planes == myo) | (planes == lv)
+    if heart.any():
+        # near the heart: within 2 pixels in its own slice (a thin gap in the prediction), or the next slice
+        in_plane = np.zeros((3, 3, 3), bool)
+        in_plane[1] = ndimage.generate_binary_structure(2, 1)
+        near = ndimage.binary_dilation(heart, in_plane, iterations=2)
+        near |= ndimage.binary_dilation(heart, np.ones((3, 1, 1), bool))
+        pieces, count = ndimage.label(planes == rv)
+        if count:
+            touching = np.zeros(count + 1, bool)
+            touching[np.unique(pieces[near & (pieces > 0)])] = True
+            touching[0] = True  # the background of the piece map stays as it is
+            planes[~touching[pieces]] = 0
+    return out
+
+
+def clean(labels: np.ndarray, recipe: Mapping[str, Any]) -> np.ndarray:
+    """One image (H, W) or one stack (Z, H, W) made into masks by `recipe` (`inference_recipe`): the anatomy
+    (if named), each listed label's largest component, the anatomy again. `labels` itself when nothing applies."""
+    anatomy = ANATOMIES.get(recipe.get("anatomy") or "")
+    keep = list(recipe.get("largest_component") or [])
+    out = anatomy(labels) if anatomy else labels
+    out = largest_component(out, keep) if keep else out
+    return anatomy(out) if anatomy else out
+
+
+def clean_volumes(labels: np.ndarray, metas: Sequence[Mapping[str, Any]], recipe: Mapping[str, Any],
                   key: Callable[[Mapping[str, Any]], Any] | None = None) -> np.ndarray:
-    """Slices (N, H, W) of several stacks: `largest_component` on each stack in 3-D. A stack is the
-    slices whose meta share `key(meta)` (default (patient, phase)), ordered by "slice_index"; without
-    a key in the metas (images, not slices), each image alone in 2-D."""
-    if not keep:
+    """Slices (N, H, W) of several stacks: `clean` on each stack in 3-D. A stack is the slices whose meta
+    share `key(meta)` (default (patient, phase)), ordered by "slice_index"; without a key in the metas
+    (images, not slices), each image alone in 2-D. `labels` itself when the recipe does nothing."""
+    if not recipe.get("largest_component") and not recipe.get("anatomy"):
         return labels
     key = key or _stack_of
     stacks: dict[Any, list[int]] = {}
@@ -67,7 +114,7 @@ def clean_volumes(labels: np.ndarray, metas: Sequence[Mapping[str, Any]], keep: 
     out = labels.copy()
     for indices in stacks.values():
         indices = sorted(indices, key=lambda i: int(metas[i].get("slice_index", 0)))
-        out[indices] = largest_component(labels[indices], keep)
+        out[indices] = clean(labels[indices], recipe)
     return out
 
 
@@ -82,6 +129,15 @@ def inference_labels(card: Mapping[str, Any] | None) -> list[int]:
     """The labels the card's recipe cleans (`"inference": {"largest_component": [...]}`); [] if none."""
     recipe = (card or {}).get("inference") or {}
     return [int(label) for label in recipe.get("largest_component") or []]
+
+
+ANATOMIES: dict[str, Callable[[np.ndarray], np.ndarray]] = {"cardiac": cardiac_anatomy}
+
+
+def inference_recipe(card: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What `clean` does for this card: {"largest_component": [labels], "anatomy": "cardiac" or None}."""
+    anatomy = ((card or {}).get("inference") or {}).get("anatomy")
+    return {"largest_component": inference_labels(card), "anatomy": anatomy if anatomy in ANATOMIES else None}
 
 
 # ------------------------------------------------------------------------------------ symmetries (TTA)
@@ -155,7 +211,10 @@ def choose_largest_component(model: torch.nn.Module, card: dict, data: str, spli
     """nnU-Net's choice on validation: the model evaluated on `split` of `data` (its card's split seed)
     without clean-up, then with each foreground label cleaned alone; a label is kept in the recipe when
     its mean Dice does not drop and its mean Hausdorff distance does not grow, and one of them improves.
-    Returns the card's `inference` object (labels, what decided, the numbers per label)."""
+    For a 4-class ACDC model the cardiac anatomy is then tried on top of the chosen labels and kept when
+    the mean Dice over LV, RV and MYO does not drop and their mean Hausdorff distance does not grow (it is
+    a constraint, so no change on validation keeps it). Returns the card's `inference` object (labels, the
+    anatomy, what decided, the numbers)."""
     from inside_core.evaluate import evaluate_model
 
     plain = evaluate_model(model, {**card, "inference": {}}, data, split, seed)
@@ -170,11 +229,33 @@ def choose_largest_component(model: torch.nn.Module, card: dict, data: str, spli
         dice_ok, hd_ok = after["dice"] >= before["dice"], _not_worse(after["hd"], before["hd"])
         if dice_ok and hd_ok and (after["dice"] > before["dice"] or after["hd"] != before["hd"]):
             chosen.append(label)
+    anatomy = None
+    if card.get("dataset") == "acdc" and int(card["architecture"].get("num_classes", 2)) == 4:
+        recipe = {"largest_component": chosen}
+        without = _mean_scores(evaluate_model(model, {**card, "inference": recipe}, data, split, seed))
+        with_it = _mean_scores(evaluate_model(model, {**card, "inference": {**recipe, "anatomy": "cardiac"}},
+                                              data, split, seed))
+        per_label[ANATOMY_ROW] = {"dice_without": without["dice"], "dice_with": with_it["dice"],
+                                  "hd_mm_without": without["hd"], "hd_mm_with": with_it["hd"]}
+        if with_it["dice"] >= without["dice"] and _not_worse(with_it["hd"], without["hd"]):
+            anatomy = "cardiac"
     data_seed = seed if seed is not None else int(card.get("data", {}).get("seed", 0))
-    return {"largest_component": chosen,
+    return {"largest_component": chosen, **({"anatomy": anatomy} if anatomy else {}),
             "chosen_on": f"{split} split of {data} (split seed {data_seed}): a label is cleaned when its mean "
-                         "Dice does not drop and its mean Hausdorff distance does not grow",
+                         "Dice does not drop and its mean Hausdorff distance does not grow; the cardiac anatomy "
+                         "is kept when the mean over LV, RV and MYO of both does not get worse",
             "validation": per_label}
+
+
+ANATOMY_ROW = "cardiac anatomy (mean of LV, RV, MYO)"
+
+
+def _mean_scores(metrics: dict) -> dict[str, float | None]:
+    """Mean Dice and HD over ACDC's structures and phases of `evaluate_model`'s result."""
+    dice = [v for per_phase in metrics["dice"].values() for v in per_phase.values()]
+    hd = [h for per_phase in metrics["hausdorff_mm"].values() for h in per_phase.values()
+          if h is not None and np.isfinite(h)]
+    return {"dice": round(float(np.mean(dice)), 4), "hd": round(float(np.mean(hd)), 2) if hd else None}
 
 
 def _not_worse(after: float | None, before: float | None) -> bool:
