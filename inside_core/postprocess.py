@@ -10,7 +10,8 @@ Three steps, the first two as in nnU-Net:
   Absent: nothing is removed.
 - **Cardiac anatomy, label-free** (`cardiac_anatomy`, `"inference": {"anatomy": "cardiac"}`): the RV never
   lies inside the LV. Per slice, whatever the myocardium ring and the LV cavity enclose (an RV blob, a
-  background hole, in-plane holes of MYO + LV) becomes LV; then an RV piece that touches nothing of the heart
+  background hole, in-plane holes of MYO + LV) becomes LV, and so does an RV piece whose border is mostly
+  LV (a blob in the cavity where the predicted ring has a gap); then an RV piece that touches nothing of the heart
   (MYO or LV within ~2 pixels in its slice, or in the slice next to it) becomes background, when the stack has
   a heart at all. Run before and after the largest component (`clean`): before, so an RV blob in the cavity
   cannot be the RV's largest piece; after, so a piece removed from the cavity does not leave a hole. Labels
@@ -62,8 +63,10 @@ def largest_component(labels: np.ndarray, keep: Iterable[int]) -> np.ndarray:
 
 def cardiac_anatomy(labels: np.ndarray) -> np.ndarray:
     """`labels` (an image (H, W) or a stack (Z, H, W), ACDC labels) with the anatomy enforced (module
-    docstring): in each slice, what MYO + LV enclose becomes LV; RV pieces touching no MYO/LV become 0
-    (only when the image or stack holds MYO or LV). A copy."""
+    docstring): in each slice, what MYO + LV enclose becomes LV, and so does an RV piece whose border is
+    mostly LV (a blob in the cavity where the predicted ring has a gap: the true RV borders MYO and
+    background, never the cavity); RV pieces touching no MYO/LV become 0 (only when the image or stack
+    holds MYO or LV). A copy."""
     from inside_core.evaluate_acdc import STRUCTURES
 
     rv, myo, lv = STRUCTURES["RV"], STRUCTURES["MYO"], STRUCTURES["LV"]
@@ -73,6 +76,16 @@ def cardiac_anatomy(labels: np.ndarray) -> np.ndarray:
         heart = (plane == myo) | (plane == lv)
         if heart.any():
             plane[ndimage.binary_fill_holes(heart) & ~heart] = lv
+            pieces, count = ndimage.label(plane == rv)
+            if count:
+                # each piece's outer border: the non-RV pixels next to it (tagged with the piece's number)
+                grown = ndimage.grey_dilation(pieces, footprint=ndimage.generate_binary_structure(2, 1))
+                border = (grown > 0) & (pieces == 0)
+                total = np.bincount(grown[border], minlength=count + 1)
+                on_lv = np.bincount(grown[border & (plane == lv)], minlength=count + 1)
+                mostly_lv = on_lv > 0.5 * total
+                mostly_lv[0] = False
+                plane[mostly_lv[pieces]] = lv
     heart = (planes == myo) | (planes == lv)
     if heart.any():
         # near the heart: within 2 pixels in its own slice (a thin gap in the prediction), or the next slice

@@ -108,6 +108,16 @@ def test_cardiac_anatomy_turns_what_the_ring_encloses_into_lv():
     assert (wrong[2, 14:18, 16:20] == 1).all()  # the input is not changed
 
 
+def test_cardiac_anatomy_takes_an_rv_blob_in_the_cavity_even_where_the_ring_has_a_gap():
+    heart = _ring_heart()
+    heart[:, 15:18, 24:28] = 3  # a gap in the ring's right wall: the cavity reaches the background
+    wrong = heart.copy()
+    wrong[2, 14:19, 17:22] = 1  # an RV blob in the cavity, bordered by LV only
+    wrong[3, 15:18, 19:28] = 1  # one reaching out through the gap: its border is still mostly LV
+    assert np.array_equal(cardiac_anatomy(wrong), heart)
+    assert np.array_equal(cardiac_anatomy(heart), heart)  # the true RV borders MYO and background: kept
+
+
 def test_cardiac_anatomy_removes_an_rv_piece_touching_nothing_of_the_heart():
     heart = _ring_heart()
     wrong = heart.copy()
