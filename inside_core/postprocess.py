@@ -320,9 +320,12 @@ def run_postprocess(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "postprocess", help="choose the largest-component clean-up per label on validation; store it in the card",
+        "postprocess", help="choose the largest-component clean-up per label (and, for ACDC, the cardiac anatomy) "
+                            "on validation; store it in the card",
         description="Evaluate a checkpoint on its validation split with and without keeping each label's largest "
-                    "connected component, and record the labels it helps in the card's 'inference' object.")
+                    "connected component, and record the labels it helps in the card's 'inference' object; for a "
+                    "4-class ACDC model also try the cardiac anatomy (what MYO and LV enclose is LV; an RV piece "
+                    "touching no heart is removed) and keep it where validation does not get worse.")
     parser.add_argument("--checkpoint", required=True, help="checkpoint (.safetensors, .json or stem)")
     parser.add_argument("--data", help="dataset folder (default: the card's training data root)")
     parser.add_argument("--split", help="split to choose on (default: the card's val_split, else val)")
