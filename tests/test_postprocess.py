@@ -400,7 +400,7 @@ def test_the_cardiac_study_reports_the_recipe_and_tta(tmp_path):
     its turned/mirrored change is ~0 (only float summation order differs)."""
     import shutil
 
-    from inside_core.acdc_study import run_study, study_tables
+    from inside_core.acdc_study import SYMMETRIES, SYMMETRY_NAMES, run_study, study_tables
     from inside_core.data import generate_acdc
 
     root = generate_acdc(tmp_path / "acdc", patients=1, seed=1000, progress=False)
@@ -414,6 +414,13 @@ def test_the_cardiac_study_reports_the_recipe_and_tta(tmp_path):
     assert 0.5 < row["dice_tta"] <= 1 and 0.5 < row["dice_raw"] <= 1
     assert abs(row["delta_symmetries_tta"][0]) < 2e-3
     table = study_tables(result)
-    assert "turned/mirrored Δ with TTA" in table and "| acdc-phantom-baseline | RV |" in table
-    plain = run_study(runs, root, "all", progress=False)
+    assert result["anatomy"] == {"acdc-phantom-baseline": ["cardiac"]}
+    assert "turned/mirrored Δ with TTA" in table and "| acdc-phantom-baseline | RV, cardiac |" in table
+    plain = run_study(runs, root, "all", progress=False, per_symmetry=True)
     assert "dice_tta" not in plain["summary"]["acdc-phantom-baseline"] and "not run" in study_tables(plain)
+    # each of the 7 views alone; the study's 3-view change is the mean of its 3 views' (same volumes, same z)
+    per_view = plain["summary"]["acdc-phantom-baseline"]["delta_per_symmetry"]
+    assert sorted(per_view) == sorted(SYMMETRY_NAMES.values())
+    three = np.mean([per_view[SYMMETRY_NAMES[v]]["all"][0] for v in SYMMETRIES])
+    assert three == pytest.approx(plain["summary"]["acdc-phantom-baseline"]["delta_symmetries"][0], abs=1e-9)
+    assert "| Model (Δ Dice; LV Δ) | turned 90° anticlockwise |" in study_tables(plain)
