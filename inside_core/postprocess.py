@@ -67,39 +67,83 @@ def cardiac_anatomy(labels: np.ndarray) -> np.ndarray:
     mostly LV (a blob in the cavity where the predicted ring has a gap: the true RV borders MYO and
     background, never the cavity); RV pieces touching no MYO/LV become 0 (only when the image or stack
     holds MYO or LV). A copy."""
+    out = np.array(labels, copy=True)
+    planes = out if out.ndim == 3 else out[None]  # a view: the slices are changed in place
+    occupied = (planes > 0).any(axis=0)
+    rows, cols = np.flatnonzero(occupied.any(axis=1)), np.flatnonzero(occupied.any(axis=0))
+    if rows.size:  # only the box around the labels, with a background margin: the same answer, faster
+        margin = _NEAR_HEART + 1
+        _enforce_cardiac(planes[:, max(rows.min() - margin, 0):rows.max() + margin + 1,
+                                max(cols.min() - margin, 0):cols.max() + margin + 1])
+    return out
+
+
+_NEAR_HEART = 2  # pixels: an RV piece this close to MYO/LV in its slice (a thin gap in a prediction) touches it
+_CROSS = ndimage.generate_binary_structure(2, 1)
+_CROSS_3D = ndimage.generate_binary_structure(3, 1)
+
+
+def _adjacent(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether a pixel of `a` has a 4-neighbour in `b` within its slice (last two axes)."""
+    return bool((a[..., 1:, :] & b[..., :-1, :]).any() or (a[..., :-1, :] & b[..., 1:, :]).any()
+                or (a[..., :, 1:] & b[..., :, :-1]).any() or (a[..., :, :-1] & b[..., :, 1:]).any())
+
+
+def _holes(mask: np.ndarray) -> np.ndarray:
+    """The pixels of a 2-D `mask`'s holes: background not 4-connected to the image border (as
+    `ndimage.binary_fill_holes`, by one labelling instead of repeated dilations)."""
+    outside, count = ndimage.label(~mask, _CROSS)
+    if count <= 1:
+        return np.zeros_like(mask) if count == 0 or _touches_border(outside) else outside > 0
+    reaches = np.zeros(count + 1, bool)
+    reaches[np.concatenate([outside[0], outside[-1], outside[:, 0], outside[:, -1]])] = True
+    reaches[0] = True  # the mask itself
+    return ~reaches[outside]
+
+
+def _touches_border(pieces: np.ndarray) -> bool:
+    return bool(pieces[0].any() or pieces[-1].any() or pieces[:, 0].any() or pieces[:, -1].any())
+
+
+def _enforce_cardiac(planes: np.ndarray) -> None:
+    """`cardiac_anatomy` in place on a (Z, H, W) view. The checks that need labelling or dilation are skipped
+    where a cheap test shows they cannot change anything (the page runs this on every drag step)."""
     from inside_core.evaluate_acdc import STRUCTURES
 
     rv, myo, lv = STRUCTURES["RV"], STRUCTURES["MYO"], STRUCTURES["LV"]
-    out = np.array(labels, copy=True)
-    planes = out if out.ndim == 3 else out[None]  # a view: the slices are changed in place
     for plane in planes:
         heart = (plane == myo) | (plane == lv)
-        if heart.any():
-            plane[ndimage.binary_fill_holes(heart) & ~heart] = lv
-            pieces, count = ndimage.label(plane == rv)
-            if count:
-                # each piece's outer border: the non-RV pixels next to it (tagged with the piece's number)
-                grown = ndimage.grey_dilation(pieces, footprint=ndimage.generate_binary_structure(2, 1))
-                border = (grown > 0) & (pieces == 0)
-                total = np.bincount(grown[border], minlength=count + 1)
-                on_lv = np.bincount(grown[border & (plane == lv)], minlength=count + 1)
-                mostly_lv = on_lv > 0.5 * total
-                mostly_lv[0] = False
-                plane[mostly_lv[pieces]] = lv
+        if not heart.any():
+            continue
+        plane[_holes(heart)] = lv
+        rv_mask = plane == rv
+        if _adjacent(rv_mask, plane == lv):  # only an RV piece next to the LV can be bordered mostly by it
+            pieces, count = ndimage.label(rv_mask, _CROSS)
+            # each piece's outer border: the non-RV pixels next to it (tagged with the piece's number)
+            grown = ndimage.grey_dilation(pieces, footprint=_CROSS)
+            border = (grown > 0) & (pieces == 0)
+            total = np.bincount(grown[border], minlength=count + 1)
+            on_lv = np.bincount(grown[border & (plane == lv)], minlength=count + 1)
+            mostly_lv = on_lv > 0.5 * total
+            mostly_lv[0] = False
+            plane[mostly_lv[pieces]] = lv
     heart = (planes == myo) | (planes == lv)
-    if heart.any():
-        # near the heart: within 2 pixels in its own slice (a thin gap in the prediction), or the next slice
-        in_plane = np.zeros((3, 3, 3), bool)
-        in_plane[1] = ndimage.generate_binary_structure(2, 1)
-        near = ndimage.binary_dilation(heart, in_plane, iterations=2)
-        near |= ndimage.binary_dilation(heart, np.ones((3, 1, 1), bool))
-        pieces, count = ndimage.label(planes == rv)
-        if count:
-            touching = np.zeros(count + 1, bool)
-            touching[np.unique(pieces[near & (pieces > 0)])] = True
-            touching[0] = True  # the background of the piece map stays as it is
-            planes[~touching[pieces]] = 0
-    return out
+    rv_mask = planes == rv
+    if not (heart.any() and rv_mask.any()):
+        return
+    pieces, count = ndimage.label(rv_mask, _CROSS_3D)
+    if count == 1 and _adjacent(rv_mask, heart):  # one RV piece, next to the heart: nothing to remove
+        return
+    # near the heart: within _NEAR_HEART pixels (city block) in its own slice, or the same pixel next slice
+    reach = np.zeros((3, 2 * _NEAR_HEART + 1, 2 * _NEAR_HEART + 1), bool)
+    offsets = np.abs(np.arange(-_NEAR_HEART, _NEAR_HEART + 1))
+    reach[1] = offsets[:, None] + offsets[None, :] <= _NEAR_HEART
+    reach[:, _NEAR_HEART, _NEAR_HEART] = True
+    near = ndimage.binary_dilation(heart, reach)
+    touching = np.zeros(count + 1, bool)
+    touching[np.unique(pieces[near & (pieces > 0)])] = True
+    touching[0] = True  # the background of the piece map stays as it is
+    planes[~touching[pieces]] = 0
 
 
 def clean(labels: np.ndarray, recipe: Mapping[str, Any]) -> np.ndarray:
@@ -108,8 +152,11 @@ def clean(labels: np.ndarray, recipe: Mapping[str, Any]) -> np.ndarray:
     anatomy = ANATOMIES.get(recipe.get("anatomy") or "")
     keep = list(recipe.get("largest_component") or [])
     out = anatomy(labels) if anatomy else labels
-    out = largest_component(out, keep) if keep else out
-    return anatomy(out) if anatomy else out
+    if not keep:
+        return out
+    cleaned = largest_component(out, keep)
+    # the anatomy again only where pieces were removed (it holds already where nothing changed)
+    return anatomy(cleaned) if anatomy and not np.array_equal(cleaned, out) else cleaned
 
 
 def clean_volumes(labels: np.ndarray, metas: Sequence[Mapping[str, Any]], recipe: Mapping[str, Any],

@@ -88,6 +88,17 @@ def _ring_heart() -> np.ndarray:
     return volume
 
 
+def test_the_fast_hole_finder_agrees_with_scipys_fill_holes():
+    from scipy import ndimage
+
+    from inside_core.postprocess import _holes
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        mask = rng.random(tuple(rng.integers(1, 16, 2))) < rng.uniform(0.2, 0.95)
+        assert np.array_equal(_holes(mask), ndimage.binary_fill_holes(mask) & ~mask)
+
+
 def test_cardiac_anatomy_leaves_a_correct_heart_unchanged():
     heart = _ring_heart()
     assert np.array_equal(cardiac_anatomy(heart), heart)
