@@ -14,12 +14,14 @@ size, spacing and split seed) with five z variants:
 
 Also three other in-plane symmetries of the same slices (a quarter turn, a transpose, a half turn with a
 transpose: one mirror of each kind) with the true z, averaged: how much a model depends on the
-orientation headers could not fix ("turned/mirrored").
+orientation headers could not fix ("turned/mirrored"). With `--per-symmetry`, each of the 7 symmetries
+besides the identity alone (mean Dice and LV Dice), to see which costs most.
 
 Masks are made with each card's inference recipe (inside_core.postprocess: the largest connected
-component of the labels its card lists, per stacked volume); "true_raw" scores the same true-z masks
-without it. With `--tta` the true z and the turned/mirrored slices are also predicted with test-time
-augmentation over the 8 in-plane symmetries ("true_tta", "symmetries_tta"; only those: 8 passes each).
+component of the labels its card lists and the cardiac anatomy if it names it, per stacked volume);
+"true_raw" scores the same true-z masks without it. With `--tta` the true z and the turned/mirrored
+slices are also predicted with test-time augmentation over the 8 in-plane symmetries ("true_tta",
+"symmetries_tta"; only those: 8 passes each).
 
 The unit is a volume (patient, phase); its score is the 3-D Dice averaged over LV, RV and MYO (and, for
 the thirds, over the basal / mid / apical slabs by slice position). Reported per model: mean +- sd over
@@ -43,12 +45,15 @@ import torch
 from inside_core.evaluate import predict_variants
 from inside_core.evaluate_acdc import STRUCTURES, THIRDS, third_of, z_variants
 from inside_core.metrics import dice
-from inside_core.postprocess import clean_volumes, inference_labels, require_tta, symmetry
+from inside_core.postprocess import clean_volumes, inference_recipe, require_tta, symmetry
 
 __all__ = ["VARIANTS", "group_runs", "volume_scores", "paired_ci", "run_study", "study_tables", "main"]
 
 VARIANTS = ("true", "phase_swapped", "position_reversed", "z_shuffled", "midpoint")
 SYMMETRIES = ((1, False), (0, True), (2, True))  # (quarter turns, transpose)
+SYMMETRY_NAMES = {(1, False): "turned 90° anticlockwise", (2, False): "turned 180°", (3, False): "turned 90° clockwise",
+                  (0, True): "transposed", (2, True): "anti-transposed", (1, True): "mirrored left-right",
+                  (3, True): "mirrored up-down"}  # the 7 symmetries of a square besides the identity
 _NAMES = {label: name for name, label in STRUCTURES.items()}  # 3 -> "LV", for the tables
 SEED_SUFFIX = re.compile(r"^(?P<model>.+)-seed(?P<seed>\d+)$")
 
@@ -72,7 +77,8 @@ def study_variants(z: torch.Tensor) -> dict[str, torch.Tensor]:
 
 
 def volume_scores(labels: np.ndarray, masks: np.ndarray, metas: list[dict]) -> dict[str, np.ndarray]:
-    """Per volume (patient, phase; sorted): mean Dice over structures, whole and per third (NaN if absent)."""
+    """Per volume (patient, phase; sorted): mean Dice over structures, whole and per third (NaN if absent);
+    "LV": the LV's Dice alone."""
     volumes: dict[tuple[str, str], list[int]] = defaultdict(list)
     for index, meta in enumerate(metas):
         volumes[(str(meta["patient"]), str(meta["phase"]))].append(index)
@@ -81,6 +87,7 @@ def volume_scores(labels: np.ndarray, masks: np.ndarray, metas: list[dict]) -> d
         indices = sorted(volumes[key], key=lambda i: int(metas[i]["slice_index"]))
         pred, target = labels[indices], masks[indices]
         scores["all"].append(np.mean([dice(pred == v, target == v) for v in STRUCTURES.values()]))
+        scores["LV"].append(dice(pred == STRUCTURES["LV"], target == STRUCTURES["LV"]))
         scores[f"all_{key[1]}"].append(scores["all"][-1])
         slab = np.array([third_of(float(metas[i]["slice_position"])) for i in indices])
         for third in THIRDS:
@@ -102,8 +109,8 @@ def paired_ci(differences: np.ndarray, resamples: int = 2000, seed: int = 0) -> 
     return float(values.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def evaluate_run(weights: Path, data: str | Path, split: str, cache: dict,
-                 tta: bool = False) -> dict[str, dict[str, np.ndarray]]:
+def evaluate_run(weights: Path, data: str | Path, split: str, cache: dict, tta: bool = False,
+                 per_symmetry: bool = False) -> dict[str, dict[str, np.ndarray]]:
     """{variant: volume_scores} of one checkpoint; the preloaded split is shared through `cache`."""
     from inside_core.checkpoints import load_checkpoint, read_card
     from inside_core.train import build_dataset, preload
@@ -118,7 +125,7 @@ def evaluate_run(weights: Path, data: str | Path, split: str, cache: dict,
     images, z, masks, metas = cache[key]
     if tta:
         require_tta(card)
-    keep = inference_labels(card)
+    keep = inference_recipe(card)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_checkpoint(weights).eval().to(device)
     variants = {name: v.to(device) for name, v in study_variants(z).items()}
@@ -130,20 +137,29 @@ def evaluate_run(weights: Path, data: str | Path, split: str, cache: dict,
         predicted = predict_variants(model, images.to(device), true_z, tta=True)["true"].cpu().numpy()
         scores["true_tta"] = volume_scores(clean_volumes(predicted, metas, keep), masks, metas)
     # the same slices turned and mirrored, true z: what headers cannot fix
-    for name, with_tta in (("symmetries", False), ("symmetries_tta", True))[:2 if tta else 1]:
-        turned = []
+    turned = {}
+    for turns, transpose in (SYMMETRY_NAMES if per_symmetry else SYMMETRIES):
+        moved = symmetry(images, turns, transpose).to(device)
+        predicted = predict_variants(model, moved, true_z)["true"].cpu().numpy()
+        moved_masks = symmetry(torch.from_numpy(masks), turns, transpose).numpy()
+        turned[(turns, transpose)] = volume_scores(clean_volumes(predicted, metas, keep), moved_masks, metas)
+    scores["symmetries"] = {"all": np.nanmean(np.stack([turned[s]["all"] for s in SYMMETRIES]), axis=0)}
+    if per_symmetry:
+        scores["per_symmetry"] = {SYMMETRY_NAMES[s]: {part: turned[s][part] for part in ("all", "LV")} for s in turned}
+    if tta:
+        with_tta = []
         for turns, transpose in SYMMETRIES:
             moved = symmetry(images, turns, transpose).to(device)
-            predicted = predict_variants(model, moved, true_z, tta=with_tta)["true"].cpu().numpy()
+            predicted = predict_variants(model, moved, true_z, tta=True)["true"].cpu().numpy()
             moved_masks = symmetry(torch.from_numpy(masks), turns, transpose).numpy()
-            turned.append(volume_scores(clean_volumes(predicted, metas, keep), moved_masks, metas)["all"])
-        scores[name] = {"all": np.nanmean(np.stack(turned), axis=0)}
-    scores["recipe"] = {"largest_component": keep}
+            with_tta.append(volume_scores(clean_volumes(predicted, metas, keep), moved_masks, metas)["all"])
+        scores["symmetries_tta"] = {"all": np.nanmean(np.stack(with_tta), axis=0)}
+    scores["recipe"] = keep
     return scores
 
 
 def run_study(directory: str | Path, data: str | Path, split: str = "test", progress: bool = True,
-              tta: bool = False) -> dict:
+              tta: bool = False, per_symmetry: bool = False) -> dict:
     """Scores of every run (see the module docstring) and the summary the tables show."""
     from tqdm import tqdm
 
@@ -151,11 +167,12 @@ def run_study(directory: str | Path, data: str | Path, split: str = "test", prog
     if not runs:
         raise SystemExit(f"{directory}: no <model>-seed<k>.safetensors checkpoints found")
     cache: dict = {}
-    scores = {model: [evaluate_run(p, data, split, cache, tta)
+    scores = {model: [evaluate_run(p, data, split, cache, tta, per_symmetry)
                       for p in tqdm(paths, desc=model, disable=not progress)] for model, paths in runs.items()}
-    recipes = {m: [s.pop("recipe")["largest_component"] for s in per_seed] for m, per_seed in scores.items()}
+    recipes = {m: [s.pop("recipe") for s in per_seed] for m, per_seed in scores.items()}
     return {"split": split, "data": str(data), "runs": {m: [p.name for p in ps] for m, ps in runs.items()},
-            "tta": tta, "largest_component": recipes, "summary": summarise(scores)}
+            "tta": tta, "largest_component": {m: [r["largest_component"] for r in rs] for m, rs in recipes.items()},
+            "anatomy": {m: [r["anatomy"] for r in rs] for m, rs in recipes.items()}, "summary": summarise(scores)}
 
 
 def _seed_mean(per_seed: list[dict], variant: str, part: str) -> np.ndarray:
@@ -183,6 +200,11 @@ def summarise(scores: dict[str, list[dict]]) -> dict:
             row["delta_tta"] = paired_ci(_seed_mean(per_seed, "true_tta", "all") - _seed_mean(per_seed, "true", "all"))
             row["delta_symmetries_tta"] = paired_ci(_seed_mean(per_seed, "symmetries_tta", "all")
                                                     - _seed_mean(per_seed, "true_tta", "all"))
+        if "per_symmetry" in per_seed[0]:
+            row["delta_per_symmetry"] = {
+                name: {part: paired_ci(np.nanmean(np.stack([s["per_symmetry"][name][part] for s in per_seed]), axis=0)
+                                       - _seed_mean(per_seed, "true", part)) for part in ("all", "LV")}
+                for name in per_seed[0]["per_symmetry"]}
         for variant in VARIANTS[1:]:
             row[f"delta_{variant}"] = paired_ci(_seed_mean(per_seed, variant, "all")
                                                 - _seed_mean(per_seed, "true", "all"))
@@ -210,13 +232,15 @@ def study_tables(result: dict) -> str:
         lines.append(f"| {m} | {r['seeds']} | {r['dice_mean']:.4f} ± {r['dice_sd']:.4f} | {r['dice_basal']:.4f} | "
                      f"{r['dice_mid']:.4f} | {r['dice_apical']:.4f} | {r['dice_basal_ES']:.4f} | "
                      f"{_ci(r['delta_symmetries'])} |")
-    lines += ["", "| Model | largest component (labels, per seed) | Dice without it | its Δ (95 % CI) | "
+    lines += ["", "| Model | largest component (labels, per seed; anatomy) | Dice without it | its Δ (95 % CI) | "
               "with TTA | TTA Δ | turned/mirrored Δ with TTA |", "|---|---|---|---|---|---|---|"]
     for m in models:
         r, keep = summary[m], result.get("largest_component", {}).get(m, [])
+        anatomy = result.get("anatomy", {}).get(m) or [None] * len(keep)
         tta = [f"{r['dice_tta']:.4f}", _ci(r["delta_tta"]), _ci(r["delta_symmetries_tta"])] if "dice_tta" in r \
             else ["not run"] * 3
-        cleaned = " / ".join("+".join(_NAMES.get(label, str(label)) for label in k) or "–" for k in keep)
+        cleaned = " / ".join(("+".join(_NAMES.get(label, str(label)) for label in k) or "–")
+                             + (f", {a}" if a else "") for k, a in zip(keep, anatomy, strict=True))
         lines.append(f"| {m} | {cleaned} | {r['dice_raw']:.4f} | "
                      f"{_ci(r['delta_largest_component'])} | " + " | ".join(tta) + " |")
     lines += ["", "| Model | phase swapped Δ (95 % CI) | position reversed Δ | z shuffled Δ | midpoint Δ |",
@@ -224,6 +248,13 @@ def study_tables(result: dict) -> str:
     for m in models:
         r = summary[m]
         lines.append(f"| {m} | " + " | ".join(_ci(r[f"delta_{v}"]) for v in VARIANTS[1:]) + " |")
+    if all("delta_per_symmetry" in summary[m] for m in models):
+        names = list(summary[models[0]]["delta_per_symmetry"])
+        lines += ["", "| Model (Δ Dice; LV Δ) | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for m in models:
+            cells = summary[m]["delta_per_symmetry"]
+            lines.append(f"| {m} | " + " | ".join(f"{_ci(cells[n]['all'])}; LV {cells[n]['LV'][0]:+.4f}"
+                                                  for n in names) + " |")
     lines += ["", f"| Model − {models[0]} | all slices Δ (95 % CI) | basal | mid | apical | ES basal |",
               "|---|---|---|---|---|---|"]
     for m in models[1:]:
@@ -241,10 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test)")
     parser.add_argument("--tta", action="store_true", help="also the true z and the turned/mirrored slices with "
                         "test-time augmentation over the 8 in-plane symmetries")
+    parser.add_argument("--per-symmetry", action="store_true", help="also each of the 7 in-plane symmetries besides "
+                        "the identity alone (turned/mirrored Δ per symmetry)")
     parser.add_argument("--json", help="write every number here")
     parser.add_argument("--markdown", help="write the tables here")
     args = parser.parse_args(argv)
-    result = run_study(args.checkpoints, args.data, args.split, tta=args.tta)
+    result = run_study(args.checkpoints, args.data, args.split, tta=args.tta, per_symmetry=args.per_symmetry)
     text = study_tables(result)
     print(text)
     if args.json:

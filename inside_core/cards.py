@@ -153,12 +153,14 @@ def _display_name(value: Any) -> str | None:
     return f"must be a name of letters, digits, space and . , + ( ) - _ (at most 128), got {_show(value)}"
 
 
-_INFERENCE_KEYS = ("largest_component", "chosen_on", "validation")
+_INFERENCE_KEYS = ("largest_component", "anatomy", "chosen_on", "validation")
 
 
 def _inference(value: Any) -> str | None:
-    """The inference recipe (inside_core.postprocess): {"largest_component": [labels], "chosen_on": text,
-    "validation": {label name: {measure: number or null}}}; nothing else."""
+    """The inference recipe (inside_core.postprocess): {"largest_component": [labels], "anatomy": a name of
+    postprocess.ANATOMIES, "chosen_on": text, "validation": {label name: {measure: number or null}}}; nothing else."""
+    from inside_core.postprocess import ANATOMIES
+
     if not isinstance(value, dict):
         return f"must be an object, got {_show(value)}"
     unknown = [k for k in value if k not in _INFERENCE_KEYS]
@@ -169,6 +171,9 @@ def _inference(value: Any) -> str | None:
     if not (isinstance(labels, list) and all(_is_int(v) and 1 <= v <= top for v in labels)
             and len(set(labels)) == len(labels)):
         return f"'largest_component' must be a list of distinct labels 1-{top}, got {_show(labels)}"
+    anatomy = value.get("anatomy")
+    if anatomy is not None and not (isinstance(anatomy, str) and anatomy in ANATOMIES):
+        return f"'anatomy' must be one of {', '.join(ANATOMIES)} or absent, got {_show(anatomy)}"
     if "chosen_on" in value and _text(value["chosen_on"]):
         return f"'chosen_on' {_text(value['chosen_on'])}"
     table = value.get("validation", {})
@@ -294,6 +299,8 @@ def card_problems(card: Any) -> list[str]:
         beyond = [v for v in recipe.get("largest_component", []) if v >= classes]
         if beyond:
             problems.append(f"'inference' 'largest_component' names label(s) {beyond} of a {classes}-class network")
+        if recipe.get("anatomy") == "cardiac" and classes != 4:
+            problems.append(f"'inference' 'anatomy' 'cardiac' needs ACDC's 4 labels, not a {classes}-class network")
     return problems
 
 

@@ -43,10 +43,10 @@ from inside_core.data.registry import card_dataset, dataset_kind
 from inside_core.evaluate_acdc import PHASES, STRUCTURES, acdc_tables, evaluate_acdc, z_variants
 from inside_core.metrics import dice
 from inside_core.postprocess import (
+    clean,
     clean_volumes,
-    inference_labels,
+    inference_recipe,
     labels_from_probabilities,
-    largest_component,
     require_tta,
     symmetric_average,
 )
@@ -89,10 +89,11 @@ def predict_variants(model: torch.nn.Module, images: Tensor, variants: dict[str,
 
 
 def _recipe(card: dict, tta: bool) -> dict:
-    """What made the masks: the card's clean-up labels and whether TTA was on (refused where not allowed)."""
+    """What made the masks: the card's clean-up (labels, anatomy) and whether TTA was on (refused where not
+    allowed)."""
     if tta:
         require_tta(card)
-    return {"largest_component": inference_labels(card), "tta": bool(tta)}
+    return {**inference_recipe(card), "tta": bool(tta)}
 
 
 def evaluate_model(model: torch.nn.Module, card: dict, data: str | Path, split: str = "test",
@@ -121,7 +122,7 @@ def evaluate_images(model: torch.nn.Module, card: dict, data: str | Path, split:
     recipe = _recipe(card, tta)
     _, images, z, masks, metas = _preloaded(card, data, split, seed)
     labels, masks = predict(model, images, z, tta=tta).numpy(), masks.numpy()
-    labels = clean_volumes(labels, metas, recipe["largest_component"])
+    labels = clean_volumes(labels, metas, recipe)
     scores = [dice(labels[i], masks[i, 0] > 0.5) for i in range(len(labels))]
     return {"dice": round(float(np.mean(scores)), 4), "dice_std": round(float(np.std(scores)), 4),
             "n": len(scores), "split": split, "inference": recipe}
@@ -134,10 +135,10 @@ def evaluate_slices(model: torch.nn.Module, card: dict, data: str | Path, split:
     recipe = _recipe(card, tta)
     _, images, z, masks, metas = _preloaded(card, data, split, seed)
     if card.get("conditioning", "none") == "none":  # z cannot matter: one prediction serves every variant
-        labels = clean_volumes(predict(model, images, z, tta=tta).numpy(), metas, recipe["largest_component"])
+        labels = clean_volumes(predict(model, images, z, tta=tta).numpy(), metas, recipe)
         predictions = {name: labels for name in z_variants(z)}
     else:
-        predictions = {name: clean_volumes(p.numpy(), metas, recipe["largest_component"])
+        predictions = {name: clean_volumes(p.numpy(), metas, recipe)
                        for name, p in predict_variants(model, images, z_variants(z), tta=tta).items()}
     return {**evaluate_acdc(predictions, masks.numpy().astype(np.int64), metas, split), "inference": recipe}
 
@@ -150,7 +151,7 @@ def evaluate_volumes(model: torch.nn.Module, card: dict, data: str | Path, split
     recipe = _recipe(card, tta)  # a cube's half is a place in the volume: TTA is refused here
     dataset, images, z, masks, _ = _preloaded(card, data, split, seed)
     labels = predict_variants(model, images, {"true": z, "swapped": z.flip(1)}, batch_size=16)
-    labels = {name: torch.from_numpy(np.stack([largest_component(v, recipe["largest_component"]) for v in p.numpy()]))
+    labels = {name: torch.from_numpy(np.stack([clean(v, recipe) for v in p.numpy()]))
               for name, p in labels.items()}
     others = torch.stack([dataset.other(i) for i in range(len(dataset))])
     result: dict[str, Any] = {}
@@ -175,7 +176,7 @@ def evaluate_cases(model: torch.nn.Module, card: dict, data: str | Path, split: 
     recipe = _recipe(card, tta)
     images, z, masks, metas = preload(dataset)
     labels, masks = predict(model, images, z, tta=tta).numpy(), masks.numpy()
-    labels = clean_volumes(labels, metas, recipe["largest_component"])  # each case's slices as one stack
+    labels = clean_volumes(labels, metas, recipe)  # each case's slices as one stack
     names = list(card.get("labels") or dataset.label_names)
     cases: dict[str, list[int]] = defaultdict(list)
     for index, meta in enumerate(metas):

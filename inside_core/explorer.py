@@ -9,8 +9,9 @@ part once (`model.encode`) and answers every new conditioning vector with `model
     explorer.dice(prediction, other_mask)             # or against a mask given per call
 
 The masks follow the model card's inference recipe (inside_core.postprocess): the largest connected
-component of each label its card lists, on the one 2-D slice (cheap). Test-time augmentation is not
-applied here: 8 encodes and decodes per answer would break the page's live drag (`inside evaluate --tta`).
+component of each label its card lists and the cardiac anatomy if it names it, on the one 2-D slice
+(cheap). Test-time augmentation is not applied here: 8 encodes and decodes per answer would break the
+page's live drag (`inside evaluate --tta`).
 
 A `Prediction` holds numpy arrays for drawing (probabilities, labels) and the conditioning layers'
 parameter dataclasses (`InsideParams`, `FiLMParams`, `GuidingParams`) for batch item 0, still with
@@ -39,7 +40,7 @@ from inside_core.cache import nbytes
 from inside_core.conditions import condition_of
 from inside_core.layers import FiLMParams, GuidingParams, InsideParams
 from inside_core.metrics import dice_per_label
-from inside_core.postprocess import inference_labels, largest_component
+from inside_core.postprocess import clean, inference_recipe
 
 __all__ = [
     "Explorer",
@@ -206,7 +207,7 @@ class Prediction:
 
     probabilities: (K, H, W) float numpy (sigmoid for K = 1, softmax otherwise);
     labels: (H, W) int numpy (p > 0.5 for K = 1, argmax otherwise), then the card's recipe: where its
-    largest-component clean-up removed a pixel, the label is 0 and the probabilities say background;
+    clean-up changed a pixel (removed: 0; the anatomy: LV), the probabilities say that label (one-hot);
     conditioning: one parameter dataclass per conditioning layer, for batch item 0 with a batch
     axis of length 1 (so `params.attention(h, w)` and `params.spatial_map()` work as is);
     z: the conditioning vector (D,) that produced it (None for an unconditioned model).
@@ -242,19 +243,19 @@ class Prediction:
 
 
 def _prediction_from_logits(logits: Tensor, conditioning: list, z: np.ndarray | None, index: int = 0,
-                            keep: Sequence[int] = ()) -> Prediction:
+                            recipe: dict | None = None) -> Prediction:
     logits = logits[index].float()
     probabilities = (torch.sigmoid(logits) if logits.shape[0] == 1 else torch.softmax(logits, dim=0)).cpu().numpy()
     # the labels from numpy: torch's arg-max over the leading axis is several times slower on one thread
     labels = (probabilities[0] > 0.5) if probabilities.shape[0] == 1 else probabilities.argmax(axis=0)
     labels = labels.astype(np.int64)
-    if keep:  # the card's recipe: each listed label's largest component (2-D: one slice, ~0.1 ms a label)
-        cleaned = largest_component(labels, keep)
-        removed = cleaned != labels
-        if removed.any():  # what the page draws from the probabilities must agree: background there
-            probabilities[:, removed] = 0.0
+    cleaned = clean(labels, recipe) if recipe else labels  # the card's recipe (2-D: one slice, ~0.1 ms a label)
+    if cleaned is not labels:
+        changed = cleaned != labels
+        if changed.any():  # what the page draws from the probabilities must agree: the new label there
+            probabilities[:, changed] = 0.0
             if probabilities.shape[0] > 1:
-                probabilities[0, removed] = 1.0
+                probabilities[cleaned[changed], changed] = 1.0
             labels = cleaned
     params = [p[index : index + 1].detach().to("cpu") for p in conditioning]
     return Prediction(probabilities, labels, params, z)
@@ -282,7 +283,7 @@ class Explorer:
         self.device = next(model.parameters()).device
         self.cond_dim = int(getattr(model, "cond_dim", 0))
         self.conditioned = bool(getattr(model, "conditioned", True))
-        self.keep = inference_labels(getattr(model, "card", None))  # the card's clean-up (inside_core.postprocess)
+        self.recipe = inference_recipe(getattr(model, "card", None))  # the card's clean-up (postprocess)
         with torch.inference_mode():
             self.features = model.encode(self.image[None].to(self.device))
 
@@ -310,7 +311,7 @@ class Explorer:
         with torch.inference_mode():
             out = self.model.decode(self.features, zt)
         return _prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[0].cpu().numpy(),
-                                       keep=self.keep)
+                                       recipe=self.recipe)
 
     def full_forward(self, z: Any = None) -> Prediction:
         """The same answer through the whole model (encode + decode): the reference for speed tests."""
@@ -318,7 +319,7 @@ class Explorer:
         with torch.inference_mode():
             out = self.model(self.image[None].to(self.device), zt)
         return _prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[0].cpu().numpy(),
-                                       keep=self.keep)
+                                       recipe=self.recipe)
 
     def sweep(self, zs: Sequence[Any]) -> list[Prediction]:
         """Decode several z at once (one batch over the cached features): one Prediction each."""
@@ -332,7 +333,7 @@ class Explorer:
         with torch.inference_mode():
             out = self.model.decode(features, zt)
         return [_prediction_from_logits(out.logits, out.conditioning, None if zt is None else zt[i].cpu().numpy(), i,
-                                        keep=self.keep) for i in range(batch)]
+                                        recipe=self.recipe) for i in range(batch)]
 
     def dice(self, prediction: Prediction, mask: Any = None) -> float | None:
         """Mean Dice over the foreground labels (1 for binary models; 1..K-1 otherwise) against `mask`

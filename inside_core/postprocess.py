@@ -1,6 +1,6 @@
 """The inference recipe: what turns a model's logits into the masks we report and show.
 
-Two steps, both as in nnU-Net:
+Three steps, the first two as in nnU-Net:
 
 - **Largest connected component per label** (`largest_component`): for each listed foreground label, keep
   only its largest connected piece (face connectivity, `scipy.ndimage.label`); the rest becomes background.
@@ -8,6 +8,14 @@ Two steps, both as in nnU-Net:
   single image in 2-D. Which labels get it is chosen on the validation split (`choose_largest_component`,
   `inside postprocess`) and stored in the model card: `"inference": {"largest_component": [3, 1, 2], ...}`.
   Absent: nothing is removed.
+- **Cardiac anatomy, label-free** (`cardiac_anatomy`, `"inference": {"anatomy": "cardiac"}`): the RV never
+  lies inside the LV. Per slice, whatever the myocardium ring and the LV cavity enclose (an RV blob, a
+  background hole, in-plane holes of MYO + LV) becomes LV, and so does an RV piece whose border is mostly
+  LV (a blob in the cavity where the predicted ring has a gap); then an RV piece that touches nothing of the heart
+  (MYO or LV within ~2 pixels in its slice, or in the slice next to it) becomes background, when the stack has
+  a heart at all. Run before and after the largest component (`clean`): before, so an RV blob in the cavity
+  cannot be the RV's largest piece; after, so a piece removed from the cavity does not leave a hole. Labels
+  are ACDC's (inside_core.evaluate_acdc.STRUCTURES). Chosen on validation like the largest component.
 - **Test-time augmentation over the in-plane symmetries** (`symmetric_average`): the image turned by
   0-3 quarter turns, each with and without a transpose (the 8 symmetries of a square; 4 for a non-square
   image), each prediction mapped back, softmax (sigmoid) probabilities averaged. Only where z says nothing
@@ -15,8 +23,8 @@ Two steps, both as in nnU-Net:
   image, so `require_tta` refuses those in one line. 8 encodes and decodes per image: for evaluation, not
   for the page's live drag.
 
-    labels = largest_component(labels, inference_labels(card))            # one image or one volume
-    labels = clean_volumes(labels, metas, inference_labels(card))          # slices stacked per volume
+    labels = clean(labels, inference_recipe(card))                        # one image or one volume
+    labels = clean_volumes(labels, metas, inference_recipe(card))          # slices stacked per volume
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ import torch
 from scipy import ndimage
 from torch import Tensor
 
-__all__ = ["largest_component", "clean_volumes", "inference_labels", "symmetries", "symmetry", "inverse_symmetry",
+__all__ = ["largest_component", "cardiac_anatomy", "clean", "clean_volumes", "inference_labels", "inference_recipe",
+           "ANATOMIES", "symmetries", "symmetry", "inverse_symmetry",
            "probabilities", "labels_from_probabilities", "symmetric_average", "tta_allowed", "require_tta",
            "choose_largest_component", "register"]
 
@@ -52,12 +61,110 @@ def largest_component(labels: np.ndarray, keep: Iterable[int]) -> np.ndarray:
     return out
 
 
-def clean_volumes(labels: np.ndarray, metas: Sequence[Mapping[str, Any]], keep: Sequence[int],
-                  key: Callable[[Mapping[str, Any]], Any] | None = None) -> np.ndarray:
-    """Slices (N, H, W) of several stacks: `largest_component` on each stack in 3-D. A stack is the
-    slices whose meta share `key(meta)` (default (patient, phase)), ordered by "slice_index"; without
-    a key in the metas (images, not slices), each image alone in 2-D."""
+def cardiac_anatomy(labels: np.ndarray) -> np.ndarray:
+    """`labels` (an image (H, W) or a stack (Z, H, W), ACDC labels) with the anatomy enforced (module
+    docstring): in each slice, what MYO + LV enclose becomes LV, and so does an RV piece whose border is
+    mostly LV (a blob in the cavity where the predicted ring has a gap: the true RV borders MYO and
+    background, never the cavity); RV pieces touching no MYO/LV become 0 (only when the image or stack
+    holds MYO or LV). A copy."""
+    out = np.array(labels, copy=True)
+    planes = out if out.ndim == 3 else out[None]  # a view: the slices are changed in place
+    occupied = (planes > 0).any(axis=0)
+    rows, cols = np.flatnonzero(occupied.any(axis=1)), np.flatnonzero(occupied.any(axis=0))
+    if rows.size:  # only the box around the labels, with a background margin: the same answer, faster
+        margin = _NEAR_HEART + 1
+        _enforce_cardiac(planes[:, max(rows.min() - margin, 0):rows.max() + margin + 1,
+                                max(cols.min() - margin, 0):cols.max() + margin + 1])
+    return out
+
+
+_NEAR_HEART = 2  # pixels: an RV piece this close to MYO/LV in its slice (a thin gap in a prediction) touches it
+_CROSS = ndimage.generate_binary_structure(2, 1)
+_CROSS_3D = ndimage.generate_binary_structure(3, 1)
+
+
+def _adjacent(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether a pixel of `a` has a 4-neighbour in `b` within its slice (last two axes)."""
+    return bool((a[..., 1:, :] & b[..., :-1, :]).any() or (a[..., :-1, :] & b[..., 1:, :]).any()
+                or (a[..., :, 1:] & b[..., :, :-1]).any() or (a[..., :, :-1] & b[..., :, 1:]).any())
+
+
+def _holes(mask: np.ndarray) -> np.ndarray:
+    """The pixels of a 2-D `mask`'s holes: background not 4-connected to the image border (as
+    `ndimage.binary_fill_holes`, by one labelling instead of repeated dilations)."""
+    outside, count = ndimage.label(~mask, _CROSS)
+    if count <= 1:
+        return np.zeros_like(mask) if count == 0 or _touches_border(outside) else outside > 0
+    reaches = np.zeros(count + 1, bool)
+    reaches[np.concatenate([outside[0], outside[-1], outside[:, 0], outside[:, -1]])] = True
+    reaches[0] = True  # the mask itself
+    return ~reaches[outside]
+
+
+def _touches_border(pieces: np.ndarray) -> bool:
+    return bool(pieces[0].any() or pieces[-1].any() or pieces[:, 0].any() or pieces[:, -1].any())
+
+
+def _enforce_cardiac(planes: np.ndarray) -> None:
+    """`cardiac_anatomy` in place on a (Z, H, W) view. The checks that need labelling or dilation are skipped
+    where a cheap test shows they cannot change anything (the page runs this on every drag step)."""
+    from inside_core.evaluate_acdc import STRUCTURES
+
+    rv, myo, lv = STRUCTURES["RV"], STRUCTURES["MYO"], STRUCTURES["LV"]
+    for plane in planes:
+        heart = (plane == myo) | (plane == lv)
+        if not heart.any():
+            continue
+        plane[_holes(heart)] = lv
+        rv_mask = plane == rv
+        if _adjacent(rv_mask, plane == lv):  # only an RV piece next to the LV can be bordered mostly by it
+            pieces, count = ndimage.label(rv_mask, _CROSS)
+            # each piece's outer border: the non-RV pixels next to it (tagged with the piece's number)
+            grown = ndimage.grey_dilation(pieces, footprint=_CROSS)
+            border = (grown > 0) & (pieces == 0)
+            total = np.bincount(grown[border], minlength=count + 1)
+            on_lv = np.bincount(grown[border & (plane == lv)], minlength=count + 1)
+            mostly_lv = on_lv > 0.5 * total
+            mostly_lv[0] = False
+            plane[mostly_lv[pieces]] = lv
+    heart = (planes == myo) | (planes == lv)
+    rv_mask = planes == rv
+    if not (heart.any() and rv_mask.any()):
+        return
+    pieces, count = ndimage.label(rv_mask, _CROSS_3D)
+    if count == 1 and _adjacent(rv_mask, heart):  # one RV piece, next to the heart: nothing to remove
+        return
+    # near the heart: within _NEAR_HEART pixels (city block) in its own slice, or the same pixel next slice
+    reach = np.zeros((3, 2 * _NEAR_HEART + 1, 2 * _NEAR_HEART + 1), bool)
+    offsets = np.abs(np.arange(-_NEAR_HEART, _NEAR_HEART + 1))
+    reach[1] = offsets[:, None] + offsets[None, :] <= _NEAR_HEART
+    reach[:, _NEAR_HEART, _NEAR_HEART] = True
+    near = ndimage.binary_dilation(heart, reach)
+    touching = np.zeros(count + 1, bool)
+    touching[np.unique(pieces[near & (pieces > 0)])] = True
+    touching[0] = True  # the background of the piece map stays as it is
+    planes[~touching[pieces]] = 0
+
+
+def clean(labels: np.ndarray, recipe: Mapping[str, Any]) -> np.ndarray:
+    """One image (H, W) or one stack (Z, H, W) made into masks by `recipe` (`inference_recipe`): the anatomy
+    (if named), each listed label's largest component, the anatomy again. `labels` itself when nothing applies."""
+    anatomy = ANATOMIES.get(recipe.get("anatomy") or "")
+    keep = list(recipe.get("largest_component") or [])
+    out = anatomy(labels) if anatomy else labels
     if not keep:
+        return out
+    cleaned = largest_component(out, keep)
+    # the anatomy again only where pieces were removed (it holds already where nothing changed)
+    return anatomy(cleaned) if anatomy and not np.array_equal(cleaned, out) else cleaned
+
+
+def clean_volumes(labels: np.ndarray, metas: Sequence[Mapping[str, Any]], recipe: Mapping[str, Any],
+                  key: Callable[[Mapping[str, Any]], Any] | None = None) -> np.ndarray:
+    """Slices (N, H, W) of several stacks: `clean` on each stack in 3-D. A stack is the slices whose meta
+    share `key(meta)` (default (patient, phase)), ordered by "slice_index"; without a key in the metas
+    (images, not slices), each image alone in 2-D. `labels` itself when the recipe does nothing."""
+    if not recipe.get("largest_component") and not recipe.get("anatomy"):
         return labels
     key = key or _stack_of
     stacks: dict[Any, list[int]] = {}
@@ -67,7 +174,7 @@ def clean_volumes(labels: np.ndarray, metas: Sequence[Mapping[str, Any]], keep: 
     out = labels.copy()
     for indices in stacks.values():
         indices = sorted(indices, key=lambda i: int(metas[i].get("slice_index", 0)))
-        out[indices] = largest_component(labels[indices], keep)
+        out[indices] = clean(labels[indices], recipe)
     return out
 
 
@@ -82,6 +189,15 @@ def inference_labels(card: Mapping[str, Any] | None) -> list[int]:
     """The labels the card's recipe cleans (`"inference": {"largest_component": [...]}`); [] if none."""
     recipe = (card or {}).get("inference") or {}
     return [int(label) for label in recipe.get("largest_component") or []]
+
+
+ANATOMIES: dict[str, Callable[[np.ndarray], np.ndarray]] = {"cardiac": cardiac_anatomy}
+
+
+def inference_recipe(card: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What `clean` does for this card: {"largest_component": [labels], "anatomy": "cardiac" or None}."""
+    anatomy = ((card or {}).get("inference") or {}).get("anatomy")
+    return {"largest_component": inference_labels(card), "anatomy": anatomy if anatomy in ANATOMIES else None}
 
 
 # ------------------------------------------------------------------------------------ symmetries (TTA)
@@ -155,7 +271,10 @@ def choose_largest_component(model: torch.nn.Module, card: dict, data: str, spli
     """nnU-Net's choice on validation: the model evaluated on `split` of `data` (its card's split seed)
     without clean-up, then with each foreground label cleaned alone; a label is kept in the recipe when
     its mean Dice does not drop and its mean Hausdorff distance does not grow, and one of them improves.
-    Returns the card's `inference` object (labels, what decided, the numbers per label)."""
+    For a 4-class ACDC model the cardiac anatomy is then tried on top of the chosen labels and kept when
+    the mean Dice over LV, RV and MYO does not drop and their mean Hausdorff distance does not grow (it is
+    a constraint, so no change on validation keeps it). Returns the card's `inference` object (labels, the
+    anatomy, what decided, the numbers)."""
     from inside_core.evaluate import evaluate_model
 
     plain = evaluate_model(model, {**card, "inference": {}}, data, split, seed)
@@ -170,11 +289,33 @@ def choose_largest_component(model: torch.nn.Module, card: dict, data: str, spli
         dice_ok, hd_ok = after["dice"] >= before["dice"], _not_worse(after["hd"], before["hd"])
         if dice_ok and hd_ok and (after["dice"] > before["dice"] or after["hd"] != before["hd"]):
             chosen.append(label)
+    anatomy = None
+    if card.get("dataset") == "acdc" and int(card["architecture"].get("num_classes", 2)) == 4:
+        recipe = {"largest_component": chosen}
+        without = _mean_scores(evaluate_model(model, {**card, "inference": recipe}, data, split, seed))
+        with_it = _mean_scores(evaluate_model(model, {**card, "inference": {**recipe, "anatomy": "cardiac"}},
+                                              data, split, seed))
+        per_label[ANATOMY_ROW] = {"dice_without": without["dice"], "dice_with": with_it["dice"],
+                                  "hd_mm_without": without["hd"], "hd_mm_with": with_it["hd"]}
+        if with_it["dice"] >= without["dice"] and _not_worse(with_it["hd"], without["hd"]):
+            anatomy = "cardiac"
     data_seed = seed if seed is not None else int(card.get("data", {}).get("seed", 0))
-    return {"largest_component": chosen,
+    return {"largest_component": chosen, **({"anatomy": anatomy} if anatomy else {}),
             "chosen_on": f"{split} split of {data} (split seed {data_seed}): a label is cleaned when its mean "
-                         "Dice does not drop and its mean Hausdorff distance does not grow",
+                         "Dice does not drop and its mean Hausdorff distance does not grow; the cardiac anatomy "
+                         "is kept when the mean over LV, RV and MYO of both does not get worse",
             "validation": per_label}
+
+
+ANATOMY_ROW = "cardiac anatomy (mean of LV, RV, MYO)"
+
+
+def _mean_scores(metrics: dict) -> dict[str, float | None]:
+    """Mean Dice and HD over ACDC's structures and phases of `evaluate_model`'s result."""
+    dice = [v for per_phase in metrics["dice"].values() for v in per_phase.values()]
+    hd = [h for per_phase in metrics["hausdorff_mm"].values() for h in per_phase.values()
+          if h is not None and np.isfinite(h)]
+    return {"dice": round(float(np.mean(dice)), 4), "hd": round(float(np.mean(hd)), 2) if hd else None}
 
 
 def _not_worse(after: float | None, before: float | None) -> bool:
@@ -226,9 +367,12 @@ def run_postprocess(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "postprocess", help="choose the largest-component clean-up per label on validation; store it in the card",
+        "postprocess", help="choose the largest-component clean-up per label (and, for ACDC, the cardiac anatomy) "
+                            "on validation; store it in the card",
         description="Evaluate a checkpoint on its validation split with and without keeping each label's largest "
-                    "connected component, and record the labels it helps in the card's 'inference' object.")
+                    "connected component, and record the labels it helps in the card's 'inference' object; for a "
+                    "4-class ACDC model also try the cardiac anatomy (what MYO and LV enclose is LV; an RV piece "
+                    "touching no heart is removed) and keep it where validation does not get worse.")
     parser.add_argument("--checkpoint", required=True, help="checkpoint (.safetensors, .json or stem)")
     parser.add_argument("--data", help="dataset folder (default: the card's training data root)")
     parser.add_argument("--split", help="split to choose on (default: the card's val_split, else val)")

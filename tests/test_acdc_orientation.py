@@ -89,6 +89,33 @@ def test_eight_voxel_orders_with_consistent_affines_give_identical_model_inputs(
         assert np.array_equal(dataset.z, reference.z)
 
 
+def test_without_orientation_the_preprocessing_turns_with_the_voxel_order(tmp_path):
+    """What a header cannot fix: the same patient stored in the 8 in-plane voxel orders without orientation.
+    The label-free crop centre and the resampling are equivariant, so each model input is exactly the
+    stored order applied to the reference's input (no one-pixel offset from rounding the centre)."""
+    frames = {1: _heart(0.0), 2: _heart(1.0)}
+    datasets = []
+    for number, ornt in enumerate(ORDERS):
+        _write(tmp_path / f"set{number}" / f"patient{number:03d}", frames, ornt, None)
+        datasets.append(AcdcDataset(tmp_path / f"set{number}", split="all", image_size=48, use_cache=False))
+
+    def drawn(array: np.ndarray, ornt: np.ndarray) -> np.ndarray:
+        """(N, [1,] H, W) model inputs of a patient stored in `ornt`, turned back into the drawn frame."""
+        planes = np.moveaxis(array.reshape(-1, *array.shape[-2:]), 0, -1)  # (H, W, N): in-plane axes first
+        inverse = np.zeros_like(ornt)
+        for axis, (out_axis, flip) in enumerate(ornt):
+            inverse[int(out_axis)] = [axis, flip]
+        return np.moveaxis(nib.orientations.apply_orientation(planes, inverse), -1, 0)
+
+    reference = datasets[0]
+    expected_images, expected_masks = drawn(reference.images, ORDERS[0]), drawn(reference.masks, ORDERS[0])
+    for dataset, ornt in zip(datasets, ORDERS, strict=True):
+        assert dataset.meta[0]["orientation"] == NO_ORIENTATION
+        assert np.abs(drawn(dataset.images, ornt) - expected_images).max() < 1e-6
+        assert np.array_equal(drawn(dataset.masks, ornt), expected_masks)
+        assert np.array_equal(dataset.z, reference.z)
+
+
 def test_a_header_without_orientation_keeps_the_stored_order_and_says_so(tmp_path):
     _write(tmp_path / "patient001", {1: _heart(0.0), 2: _heart(1.0)}, ORDERS[5], None)
     dataset = AcdcDataset(tmp_path, split="all", image_size=48, use_cache=False)
