@@ -12,7 +12,9 @@ For `clevr-seg-quadrant-inside` and `acdc-phantom-inside` on the first test samp
    wasm fetch + compile, session creation), checks the browser's logits against torch's (max abs diff, arg-max
    labels identical), then decodes a drag's sequence of z values one after the other (as a drag would: the next
    move waits for the last mask) and reports ms per decode (median, p90): `session.run` alone, and with the
-   labels (arg-max / threshold) painted into a canvas at the model's size;
+   labels (arg-max / threshold) painted into a canvas at the model's size; and how long the page's own thread
+   is blocked meanwhile (gaps between 4-ms timer ticks: what a key press would wait). Each thread count runs on
+   the page's thread, and one thread runs in a web worker (`ort.env.wasm.proxy`: the page stays free);
 4. "busy": the same with two `python -c "while 1: pass"` processes at nice 0 (both of 2 cores taken).
 Also prints the bytes to ship: the .wasm + .mjs (raw and gzip -9), each .onnx, each image's features as float32
 and float16, and whether float16 features (sent as half, run as float32) give the same mask (Python, ORT).
@@ -53,23 +55,30 @@ MODELS = {"clevr-seg-quadrant-inside": "clevr-seg", "acdc-phantom-inside": "acdc
 
 PAGE = """<!doctype html><meta charset="utf-8"><canvas id="mask"></canvas>
 <script type="module">
-window.bench = async (name, threads, zs, checks) => {
+window.bench = async (name, threads, zs, checks, proxy) => {
   const t0 = performance.now();
   const ort = await import('./ort.wasm.min.mjs');
   ort.env.wasm.numThreads = threads;
   ort.env.wasm.wasmPaths = './';
+  ort.env.wasm.proxy = proxy;  // in a web worker: the page's thread stays free
   const manifest = await (await fetch(`${name}.json`)).json();
   const blob = await (await fetch(`${name}.features.bin`)).arrayBuffer();
   const session = await ort.InferenceSession.create(`${name}.onnx`, {executionProviders: ['wasm']});
   const loadMs = performance.now() - t0;
   const feeds = {};
-  for (const [key, [offset, shape]] of Object.entries(manifest.inputs))
-    feeds[key] = new ort.Tensor('float32', new Float32Array(blob, offset, shape.reduce((a, b) => a * b, 1)), shape);
+  const setFeatures = () => {  // the worker (proxy) takes the buffers it is sent: a fresh copy per decode there
+    for (const [key, [offset, shape]] of Object.entries(manifest.inputs)) {
+      const view = new Float32Array(blob, offset, shape.reduce((a, b) => a * b, 1));
+      feeds[key] = new ort.Tensor('float32', proxy ? view.slice() : view, shape);
+    }
+  };
+  setFeatures();
   const [, k, h, w] = manifest.logits;
   const canvas = document.getElementById('mask'); canvas.width = w; canvas.height = h;
   const context = canvas.getContext('2d'); const image = context.createImageData(w, h);
   const labels = new Uint8Array(h * w);
   const decode = async (z) => {
+    if (proxy) setFeatures();
     feeds.z = new ort.Tensor('float32', Float32Array.from(z), [1, z.length]);
     const out = await session.run(feeds);
     const ran = performance.now();
@@ -100,14 +109,17 @@ window.bench = async (name, threads, zs, checks) => {
     }
     check.push({diff, same});
   }
-  const run = [], work = [], total = [];
+  const run = [], work = [], total = [], gaps = [];
+  let tick = performance.now();  // how long the page's own thread is blocked: the gaps between 4-ms timer ticks
+  const timer = setInterval(() => { const now = performance.now(); gaps.push(now - tick); tick = now; }, 4);
   for (const z of zs) {
     const start = performance.now();
     const {ran, painted} = await decode(z);
     await new Promise(requestAnimationFrame);  // the mask on screen (next frame, 60 Hz) before the next move
     run.push(ran - start); work.push(painted - start); total.push(performance.now() - start);
   }
-  return {loadMs, check, run, work, total, isolated: self.crossOriginIsolated};
+  clearInterval(timer);
+  return {loadMs, check, run, work, total, gaps, isolated: self.crossOriginIsolated};
 };
 window.ready = true;
 </script>"""
@@ -213,7 +225,8 @@ def summary(r: dict) -> str:
 
     rate = len(r["total"]) / (sum(r["total"]) / 1000)
     return (f"load {r['loadMs']:.0f} ms; ms median / p90: decode {ms('run')}, decode + mask {ms('work')}, "
-            f"to the next frame {ms('total')} ({rate:.0f} masks/s); max |logits - torch| "
+            f"to the next frame {ms('total')} ({rate:.0f} masks/s); page thread blocked p90 / max "
+            f"{percentile(r['gaps'], 0.9):.0f} / {max(r['gaps']):.0f} ms; max |logits - torch| "
             f"{max(c['diff'] for c in r['check']):.1e}, masks identical {all(c['same'] for c in r['check'])}, "
             f"cross-origin isolated {r['isolated']}")
 
@@ -228,8 +241,14 @@ def ship_line(dist: Path) -> str:
     return f"to ship, onnxruntime-web {ORT_VERSION}: " + ", ".join(sizes)
 
 
-def measure(url: str, loads: list[str], thread_counts: list[int], prepared: dict) -> dict:
-    """{(load, model, threads): the page's result}, each in a fresh browser context (nothing cached)."""
+def configurations(thread_counts: list[int], worker: bool) -> list[tuple[str, int, bool]]:
+    """(label, wasm threads, in a worker): each thread count on the page's thread, and one thread in a worker."""
+    runs = [(f"{t} thread(s)", t, False) for t in thread_counts]
+    return runs + ([("worker, 1 thread", 1, True)] if worker else [])
+
+
+def measure(url: str, loads: list[str], runs: list, prepared: dict) -> dict:
+    """{(load, model, label): the page's result}, each in a fresh browser context (nothing cached)."""
     from browser import browser
 
     results = {}
@@ -237,32 +256,33 @@ def measure(url: str, loads: list[str], thread_counts: list[int], prepared: dict
         for load in loads:
             with busy_cores(2) if load == "busy" else contextlib.nullcontext():
                 for name, (zs, checks) in prepared.items():
-                    for threads in thread_counts:
+                    for label, threads, proxy in runs:
                         context = chromium.new_context()
                         page = context.new_page()
                         page.goto(url)
                         page.wait_for_function("window.ready === true")
-                        r = page.evaluate("([n, t, zs, c]) => window.bench(n, t, zs, c)", [name, threads, zs, checks])
+                        r = page.evaluate("([n, t, zs, c, p]) => window.bench(n, t, zs, c, p)",
+                                          [name, threads, zs, checks, proxy])
                         context.close()
-                        results[(load, name, threads)] = r
-                        print(f"{load:5s} {name} {threads} thread(s): {summary(r)}; load average {load_average()}")
+                        results[(load, name, label)] = r
+                        print(f"{load:5s} {name} {label}: {summary(r)}; load average {load_average()}")
     return results
 
 
-def print_ratios(results: dict, loads: list[str], thread_counts: list[int], names: list[str]) -> None:
+def print_ratios(results: dict, loads: list[str], runs: list, names: list[str]) -> None:
     def work(key: tuple) -> float:
         return statistics.median(results[key]["work"])
 
+    labels = [label for label, _, _ in runs]
     for name in names:
         for load in loads:
-            for threads in thread_counts[1:]:
-                ratio = work((load, name, threads)) / work((load, name, thread_counts[0]))
-                print(f"ratio of decode + mask medians, {name} {load}: {threads} / {thread_counts[0]} thread(s) "
-                      f"= {ratio:.2f}")
+            for label in labels[1:]:
+                ratio = work((load, name, label)) / work((load, name, labels[0]))
+                print(f"ratio of decode + mask medians, {name} {load}: {label} / {labels[0]} = {ratio:.2f}")
         if "busy" in loads:
-            for threads in thread_counts:
-                ratio = work(("busy", name, threads)) / work(("quiet", name, threads))
-                print(f"ratio of decode + mask medians, {name} {threads} thread(s): busy / quiet = {ratio:.2f}")
+            for label in labels:
+                ratio = work(("busy", name, label)) / work(("quiet", name, label))
+                print(f"ratio of decode + mask medians, {name} {label}: busy / quiet = {ratio:.2f}")
 
 
 def main() -> None:
@@ -271,6 +291,8 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=90, help="decodes per drag (default 90: 3 s at 30/s)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="wasm threads (default 1 2)")
     parser.add_argument("--no-busy", action="store_true", help="skip the runs with both cores busy")
+    parser.add_argument("--no-worker", action="store_true",
+                        help="skip the run with ONNX Runtime in a web worker (ort.env.wasm.proxy, 1 thread)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     args = parser.parse_args()
     dist = ort_dist()
@@ -293,10 +315,12 @@ def main() -> None:
         threading.Thread(target=server.serve_forever, daemon=True).start()
         loads = ["quiet"] + ([] if args.no_busy else ["busy"])
         try:
-            results = measure(f"http://127.0.0.1:{server.server_address[1]}/index.html", loads, args.threads, prepared)
+            url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+            runs = configurations(args.threads, not args.no_worker)
+            results = measure(url, loads, runs, prepared)
         finally:
             server.shutdown()
-        print_ratios(results, loads, args.threads, args.models)
+        print_ratios(results, loads, runs, args.models)
 
 
 if __name__ == "__main__":
