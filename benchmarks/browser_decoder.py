@@ -128,9 +128,12 @@ window.ready = true;
 class IsolatedHandler(http.server.SimpleHTTPRequestHandler):
     """Static files with the cross-origin isolation headers (SharedArrayBuffer, hence wasm threads)."""
 
+    isolated = True  # False: as Streamlit's server sends pages (no SharedArrayBuffer: one wasm thread only)
+
     def end_headers(self) -> None:
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        if self.isolated:
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         self.send_header("Cache-Control", "no-store")
         super().end_headers()
 
@@ -291,6 +294,8 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=90, help="decodes per drag (default 90: 3 s at 30/s)")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="wasm threads (default 1 2)")
     parser.add_argument("--no-busy", action="store_true", help="skip the runs with both cores busy")
+    parser.add_argument("--no-isolation", action="store_true",
+                        help="serve without the cross-origin isolation headers, as Streamlit does")
     parser.add_argument("--no-worker", action="store_true",
                         help="skip the run with ONNX Runtime in a web worker (ort.env.wasm.proxy, 1 thread)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -310,6 +315,7 @@ def main() -> None:
             print(f"{name}: .onnx {sizes['onnx'] / 1e3:.0f} kB; features per image {sizes['float32'] / 1e6:.3f} MB "
                   f"float32, {sizes['float16'] / 1e6:.3f} MB float16 (same masks with float16 features: "
                   f"{sizes['float16_same_masks']}); inputs {sizes['inputs']}")
+        IsolatedHandler.isolated = not args.no_isolation
         handler = functools.partial(IsolatedHandler, directory=str(folder))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
