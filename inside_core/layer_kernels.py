@@ -143,6 +143,8 @@ class _SeparableModulation(torch.autograd.Function):
         y = torch.empty_like(x)
         with one_thread():
             first, shift = factors[0] * scale.unsqueeze(-1), _broadcast(shift, len(factors))
+        if torch.compiler.is_exporting():  # ONNX (inside_core.onnx_decoder): the formula in one piece, no threads
+            return torch.addcmul(shift, x, outer_product([first, *factors[1:]]))
 
         def make_work():
             scratch = x.new_empty(largest)
