@@ -38,6 +38,14 @@ def test_generator_is_byte_identical_for_a_seed(tmp_path):
     assert _files(first) != _files(other)
 
 
+def test_generator_threads_write_the_same_files(tmp_path):
+    """Scenes are written by several threads at once (the first page on a clean cache waits for them): the
+    files must not depend on the thread count or the order the threads finish in."""
+    one = generate_clevr_seg(tmp_path / "one", count=7, seed=5, size=48, progress=False, threads=1)
+    three = generate_clevr_seg(tmp_path / "three", count=7, seed=5, size=48, progress=False, threads=3)
+    assert len(_files(one)) > 7 * 3 and _files(one) == _files(three)
+
+
 def test_generator_writes_the_clevr_seg_layout(generated):
     names = sorted(p.stem for p in (generated / "images").glob("*.png"))
     assert len(names) == 12
