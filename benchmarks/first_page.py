@@ -2,6 +2,7 @@
 
     python benchmarks/first_page.py                       # CLEVR-Seg and ACDC, one clean start each
     python benchmarks/first_page.py --dataset acdc --runs 3 --profile /tmp/acdc.prof
+    git archive main | tar -x -C /tmp/old && python benchmarks/first_page.py --other /tmp/old --runs 3 --quiet
 
 Measured as benchmarks/bench_dashboard.py's clean-start part does: a new $INSIDE_CACHE_DIR (the bundled data
 not generated yet), `streamlit run app/main.py`, and the clock starts when the healthy server's page is
@@ -12,7 +13,7 @@ the browser, when the first script run starts and ends, when the heavy libraries
 model, first decode) start and end. The browser side notes the first paint of the title, of the sidebar's
 "Dataset" box, of the control and of the mask. --profile writes the first script run's cProfile stats
 (read with `python -m pstats FILE`). The tracing wraps functions and watches imports; it changes nothing
-the page does.
+the page does. --other CHECKOUT: clean starts alternate between this checkout's page and that one's (same load).
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ def serve(streamlit_args: list[str]) -> None:
     from streamlit.runtime.scriptrunner import script_runner
     from streamlit.web import cli
 
+    sys.path.remove(str(REPO))  # this file's own insert: the served checkout's PYTHONPATH decides
     sys.meta_path.insert(0, _ImportWatch())
     original, runs = script_runner.ScriptRunner._run_script, []
 
@@ -135,7 +137,9 @@ MILESTONES = """() => {
   window.__milestones = {};
   const look = () => {
     for (const [name, test] of Object.entries(found)) {
-      if (!(name in window.__milestones) && test()) window.__milestones[name] = performance.timeOrigin + performance.now();
+      if (!(name in window.__milestones) && test()) {
+        window.__milestones[name] = performance.timeOrigin + performance.now();
+      }
     }
     requestAnimationFrame(look);
   };
@@ -146,18 +150,22 @@ MILESTONES = """() => {
 }"""
 
 
-def clean_start(chromium, dataset: str, profile: Path | None) -> dict:
-    """One clean start: the timeline as (seconds from opening the page, event)."""
+def clean_start(chromium, dataset: str, profile: Path | None, checkout: Path = REPO) -> dict:
+    """One clean start of `checkout`'s page: the timeline as (seconds from opening the page, event)."""
     from benchmarks.bench_live_drag import PREDICTED_MASK, find_control
     from benchmarks.browser import streamlit_server
 
     query, control = CONTROLS[dataset]
     with tempfile.TemporaryDirectory(prefix="inside-clean-cache-") as cache:
         trace = Path(cache).parent / f"{Path(cache).name}.trace"
-        env = {"INSIDE_CACHE_DIR": cache, TRACE_ENV: str(trace)}
+        # `checkout` first on the path: its app/ and inside_core/; this file's launcher (benchmarks/ is a
+        # namespace package, so benchmarks.first_page is found here when the checkout lacks it)
+        path = os.pathsep.join((str(checkout), str(REPO)))
+        env = {"INSIDE_CACHE_DIR": cache, TRACE_ENV: str(trace), "PYTHONPATH": path}
         if profile:
             env[PROFILE_ENV] = str(profile)
-        with streamlit_server(REPO / "app" / "main.py", env=env, module="benchmarks.first_page") as url:
+        with streamlit_server(checkout / "app" / "main.py", env=env, module="benchmarks.first_page",
+                              cwd=checkout) as url:
             page = chromium.new_page(viewport={"width": 1200, "height": 1000})
             page.add_init_script(MILESTONES)
             opened = time.time()
@@ -187,15 +195,20 @@ def clean_start(chromium, dataset: str, profile: Path | None) -> dict:
     return {"total_s": round(seen["mask"] - opened, 2), "timeline": sorted(timeline)}
 
 
-def measure(datasets: list[str], runs: int, profile: Path | None) -> dict:
+def measure(datasets: list[str], runs: int, profile: Path | None, other: Path | None = None) -> dict:
+    """{label: [clean start, ...]}, label "<dataset>" (or "<dataset> this" / "<dataset> other" with `other`)."""
     from benchmarks.browser import browser
 
-    results: dict = {name: [] for name in datasets}
+    checkouts = {"this": REPO, "other": other.resolve()} if other else {"": REPO}
+    results: dict = {f"{name} {c}".strip(): [] for name in datasets for c in checkouts}
     with browser() as chromium:
         for run in range(runs):
-            for dataset in datasets:  # alternate, so both see the same load
-                where = profile.with_name(f"{profile.stem}-{dataset}-{run}{profile.suffix}") if profile else None
-                results[dataset].append(clean_start(chromium, dataset, where))
+            for dataset in datasets:  # alternate, so all see the same load
+                for c, checkout in checkouts.items():
+                    label = f"{dataset} {c}".strip()
+                    where = profile.with_name(f"{profile.stem}-{label.replace(' ', '-')}-{run}{profile.suffix}") \
+                        if profile else None
+                    results[label].append(clean_start(chromium, dataset, where, checkout))
     return results
 
 
@@ -210,10 +223,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="which first page (repeat for both; default both)")
     parser.add_argument("--runs", type=int, default=1, help="clean starts per dataset, alternating (default 1)")
     parser.add_argument("--profile", type=Path, help="write each first script run's cProfile stats next to FILE")
+    parser.add_argument("--other", type=Path, help="another checkout: alternate clean starts with its page")
     parser.add_argument("--json", type=Path, help="write the timelines here as JSON")
     parser.add_argument("--quiet", action="store_true", help="print only the totals")
     args = parser.parse_args(argv)
-    results = measure(args.dataset or ["clevr-seg", "acdc"], args.runs, args.profile)
+    results = measure(args.dataset or ["clevr-seg", "acdc"], args.runs, args.profile, args.other)
     for dataset, starts in results.items():
         for start in starts if not args.quiet else []:
             print(f"\n{dataset}: {start['total_s']:.2f} s to the controls and the mask")
