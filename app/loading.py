@@ -136,31 +136,6 @@ def freeze_startup_objects() -> int:
     return gc.get_freeze_count()
 
 
-# what Streamlit's first custom-component call imports (streamlit.dataframe_util.determine_data_format checks
-# every dict / list value of the component's data against pandas and pyarrow types)
-COMPONENT_IMPORTS = ("pandas", "pyarrow")
-
-
-@st.cache_resource(show_spinner=False)
-def warm_component_imports() -> threading.Thread:
-    """Import COMPONENT_IMPORTS in a background thread, once per server process, started before the first
-    page's data and model: otherwise the first page waits ~0.5 s (quiet, 2 cores; 1.1-1.5 s busy) for them in
-    its first live_controls call, after everything else (benchmarks/first_page.py). The bundled data's
-    generation and the decode release the GIL for much of their work, so the import runs beside them."""
-    import importlib
-
-    def load() -> None:
-        for name in COMPONENT_IMPORTS:
-            try:
-                importlib.import_module(name)
-            except ImportError:  # Streamlit then reports its own error where it needs them
-                return
-
-    thread = threading.Thread(target=load, name="inside-warm-imports", daemon=True)
-    thread.start()
-    return thread
-
-
 @st.cache_resource(show_spinner=False)
 def configure_torch() -> int:
     """The process's setup, once: torch's threads, and a thread that hands freed memory back to the system

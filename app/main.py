@@ -313,7 +313,6 @@ def explorer_area(entry, source, index: int) -> None:
 # --------------------------------------------------------------------------------------------- page
 
 st.set_page_config(page_title="INSIDE Explorer", page_icon="🔎", layout="wide")
-loading.warm_component_imports()  # first start: pandas/pyarrow load beside the data and the model
 page_state.begin("page")
 unreadable = page_state.restore_from_url()
 st.title("INSIDE Explorer")
@@ -342,6 +341,5 @@ else:
     if not model_entry.trained:
         st.warning("Untrained model (random weights): the page works, the masks mean nothing.")
     area = volume_area if "volume" in data_source.offers else explorer_area  # a volume: app/volume_view.py
-    loading.warm_component_imports().join()  # plotly reads sys.modules["pandas"]: never a half-imported one
     area(model_entry, data_source, sample_index)
 loading.freeze_startup_objects()  # once, after the first page: keeps Streamlit's per-run garbage collection short
