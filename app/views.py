@@ -117,11 +117,15 @@ class ConditioningPanel:
     kind: str  # "inside", "guideme", "film", or "none" for an unconditioned model
     layers: list[str] = field(default_factory=list)  # each conditioning layer's kind (a picker when several)
     channels: int = 0
-    figures: dict[str, Any] = field(default_factory=dict)  # chart name -> plotly graph object, in drawing order
+    figures: dict[str, Any] = field(default_factory=dict)  # chart name -> its maker, in drawing order
     note: str = ""  # which channels are drawn, and why
     layer: int = 0  # the layer drawn
     channels_drawn: Any = None  # INSIDE: the channels the attention draws (None: all)
     scrubbable: bool = False  # the drawn channels stay while z moves (app/scrub.py may draw them ahead)
+
+    def figure(self, name: str):
+        """Chart `name`, made now (when drawn: after the mask and the controls are on their way), validated."""
+        return graph(self.figures[name]())
 
     @property
     def frame_channels(self) -> tuple[int, ...] | None:
@@ -207,21 +211,20 @@ def conditioning_panel(explorer, prediction, condition, marker=None, compact: bo
         picture, picture_size = loading.background(explorer)
         frame_channels = panel.frame_channels
         held = dragging and overlaid and frame_channels is not None and len(frame_channels) <= MAX_CHANNELS
-        panel.figures["attention"] = secondary_figure("attention", lambda: plots.attention_figure(
+        panel.figures["attention"] = lambda: secondary_figure("attention", lambda: plots.attention_figure(
             picture, table, chosen, size=explorer.image_size, marker=marker, background_size=picture_size),
             held or charts_wait)
         if not compact:  # 1-D profiles, mean attention map and gamma / beta bars: one figure, one row
-            panel.figures["details"] = secondary_figure(
+            panel.figures["details"] = lambda: secondary_figure(
                 "details", lambda: plots.details_figure(table, chosen if isinstance(chosen, int) else None),
                 dragging or charts_wait)
     elif panel.kind == "guideme":
-        panel.figures["spatial"] = plots.spatial_map_figure(prediction.spatial_map(layer))
+        panel.figures["spatial"] = lambda: plots.spatial_map_figure(prediction.spatial_map(layer))
         if not compact:
-            panel.figures["bars"] = plots.bars_figure({"γˢ (scale)": table["gamma_scale"],
-                                                       "γᵇ (shift)": table["gamma_shift"]})
+            panel.figures["bars"] = lambda: plots.bars_figure({"γˢ (scale)": table["gamma_scale"],
+                                                               "γᵇ (shift)": table["gamma_shift"]})
     else:
-        panel.figures["bars"] = plots.bars_figure({"γ": table["gamma"], "β": table["beta"]})
-    panel.figures = {name: graph(figure) for name, figure in panel.figures.items()}  # validated before drawing
+        panel.figures["bars"] = lambda: plots.bars_figure({"γ": table["gamma"], "β": table["beta"]})
     return panel
 
 
@@ -240,16 +243,16 @@ def draw_conditioning_panel(panel: ConditioningPanel, key: str = "main", compact
                          help="64 or 128 ellipses at once merge into a blob: by default the few whose Gaussians "
                               "move most as the controls sweep their ranges; or the strongest at this z "
                               "(|1+γ| × attention mass), all, or one channel")
-        chart(panel.figures["attention"], f"{key}_attention")
+        chart(panel.figure("attention"), f"{key}_attention")
         st.caption(panel.note)
     elif panel.kind == "guideme":
-        chart(panel.figures["spatial"], f"{key}_spatial")
+        chart(panel.figure("spatial"), f"{key}_spatial")
         st.caption("Guide Me adds one rank-one map α_h + β_w, the same for every channel.")
         if "bars" in panel.figures:
-            chart(panel.figures["bars"], f"{key}_bars")
+            chart(panel.figure("bars"), f"{key}_bars")
     else:
         st.info(WHY_NO_ATTENTION["film"])
-        chart(panel.figures["bars"], f"{key}_bars")
+        chart(panel.figure("bars"), f"{key}_bars")
 
 
 # --------------------------------------------------------------------------------------------- views
@@ -277,7 +280,7 @@ def explore_rest(panel: ConditioningPanel, right) -> None:
     with right:
         draw_conditioning_panel(panel)
     if "details" in panel.figures:
-        chart(panel.figures["details"], "main_details")  # last: the mask and the attention come first
+        chart(panel.figure("details"), "main_details")  # last: the mask and the attention come first
 
 
 def reads_z_alike(card: dict, other: dict) -> bool:

@@ -43,12 +43,14 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def streamlit_server(script: str | Path, env: dict | None = None, timeout: float = 180.0,
-                     cwd: Path = REPO) -> Iterator[str]:
+                     cwd: Path = REPO, module: str = "streamlit") -> Iterator[str]:
     """Run `streamlit run script` headless on a free localhost port (in `cwd`: this checkout); yields its URL;
-    stops it afterwards."""
+    stops it afterwards. `module`: what `python -m` runs (benchmarks/first_page.py's tracing launcher
+    passes itself; it takes "serve" and then streamlit's arguments)."""
     port = free_port()
     log = tempfile.NamedTemporaryFile(prefix="streamlit-", suffix=".log", delete=False)
-    command = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+    launcher = ["streamlit"] if module == "streamlit" else [module, "serve"]
+    command = [sys.executable, "-m", *launcher, "run", str(script), "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none"]
     process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,

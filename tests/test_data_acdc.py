@@ -267,6 +267,16 @@ def test_phantom_round_trip(phantom):
         assert es < ed
 
 
+def test_patients_preprocessed_in_threads_give_the_same_arrays(phantom):
+    """The page's first ACDC sample waits for its split's patients, preprocessed in threads: the arrays and
+    their order must be those of one thread."""
+    one = AcdcDataset(phantom, split="all", image_size=48, use_cache=False, threads=1)
+    three = AcdcDataset(phantom, split="all", image_size=48, use_cache=False, threads=3)
+    assert len(one.patients) == 5 and three.patients == one.patients and three.meta == one.meta
+    for name in ("images", "masks", "z"):
+        assert np.array_equal(getattr(one, name), getattr(three, name))
+
+
 def test_splits_are_by_patient(phantom):
     splits = {split: AcdcDataset(phantom, split=split, image_size=64, seed=0).patients for split in
               ("train", "val", "test")}

@@ -38,6 +38,32 @@ def test_generator_is_byte_identical_for_a_seed(tmp_path):
     assert _files(first) != _files(other)
 
 
+def test_generator_threads_write_the_same_files(tmp_path):
+    """Scenes are written by several threads at once (the first page on a clean cache waits for them): the
+    files must not depend on the thread count or the order the threads finish in."""
+    one = generate_clevr_seg(tmp_path / "one", count=7, seed=5, size=48, progress=False, threads=1)
+    three = generate_clevr_seg(tmp_path / "three", count=7, seed=5, size=48, progress=False, threads=3)
+    assert len(_files(one)) > 7 * 3 and _files(one) == _files(three)
+
+
+@pytest.mark.parametrize("size", [32, 48, 200])
+def test_shadow_footprints_equal_the_whole_image_formula(size):
+    """The generator computes each shadow footprint near the object only (the page's first start waits for
+    it): bit for bit what the coverage over the whole image gives, for every shape and size."""
+    from inside_core.data.generate_clevr_seg import _coverage, _footprints, _place_objects
+
+    rows, columns = np.mgrid[0:size, 0:size].astype(np.float64)
+    for seed in range(12):
+        objects = _place_objects(np.random.default_rng([seed, size]), size, 7)
+        whole = np.zeros((size, size))
+        for obj in objects:
+            half = obj["_half"]
+            u = (columns - obj["_c"] - 0.35 * half) / half
+            v = (rows - obj["_r"] - 0.30 * half) / half
+            whole = np.maximum(whole, _coverage(obj["shape"], u, v, half))
+        assert whole.any() and np.array_equal(_footprints(objects, rows, columns), whole)
+
+
 def test_generator_writes_the_clevr_seg_layout(generated):
     names = sorted(p.stem for p in (generated / "images").glob("*.png"))
     assert len(names) == 12

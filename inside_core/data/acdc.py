@@ -307,6 +307,7 @@ class AcdcDataset(torch.utils.data.Dataset):
         seed: int = 0,
         use_cache: bool = True,
         progress: bool = False,
+        threads: int = 2,
     ):
         self.root = Path(root)
         self.split = split
@@ -320,14 +321,19 @@ class AcdcDataset(torch.utils.data.Dataset):
         # "preprocessing" names the label-free crop and slice order, so older cached arrays are not reused
         settings = {"image_size": self.image_size, "spacing": spacing,
                     "preprocessing": "canonical-frame-image-order-v3"}
-        parts = []
+        from concurrent.futures import ThreadPoolExecutor
+
         from tqdm import tqdm
 
-        for folder in tqdm(self.patient_folders, desc=f"ACDC {split}", disable=not progress):
-            parts.append(cached_arrays(
-                "acdc-patient", {**settings, "folder": str(folder.resolve())}, patient_files(folder),
-                lambda folder=folder: preprocess_patient(folder, self.image_size, spacing), use_cache,
-            ))
+        def patient(folder: Path) -> dict:
+            return cached_arrays("acdc-patient", {**settings, "folder": str(folder.resolve())}, patient_files(folder),
+                                 lambda: preprocess_patient(folder, self.image_size, spacing), use_cache)
+
+        # patients in `threads` threads (nibabel's gunzip, numpy and scipy release the GIL for much of the work:
+        # the page's first ACDC sample waits for its split); the arrays come back in the folders' order
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            parts = list(tqdm(pool.map(patient, self.patient_folders), total=len(self.patient_folders),
+                              desc=f"ACDC {split}", disable=not progress))
         self.images = np.concatenate([p["images"] for p in parts])
         self.masks = np.concatenate([p["masks"] for p in parts])
         self.z = np.concatenate([p["z"] for p in parts])
