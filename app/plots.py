@@ -22,7 +22,6 @@ from inside_core.geometry import gaussian, mean_attention, normalised_to_pixel, 
 LABEL_COLOURS = {label: np.array(palette.rgb(colour), np.float32) for label, colour in palette.LABEL_COLOURS.items()}
 ELLIPSE_COLOUR = palette.rgba(palette.ELLIPSE_COLOUR, 0.85)
 MEAN_COLOURSCALE = palette.ATTENTION_COLOURSCALE
-GAMMA_COLOURSCALE = palette.GAMMA_COLOURSCALE
 PLOT_MARGIN = dict(l=8, r=8, t=32, b=8)
 # plotly modebar: keep it small; the PNG button exports at twice the shown size
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"scale": 2}}
@@ -244,7 +243,7 @@ def attention_figure(background: str | np.ndarray, table: dict[str, np.ndarray],
         {"type": "scatter", "x": ex, "y": ey, "mode": "lines", "name": "1σ", "hoverinfo": "skip",
          "line": {"color": ELLIPSE_COLOUR, "width": 1}},
         {"type": "scatter", "x": cx, "y": cy, "mode": "markers", "name": "μ", "customdata": custom,
-         "marker": {"size": 8 if len(chosen) > 1 else 12, "color": gamma, "colorscale": GAMMA_COLOURSCALE,
+         "marker": {"size": 8 if len(chosen) > 1 else 12, "color": gamma, "colorscale": palette.GAMMA_COLOURSCALE,
                     "cmin": -limit, "cmax": limit, "line": {"color": "black", "width": 1}},
          "hovertemplate": ("channel %{customdata[0]:.0f}<br>μ = (%{customdata[1]:.3f}, %{customdata[2]:.3f})"
                            "<br>σ = (%{customdata[3]:.3f}, %{customdata[4]:.3f})<br>γ = %{customdata[5]:.3f}"
