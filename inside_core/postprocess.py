@@ -289,8 +289,10 @@ def choose_largest_component(model: torch.nn.Module, card: dict, data: str, spli
         dice_ok, hd_ok = after["dice"] >= before["dice"], _not_worse(after["hd"], before["hd"])
         if dice_ok and hd_ok and (after["dice"] > before["dice"] or after["hd"] != before["hd"]):
             chosen.append(label)
+    from inside_core.data.registry import card_dataset, dataset_kind
+
     anatomy = None
-    if card.get("dataset") == "acdc" and int(card["architecture"].get("num_classes", 2)) == 4:
+    if dataset_kind(card_dataset(card)).cardiac and int(card["architecture"].get("num_classes", 2)) == 4:
         recipe = {"largest_component": chosen}
         without = _mean_scores(evaluate_model(model, {**card, "inference": recipe}, data, split, seed))
         with_it = _mean_scores(evaluate_model(model, {**card, "inference": {**recipe, "anatomy": "cardiac"}},

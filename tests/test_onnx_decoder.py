@@ -34,7 +34,7 @@ def _check_against_torch(explorer: Explorer, path: Path, spec, zs) -> None:
         assert np.abs(out["logits"] - reference.logits.numpy()).max() < 1e-3
         # the mask the page draws: the same labels after the card's clean-up, and the same raw arg-max
         prediction = explorer.update(z)
-        from_onnx = _prediction_from_logits(torch.from_numpy(out["logits"]), [], None, keep=explorer.keep)
+        from_onnx = _prediction_from_logits(torch.from_numpy(out["logits"]), [], None, recipe=explorer.recipe)
         assert np.array_equal(from_onnx.labels, prediction.labels)
         assert np.array_equal(out["logits"].argmax(1), reference.logits.numpy().argmax(1))
         for layer, params in enumerate(prediction.conditioning):  # what the overlay draws

@@ -55,6 +55,7 @@ class DatasetKind:
     spacing: bool = False  # images are resampled to the card's pixel spacing (mm)
     variables: bool = False  # z comes from the folder's declared variables (a card lists the model's subset)
     synthetic_note: str = ""  # said wherever a model trained on this kind's synthetic data is used
+    cardiac: bool = False  # short-axis cardiac labels (RV, MYO, LV): postprocess may try the cardiac anatomy
     volumes: bool = False  # samples are 3-D volumes (the page shows them slice by slice: app/volume_view.py)
 
     def load(self, root: str | Path, split: str, *, image_size: int | list | None = None, **options: Any) -> Any:
@@ -140,7 +141,7 @@ DATASETS: dict[str, DatasetKind] = {kind.name: kind for kind in (
                 model="acdc-phantom-inside", unit="patients", condition="phase_slice",
                 finder="inside_core.data.acdc:find_patient_folders", tables="inside_core.evaluate:acdc_comparison",
                 card_fields="inside_core.data.acdc:card_fields", exporter="inside_core.data.nnunet_convert:export_acdc",
-                spacing=True, synthetic_note=PHANTOM_ONLY),
+                spacing=True, synthetic_note=PHANTOM_ONLY, cardiac=True),
     DatasetKind("nnunet", "Your own (nnU-Net layout)", "Dataset001_Lesions/", "app.table_source:TableSource",
                 None, loader="inside_core.data.nnunet:load_split",
                 validator="inside_core.data.nnunet_validate:validate_nnunet",
