@@ -33,6 +33,10 @@ DEFAULT_TRAIN: dict[str, Any] = {
     "compile": False,  # torch.compile the training passes (off: its compile time outweighed the gain here)
     "train_split": "train",
     "val_split": "val",
+    # validate on every in-plane symmetry of the validation images too (ACDC: files arrive in any orientation,
+    # so the kept epoch must be good in all of them, not only in the canonical frame); only for conditions that
+    # do not depend on where things are in the image (a quadrant or point condition would be wrong turned)
+    "val_symmetries": False,
 }
 
 

@@ -57,6 +57,7 @@ from inside_core.config import DEFAULT_TRAIN, load_config, merge
 from inside_core.data.registry import dataset_kind
 from inside_core.losses import make_loss
 from inside_core.networks import build_model
+from inside_core.postprocess import symmetries, symmetry
 from inside_core.threads import set_threads
 from inside_core.train_state import all_reduce_sum, load_state, save_state, setup_distributed
 
@@ -84,6 +85,17 @@ def preload(dataset) -> tuple[Tensor, Tensor, Tensor, list[dict]]:
     z = torch.stack([torch.as_tensor(item["z"], dtype=torch.float32) for item in items])
     masks = torch.stack([torch.as_tensor(item["mask"]) for item in items])
     return images, z, masks, [item.get("meta", {}) for item in items]
+
+
+def with_symmetries(images: Tensor, z: Tensor, masks: Tensor, condition: str) -> tuple[Tensor, Tensor, Tensor]:
+    """The validation set in every in-plane symmetry that keeps its shape (postprocess.symmetries: 8 for
+    square images), z unchanged: for conditions whose meaning does not move with the image."""
+    if not get_condition(condition).orientation_free:
+        raise ValueError(f"train.val_symmetries: the condition {condition!r} names places in the image, "
+                         "so a turned image would need another z")
+    views = symmetries(images.shape[-2:])
+    return (torch.cat([symmetry(images, t, tr) for t, tr in views]), z.repeat(len(views), 1),
+            torch.cat([symmetry(masks, t, tr) for t, tr in views]))
 
 
 def config_datasets(config: dict, split: str):
@@ -212,6 +224,8 @@ def _train(config: dict, out_dir: Path, resume: str | None, command: str | None,
     val_set = config_datasets(config, cfg["val_split"])
     images, z, masks, _ = preload(train_set)
     val_images, val_z, val_masks, _ = preload(val_set)
+    if cfg.get("val_symmetries"):
+        val_images, val_z, val_masks = with_symmetries(val_images, val_z, val_masks, config.get("condition", ""))
     model_cfg = dict(config["model"])
     model_cfg.setdefault("cond_dim", int(z.shape[1]))
     for key, value in (train_set.model_defaults() if hasattr(train_set, "model_defaults") else {}).items():

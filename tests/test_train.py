@@ -213,3 +213,23 @@ def test_binary_losses_take_label_maps_as_masks(name):
     assert torch.allclose(loss(logits, labels), loss(logits, labels[:, None].float()))
     with pytest.raises(ValueError, match="choose focal, focal\\+dice, dice\\+ce"):
         make_loss({"loss": "hinge"})
+
+
+def test_validation_in_every_in_plane_symmetry():
+    """train.val_symmetries: each validation image in all 8 views, its mask turned with it, z kept."""
+    images = torch.randn(3, 1, 8, 8)
+    masks = (images[:, 0] > 0).long()
+    z = torch.arange(6, dtype=torch.float32).reshape(3, 2)
+    views, views_z, view_masks = train_module.with_symmetries(images, z, masks, "phase_slice")
+    assert views.shape == (24, 1, 8, 8) and view_masks.shape == (24, 8, 8)
+    assert torch.equal(view_masks, (views[:, 0] > 0).long()), "each mask moves with its image"
+    assert torch.equal(views_z, z.repeat(8, 1))
+    distinct = {tuple(views[i].flatten().tolist()) for i in range(0, 24, 3)}
+    assert len(distinct) == 8, "eight different views of the first image"
+    assert torch.equal(views[:3], images), "the first view is the image as loaded"
+
+
+def test_validation_symmetries_refused_where_z_names_places(tiny_data, tmp_path):
+    with pytest.raises(ValueError, match="names places in the image"):
+        train(load_config(tiny_config(tiny_data, tmp_path, epochs=1, val_symmetries=True)), tmp_path / "out",
+              quiet=True)
