@@ -29,8 +29,11 @@ def start(kind: str = "") -> subprocess.Popen:
     with _LOCK:
         if kind not in _STARTED:
             # its errors go to the server's log; a kind that is not one exits at once (status 2)
-            _STARTED[kind] = subprocess.Popen([sys.executable, str(RUNNER), *([kind] if kind else [])],
-                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            process = subprocess.Popen([sys.executable, str(RUNNER), *([kind] if kind else [])],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+            # reaped when it ends, also when the page never asks for it (the user chose a folder meanwhile)
+            threading.Thread(target=process.wait, name="bundled-data", daemon=True).start()
+            _STARTED[kind] = process
         return _STARTED[kind]
 
 
