@@ -15,6 +15,8 @@ page's process or the one app/bundled_data.py starts). The browser side notes th
 of the sidebar's "Dataset" box, of the control and of the mask. --profile writes the first script run's cProfile stats
 (read with `python -m pstats FILE`). The tracing wraps functions and watches imports; it changes nothing
 the page does. --other CHECKOUT: clean starts alternate between this checkout's page and that one's (same load).
+--overlap: no page; `import torch` alone and beside inside_core/data/background.py (this checkout's, and
+--other's), the two halves the page's first start runs at once (app/bundled_data.py).
 """
 
 from __future__ import annotations
@@ -217,6 +219,32 @@ def measure(datasets: list[str], runs: int, profile: Path | None, other: Path | 
     return results
 
 
+def overlap(datasets: list[str], runs: int, other: Path | None = None) -> dict:
+    """The two halves of a clean start that app/bundled_data.py runs at once, without the page: `import
+    torch` (as the page does, in a fresh process) alone, and beside inside_core/data/background.py writing
+    the dataset into a new cache (this checkout's, and `other`'s when given). {label: [(import s, data s)]}."""
+    import subprocess
+
+    checkouts = {"this": REPO, **({"other": other.resolve()} if other else {})}
+    results: dict = {}
+    for _ in range(runs):
+        for dataset in datasets:
+            for label, checkout in [("alone", REPO), *checkouts.items()]:
+                env = {**os.environ, "PYTHONPATH": str(checkout)}
+                with tempfile.TemporaryDirectory(prefix="inside-clean-cache-") as cache:
+                    start = time.time()
+                    child = None if label == "alone" else subprocess.Popen(
+                        [sys.executable, str(checkout / "inside_core" / "data" / "background.py"), dataset],
+                        env={**env, "INSIDE_CACHE_DIR": cache})
+                    subprocess.run([sys.executable, "-c", "import inside_core.threads, torch"], env=env, check=True)
+                    imported = time.time() - start
+                    if child is not None and child.wait() != 0:
+                        raise RuntimeError(f"{checkout}: background.py {dataset} failed")
+                    results.setdefault(f"{dataset} {label}", []).append((round(imported, 2),
+                                                                          round(time.time() - start, 2)))
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:  # the server, started by clean_start through benchmarks/browser.py
@@ -231,7 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--other", type=Path, help="another checkout: alternate clean starts with its page")
     parser.add_argument("--json", type=Path, help="write the timelines here as JSON")
     parser.add_argument("--quiet", action="store_true", help="print only the totals")
+    parser.add_argument("--overlap", action="store_true",
+                        help="no page: time `import torch` alone and beside the bundled data's process")
     args = parser.parse_args(argv)
+    if args.overlap:
+        for label, pairs in overlap(args.dataset or ["clevr-seg", "acdc"], args.runs, args.other).items():
+            print(f"{label}: import torch {[i for i, _ in pairs]} s, both done {[d for _, d in pairs]} s "
+                  f"(load {os.getloadavg()[0]:.1f} at the end)")
+        return 0
     results = measure(args.dataset or ["clevr-seg", "acdc"], args.runs, args.profile, args.other)
     for dataset, starts in results.items():
         for start in starts if not args.quiet else []:

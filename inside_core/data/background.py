@@ -11,6 +11,11 @@ when one of their names is asked (`defer_package_init`), so a generator's own im
 (`imports_torch` checks it; tests/test_data_defaults.py). Same code, same settings, same seed: the files are
 the bytes an in-process generation writes (tests/test_data_defaults.py compares them).
 
+It runs at a lower priority (`NICE`) than the page's process: the page's own imports are what it overlaps,
+so on a busy machine (the server's share of the cores already taken) they must not wait for it: at the same
+priority, `import torch` beside it took 2-5x as long under load, the data coming no sooner
+(`python benchmarks/first_page.py --overlap`; docs/dashboard.md).
+
 Exit status: 0 when the folder is there (written now or before), 1 when generation failed (the page then
 generates in its own process and shows that error), 2 for a name that is no dataset kind.
 """
@@ -18,12 +23,14 @@ generates in its own process and shows that error), 2 for a name that is no data
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFERRED = ("inside_core", "inside_core.conditions")  # packages whose __init__ imports torch
+NICE = 5  # added to this process's niceness (module docstring)
 
 
 def defer_package_init(name: str) -> types.ModuleType:
@@ -79,6 +86,7 @@ def imports_torch(kind: str) -> bool:
 
 def main(argv: list[str]) -> int:
     sys.path[0] = str(ROOT)  # run by path: the repository, not this folder, is where imports start
+    os.nice(NICE)
     for name in DEFERRED:
         defer_package_init(name)
     if argv[:1] == ["--imports-torch"]:
