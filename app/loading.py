@@ -25,6 +25,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from app import bundled_data
 from app.page_state import session
 from app.text import plain
 from inside_core.cache import BoundedCache, nbytes, watch_freed_memory
@@ -204,8 +205,17 @@ def describe(entry: ModelEntry) -> str:
 
 
 def default_data_dir(kind: str) -> Path:
-    """The bundled synthetic dataset of a kind (generated, seeded, on first use by inside_core.data)."""
+    """The bundled synthetic dataset of a kind (generated, seeded, on first use by inside_core.data): on the
+    server's first page, the process app/bundled_data.py started for it is waited for first."""
+    bundled_data.wait(kind, next(iter(DATASETS)), meanwhile=_imports_for_first_component)
     return dataset_kind(kind).default_data()
+
+
+def _imports_for_first_component() -> None:
+    """Streamlit's first custom component (the streaming controls) checks its data with
+    `dataframe_util`, which imports pandas: 0.36-0.42 s of the first page (benchmarks/first_page.py), done
+    here while the page would only wait for the bundled data."""
+    import pandas  # noqa: F401
 
 
 @st.cache_resource(show_spinner="Loading the data…", max_entries=8)

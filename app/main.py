@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ on the path, not the repository
     sys.path.insert(0, str(ROOT))
 
-import inside_core.threads  # noqa: E402,F401  # isort: skip  # first: the OpenMP wait policy, before torch loads
+import app.bundled_data  # noqa: E402,F401  # isort: skip  # first: the bundled data starts while torch imports
+import inside_core.threads  # noqa: E402,F401  # isort: skip  # the OpenMP wait policy, before torch loads
 import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
 

@@ -10,10 +10,13 @@ opened in headless Chromium and stops when the controls and the predicted mask a
 through this file (`python -m benchmarks.first_page serve ...`), which notes, on the same epoch clock as
 the browser, when the first script run starts and ends, when the heavy libraries are first imported
 (torch, plotly, scipy, monai, nibabel, matplotlib...), and when the page's big steps (bundled data, source,
-model, first decode) start and end. The browser side notes the first paint of the title, of the sidebar's
-"Dataset" box, of the control and of the mask. --profile writes the first script run's cProfile stats
+model, first decode) start and end, and when the bundled data's folder was renamed into place (by the
+page's process or the one app/bundled_data.py starts). The browser side notes the first paint of the title,
+of the sidebar's "Dataset" box, of the control and of the mask. --profile writes the first script run's cProfile stats
 (read with `python -m pstats FILE`). The tracing wraps functions and watches imports; it changes nothing
 the page does. --other CHECKOUT: clean starts alternate between this checkout's page and that one's (same load).
+--overlap: no page; `import torch` alone and beside inside_core/data/background.py (this checkout's, and
+--other's), the two halves the page's first start runs at once (app/bundled_data.py).
 """
 
 from __future__ import annotations
@@ -35,10 +38,10 @@ TRACE_ENV = "INSIDE_FIRST_PAGE_TRACE"  # file the server appends its events to (
 PROFILE_ENV = "INSIDE_FIRST_PAGE_PROFILE"  # file for the first script run's cProfile stats
 LIBRARIES = ("torch", "plotly", "scipy", "monai", "nibabel", "matplotlib", "PIL", "pandas", "safetensors")
 # (module, function): the page's big steps, timed when their module is first imported
-STEPS = (("app.loading", "default_data_dir"), ("app.loading", "load_source"), ("app.loading", "load_model"),
-         ("app.live_area", "decoded"), ("app.views", "conditioning_panel"), ("app.views", "mask_panel"),
-         ("app.live_area", "live_slot"), ("app.controls", "draw_live_controls"), ("app.views", "explore_rest"),
-         ("app.volume_view", "volume_area"))
+STEPS = (("app.loading", "default_data_dir"), ("app.bundled_data", "wait"), ("app.loading", "load_source"),
+         ("app.loading", "load_model"), ("app.live_area", "decoded"), ("app.views", "conditioning_panel"),
+         ("app.views", "mask_panel"), ("app.live_area", "live_slot"), ("app.controls", "draw_live_controls"),
+         ("app.views", "explore_rest"), ("app.volume_view", "volume_area"))
 CONTROLS = {"clevr-seg": ("", "Location x (left → right)"), "acdc": ("?dataset=acdc", "Phase and slice")}
 
 
@@ -167,7 +170,7 @@ def clean_start(chromium, dataset: str, profile: Path | None, checkout: Path = R
         with streamlit_server(checkout / "app" / "main.py", env=env, module="benchmarks.first_page",
                               cwd=checkout) as url:
             page = chromium.new_page(viewport={"width": 1200, "height": 1000})
-            page.add_init_script(MILESTONES)
+            page.add_init_script(f"({MILESTONES})();")  # a script, not an expression: call it
             opened = time.time()
             page.goto(url + query, wait_until="commit")
             seen: dict[str, float] = {}
@@ -186,12 +189,16 @@ def clean_start(chromium, dataset: str, profile: Path | None, checkout: Path = R
                 page.wait_for_timeout(20)
             marks = page.evaluate("() => window.__milestones") or {}
             page.close()
+        # when each bundled dataset was renamed into place (written by this process or another one)
+        datasets = Path(cache) / "datasets"
+        placed = [(folder.stat().st_ctime, folder.name) for folder in datasets.iterdir()] if datasets.is_dir() else []
         events = [json.loads(line) for line in trace.read_text().splitlines()]
         trace.unlink()
     timeline = [(round(e["t"] - opened, 3), e["event"] + (f" {e['phase']}" if "phase" in e else "")
                  + (f" #{e['run']}" if "run" in e else "")) for e in events]
     timeline += [(round(t / 1000 - opened, 3), f"browser: {name}") for name, t in marks.items()]
     timeline += [(round(t - opened, 3), f"browser: {name} on the page (polled)") for name, t in seen.items()]
+    timeline += [(round(t - opened, 3), f"bundled data in place: {name}") for t, name in placed]
     return {"total_s": round(seen["mask"] - opened, 2), "timeline": sorted(timeline)}
 
 
@@ -212,6 +219,32 @@ def measure(datasets: list[str], runs: int, profile: Path | None, other: Path | 
     return results
 
 
+def overlap(datasets: list[str], runs: int, other: Path | None = None) -> dict:
+    """The two halves of a clean start that app/bundled_data.py runs at once, without the page: `import
+    torch` (as the page does, in a fresh process) alone, and beside inside_core/data/background.py writing
+    the dataset into a new cache (this checkout's, and `other`'s when given). {label: [(import s, data s)]}."""
+    import subprocess
+
+    checkouts = {"this": REPO, **({"other": other.resolve()} if other else {})}
+    results: dict = {}
+    for _ in range(runs):
+        for dataset in datasets:
+            for label, checkout in [("alone", REPO), *checkouts.items()]:
+                env = {**os.environ, "PYTHONPATH": str(checkout)}
+                with tempfile.TemporaryDirectory(prefix="inside-clean-cache-") as cache:
+                    start = time.time()
+                    child = None if label == "alone" else subprocess.Popen(
+                        [sys.executable, str(checkout / "inside_core" / "data" / "background.py"), dataset],
+                        env={**env, "INSIDE_CACHE_DIR": cache})
+                    subprocess.run([sys.executable, "-c", "import inside_core.threads, torch"], env=env, check=True)
+                    imported = time.time() - start
+                    if child is not None and child.wait() != 0:
+                        raise RuntimeError(f"{checkout}: background.py {dataset} failed")
+                    results.setdefault(f"{dataset} {label}", []).append((round(imported, 2),
+                                                                          round(time.time() - start, 2)))
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["serve"]:  # the server, started by clean_start through benchmarks/browser.py
@@ -226,7 +259,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--other", type=Path, help="another checkout: alternate clean starts with its page")
     parser.add_argument("--json", type=Path, help="write the timelines here as JSON")
     parser.add_argument("--quiet", action="store_true", help="print only the totals")
+    parser.add_argument("--overlap", action="store_true",
+                        help="no page: time `import torch` alone and beside the bundled data's process")
     args = parser.parse_args(argv)
+    if args.overlap:
+        for label, pairs in overlap(args.dataset or ["clevr-seg", "acdc"], args.runs, args.other).items():
+            print(f"{label}: import torch {[i for i, _ in pairs]} s, both done {[d for _, d in pairs]} s "
+                  f"(load {os.getloadavg()[0]:.1f} at the end)")
+        return 0
     results = measure(args.dataset or ["clevr-seg", "acdc"], args.runs, args.profile, args.other)
     for dataset, starts in results.items():
         for start in starts if not args.quiet else []:

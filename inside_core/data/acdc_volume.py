@@ -20,7 +20,7 @@ import nibabel as nib
 import numpy as np
 from scipy.ndimage import gaussian_filter, map_coordinates
 
-from inside_core.conditions import slice_position
+from inside_core.conditions.base import slice_position  # the package __init__ imports torch
 from inside_core.data.errors import DataError
 from inside_core.data.orientation import header_affine, reorient
 

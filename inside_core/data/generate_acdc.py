@@ -55,7 +55,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter, zoom
 from tqdm import tqdm
 
-from inside_core.data.acdc import APEX_DIRECTION
+from inside_core.data.acdc_volume import APEX_DIRECTION
 from inside_core.data.cache import atomic_folder
 from inside_core.data.orientation import canonical_axes
 from inside_core.data.phantom_anatomy import CLASSES, draw_body, draw_heart, heart_grid, render_body, render_heart

@@ -27,7 +27,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from tqdm import tqdm
 
-from inside_core.conditions import COLOURS, SHAPES, SIZES
+from inside_core.conditions.base import COLOURS, SHAPES, SIZES  # the package __init__ imports torch
 from inside_core.data.cache import atomic_folder
 
 # sRGB of the three CLEVR-Seg colours (flat UI palette names used by the dataset)
