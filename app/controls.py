@@ -169,7 +169,12 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
                        f"{plain(reason)}); the controls still stream.")
     offer = decoder.offer if decoder is not None and pad is not None else None
     wanted = decoder_wanted(LIVE_KEY, offer["key"]) if offer else None
-    decoder_part = decoder.make(wanted) if wanted is not None and offer["ready"] else None
+    decoder_part = None
+    if wanted is not None and offer["ready"]:
+        try:
+            decoder_part = decoder.make(wanted)
+        except (RuntimeError, MemoryError, OSError, ValueError):  # the drag streams the page's answers instead
+            decoder_part = None
     with slot if slot is not None else nullcontext():
         live_controls(controls.condition.controls, key=LIVE_KEY, image=image if pad else None, image_on_pad=on_image,
                       image_caption=image_caption if pad else None, image_title=image_title if pad else None,

@@ -204,8 +204,10 @@ def browser_decoder(explorer: Explorer, controls: ControlValues, options: FrameO
     whose Gaussians are drawn)."""
     from inside_core import onnx_decoder
 
+    if decode_mode() == "server":
+        return None
     pad = controls.pad_keys
-    if decode_mode() == "server" or pad is None or not pad[3] or place.identity is not None \
+    if pad is None or not pad[3] or place.identity is not None \
             or not explorer.conditioned or decoder_failed(LIVE_KEY):
         return None
     if any(controls.condition.control(key).kind != "slider" for key in pad[:2]):

@@ -64,6 +64,31 @@ from inside_core.conditions import acdc_condition, quadrant_blend  # noqa: E402
 from inside_core.explorer import Explorer  # noqa: E402
 from inside_core.networks import build_model  # noqa: E402
 
+# What identifies the painted mask on the dashboard: the mask decoded in the browser while a control is held (the
+# canvas over the picture, app/live_decoder.js: its labels' hash) while it shows, else the picture's src. On a
+# checkout without the canvas it is PREDICTED_MASK.
+PAINTED_MASK = PREDICTED_MASK.replace("  for (const doc of docs) {", """  for (const doc of docs) {
+    const decoded = doc.querySelector && doc.querySelector('canvas#decoded');
+    if (decoded && !decoded.hidden && decoded.dataset.mask) return 'decoded:' + decoded.dataset.mask;
+  }
+  for (const doc of docs) {""", 1)
+DECODER_READY_S = 30  # a page whose component is offered the decoder waits this long for it to be ready
+
+
+def decoder_ready(page, timeout_s: float = DECODER_READY_S) -> float | None:
+    """Seconds until the component says held values are decoded in this browser (its line under the picture), or
+    None if it does not within `timeout_s` (no decoder offered there: the pictures made ahead stay)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if page.evaluate("() => { const stats = window.__liveControls; const d = stats && stats.decoder; "
+                         "return Boolean(d && d.state() === 'ready' && [...document.querySelectorAll("
+                         "'[data-testid=\"stBidiComponentIsolated\"]')].some((h) => h.shadowRoot && "
+                         "(h.shadowRoot.querySelector('#path') || {}).textContent.includes("
+                         "'decoded in this browser'))); }"):
+            return round(time.monotonic() - start, 1)
+        page.wait_for_timeout(200)
+    return None
+
 
 def shipped(dataset: str, conditioning: str) -> Path | None:
     """The first shipped checkpoint trained on `dataset` with `conditioning` (quadrant z for CLEVR-Seg)."""
@@ -219,12 +244,12 @@ def bench_browser(seconds: float, rounds: int, presses: int, screenshot: Path | 
     index, image_file = pick_sample()
     drags = {  # name -> (server, query, control, image reader)
         "bare page, stock st.slider": ("bare", "", "value", STOCK_IMAGE),
-        "dashboard, Location x slider": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", X, PREDICTED_MASK),
-        "dashboard, point on the image": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", PAD, PREDICTED_MASK),
+        "dashboard, Location x slider": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", X, PAINTED_MASK),
+        "dashboard, point on the image": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", PAD, PAINTED_MASK),
         # the point model's mask changes with every move (the quadrant's does not in its dead zones)
         "dashboard point model, Location x slider": ("app", f"?sample={index}&model=clevr-seg-point-inside&loc_x=0"
-                                                            "&loc_y=-0.4", X, PREDICTED_MASK),
-        "dashboard ACDC, phase x slice pad": ("app", "?dataset=acdc&phase=0", "Phase and slice", PREDICTED_MASK),
+                                                            "&loc_y=-0.4", X, PAINTED_MASK),
+        "dashboard ACDC, phase x slice pad": ("app", "?dataset=acdc&phase=0", "Phase and slice", PAINTED_MASK),
     }
     rows: dict[str, list[dict]] = {name: [] for name in drags}
     keys: dict[str, list[float]] = {name: [] for name in drags}
@@ -238,6 +263,10 @@ def bench_browser(seconds: float, rounds: int, presses: int, screenshot: Path | 
         urls = {"bare": bare, "app": app}
         pages = {name: open_page(chromium, urls[server] + query, control, reader)
                  for name, (server, query, control, reader) in drags.items()}
+        # where the decoder is offered (a point on the image), seconds from the page's picture until it is ready
+        # (ACDC's pad: each point is another image, never offered)
+        results["decoder_ready_s"] = {name: decoder_ready(page, 2 if "ACDC" in name else DECODER_READY_S)
+                                      for name, page in pages.items() if drags[name][0] == "app"}
         with busy_server(f"{app}?sample={(index + 1) % 10}&loc_x=0.3&loc_y=0.3", busy):
             for name, (_, _, control, reader) in drags.items():  # warm up: the first moves fill caches
                 pages[name].bring_to_front()
@@ -303,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
                 target = FIRST_PAGE_TARGET_S[dataset]
                 print(f"first page on a clean cache ({dataset}): {elapsed:.1f} s to the controls and the mask "
                       f"(target <= {target:.0f} s, {'ok' if elapsed <= target else 'ABOVE TARGET'})")
+            print("decoding in the browser ready, s after the page's picture (None: not offered): "
+                  + ", ".join(f"{name} {ready}" for name, ready in found["decoder_ready_s"].items()))
             for name, row in found["drags"].items():
                 keys = f"; key press -> new mask median {row['key_press_ms_median']} ms" if row["key_presses"] else ""
                 answered = "" if row["answers_per_s_median"] is None else (
