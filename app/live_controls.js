@@ -57,8 +57,10 @@ function mount(shadow) {
     covered: (values) => Boolean(frameFor(values)), session: Math.random().toString(36).slice(2, 10),
   });
   stats.trips = flow.trips;
-  // a held value the browser decodes is not sent: the release's exact one is
-  const propose = (final) => { if (final || !held || !decoder.decode(local)) flow.propose(local, final); };
+  // a held value the browser decodes is not sent (one waiting is dropped): the release's exact one is
+  const propose = (final) => {
+    if (final || !held || !decoder.decode(local)) flow.propose(local, final); else flow.pending = null;
+  };
 
   function frameFor(values) {  // the picture made nearest to `values`, if made for the page's state
     if (!padSpec || padMode === "radius") return null;
@@ -332,8 +334,7 @@ function mount(shadow) {
     if (padSpec) $("below").style.width = padSpec.width + "px";
     (image === picture ? padImage : picture).hidden = true;
     image.after($("decoded"), $("gaussians"));  // the decoded mask, then the Gaussians, over the picture
-    if (!padSpec) { showCaption(null); showGaussians(null, false); }  // no picture: no line, no Gaussians
-    if (padSpec) {
+    if (!padSpec) { showCaption(null); showGaussians(null, false); } else {  // no picture: no line, no Gaussians
       pad.setAttribute("aria-label", padSpec.label);
       pad.style.width = padSpec.width + "px";
       pad.style.aspectRatio = padSpec.hasImage ? "" : String(1 / padSpec.aspect);  // height = aspect x width
@@ -345,8 +346,7 @@ function mount(shadow) {
       if (args.legend && args.legend[kind]) legend.append(element("span", "swatch " + kind),
                                                           element("span", "words", args.legend[kind]));
     }
-    $("hint").hidden = !args.hint;
-    $("hint").textContent = args.hint || "";
+    Object.assign($("hint"), { hidden: !args.hint, textContent: args.hint || "" });
     local = {};
     flow.lastSent = null;
   }

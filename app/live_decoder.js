@@ -37,7 +37,7 @@ function browserDecoder(canvas, hooks) {
     worker.onmessage = (event) => {
       const message = event.data;
       if (message.type === "ready" && message.what === "runtime") { clearTimeout(timer); state = "ready"; load(); }
-      else if (message.type === "ready" && message.what === "model") modelIn = message.model;
+      else if (message.type === "ready" && message.what === "model") { modelIn = message.model; hooks.changed(); }
       else if (message.type === "ready" && message.what === "inputs") { inputsIn = message.key; hooks.changed(); }
       else if (message.type === "ran") ran(message);
       else if (message.type === "failed") fail();
@@ -87,11 +87,14 @@ function browserDecoder(canvas, hooks) {
     }
   }
 
-  /** Whether the browser can decode these values now (the part of the page's offer, loaded). */
-  function covers(values) {
+  /** Whether the part of the page's offer is loaded: the model and features in the worker, the base picture. */
+  function loaded() {
     return Boolean(state === "ready" && offer && part && part.key === offer.key && modelIn === part.model
-                   && inputsIn === part.key && baseReady === part.key && zAt(part.grid, part.table, values));
+                   && inputsIn === part.key && baseReady === part.key);
   }
+
+  /** Whether the browser can decode these values now. */
+  function covers(values) { return loaded() && Boolean(zAt(part.grid, part.table, values)); }
 
   /** Decode `values` (the newest wins; one in flight). False where the browser cannot: the caller asks the page. */
   function decode(values) {
@@ -163,7 +166,7 @@ function browserDecoder(canvas, hooks) {
 
   /** One line: where held values are decoded now. */
   function path(hasFrames) {
-    if (state === "ready" && offer && part && part.key === offer.key) return "While held: the mask is decoded in this browser (ONNX Runtime Web); the release asks the server for the exact frame and its Dice.";
+    if (loaded()) return "While held: the mask is decoded in this browser (ONNX Runtime Web); the release asks the server for the exact frame and its Dice.";
     if (state === "failed") return "While held: the server's pictures (decoding in this browser failed to start).";
     if (offer) return "While held: the server's pictures, until the decoder for this browser is ready.";
     return hasFrames ? "While held: the server's pictures made ahead." : "";

@@ -88,9 +88,9 @@ def test_a_held_drag_is_decoded_in_the_browser_and_the_release_shows_the_page_s_
     page.close()
 
 
-def test_decoding_on_the_server_keeps_the_pictures_made_ahead():
-    with streamlit_server(REPO / "app" / "main.py", env={"INSIDE_DASHBOARD_DECODE": "server"}) as url, \
-            browser() as chromium:
+def test_decoding_on_the_server_keeps_the_pictures_made_ahead(chromium_and_url):
+    chromium, _ = chromium_and_url
+    with streamlit_server(REPO / "app" / "main.py", env={"INSIDE_DASHBOARD_DECODE": "server"}) as url:
         page = open_page(chromium, f"{url}/?loc_x=-0.5&loc_y=-0.5", PAD)
         page.wait_for_function(f"() => ({SHOWN})().path.includes('made ahead')", timeout=30000)
         assert page.evaluate("() => window.__liveControls.decoder.state()") == "none"
