@@ -117,8 +117,8 @@ function browserDecoder(canvas, hooks) {
     stats.decoded += 1;
     stats.ms.push(message.ms);
     if (stats.ms.length > 200) stats.ms.shift();
+    next();  // the worker decodes the newest value while this one is painted
     if (done && part && done.key === part.key && hooks.held()) draw(message.outputs);
-    next();
   }
 
   function draw(outputs) {  // the mask and Gaussians of the model's outputs, painted over the page's picture

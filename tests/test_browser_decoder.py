@@ -51,7 +51,8 @@ STATS = ("() => { const s = window.__liveControls; return {sent: s.sent, painted
 
 @pytest.fixture(scope="module")
 def chromium_and_url():
-    with streamlit_server(REPO / "app" / "main.py") as url, browser() as chromium:
+    with streamlit_server(REPO / "app" / "main.py", env={"INSIDE_DASHBOARD_DECODE": "browser"}) as url, \
+            browser() as chromium:
         yield chromium, url
 
 
