@@ -52,6 +52,9 @@ wait for release); `live_state(key)` gives its sequence number too. Scrubbing (`
 `frames_wanted`; made by app/scrub.py): pictures the browser shows while the pad or a slider is dragged,
 at the display's rate, between the page's exact answers; meanwhile the page's exact answers (and what
 else they redraw) are asked for at most every 200 ms, so the browser's main thread is free to scrub.
+Decoding in the browser (`decoder`, `decoder_part`; offered by app/scrub.browser_decoder, app/live_decoder.js
+decodes): a held value the browser can decode is not sent at all; `decoder_wanted(key, offer key)` says whether
+this run must send the part (once), `decoder_failed(key)` whether the browser said it cannot decode.
 """
 
 from __future__ import annotations

@@ -160,6 +160,20 @@ def bench_models(repeats: int) -> dict:
     return results
 
 
+@contextmanager
+def decode_mode(mode: str) -> Iterator[None]:
+    """$INSIDE_DASHBOARD_DECODE set to `mode` for the block (the pages of the browser part are started after it)."""
+    before = os.environ.get("INSIDE_DASHBOARD_DECODE")
+    os.environ["INSIDE_DASHBOARD_DECODE"] = mode
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("INSIDE_DASHBOARD_DECODE")
+        else:
+            os.environ["INSIDE_DASHBOARD_DECODE"] = before
+
+
 def bench_scrub() -> dict:
     """What scrubbing costs (app/scrub.py): for the default page of each dataset, every part of the pictures
     made ahead, asked for as the component does (Streamlit's AppTest): seconds per part, megabytes sent."""
@@ -170,7 +184,6 @@ def bench_scrub() -> dict:
                     if e.proto.component_name.endswith("live_controls"))
 
     results = {}
-    os.environ["INSIDE_DASHBOARD_DECODE"] = "server"  # the pictures made ahead: where the browser cannot decode
     for name, query in (("clevr-seg", {}), ("clevr-seg point model", {"model": "clevr-seg-point-inside"}),
                         ("acdc", {"dataset": "acdc"})):
         at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=300)
@@ -202,7 +215,6 @@ def bench_decoder_part() -> dict:
         return next(json.loads(e.proto.json) for e in at.get("bidi_component")
                     if e.proto.component_name.endswith("live_controls"))
 
-    os.environ["INSIDE_DASHBOARD_DECODE"] = "browser"
     results = {}
     point = "clevr-seg-point-inside"
     for name, query, model in (("clevr-seg", {}, "clevr-seg-quadrant-inside"),
@@ -367,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
             verdict = f"target <= {row['target']}, {'ok' if row['ratio'] <= row['target'] else 'ABOVE TARGET'}"
         print(f"{name}: update {row['update_ms']:.1f} ms, full forward {row['full_ms']:.1f} ms, "
               f"ratio {row['ratio']:.2f} ({verdict})  [{row['model']}]")
-    results["decoder_part"] = bench_decoder_part()
+    with decode_mode("browser"):
+        results["decoder_part"] = bench_decoder_part()
     for name, row in results["decoder_part"].items():
         with_model, without = row["with_onnx"], row["without_onnx"]
         print(f"decoding in the browser, {name}: an answer's component data {row['answer_mb']} MB (the offer "
@@ -375,7 +388,8 @@ def main(argv: list[str] | None = None) -> int:
               f"({with_model['onnx_mb']} MB base64; features {with_model['features_mb']}, grid "
               f"{with_model['grid_mb']}, base picture {with_model['base_mb']}), {without['mb']} MB without; "
               f"{with_model['seconds']} / {without['seconds']} s a run")
-    results["scrub"] = bench_scrub()
+    with decode_mode("server"):  # the pictures made ahead: where the browser does not decode
+        results["scrub"] = bench_scrub()
     for name, row in results["scrub"].items():
         print(f"scrubbing, {name}: {row['parts']} parts of pictures made ahead, {min(row['seconds'])}-"
               f"{max(row['seconds'])} s each (a run of the page), {row['total_mb']} MB in all "
