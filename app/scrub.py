@@ -199,8 +199,8 @@ def browser_decoder(explorer: Explorer, controls: ControlValues, options: FrameO
     """The offer to decode the pad's held values in the browser, or None where it cannot: decoding on the
     server ($INSIDE_DASHBOARD_DECODE=server), no point on the image, an image that follows the controls
     (each value another image: app/place.py), a slice stack on the pad, no z, the exporter not installed,
-    the model's export failed, or this browser said its worker did not start. `model_key` names the model
-    (its checkpoint path), `image_key` the view's image; `options`: the page's frame options (the channels
+    the model's export failed, or this browser said its worker did not start. `model_key` is the model's
+    checkpoint file (exported once, in a child process), `image_key` the view's image; `options`: the page's frame options (the channels
     whose Gaussians are drawn)."""
     from inside_core import onnx_decoder
 
@@ -216,7 +216,7 @@ def browser_decoder(explorer: Explorer, controls: ControlValues, options: FrameO
         onnx_decoder.require_onnx()
     except ImportError:
         return None
-    made = onnx_decoder.EXPORTS.get(model_key, explorer)
+    made = onnx_decoder.EXPORTS.get(model_key)
     if made is None and onnx_decoder.EXPORTS.failed(model_key):
         return None
     base = {k: v for k, v in controls.values.items() if k not in pad[:2]}
@@ -226,7 +226,7 @@ def browser_decoder(explorer: Explorer, controls: ControlValues, options: FrameO
     key = hashlib.sha1(seed.encode()).hexdigest()[:16]
 
     def make(with_model: bool) -> DecoderPart:
-        onnx, _ = onnx_decoder.EXPORTS.get(model_key, explorer)
+        onnx = onnx_decoder.EXPORTS.get(model_key)
         probabilities = explorer.update(controls.condition.encode(**controls.z_values)).probabilities
         recipe = explorer.recipe or {}
         picture = loading.display_base(explorer, image, DISPLAY_PIXELS)

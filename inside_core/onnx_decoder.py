@@ -11,17 +11,19 @@ in Python and in the browser (benchmarks/browser_decoder.py). The graph is trace
 step; the shapes are fixed (batch 1, this image size). `onnx` and `onnxscript` are imported lazily (a missing one
 raises one line saying what to install; requirements.txt pins them).
 
-The dashboard decodes in the browser while a control is held (docs/dashboard.md): `EXPORTS.get(key, explorer)`
-exports each model once, in a background thread (~2-3 s: the first page does not wait; meanwhile the page keeps
-its pictures made ahead), and keeps the bytes in memory; `half_features(explorer)` are the image's kept features
+The dashboard decodes in the browser while a control is held (docs/dashboard.md): `EXPORTS.get(checkpoint)`
+exports each model once, in a child process waited for by a thread (~5 s with the imports: the first page does not
+wait; meanwhile the page keeps its pictures made ahead), and keeps the bytes in memory; `half_features(explorer)` are the image's kept features
 as float16, what the browser is sent once per image.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
+import os
+import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -130,52 +132,82 @@ def half_features(explorer: Explorer) -> dict[str, tuple[tuple[int, ...], bytes]
 
 
 class BackgroundExports:
-    """Each model's exported decoder, made once in a background thread and kept in memory, by a key naming the
-    model (its checkpoint path). `get(key, explorer)`: (bytes, spec) once made; None while it is being made
-    (the first call starts it) or if it failed (`failed(key)` says why, in one line)."""
+    """Each model's exported decoder, made once per checkpoint file and kept in memory. `get(checkpoint)`: the .onnx
+    bytes once made; None while it is being made (the first call starts it) or if it failed (`failed(checkpoint)`
+    says why, in one line).
 
-    def __init__(self) -> None:
+    Made in a child process (`python -m inside_core.onnx_decoder CHECKPOINT OUT`, waited for by a thread), not in
+    a thread of the server: the exporter parses Python source (`ast`), and CPython 3.11's parser is not safe against
+    a parse in another thread at the same moment (SystemError "AST constructor recursion depth mismatch", met when
+    Streamlit or a test parsed a script meanwhile); a process also keeps the export's CPU and memory off the page's."""
+
+    def __init__(self, timeout_s: float = 300.0) -> None:
+        self.timeout_s = timeout_s
         self._lock = threading.Lock()
-        self._made: dict[str, tuple[bytes, DecoderSpec]] = {}
+        self._made: dict[str, bytes] = {}
         self._failed: dict[str, str] = {}
         self._running: dict[str, threading.Thread] = {}
 
-    def get(self, key: str, explorer: Explorer) -> tuple[bytes, DecoderSpec] | None:
+    def get(self, checkpoint: str | Path) -> bytes | None:
+        key = str(checkpoint)
         with self._lock:
             if key in self._made or key in self._failed:
                 return self._made.get(key)
             if key not in self._running:
-                thread = threading.Thread(target=self._export, args=(key, explorer), daemon=True,
-                                          name=f"onnx-export {key}")
+                thread = threading.Thread(target=self._export, args=(key,), daemon=True, name=f"onnx-export {key}")
                 self._running[key] = thread
                 thread.start()
         return None
 
-    def failed(self, key: str) -> str | None:
-        return self._failed.get(key)
+    def failed(self, checkpoint: str | Path) -> str | None:
+        return self._failed.get(str(checkpoint))
 
-    def wait(self, key: str, timeout: float | None = None) -> tuple[bytes, DecoderSpec] | None:
+    def wait(self, checkpoint: str | Path, timeout: float | None = None) -> bytes | None:
         """Wait for a running export (tests, benchmarks); the made one, or None."""
-        thread = self._running.get(key)
+        thread = self._running.get(str(checkpoint))
         if thread is not None:
             thread.join(timeout)
-        return self._made.get(key)
+        return self._made.get(str(checkpoint))
 
-    def _export(self, key: str, explorer: Explorer) -> None:
-        try:
-            # a copy of the model: the page's threads decode with the original meanwhile (tracing only reads it,
-            # but nothing of the exporter's may touch what other sessions use)
-            mine = copy.copy(explorer)
-            mine.model = copy.deepcopy(explorer.model)
-            made = decoder_bytes(mine)
-        except Exception as error:  # noqa: BLE001 - any failure means: this model stays on the server's path
-            with self._lock:
-                self._failed[key] = (str(error).splitlines() or [type(error).__name__])[0][:300]
-                self._running.pop(key, None)
-            return
+    def _export(self, key: str) -> None:
+        made, why = None, None
+        root = str(Path(__file__).resolve().parents[1])  # the child imports this package from the same checkout
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        with tempfile.TemporaryDirectory(prefix="inside-onnx-") as folder:
+            out = Path(folder) / "decoder.onnx"
+            try:
+                result = subprocess.run([sys.executable, "-m", "inside_core.onnx_decoder", key, str(out)], env=env,
+                                        capture_output=True, text=True, timeout=self.timeout_s)
+                if result.returncode == 0 and out.exists():
+                    made = out.read_bytes()
+                else:
+                    lines = [line for line in result.stderr.splitlines() if line.strip()]
+                    why = (lines[-1] if lines else f"exit status {result.returncode}")[:300]
+            except (OSError, subprocess.SubprocessError) as error:
+                why = (str(error).splitlines() or [type(error).__name__])[0][:300]
         with self._lock:
-            self._made[key] = made
+            if made is not None:
+                self._made[key] = made
+            else:
+                self._failed[key] = why or "no output"
             self._running.pop(key, None)
 
 
 EXPORTS = BackgroundExports()  # one per process: a model is exported once for every session
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m inside_core.onnx_decoder CHECKPOINT OUT`: export CHECKPOINT's decode at its image size to OUT
+    (what `BackgroundExports` runs)."""
+    from inside_core.checkpoints import load_checkpoint
+
+    checkpoint, out = argv if argv is not None else sys.argv[1:]
+    model = load_checkpoint(checkpoint).eval()
+    height, width = (int(v) for v in model.image_size[-2:])
+    with contextlib.redirect_stderr(io.StringIO()):  # the exporter's warnings: the caller reads the last line only
+        export_decoder(Explorer(model, np.zeros((height, width), np.float32)), out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
