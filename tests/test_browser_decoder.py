@@ -96,3 +96,19 @@ def test_decoding_on_the_server_keeps_the_pictures_made_ahead(chromium_and_url):
         page.wait_for_function(f"() => ({SHOWN})().path.includes('made ahead')", timeout=30000)
         assert page.evaluate("() => window.__liveControls.decoder.state()") == "none"
         page.close()
+
+
+def test_a_browser_whose_worker_does_not_start_keeps_the_pictures_made_ahead(chromium_and_url):
+    """The worker's script cannot be fetched (as where static serving is off): the component tells the page once
+    ("off"), the line says so, and the page offers its pictures made ahead to this session instead."""
+    chromium, url = chromium_and_url
+    context = chromium.new_context(viewport={"width": 1200, "height": 1000})
+    context.route("**/app/static/decoder_worker.js", lambda route: route.abort())
+    page = context.new_page()
+    page.goto(f"{url}/?sample=2&loc_x=-0.5&loc_y=-0.5")
+    page.wait_for_function("() => window.__liveControls && window.__liveControls.decoder.state() === 'failed'",
+                           timeout=60000)
+    page.wait_for_function(f"() => ({SHOWN})().path.includes('failed to start')", timeout=30000)
+    page.wait_for_function("() => window.__liveControls.parts > 0", timeout=60000)  # pictures made ahead came
+    assert page.evaluate("() => window.__liveControls.decoder.painted") == 0
+    context.close()
