@@ -57,9 +57,10 @@ function mount(shadow) {
     covered: (values) => Boolean(frameFor(values)), session: Math.random().toString(36).slice(2, 10),
   });
   stats.trips = flow.trips;
-  // a held value the browser decodes is not sent (one waiting is dropped): the release's exact one is
+  // a value the browser decodes is painted at once; held, it is not sent (one waiting is dropped): a final one is
   const propose = (final) => {
-    if (final || !held || !decoder.decode(local)) flow.propose(local, final); else flow.pending = null;
+    const changed = held || JSON.stringify({ values: local, final: true, frames: null, decoder: null }) !== flow.lastSent;
+    if (!(changed && decoder.decode(local, !held)) || final) flow.propose(local, final); else flow.pending = null;
   };
 
   function frameFor(values) {  // the picture made nearest to `values`, if made for the page's state
@@ -259,7 +260,10 @@ function mount(shadow) {
     [attentionWanted, aheadWanted] = [attention || null, ahead];
     if (!src) { image.hidden = true; imageWanted = null; showGaussians(null, false); return; }
     // the same picture: its Gaussians may differ (another channel choice)
-    if (src === imageWanted) { if (image.src === src) showGaussians(attentionWanted, aheadWanted); return; }
+    if (src === imageWanted) {  // and the page's own picture replaces a decoded one (the same picture)
+      if (image.src === src) { showGaussians(attentionWanted, aheadWanted); if (!held && !ahead) decoder.hide(); }
+      return;
+    }
     imageWanted = src;
     const probe = new Image();  // decode first, then swap: the old picture stays until the new one is ready
     probe.src = src;
@@ -274,16 +278,7 @@ function mount(shadow) {
     probe.decode().then(swap, swap);
   }
 
-  let captionShown = null;
-  function showCaption(text) {  // the page's own words; "**" marks bold (text nodes only, never HTML)
-    if (text === captionShown) return;
-    captionShown = text;
-    caption.textContent = "";
-    caption.hidden = !text;
-    (text || "").split("**").forEach((part, k) => {
-      if (part) caption.append(k % 2 ? element("strong", "", part) : document.createTextNode(part));
-    });
-  }
+  const showCaption = captionWriter(caption);  // the Dice line under the picture (app/live_overlay.js)
 
   // ---------------------------------------------------------------------------- scrubbing
   function scrub() {  // while held: the nearest picture made ahead (and its Gaussians), without waiting for the page
@@ -291,10 +286,7 @@ function mount(shadow) {
     if (!frame) return;
     stats.scrubbed += 1;
     showImage(frame.src, image.alt, frame.attention, true);
-    if (frame.caption !== null && frame.caption !== captionShown) {
-      showCaption(frame.caption);
-      stats.captions += 1;
-    }
+    if (frame.caption !== null && showCaption(frame.caption)) stats.captions += 1;
   }
 
   function askForFrames() {  // when nothing else goes on: the decoder's part, else a part of the pictures made ahead

@@ -9,7 +9,7 @@
 const DECODER_WORKER = "app/static/decoder_worker.js";  // Streamlit's static serving: app/static/ at /app/static/
 const DECODER_START_MS = 20000;  // a worker (and its runtime) not ready by then is taken as failed
 const DECODER_ASK_MS = 1500;  // while the page exports the model, its offer is asked for again this often
-const HELD_LINE = "Decoded in this browser while held: the Dice line comes with the release.";
+const HELD_LINE = "Decoded in this browser: the Dice line comes with the page's exact picture.";
 
 /**
  * @param {HTMLCanvasElement} canvas  drawn over the page's picture
@@ -22,7 +22,7 @@ function browserDecoder(canvas, hooks) {
   let offer = /** @type {DecoderOffer|null} */ (null);
   let part = null;  // the part in use: {key, model, grid, table, logits, layer, channels, keep, colours, alpha, base}
   let modelIn = null, inputsIn = null, baseReady = null;  // what the worker (and the base picture) hold
-  let wanted = null, running = null, asked = {}, seq = 0, shown = false;
+  let wanted = null, running = null, asked = {}, seq = 0, shown = false, epoch = 0;  // epoch: hidden since
   const stats = { decoded: 0, painted: 0, distinct: 0, ms: /** @type {number[]} */ ([]), state: () => state,
                   hashes: new Set(), labels: /** @type {Uint8Array|null} */ (null) };
 
@@ -96,17 +96,18 @@ function browserDecoder(canvas, hooks) {
   /** Whether the browser can decode these values now. */
   function covers(values) { return loaded() && Boolean(zAt(part.grid, part.table, values)); }
 
-  /** Decode `values` (the newest wins; one in flight). False where the browser cannot: the caller asks the page. */
-  function decode(values) {
+  /** Decode `values` (the newest wins; one in flight). False where the browser cannot: the caller asks the page.
+   * `loose`: painted though the pointer is not held (a key press, the release), until the page's picture comes. */
+  function decode(values, loose = false) {
     if (!covers(values)) return false;
-    wanted = Object.assign({}, values);
+    wanted = { values: Object.assign({}, values), loose: loose };
     next();
     return true;
   }
 
   function next() {
-    if (running || !wanted || !covers(wanted)) return;
-    running = { id: (seq += 1), values: wanted, key: part.key };
+    if (running || !wanted || !covers(wanted.values)) return;
+    running = { id: (seq += 1), values: wanted.values, loose: wanted.loose, key: part.key, epoch: epoch };
     wanted = null;
     worker.postMessage({ type: "run", id: running.id, z: zAt(part.grid, part.table, running.values) });
   }
@@ -118,7 +119,9 @@ function browserDecoder(canvas, hooks) {
     stats.ms.push(message.ms);
     if (stats.ms.length > 200) stats.ms.shift();
     next();  // the worker decodes the newest value while this one is painted
-    if (done && part && done.key === part.key && hooks.held()) draw(message.outputs);
+    if (done && part && done.key === part.key && done.epoch === epoch && (done.loose || hooks.held())) {
+      draw(message.outputs);
+    }
   }
 
   function draw(outputs) {  // the mask and Gaussians of the model's outputs, painted over the page's picture
@@ -141,7 +144,7 @@ function browserDecoder(canvas, hooks) {
     hooks.painted(gaussians(outputs, part.layer, part.channels, H, W));
   }
 
-  function hide() { canvas.hidden = true; shown = false; wanted = null; }
+  function hide() { canvas.hidden = true; shown = false; wanted = null; epoch += 1; }  // a decode running: dropped
 
   /** What to ask the page for ("KEY#1": the part with the .onnx, "KEY#0" without, "off"), or null: nothing now. */
   function request(now) {

@@ -112,3 +112,20 @@ def test_a_browser_whose_worker_does_not_start_keeps_the_pictures_made_ahead(chr
     page.wait_for_function("() => window.__liveControls.parts > 0", timeout=60000)  # pictures made ahead came
     assert page.evaluate("() => window.__liveControls.decoder.painted") == 0
     context.close()
+
+
+def test_a_key_press_paints_the_decoded_mask_then_the_page_s(chromium_and_url):
+    """End on "Location x": the browser paints the new value's mask at once (decoded), and the page's exact
+    picture for it replaces it when it comes."""
+    chromium, url = chromium_and_url
+    page = open_page(chromium, f"{url}/?sample=3&loc_x=-0.5&loc_y=0.1", PAD)
+    assert decoder_ready(page, 90) is not None
+    _, slider = find_control(page, "Location x (left → right)")
+    before = page.evaluate(STATS)
+    slider.focus()
+    slider.press("End")
+    page.wait_for_function("(n) => window.__liveControls.decoder.painted > n", arg=before["painted"], timeout=10000)
+    page.wait_for_function(f"() => !({SHOWN})().canvas", timeout=15000)  # the page's picture replaced it
+    assert page.evaluate(STATS)["sent"] == before["sent"] + 1  # the final value went to the page
+    assert page.evaluate(SHOWN)["src"].startswith("data:image/jpeg")
+    page.close()
