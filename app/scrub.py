@@ -200,8 +200,8 @@ def browser_decoder(explorer: Explorer, controls: ControlValues, options: FrameO
     server ($INSIDE_DASHBOARD_DECODE=server), no point on the image, an image that follows the controls
     (each value another image: app/place.py), a slice stack on the pad, no z, the exporter not installed,
     the model's export failed, or this browser said its worker did not start. `model_key` is the model's
-    checkpoint file (exported once, in a child process), `image_key` the view's image; `options`: the page's frame options (the channels
-    whose Gaussians are drawn)."""
+    checkpoint file (exported once, in a child process), `image_key` the view's image; `options`: the page's
+    frame options (the channels whose Gaussians are drawn)."""
     from inside_core import onnx_decoder
 
     if decode_mode() == "server":

@@ -12,9 +12,9 @@ step; the shapes are fixed (batch 1, this image size). `onnx` and `onnxscript` a
 raises one line saying what to install; requirements.txt pins them).
 
 The dashboard decodes in the browser while a control is held (docs/dashboard.md): `EXPORTS.get(checkpoint)`
-exports each model once, in a child process waited for by a thread (~5 s with the imports: the first page does not
-wait; meanwhile the page keeps its pictures made ahead), and keeps the bytes in memory; `half_features(explorer)` are the image's kept features
-as float16, what the browser is sent once per image.
+exports each model once, in a child process waited for by a thread (5-18 s here with the imports: the first page
+does not wait; meanwhile the page keeps its pictures made ahead), and keeps the bytes in memory;
+`half_features(explorer)` are the image's kept features as float16, what the browser is sent once per image.
 """
 
 from __future__ import annotations
