@@ -24,8 +24,8 @@ from typing import Any
 import streamlit as st
 
 from app import page_state
-from app.live_controls import dragging, frames_wanted, live_controls, live_values
-from app.protocol import Scrub
+from app.live_controls import decoder_wanted, dragging, frames_wanted, live_controls, live_values
+from app.protocol import BrowserDecoder, Scrub
 from app.text import plain
 from inside_core.conditions import Condition
 
@@ -132,7 +132,8 @@ def reread(controls: ControlValues) -> ControlValues:
 
 def draw_live_controls(controls: ControlValues, slot, image: str | None = None, frames: Scrub | None = None,
                        image_caption: str | None = None, image_title: str | None = None,
-                       attention: list | None = None, overlay: dict | None = None, release: str | None = None) -> None:
+                       attention: list | None = None, overlay: dict | None = None, release: str | None = None,
+                       decoder: BrowserDecoder | None = None) -> None:
     """The streaming sliders into `slot` (a container above what they drive; None: here), and their pad: with `image`
     (a data URI of the predicted mask) the point and its ring are dragged on that image, or the image is
     drawn under a plain pad (ACDC). `frames`: the pictures the browser scrubs while the pad or a slider is
@@ -141,7 +142,9 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
     the pointer with the pictures made ahead; `image_title`: the image's own caption, above that line.
     `attention`, `overlay`: the image's Gaussians (app/frame.gaussians), drawn over it as `overlay` says
     (app/frame.overlay_spec). `release`: the fragment a final value reruns (app/live_area.py; None: the
-    one the controls are drawn in). The legend of the sliders' marked ranges is the condition's own words."""
+    one the controls are drawn in). `decoder`: the offer to decode in the browser while the pad is held
+    (app/scrub.browser_decoder); its part is made only in the run the component asked for it. The legend of
+    the sliders' marked ranges is the condition's own words."""
     if not controls.live:
         return
     pad_keys = controls.pad_keys
@@ -164,6 +167,14 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
             st.caption(f"Scrubbing is off for this view (the pictures to scrub could not be made: "
                        f"{plain(reason)}); the controls still stream.")
+    offer = decoder.offer if decoder is not None and pad is not None else None
+    wanted = decoder_wanted(LIVE_KEY, offer["key"]) if offer else None
+    decoder_part = None
+    if wanted is not None and offer["ready"]:
+        try:
+            decoder_part = decoder.make(wanted)
+        except (RuntimeError, MemoryError, OSError, ValueError):  # the drag streams the page's answers instead
+            decoder_part = None
     with slot if slot is not None else nullcontext():
         live_controls(controls.condition.controls, key=LIVE_KEY, image=image if pad else None, image_on_pad=on_image,
                       image_caption=image_caption if pad else None, image_title=image_title if pad else None,
@@ -171,4 +182,4 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
                       pad_width=PAD_WIDTH if on_image else 300, down_increases=down or ("loc_y",),
                       frames_key=scrub.key if scrub else None, frames_parts=scrub.parts if scrub else 0, frames=grid,
                       legend=controls.condition.range_words, attention=attention if pad else None,
-                      overlay=overlay if pad else None, release=release)
+                      overlay=overlay if pad else None, release=release, decoder=offer, decoder_part=decoder_part)

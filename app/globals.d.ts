@@ -2,6 +2,7 @@
 // module share (app/live_controls.py joins live_controls_core.js, live_overlay.js and live_controls.js, in this
 // order, into the module Streamlit runs), and what the component shows tests and benchmarks on `window`.
 declare const LiveCore: typeof import("./live_controls_core.js");
+declare const DecodeCore: typeof import("./decode_core.js");
 
 /** The component's arguments from Streamlit (the library's types): `data` is the page's, `value` the trigger. */
 type LiveControlsArgs = import("@streamlit/component-v2-lib").FrontendRendererArgs<
@@ -18,7 +19,14 @@ type Control = import("./protocol.js").ControlSpec & {
 type LiveStats = {
   sent: number; answered: number; renders: number; values: Record<string, number>; trips: number[];
   scrubbed: number; frames: string | null; parts: number; partsWanted: number; overlays: number;
-  overlaid: number; captions: number; means: () => number[][];
+  overlaid: number; captions: number; means: () => number[][]; decoder: DecoderStats;
+};
+
+/** Decoding in the browser (app/live_decoder.js): decodes run and painted, distinct masks painted (by their labels),
+ * ms per decode in the worker (the last 200), its state, the labels painted last (model size). */
+type DecoderStats = {
+  decoded: number; painted: number; distinct: number; ms: number[]; state: () => string; hashes: Set<number>;
+  labels: Uint8Array | null;
 };
 
 interface Window {

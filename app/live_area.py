@@ -21,7 +21,7 @@ from app import loading, page_state
 from app.controls import ControlValues, draw_live_controls, reread
 from app.frame import FrameOptions, overlay_spec
 from app.place import Place, view_at
-from app.scrub import scrub_frames
+from app.scrub import browser_decoder, scrub_frames
 from app.sources import SourceError
 from app.views import MaskPanel, mask_panel
 from inside_core.data import DataError
@@ -81,7 +81,10 @@ def live_slot(entry, model, place: Place, options: FrameOptions, shown: Shown) -
                           found.view.ground_truth, options.outline_truth, image=found.view.image, options=options)
         shown = Shown(controls, mask, found)
     explorer, image = shown.decoded.explorer, shown.decoded.view.image
-    scrub = scrub_frames(explorer, controls, options, image=image, place=place)
+    # held values decoded in the browser where it can (app/scrub.py): then no pictures are made ahead
+    decoder = browser_decoder(explorer, controls, options, image, place, str(entry.path), str(shown.decoded.view.key))
+    ready = decoder is not None and decoder.offer["ready"]
+    scrub = None if ready else scrub_frames(explorer, controls, options, image=image, place=place)
     draw_live_controls(controls, None, image=shown.mask.data_uri, frames=scrub, image_caption=shown.mask.frame.line,
                        image_title=shown.mask.caption, attention=shown.mask.frame.gaussians,
-                       overlay=overlay_spec(explorer.image_size), release=AREA)
+                       overlay=overlay_spec(explorer.image_size), release=AREA, decoder=decoder)

@@ -1,12 +1,11 @@
 // The browser side of app/live_controls.py: sliders and a 2-D pad that send their values WHILE dragged. A Streamlit
-// Custom Components v2 module (after app/live_controls_core.js, the pure functions, and app/live_overlay.js), in the
-// page, no iframe. Streamlit calls the default export with `data` (RenderArgs: app/protocol.py has the messages and
-// flow control, app/protocol.js their types) on every render that changes it; a value leaves through the library's
-// `setTriggerValue("value", ValueMessage)`. One instance per mounted element (its shadow root), kept across renders.
-// While the pointer is held the page's values are not adopted (the user's hand wins); otherwise they are, so a change
-// from elsewhere (the URL, a reset) shows here. Scrubbing (app/scrub.py): when idle the component asks for the parts
-// of the pictures made ahead it lacks; while a control is dragged it shows the nearest one at once, with its Dice
-// line and INSIDE's Gaussians drawn over it (`attention`): this component alone paints a drag; the charts wait.
+// Custom Components v2 module (after app/live_controls_core.js, decode_core.js, live_overlay.js, live_decoder.js), in
+// the page, no iframe. Streamlit calls the default export with `data` (RenderArgs: app/protocol.py has the messages
+// and flow control, app/protocol.js their types) on every render that changes it; a value leaves through
+// `setTriggerValue("value", ValueMessage)`. One instance per mounted element (its shadow root). Held, the page's values
+// are not adopted (the user's hand wins). Where the page offers its decoder, held values are decoded here
+// (app/live_decoder.js) and not sent; elsewhere the nearest picture made ahead (app/scrub.py; asked for when idle)
+// shows at once, with its Dice line and Gaussians (`attention`): this component alone paints a drag.
 /** @import {PadSpec, RenderArgs, ValueMessage} from "./protocol.js" */
 const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, keepPart, nextPart, Flow } = LiveCore;
 const FRAMES_TRIES = 2;  // a part that did not come (its run was cut short by a move, or failed) is asked again once
@@ -28,12 +27,6 @@ export default function (/** @type {LiveControlsArgs} */ component) {
   }, 0);
 }
 
-function element(tag, className, text) {  // a new element, with its class and its text
-  const node = Object.assign(document.createElement(tag), className ? { className: className } : {});
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 function mount(shadow) {
   const $ = (id) => shadow.querySelector("#" + id);
   const root = $("root"), sliderBox = $("sliders"), pad = $("pad"), marks = $("marks");
@@ -43,17 +36,19 @@ function mount(shadow) {
   let overlaySpec = null;  // the grid and colours of the Gaussians (OverlaySpec), or null: none drawn
   let image = padImage;           // whichever shows the page's picture
   let controls = /** @type {Object<string, Control>} */ ({});  // key -> control spec (from Python), with its widgets
-  let specText = null;     // the spec the widgets were built from
-  let padSpec = null;      // {x, y, r, label, width, aspect, on_image, hasImage} or null
+  let specText = null, padSpec = null;  // the spec the widgets were built from; the pad's (PadSpec & {hasImage}) or null
   let local = /** @type {Object<string, number>} */ ({});  // the values shown: the user's while held, else the page's
   let held = false;        // the pointer is down on a slider or on the pad
   let padMode = null;      // "point" or "radius" while the pad is dragged
-  let imageWanted = null;  // the newest image src asked for (older decodes are dropped)
-  let attentionWanted = null, aheadWanted = false;  // that picture's Gaussians; whether it was made ahead
+  // the newest image src asked for (older decodes are dropped), its Gaussians, whether it was made ahead
+  let imageWanted = null, attentionWanted = null, aheadWanted = false;
   let frames = null, framesKey = null, framesParts = 0, framesTries = {}, framesTimer = null;
+  // held values decoded here where the page offers it (app/live_decoder.js), painted over the page's picture
+  const decoder = browserDecoder(/** @type {HTMLCanvasElement} */ ($("decoded")), { held: () => held,
+    painted: (attention) => { showGaussians(attention, true); showCaption(HELD_LINE); }, changed: () => askForFrames() });
   const stats = /** @type {LiveStats} */ (window.__liveControls = { sent: 0, answered: 0, renders: 0, values: local,
     trips: [], scrubbed: 0, frames: null, parts: 0, partsWanted: 0, overlays: 0, overlaid: 0, captions: 0,
-    means: () => overlay.drawnMeans() });  // what happened, for tests and benchmarks (app/globals.d.ts)
+    means: () => overlay.drawnMeans(), decoder: decoder.stats });  // for tests and benchmarks (app/globals.d.ts)
   const self = { send: /** @param {ValueMessage} message */ (message) => {} };  // each render sets its own
 
   const flow = new Flow({
@@ -62,7 +57,11 @@ function mount(shadow) {
     covered: (values) => Boolean(frameFor(values)), session: Math.random().toString(36).slice(2, 10),
   });
   stats.trips = flow.trips;
-  const propose = (final) => flow.propose(local, final);
+  // a value the browser decodes is painted at once; held, it is not sent (one waiting is dropped): a final one is
+  const propose = (final) => {
+    const changed = held || JSON.stringify({ values: local, final: true, frames: null, decoder: null }) !== flow.lastSent;
+    if (!(changed && decoder.decode(local, !held)) || final) flow.propose(local, final); else flow.pending = null;
+  };
 
   function frameFor(values) {  // the picture made nearest to `values`, if made for the page's state
     if (!padSpec || padMode === "radius") return null;
@@ -138,11 +137,10 @@ function mount(shadow) {
     stats.values = Object.assign({}, local);
   }
 
-  function release() {
+  function release() {  // the exact final value
     if (!held) return;
-    held = false;
-    padMode = null;
-    propose(true);  // the exact final value
+    [held, padMode] = [false, null];
+    propose(true);
   }
   for (const type of ["pointerup", "pointercancel"]) window.addEventListener(type, release);
 
@@ -262,12 +260,16 @@ function mount(shadow) {
     [attentionWanted, aheadWanted] = [attention || null, ahead];
     if (!src) { image.hidden = true; imageWanted = null; showGaussians(null, false); return; }
     // the same picture: its Gaussians may differ (another channel choice)
-    if (src === imageWanted) { if (image.src === src) showGaussians(attentionWanted, aheadWanted); return; }
+    if (src === imageWanted) {  // and the page's own picture replaces a decoded one (the same picture)
+      if (image.src === src) { showGaussians(attentionWanted, aheadWanted); if (!held && !ahead) decoder.hide(); }
+      return;
+    }
     imageWanted = src;
     const probe = new Image();  // decode first, then swap: the old picture stays until the new one is ready
     probe.src = src;
     const swap = () => {
       if (imageWanted !== src) return;  // a newer one came meanwhile
+      if (!held) decoder.hide();  // the page's picture (released: its exact one) replaces the decoded one
       image.src = src;
       image.hidden = false;
       showGaussians(attentionWanted, aheadWanted);
@@ -276,38 +278,28 @@ function mount(shadow) {
     probe.decode().then(swap, swap);
   }
 
-  let captionShown = null;
-  function showCaption(text) {  // the page's own words; "**" marks bold (text nodes only, never HTML)
-    if (text === captionShown) return;
-    captionShown = text;
-    caption.textContent = "";
-    caption.hidden = !text;
-    (text || "").split("**").forEach((part, k) => {
-      if (part) caption.append(k % 2 ? element("strong", "", part) : document.createTextNode(part));
-    });
-  }
+  const showCaption = captionWriter(caption);  // the Dice line under the picture (app/live_overlay.js)
 
   // ---------------------------------------------------------------------------- scrubbing
   function scrub() {  // while held: the nearest picture made ahead (and its Gaussians), without waiting for the page
-    const frame = held ? frameFor(local) : null;
+    const frame = held && !decoder.showing() ? frameFor(local) : null;
     if (!frame) return;
     stats.scrubbed += 1;
     showImage(frame.src, image.alt, frame.attention, true);
-    if (frame.caption !== null && frame.caption !== captionShown) {
-      showCaption(frame.caption);
-      stats.captions += 1;
-    }
+    if (frame.caption !== null && showCaption(frame.caption)) stats.captions += 1;
   }
 
-  function askForFrames() {  // one part at a time, each at most FRAMES_TRIES times, when nothing else is going on
+  function askForFrames() {  // when nothing else goes on: the decoder's part, else a part of the pictures made ahead
     clearTimeout(framesTimer);
-    const wanted = nextPart(frames, framesKey, framesParts);
-    if (!wanted || (framesTries[wanted] || 0) >= FRAMES_TRIES) return;
+    $("path").textContent = decoder.path(Boolean(framesKey));
     framesTimer = setTimeout(() => {
-      if (held || !flow.idle() || nextPart(frames, framesKey, framesParts) !== wanted) return;
-      if ((framesTries[wanted] || 0) >= FRAMES_TRIES) return;
-      framesTries[wanted] = (framesTries[wanted] || 0) + 1;
-      flow.propose(local, true, wanted);
+      if (held || !flow.idle()) return;  // the next render asks again
+      const asking = decoder.request(performance.now()), wanted = nextPart(frames, framesKey, framesParts);
+      if (asking) flow.propose(local, true, null, asking);
+      else if (wanted && (framesTries[wanted] || 0) < FRAMES_TRIES) {  // each part at most FRAMES_TRIES times
+        framesTries[wanted] = (framesTries[wanted] || 0) + 1;
+        flow.propose(local, true, wanted);
+      } else if (decoder.pending()) askForFrames();  // the page is still exporting the model: ask again soon
     }, 250);
   }
 
@@ -333,9 +325,8 @@ function mount(shadow) {
     // as wide as the pad: a smaller picture made ahead is stretched to it, so nothing moves while scrubbing
     if (padSpec) $("below").style.width = padSpec.width + "px";
     (image === picture ? padImage : picture).hidden = true;
-    image.after($("gaussians"));  // the Gaussians lie over the picture (under the pad's point)
-    if (!padSpec) { showCaption(null); showGaussians(null, false); }  // no picture: no line, no Gaussians
-    if (padSpec) {
+    image.after($("decoded"), $("gaussians"));  // the decoded mask, then the Gaussians, over the picture
+    if (!padSpec) { showCaption(null); showGaussians(null, false); } else {  // no picture: no line, no Gaussians
       pad.setAttribute("aria-label", padSpec.label);
       pad.style.width = padSpec.width + "px";
       pad.style.aspectRatio = padSpec.hasImage ? "" : String(1 / padSpec.aspect);  // height = aspect x width
@@ -347,8 +338,7 @@ function mount(shadow) {
       if (args.legend && args.legend[kind]) legend.append(element("span", "swatch " + kind),
                                                           element("span", "words", args.legend[kind]));
     }
-    $("hint").hidden = !args.hint;
-    $("hint").textContent = args.hint || "";
+    Object.assign($("hint"), { hidden: !args.hint, textContent: args.hint || "" });
     local = {};
     flow.lastSent = null;
   }
@@ -373,13 +363,14 @@ function mount(shadow) {
     for (const key of Object.keys(controls)) if (local[key] === undefined) local[key] = args.values[key];
     showValues();
     if (args.frames) keepFrames(args.frames);
+    decoder.take(padSpec && padSpec.hasImage ? args.decoder : null, args.decoder_part);
     framesKey = args.frames_key || null;
     framesParts = stats.partsWanted = args.frames_parts || 0;
     if (padSpec) {  // the page's exact picture, unless the pointer has moved on and the grid has one nearer,
       // or, released, this answers a value older than the one in flight (the final's picture is coming)
       const exact = Object.keys(controls).every((key) => args.values[key] === local[key]);
       const nearer = held && !exact ? frameFor(local) : null;
-      const stale = !held && flow.inFlight !== null && image.src && !image.hidden;
+      const stale = (!held && flow.inFlight !== null && image.src && !image.hidden) || (held && decoder.showing());
       if (!stale) {
         showImage(nearer ? nearer.src : args.image, args.image_label, nearer ? nearer.attention : args.attention,
                   Boolean(nearer));
@@ -394,6 +385,7 @@ function mount(shadow) {
     for (const type of ["pointerup", "pointercancel"]) window.removeEventListener(type, release);
     resized.disconnect();
     clearTimeout(framesTimer);
+    decoder.stop();  // its worker
   }
 
   return Object.assign(self, { render, unmount });

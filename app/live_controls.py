@@ -52,6 +52,9 @@ wait for release); `live_state(key)` gives its sequence number too. Scrubbing (`
 `frames_wanted`; made by app/scrub.py): pictures the browser shows while the pad or a slider is dragged,
 at the display's rate, between the page's exact answers; meanwhile the page's exact answers (and what
 else they redraw) are asked for at most every 200 ms, so the browser's main thread is free to scrub.
+Decoding in the browser (`decoder`, `decoder_part`; offered by app/scrub.browser_decoder, app/live_decoder.js
+decodes): a held value the browser can decode is not sent at all; `decoder_wanted(key, offer key)` says whether
+this run must send the part (once), `decoder_failed(key)` whether the browser said it cannot decode.
 """
 
 from __future__ import annotations
@@ -68,11 +71,13 @@ import numpy as np
 import streamlit as st
 
 from app.page_state import session, use
-from app.protocol import RenderArgs, parse_frames_request
+from app.protocol import DecoderOffer, DecoderPart, RenderArgs, parse_decoder_request, parse_frames_request
 
 HERE = Path(__file__)
 CORE = HERE.with_name("live_controls_core.js")  # the pure functions (`LiveCore`), tested with node --test
-SCRIPTS = (CORE, HERE.with_name("live_overlay.js"), HERE.with_suffix(".js"))  # one ES module, in this order
+# one ES module, in this order: the pure functions, the overlay, the decoder in the browser, the component
+SCRIPTS = (CORE, HERE.with_name("decode_core.js"), HERE.with_name("live_overlay.js"), HERE.with_name("live_decoder.js"),
+           HERE.with_suffix(".js"))
 STATE_PREFIX = "_live_controls."  # st.session_state[STATE_PREFIX + key]: {"ack", "seq", "final"} of the last value
 PAD_HINT = "Drag the point {on}{ring}; focused, the arrow keys move it{keys}."
 
@@ -173,6 +178,23 @@ def frames_wanted(key: str, frames_key: str | None) -> int | None:
     return asked[1]
 
 
+def decoder_wanted(key: str, offer_key: str | None) -> bool | None:
+    """Whether the component `key` asked for the decoder's part of the offer `offer_key` (its `decoder` field,
+    app/protocol.py): True with the .onnx, False without, None if not (once: asking again needs a new message)."""
+    state = st.session_state.get(STATE_PREFIX + key) or {}
+    asked = parse_decoder_request(state.get("decoder"))
+    if offer_key is None or asked is None or asked[0] != offer_key:
+        return None
+    state["decoder"] = None
+    return asked[1]
+
+
+def decoder_failed(key: str) -> bool:
+    """Whether the component `key` said it cannot decode in this browser (its worker did not start): the page
+    then keeps its pictures made ahead for this session."""
+    return bool((st.session_state.get(STATE_PREFIX + key) or {}).get("decoder_off"))
+
+
 def dragging(key: str) -> bool:
     """Whether the last value came while the pointer was held (more are coming; the final one follows)."""
     return live_state(key).get("final") is False
@@ -196,11 +218,13 @@ def apply_message(state: MutableMapping[str, Any], key: str, message: Any, contr
                     state[control.key] = value
                     written.append(control.key)
     seq = message.get("seq")
-    frames = message.get("frames")
+    frames, decoder = message.get("frames"), message.get("decoder")
+    off = bool((state.get(STATE_PREFIX + key) or {}).get("decoder_off")) or decoder == "off"
     state[STATE_PREFIX + key] = {"ack": str(message.get("token")),
                                  "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
                                  "final": message.get("final") is not False,
-                                 "frames": frames if isinstance(frames, str) else None}
+                                 "frames": frames if isinstance(frames, str) else None,
+                                 "decoder": decoder if isinstance(decoder, str) else None, "decoder_off": off}
     return written
 
 
@@ -210,7 +234,7 @@ def _on_change(key: str, controls: Sequence[Any], stacks: Stacks, release: str |
     instead of the one the component is drawn in."""
     apply_message(st.session_state, key, (st.session_state.get(key) or {}).get("value"), controls, stacks)
     state = live_state(key)
-    if release is not None and state.get("final") and state.get("frames") is None:
+    if release is not None and state.get("final") and state.get("frames") is None and state.get("decoder") is None:
         # plotly draws a new chart from scratch (~0.3-0.6 s of the browser's main thread on two busy cores),
         # which would hold the exact picture back: the release's run sends the kept charts, the next one new ones
         session().charts_after_picture = True
@@ -238,7 +262,9 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                   legend: Mapping[str, str] | None = None, frames_key: str | None = None, frames_parts: int = 1,
                   frames: Mapping[str, Any] | None = None, image_on_pad: bool = True,
                   image_caption: str | None = None, image_title: str | None = None, attention: list | None = None,
-                  overlay: Mapping[str, Any] | None = None, release: str | None = None) -> dict[str, float | int]:
+                  overlay: Mapping[str, Any] | None = None, release: str | None = None,
+                  decoder: DecoderOffer | None = None, decoder_part: DecoderPart | None = None
+                  ) -> dict[str, float | int]:
     """Draw `controls` (their "slider" and "stack" kinds) as sliders that stream while dragged, and a pad
     (see the module's docstring); return their values, by key, as `live_values`.
 
@@ -285,6 +311,7 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
             "attention": attention if pad and image else None, "overlay": dict(overlay) if overlay and pad else None,
             "legend": words or None, "hint": hint,
             "frames_key": frames_key if pad else None, "frames_parts": int(frames_parts) if pad else 0,
-            "frames": dict(frames) if frames and pad else None}
+            "frames": dict(frames) if frames and pad else None,
+            "decoder": decoder if pad else None, "decoder_part": decoder_part if pad and decoder else None}
     _component(key=key, data=data, on_value_change=partial(_on_change, key, tuple(live), stacks, release))
     return values

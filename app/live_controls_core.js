@@ -187,7 +187,7 @@ const LiveCore = (function () {
       this.inFlightAt = 0;
       this.patience = ACK_TIMEOUT_MS;
       this.answeredAt = -Infinity;
-      /** @type {{values: Object<string, number>, final: boolean, frames: (string|null)}|null} */
+      /** @type {{values: Object<string, number>, final: boolean, frames: (string|null), decoder: (string|null)}|null} */
       this.pending = null;  // the newest not sent yet
       /** @type {string|null} */
       this.lastSent = null;  // JSON of the last value sent (or adopted): an unchanged one is not sent again
@@ -196,10 +196,12 @@ const LiveCore = (function () {
       this.trips = [];  // ms per round trip, the last 200
     }
 
-    /** A new value (the newest wins). `frames`: ask for that part of the pictures ("KEY#PART").
-     * @param {Object<string, number>} values @param {boolean} final @param {string|null} [frames] */
-    propose(values, final, frames = null) {
-      this.pending = { values: Object.assign({}, values), final: final, frames: frames };
+    /** A new value (the newest wins). `frames`: ask for that part of the pictures ("KEY#PART"); `decoder`: for
+     * the decoder's part (app/live_decoder.js).
+     * @param {Object<string, number>} values @param {boolean} final @param {string|null} [frames]
+     * @param {string|null} [decoder] */
+    propose(values, final, frames = null, decoder = null) {
+      this.pending = { values: Object.assign({}, values), final: final, frames: frames, decoder: decoder };
       this.send();
     }
 
@@ -218,15 +220,16 @@ const LiveCore = (function () {
         }
         return false;
       }
-      const text = JSON.stringify({ values: pending.values, final: pending.final, frames: pending.frames });
+      const text = JSON.stringify({ values: pending.values, final: pending.final, frames: pending.frames,
+                                    decoder: pending.decoder });
       if (text === this.lastSent) { this.pending = null; return false; }
       this.seq += 1;
       const token = this.session + ":" + this.seq;
-      this.post({ token: token, seq: this.seq, values: pending.values, final: pending.final,
-                  frames: pending.frames || null });
+      this.post(Object.assign({ token: token, seq: this.seq, values: pending.values, final: pending.final,
+                                frames: pending.frames || null }, pending.decoder ? { decoder: pending.decoder } : {}));
       this.inFlight = token;
       this.inFlightAt = now;
-      this.patience = pending.frames ? FRAMES_TIMEOUT_MS : ACK_TIMEOUT_MS;
+      this.patience = pending.frames || pending.decoder ? FRAMES_TIMEOUT_MS : ACK_TIMEOUT_MS;
       this.lastSent = text;
       this.pending = null;
       this.later(() => this.send(), this.patience + 20);  // in case the answer is lost
@@ -246,7 +249,7 @@ const LiveCore = (function () {
 
     /** The page's values are shown (after an answer, or a change from elsewhere): not sent back. */
     adopt(values) {
-      this.lastSent = JSON.stringify({ values: Object.assign({}, values), final: true, frames: null });
+      this.lastSent = JSON.stringify({ values: Object.assign({}, values), final: true, frames: null, decoder: null });
     }
   }
 

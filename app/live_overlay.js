@@ -7,6 +7,28 @@
 // control is dragged the Gaussians change with the picture, in the same paint, and nothing else is asked.
 const SVG_NS = "http://www.w3.org/2000/svg";
 
+function element(tag, className, text) {  // a new element, with its class and its text (app/live_controls.js)
+  const node = Object.assign(document.createElement(tag), className ? { className: className } : {});
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** The writer of the line under the picture (`caption`): the page's own words, "**" marking bold (text nodes only,
+ * never HTML); says whether the line changed. */
+function captionWriter(caption) {
+  let shown = null;
+  return (/** @type {string|null} */ text) => {
+    if (text === shown) return false;
+    shown = text;
+    caption.textContent = "";
+    caption.hidden = !text;
+    (text || "").split("**").forEach((part, k) => {
+      if (part) caption.append(k % 2 ? element("strong", "", part) : document.createTextNode(part));
+    });
+    return true;
+  };
+}
+
 /** The overlay in `svg` (an element of the component's markup), with its one line of words in `key`.
  * `show(attention, spec, withQuery)` draws a frame's Gaussians (null: none; `spec`: OverlaySpec) and says
  * whether anything changed; `withQuery`: also where z points (not where the pad draws that point itself). */

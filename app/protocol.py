@@ -11,7 +11,9 @@ Browser -> page (the component's "value" trigger, `setTriggerValue("value", mess
 
     ValueMessage = {"token": "<session>:<seq>", "seq": int, "values": {control key: value},
                     "final": bool,              # False while the pointer is held (more are coming)
-                    "frames": "KEY#PART" | None}  # a request for one part of the pictures to scrub
+                    "frames": "KEY#PART" | None,  # a request for one part of the pictures to scrub
+                    "decoder": "KEY#1" | "KEY#0" | "off" | None}  # optional: the decoder's part for the offer
+                                                # KEY, with (1) or without (0) the .onnx; "off": it failed here
 
 Page -> browser (the component's `data` on every run, `RenderArgs`; Streamlit calls the module with it):
 the controls' specs and the page's values, `ack` (the token of the last value the script answered: it frees
@@ -20,6 +22,13 @@ and in the colours of `overlay`), and the scrubbing offer: `frames_key` / `frame
 made ahead for the page's current state, and `frames` is the one part asked for, sent in that run only
 (`FramesPart`). Every picture made ahead carries its own Gaussians and Dice line, so while a control is
 dragged the component paints them with the picture, asking nothing of anyone.
+
+Decoding in the browser (app/live_decoder.js, app/static/decoder_worker.js): `decoder` (`DecoderOffer`, a few
+bytes, every run) names what the browser needs to decode the pad's values itself (the model, the image's
+features, the grid of z values); it asks once for what it lacks (`ValueMessage.decoder`) and the answering run
+alone sends it (`decoder_part`, `DecoderPart`: the .onnx once per model and page, the features as float16 once
+per image, z for every value the pad's two controls can hold). While the pointer is held on values the grid
+covers, nothing is sent to the page; the release's exact value is, as always.
 
 Flow control (app/live_controls_core.js `Flow`): at most one value in flight; a move while one is in flight
 replaces the pending one (the newest wins, stale ones are dropped, nothing queues); the release's exact
@@ -31,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 SCRUB_GAP_MS = 200  # while scrubbing, the page's exact answer at most this often (the JS side's constant too)
 
@@ -42,6 +51,7 @@ class ValueMessage(TypedDict):
     values: dict[str, float | int]
     final: bool
     frames: str | None
+    decoder: NotRequired[str | None]
 
 
 # a picture's drawn INSIDE channels (app/frame.gaussians), in pixels of the model's grid (pixel k's centre at
@@ -84,6 +94,44 @@ class FramesPart(TypedDict, total=False):
     strips: dict[str, Strip]  # part 0 only
 
 
+class DecoderOffer(TypedDict):
+    """What the browser may decode for the page's current state (app/scrub.browser_decoder)."""
+
+    key: str  # names the part: model, image, the other controls' values, the channels drawn
+    model: str  # the model's key: its .onnx is sent once per page
+    ready: bool  # False while the model is being exported (the pictures made ahead meanwhile)
+
+
+class ZGrid(TypedDict):
+    """z for every value the pad's two controls can hold (their step grids), the other controls at `base`."""
+
+    x: str
+    y: str
+    xs: list[float]  # [low, step, count, decimals] of x's grid
+    ys: list[float]
+    dim: int
+    base: dict[str, float | int]
+    data: str  # base64 of float32 little-endian, (len(ys), len(xs), dim)
+
+
+class DecoderPart(TypedDict, total=False):
+    """What the browser decodes with (sent in the run that answers its request)."""
+
+    key: str
+    model: str
+    onnx: str | None  # base64 of the .onnx (None: the browser said it has this model)
+    inputs: dict[str, list]  # input name -> [shape, base64 of float16 little-endian]
+    logits: list[int]  # (1, K, H, W)
+    grid: ZGrid
+    layer: int  # the conditioning layer whose Gaussians are drawn
+    channels: list[int] | None  # the drawn channels (None: no Gaussians)
+    keep: list[int]  # labels whose largest connected component alone is kept (the card's recipe)
+    anatomy: bool  # the card's recipe also enforces the cardiac anatomy (not done in the browser)
+    base: str  # the picture the mask is drawn over, at the page's size (PNG data URI)
+    colours: dict[str, list[float]]  # label -> RGB
+    alpha: float  # how much of a label's colour is blended in
+
+
 class RenderArgs(TypedDict, total=False):
     controls: list[dict[str, Any]]
     values: dict[str, float | int]
@@ -101,6 +149,8 @@ class RenderArgs(TypedDict, total=False):
     frames_key: str | None
     frames_parts: int
     frames: FramesPart | None
+    decoder: DecoderOffer | None
+    decoder_part: DecoderPart | None
 
 
 @dataclass(frozen=True)
@@ -111,6 +161,23 @@ class Scrub:
     key: str
     parts: int
     make: Callable[[int], FramesPart]
+
+
+@dataclass(frozen=True)
+class BrowserDecoder:
+    """The page's offer to decode in the browser (`offer`), and `make(with_model)`, the part as sent (called
+    only in the run that answers the request)."""
+
+    offer: DecoderOffer
+    make: Callable[[bool], DecoderPart]
+
+
+def parse_decoder_request(text: Any) -> tuple[str, bool] | None:
+    """(key, with the .onnx) of a `decoder` field, ("off", False) if the browser could not decode, or None."""
+    if text == "off":
+        return "off", False
+    name, _, flag = str(text or "").rpartition("#")
+    return (name, flag == "1") if name and flag in ("0", "1") else None
 
 
 def frames_request(key: str, part: int) -> str:

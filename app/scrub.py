@@ -25,21 +25,30 @@ controls (ACDC: the cine frame for the phase, the chosen slice), each distinct i
 (a throw-away Explorer: the page's cache of Explorers is not disturbed). The ground truth (each point's own:
 on CLEVR-Seg it follows the point) gives each picture its Dice line, and its outline where the page shows
 it; the model never sees it.
+
+Decoding in the browser (`browser_decoder`, the default where it can: $INSIDE_DASHBOARD_DECODE=server turns
+it off): where the pad is a point on the image and the image does not follow the controls, the browser is
+offered the decoder instead (the .onnx of the model, exported once in the background, the image's features
+as float16, z for every value of the pad's step grid): it decodes every held value itself, exactly, and no
+pictures are made ahead. Until the export is ready, for a model whose export failed, and in a browser whose
+worker did not start, the pictures made ahead stay.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
 
 import numpy as np
 
-from app import loading
-from app.controls import ControlValues
-from app.frame import DISPLAY_PIXELS, FrameOptions, make_frames
+from app import loading, plots
+from app.controls import LIVE_KEY, ControlValues
+from app.frame import DISPLAY_PIXELS, MAX_CHANNELS, FrameOptions, make_frames
+from app.live_controls import decimals, decoder_failed, png_data_uri
 from app.place import Place, view_at
-from app.protocol import Scrub
+from app.protocol import BrowserDecoder, DecoderPart, Scrub, ZGrid
 from inside_core.explorer import Explorer
 
 LATTICE_SPACING = 0.05  # of a slider's range: 21 values (a coarser step: every step)
@@ -157,3 +166,77 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, options: FrameOpti
         return frames
 
     return Scrub(key, parts, loading.taking_turns(make))  # bounded memory: a few sessions' parts at once
+
+
+# ------------------------------------------------------------------------------------------ in the browser
+def decode_mode() -> str:
+    """Where held values are decoded: "browser" (default, where the page can) or "server" (the pictures made
+    ahead and the page's exact answers only): $INSIDE_DASHBOARD_DECODE."""
+    return "server" if os.environ.get("INSIDE_DASHBOARD_DECODE", "browser").strip().lower() == "server" else "browser"
+
+
+def _grid(control) -> list[float]:
+    """[low, step, count, decimals]: every value a slider can hold (app/live_controls.clean's grid)."""
+    step = float(control.step)
+    return [float(control.low), step, int(round((control.high - control.low) / step)) + 1, decimals(step)]
+
+
+def z_grid(controls: ControlValues) -> ZGrid:
+    """z (the condition's `encode`) for every value of the pad's two sliders, the other controls as they are."""
+    condition = controls.condition
+    x_key, y_key = controls.pad_keys[:2]
+    xs, ys = _grid(condition.control(x_key)), _grid(condition.control(y_key))
+    at = [[round(low + k * step, places) for k in range(count)] for low, step, count, places in (xs, ys)]
+    table = np.array([[condition.encode(**{**controls.z_values, x_key: x, y_key: y}) for x in at[0]] for y in at[1]],
+                     dtype="<f4")
+    base = {k: v for k, v in controls.values.items() if k not in (x_key, y_key)}
+    return {"x": x_key, "y": y_key, "xs": xs, "ys": ys, "dim": int(table.shape[-1]), "base": base,
+            "data": base64.b64encode(table.tobytes()).decode("ascii")}
+
+
+def browser_decoder(explorer: Explorer, controls: ControlValues, options: FrameOptions, image, place: Place,
+                    model_key: str, image_key: str) -> BrowserDecoder | None:
+    """The offer to decode the pad's held values in the browser, or None where it cannot: decoding on the
+    server ($INSIDE_DASHBOARD_DECODE=server), no point on the image, an image that follows the controls
+    (each value another image: app/place.py), a slice stack on the pad, no z, the exporter not installed,
+    the model's export failed, or this browser said its worker did not start. `model_key` is the model's
+    checkpoint file (exported once, in a child process), `image_key` the view's image; `options`: the page's
+    frame options (the channels whose Gaussians are drawn)."""
+    from inside_core import onnx_decoder
+
+    if decode_mode() == "server":
+        return None
+    pad = controls.pad_keys
+    if pad is None or not pad[3] or place.identity is not None \
+            or not explorer.conditioned or decoder_failed(LIVE_KEY):
+        return None
+    if any(controls.condition.control(key).kind != "slider" for key in pad[:2]):
+        return None
+    try:
+        onnx_decoder.require_onnx()
+    except ImportError:
+        return None
+    made = onnx_decoder.EXPORTS.get(model_key)
+    if made is None and onnx_decoder.EXPORTS.failed(model_key):
+        return None
+    base = {k: v for k, v in controls.values.items() if k not in pad[:2]}
+    channels = None if options.channels is None else [int(c) for c in options.channels]
+    model = hashlib.sha1(model_key.encode()).hexdigest()[:12]
+    seed = json.dumps([model, image_key, base, channels, options.layer], sort_keys=True, default=str)
+    key = hashlib.sha1(seed.encode()).hexdigest()[:16]
+
+    def make(with_model: bool) -> DecoderPart:
+        onnx = onnx_decoder.EXPORTS.get(model_key)
+        probabilities = explorer.update(controls.condition.encode(**controls.z_values)).probabilities
+        recipe = explorer.recipe or {}
+        picture = loading.display_base(explorer, image, DISPLAY_PIXELS)
+        return {"key": key, "model": model, "onnx": base64.b64encode(onnx).decode("ascii") if with_model else None,
+                "inputs": {name: [list(shape), base64.b64encode(data).decode("ascii")]
+                           for name, (shape, data) in onnx_decoder.half_features(explorer).items()},
+                "logits": [1, *probabilities.shape], "grid": z_grid(controls), "layer": int(options.layer),
+                "channels": channels if channels is not None and len(channels) <= MAX_CHANNELS else None,
+                "keep": [int(k) for k in recipe.get("largest_component") or ()],
+                "anatomy": bool(recipe.get("anatomy")), "base": png_data_uri(picture),
+                "colours": {str(k): [float(c) for c in v] for k, v in plots.LABEL_COLOURS.items()}, "alpha": 0.45}
+
+    return BrowserDecoder({"key": key, "model": model, "ready": made is not None}, make)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -63,6 +64,36 @@ from inside_core.checkpoints import list_checkpoints, load_checkpoint, read_card
 from inside_core.conditions import acdc_condition, quadrant_blend  # noqa: E402
 from inside_core.explorer import Explorer  # noqa: E402
 from inside_core.networks import build_model  # noqa: E402
+
+# What identifies the painted mask on the dashboard: the mask decoded in the browser while a control is held (the
+# canvas over the picture, app/live_decoder.js: its labels' hash) while it shows, else the picture's src. On a
+# checkout without the canvas it is PREDICTED_MASK.
+PAINTED_MASK = PREDICTED_MASK.replace("  for (const doc of docs) {", """  for (const doc of docs) {
+    const decoded = doc.querySelector && doc.querySelector('canvas#decoded');
+    if (decoded && !decoded.hidden && decoded.dataset.mask) return 'decoded:' + decoded.dataset.mask;
+  }
+  for (const doc of docs) {""", 1)
+# After a drag (measure_drag's recorders): ms from the last move to the last mask decoded in the browser (0: the
+# mask painted for an earlier move already was the last one), or null where none was decoded
+DECODED_LAG = """() => { const decoded = window.__paints.log.filter(([, what]) => what.startsWith('decoded:'));
+  if (!decoded.length) return null;
+  return Math.round(Math.max(0, decoded[decoded.length - 1][0] - window.__pointer.move)); }"""
+DECODER_READY_S = 30  # a page whose component is offered the decoder waits this long for it to be ready
+
+
+def decoder_ready(page, timeout_s: float = DECODER_READY_S) -> float | None:
+    """Seconds until the component says held values are decoded in this browser (its line under the picture), or
+    None if it does not within `timeout_s` (no decoder offered there: the pictures made ahead stay)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if page.evaluate("() => { const stats = window.__liveControls; const d = stats && stats.decoder; "
+                         "return Boolean(d && d.state() === 'ready' && [...document.querySelectorAll("
+                         "'[data-testid=\"stBidiComponentIsolated\"]')].some((h) => h.shadowRoot && "
+                         "(h.shadowRoot.querySelector('#path') || {}).textContent.includes("
+                         "'decoded in this browser'))); }"):
+            return round(time.monotonic() - start, 1)
+        page.wait_for_timeout(200)
+    return None
 
 
 def shipped(dataset: str, conditioning: str) -> Path | None:
@@ -129,6 +160,20 @@ def bench_models(repeats: int) -> dict:
     return results
 
 
+@contextmanager
+def decode_mode(mode: str) -> Iterator[None]:
+    """$INSIDE_DASHBOARD_DECODE set to `mode` for the block (the pages of the browser part are started after it)."""
+    before = os.environ.get("INSIDE_DASHBOARD_DECODE")
+    os.environ["INSIDE_DASHBOARD_DECODE"] = mode
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("INSIDE_DASHBOARD_DECODE")
+        else:
+            os.environ["INSIDE_DASHBOARD_DECODE"] = before
+
+
 def bench_scrub() -> dict:
     """What scrubbing costs (app/scrub.py): for the default page of each dataset, every part of the pictures
     made ahead, asked for as the component does (Streamlit's AppTest): seconds per part, megabytes sent."""
@@ -155,6 +200,46 @@ def bench_scrub() -> dict:
             megabytes.append(round(len(json.dumps(component(at)["frames"])) / 1e6, 2))
         results[name] = {"parts": len(seconds), "seconds": seconds, "megabytes": megabytes,
                          "total_mb": round(sum(megabytes), 1)}
+    return results
+
+
+def bench_decoder_part() -> dict:
+    """What decoding in the browser sends (app/scrub.browser_decoder), asked for as the component does (AppTest):
+    the component's data per answer (the offer alone), and the decoder's part with and without the .onnx (the
+    model's once per page, the image's features and grid once per image), in MB, and the seconds of that run."""
+    from streamlit.testing.v1 import AppTest
+
+    from inside_core.onnx_decoder import EXPORTS
+
+    def component(at) -> dict:
+        return next(json.loads(e.proto.json) for e in at.get("bidi_component")
+                    if e.proto.component_name.endswith("live_controls"))
+
+    results = {}
+    point = "clevr-seg-point-inside"
+    for name, query, model in (("clevr-seg", {}, "clevr-seg-quadrant-inside"),
+                               ("clevr-seg point model", {"model": point}, point)):
+        at = AppTest.from_file(str(REPO / "app" / "main.py"), default_timeout=300)
+        for key, value in query.items():
+            at.query_params[key] = value
+        at.run()
+        for key in list(EXPORTS._running):  # the export started by the first page: wait for it
+            EXPORTS.wait(key, 120)
+        args = component(at.run())
+        row = {"answer_mb": round(len(json.dumps(args)) / 1e6, 3), "offer_bytes": len(json.dumps(args["decoder"]))}
+        for flag, label in (("1", "with_onnx"), ("0", "without_onnx")):
+            asked = f"{args['decoder']['key']}#{flag}"
+            at.session_state["_live_controls.conditioning"] = {"ack": f"bench:{flag}", "seq": 1, "final": True,
+                                                              "frames": None, "decoder": asked}
+            start = time.perf_counter()
+            part = component(at.run())["decoder_part"]
+            row[label] = {"seconds": round(time.perf_counter() - start, 2),
+                          "mb": round(len(json.dumps(part)) / 1e6, 3),
+                          "onnx_mb": round(len(part["onnx"] or "") / 1e6, 3),
+                          "features_mb": round(sum(len(v[1]) for v in part["inputs"].values()) / 1e6, 3),
+                          "grid_mb": round(len(part["grid"]["data"]) / 1e6, 3),
+                          "base_mb": round(len(part["base"]) / 1e6, 3)}
+        results[name] = {"model": model, **row}
     return results
 
 
@@ -219,12 +304,12 @@ def bench_browser(seconds: float, rounds: int, presses: int, screenshot: Path | 
     index, image_file = pick_sample()
     drags = {  # name -> (server, query, control, image reader)
         "bare page, stock st.slider": ("bare", "", "value", STOCK_IMAGE),
-        "dashboard, Location x slider": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", X, PREDICTED_MASK),
-        "dashboard, point on the image": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", PAD, PREDICTED_MASK),
+        "dashboard, Location x slider": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", X, PAINTED_MASK),
+        "dashboard, point on the image": ("app", f"?sample={index}&loc_x=-0.5&loc_y=-0.5", PAD, PAINTED_MASK),
         # the point model's mask changes with every move (the quadrant's does not in its dead zones)
         "dashboard point model, Location x slider": ("app", f"?sample={index}&model=clevr-seg-point-inside&loc_x=0"
-                                                            "&loc_y=-0.4", X, PREDICTED_MASK),
-        "dashboard ACDC, phase x slice pad": ("app", "?dataset=acdc&phase=0", "Phase and slice", PREDICTED_MASK),
+                                                            "&loc_y=-0.4", X, PAINTED_MASK),
+        "dashboard ACDC, phase x slice pad": ("app", "?dataset=acdc&phase=0", "Phase and slice", PAINTED_MASK),
     }
     rows: dict[str, list[dict]] = {name: [] for name in drags}
     keys: dict[str, list[float]] = {name: [] for name in drags}
@@ -238,6 +323,10 @@ def bench_browser(seconds: float, rounds: int, presses: int, screenshot: Path | 
         urls = {"bare": bare, "app": app}
         pages = {name: open_page(chromium, urls[server] + query, control, reader)
                  for name, (server, query, control, reader) in drags.items()}
+        # where the decoder is offered (a point on the image), seconds from the page's picture until it is ready
+        # (ACDC's pad: each point is another image, never offered)
+        results["decoder_ready_s"] = {name: decoder_ready(page, 2 if "ACDC" in name else DECODER_READY_S)
+                                      for name, page in pages.items() if drags[name][0] == "app"}
         with busy_server(f"{app}?sample={(index + 1) % 10}&loc_x=0.3&loc_y=0.3", busy):
             for name, (_, _, control, reader) in drags.items():  # warm up: the first moves fill caches
                 pages[name].bring_to_front()
@@ -247,11 +336,13 @@ def bench_browser(seconds: float, rounds: int, presses: int, screenshot: Path | 
                     pages[name].bring_to_front()
                     chart = "main_attention" if server == "app" else None  # its redraws: on release only
                     rows[name].append(measure_drag(pages[name], control, reader, seconds=seconds, chart=chart))
+                    rows[name][-1]["decoded_lag_ms"] = pages[name].evaluate(DECODED_LAG)
                     if presses and name in KEYED:  # End / Home on the two sliders the key press ratio compares
                         press_keys(pages[name], control, reader, presses, keys[name])
         if screenshot:
             pages["dashboard, Location x slider"].screenshot(path=str(screenshot), full_page=True)
     results["drags"] = {name: drag_summary(rows[name], keys[name]) for name in drags}
+    results["decoded_lag_ms"] = {name: [row.get("decoded_lag_ms") for row in rows[name]] for name in drags}
     bare_keys = results["drags"]["bare page, stock st.slider"]["key_press_ms_median"]
     ours_keys = results["drags"]["dashboard, Location x slider"]["key_press_ms_median"]
     results["key_press_ratio"] = round(ours_keys / bare_keys, 2) if bare_keys and ours_keys else None
@@ -288,7 +379,17 @@ def main(argv: list[str] | None = None) -> int:
             verdict = f"target <= {row['target']}, {'ok' if row['ratio'] <= row['target'] else 'ABOVE TARGET'}"
         print(f"{name}: update {row['update_ms']:.1f} ms, full forward {row['full_ms']:.1f} ms, "
               f"ratio {row['ratio']:.2f} ({verdict})  [{row['model']}]")
-    results["scrub"] = bench_scrub()
+    with decode_mode("browser"):
+        results["decoder_part"] = bench_decoder_part()
+    for name, row in results["decoder_part"].items():
+        with_model, without = row["with_onnx"], row["without_onnx"]
+        print(f"decoding in the browser, {name}: an answer's component data {row['answer_mb']} MB (the offer "
+              f"{row['offer_bytes']} bytes); the decoder's part {with_model['mb']} MB with the .onnx "
+              f"({with_model['onnx_mb']} MB base64; features {with_model['features_mb']}, grid "
+              f"{with_model['grid_mb']}, base picture {with_model['base_mb']}), {without['mb']} MB without; "
+              f"{with_model['seconds']} / {without['seconds']} s a run")
+    with decode_mode("server"):  # the pictures made ahead: where the browser does not decode
+        results["scrub"] = bench_scrub()
     for name, row in results["scrub"].items():
         print(f"scrubbing, {name}: {row['parts']} parts of pictures made ahead, {min(row['seconds'])}-"
               f"{max(row['seconds'])} s each (a run of the page), {row['total_mb']} MB in all "
@@ -303,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
                 target = FIRST_PAGE_TARGET_S[dataset]
                 print(f"first page on a clean cache ({dataset}): {elapsed:.1f} s to the controls and the mask "
                       f"(target <= {target:.0f} s, {'ok' if elapsed <= target else 'ABOVE TARGET'})")
+            print("decoding in the browser ready, s after the page's picture (None: not offered): "
+                  + ", ".join(f"{name} {ready}" for name, ready in found["decoder_ready_s"].items()))
             for name, row in found["drags"].items():
                 keys = f"; key press -> new mask median {row['key_press_ms_median']} ms" if row["key_presses"] else ""
                 answered = "" if row["answers_per_s_median"] is None else (
@@ -315,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  attention chart: redrawn {row['chart_redraws_while_held']} times while held, last "
                           f"{row['chart_after_release_ms_median']} ms after the release "
                           f"{row['chart_after_release_ms']}")
+            for name, rows_of in found["decoded_lag_ms"].items():
+                if any(lag is not None for lag in rows_of):
+                    print(f"{name}: the last move's mask decoded in the browser {rows_of} ms after it (the lag above "
+                          f"runs to the page's exact frame, which then replaces it)")
             for name, row in found["drags"].items():
                 if name.startswith("dashboard"):
                     lag = row["final_lag_ms_median"]

@@ -19,8 +19,8 @@ For `clevr-seg-quadrant-inside` and `acdc-phantom-inside` on the first test samp
 Also prints the bytes to ship: the .wasm + .mjs (raw and gzip -9), each .onnx, each image's features as float32
 and float16, and whether float16 features (sent as half, run as float32) give the same mask (Python, ORT).
 
-onnxruntime-web comes from npm into $INSIDE_NODE_TOOLS/ort-web (default ~/.cache/inside-explorer-node-tools),
-installed on first use (`npm install onnxruntime-web@1.31.1`); nothing of it is committed. Needs onnx,
+onnxruntime-web's three files are the dashboard's committed copy (app/static/ort/), or else come from npm into
+$INSIDE_NODE_TOOLS/ort-web (default ~/.cache/inside-explorer-node-tools), installed on first use. Needs onnx,
 onnxscript and onnxruntime (pip), Playwright and Debian's Chromium.
 """
 
@@ -142,7 +142,11 @@ class IsolatedHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def ort_dist() -> Path:
-    """onnxruntime-web's dist folder, installed from npm into the node tools cache on first use."""
+    """onnxruntime-web's files: the dashboard's committed copy (app/static/ort/), else the npm package installed into
+    the node tools cache on first use."""
+    shipped = REPO / "app" / "static" / "ort"
+    if all((shipped / name).exists() for name in ORT_FILES):
+        return shipped
     tools = Path(os.environ.get("INSIDE_NODE_TOOLS", Path.home() / ".cache" / "inside-explorer-node-tools"))
     prefix = tools / "ort-web"  # its own prefix: an install elsewhere would prune the type checker's packages
     dist = prefix / "node_modules" / "onnxruntime-web" / "dist"

@@ -68,7 +68,10 @@ def no_exception(page) -> None:
 
 @pytest.fixture(scope="module")
 def chromium_and_url():
-    with streamlit_server(REPO / "app" / "main.py") as url, browser() as chromium:
+    # the server's path (pictures made ahead, exact answers while held): decoding in the browser, the default where
+    # the page can, is tests/test_browser_decoder.py's
+    with streamlit_server(REPO / "app" / "main.py", env={"INSIDE_DASHBOARD_DECODE": "server"}) as url, \
+            browser() as chromium:
         yield chromium, url
 
 

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import live_controls
 from app.live_controls import STATE_PREFIX, apply_message, clean, decimals, default_value
+from app.protocol import parse_decoder_request
 from inside_core.conditions import get_condition
 
 QUADRANT = get_condition("quadrant").controls
@@ -65,9 +66,23 @@ def test_a_message_writes_each_controls_key_and_the_answer_token():
     assert state["loc_x"] == 0.45 and state["radius"] == 0.6
     assert state["loc_y"] == 0.0  # out of range: left as it was
     assert "other" not in state
-    assert state[STATE_PREFIX + "conditioning"] == {"ack": "abc:7", "seq": 7, "final": False, "frames": None}
+    assert state[STATE_PREFIX + "conditioning"] == {"ack": "abc:7", "seq": 7, "final": False, "frames": None,
+                                                    "decoder": None, "decoder_off": False}
     apply_message(state, "conditioning", {"token": "abc:8", "seq": 8, "final": True, "values": {"loc_y": -0.2}}, POINT)
     assert state["loc_y"] == -0.2 and state[STATE_PREFIX + "conditioning"]["final"] is True
+
+
+def test_a_request_for_the_decoder_is_kept_and_off_stays_off():
+    """The component's `decoder` field (app/protocol.py): the request is kept for the run that answers it; "off"
+    (its worker did not start) stays for the session, whatever comes after."""
+    state = {"loc_x": 0.0, "loc_y": 0.0, "radius": 0.35}
+    apply_message(state, "c", {"token": "t:1", "seq": 1, "final": True, "values": {}, "decoder": "K#1"}, POINT)
+    assert state[STATE_PREFIX + "c"]["decoder"] == "K#1" and not state[STATE_PREFIX + "c"]["decoder_off"]
+    assert parse_decoder_request("K#1") == ("K", True) and parse_decoder_request("K#0") == ("K", False)
+    assert parse_decoder_request("K#2") is None and parse_decoder_request(None) is None
+    apply_message(state, "c", {"token": "t:2", "seq": 2, "final": True, "values": {}, "decoder": "off"}, POINT)
+    apply_message(state, "c", {"token": "t:3", "seq": 3, "final": True, "values": {"loc_x": 0.5}}, POINT)
+    assert state[STATE_PREFIX + "c"]["decoder_off"] is True and state[STATE_PREFIX + "c"]["decoder"] is None
 
 
 def test_a_malformed_message_changes_nothing():
@@ -76,7 +91,7 @@ def test_a_malformed_message_changes_nothing():
     assert apply_message(state, "c", "text", ACDC, {"slice": STACK}) == []
     assert apply_message(state, "c", {"values": [1, 2]}, ACDC, {"slice": STACK}) == []
     assert state == {"phase": 0.5, "slice": 4, STATE_PREFIX + "c": {"ack": "None", "seq": None, "final": True,
-                                                         "frames": None}}
+                                                         "frames": None, "decoder": None, "decoder_off": False}}
 
 
 def test_select_controls_are_not_drawn_here():
@@ -264,7 +279,8 @@ def test_the_component_is_one_v2_module_mounted_in_the_page():
     at = run()
     [element] = [e for e in at.main if e.type == "bidi_component"]
     proto = element.proto
-    assert [p.name for p in live_controls.SCRIPTS] == ["live_controls_core.js", "live_overlay.js", "live_controls.js"]
+    assert [p.name for p in live_controls.SCRIPTS] == ["live_controls_core.js", "decode_core.js", "live_overlay.js",
+                                                       "live_decoder.js", "live_controls.js"]
     module = live_controls.SCRIPTS[-1].read_text()
     assert proto.js_content == "\n".join(p.read_text() for p in live_controls.SCRIPTS) and proto.isolate_styles
     assert re.search(r"^export default function", module, re.M) and "window.parent" not in proto.js_content

@@ -15,6 +15,13 @@ from tests.test_app import attention_means, healthy, last_prediction, live_args,
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def pictures_made_ahead(monkeypatch):
+    """These tests are about the pictures made ahead: held values decoded on the server's side (where the browser
+    can decode, the page offers that instead once the model is exported: tests/test_browser_decode*.py)."""
+    monkeypatch.setenv("INSIDE_DASHBOARD_DECODE", "server")
+
+
 def ask(at, key: str, part: int):
     """The component's request for one part of the pictures, as it sends it when idle."""
     at.session_state["_live_controls.conditioning"] = {"ack": f"t:{part}", "seq": part, "final": True,

@@ -1,0 +1,194 @@
+// The pure part of decoding in the browser (app/live_decoder.js; the worker is app/static/decoder_worker.js): the
+// page's bytes as arrays (base64, float16), z for a pad's values from the page's grid, and the model's outputs made
+// into what the page draws: labels at the model's size (the card's largest-component clean-up included), the
+// picture at the page's size (app/frame.picture's recipe: probabilities upsampled bilinearly, thresholded or
+// arg-maxed, blended over the base picture and outlined in the label's colour) and the drawn channels' Gaussians
+// (app/frame.gaussians). No DOM: the same file runs in the browser (`DecodeCore`) and under `node --test`.
+/**
+ * @import {ZGrid, DecoderPart, Gaussians} from "./protocol.js"
+ * @typedef {{labels: Uint8Array, probabilities: Float32Array}} Decoded  labels (H x W) and probabilities (K x H x W)
+ */
+const DecodeCore = (function () {
+  "use strict";
+
+  /** The bytes of a base64 text. @param {string} text @returns {Uint8Array} */
+  function bytesOf(text) {
+    const raw = atob(text);
+    const bytes = new Uint8Array(raw.length);
+    for (let k = 0; k < raw.length; k += 1) bytes[k] = raw.charCodeAt(k);
+    return bytes;
+  }
+
+  /** IEEE 754 half-precision numbers (little-endian bytes) as float32. @param {Uint8Array} bytes */
+  function halfToFloat(bytes) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const out = new Float32Array(bytes.byteLength / 2);
+    for (let k = 0; k < out.length; k += 1) {
+      const h = view.getUint16(2 * k, true);
+      const sign = h & 0x8000 ? -1 : 1, exponent = (h >> 10) & 0x1f, fraction = h & 0x3ff;
+      out[k] = exponent === 0 ? sign * fraction * 2 ** -24
+        : exponent === 31 ? (fraction ? NaN : sign * Infinity)
+        : sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+    }
+    return out;
+  }
+
+  /** Float32 numbers (little-endian bytes). @param {Uint8Array} bytes */
+  function floats(bytes) {
+    const copy = bytes.slice();  // aligned
+    return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
+  }
+
+  /** A value's index on a grid [low, step, count, decimals], or -1 off the grid (app/live_controls.clean). */
+  function gridIndex(grid, value) {
+    const [low, step, count] = grid;
+    const k = Math.round((value - low) / step);
+    return k >= 0 && k < count && Math.abs(low + k * step - value) < 1e-6 * Math.max(1, step) ? k : -1;
+  }
+
+  /**
+   * z for the pad's values from the page's grid, or null where it does not cover them (another value of a
+   * control off the pad, a value off the grid).
+   * @param {ZGrid} grid @param {Float32Array} table @param {Object<string, number>} values @returns {Float32Array|null}
+   */
+  function zAt(grid, table, values) {
+    for (const [key, value] of Object.entries(grid.base)) if (values[key] !== value) return null;
+    const i = gridIndex(grid.xs, values[grid.x]), j = gridIndex(grid.ys, values[grid.y]);
+    if (i < 0 || j < 0) return null;
+    const start = (j * grid.xs[2] + i) * grid.dim;
+    return table.slice(start, start + grid.dim);
+  }
+
+  /**
+   * Probabilities (sigmoid for one class, else softmax) and labels (p > 0.5, else the arg-max) of logits
+   * (K x H x W), as inside_core.explorer does, then the card's clean-up: only the largest face-connected piece of
+   * each label in `keep`; where it removed a pixel the probabilities say background (as the Explorer's).
+   * @param {Float32Array} logits @param {number} K @param {number} H @param {number} W @param {number[]} keep
+   * @returns {Decoded}
+   */
+  function labelsFromLogits(logits, K, H, W, keep) {
+    const n = H * W, probabilities = new Float32Array(K * n), labels = new Uint8Array(n);
+    for (let i = 0; i < n; i += 1) {
+      if (K === 1) {
+        const p = 1 / (1 + Math.exp(-logits[i]));
+        probabilities[i] = p;
+        labels[i] = p > 0.5 ? 1 : 0;
+        continue;
+      }
+      let top = -Infinity, best = 0, sum = 0;
+      for (let c = 0; c < K; c += 1) if (logits[c * n + i] > top) { top = logits[c * n + i]; best = c; }
+      for (let c = 0; c < K; c += 1) sum += (probabilities[c * n + i] = Math.exp(logits[c * n + i] - top));
+      for (let c = 0; c < K; c += 1) probabilities[c * n + i] /= sum;
+      labels[i] = best;
+    }
+    for (const label of keep) {
+      const removed = smallerPieces(labels, H, W, label);
+      for (const i of removed) {
+        labels[i] = 0;
+        for (let c = 0; c < K; c += 1) probabilities[c * n + i] = K > 1 && c === 0 ? 1 : 0;
+      }
+    }
+    return { labels, probabilities };
+  }
+
+  /** The pixels of `label` outside its largest face-connected piece (scipy.ndimage.label's cross; ties: the first
+   * piece found in raster order, as the arg-max of the sizes). @returns {number[]} */
+  function smallerPieces(labels, H, W, label) {
+    const piece = new Int32Array(H * W), sizes = [0];
+    for (let start = 0; start < H * W; start += 1) {
+      if (labels[start] !== label || piece[start]) continue;
+      const id = sizes.length, stack = [start];
+      piece[start] = id;
+      let size = 0;
+      while (stack.length) {
+        const i = /** @type {number} */ (stack.pop()), r = Math.floor(i / W), c = i % W;
+        size += 1;
+        for (const j of [r > 0 ? i - W : -1, r < H - 1 ? i + W : -1, c > 0 ? i - 1 : -1, c < W - 1 ? i + 1 : -1]) {
+          if (j >= 0 && !piece[j] && labels[j] === label) { piece[j] = id; stack.push(j); }
+        }
+      }
+      sizes.push(size);
+    }
+    if (sizes.length <= 2) return [];
+    let largest = 1;
+    for (let id = 2; id < sizes.length; id += 1) if (sizes[id] > sizes[largest]) largest = id;
+    const removed = [];
+    for (let i = 0; i < H * W; i += 1) if (piece[i] && piece[i] !== largest) removed.push(i);
+    return removed;
+  }
+
+  /**
+   * Labels at the display size (h x w) from probabilities (K x H x W) upsampled bilinearly with half-pixel centres
+   * (torch's `interpolate(..., align_corners=False)`), thresholded at 0.5 (K = 1) or arg-maxed: app/plots.smooth_labels.
+   * @returns {Uint8Array}
+   */
+  function smoothLabels(probabilities, K, H, W, h, w) {
+    const out = new Uint8Array(h * w), n = H * W;
+    const axis = (size, from) => {  // per output index: the two source indices and the weight of the second
+      const i0 = new Int32Array(size), i1 = new Int32Array(size), t = new Float32Array(size);
+      for (let k = 0; k < size; k += 1) {
+        const source = Math.max(0, (k + 0.5) * (from / size) - 0.5), low = Math.floor(source);
+        i0[k] = Math.min(low, from - 1);
+        i1[k] = Math.min(low + 1, from - 1);
+        t[k] = source - low;
+      }
+      return { i0, i1, t };
+    };
+    const rows = axis(h, H), columns = axis(w, W);
+    for (let y = 0; y < h; y += 1) {
+      const r0 = rows.i0[y] * W, r1 = rows.i1[y] * W, ty = rows.t[y];
+      for (let x = 0; x < w; x += 1) {
+        const c0 = columns.i0[x], c1 = columns.i1[x], tx = columns.t[x];
+        let best = 0, top = -Infinity;
+        for (let c = 0; c < K; c += 1) {
+          const p = probabilities, o = c * n;
+          const v = (1 - ty) * ((1 - tx) * p[o + r0 + c0] + tx * p[o + r0 + c1]) + ty * ((1 - tx) * p[o + r1 + c0] + tx * p[o + r1 + c1]);
+          if (K === 1) best = v > 0.5 ? 1 : 0;
+          else if (v > top) { top = v; best = c; }
+        }
+        out[y * w + x] = best;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The picture: `base` (RGBA, h x w) with the labelled pixels blended with their colour by `alpha` and each
+   * label's outline (its pixels with a 4-neighbour outside it, or at the edge) in its colour: app/plots.overlay.
+   * @param {Uint8ClampedArray} base @param {Uint8Array} labels @param {number} h @param {number} w
+   * @param {Object<string, number[]>} colours @param {number} alpha @returns {Uint8ClampedArray}
+   */
+  function paint(base, labels, h, w, colours, alpha) {
+    const out = new Uint8ClampedArray(base);
+    for (let i = 0; i < h * w; i += 1) {
+      const colour = colours[labels[i]];
+      if (!labels[i] || !colour) continue;
+      const r = Math.floor(i / w), c = i % w, l = labels[i];
+      const inner = r > 0 && r < h - 1 && c > 0 && c < w - 1 && labels[i - w] === l && labels[i + w] === l
+        && labels[i - 1] === l && labels[i + 1] === l;
+      for (let k = 0; k < 3; k += 1) {
+        out[4 * i + k] = inner ? Math.floor((1 - alpha) * base[4 * i + k] + alpha * colour[k] + 0.5) : colour[k];
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The drawn channels' Gaussians in pixels of the model's grid (H x W), as app/frame.gaussians: means
+   * (t + 1) n / 2 - 0.5, 1-sigma radii sigma n / 2, gamma, each rounded to 2 decimals; where z points is not drawn
+   * (the pad's own point shows it). Null without the INSIDE parameters of `layer` or without channels.
+   * @param {Object<string, Float32Array>} outputs @param {number} layer @param {number[]|null} channels
+   * @returns {Gaussians|null}
+   */
+  function gaussians(outputs, layer, channels, H, W) {
+    if (!channels || !outputs["mu_x" + layer]) return null;
+    const round = (v) => Math.round(v * 100) / 100;
+    const pick = (name, f) => channels.map((c) => round(f(outputs[name + layer][c])));
+    return [pick("mu_x", (t) => (t + 1) * W / 2 - 0.5), pick("mu_y", (t) => (t + 1) * H / 2 - 0.5),
+            pick("sigma_x", (s) => s * W / 2), pick("sigma_y", (s) => s * H / 2), pick("gamma", (g) => g), null];
+  }
+
+  return { bytesOf, halfToFloat, floats, gridIndex, zAt, labelsFromLogits, smallerPieces, smoothLabels, paint,
+           gaussians };
+})();
+if (typeof module === "object" && module.exports) module.exports = DecodeCore;  // Node's test runner

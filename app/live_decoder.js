@@ -1,0 +1,181 @@
+// Decoding held values in the browser (app/live_controls.js drives it; app/protocol.py has the messages): the
+// model's decoder (.onnx) runs in a web worker (app/static/decoder_worker.js, ONNX Runtime Web served by Streamlit's
+// static serving) on the image's features, both sent by the page once (`DecoderPart`); the mask for the value under
+// the pointer is painted into a canvas over the page's picture, with its Gaussians, by `DecodeCore` (the pure
+// functions, node-tested). One decode in flight, the newest value wins. The release's exact frame still comes from
+// the page and replaces the canvas. Anything that fails (no worker, a model the runtime cannot load) says "off" to
+// the page once, which then keeps its pictures made ahead.
+/** @import {DecoderOffer, DecoderPart, Gaussians} from "./protocol.js" */
+const DECODER_WORKER = "app/static/decoder_worker.js";  // Streamlit's static serving: app/static/ at /app/static/
+const DECODER_START_MS = 20000;  // a worker (and its runtime) not ready by then is taken as failed
+const DECODER_ASK_MS = 1500;  // while the page exports the model, its offer is asked for again this often
+const HELD_LINE = "Decoded in this browser: the Dice line comes with the page's exact picture.";
+
+/**
+ * @param {HTMLCanvasElement} canvas  drawn over the page's picture
+ * @param {{painted: (attention: (Gaussians|null)) => void, changed: () => void, held: () => boolean}} hooks  `changed`:
+ *   it failed, or became ready: what it asks for and the line that says where values are decoded change
+ */
+function browserDecoder(canvas, hooks) {
+  const { bytesOf, halfToFloat, floats, zAt, labelsFromLogits, smoothLabels, paint, gaussians } = DecodeCore;
+  let worker = null, state = "none";  // "none", "starting", "ready" (the runtime), "failed"
+  let offer = /** @type {DecoderOffer|null} */ (null);
+  let part = null;  // the part in use: {key, model, grid, table, logits, layer, channels, keep, colours, alpha, base}
+  let modelIn = null, inputsIn = null, baseReady = null;  // what the worker (and the base picture) hold
+  let wanted = null, running = null, asked = {}, seq = 0, shown = false, epoch = 0;  // epoch: hidden since
+  const stats = { decoded: 0, painted: 0, distinct: 0, ms: /** @type {number[]} */ ([]), state: () => state,
+                  hashes: new Set(), labels: /** @type {Uint8Array|null} */ (null) };
+
+  function start() {
+    if (state !== "none") return;
+    state = "starting";
+    try {
+      worker = new Worker(new URL(DECODER_WORKER, document.baseURI), { type: "module" });
+    } catch (error) { fail(); return; }
+    const timer = setTimeout(() => { if (state === "starting") fail(); }, DECODER_START_MS);
+    worker.onerror = () => fail();
+    worker.onmessage = (event) => {
+      const message = event.data;
+      if (message.type === "ready" && message.what === "runtime") { clearTimeout(timer); state = "ready"; load(); }
+      else if (message.type === "ready" && message.what === "model") { modelIn = message.model; hooks.changed(); }
+      else if (message.type === "ready" && message.what === "inputs") { inputsIn = message.key; hooks.changed(); }
+      else if (message.type === "ran") ran(message);
+      else if (message.type === "failed") fail();
+    };
+  }
+
+  function fail() {
+    if (state === "failed") return;
+    state = "failed";
+    if (worker) worker.terminate();
+    hide();
+    hooks.changed();
+  }
+
+  /** The page's offer, and the part it sent in this run (if any). */
+  function take(newOffer, newPart) {
+    offer = newOffer || null;
+    if (offer) start();
+    if (newPart && offer && newPart.key === offer.key) {
+      part = Object.assign({}, newPart, { table: floats(bytesOf(newPart.grid.data)), onnx: null });
+      if (newPart.onnx) part.onnxBytes = bytesOf(newPart.onnx);
+      const picture = new Image();
+      picture.src = newPart.base;
+      const key = newPart.key;
+      picture.decode().then(() => {
+        const h = picture.naturalHeight, w = picture.naturalWidth;
+        const scratch = new OffscreenCanvas(w, h), context = /** @type {OffscreenCanvasRenderingContext2D} */ (
+          scratch.getContext("2d"));
+        context.drawImage(picture, 0, 0);
+        if (part && part.key === key) { part.base = context.getImageData(0, 0, w, h); baseReady = key; hooks.changed(); }
+      }, () => fail());
+      load();
+    }
+  }
+
+  function load() {  // hand the worker what it lacks of the part in use
+    if (state !== "ready" || !part) return;
+    if (part.onnxBytes && modelIn !== part.model) {
+      const bytes = part.onnxBytes;
+      part.onnxBytes = null;
+      worker.postMessage({ type: "model", model: part.model, onnx: bytes.buffer }, [bytes.buffer]);
+    }
+    if (inputsIn !== part.key) {
+      const inputs = {};
+      for (const [name, [shape, data]] of Object.entries(part.inputs)) inputs[name] = [shape, halfToFloat(bytesOf(data))];
+      worker.postMessage({ type: "inputs", key: part.key, inputs: inputs });
+    }
+  }
+
+  /** Whether the part of the page's offer is loaded: the model and features in the worker, the base picture. */
+  function loaded() {
+    return Boolean(state === "ready" && offer && part && part.key === offer.key && modelIn === part.model
+                   && inputsIn === part.key && baseReady === part.key);
+  }
+
+  /** Whether the browser can decode these values now. */
+  function covers(values) { return loaded() && Boolean(zAt(part.grid, part.table, values)); }
+
+  /** Decode `values` (the newest wins; one in flight). False where the browser cannot: the caller asks the page.
+   * `loose`: painted though the pointer is not held (a key press, the release), until the page's picture comes. */
+  function decode(values, loose = false) {
+    if (!covers(values)) return false;
+    wanted = { values: Object.assign({}, values), loose: loose };
+    next();
+    return true;
+  }
+
+  function next() {
+    if (running || !wanted || !covers(wanted.values)) return;
+    running = { id: (seq += 1), values: wanted.values, loose: wanted.loose, key: part.key, epoch: epoch };
+    wanted = null;
+    worker.postMessage({ type: "run", id: running.id, z: zAt(part.grid, part.table, running.values) });
+  }
+
+  function ran(message) {
+    const done = running;
+    running = null;
+    stats.decoded += 1;
+    stats.ms.push(message.ms);
+    if (stats.ms.length > 200) stats.ms.shift();
+    next();  // the worker decodes the newest value while this one is painted
+    if (done && part && done.key === part.key && done.epoch === epoch && (done.loose || hooks.held())) {
+      draw(message.outputs);
+    }
+  }
+
+  function draw(outputs) {  // the mask and Gaussians of the model's outputs, painted over the page's picture
+    const [, K, H, W] = part.logits, base = part.base, h = base.height, w = base.width;
+    const { labels, probabilities } = labelsFromLogits(outputs.logits, K, H, W, part.keep);
+    const picture = paint(base.data, smoothLabels(probabilities, K, H, W, h, w), h, w, part.colours, part.alpha);
+    if (canvas.width !== w || canvas.height !== h) Object.assign(canvas, { width: w, height: h });
+    const frame = new ImageData(w, h);
+    frame.data.set(picture);
+    /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d")).putImageData(frame, 0, 0);
+    canvas.hidden = false;
+    shown = true;
+    stats.painted += 1;
+    let hash = 2166136261;  // FNV-1a of the labels: how many distinct masks were painted (tests, benchmarks)
+    for (let i = 0; i < labels.length; i += 1) hash = Math.imul(hash ^ labels[i], 16777619);
+    canvas.dataset.mask = String(hash >>> 0);  // what a benchmark's reader sees change (benchmarks/bench_dashboard.py)
+    stats.hashes.add(hash >>> 0);
+    stats.distinct = stats.hashes.size;
+    stats.labels = labels;
+    hooks.painted(gaussians(outputs, part.layer, part.channels, H, W));
+  }
+
+  function hide() { canvas.hidden = true; shown = false; wanted = null; epoch += 1; }  // a decode running: dropped
+
+  /** What to ask the page for ("KEY#1": the part with the .onnx, "KEY#0" without, "off"), or null: nothing now. */
+  function request(now) {
+    if (state === "failed") return asked.off ? null : (asked.off = "off");
+    if (!pending()) return null;
+    const text = asking(), last = asked[text] || { at: -Infinity, tries: 0 };
+    if (now - last.at < (/** @type {DecoderOffer} */ (offer).ready ? 4000 : DECODER_ASK_MS)) return null;
+    asked[text] = { at: now, tries: last.tries + 1 };
+    return text;
+  }
+
+  function asking() {
+    const { key, model } = /** @type {DecoderOffer} */ (offer);
+    return key + (modelIn === model || (part && part.model === model) ? "#0" : "#1");
+  }
+
+  /** Whether a part is still to be asked for (the page may be exporting the model: asked again a while). */
+  function pending() {
+    if (!offer || state === "none" || state === "failed" || (part && part.key === offer.key)) return false;
+    return (asked[asking()] || { tries: 0 }).tries < (offer.ready ? 2 : 30);
+  }
+
+  /** One line: where held values are decoded now. */
+  function path(hasFrames) {
+    if (loaded()) return "While held: the mask is decoded in this browser (ONNX Runtime Web); the release asks the server for the exact frame and its Dice.";
+    if (state === "failed") return "While held: the server's pictures (decoding in this browser failed to start).";
+    if (offer) return "While held: the server's pictures, until the decoder for this browser is ready.";
+    return hasFrames ? "While held: the server's pictures made ahead." : "";
+  }
+
+  function stop() { if (worker) worker.terminate(); state = "none"; worker = null; modelIn = inputsIn = null; }
+
+  return { take, covers, decode, request, pending, path, hide, stop, stats, showing: () => shown };
+}

@@ -1,0 +1,131 @@
+"""Held values decoded in the browser, on the dashboard (app/main.py) in headless Chromium (Playwright, Debian's
+chromium), with ONNX Runtime Web served from app/static/ by Streamlit's static serving.
+
+A held drag of the point on the image paints at least MIN_MASKS distinct masks decoded in the browser and sends no
+value to the page while held; after the release the page's exact picture replaces the decoded one, and the
+decoded picture of the release's values equals it within JPEG's error (the page's picture is a JPEG at quality 92).
+With $INSIDE_DASHBOARD_DECODE=server nothing is decoded in the browser and the line under the picture says so.
+Skipped (with the reason) only where Chromium or the exporter's packages are not installed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.bench_dashboard import decoder_ready
+from benchmarks.bench_live_drag import PAD, find_control, open_page
+from benchmarks.browser import browser, chromium_path, streamlit_server
+
+pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip install onnxscript==0.7.2)")
+NO_CHROMIUM = "Chromium is not installed (apt-get install -y chromium)"
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(chromium_path() is None, reason=NO_CHROMIUM)]
+REPO = Path(__file__).resolve().parents[1]
+MIN_MASKS = 8  # distinct masks painted while held, over 24 moves across the four quadrants' blend
+MAX_MEAN_DIFFERENCE = 3.0  # mean |decoded - page's picture| per channel (0-255): JPEG q92 is ~1-2 here
+
+# the component's shadow root (the one with the decoded canvas), and what it shows
+ROOT = """() => [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
+  .map((host) => host.shadowRoot).find((root) => root && root.querySelector('canvas#decoded'))"""
+SHOWN = f"""() => {{ const root = ({ROOT})(); const canvas = root.querySelector('canvas#decoded');
+  const image = root.querySelector('img[alt="predicted mask"]');
+  return {{canvas: !canvas.hidden, src: image.src.slice(0, 23), path: root.querySelector('#path').textContent}}; }}"""
+KEEP_CANVAS = f"""() => {{ const canvas = ({ROOT})().querySelector('canvas#decoded');
+  window.__held = Array.from(canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data);
+  return [canvas.width, canvas.height]; }}"""
+# the page's picture drawn at the canvas's size, against the decoded one kept: mean |difference| per RGB channel
+COMPARE = f"""async ([width, height]) => {{ const image = ({ROOT})().querySelector('img[alt="predicted mask"]');
+  await image.decode();
+  const scratch = new OffscreenCanvas(width, height), context = scratch.getContext('2d');
+  context.drawImage(image, 0, 0, width, height);
+  const page = context.getImageData(0, 0, width, height).data, held = window.__held;
+  let sum = 0, count = 0;
+  for (let i = 0; i < page.length; i += 4) {{
+    for (let k = 0; k < 3; k += 1) {{ sum += Math.abs(page[i + k] - held[i + k]); count += 1; }}
+  }}
+  return sum / count; }}"""
+STATS = ("() => { const s = window.__liveControls; return {sent: s.sent, painted: s.decoder.painted, "
+         "distinct: s.decoder.distinct, hashes: [...s.decoder.hashes]}; }")
+
+
+@pytest.fixture(scope="module")
+def chromium_and_url():
+    with streamlit_server(REPO / "app" / "main.py", env={"INSIDE_DASHBOARD_DECODE": "browser"}) as url, \
+            browser() as chromium:
+        yield chromium, url
+
+
+def test_a_held_drag_is_decoded_in_the_browser_and_the_release_shows_the_page_s_picture(chromium_and_url, tmp_path):
+    chromium, url = chromium_and_url
+    page = open_page(chromium, f"{url}/?loc_x=-0.5&loc_y=-0.5", PAD)
+    assert decoder_ready(page, 90) is not None, page.evaluate(SHOWN)
+    assert "decoded in this browser" in page.evaluate(SHOWN)["path"]
+    _, pad = find_control(page, PAD)
+    box = pad.bounding_box()
+    at = lambda f, g: (box["x"] + f * box["width"], box["y"] + g * box["height"])  # noqa: E731
+    before = page.evaluate(STATS)
+    page.mouse.move(*at(0.25, 0.25))
+    page.mouse.down()
+    for k in range(24):  # across the middle, where z blends the quadrants: the mask changes with each move
+        page.mouse.move(*at(0.25 + 0.02 * k, 0.25 + 0.018 * k))
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(300)  # the last move's decode painted
+    held = page.evaluate(STATS)
+    assert page.evaluate(SHOWN)["canvas"]  # the decoded mask shows over the page's picture
+    page.screenshot(path=str(tmp_path / "held.png"))
+    size = page.evaluate(KEEP_CANVAS)
+    painted = len(set(held["hashes"]) - set(before["hashes"]))
+    assert painted >= MIN_MASKS, (before, held)
+    assert held["sent"] == before["sent"]  # nothing sent to the page while held
+    page.mouse.up()
+    page.wait_for_function(f"() => {{ const s = ({SHOWN})(); return !s.canvas; }}", timeout=15000)
+    shown = page.evaluate(SHOWN)
+    assert shown["src"].startswith("data:image/jpeg")  # the page's exact frame, made on the server
+    assert page.evaluate(STATS)["sent"] >= held["sent"] + 1  # the release's value went to the page
+    difference = page.evaluate(COMPARE, size)
+    assert difference <= MAX_MEAN_DIFFERENCE, difference
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.close()
+
+
+def test_decoding_on_the_server_keeps_the_pictures_made_ahead(chromium_and_url):
+    chromium, _ = chromium_and_url
+    with streamlit_server(REPO / "app" / "main.py", env={"INSIDE_DASHBOARD_DECODE": "server"}) as url:
+        page = open_page(chromium, f"{url}/?loc_x=-0.5&loc_y=-0.5", PAD)
+        page.wait_for_function(f"() => ({SHOWN})().path.includes('made ahead')", timeout=30000)
+        assert page.evaluate("() => window.__liveControls.decoder.state()") == "none"
+        page.close()
+
+
+def test_a_browser_whose_worker_does_not_start_keeps_the_pictures_made_ahead(chromium_and_url):
+    """The worker's script cannot be fetched (as where static serving is off): the component tells the page once
+    ("off"), the line says so, and the page offers its pictures made ahead to this session instead."""
+    chromium, url = chromium_and_url
+    context = chromium.new_context(viewport={"width": 1200, "height": 1000})
+    context.route("**/app/static/decoder_worker.js", lambda route: route.abort())
+    page = context.new_page()
+    page.goto(f"{url}/?sample=2&loc_x=-0.5&loc_y=-0.5")
+    page.wait_for_function("() => window.__liveControls && window.__liveControls.decoder.state() === 'failed'",
+                           timeout=60000)
+    page.wait_for_function(f"() => ({SHOWN})().path.includes('failed to start')", timeout=30000)
+    page.wait_for_function("() => window.__liveControls.parts > 0", timeout=60000)  # pictures made ahead came
+    assert page.evaluate("() => window.__liveControls.decoder.painted") == 0
+    context.close()
+
+
+def test_a_key_press_paints_the_decoded_mask_then_the_page_s(chromium_and_url):
+    """End on "Location x": the browser paints the new value's mask at once (decoded), and the page's exact
+    picture for it replaces it when it comes."""
+    chromium, url = chromium_and_url
+    page = open_page(chromium, f"{url}/?sample=3&loc_x=-0.5&loc_y=0.1", PAD)
+    assert decoder_ready(page, 90) is not None
+    _, slider = find_control(page, "Location x (left → right)")
+    before = page.evaluate(STATS)
+    slider.focus()
+    slider.press("End")
+    page.wait_for_function("(n) => window.__liveControls.decoder.painted > n", arg=before["painted"], timeout=10000)
+    page.wait_for_function(f"() => !({SHOWN})().canvas", timeout=15000)  # the page's picture replaced it
+    assert page.evaluate(STATS)["sent"] == before["sent"] + 1  # the final value went to the page
+    assert page.evaluate(SHOWN)["src"].startswith("data:image/jpeg")
+    page.close()
