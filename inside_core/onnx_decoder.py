@@ -20,6 +20,8 @@ does not wait; meanwhile the page keeps its pictures made ahead), and keeps the 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.metadata
 import io
 import os
 import subprocess
@@ -34,6 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from inside_core.atomic import atomic_write_bytes
 from inside_core.explorer import Explorer
 from inside_core.layers import FiLMParams, GuidingParams, InsideParams
 from inside_core.networks import Features
@@ -131,6 +134,28 @@ def half_features(explorer: Explorer) -> dict[str, tuple[tuple[int, ...], bytes]
             if name != "z"}
 
 
+def stored_export_path(checkpoint: str | Path) -> Path | None:
+    """Where an export of `checkpoint` is kept between servers: `<cache>/onnx/<digest>.onnx`, the digest over the
+    weights file, this package's Python source (the graph is traced from it) and the torch and onnx versions, so a
+    changed model or code never meets an old export. None where the weights cannot be read."""
+    from inside_core.checkpoints import checkpoint_paths
+    from inside_core.data.cache import cache_root
+
+    digest = hashlib.sha256()
+    try:
+        digest.update(checkpoint_paths(checkpoint)[0].read_bytes())
+        for source in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+            digest.update(source.read_bytes())
+    except OSError:
+        return None
+    versions = [torch.__version__]
+    for package in ("onnx", "onnxscript"):  # read from the installed metadata: nothing imported here
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            versions.append(f"{package} {importlib.metadata.version(package)}")
+    digest.update(" ".join(versions).encode())
+    return cache_root() / "onnx" / f"{digest.hexdigest()[:32]}.onnx"
+
+
 class BackgroundExports:
     """Each model's exported decoder, made once per checkpoint file and kept in memory. `get(checkpoint)`: the .onnx
     bytes once made; None while it is being made (the first call starts it) or if it failed (`failed(checkpoint)`
@@ -170,6 +195,13 @@ class BackgroundExports:
         return self._made.get(str(checkpoint))
 
     def _export(self, key: str) -> None:
+        stored = stored_export_path(key)
+        if stored is not None and stored.is_file() and stored.stat().st_size > 0:
+            made = stored.read_bytes()  # made by an earlier server: the page's decoder is ready in a second
+            with self._lock:
+                self._made[key] = made
+                self._running.pop(key, None)
+            return
         made, why = None, None
         root = str(Path(__file__).resolve().parents[1])  # the child imports this package from the same checkout
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
@@ -185,6 +217,11 @@ class BackgroundExports:
                     why = (lines[-1] if lines else f"exit status {result.returncode}")[:300]
             except (OSError, subprocess.SubprocessError) as error:
                 why = (str(error).splitlines() or [type(error).__name__])[0][:300]
+        if made is not None and stored is not None:
+            try:
+                atomic_write_bytes(stored, made)
+            except OSError:
+                pass  # a read-only cache only costs the next server the export again
         with self._lock:
             if made is not None:
                 self._made[key] = made

@@ -76,3 +76,35 @@ def test_several_conditioning_layers_and_film(tmp_path):
     spec = export_decoder(explorer, tmp_path / "film.onnx")
     assert spec.outputs == ("logits", "gamma0", "beta0")
     _check_against_torch(explorer, tmp_path / "film.onnx", spec, [[0, 1.0, 0, 0]])
+
+
+def test_an_export_is_kept_between_servers_and_not_reused_for_other_weights(tmp_path, monkeypatch):
+    """The first server exports (a child process) and stores the .onnx in the cache; a later server's first page
+    reads it without exporting; a checkpoint with other weights gets its own file."""
+    import shutil
+    import subprocess
+
+    from inside_core.onnx_decoder import BackgroundExports, stored_export_path
+
+    monkeypatch.setenv("INSIDE_CACHE_DIR", str(tmp_path / "cache"))
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(CHECKPOINTS / f"clevr-seg-quadrant-inside{suffix}", tmp_path / f"model{suffix}")
+    checkpoint = tmp_path / "model.safetensors"
+    first = BackgroundExports()
+    assert first.get(checkpoint) is None, "the first ask starts the export"
+    made = first.wait(checkpoint, timeout=300)
+    assert made and first.failed(checkpoint) is None
+    stored = stored_export_path(checkpoint)
+    assert stored.read_bytes() == made
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("a stored export must not be made again")
+
+    monkeypatch.setattr(subprocess, "run", no_export)
+    second = BackgroundExports()
+    second.get(checkpoint)
+    assert second.wait(checkpoint, timeout=30) == made
+
+    other = tmp_path / "other.safetensors"
+    shutil.copy(CHECKPOINTS / "clevr-seg-quadrant-film.safetensors", other)
+    assert stored_export_path(other) != stored
