@@ -128,7 +128,7 @@ def decoder_bytes(explorer: Explorer) -> tuple[bytes, DecoderSpec]:
 
 def half_features(explorer: Explorer) -> dict[str, tuple[tuple[int, ...], bytes]]:
     """The decoder's inputs but z for this image, as float16 bytes (little-endian) with their shapes: half the
-    bytes of float32, and the same masks (docs/dashboard.md; tests/test_browser_decode.py)."""
+    bytes of float32, and the same masks (docs/dashboard.md; tests/test_decode_recipe_js.py)."""
     return {name: (tuple(array.shape), array.astype("<f2").tobytes())
             for name, array in feature_inputs(explorer, np.zeros(explorer.cond_dim, np.float32)).items()
             if name != "z"}

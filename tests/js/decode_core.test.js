@@ -1,6 +1,6 @@
 // The pure functions of decoding in the browser (app/decode_core.js) under Node's test runner:
 //     node --test tests/js/
-// The Python side (tests/test_browser_decode.py) checks them against the page's own recipe on a real model.
+// The Python side (tests/test_decode_recipe_js.py) checks them against the page's own recipe on a real model.
 "use strict";
 const test = require("node:test");
 const assert = require("node:assert/strict");
