@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def pictures_made_ahead(monkeypatch):
     """These tests are about the pictures made ahead: held values decoded on the server's side (where the browser
-    can decode, the page offers that instead once the model is exported: tests/test_decode_recipe_js.py, tests/test_browser_decoder.py)."""
+    can decode, the page offers that instead once the model is exported: tests/test_decode_recipe_js.py,
+    tests/test_browser_decoder.py)."""
     monkeypatch.setenv("INSIDE_DASHBOARD_DECODE", "server")
 
 
