@@ -4,6 +4,8 @@
 #   bash checkpoints/reproduce.sh            generate data, train all fourteen models, evaluate, write the tables
 #   bash checkpoints/reproduce.sh tables     only evaluate the checkpoints in checkpoints/ and write the tables
 #   bash checkpoints/reproduce.sh NAME...    only (re)train these, e.g. clevr-seg-quadrant-inside
+#   bash checkpoints/reproduce.sh evaluate NAME...   re-evaluate these shipped checkpoints (test metrics into
+#                                            their cards), then write the tables (after checkpoints/choose-by-validation.py --install)
 #
 # Training data and the held-out test data come from different generator seeds (1 and 1000), so no test
 # scene or patient was seen in training. Runs go to runs/<name>/ (logs, resume state); the best checkpoint
@@ -69,6 +71,12 @@ tables() {
 mkdir -p runs
 for command in "$CLEVR_TRAIN" "$CLEVR_TEST" "$ACDC_TRAIN" "$ACDC_TEST" "$CUBES_TEST"; do generate "$command"; done
 
+if [ "${1:-}" = "evaluate" ]; then
+    shift
+    for name in "${@:-$ALL}"; do evaluate "$name"; done
+    tables
+    exit 0
+fi
 if [ "${1:-}" = "tables" ]; then
     tables
     exit 0

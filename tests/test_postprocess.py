@@ -435,3 +435,26 @@ def test_the_cardiac_study_reports_the_recipe_and_tta(tmp_path):
     three = np.mean([per_view[SYMMETRY_NAMES[v]]["all"][0] for v in SYMMETRIES])
     assert three == pytest.approx(plain["summary"]["acdc-phantom-baseline"]["delta_symmetries"][0], abs=1e-9)
     assert "| Model (Δ Dice; LV Δ) | turned 90° anticlockwise |" in study_tables(plain)
+
+
+def _fake_scores(dice: float, hd: float) -> dict:
+    structures = ("LV", "RV", "MYO")
+    return {"dice": {s: {"ED": dice, "ES": dice} for s in structures},
+            "hausdorff_mm": {s: {"ED": hd, "ES": hd} for s in structures}}
+
+
+@pytest.mark.parametrize("dice_with, hd_with, kept", [(0.90, 10.2, True), (0.9001, 9.0, True), (0.899, 9.0, False)])
+def test_the_anatomy_is_kept_unless_it_lowers_the_validation_dice(monkeypatch, dice_with, hd_with, kept):
+    """A constraint (the RV never inside the LV): a Hausdorff distance that grows a little does not drop it,
+    a lower Dice does."""
+    import inside_core.evaluate as evaluate
+    from inside_core.postprocess import choose_largest_component
+
+    def fake(model, card, data, split, seed):
+        anatomy = (card.get("inference") or {}).get("anatomy")
+        return _fake_scores(dice_with, hd_with) if anatomy else _fake_scores(0.90, 10.0)
+
+    monkeypatch.setattr(evaluate, "evaluate_model", fake)
+    card = {"dataset": "acdc", "architecture": {"num_classes": 4}, "data": {"seed": 0}}
+    recipe = choose_largest_component(None, card, "data", "val", 0)
+    assert ("anatomy" in recipe) is kept
