@@ -133,7 +133,7 @@ def reread(controls: ControlValues) -> ControlValues:
 def draw_live_controls(controls: ControlValues, slot, image: str | None = None, frames: Scrub | None = None,
                        image_caption: str | None = None, image_title: str | None = None,
                        attention: list | None = None, overlay: dict | None = None, release: str | None = None,
-                       decoder: BrowserDecoder | None = None) -> None:
+                       decoder: BrowserDecoder | None = None, labels_hash: str | None = None) -> None:
     """The streaming sliders into `slot` (a container above what they drive; None: here), and their pad: with `image`
     (a data URI of the predicted mask) the point and its ring are dragged on that image, or the image is
     drawn under a plain pad (ACDC). `frames`: the pictures the browser scrubs while the pad or a slider is
@@ -144,7 +144,8 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
     (app/frame.overlay_spec). `release`: the fragment a final value reruns (app/live_area.py; None: the
     one the controls are drawn in). `decoder`: the offer to decode in the browser while the pad is held
     (app/scrub.browser_decoder); its part is made only in the run the component asked for it. The legend of
-    the sliders' marked ranges is the condition's own words."""
+    the sliders' marked ranges is the condition's own words. `labels_hash`: the hash of the labels `image` is
+    drawn from (app/frame.Frame.labels), so the browser keeps a decoded mask that is the same."""
     if not controls.live:
         return
     pad_keys = controls.pad_keys
@@ -182,4 +183,5 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
                       pad_width=PAD_WIDTH if on_image else 300, down_increases=down or ("loc_y",),
                       frames_key=scrub.key if scrub else None, frames_parts=scrub.parts if scrub else 0, frames=grid,
                       legend=controls.condition.range_words, attention=attention if pad else None,
-                      overlay=overlay if pad else None, release=release, decoder=offer, decoder_part=decoder_part)
+                      overlay=overlay if pad else None, release=release, decoder=offer, decoder_part=decoder_part,
+                      labels_hash=labels_hash if pad else None)

@@ -48,7 +48,7 @@ function mount(shadow) {
     painted: (attention) => { showGaussians(attention, true); showCaption(HELD_LINE); }, changed: () => askForFrames() });
   const stats = /** @type {LiveStats} */ (window.__liveControls = { sent: 0, answered: 0, renders: 0, values: local,
     trips: [], scrubbed: 0, frames: null, parts: 0, partsWanted: 0, overlays: 0, overlaid: 0, captions: 0,
-    means: () => overlay.drawnMeans(), decoder: decoder.stats });  // for tests and benchmarks (app/globals.d.ts)
+    means: () => overlay.drawnMeans(), decoder: decoder.stats, pageLabels: null });  // for tests and benchmarks (app/globals.d.ts)
   const self = { send: /** @param {ValueMessage} message */ (message) => {} };  // each render sets its own
 
   const flow = new Flow({
@@ -255,13 +255,18 @@ function mount(shadow) {
     stats.overlaid += ahead && attention ? 1 : 0;  // moved by a picture made ahead, between the page's answers
   }
 
-  function showImage(src, label, attention, ahead = false) {  // the picture, and the Gaussians drawn over it
+  // the picture, and the Gaussians drawn over it; `labels`: the page's picture's labels hash (a decoded mask with the
+  // same labels stays instead)
+  function showImage(src, label, attention, ahead = false, labels = /** @type {string|null} */ (null)) {
     image.alt = label || "";
     [attentionWanted, aheadWanted] = [attention || null, ahead];
     if (!src) { image.hidden = true; imageWanted = null; showGaussians(null, false); return; }
     // the same picture: its Gaussians may differ (another channel choice)
     if (src === imageWanted) {  // and the page's own picture replaces a decoded one (the same picture)
-      if (image.src === src) { showGaussians(attentionWanted, aheadWanted); if (!held && !ahead) decoder.hide(); }
+      if (image.src === src) {
+        showGaussians(attentionWanted, aheadWanted);
+        if (!held && !ahead && !decoder.keeps(labels)) decoder.hide();
+      }
       return;
     }
     imageWanted = src;
@@ -269,7 +274,8 @@ function mount(shadow) {
     probe.src = src;
     const swap = () => {
       if (imageWanted !== src) return;  // a newer one came meanwhile
-      if (!held) decoder.hide();  // the page's picture (released: its exact one) replaces the decoded one
+      // the page's picture (released: its exact one) replaces the decoded one, unless it is the same mask
+      if (!held && !decoder.keeps(labels)) decoder.hide();
       image.src = src;
       image.hidden = false;
       showGaussians(attentionWanted, aheadWanted);
@@ -363,6 +369,7 @@ function mount(shadow) {
     for (const key of Object.keys(controls)) if (local[key] === undefined) local[key] = args.values[key];
     showValues();
     if (args.frames) keepFrames(args.frames);
+    stats.pageLabels = args.labels_hash || null;
     decoder.take(padSpec && padSpec.hasImage ? args.decoder : null, args.decoder_part);
     framesKey = args.frames_key || null;
     framesParts = stats.partsWanted = args.frames_parts || 0;
@@ -373,7 +380,7 @@ function mount(shadow) {
       const stale = (!held && flow.inFlight !== null && image.src && !image.hidden) || (held && decoder.showing());
       if (!stale) {
         showImage(nearer ? nearer.src : args.image, args.image_label, nearer ? nearer.attention : args.attention,
-                  Boolean(nearer));
+                  Boolean(nearer), nearer ? null : args.labels_hash || null);
         showCaption(nearer && nearer.caption !== null ? nearer.caption : args.caption);
       }
     }

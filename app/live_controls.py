@@ -263,8 +263,8 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                   frames: Mapping[str, Any] | None = None, image_on_pad: bool = True,
                   image_caption: str | None = None, image_title: str | None = None, attention: list | None = None,
                   overlay: Mapping[str, Any] | None = None, release: str | None = None,
-                  decoder: DecoderOffer | None = None, decoder_part: DecoderPart | None = None
-                  ) -> dict[str, float | int]:
+                  decoder: DecoderOffer | None = None, decoder_part: DecoderPart | None = None,
+                  labels_hash: str | None = None) -> dict[str, float | int]:
     """Draw `controls` (their "slider" and "stack" kinds) as sliders that stream while dragged, and a pad
     (see the module's docstring); return their values, by key, as `live_values`.
 
@@ -279,6 +279,8 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
     ArrowDown increases the value (the picture's y grows downwards; the pad's y control too).
     `legend`: words for the marked ranges {"dead": ..., "blend": ...}: the condition's `range_words`.
     `attention` / `overlay`: the picture's Gaussians and how to draw them (see the module's docstring).
+    `labels_hash`: app/frame.labels_hash of the labels `image` is drawn from, where they alone make it (the
+    browser then keeps a mask it decoded with the same labels instead of painting this one).
     `release`: the key of a fragment (`@st.fragment(key=...)`) that a final value reruns instead of the one
     the component is in (held values rerun that one alone: app/live_area.py).
     `frames_key`: names the pictures over the pad's (x, y) for the page's current state (None: no
@@ -306,7 +308,8 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                                ring=", its ring's edge for the radius" if radius else "",
                                keys="; + and − the radius" if radius else "")
     data: RenderArgs = {"controls": specs, "values": values, "ack": live_state(key).get("ack"), "pad": pad_args,
-            "image": image if pad else None, "image_label": image_label, "caption": image_caption if pad else None,
+            "image": image if pad else None, "labels_hash": labels_hash if pad and image else None,
+            "image_label": image_label, "caption": image_caption if pad else None,
             "title": image_title if pad else None, "columns": columns or min(len(specs), 3) or 1,
             "attention": attention if pad and image else None, "overlay": dict(overlay) if overlay and pad else None,
             "legend": words or None, "hint": hint,

@@ -37,7 +37,8 @@
  *            anatomy: boolean, base: string, colours: Object<string, number[]>, alpha: number}} DecoderPart  page ->
  *            browser, once asked: the .onnx (base64, null if the browser has it), the features (float16, base64)
  * @typedef {{controls: ControlSpec[], values: Object<string, number>, ack: (string|null), pad: (PadSpec|null),
- *            image: (string|null), image_label: string, caption: (string|null), title: (string|null),
+ *            image: (string|null), labels_hash?: (string|null), image_label: string,
+ *            caption: (string|null), title: (string|null),
  *            attention: (Gaussians|null), overlay: (OverlaySpec|null), columns: number,
  *            legend: (Object<string, string>|null), hint: string, frames_key: (string|null),
  *            frames_parts: number, frames: (FramesPart|null), decoder: (DecoderOffer|null),

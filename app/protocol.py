@@ -15,13 +15,14 @@ Browser -> page (the component's "value" trigger, `setTriggerValue("value", mess
                     "decoder": "KEY#1" | "KEY#0" | "off" | None}  # optional: the decoder's part for the offer
                                                 # KEY, with (1) or without (0) the .onnx; "off": it failed here
 
-Page -> browser (the component's `data` on every run, `RenderArgs`; Streamlit calls the module with it):
-the controls' specs and the page's values, `ack` (the token of the last value the script answered: it frees
-the next one), the pad, the picture, its lines and its Gaussians (`attention`, drawn over it on the grid
-and in the colours of `overlay`), and the scrubbing offer: `frames_key` / `frames_parts` name the pictures
-made ahead for the page's current state, and `frames` is the one part asked for, sent in that run only
-(`FramesPart`). Every picture made ahead carries its own Gaussians and Dice line, so while a control is
-dragged the component paints them with the picture, asking nothing of anyone.
+Page -> browser (the component's `data` on every run, `RenderArgs`; Streamlit calls the module with it): the
+controls' specs and the page's values, `ack` (the token of the last value the script answered: it frees the next
+one), the pad, the picture (with `labels_hash`, the hash of the labels it is drawn from where they alone make it: a
+mask the browser decoded with the same hash is kept, not painted again), its lines and its Gaussians (`attention`,
+drawn over it on the grid and in the colours of `overlay`), and the scrubbing offer: `frames_key` / `frames_parts`
+name the pictures made ahead for the page's current state, and `frames` is the one part asked for, sent in that run
+only (`FramesPart`). Every picture made ahead carries its own Gaussians and Dice line, so while a control is dragged
+the component paints them with the picture, asking nothing of anyone.
 
 Decoding in the browser (app/live_decoder.js, app/static/decoder_worker.js): `decoder` (`DecoderOffer`, a few
 bytes, every run) names what the browser needs to decode the pad's values itself (the model, the image's
@@ -138,6 +139,7 @@ class RenderArgs(TypedDict, total=False):
     ack: str | None
     pad: dict[str, Any] | None  # {"x", "y", "r", "width", "aspect", "label", "on_image"}
     image: str | None
+    labels_hash: str | None  # app/frame.labels_hash of the picture's labels (None: more than its labels drawn)
     image_label: str
     caption: str | None
     title: str | None

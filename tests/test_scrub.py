@@ -4,6 +4,9 @@ requests (the browser tests drag the real one)."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from app.scrub import PART_POINTS_NEW_IMAGES
 from tests.test_app import attention_means, healthy, last_prediction, live_args, move, page, slices
 
 REPO = Path(__file__).resolve().parents[1]
+NODE = shutil.which("node") or shutil.which("nodejs")
 
 
 @pytest.fixture(autouse=True)
@@ -180,3 +184,54 @@ def test_pictures_that_cannot_be_made_leave_one_line_and_the_page(monkeypatch):
     assert frames is None and live_args(at)["pad"]["x"] == "phase"
     said = [c.value for c in at.caption if "Scrubbing is off" in c.value]
     assert len(said) == 1 and "patient003" in said[0] and "30 frames" in said[0]
+
+
+@pytest.mark.skipif(NODE is None, reason="Node.js is not installed (apt-get install -y nodejs)")
+def test_labels_hash_is_the_same_in_python_and_in_the_browser():
+    """app/frame.labels_hash and app/decode_core.js `labelsHash` agree on the same labels (the browser keeps its
+    decoded mask when the page's frame carries its hash), and one changed pixel changes the hash."""
+    import numpy as np
+
+    from app.frame import labels_hash
+
+    rng = np.random.default_rng(21)
+    maps = [rng.integers(0, 4, size=(400, 400)), np.zeros((7, 5), int), rng.integers(0, 256, size=(3, 11))]
+    changed = maps[0].copy()
+    changed[399, 399] = (changed[399, 399] + 1) % 4
+    moved = np.roll(maps[0], 1, axis=1)
+    maps += [changed, moved]
+    script = ("const core = require(process.argv[1]); let input = '';"
+              "process.stdin.on('data', (c) => { input += c; });"
+              "process.stdin.on('end', () => { const out = JSON.parse(input).map(([h, w, l]) =>"
+              " core.labelsHash(Uint8Array.from(l), h, w)); process.stdout.write(JSON.stringify(out)); });")
+    job = json.dumps([[m.shape[0], m.shape[1], m.ravel().tolist()] for m in maps])
+    result = subprocess.run([NODE, "-e", script, str(REPO / "app" / "decode_core.js")], input=job,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == [labels_hash(m) for m in maps]
+    hashes = [labels_hash(m) for m in maps]
+    assert len(set(hashes)) == len(hashes)  # the changed pixel, the shift, the sizes: all different
+
+
+def test_the_page_s_frame_carries_the_hash_of_its_labels_unless_the_ground_truth_is_outlined():
+    """The picture the component shows is drawn from these labels alone (no ground truth outlined): its args carry
+    their hash, so a mask the browser decoded with the same labels is kept; with the outline, none (always painted)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from app import plots
+    from app.frame import labels_hash
+
+    at = healthy(page(query={"loc_x": "-0.5", "loc_y": "-0.5"}))
+    prediction = last_prediction(at)
+    shown = Image.open(io.BytesIO(base64.b64decode(live_args(at)["image"].split(",", 1)[1])))
+    labels = plots.smooth_labels(prediction.probabilities, (shown.height, shown.width))
+    assert live_args(at)["labels_hash"] == labels_hash(labels)
+    at = healthy(move(at, "loc_x", 0.5))
+    moved = live_args(at)["labels_hash"]
+    assert moved is not None and moved != labels_hash(labels)  # another place: another mask
+    at.session_state["show_gt"] = True
+    at = healthy(at.run())
+    assert live_args(at)["labels_hash"] is None
