@@ -255,18 +255,14 @@ function mount(shadow) {
     stats.overlaid += ahead && attention ? 1 : 0;  // moved by a picture made ahead, between the page's answers
   }
 
-  // the picture, and the Gaussians drawn over it; `labels`: the page's picture's labels hash (a decoded mask with the
-  // same labels stays instead)
+  // the picture, and the Gaussians drawn over it; `labels`: the page's picture's labels hash (a decoded mask so stays)
   function showImage(src, label, attention, ahead = false, labels = /** @type {string|null} */ (null)) {
     image.alt = label || "";
     [attentionWanted, aheadWanted] = [attention || null, ahead];
     if (!src) { image.hidden = true; imageWanted = null; showGaussians(null, false); return; }
     // the same picture: its Gaussians may differ (another channel choice)
     if (src === imageWanted) {  // and the page's own picture replaces a decoded one (the same picture)
-      if (image.src === src) {
-        showGaussians(attentionWanted, aheadWanted);
-        if (!held && !ahead && !decoder.keeps(labels)) decoder.hide();
-      }
+      if (image.src === src) { showGaussians(attentionWanted, aheadWanted); if (!held && !ahead && !decoder.keeps(labels)) decoder.hide(); }
       return;
     }
     imageWanted = src;
@@ -351,7 +347,7 @@ function mount(shadow) {
 
   function render(/** @type {RenderArgs} */ args) {  // the page's arguments (app/protocol.py)
     stats.renders += 1;
-    if (flow.answer(args.ack) !== null) stats.answered += 1;  // the script has answered the value in flight
+    const answered = flow.answer(args.ack) !== null && (stats.answered += 1) > 0;  // it answered the value in flight
     overlaySpec = args.overlay || null;
     const spec = JSON.stringify([args.controls, args.columns, args.pad, args.legend, args.hint]);
     if (spec !== specText) { specText = spec; build(args); }
@@ -384,6 +380,8 @@ function mount(shadow) {
         showCaption(nearer && nearer.caption !== null ? nearer.caption : args.caption);
       }
     }
+    // a final value answered by the controls alone (its exact frame): now the rest of the area, unless a newer value waits
+    if (answered && args.area && !held && flow.pending === null) flow.propose(args.values, true, null, null, true);
     flow.send();  // the newest value, if one waited for this answer
     askForFrames();
   }

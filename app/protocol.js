@@ -14,8 +14,8 @@
  * @typedef {{x: string, y: string, r: (string|null), width: number, aspect: number, label: string,
  *            on_image: boolean}} PadSpec  the pad: the keys of the controls it drives, its size and name
  * @typedef {{token: string, seq: number, values: Object<string, number>, final: boolean,
- *            frames: (string|null), decoder?: (string|null)}} ValueMessage  browser -> page: a value, or a request
- *            for pictures or for the decoder's part
+ *            frames: (string|null), decoder?: (string|null), area?: boolean}} ValueMessage  browser -> page: a
+ *            value, or a request for pictures, for the decoder's part, or for the rest of the area (`area`)
  * @typedef {[number[], number[], number[], number[], number[], ([number, number, ?number, ?number]|null)]}
  *            Gaussians  a frame's
  *            drawn channels (app/frame.gaussians): means x, y, 1-sigma radii x, y, gamma, and where z points
@@ -42,7 +42,7 @@
  *            attention: (Gaussians|null), overlay: (OverlaySpec|null), columns: number,
  *            legend: (Object<string, string>|null), hint: string, frames_key: (string|null),
  *            frames_parts: number, frames: (FramesPart|null), decoder: (DecoderOffer|null),
- *            decoder_part: (DecoderPart|null)}} RenderArgs  page -> browser: the component's
- *            `data` on every run
+ *            decoder_part: (DecoderPart|null), area?: boolean}} RenderArgs  page -> browser: the component's
+ *            `data` on every run (`area`: a final value answered by the controls alone: ask for the rest)
  */
 export {};

@@ -12,8 +12,14 @@ Browser -> page (the component's "value" trigger, `setTriggerValue("value", mess
     ValueMessage = {"token": "<session>:<seq>", "seq": int, "values": {control key: value},
                     "final": bool,              # False while the pointer is held (more are coming)
                     "frames": "KEY#PART" | None,  # a request for one part of the pictures to scrub
-                    "decoder": "KEY#1" | "KEY#0" | "off" | None}  # optional: the decoder's part for the offer
+                    "decoder": "KEY#1" | "KEY#0" | "off" | None,  # optional: the decoder's part for the offer
                                                 # KEY, with (1) or without (0) the .onnx; "off": it failed here
+                    "area": True}               # optional: redraw the rest of the explorer area for these values
+
+A final value (the release, a key press) of controls drawn in their own fragment reruns that fragment alone
+first: its answer (the exact frame) carries `area: True` (`RenderArgs.area`), and the browser then sends the
+same values with `area: True`, which reruns the explorer area (the charts, captions, the link): the exact
+picture does not wait for the charts.
 
 Page -> browser (the component's `data` on every run, `RenderArgs`; Streamlit calls the module with it): the
 controls' specs and the page's values, `ack` (the token of the last value the script answered: it frees the next
@@ -53,6 +59,7 @@ class ValueMessage(TypedDict):
     final: bool
     frames: str | None
     decoder: NotRequired[str | None]
+    area: NotRequired[bool]
 
 
 # a picture's drawn INSIDE channels (app/frame.gaussians), in pixels of the model's grid (pixel k's centre at
@@ -153,6 +160,7 @@ class RenderArgs(TypedDict, total=False):
     frames: FramesPart | None
     decoder: DecoderOffer | None
     decoder_part: DecoderPart | None
+    area: bool  # this run answered a final value alone (the controls' fragment): ask for the rest of the area
 
 
 @dataclass(frozen=True)

@@ -235,3 +235,32 @@ def test_the_page_s_frame_carries_the_hash_of_its_labels_unless_the_ground_truth
     at.session_state["show_gt"] = True
     at = healthy(at.run())
     assert live_args(at)["labels_hash"] is None
+
+
+def test_a_release_is_answered_by_the_controls_alone_then_the_browser_asks_for_the_area(monkeypatch):
+    """A final value reruns the controls' own fragment (no keyed rerun: its exact frame first), whose answer tells
+    the browser to ask for the rest (`area`); that request reruns the explorer area. Held values, requests for
+    pictures or for the decoder's part, and the area's own run do not ask for the area."""
+    from types import SimpleNamespace
+
+    from app import live_controls
+    from app.live_controls import STATE_PREFIX, answers_alone
+
+    reruns: list = []
+    state: dict = {}
+    fake = SimpleNamespace(session_state=state, rerun=lambda scope: reruns.append(scope))
+    monkeypatch.setattr(live_controls, "st", fake)
+    point = [SimpleNamespace(key="loc_x", kind="slider", low=-1.0, high=1.0, step=0.05)]
+
+    def send(**message):
+        state["conditioning"] = {"value": {"token": f"t:{len(reruns)}", "seq": 1, "values": {"loc_x": 0.5},
+                                           "frames": None, **message}}
+        live_controls._on_change("conditioning", tuple(point), {}, release="explorer_area")
+        return answers_alone("conditioning", "explorer_area")
+
+    assert not send(final=False) and reruns == []  # held: the controls' fragment, nothing more to ask
+    assert send(final=True) and reruns == []  # the release: the controls' fragment answers, then asks for the area
+    assert not answers_alone("conditioning", None)  # controls drawn in the area itself (Compare, Sweep)
+    assert not send(final=True, area=True) and reruns == ["explorer_area"]  # the area's request reruns the area
+    assert not send(final=True, frames="K#1") and not send(final=True, decoder="K#0")  # requests: no area after
+    assert reruns == ["explorer_area"] and state[STATE_PREFIX + "conditioning"]["ack"].startswith("t:")
