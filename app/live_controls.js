@@ -7,8 +7,9 @@
 // (app/live_decoder.js) and not sent; elsewhere the nearest picture made ahead (app/scrub.py; asked for when idle)
 // shows at once, with its Dice line and Gaussians (`attention`): this component alone paints a drag.
 /** @import {PadSpec, RenderArgs, ValueMessage} from "./protocol.js" */
-const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, keepPart, nextPart, Flow } = LiveCore;
+const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, keepPart, askPart, Flow } = LiveCore;
 const FRAMES_TRIES = 2;  // a part that did not come (its run was cut short by a move, or failed) is asked again once
+const POLL_MS = 600;  // while the page's thread makes the next part (app/ahead.py), how often to ask whether it is
 const instances = new WeakMap();  // the component's root (its shadow root) -> its instance
 
 export default function (/** @type {LiveControlsArgs} */ component) {
@@ -42,7 +43,8 @@ function mount(shadow) {
   let padMode = null;      // "point" or "radius" while the pad is dragged
   // the newest image src asked for (older decodes are dropped), its Gaussians, whether it was made ahead
   let imageWanted = null, attentionWanted = null, aheadWanted = false;
-  let frames = null, framesKey = null, framesParts = 0, framesTries = {}, framesTimer = null;
+  let frames = null, framesKey = null, framesParts = 0, framesReady = 0, framesTimer = null;
+  let framesTries = /** @type {Object<string, number>} */ ({});  // "KEY#PART" -> times asked
   // held values decoded here where the page offers it (app/live_decoder.js), painted over the page's picture
   const decoder = browserDecoder(/** @type {HTMLCanvasElement} */ ($("decoded")), { held: () => held,
     painted: (attention) => { showGaussians(attention, true); showCaption(HELD_LINE); }, changed: () => askForFrames() });
@@ -291,18 +293,18 @@ function mount(shadow) {
     if (frame.caption !== null && showCaption(frame.caption)) stats.captions += 1;
   }
 
-  function askForFrames() {  // when nothing else goes on: the decoder's part, else a part of the pictures made ahead
+  function askForFrames(delay = 250) {  // when nothing else goes on: the decoder's part, else a part made ahead
     clearTimeout(framesTimer);
     $("path").textContent = decoder.path(Boolean(framesKey));
     framesTimer = setTimeout(() => {
       if (held || !flow.idle()) return;  // the next render asks again
-      const asking = decoder.request(performance.now()), wanted = nextPart(frames, framesKey, framesParts);
+      const asking = decoder.request(performance.now());
+      const part = asking ? null : askPart(frames, framesKey, framesParts, framesReady, framesTries, FRAMES_TRIES);
       if (asking) flow.propose(local, true, null, asking);
-      else if (wanted && (framesTries[wanted] || 0) < FRAMES_TRIES) {  // each part at most FRAMES_TRIES times
-        framesTries[wanted] = (framesTries[wanted] || 0) + 1;
-        flow.propose(local, true, wanted);
-      } else if (decoder.pending()) askForFrames();  // the page is still exporting the model: ask again soon
-    }, 250);
+      else if (part && part.poll && delay < POLL_MS) askForFrames(POLL_MS);  // the page is making it: ask later
+      else if (part) flow.propose(local, true, part.request);
+      else if (decoder.pending()) askForFrames();  // the page is still exporting the model: ask again soon
+    }, delay);
   }
 
   function keepFrames(part) {  // decoded once, so scrubbing swaps pictures without decoding
@@ -369,6 +371,7 @@ function mount(shadow) {
     decoder.take(padSpec && padSpec.hasImage ? args.decoder : null, args.decoder_part);
     framesKey = args.frames_key || null;
     framesParts = stats.partsWanted = args.frames_parts || 0;
+    framesReady = args.frames_ready === undefined ? framesParts : args.frames_ready;
     if (padSpec) {  // the page's exact picture, unless the pointer has moved on and the grid has one nearer,
       // or, released, this answers a value older than the one in flight (the final's picture is coming)
       const exact = Object.keys(controls).every((key) => args.values[key] === local[key]);

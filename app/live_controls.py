@@ -268,7 +268,7 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                   stacks: Stacks | None = None, pad_label: str | None = None, pad_width: int = 360,
                   pad_aspect: float = 0.6, columns: int | None = None, down_increases: Sequence[str] = ("loc_y",),
                   legend: Mapping[str, str] | None = None, frames_key: str | None = None, frames_parts: int = 1,
-                  frames: Mapping[str, Any] | None = None, image_on_pad: bool = True,
+                  frames: Mapping[str, Any] | None = None, frames_ready: int | None = None, image_on_pad: bool = True,
                   image_caption: str | None = None, image_title: str | None = None, attention: list | None = None,
                   overlay: Mapping[str, Any] | None = None, release: str | None = None,
                   decoder: DecoderOffer | None = None, decoder_part: DecoderPart | None = None,
@@ -295,7 +295,8 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
     scrubbing), in `frames_parts` parts; the component asks for one part at a time when idle
     (`frames_wanted`), and `frames` is that part, sent once (app/scrub.py): {"key", "part", "parts", "x",
     "y", "base": {other control: value}, "points": [[x, y, data URI], ...], "strips" (part 0): {control:
-    {"at": {other: value}, "values": [...], "images": [...]}}}."""
+    {"at": {other: value}, "values": [...], "images": [...]}}}. `frames_ready`: how many parts are made (the
+    component asks only for those; default: all, each made in the run that answers its request)."""
     stacks = dict(stacks or {})
     live = _live(controls)
     keys = [control.key for control in live]
@@ -322,6 +323,7 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
             "attention": attention if pad and image else None, "overlay": dict(overlay) if overlay and pad else None,
             "legend": words or None, "hint": hint,
             "frames_key": frames_key if pad else None, "frames_parts": int(frames_parts) if pad else 0,
+            "frames_ready": (int(frames_parts) if frames_ready is None else int(frames_ready)) if pad else 0,
             "frames": dict(frames) if frames and pad else None,
             "decoder": decoder if pad else None, "decoder_part": decoder_part if pad and decoder else None,
             "area": answers_alone(key, release)}

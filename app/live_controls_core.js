@@ -119,6 +119,19 @@ const LiveCore = (function () {
     return null;
   }
 
+  /**
+   * What to ask the page for next: the first part not kept of those it has made (`ready`), each at most `most`
+   * times (counted in `tries`), or, when all made ones are kept, the first not made yet as a `poll` (the page
+   * answers at once, with how many are made now); null when there is nothing to ask.
+   * @param {Object<string, number>} tries @returns {{request: string, poll: boolean}|null}
+   */
+  function askPart(frames, key, parts, ready, tries, most) {
+    const made = nextPart(frames, key, Math.min(parts, ready));
+    if (made) return (tries[made] = (tries[made] || 0) + 1) <= most ? { request: made, poll: false } : null;
+    const next = ready < parts ? nextPart(frames, key, ready + 1) : null;
+    return next ? { request: next, poll: true } : null;
+  }
+
   /** Axis-aligned ellipses as one polyline with NaN gaps (as app/plots.ellipse_path). */
   function ellipses(cx, cy, rx, ry, points) {
     const xs = [], ys = [];
@@ -257,6 +270,6 @@ const LiveCore = (function () {
   }
 
   return { SCRUB_GAP_MS, ACK_TIMEOUT_MS, FRAMES_TIMEOUT_MS, snap, fraction, fromFraction, valueText, nudge,
-           nearestFrame, keepPart, nextPart, ellipses, pathData, overlayShapes, Flow };
+           nearestFrame, keepPart, nextPart, askPart, ellipses, pathData, overlayShapes, Flow };
 })();
 if (typeof module === "object" && module.exports) module.exports = LiveCore;  // Node's test runner

@@ -41,7 +41,8 @@
  *            caption: (string|null), title: (string|null),
  *            attention: (Gaussians|null), overlay: (OverlaySpec|null), columns: number,
  *            legend: (Object<string, string>|null), hint: string, frames_key: (string|null),
- *            frames_parts: number, frames: (FramesPart|null), decoder: (DecoderOffer|null),
+ *            frames_parts: number, frames_ready?: number, frames: (FramesPart|null),
+ *            decoder: (DecoderOffer|null),
  *            decoder_part: (DecoderPart|null), area?: boolean}} RenderArgs  page -> browser: the component's
  *            `data` on every run (`area`: a final value answered by the controls alone: ask for the rest)
  */

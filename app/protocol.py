@@ -157,6 +157,7 @@ class RenderArgs(TypedDict, total=False):
     hint: str
     frames_key: str | None
     frames_parts: int
+    frames_ready: int  # parts 0 .. frames_ready - 1 are made (app/ahead.py): asked for, they come at once
     frames: FramesPart | None
     decoder: DecoderOffer | None
     decoder_part: DecoderPart | None

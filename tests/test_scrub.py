@@ -25,6 +25,7 @@ def pictures_made_ahead(monkeypatch):
     can decode, the page offers that instead once the model is exported: tests/test_decode_recipe_js.py,
     tests/test_browser_decoder.py)."""
     monkeypatch.setenv("INSIDE_DASHBOARD_DECODE", "server")
+    monkeypatch.setenv("INSIDE_DASHBOARD_AHEAD", "0")  # each part made in the run that asks (app/ahead.py: below)
 
 
 def ask(at, key: str, part: int):
@@ -264,3 +265,37 @@ def test_a_release_is_answered_by_the_controls_alone_then_the_browser_asks_for_t
     assert not send(final=True, area=True) and reruns == ["explorer_area"]  # the area's request reruns the area
     assert not send(final=True, frames="K#1") and not send(final=True, decoder="K#0")  # requests: no area after
     assert reruns == ["explorer_area"] and state[STATE_PREFIX + "conditioning"]["ack"].startswith("t:")
+
+
+def test_parts_are_made_by_the_session_s_thread_and_shipped_only_once_made(monkeypatch):
+    """With app/ahead.py on (the default): opening the page starts the session's thread; the component is told how
+    many parts are made (`frames_ready`); asking for one not made yet answers at once without it (the run does not
+    make it); once made, the run ships it, the same part as made in the run (the inline path) would be."""
+    import time
+
+    monkeypatch.setenv("INSIDE_DASHBOARD_AHEAD", "1")
+    at = healthy(page(dataset="acdc"))
+    args = live_args(at)
+    key, parts = args["frames_key"], args["frames_parts"]
+    assert key and parts >= 2 and 0 <= args["frames_ready"] <= parts
+    from tests.test_app import page_session
+
+    ahead = page_session(at).ahead
+    assert ahead is not None and ahead.key == key and ahead.thread.name == f"ahead-{key}"
+    ahead.hold(True)  # held: the thread waits after its current part
+    made = ahead.ready()
+    time.sleep(2.5)
+    assert ahead.ready() <= made + 1
+    ahead.hold(False)
+    last = parts - 1
+    if ahead.ready() <= last:  # not made yet: the answer comes without it, and says how many are
+        start = time.perf_counter()
+        at, part = ask(at, key, last)
+        assert part is None and live_args(at)["frames_ready"] < parts and time.perf_counter() - start < 5
+    ahead.thread.join(timeout=120)
+    assert ahead.ready() == parts and ahead.failed is None
+    at, part = ask(at, key, last)
+    assert part is not None and part["part"] == last and part["key"] == key and live_args(at)["frames_ready"] == parts
+    monkeypatch.setenv("INSIDE_DASHBOARD_AHEAD", "0")  # the inline path: the same part, made in the run
+    at, inline = ask(at, key, last)
+    assert inline is not None and inline["points"] == part["points"]
