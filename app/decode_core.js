@@ -1,5 +1,5 @@
 // The pure part of decoding in the browser (app/live_decoder.js; the worker is app/static/decoder_worker.js): the
-// page's bytes as arrays (base64, float16), z for a pad's values from the page's grid, and the model's outputs made
+// page's bytes as arrays (base64, float32 or float16), z for a pad's values from the page's grid, and the model's outputs made
 // into what the page draws: labels at the model's size (the card's largest-component clean-up included), the
 // picture at the page's size (app/frame.picture's recipe: probabilities upsampled bilinearly, thresholded or
 // arg-maxed, blended over the base picture and outlined in the label's colour) and the drawn channels' Gaussians

@@ -85,7 +85,8 @@ function browserDecoder(canvas, hooks) {
     }
     if (inputsIn !== part.key) {
       const inputs = {};
-      for (const [name, [shape, data]] of Object.entries(part.inputs)) inputs[name] = [shape, halfToFloat(bytesOf(data))];
+      const read = part.dtype === "float32" ? (data) => floats(bytesOf(data)) : (data) => halfToFloat(bytesOf(data));
+      for (const [name, [shape, data]] of Object.entries(part.inputs)) inputs[name] = [shape, read(data)];
       worker.postMessage({ type: "inputs", key: part.key, inputs: inputs });
     }
   }

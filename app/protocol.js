@@ -33,9 +33,10 @@
  * @typedef {{x: string, y: string, xs: number[], ys: number[], dim: number, base: Object<string, number>,
  *            data: string}} ZGrid  z for every value of the pad's two controls' grids ([low, step, count, decimals])
  * @typedef {{key: string, model: string, onnx: (string|null), inputs: Object<string, [number[], string]>,
- *            logits: number[], grid: ZGrid, layer: number, channels: (number[]|null), keep: number[],
+ *            dtype?: string, logits: number[], grid: ZGrid, layer: number, channels: (number[]|null),
+ *            keep: number[],
  *            anatomy: boolean, base: string, colours: Object<string, number[]>, alpha: number}} DecoderPart  page ->
- *            browser, once asked: the .onnx (base64, null if the browser has it), the features (float16, base64)
+ *            browser, once asked: the .onnx (base64, null if the browser has it), the features (float32, base64)
  * @typedef {{controls: ControlSpec[], values: Object<string, number>, ack: (string|null), pad: (PadSpec|null),
  *            image: (string|null), labels_hash?: (string|null), image_label: string,
  *            caption: (string|null), title: (string|null),

@@ -33,7 +33,7 @@ the component paints them with the picture, asking nothing of anyone.
 Decoding in the browser (app/live_decoder.js, app/static/decoder_worker.js): `decoder` (`DecoderOffer`, a few
 bytes, every run) names what the browser needs to decode the pad's values itself (the model, the image's
 features, the grid of z values); it asks once for what it lacks (`ValueMessage.decoder`) and the answering run
-alone sends it (`decoder_part`, `DecoderPart`: the .onnx once per model and page, the features as float16 once
+alone sends it (`decoder_part`, `DecoderPart`: the .onnx once per model and page, the features as float32 once
 per image, z for every value the pad's two controls can hold). While the pointer is held on values the grid
 covers, nothing is sent to the page; the release's exact value is, as always.
 
@@ -128,7 +128,8 @@ class DecoderPart(TypedDict, total=False):
     key: str
     model: str
     onnx: str | None  # base64 of the .onnx (None: the browser said it has this model)
-    inputs: dict[str, list]  # input name -> [shape, base64 of float16 little-endian]
+    inputs: dict[str, list]  # input name -> [shape, base64 of `dtype` little-endian]
+    dtype: str  # "float32" (float16 where absent: an older page)
     logits: list[int]  # (1, K, H, W)
     grid: ZGrid
     layer: int  # the conditioning layer whose Gaussians are drawn
