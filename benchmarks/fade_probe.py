@@ -8,7 +8,8 @@ For each page (opened fresh; the pointer never moves) and for 10 s from when its
 not sent them yet), how many of those are visibly faded (computed opacity below 0.9: Streamlit fades a stale
 element from 0.5 s into a run, over 1 s), and whether the status widget shows "Running...". Pages: the
 CLEVR-Seg point on the image decoded on the server ($INSIDE_DASHBOARD_DECODE=server: its pictures to scrub are
-made), and ACDC's phase x slice pad (always made); each with the parts made by the session's thread
+made) and in the browser (the default: no pictures made, the decoder's part asked for once), and ACDC's phase x
+slice pad (always made); each with the parts made by the session's thread
 (app/ahead.py, the default) and, for comparison, made in the run that asks for them ($INSIDE_DASHBOARD_AHEAD=0).
 Printed per page and way: samples with anything faded / stale / "Running...", the longest faded stretch (ms),
 and how many parts of the pictures made ahead the component had at the end.
@@ -38,6 +39,9 @@ SAMPLE = """() => {
 }"""
 PAGES = {"CLEVR-Seg, point on the image (server pictures)": ("?sample=4&loc_x=-0.5&loc_y=-0.5", "Point on the image",
                                                               {"INSIDE_DASHBOARD_DECODE": "server"}),
+         # the default: decoded in the browser, which asks for the decoder's part (a run of 0.15-0.3 s), no lattice
+         "CLEVR-Seg, point on the image (decoded in the browser)": ("?sample=4&loc_x=-0.5&loc_y=-0.5",
+                                                                    "Point on the image", {}),
          "ACDC, phase x slice pad": ("?dataset=acdc&phase=0", "Phase and slice", {})}
 
 
