@@ -37,19 +37,25 @@ class Ahead:
         self.stopped = threading.Event()
         self.free = threading.Event()  # set while no control is held
         self.free.set()
-        self.thread = threading.Thread(target=self._run, args=(scrub.make,), name=f"ahead-{self.key}", daemon=True)
+        # not a daemon: one stopped by the interpreter's exit in the middle of torch's work aborted the process
+        # ("terminate called without an active exception"); this one ends after its part once the main thread has
+        # (said explicitly: a thread inherits its maker's, and Streamlit's script runs are daemon threads)
+        self.thread = threading.Thread(target=self._run, args=(scrub.make,), name=f"ahead-{self.key}", daemon=False)
         if context is not None:
             from streamlit.runtime.scriptrunner import add_script_run_ctx
 
             add_script_run_ctx(self.thread, context)
         self.thread.start()
 
+    def _done(self) -> bool:
+        return self.stopped.is_set() or not threading.main_thread().is_alive()  # stopped, or the process ends
+
     def _run(self, make) -> None:
         for part in range(self.parts):
             while not self.free.wait(0.5):  # a control is held: its answers first
-                if self.stopped.is_set():
+                if self._done():
                     return
-            if self.stopped.is_set():
+            if self._done():
                 return
             try:
                 self.made[part] = make(part)

@@ -282,6 +282,8 @@ def test_parts_are_made_by_the_session_s_thread_and_shipped_only_once_made(monke
 
     ahead = page_session(at).ahead
     assert ahead is not None and ahead.key == key and ahead.thread.name == f"ahead-{key}"
+    # not a daemon (a daemon in torch's work when the interpreter exits aborts the process: pytest's exit status 134)
+    assert not ahead.thread.daemon
     ahead.hold(True)  # held: the thread waits after its current part
     made = ahead.ready()
     time.sleep(2.5)
