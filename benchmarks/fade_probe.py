@@ -12,7 +12,9 @@ made) and in the browser (the default: no pictures made, the decoder's part aske
 slice pad (always made); each with the parts made by the session's thread
 (app/ahead.py, the default) and, for comparison, made in the run that asks for them ($INSIDE_DASHBOARD_AHEAD=0).
 Printed per page and way: samples with anything faded / stale / "Running...", the longest faded stretch (ms),
-and how many parts of the pictures made ahead the component had at the end.
+and how many parts of the pictures made ahead the component had at the end. With --drag-after S, instead: a
+3-s drag (benchmarks/bench_live_drag.measure_drag) started S s after the page's picture is on screen, and the
+distinct masks it painted per second while held (issue 21: >= 20 /s for a drag started 1 s after a sample opens).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bench_live_drag import open_page  # noqa: E402
+from benchmarks.bench_dashboard import PAINTED_MASK  # noqa: E402
+from benchmarks.bench_live_drag import measure_drag, open_page  # noqa: E402
 from benchmarks.browser import browser, streamlit_server  # noqa: E402
 
 SAMPLE = """() => {
@@ -65,11 +68,20 @@ def probe(chromium, url: str, control: str, seconds: float) -> dict:
             "parts": parts}
 
 
+def drag_after(chromium, url: str, control: str, seconds: float) -> dict:
+    page = open_page(chromium, url, control, read_image=PAINTED_MASK, settle_ms=0)
+    page.wait_for_timeout(seconds * 1000)
+    found = measure_drag(page, control, PAINTED_MASK, seconds=3.0)
+    page.close()
+    return {"masks_per_s": found["updates_per_s"], "final_lag_ms": found["final_lag_ms"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to watch each page (default 10)")
     parser.add_argument("--repeats", type=int, default=1, help="pages opened per page and way (default 1)")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--drag-after", type=float, metavar="S", help="drag S s after the page opens instead")
     args = parser.parse_args(argv)
     results: dict = {}
     with browser() as chromium:
@@ -78,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                 with streamlit_server(REPO / "app" / "main.py", env={**env, "INSIDE_DASHBOARD_AHEAD": ahead}) as url:
                     open_page(chromium, url + query, control).close()  # the server's first page: caches warm
                     for k in range(args.repeats):
-                        found = probe(chromium, url + query.replace("sample=4", f"sample={5 + k}"), control,
-                                      args.seconds)
+                        where = url + query.replace("sample=4", f"sample={5 + k}")
+                        found = probe(chromium, where, control, args.seconds) if args.drag_after is None else \
+                            drag_after(chromium, where, control, args.drag_after)
                         results.setdefault(f"{name}; parts made {way}", []).append(found)
                         print(f"{name}; parts made {way}: {json.dumps(found)}", flush=True)
     if args.json:
