@@ -23,6 +23,7 @@ from typing import Any
 
 import streamlit as st
 
+from app import ahead as made_ahead
 from app import page_state
 from app.live_controls import decoder_wanted, dragging, frames_wanted, live_controls, live_values
 from app.protocol import BrowserDecoder, Scrub
@@ -133,7 +134,7 @@ def reread(controls: ControlValues) -> ControlValues:
 def draw_live_controls(controls: ControlValues, slot, image: str | None = None, frames: Scrub | None = None,
                        image_caption: str | None = None, image_title: str | None = None,
                        attention: list | None = None, overlay: dict | None = None, release: str | None = None,
-                       decoder: BrowserDecoder | None = None) -> None:
+                       decoder: BrowserDecoder | None = None, labels_hash: str | None = None) -> None:
     """The streaming sliders into `slot` (a container above what they drive; None: here), and their pad: with `image`
     (a data URI of the predicted mask) the point and its ring are dragged on that image, or the image is
     drawn under a plain pad (ACDC). `frames`: the pictures the browser scrubs while the pad or a slider is
@@ -144,7 +145,8 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
     (app/frame.overlay_spec). `release`: the fragment a final value reruns (app/live_area.py; None: the
     one the controls are drawn in). `decoder`: the offer to decode in the browser while the pad is held
     (app/scrub.browser_decoder); its part is made only in the run the component asked for it. The legend of
-    the sliders' marked ranges is the condition's own words."""
+    the sliders' marked ranges is the condition's own words. `labels_hash`: the hash of the labels `image` is
+    drawn from (app/frame.Frame.labels), so the browser keeps a decoded mask that is the same."""
     if not controls.live:
         return
     pad_keys = controls.pad_keys
@@ -157,16 +159,21 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
         label = "Point on the image" if on_image else f"{names[0]} and {names[1].lower()}"  # "Phase and slice"
     down = tuple(key for key in (controls.point or ())[:2] if key.endswith("_y"))
     scrub = frames if frames is not None and pad is not None else None
-    grid = None
+    # the parts made by the session's thread (app/ahead.py): this run ships one made, never makes it
+    ahead = made_ahead.follow(page_state.session(), scrub, controls.dragging) if pad is not None else None
+    grid, reason = None, ahead.failed if ahead is not None else None
     part = frames_wanted(LIVE_KEY, scrub.key) if scrub else None
-    if part is not None and part < scrub.parts:
+    if part is not None and part < scrub.parts and ahead is not None:
+        grid = ahead.take(part)
+    elif part is not None and part < scrub.parts:
         try:
             grid = scrub.make(part)
         except (RuntimeError, MemoryError, OSError, ValueError) as error:  # (DataError, SourceError: ValueErrors)
-            # no pictures made ahead: the drag streams the exact answers, the page goes on
             reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            st.caption(f"Scrubbing is off for this view (the pictures to scrub could not be made: "
-                       f"{plain(reason)}); the controls still stream.")
+    if reason is not None:  # no (more) pictures made ahead: the drag streams the exact answers, the page goes on
+        st.caption(f"Scrubbing is off for this view (the pictures to scrub could not be made: "
+                   f"{plain(reason)}); the controls still stream.")
+    parts = 0 if scrub is None else ahead.ready() if ahead is not None and ahead.failed else scrub.parts
     offer = decoder.offer if decoder is not None and pad is not None else None
     wanted = decoder_wanted(LIVE_KEY, offer["key"]) if offer else None
     decoder_part = None
@@ -180,6 +187,8 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
                       image_caption=image_caption if pad else None, image_title=image_title if pad else None,
                       image_label="predicted mask", pad=pad, radius=radius, stacks=controls.stacks, pad_label=label,
                       pad_width=PAD_WIDTH if on_image else 300, down_increases=down or ("loc_y",),
-                      frames_key=scrub.key if scrub else None, frames_parts=scrub.parts if scrub else 0, frames=grid,
+                      frames_key=scrub.key if scrub else None, frames_parts=parts, frames=grid,
+                      frames_ready=parts if ahead is None else ahead.ready(),
                       legend=controls.condition.range_words, attention=attention if pad else None,
-                      overlay=overlay if pad else None, release=release, decoder=offer, decoder_part=decoder_part)
+                      overlay=overlay if pad else None, release=release, decoder=offer, decoder_part=decoder_part,
+                      labels_hash=labels_hash if pad else None)

@@ -1,5 +1,5 @@
 // The pure part of decoding in the browser (app/live_decoder.js; the worker is app/static/decoder_worker.js): the
-// page's bytes as arrays (base64, float16), z for a pad's values from the page's grid, and the model's outputs made
+// page's bytes as arrays (base64, float32 or float16), z for a pad's values from the page's grid, and the model's outputs made
 // into what the page draws: labels at the model's size (the card's largest-component clean-up included), the
 // picture at the page's size (app/frame.picture's recipe: probabilities upsampled bilinearly, thresholded or
 // arg-maxed, blended over the base picture and outlined in the label's colour) and the drawn channels' Gaussians
@@ -174,6 +174,24 @@ const DecodeCore = (function () {
   }
 
   /**
+   * Two 32-bit position-weighted sums of the picture's labels (h x w) and its size, as text: app/frame.labels_hash
+   * gives the same for the same labels. The page's exact frame carries it, so a mask decoded here whose labels
+   * hash the same is kept rather than painted again (app/live_decoder.js `keeps`).
+   * @param {Uint8Array} labels @param {number} h @param {number} w @returns {string}
+   */
+  function labelsHash(labels, h, w) {
+    let a = 0, b = 0;
+    for (let i = 0; i < labels.length; i += 1) {
+      const l = labels[i];
+      if (!l) continue;
+      a = (a + Math.imul(l, (Math.imul(i, 0x9E3779B1) + 1) | 0)) >>> 0;
+      b = (b + Math.imul(l, Math.imul(i + 0x165667B1, 0x85EBCA6B))) >>> 0;
+    }
+    const hex = (v) => v.toString(16).padStart(8, "0");
+    return hex(a) + hex(b) + ":" + h + "x" + w;
+  }
+
+  /**
    * The drawn channels' Gaussians in pixels of the model's grid (H x W), as app/frame.gaussians: means
    * (t + 1) n / 2 - 0.5, 1-sigma radii sigma n / 2, gamma, each rounded to 2 decimals; where z points is not drawn
    * (the pad's own point shows it). Null without the INSIDE parameters of `layer` or without channels.
@@ -189,6 +207,6 @@ const DecodeCore = (function () {
   }
 
   return { bytesOf, halfToFloat, floats, gridIndex, zAt, labelsFromLogits, smallerPieces, smoothLabels, paint,
-           gaussians };
+           labelsHash, gaussians };
 })();
 if (typeof module === "object" && module.exports) module.exports = DecodeCore;  // Node's test runner

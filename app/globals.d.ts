@@ -15,18 +15,20 @@ type Control = import("./protocol.js").ControlSpec & {
 
 /** What happened, for tests and benchmarks (app/live_controls.js, the newest instance's): values sent and answered,
  * renders, the values shown, the round trips (ms), pictures made ahead shown (`scrubbed`), their key and parts kept
- * and wanted, Gaussians drawn (`overlaid`: by a picture made ahead), Dice lines shown, the means drawn now. */
+ * and wanted, Gaussians drawn (`overlaid`: by a picture made ahead), Dice lines shown, the means drawn now, the labels
+ * hash of the page's last picture (`pageLabels`). */
 type LiveStats = {
   sent: number; answered: number; renders: number; values: Record<string, number>; trips: number[];
   scrubbed: number; frames: string | null; parts: number; partsWanted: number; overlays: number;
-  overlaid: number; captions: number; means: () => number[][]; decoder: DecoderStats;
+  overlaid: number; captions: number; means: () => number[][]; decoder: DecoderStats; pageLabels: string | null;
 };
 
 /** Decoding in the browser (app/live_decoder.js): decodes run and painted, distinct masks painted (by their labels),
- * ms per decode in the worker (the last 200), its state, the labels painted last (model size). */
+ * ms per decode in the worker (the last 200), its state, the labels painted last (model size), the times the page's
+ * picture found the mask shown the same and kept it (`kept`), the painted picture's labels hash (`drawn`). */
 type DecoderStats = {
   decoded: number; painted: number; distinct: number; ms: number[]; state: () => string; hashes: Set<number>;
-  labels: Uint8Array | null;
+  labels: Uint8Array | null; kept: number; drawn: string;
 };
 
 interface Window {

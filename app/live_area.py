@@ -87,4 +87,5 @@ def live_slot(entry, model, place: Place, options: FrameOptions, shown: Shown) -
     scrub = None if ready else scrub_frames(explorer, controls, options, image=image, place=place)
     draw_live_controls(controls, None, image=shown.mask.data_uri, frames=scrub, image_caption=shown.mask.frame.line,
                        image_title=shown.mask.caption, attention=shown.mask.frame.gaussians,
-                       overlay=overlay_spec(explorer.image_size), release=AREA, decoder=decoder)
+                       overlay=overlay_spec(explorer.image_size), release=AREA, decoder=decoder,
+                       labels_hash=shown.mask.frame.labels)

@@ -7,8 +7,9 @@
 // (app/live_decoder.js) and not sent; elsewhere the nearest picture made ahead (app/scrub.py; asked for when idle)
 // shows at once, with its Dice line and Gaussians (`attention`): this component alone paints a drag.
 /** @import {PadSpec, RenderArgs, ValueMessage} from "./protocol.js" */
-const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, keepPart, nextPart, Flow } = LiveCore;
+const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, keepPart, askPart, Flow } = LiveCore;
 const FRAMES_TRIES = 2;  // a part that did not come (its run was cut short by a move, or failed) is asked again once
+const POLL_MS = 600;  // while the page's thread makes the next part (app/ahead.py), how often to ask whether it is
 const instances = new WeakMap();  // the component's root (its shadow root) -> its instance
 
 export default function (/** @type {LiveControlsArgs} */ component) {
@@ -42,13 +43,14 @@ function mount(shadow) {
   let padMode = null;      // "point" or "radius" while the pad is dragged
   // the newest image src asked for (older decodes are dropped), its Gaussians, whether it was made ahead
   let imageWanted = null, attentionWanted = null, aheadWanted = false;
-  let frames = null, framesKey = null, framesParts = 0, framesTries = {}, framesTimer = null;
+  let frames = null, framesKey = null, framesParts = 0, framesReady = 0, framesTimer = null;
+  let framesTries = /** @type {Object<string, number>} */ ({});  // "KEY#PART" -> times asked
   // held values decoded here where the page offers it (app/live_decoder.js), painted over the page's picture
   const decoder = browserDecoder(/** @type {HTMLCanvasElement} */ ($("decoded")), { held: () => held,
     painted: (attention) => { showGaussians(attention, true); showCaption(HELD_LINE); }, changed: () => askForFrames() });
   const stats = /** @type {LiveStats} */ (window.__liveControls = { sent: 0, answered: 0, renders: 0, values: local,
     trips: [], scrubbed: 0, frames: null, parts: 0, partsWanted: 0, overlays: 0, overlaid: 0, captions: 0,
-    means: () => overlay.drawnMeans(), decoder: decoder.stats });  // for tests and benchmarks (app/globals.d.ts)
+    means: () => overlay.drawnMeans(), decoder: decoder.stats, pageLabels: null });  // for tests and benchmarks (app/globals.d.ts)
   const self = { send: /** @param {ValueMessage} message */ (message) => {} };  // each render sets its own
 
   const flow = new Flow({
@@ -255,13 +257,14 @@ function mount(shadow) {
     stats.overlaid += ahead && attention ? 1 : 0;  // moved by a picture made ahead, between the page's answers
   }
 
-  function showImage(src, label, attention, ahead = false) {  // the picture, and the Gaussians drawn over it
+  // the picture, and the Gaussians drawn over it; `labels`: the page's picture's labels hash (a decoded mask so stays)
+  function showImage(src, label, attention, ahead = false, labels = /** @type {string|null} */ (null)) {
     image.alt = label || "";
     [attentionWanted, aheadWanted] = [attention || null, ahead];
     if (!src) { image.hidden = true; imageWanted = null; showGaussians(null, false); return; }
     // the same picture: its Gaussians may differ (another channel choice)
     if (src === imageWanted) {  // and the page's own picture replaces a decoded one (the same picture)
-      if (image.src === src) { showGaussians(attentionWanted, aheadWanted); if (!held && !ahead) decoder.hide(); }
+      if (image.src === src) { showGaussians(attentionWanted, aheadWanted); if (!held && !ahead && !decoder.keeps(labels)) decoder.hide(); }
       return;
     }
     imageWanted = src;
@@ -269,7 +272,8 @@ function mount(shadow) {
     probe.src = src;
     const swap = () => {
       if (imageWanted !== src) return;  // a newer one came meanwhile
-      if (!held) decoder.hide();  // the page's picture (released: its exact one) replaces the decoded one
+      // the page's picture (released: its exact one) replaces the decoded one, unless it is the same mask
+      if (!held && !decoder.keeps(labels)) decoder.hide();
       image.src = src;
       image.hidden = false;
       showGaussians(attentionWanted, aheadWanted);
@@ -289,18 +293,18 @@ function mount(shadow) {
     if (frame.caption !== null && showCaption(frame.caption)) stats.captions += 1;
   }
 
-  function askForFrames() {  // when nothing else goes on: the decoder's part, else a part of the pictures made ahead
+  function askForFrames(delay = 250) {  // when nothing else goes on: the decoder's part, else a part made ahead
     clearTimeout(framesTimer);
     $("path").textContent = decoder.path(Boolean(framesKey));
     framesTimer = setTimeout(() => {
       if (held || !flow.idle()) return;  // the next render asks again
-      const asking = decoder.request(performance.now()), wanted = nextPart(frames, framesKey, framesParts);
+      const asking = decoder.request(performance.now());
+      const part = asking ? null : askPart(frames, framesKey, framesParts, framesReady, framesTries, FRAMES_TRIES);
       if (asking) flow.propose(local, true, null, asking);
-      else if (wanted && (framesTries[wanted] || 0) < FRAMES_TRIES) {  // each part at most FRAMES_TRIES times
-        framesTries[wanted] = (framesTries[wanted] || 0) + 1;
-        flow.propose(local, true, wanted);
-      } else if (decoder.pending()) askForFrames();  // the page is still exporting the model: ask again soon
-    }, 250);
+      else if (part && part.poll && delay < POLL_MS) askForFrames(POLL_MS);  // the page is making it: ask later
+      else if (part) flow.propose(local, true, part.request);
+      else if (decoder.pending()) askForFrames();  // the page is still exporting the model: ask again soon
+    }, delay);
   }
 
   function keepFrames(part) {  // decoded once, so scrubbing swaps pictures without decoding
@@ -345,7 +349,7 @@ function mount(shadow) {
 
   function render(/** @type {RenderArgs} */ args) {  // the page's arguments (app/protocol.py)
     stats.renders += 1;
-    if (flow.answer(args.ack) !== null) stats.answered += 1;  // the script has answered the value in flight
+    const answered = flow.answer(args.ack) !== null && (stats.answered += 1) > 0;  // it answered the value in flight
     overlaySpec = args.overlay || null;
     const spec = JSON.stringify([args.controls, args.columns, args.pad, args.legend, args.hint]);
     if (spec !== specText) { specText = spec; build(args); }
@@ -363,9 +367,11 @@ function mount(shadow) {
     for (const key of Object.keys(controls)) if (local[key] === undefined) local[key] = args.values[key];
     showValues();
     if (args.frames) keepFrames(args.frames);
+    stats.pageLabels = args.labels_hash || null;
     decoder.take(padSpec && padSpec.hasImage ? args.decoder : null, args.decoder_part);
     framesKey = args.frames_key || null;
     framesParts = stats.partsWanted = args.frames_parts || 0;
+    framesReady = args.frames_ready === undefined ? framesParts : args.frames_ready;
     if (padSpec) {  // the page's exact picture, unless the pointer has moved on and the grid has one nearer,
       // or, released, this answers a value older than the one in flight (the final's picture is coming)
       const exact = Object.keys(controls).every((key) => args.values[key] === local[key]);
@@ -373,10 +379,12 @@ function mount(shadow) {
       const stale = (!held && flow.inFlight !== null && image.src && !image.hidden) || (held && decoder.showing());
       if (!stale) {
         showImage(nearer ? nearer.src : args.image, args.image_label, nearer ? nearer.attention : args.attention,
-                  Boolean(nearer));
+                  Boolean(nearer), nearer ? null : args.labels_hash || null);
         showCaption(nearer && nearer.caption !== null ? nearer.caption : args.caption);
       }
     }
+    // a final value answered by the controls alone (its exact frame): now the rest of the area, unless a newer value waits
+    if (answered && args.area && !held && flow.pending === null) flow.propose(args.values, true, null, null, true);
     flow.send();  // the newest value, if one waited for this answer
     askForFrames();
   }

@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from app.page_state import session, use
+from app.page_state import use
 from app.protocol import DecoderOffer, DecoderPart, RenderArgs, parse_decoder_request, parse_frames_request
 
 HERE = Path(__file__)
@@ -218,27 +218,35 @@ def apply_message(state: MutableMapping[str, Any], key: str, message: Any, contr
                     state[control.key] = value
                     written.append(control.key)
     seq = message.get("seq")
-    frames, decoder = message.get("frames"), message.get("decoder")
+    frames, decoder, area = message.get("frames"), message.get("decoder"), message.get("area") is True
+    final = message.get("final") is not False
     off = bool((state.get(STATE_PREFIX + key) or {}).get("decoder_off")) or decoder == "off"
     state[STATE_PREFIX + key] = {"ack": str(message.get("token")),
                                  "seq": seq if isinstance(seq, int) and not isinstance(seq, bool) else None,
-                                 "final": message.get("final") is not False,
+                                 "final": final,
                                  "frames": frames if isinstance(frames, str) else None,
-                                 "decoder": decoder if isinstance(decoder, str) else None, "decoder_off": off}
+                                 "decoder": decoder if isinstance(decoder, str) else None, "decoder_off": off,
+                                 # a value whose answer is its exact frame (not a request, nor for the area)
+                                 "area": area, "exact": final and not area and not isinstance(frames, str)
+                                 and not isinstance(decoder, str)}
     return written
 
 
 def _on_change(key: str, controls: Sequence[Any], stacks: Stacks, release: str | None = None) -> None:
     """The component sent a value (its "value" trigger; called before the script runs): the controls' keys
-    take it. A final value that is not a request for pictures reruns the fragment keyed `release` (if given)
-    instead of the one the component is drawn in."""
+    take it. The fragment the component is drawn in reruns (a final value too: its exact frame first), except
+    for the browser's request for the rest of the area (`area`), which reruns the fragment keyed `release`."""
     apply_message(st.session_state, key, (st.session_state.get(key) or {}).get("value"), controls, stacks)
-    state = live_state(key)
-    if release is not None and state.get("final") and state.get("frames") is None and state.get("decoder") is None:
-        # plotly draws a new chart from scratch (~0.3-0.6 s of the browser's main thread on two busy cores),
-        # which would hold the exact picture back: the release's run sends the kept charts, the next one new ones
-        session().charts_after_picture = True
+    if release is not None and live_state(key).get("area"):
         st.rerun(release)
+
+
+def answers_alone(key: str, release: str | None) -> bool:
+    """Whether this run answers a final value of the component `key` with its own fragment alone (drawn with a
+    `release`; not a request for pictures or the decoder's part, nor the area's own run): the browser is then
+    told to ask for the rest of the area (`RenderArgs.area`), after the exact frame is on screen."""
+    state = live_state(key)
+    return bool(release is not None and state.get("ack") and state.get("exact"))
 
 
 # ------------------------------------------------------------------------------------------ the component
@@ -260,11 +268,11 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                   stacks: Stacks | None = None, pad_label: str | None = None, pad_width: int = 360,
                   pad_aspect: float = 0.6, columns: int | None = None, down_increases: Sequence[str] = ("loc_y",),
                   legend: Mapping[str, str] | None = None, frames_key: str | None = None, frames_parts: int = 1,
-                  frames: Mapping[str, Any] | None = None, image_on_pad: bool = True,
+                  frames: Mapping[str, Any] | None = None, frames_ready: int | None = None, image_on_pad: bool = True,
                   image_caption: str | None = None, image_title: str | None = None, attention: list | None = None,
                   overlay: Mapping[str, Any] | None = None, release: str | None = None,
-                  decoder: DecoderOffer | None = None, decoder_part: DecoderPart | None = None
-                  ) -> dict[str, float | int]:
+                  decoder: DecoderOffer | None = None, decoder_part: DecoderPart | None = None,
+                  labels_hash: str | None = None) -> dict[str, float | int]:
     """Draw `controls` (their "slider" and "stack" kinds) as sliders that stream while dragged, and a pad
     (see the module's docstring); return their values, by key, as `live_values`.
 
@@ -279,13 +287,16 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
     ArrowDown increases the value (the picture's y grows downwards; the pad's y control too).
     `legend`: words for the marked ranges {"dead": ..., "blend": ...}: the condition's `range_words`.
     `attention` / `overlay`: the picture's Gaussians and how to draw them (see the module's docstring).
+    `labels_hash`: app/frame.labels_hash of the labels `image` is drawn from, where they alone make it (the
+    browser then keeps a mask it decoded with the same labels instead of painting this one).
     `release`: the key of a fragment (`@st.fragment(key=...)`) that a final value reruns instead of the one
     the component is in (held values rerun that one alone: app/live_area.py).
     `frames_key`: names the pictures over the pad's (x, y) for the page's current state (None: no
     scrubbing), in `frames_parts` parts; the component asks for one part at a time when idle
     (`frames_wanted`), and `frames` is that part, sent once (app/scrub.py): {"key", "part", "parts", "x",
     "y", "base": {other control: value}, "points": [[x, y, data URI], ...], "strips" (part 0): {control:
-    {"at": {other: value}, "values": [...], "images": [...]}}}."""
+    {"at": {other: value}, "values": [...], "images": [...]}}}. `frames_ready`: how many parts are made (the
+    component asks only for those; default: all, each made in the run that answers its request)."""
     stacks = dict(stacks or {})
     live = _live(controls)
     keys = [control.key for control in live]
@@ -306,12 +317,15 @@ def live_controls(controls: Sequence[Any], key: str, *, image: str | None = None
                                ring=", its ring's edge for the radius" if radius else "",
                                keys="; + and − the radius" if radius else "")
     data: RenderArgs = {"controls": specs, "values": values, "ack": live_state(key).get("ack"), "pad": pad_args,
-            "image": image if pad else None, "image_label": image_label, "caption": image_caption if pad else None,
+            "image": image if pad else None, "labels_hash": labels_hash if pad and image else None,
+            "image_label": image_label, "caption": image_caption if pad else None,
             "title": image_title if pad else None, "columns": columns or min(len(specs), 3) or 1,
             "attention": attention if pad and image else None, "overlay": dict(overlay) if overlay and pad else None,
             "legend": words or None, "hint": hint,
             "frames_key": frames_key if pad else None, "frames_parts": int(frames_parts) if pad else 0,
+            "frames_ready": (int(frames_parts) if frames_ready is None else int(frames_ready)) if pad else 0,
             "frames": dict(frames) if frames and pad else None,
-            "decoder": decoder if pad else None, "decoder_part": decoder_part if pad and decoder else None}
+            "decoder": decoder if pad else None, "decoder_part": decoder_part if pad and decoder else None,
+            "area": answers_alone(key, release)}
     _component(key=key, data=data, on_value_change=partial(_on_change, key, tuple(live), stacks, release))
     return values

@@ -119,6 +119,19 @@ const LiveCore = (function () {
     return null;
   }
 
+  /**
+   * What to ask the page for next: the first part not kept of those it has made (`ready`), each at most `most`
+   * times (counted in `tries`), or, when all made ones are kept, the first not made yet as a `poll` (the page
+   * answers at once, with how many are made now); null when there is nothing to ask.
+   * @param {Object<string, number>} tries @returns {{request: string, poll: boolean}|null}
+   */
+  function askPart(frames, key, parts, ready, tries, most) {
+    const made = nextPart(frames, key, Math.min(parts, ready));
+    if (made) return (tries[made] = (tries[made] || 0) + 1) <= most ? { request: made, poll: false } : null;
+    const next = ready < parts ? nextPart(frames, key, ready + 1) : null;
+    return next ? { request: next, poll: true } : null;
+  }
+
   /** Axis-aligned ellipses as one polyline with NaN gaps (as app/plots.ellipse_path). */
   function ellipses(cx, cy, rx, ry, points) {
     const xs = [], ys = [];
@@ -187,7 +200,8 @@ const LiveCore = (function () {
       this.inFlightAt = 0;
       this.patience = ACK_TIMEOUT_MS;
       this.answeredAt = -Infinity;
-      /** @type {{values: Object<string, number>, final: boolean, frames: (string|null), decoder: (string|null)}|null} */
+      /** @type {{values: Object<string, number>, final: boolean, frames: (string|null), decoder: (string|null),
+       *          area: boolean}|null} */
       this.pending = null;  // the newest not sent yet
       /** @type {string|null} */
       this.lastSent = null;  // JSON of the last value sent (or adopted): an unchanged one is not sent again
@@ -197,11 +211,12 @@ const LiveCore = (function () {
     }
 
     /** A new value (the newest wins). `frames`: ask for that part of the pictures ("KEY#PART"); `decoder`: for
-     * the decoder's part (app/live_decoder.js).
+     * the decoder's part (app/live_decoder.js); `area`: for the rest of the explorer area (after a final value's
+     * exact frame came from the controls alone).
      * @param {Object<string, number>} values @param {boolean} final @param {string|null} [frames]
-     * @param {string|null} [decoder] */
-    propose(values, final, frames = null, decoder = null) {
-      this.pending = { values: Object.assign({}, values), final: final, frames: frames, decoder: decoder };
+     * @param {string|null} [decoder] @param {boolean} [area] */
+    propose(values, final, frames = null, decoder = null, area = false) {
+      this.pending = { values: Object.assign({}, values), final: final, frames: frames, decoder: decoder, area: area };
       this.send();
     }
 
@@ -221,12 +236,13 @@ const LiveCore = (function () {
         return false;
       }
       const text = JSON.stringify({ values: pending.values, final: pending.final, frames: pending.frames,
-                                    decoder: pending.decoder });
+                                    decoder: pending.decoder, ...(pending.area ? { area: true } : {}) });
       if (text === this.lastSent) { this.pending = null; return false; }
       this.seq += 1;
       const token = this.session + ":" + this.seq;
       this.post(Object.assign({ token: token, seq: this.seq, values: pending.values, final: pending.final,
-                                frames: pending.frames || null }, pending.decoder ? { decoder: pending.decoder } : {}));
+                                frames: pending.frames || null }, pending.decoder ? { decoder: pending.decoder } : {},
+                                pending.area ? { area: true } : {}));
       this.inFlight = token;
       this.inFlightAt = now;
       this.patience = pending.frames || pending.decoder ? FRAMES_TIMEOUT_MS : ACK_TIMEOUT_MS;
@@ -254,6 +270,6 @@ const LiveCore = (function () {
   }
 
   return { SCRUB_GAP_MS, ACK_TIMEOUT_MS, FRAMES_TIMEOUT_MS, snap, fraction, fromFraction, valueText, nudge,
-           nearestFrame, keepPart, nextPart, ellipses, pathData, overlayShapes, Flow };
+           nearestFrame, keepPart, nextPart, askPart, ellipses, pathData, overlayShapes, Flow };
 })();
 if (typeof module === "object" && module.exports) module.exports = LiveCore;  // Node's test runner

@@ -3,7 +3,8 @@
 // static serving) on the image's features, both sent by the page once (`DecoderPart`); the mask for the value under
 // the pointer is painted into a canvas over the page's picture, with its Gaussians, by `DecodeCore` (the pure
 // functions, node-tested). One decode in flight, the newest value wins. The release's exact frame still comes from
-// the page and replaces the canvas. Anything that fails (no worker, a model the runtime cannot load) says "off" to
+// the page and replaces the canvas, unless its labels are those of the mask shown (its `labels_hash`): then the
+// canvas stays (nothing is painted again) and only the page's Dice line and Gaussians are taken. Anything that fails (no worker, a model the runtime cannot load) says "off" to
 // the page once, which then keeps its pictures made ahead.
 /** @import {DecoderOffer, DecoderPart, Gaussians} from "./protocol.js" */
 const DECODER_WORKER = "app/static/decoder_worker.js";  // Streamlit's static serving: app/static/ at /app/static/
@@ -17,14 +18,16 @@ const HELD_LINE = "Decoded in this browser: the Dice line comes with the page's 
  *   it failed, or became ready: what it asks for and the line that says where values are decoded change
  */
 function browserDecoder(canvas, hooks) {
-  const { bytesOf, halfToFloat, floats, zAt, labelsFromLogits, smoothLabels, paint, gaussians } = DecodeCore;
+  const { bytesOf, halfToFloat, floats, zAt, labelsFromLogits, smoothLabels, paint, labelsHash, gaussians } = DecodeCore;
   let worker = null, state = "none";  // "none", "starting", "ready" (the runtime), "failed"
   let offer = /** @type {DecoderOffer|null} */ (null);
   let part = null;  // the part in use: {key, model, grid, table, logits, layer, channels, keep, colours, alpha, base}
   let modelIn = null, inputsIn = null, baseReady = null;  // what the worker (and the base picture) hold
   let wanted = null, running = null, asked = {}, seq = 0, shown = false, epoch = 0;  // epoch: hidden since
+  let drawn = { key: "", labels: "" };  // the part and the picture's labels (labelsHash) of the mask shown
   const stats = { decoded: 0, painted: 0, distinct: 0, ms: /** @type {number[]} */ ([]), state: () => state,
-                  hashes: new Set(), labels: /** @type {Uint8Array|null} */ (null) };
+                  hashes: new Set(), labels: /** @type {Uint8Array|null} */ (null), kept: 0,
+                  drawn: "" };
 
   function start() {
     if (state !== "none") return;
@@ -82,7 +85,8 @@ function browserDecoder(canvas, hooks) {
     }
     if (inputsIn !== part.key) {
       const inputs = {};
-      for (const [name, [shape, data]] of Object.entries(part.inputs)) inputs[name] = [shape, halfToFloat(bytesOf(data))];
+      const read = part.dtype === "float32" ? (data) => floats(bytesOf(data)) : (data) => halfToFloat(bytesOf(data));
+      for (const [name, [shape, data]] of Object.entries(part.inputs)) inputs[name] = [shape, read(data)];
       worker.postMessage({ type: "inputs", key: part.key, inputs: inputs });
     }
   }
@@ -127,7 +131,9 @@ function browserDecoder(canvas, hooks) {
   function draw(outputs) {  // the mask and Gaussians of the model's outputs, painted over the page's picture
     const [, K, H, W] = part.logits, base = part.base, h = base.height, w = base.width;
     const { labels, probabilities } = labelsFromLogits(outputs.logits, K, H, W, part.keep);
-    const picture = paint(base.data, smoothLabels(probabilities, K, H, W, h, w), h, w, part.colours, part.alpha);
+    const smooth = smoothLabels(probabilities, K, H, W, h, w);
+    const picture = paint(base.data, smooth, h, w, part.colours, part.alpha);
+    drawn = { key: part.key, labels: stats.drawn = labelsHash(smooth, h, w) };
     if (canvas.width !== w || canvas.height !== h) Object.assign(canvas, { width: w, height: h });
     const frame = new ImageData(w, h);
     frame.data.set(picture);
@@ -145,6 +151,14 @@ function browserDecoder(canvas, hooks) {
   }
 
   function hide() { canvas.hidden = true; shown = false; wanted = null; epoch += 1; }  // a decode running: dropped
+
+  /** Whether the mask shown is the page's picture (`labels`: the labels hash of a frame of the offer's image): then
+   * it stays rather than being painted again (same pixels up to the JPEG's rounding; the Dice line is the page's). */
+  function keeps(labels) {
+    const same = Boolean(shown && labels && offer && drawn.key === offer.key && drawn.labels === labels);
+    if (same) stats.kept += 1;
+    return same;
+  }
 
   /** What to ask the page for ("KEY#1": the part with the .onnx, "KEY#0" without, "off"), or null: nothing now. */
   function request(now) {
@@ -177,5 +191,5 @@ function browserDecoder(canvas, hooks) {
 
   function stop() { if (worker) worker.terminate(); state = "none"; worker = null; modelIn = inputsIn = null; }
 
-  return { take, covers, decode, request, pending, path, hide, stop, stats, showing: () => shown };
+  return { take, covers, decode, request, pending, path, hide, keeps, stop, stats, showing: () => shown };
 }

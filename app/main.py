@@ -248,7 +248,6 @@ def explorer_area(entry, source, index: int) -> None:
     condition = condition_of(entry.card)
     controls = read_controls(condition, source, index)
     session = page_state.session()
-    charts_wait, session.charts_after_picture = session.charts_after_picture, False
     follow = True
     if "cine" in source.offers:
         page_state.default("follow", True)
@@ -275,7 +274,7 @@ def explorer_area(entry, source, index: int) -> None:
     if mode == "Explore":
         on_image = controls.pad_keys is not None  # the component draws the mask: the pad, or under the pad
         panel = conditioning_panel(explorer, prediction, condition, marker=marker, dragging=controls.dragging,
-                                   overlaid=on_image, charts_wait=charts_wait)
+                                   overlaid=on_image)
         options = FrameOptions(show_truth, panel.frame_channels, panel.layer)
         mask = mask_panel(explorer, prediction, condition, controls.z_values, view.ground_truth, show_truth,
                           image=view.image, options=options)
@@ -307,8 +306,6 @@ def explorer_area(entry, source, index: int) -> None:
     session.export = export
     if not controls.dragging:  # held: the release's run writes the link (a link per move cost the browser a
         page_state.sync_url()  # history entry, ~5 ms a move)
-    if charts_wait and mode == "Explore":  # the release's picture is on its way: now the new charts
-        st.rerun(scope="fragment")
 
 
 # --------------------------------------------------------------------------------------------- page

@@ -67,8 +67,7 @@ class Session:
     shown: dict[str, Any] = field(default_factory=dict)  # model name -> the prediction the page drew last
     export: Any = None  # what the export buttons draw (app/export.ExportView): the view as last shown
     secondary: dict[str, Any] = field(default_factory=dict)  # figures kept while a control is dragged
-    # a final value's first run sends the kept figures so the exact picture lands first; a second run redraws them
-    charts_after_picture: bool = False
+    ahead: Any = None  # the thread making the pictures to scrub (app/ahead.py), if any
     caches: dict[str, OrderedDict] = field(default_factory=dict)  # name -> the newest KEPT entries
     # what the page made from an object (an Explorer's pictures, ranked channels), let go with the object
     derived: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary)
@@ -107,6 +106,9 @@ class Session:
         self.secondary = {}
         self.export = None
         self.watched = False
+        if self.ahead is not None:  # its parts are the session's bulk too
+            self.ahead.stop()
+            self.ahead = None
 
 
 def _release(state: Session) -> None:

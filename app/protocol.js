@@ -14,8 +14,8 @@
  * @typedef {{x: string, y: string, r: (string|null), width: number, aspect: number, label: string,
  *            on_image: boolean}} PadSpec  the pad: the keys of the controls it drives, its size and name
  * @typedef {{token: string, seq: number, values: Object<string, number>, final: boolean,
- *            frames: (string|null), decoder?: (string|null)}} ValueMessage  browser -> page: a value, or a request
- *            for pictures or for the decoder's part
+ *            frames: (string|null), decoder?: (string|null), area?: boolean}} ValueMessage  browser -> page: a
+ *            value, or a request for pictures, for the decoder's part, or for the rest of the area (`area`)
  * @typedef {[number[], number[], number[], number[], number[], ([number, number, ?number, ?number]|null)]}
  *            Gaussians  a frame's
  *            drawn channels (app/frame.gaussians): means x, y, 1-sigma radii x, y, gamma, and where z points
@@ -33,15 +33,18 @@
  * @typedef {{x: string, y: string, xs: number[], ys: number[], dim: number, base: Object<string, number>,
  *            data: string}} ZGrid  z for every value of the pad's two controls' grids ([low, step, count, decimals])
  * @typedef {{key: string, model: string, onnx: (string|null), inputs: Object<string, [number[], string]>,
- *            logits: number[], grid: ZGrid, layer: number, channels: (number[]|null), keep: number[],
+ *            dtype?: string, logits: number[], grid: ZGrid, layer: number, channels: (number[]|null),
+ *            keep: number[],
  *            anatomy: boolean, base: string, colours: Object<string, number[]>, alpha: number}} DecoderPart  page ->
- *            browser, once asked: the .onnx (base64, null if the browser has it), the features (float16, base64)
+ *            browser, once asked: the .onnx (base64, null if the browser has it), the features (float32, base64)
  * @typedef {{controls: ControlSpec[], values: Object<string, number>, ack: (string|null), pad: (PadSpec|null),
- *            image: (string|null), image_label: string, caption: (string|null), title: (string|null),
+ *            image: (string|null), labels_hash?: (string|null), image_label: string,
+ *            caption: (string|null), title: (string|null),
  *            attention: (Gaussians|null), overlay: (OverlaySpec|null), columns: number,
  *            legend: (Object<string, string>|null), hint: string, frames_key: (string|null),
- *            frames_parts: number, frames: (FramesPart|null), decoder: (DecoderOffer|null),
- *            decoder_part: (DecoderPart|null)}} RenderArgs  page -> browser: the component's
- *            `data` on every run
+ *            frames_parts: number, frames_ready?: number, frames: (FramesPart|null),
+ *            decoder: (DecoderOffer|null),
+ *            decoder_part: (DecoderPart|null), area?: boolean}} RenderArgs  page -> browser: the component's
+ *            `data` on every run (`area`: a final value answered by the controls alone: ask for the rest)
  */
 export {};

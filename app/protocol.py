@@ -12,21 +12,28 @@ Browser -> page (the component's "value" trigger, `setTriggerValue("value", mess
     ValueMessage = {"token": "<session>:<seq>", "seq": int, "values": {control key: value},
                     "final": bool,              # False while the pointer is held (more are coming)
                     "frames": "KEY#PART" | None,  # a request for one part of the pictures to scrub
-                    "decoder": "KEY#1" | "KEY#0" | "off" | None}  # optional: the decoder's part for the offer
+                    "decoder": "KEY#1" | "KEY#0" | "off" | None,  # optional: the decoder's part for the offer
                                                 # KEY, with (1) or without (0) the .onnx; "off": it failed here
+                    "area": True}               # optional: redraw the rest of the explorer area for these values
 
-Page -> browser (the component's `data` on every run, `RenderArgs`; Streamlit calls the module with it):
-the controls' specs and the page's values, `ack` (the token of the last value the script answered: it frees
-the next one), the pad, the picture, its lines and its Gaussians (`attention`, drawn over it on the grid
-and in the colours of `overlay`), and the scrubbing offer: `frames_key` / `frames_parts` name the pictures
-made ahead for the page's current state, and `frames` is the one part asked for, sent in that run only
-(`FramesPart`). Every picture made ahead carries its own Gaussians and Dice line, so while a control is
-dragged the component paints them with the picture, asking nothing of anyone.
+A final value (the release, a key press) of controls drawn in their own fragment reruns that fragment alone
+first: its answer (the exact frame) carries `area: True` (`RenderArgs.area`), and the browser then sends the
+same values with `area: True`, which reruns the explorer area (the charts, captions, the link): the exact
+picture does not wait for the charts.
+
+Page -> browser (the component's `data` on every run, `RenderArgs`; Streamlit calls the module with it): the
+controls' specs and the page's values, `ack` (the token of the last value the script answered: it frees the next
+one), the pad, the picture (with `labels_hash`, the hash of the labels it is drawn from where they alone make it: a
+mask the browser decoded with the same hash is kept, not painted again), its lines and its Gaussians (`attention`,
+drawn over it on the grid and in the colours of `overlay`), and the scrubbing offer: `frames_key` / `frames_parts`
+name the pictures made ahead for the page's current state, and `frames` is the one part asked for, sent in that run
+only (`FramesPart`). Every picture made ahead carries its own Gaussians and Dice line, so while a control is dragged
+the component paints them with the picture, asking nothing of anyone.
 
 Decoding in the browser (app/live_decoder.js, app/static/decoder_worker.js): `decoder` (`DecoderOffer`, a few
 bytes, every run) names what the browser needs to decode the pad's values itself (the model, the image's
 features, the grid of z values); it asks once for what it lacks (`ValueMessage.decoder`) and the answering run
-alone sends it (`decoder_part`, `DecoderPart`: the .onnx once per model and page, the features as float16 once
+alone sends it (`decoder_part`, `DecoderPart`: the .onnx once per model and page, the features as float32 once
 per image, z for every value the pad's two controls can hold). While the pointer is held on values the grid
 covers, nothing is sent to the page; the release's exact value is, as always.
 
@@ -52,6 +59,7 @@ class ValueMessage(TypedDict):
     final: bool
     frames: str | None
     decoder: NotRequired[str | None]
+    area: NotRequired[bool]
 
 
 # a picture's drawn INSIDE channels (app/frame.gaussians), in pixels of the model's grid (pixel k's centre at
@@ -120,7 +128,8 @@ class DecoderPart(TypedDict, total=False):
     key: str
     model: str
     onnx: str | None  # base64 of the .onnx (None: the browser said it has this model)
-    inputs: dict[str, list]  # input name -> [shape, base64 of float16 little-endian]
+    inputs: dict[str, list]  # input name -> [shape, base64 of `dtype` little-endian]
+    dtype: str  # "float32" (float16 where absent: an older page)
     logits: list[int]  # (1, K, H, W)
     grid: ZGrid
     layer: int  # the conditioning layer whose Gaussians are drawn
@@ -138,6 +147,7 @@ class RenderArgs(TypedDict, total=False):
     ack: str | None
     pad: dict[str, Any] | None  # {"x", "y", "r", "width", "aspect", "label", "on_image"}
     image: str | None
+    labels_hash: str | None  # app/frame.labels_hash of the picture's labels (None: more than its labels drawn)
     image_label: str
     caption: str | None
     title: str | None
@@ -148,9 +158,11 @@ class RenderArgs(TypedDict, total=False):
     hint: str
     frames_key: str | None
     frames_parts: int
+    frames_ready: int  # parts 0 .. frames_ready - 1 are made (app/ahead.py): asked for, they come at once
     frames: FramesPart | None
     decoder: DecoderOffer | None
     decoder_part: DecoderPart | None
+    area: bool  # this run answered a final value alone (the controls' fragment): ask for the rest of the area
 
 
 @dataclass(frozen=True)

@@ -188,13 +188,12 @@ def secondary_figure(name: str, make, dragging: bool):
 
 
 def conditioning_panel(explorer, prediction, condition, marker=None, compact: bool = False,
-                       dragging: bool = False, overlaid: bool = False, charts_wait: bool = False) -> ConditioningPanel:
+                       dragging: bool = False, overlaid: bool = False) -> ConditioningPanel:
     """The panel's figures for the chosen layer and channel (their pickers are drawn with the panel; their
     values come from the page state). `compact`: layer 0, the default channels, no detail figures
     (Compare). `dragging`: a control is held (the channels drawn and the detail figures wait for release).
     `overlaid`: the streaming controls draw the frame's Gaussians over their picture (app/live_overlay.js),
-    so while a control is held the attention chart waits for the release too, where the frame carries them.
-    `charts_wait`: send the kept secondary figures once more (the release's first run: the picture first)."""
+    so while a control is held the attention chart waits for the release too, where the frame carries them."""
     if not prediction.conditioning:
         return ConditioningPanel("none")
     layers = [conditioning_kind(params) for params in prediction.conditioning]
@@ -213,11 +212,11 @@ def conditioning_panel(explorer, prediction, condition, marker=None, compact: bo
         held = dragging and overlaid and frame_channels is not None and len(frame_channels) <= MAX_CHANNELS
         panel.figures["attention"] = lambda: secondary_figure("attention", lambda: plots.attention_figure(
             picture, table, chosen, size=explorer.image_size, marker=marker, background_size=picture_size),
-            held or charts_wait)
+            held)
         if not compact:  # 1-D profiles, mean attention map and gamma / beta bars: one figure, one row
             panel.figures["details"] = lambda: secondary_figure(
                 "details", lambda: plots.details_figure(table, chosen if isinstance(chosen, int) else None),
-                dragging or charts_wait)
+                dragging)
     elif panel.kind == "guideme":
         panel.figures["spatial"] = lambda: plots.spatial_map_figure(prediction.spatial_map(layer))
         if not compact:

@@ -114,9 +114,11 @@ INSTALL_CHART_RECORDER = """(key) => {
 }"""
 
 # Milliseconds since the last new picture or `since` (epoch ms), whichever is later.
-QUIET_MS = """(since) => { const log = window.__paints.log;
-  const last = Math.max(since, log.length ? log[log.length - 1][0] : 0);
+QUIET_MS = """(since) => { const logs = [window.__paints.log, ...(window.__lines ? [window.__lines.log] : [])];
+  const last = Math.max(since, ...logs.map((log) => log.length ? log[log.length - 1][0] : 0));
   return performance.timeOrigin + performance.now() - last; }"""
+# The same recorder for the line under the picture (the Dice line), as window.__lines (measure_drag's `line`)
+INSTALL_LINE_RECORDER = INSTALL_RECORDER.replace("window.__paints", "window.__lines")
 
 # In every frame (the page and any component iframe): the pointer's down / last move / up times.
 INSTALL_POINTER_CLOCK = """() => {
@@ -176,11 +178,14 @@ def _triangle(t: float, period: float, low: float, high: float, start: float) ->
 def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: float = 3.0,
                  settle_ms: float = 1000, timeout_ms: float = 8000,
                  steps: Sequence[tuple[float, float]] | None = None, pause_ms: float = 150,
-                 chart: str | None = None) -> dict:
+                 chart: str | None = None, line: str | None = None) -> dict:
     """Press the mouse on `control` (a range input: at its thumb; a pad: at its point), move it back and
     forth for `seconds` (or, with `steps`, to each (x, y) fraction of the control's box in turn, pausing
     `pause_ms` at each), release; return updates painted while held, per second, and the final lag. With
-    `chart` (a chart's key): also its redraws while held and the ms from the release to its last redraw."""
+    `chart` (a chart's key): also its redraws while held and the ms from the release to its last redraw. With
+    `line` (a reader of the line under the picture, e.g. the Dice line): also the ms from the last move to its last
+    change (`final_line_lag_ms`; 0 if it did not change after the button went down) and `final_state_lag_ms`, the
+    later of the two: when the picture and its line were both final."""
     frame, element = find_control(page, control)
     is_range = element.evaluate("e => e.tagName === 'INPUT' && e.type === 'range'")
     if is_range:  # start at the thumb; the thumb's centre travels between half a thumb from each end
@@ -198,6 +203,8 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
         fy = float(element.get_attribute("data-fy") or 0.5)
         to_page = lambda f, g: (box["x"] + f * box["width"], box["y"] + g * box["height"])  # noqa: E731
     page.evaluate(INSTALL_RECORDER, read_image)
+    if line:
+        page.evaluate(INSTALL_LINE_RECORDER, line)
     if chart:
         page.evaluate(INSTALL_CHART_RECORDER, chart)
     for each in {page.main_frame, frame}:
@@ -223,6 +230,8 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
     while time.monotonic() < deadline and page.evaluate(QUIET_MS, released) < settle_ms:
         page.wait_for_timeout(100)  # until the picture has stayed the same for settle_ms after the release
     paints = page.evaluate("() => { window.__paints.stop(); return window.__paints.log; }")
+    lines = page.evaluate("() => { window.__lines.stop(); const log = window.__lines.log; delete window.__lines; "
+                          "return log; }") if line else []
     pointer = frame.evaluate("() => window.__pointer")
     down, last_move, up = pointer["down"], pointer["move"], pointer["up"]
     held_s = (up - down) / 1000
@@ -243,6 +252,11 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
     chart_after = [t - up for t in drawn if t > up]
     charts = {"chart_redraws_while_held": len([t for t in drawn if down < t <= up]) if chart else None,
               "chart_after_release_ms": round(max(chart_after), 0) if chart_after else None}
+    if line:  # the line's last change after the button went down (none: it was already right)
+        changed = [t for t, _ in lines if t > down]
+        line_lag = max(0.0, changed[-1] - last_move) if changed else 0.0
+        charts.update(final_line_lag_ms=round(line_lag, 0),
+                      final_state_lag_ms=None if lag is None else round(max(lag, line_lag), 0))
     return {**charts, "control": control, "held_s": round(held_s, 2), "moves": moves,
             "pointer_moves_seen": pointer["moves"],
             "updates_while_held": len(during), "updates_per_s": round(len(during) / held_s, 1),
@@ -296,6 +310,7 @@ def summary(rows: list[dict], keys: list[float]) -> dict:
     answers = [r["answers_per_s"] for r in rows if r.get("answers_per_s") is not None]
     trips = [r["round_trip_ms_median"] for r in rows if r.get("round_trip_ms_median") is not None]
     charts = [r["chart_after_release_ms"] for r in rows if r.get("chart_after_release_ms") is not None]
+    states = [r["final_state_lag_ms"] for r in rows if r.get("final_state_lag_ms") is not None]
     return {"updates_per_s_median": round(statistics.median(rates), 1), "updates_per_s": rates,
             "chart_after_release_ms_median": round(statistics.median(charts), 0) if charts else None,
             "chart_after_release_ms": charts, "chart_redraws_while_held": [r.get("chart_redraws_while_held")
@@ -303,6 +318,8 @@ def summary(rows: list[dict], keys: list[float]) -> dict:
             "answers_per_s_median": round(statistics.median(answers), 1) if answers else None,
             "round_trip_ms_median": round(statistics.median(trips), 0) if trips else None,
             "final_lag_ms_median": round(statistics.median(lags), 0) if lags else None, "final_lag_ms": lags,
+            "final_state_lag_ms_median": round(statistics.median(states), 0) if states else None,
+            "final_state_lag_ms": states, "final_line_lag_ms": [r.get("final_line_lag_ms") for r in rows],
             "key_press_ms_median": round(statistics.median(keys), 0) if keys else None, "key_presses": len(keys),
             "final": rows[-1]["final"], "url": rows[-1]["url"], "component": rows[-1]["component"]}
 

@@ -67,7 +67,8 @@ def test_a_message_writes_each_controls_key_and_the_answer_token():
     assert state["loc_y"] == 0.0  # out of range: left as it was
     assert "other" not in state
     assert state[STATE_PREFIX + "conditioning"] == {"ack": "abc:7", "seq": 7, "final": False, "frames": None,
-                                                    "decoder": None, "decoder_off": False}
+                                                    "decoder": None, "decoder_off": False, "area": False,
+                                                    "exact": False}
     apply_message(state, "conditioning", {"token": "abc:8", "seq": 8, "final": True, "values": {"loc_y": -0.2}}, POINT)
     assert state["loc_y"] == -0.2 and state[STATE_PREFIX + "conditioning"]["final"] is True
 
@@ -91,7 +92,8 @@ def test_a_malformed_message_changes_nothing():
     assert apply_message(state, "c", "text", ACDC, {"slice": STACK}) == []
     assert apply_message(state, "c", {"values": [1, 2]}, ACDC, {"slice": STACK}) == []
     assert state == {"phase": 0.5, "slice": 4, STATE_PREFIX + "c": {"ack": "None", "seq": None, "final": True,
-                                                         "frames": None, "decoder": None, "decoder_off": False}}
+                                                         "frames": None, "decoder": None, "decoder_off": False,
+                                                         "area": False, "exact": True}}
 
 
 def test_select_controls_are_not_drawn_here():

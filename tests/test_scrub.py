@@ -4,6 +4,9 @@ requests (the browser tests drag the real one)."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +16,7 @@ from app.scrub import PART_POINTS_NEW_IMAGES
 from tests.test_app import attention_means, healthy, last_prediction, live_args, move, page, slices
 
 REPO = Path(__file__).resolve().parents[1]
+NODE = shutil.which("node") or shutil.which("nodejs")
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +25,7 @@ def pictures_made_ahead(monkeypatch):
     can decode, the page offers that instead once the model is exported: tests/test_decode_recipe_js.py,
     tests/test_browser_decoder.py)."""
     monkeypatch.setenv("INSIDE_DASHBOARD_DECODE", "server")
+    monkeypatch.setenv("INSIDE_DASHBOARD_AHEAD", "0")  # each part made in the run that asks (app/ahead.py: below)
 
 
 def ask(at, key: str, part: int):
@@ -180,3 +185,119 @@ def test_pictures_that_cannot_be_made_leave_one_line_and_the_page(monkeypatch):
     assert frames is None and live_args(at)["pad"]["x"] == "phase"
     said = [c.value for c in at.caption if "Scrubbing is off" in c.value]
     assert len(said) == 1 and "patient003" in said[0] and "30 frames" in said[0]
+
+
+@pytest.mark.skipif(NODE is None, reason="Node.js is not installed (apt-get install -y nodejs)")
+def test_labels_hash_is_the_same_in_python_and_in_the_browser():
+    """app/frame.labels_hash and app/decode_core.js `labelsHash` agree on the same labels (the browser keeps its
+    decoded mask when the page's frame carries its hash), and one changed pixel changes the hash."""
+    import numpy as np
+
+    from app.frame import labels_hash
+
+    rng = np.random.default_rng(21)
+    maps = [rng.integers(0, 4, size=(400, 400)), np.zeros((7, 5), int), rng.integers(0, 256, size=(3, 11))]
+    changed = maps[0].copy()
+    changed[399, 399] = (changed[399, 399] + 1) % 4
+    moved = np.roll(maps[0], 1, axis=1)
+    maps += [changed, moved]
+    script = ("const core = require(process.argv[1]); let input = '';"
+              "process.stdin.on('data', (c) => { input += c; });"
+              "process.stdin.on('end', () => { const out = JSON.parse(input).map(([h, w, l]) =>"
+              " core.labelsHash(Uint8Array.from(l), h, w)); process.stdout.write(JSON.stringify(out)); });")
+    job = json.dumps([[m.shape[0], m.shape[1], m.ravel().tolist()] for m in maps])
+    result = subprocess.run([NODE, "-e", script, str(REPO / "app" / "decode_core.js")], input=job,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == [labels_hash(m) for m in maps]
+    hashes = [labels_hash(m) for m in maps]
+    assert len(set(hashes)) == len(hashes)  # the changed pixel, the shift, the sizes: all different
+
+
+def test_the_page_s_frame_carries_the_hash_of_its_labels_unless_the_ground_truth_is_outlined():
+    """The picture the component shows is drawn from these labels alone (no ground truth outlined): its args carry
+    their hash, so a mask the browser decoded with the same labels is kept; with the outline, none (always painted)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from app import plots
+    from app.frame import labels_hash
+
+    at = healthy(page(query={"loc_x": "-0.5", "loc_y": "-0.5"}))
+    prediction = last_prediction(at)
+    shown = Image.open(io.BytesIO(base64.b64decode(live_args(at)["image"].split(",", 1)[1])))
+    labels = plots.smooth_labels(prediction.probabilities, (shown.height, shown.width))
+    assert live_args(at)["labels_hash"] == labels_hash(labels)
+    at = healthy(move(at, "loc_x", 0.5))
+    moved = live_args(at)["labels_hash"]
+    assert moved is not None and moved != labels_hash(labels)  # another place: another mask
+    at.session_state["show_gt"] = True
+    at = healthy(at.run())
+    assert live_args(at)["labels_hash"] is None
+
+
+def test_a_release_is_answered_by_the_controls_alone_then_the_browser_asks_for_the_area(monkeypatch):
+    """A final value reruns the controls' own fragment (no keyed rerun: its exact frame first), whose answer tells
+    the browser to ask for the rest (`area`); that request reruns the explorer area. Held values, requests for
+    pictures or for the decoder's part, and the area's own run do not ask for the area."""
+    from types import SimpleNamespace
+
+    from app import live_controls
+    from app.live_controls import STATE_PREFIX, answers_alone
+
+    reruns: list = []
+    state: dict = {}
+    fake = SimpleNamespace(session_state=state, rerun=lambda scope: reruns.append(scope))
+    monkeypatch.setattr(live_controls, "st", fake)
+    point = [SimpleNamespace(key="loc_x", kind="slider", low=-1.0, high=1.0, step=0.05)]
+
+    def send(**message):
+        state["conditioning"] = {"value": {"token": f"t:{len(reruns)}", "seq": 1, "values": {"loc_x": 0.5},
+                                           "frames": None, **message}}
+        live_controls._on_change("conditioning", tuple(point), {}, release="explorer_area")
+        return answers_alone("conditioning", "explorer_area")
+
+    assert not send(final=False) and reruns == []  # held: the controls' fragment, nothing more to ask
+    assert send(final=True) and reruns == []  # the release: the controls' fragment answers, then asks for the area
+    assert not answers_alone("conditioning", None)  # controls drawn in the area itself (Compare, Sweep)
+    assert not send(final=True, area=True) and reruns == ["explorer_area"]  # the area's request reruns the area
+    assert not send(final=True, frames="K#1") and not send(final=True, decoder="K#0")  # requests: no area after
+    assert reruns == ["explorer_area"] and state[STATE_PREFIX + "conditioning"]["ack"].startswith("t:")
+
+
+def test_parts_are_made_by_the_session_s_thread_and_shipped_only_once_made(monkeypatch):
+    """With app/ahead.py on (the default): opening the page starts the session's thread; the component is told how
+    many parts are made (`frames_ready`); asking for one not made yet answers at once without it (the run does not
+    make it); once made, the run ships it, the same part as made in the run (the inline path) would be."""
+    import time
+
+    monkeypatch.setenv("INSIDE_DASHBOARD_AHEAD", "1")
+    at = healthy(page(dataset="acdc"))
+    args = live_args(at)
+    key, parts = args["frames_key"], args["frames_parts"]
+    assert key and parts >= 2 and 0 <= args["frames_ready"] <= parts
+    from tests.test_app import page_session
+
+    ahead = page_session(at).ahead
+    assert ahead is not None and ahead.key == key and ahead.thread.name == f"ahead-{key}"
+    # not a daemon (a daemon in torch's work when the interpreter exits aborts the process: pytest's exit status 134)
+    assert not ahead.thread.daemon
+    ahead.hold(True)  # held: the thread waits after its current part
+    made = ahead.ready()
+    time.sleep(2.5)
+    assert ahead.ready() <= made + 1
+    ahead.hold(False)
+    last = parts - 1
+    if ahead.ready() <= last:  # not made yet: the answer comes without it, and says how many are
+        start = time.perf_counter()
+        at, part = ask(at, key, last)
+        assert part is None and live_args(at)["frames_ready"] < parts and time.perf_counter() - start < 5
+    ahead.thread.join(timeout=120)
+    assert ahead.ready() == parts and ahead.failed is None
+    at, part = ask(at, key, last)
+    assert part is not None and part["part"] == last and part["key"] == key and live_args(at)["frames_ready"] == parts
+    monkeypatch.setenv("INSIDE_DASHBOARD_AHEAD", "0")  # the inline path: the same part, made in the run
+    at, inline = ask(at, key, last)
+    assert inline is not None and inline["points"] == part["points"]

@@ -214,3 +214,33 @@ test("a request for pictures carries its part and waits longer for its answer", 
   advance(core.FRAMES_TIMEOUT_MS);
   assert.equal(sent.length, 2);
 });
+
+test("after a final value's exact frame, the request for the rest of the area leaves, once, and a newer value wins", () => {
+  const { flow, sent } = flowWith();
+  flow.propose({ loc_x: 0.37 }, true);
+  flow.answer("s:1");
+  flow.adopt({ loc_x: 0.37 });  // the page's answer shows the values: the same final value is not sent again ...
+  flow.propose({ loc_x: 0.37 }, true);
+  assert.equal(sent.length, 1);
+  flow.propose({ loc_x: 0.37 }, true, null, null, true);  // ... but the area's request for them is
+  assert.deepEqual(sent[1], { token: "s:2", seq: 2, values: { loc_x: 0.37 }, final: true, frames: null, area: true });
+  flow.answer("s:2");
+  flow.propose({ loc_x: 0.37 }, true, null, null, true);  // not twice for the same values
+  assert.equal(sent.length, 2);
+  flow.propose({ loc_x: 0.5 }, false);  // held again: a plain value, no area request
+  assert.equal(sent[2].area, undefined);
+});
+
+test("parts are asked for only once made by the page; the first not made yet is a poll", () => {
+  const tries = {};
+  const kept = { key: "K", got: [0] };
+  assert.deepEqual(core.askPart(kept, "K", 4, 2, tries, 2), { request: "K#1", poll: false });
+  assert.deepEqual(core.askPart(kept, "K", 4, 2, tries, 2), { request: "K#1", poll: false });  // asked again once
+  assert.equal(core.askPart(kept, "K", 4, 2, tries, 2), null);  // then no more: it failed
+  assert.deepEqual(core.askPart({ key: "K", got: [0, 1] }, "K", 4, 2, tries, 2), { request: "K#2", poll: true });
+  assert.deepEqual(core.askPart({ key: "K", got: [0, 1] }, "K", 4, 2, tries, 2), { request: "K#2", poll: true });
+  assert.equal(tries["K#2"], undefined);  // a poll is not a try
+  assert.equal(core.askPart({ key: "K", got: [0, 1, 2, 3] }, "K", 4, 4, tries, 2), null);  // all kept
+  assert.deepEqual(core.askPart(null, "K", 4, 4, {}, 2), { request: "K#0", poll: false });  // all made (in the run)
+  assert.equal(core.askPart(null, null, 4, 4, {}, 2), null);
+});
