@@ -7,7 +7,7 @@
 // (app/live_decoder.js) and not sent; elsewhere the nearest picture made ahead (app/scrub.py; asked for when idle)
 // shows at once, with its Dice line and Gaussians (`attention`): this component alone paints a drag.
 /** @import {PadSpec, RenderArgs, ValueMessage} from "./protocol.js" */
-const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, keepPart, askPart, Flow } = LiveCore;
+const { fraction, fromFraction, valueText, nudge, snap, nearestFrame, covers, keepPart, askPart, Flow } = LiveCore;
 const FRAMES_TRIES = 2;  // a part that did not come (its run was cut short by a move, or failed) is asked again once
 const POLL_MS = 600;  // while the page's thread makes the next part (app/ahead.py), how often to ask whether it is
 const instances = new WeakMap();  // the component's root (its shadow root) -> its instance
@@ -56,7 +56,7 @@ function mount(shadow) {
   const flow = new Flow({
     post: (message) => { self.send(message); stats.sent += 1; },
     now: () => performance.now(), later: (fn, ms) => setTimeout(fn, ms), held: () => held,
-    covered: (values) => Boolean(frameFor(values)), session: Math.random().toString(36).slice(2, 10),
+    covered: (values) => covers(frames, frameFor(values)), session: Math.random().toString(36).slice(2, 10),
   });
   stats.trips = flow.trips;
   // a value the browser decodes is painted at once; held, it is not sent (one waiting is dropped): a final one is
@@ -375,7 +375,7 @@ function mount(shadow) {
     if (padSpec) {  // the page's exact picture, unless the pointer has moved on and the grid has one nearer,
       // or, released, this answers a value older than the one in flight (the final's picture is coming)
       const exact = Object.keys(controls).every((key) => args.values[key] === local[key]);
-      const nearer = held && !exact ? frameFor(local) : null;
+      const found = held && !exact ? frameFor(local) : null, nearer = covers(frames, found) ? found : null;
       const stale = (!held && flow.inFlight !== null && image.src && !image.hidden) || (held && decoder.showing());
       if (!stale) {
         showImage(nearer ? nearer.src : args.image, args.image_label, nearer ? nearer.attention : args.attention,

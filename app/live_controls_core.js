@@ -9,8 +9,9 @@
  * @typedef {{rings: string, means: Array<{x: number, y: number, positive: boolean}>,
  *            query: ({x: number, y: number}|null), ring: (string|null)}} OverlayShapes  what the overlay draws
  * @typedef {{key: string, parts: number, x: string, y: string, base: Object<string, number>, points: FramePoint[],
- *            strips: Object<string, Strip>, got: number[]}} Frames  the parts kept so far
- * @typedef {{src: string, attention: (Gaussians|null), caption: (string|null)}} Frame  what a picture shows
+ *            strips: Object<string, Strip>, got: number[], exact?: boolean}} Frames  the parts kept so far
+ * @typedef {{src: string, attention: (Gaussians|null), caption: (string|null), at: boolean}} Frame  what a picture
+ *            shows; `at`: made for exactly these values
  */
 const LiveCore = (function () {
   "use strict";
@@ -81,7 +82,7 @@ const LiveCore = (function () {
       if (values[other] === at) {
         const k = nearest(strip.values, values[name]);
         return { src: strip.images[k], attention: strip.attention ? strip.attention[k] : null,
-                 caption: strip.captions ? strip.captions[k] : null };
+                 caption: strip.captions ? strip.captions[k] : null, at: strip.values[k] === values[name] };
       }
     }
     const cx = controls[frames.x], cy = controls[frames.y];
@@ -94,7 +95,14 @@ const LiveCore = (function () {
       const d = Math.hypot(fraction(cx, x) - fx, fraction(cy, y) - fy);
       if (d < distance) { distance = d; best = point; }
     }
-    return best ? { src: best[2], attention: best[3] || null, caption: best[4] ?? null } : null;
+    return best ? { src: best[2], attention: best[3] || null, caption: best[4] ?? null, at: distance < 1e-9 } : null;
+  }
+
+  /** Whether `frame` (nearestFrame's) stands for the values it was found for: on a lattice that holds every value
+   * (`exact`, ACDC's) only a picture made for them does, and the others are asked of the page at its pace.
+   * @param {Frames|null} frames @param {Frame|null} frame @returns {boolean} */
+  function covers(frames, frame) {
+    return Boolean(frames && frame) && (/** @type {Frame} */ (frame).at || !(/** @type {Frames} */ (frames).exact));
   }
 
   /** The kept pictures with `part` added (a part already kept, or another key's, as the page sent them).
@@ -104,7 +112,7 @@ const LiveCore = (function () {
     /** @type {Frames} */
     const kept = frames && frames.key === part.key ? frames
       : { key: part.key, parts: part.parts, x: part.x, y: part.y, base: part.base, points: [], strips: {}, got: [] };
-    Object.assign(kept, { parts: part.parts, x: part.x, y: part.y, base: part.base });
+    Object.assign(kept, { parts: part.parts, x: part.x, y: part.y, base: part.base, exact: Boolean(part.exact) });
     kept.points = kept.points.concat(part.points);
     Object.assign(kept.strips, part.strips || {});
     kept.got.push(part.part);
@@ -270,6 +278,6 @@ const LiveCore = (function () {
   }
 
   return { SCRUB_GAP_MS, ACK_TIMEOUT_MS, FRAMES_TIMEOUT_MS, snap, fraction, fromFraction, valueText, nudge,
-           nearestFrame, keepPart, nextPart, askPart, ellipses, pathData, overlayShapes, Flow };
+           nearestFrame, covers, keepPart, nextPart, askPart, ellipses, pathData, overlayShapes, Flow };
 })();
 if (typeof module === "object" && module.exports) module.exports = LiveCore;  // Node's test runner

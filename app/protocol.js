@@ -28,7 +28,8 @@
  * @typedef {[number, number, string, (Gaussians|null), (string|null)]} FramePoint  a picture made ahead: its x and
  *            y values, the picture (a data URI), its Gaussians and its Dice line
  * @typedef {{key: string, part: number, parts: number, x: string, y: string, base: Object<string, number>,
- *            points: FramePoint[], strips?: Object<string, Strip>}} FramesPart  page -> browser: one part
+ *            points: FramePoint[], strips?: Object<string, Strip>, exact?: boolean}} FramesPart  page -> browser:
+ *            one part (`exact`: every pad value is a point, drawn as the page draws it)
  * @typedef {{key: string, model: string, ready: boolean}} DecoderOffer  page -> browser: what it may decode
  * @typedef {{x: string, y: string, xs: number[], ys: number[], dim: number, base: Object<string, number>,
  *            data: string}} ZGrid  z for every value of the pad's two controls' grids ([low, step, count, decimals])

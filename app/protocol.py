@@ -99,6 +99,7 @@ class FramesPart(TypedDict, total=False):
     y: str
     base: dict[str, Any]  # the other controls' values the pictures were made for
     points: list[list]  # [x value, y value, picture, Gaussians or None, Dice line or None]
+    exact: bool  # every pad value is a point, drawn as the page draws it (its answer: the same picture)
     strips: dict[str, Strip]  # part 0 only
 
 

@@ -14,7 +14,11 @@ benchmarks/bench_dashboard.py) and scrubbing is already useful after the first. 
 "strips": every step of each slider axis with the other control held where it is, drawn by the page's own
 recipe at the page's size, so a slider drag that ends on a step shows its final picture before the page
 answers (it answers with the same bytes). Every picture is a frame (app/frame.py, `make_frames`); the
-lattice's are the same recipe at a smaller size.
+lattice's are the same recipe at a smaller size, except where the lattice holds every value the pad can take
+(ACDC: every phase step x every slice, `every_value`): there each point is the page's own frame, drawn at the
+page's size (a release on it is answered with the picture already shown, so nothing is painted again), there
+are no strips (the lattice's rows are), and the first part is the row through the page's point (every phase
+step of its slice: small, in the browser soon after the sample opens).
 
 With INSIDE's attention drawn for a fixed set of channels (`options.channels`: the page's conditioning
 panel's), each picture carries what that figure draws for its z, in pixels (the means, the 1-sigma radii, gamma,
@@ -70,6 +74,24 @@ def _rank(index: int) -> int:
     return 0 if index % 4 == 0 else 1 if index % 2 == 0 else 2
 
 
+def every_value(controls: ControlValues) -> bool:
+    """Whether the lattice holds every value the pad can take (ACDC: every phase step x every slice): then its
+    pictures are the page's own frames (same recipe, same size), so the release's answer is a picture already
+    shown (the same bytes) and needs no repaint."""
+    for key in controls.pad_keys[:2]:
+        control = controls.condition.control(key)
+        if control.kind != "stack" and \
+                len(_slider_values(control)) != int(round((control.high - control.low) / control.step)) + 1:
+            return False
+    return True
+
+
+def part_bounds(count: int, size: int, first: int | None = None) -> list[tuple[int, int]]:
+    """[start, end) of each part of `count` points: `size` each, the first `first` (if given) long."""
+    starts = [0] + list(range(first, count, size)) if first and first < count else list(range(0, count, size))
+    return [(a, b) for a, b in zip(starts, starts[1:] + [count], strict=True)]
+
+
 def lattice(controls: ControlValues) -> list[dict]:
     """The pad's points, coarse ones first: [{x key: value, y key: value}, ...] (a stack's value: a slice)."""
     axes = []
@@ -107,7 +129,14 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, options: FrameOpti
     key = hashlib.sha1(seed.encode()).hexdigest()[:16]
     points = lattice(controls)
     size = PART_POINTS if identity is None else PART_POINTS_NEW_IMAGES  # the image follows: ~0.5-1.2 s a part
-    parts = -(-len(points) // size)
+    # every pad value a lattice point (ACDC): the page's own pictures, no strips (they are the lattice's rows); the
+    # first part small, the row through the page's point (what the strip was), so it is in the browser soon
+    exact = place is not None and every_value(controls)
+    if exact:
+        row = [p for p in points if p[y_key] == controls.values[y_key]]
+        points = row + [p for p in points if p[y_key] != controls.values[y_key]]
+    bounds = part_bounds(len(points), size, len(row) if exact else None)
+    parts = len(bounds)
     explorers: dict = {}  # view key -> (explorer, image): per part, then dropped
     here: list = []  # the page's own view key, once asked
     # the lattice's frames: smaller, 4:2:0 (shown for a moment while the pointer moves on)
@@ -147,10 +176,11 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, options: FrameOpti
         return made
 
     def make(part: int) -> dict:
-        chunk = points[part * size:(part + 1) * size]
-        frames = {"key": key, "part": part, "parts": parts, "x": x_key, "y": y_key, "base": base,
-                  "points": [[p[x_key], p[y_key], *made] for p, made in zip(chunk, pictures(chunk), strict=True)]}
-        if part == 0:  # every slider step of x (y held), and of y (x held): what dragging one slider passes
+        chunk = points[slice(*bounds[part])]
+        frames = {"key": key, "part": part, "parts": parts, "x": x_key, "y": y_key, "base": base, "exact": exact,
+                  "points": [[p[x_key], p[y_key], *made] for p, made in zip(chunk, pictures(chunk, exact),
+                                                                             strict=True)]}
+        if part == 0 and not exact:  # every slider step of x (y held), and of y (x held): what one slider's drag passes
             frames["strips"] = {}
             for moved, held in ((x_key, y_key), (y_key, x_key)):
                 control = condition.control(moved)

@@ -198,6 +198,13 @@ def test_acdc_phase_and_slice_pad_streams(chromium_and_url, tmp_path):
     frame.wait_for_function("() => window.__liveControls.parts === window.__liveControls.partsWanted", timeout=30000)
     state = settled_url(page, "phase", "0")
     assert float(state["phase"]) > 0.5
+    # every pad value is a lattice point drawn as the page draws it: with every part in, a drag released on one
+    # already shows the final picture, and the page's answer (the same bytes) paints nothing after the release
+    back = [(0.9 - 0.08 * k, 0.5) for k in range(6)]
+    drag = measure_drag(page, "Phase and slice", steps=back, pause_ms=200)
+    assert drag["updates_while_held"] >= 3 and drag["updates_after_release"] == 0, drag
+    settled_url(page, "phase", state["phase"])
+    assert frame.evaluate("() => window.__liveControls.parts === window.__liveControls.partsWanted")
     no_exception(page)
     screenshot = tmp_path / "dashboard-acdc.png"
     page.screenshot(path=str(screenshot), full_page=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.scrub import PART_POINTS_NEW_IMAGES
+from app.scrub import PART_POINTS_NEW_IMAGES, part_bounds
 from tests.test_app import attention_means, healthy, last_prediction, live_args, move, page, slices
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,29 +113,34 @@ def test_while_held_the_component_alone_moves_the_gaussians():
 
 
 def test_acdc_scrub_frames_cover_every_slice_and_phase_step():
-    """ACDC: the pictures cover the pad (every slice, every phase step), each point with its own cine frame;
-    a phase drag that ends on a step shows the page's own picture (the strip)."""
+    """ACDC: the pictures cover the pad (every slice, every phase step), each point with its own cine frame,
+    drawn as the page draws it: a drag released on any of them shows the page's own picture (the same bytes)."""
     at = healthy(page(dataset="acdc"))
     args = live_args(at)
     key, parts = args["frames_key"], args["frames_parts"]
     stack = slices(at)
-    assert key and parts == -(-21 * len(stack) // PART_POINTS_NEW_IMAGES)
-    points, strip = [], None
+    here = live_args(at)["values"]["slice"]
+    assert key and parts == len(part_bounds(21 * len(stack), PART_POINTS_NEW_IMAGES, 21))
+    points = []
     for part in range(parts):
         at, frames = ask(at, key, part)
-        assert frames["part"] == part and (frames["x"], frames["y"]) == ("phase", "slice")
+        assert frames["part"] == part and (frames["x"], frames["y"]) == ("phase", "slice") and frames["exact"]
+        assert "strips" not in frames  # every phase step is a lattice point: the rows are the strips
+        if part == 0:  # first the row through the page's point: every phase step of its slice
+            assert [p[1] for p in frames["points"]] == [here] * 21
         points += [(*point[:3], point[4]) for point in frames["points"]]
-        if part == 0:
-            strip = frames["strips"]["phase"]
-            assert "slice" not in frames["strips"]  # a stack has no steps between slices
     assert sorted({y for _, y, _, _ in points}) == sorted(stack)
     assert sorted({x for x, _, _, _ in points}) == pytest.approx(np.linspace(0, 1, 21))
     assert len(points) == 21 * len(stack) and len({src for _, _, src, _ in points}) > len(stack)  # phase matters
     lines = {x: line for x, _, _, line in points}  # the Dice line where the frame is annotated (ED, ES) only
     assert lines[0.0].startswith("Dice against the ground truth") and "LV" in lines[1.0]
     assert lines[0.5] == "No ground truth for this image."
-    at = healthy(move(at, "phase", strip["values"][8]))
-    assert live_args(at)["image"] == strip["images"][8]  # the page's answer is the picture already shown
+    for phase, other in ((0.4, here), (1.0, stack[0])):  # the page's answer is the picture already shown
+        src, line = next((s, t) for x, y, s, t in points if x == pytest.approx(phase) and y == other)
+        at = healthy(move(at, "phase", phase))
+        if other != here:
+            at = healthy(move(at, "slice", other))
+        assert live_args(at)["image"] == src and live_args(at)["caption"] == line
     assert live_args(at)["frames_key"] == key  # the same pictures serve every phase and slice of this sample
 
 

@@ -48,7 +48,7 @@ test("the nearest picture: a strip's step when the other control is held there, 
   const frames = framesFor("K");
   const controls = { loc_x: X, loc_y: Y };
   assert.deepEqual(core.nearestFrame(frames, "K", { loc_x: 0.4, loc_y: 0, radius: 0.35 }, controls),
-                   { src: "s1", attention: null, caption: "c1" });
+                   { src: "s1", attention: null, caption: "c1", at: false });
   const point = core.nearestFrame(frames, "K", { loc_x: 0.8, loc_y: 0.7, radius: 0.35 }, controls);
   assert.equal(point.src, "b");
   assert.equal(point.caption, "Dice b");
@@ -65,6 +65,22 @@ test("a stack's slice must match: each slice is another image", () => {
   assert.equal(core.nearestFrame(frames, "A", { phase: 0.9, slice: 3 }, controls).src, "es3");
   assert.equal(core.nearestFrame(frames, "A", { phase: 0.9, slice: 4 }, controls).src, "ed4");
   assert.equal(core.nearestFrame(frames, "A", { phase: 0.9, slice: 0 }, controls), null);
+});
+
+test("on a lattice of every value, only a picture made for the values covers them (the others go to the page)", () => {
+  const controls = { phase: PHASE, slice: SLICE };
+  for (const exact of [true, false]) {
+    const frames = core.keepPart(null, { key: "A", part: 0, parts: 2, x: "phase", y: "slice", base: {}, exact: exact,
+                                         points: [[0, 3, "ed3"], [1, 3, "es3"]] }).frames;
+    const at = core.nearestFrame(frames, "A", { phase: 1, slice: 3 }, controls);
+    const near = core.nearestFrame(frames, "A", { phase: 0.9, slice: 3 }, controls);
+    assert.equal(at.at, true);
+    assert.equal(near.at, false);
+    assert.equal(near.src, "es3");  // still the picture to show meanwhile
+    assert.equal(core.covers(frames, at), true);
+    assert.equal(core.covers(frames, near), !exact);  // the lattice of every value: ask the page for 0.9
+  }
+  assert.equal(core.covers(null, null), false);
 });
 
 test("parts are kept once each, asked for in order, and a new key starts afresh", () => {
