@@ -21,6 +21,14 @@ from typing import Any
 
 from app.protocol import FramesPart, Scrub
 
+PUSH_BYTES = 1_500_000  # the most of a part sent with a held value's answer (ACDC's first part: 1.2 MB)
+
+
+def _size(part: FramesPart) -> int:
+    """About the bytes of a part as sent: its pictures' data URIs."""
+    return sum(len(point[2]) for point in part.get("points", ())) + sum(
+        len(src) for strip in part.get("strips", {}).values() for src in strip["images"])
+
 
 def enabled() -> bool:
     """Whether parts are made by the session's thread ($INSIDE_DASHBOARD_AHEAD, default on)."""
@@ -33,6 +41,7 @@ class Ahead:
     def __init__(self, scrub: Scrub, context: Any = None) -> None:
         self.key, self.parts = scrub.key, scrub.parts
         self.made: dict[int, FramesPart] = {}
+        self.sent: set[int] = set()  # parts shipped to the browser (asked for, or sent with a held answer)
         self.failed: str | None = None  # why a part could not be made (the rest are not tried)
         self.stopped = threading.Event()
         self.free = threading.Event()  # set while no control is held
@@ -69,7 +78,16 @@ class Ahead:
 
     def take(self, part: int) -> FramesPart | None:
         """Part `part` if it is made, else None (the run does not wait for it)."""
+        if part in self.made:
+            self.sent.add(part)
         return self.made.get(part)
+
+    def news(self) -> FramesPart | None:
+        """The first made part not shipped yet if it is small (`PUSH_BYTES`), or None: sent with a held value's
+        answer, since the component asks for parts only when idle (a drag begun before the first part was in the
+        browser would get none). A bigger one (3 MB: ACDC's later parts) held that answer up, so it waits."""
+        fresh = next((part for part in sorted(self.made) if part not in self.sent), None)
+        return None if fresh is None or _size(self.made[fresh]) > PUSH_BYTES else self.take(fresh)
 
     def hold(self, held: bool) -> None:
         """A control is held (the thread waits after its current part) or not."""

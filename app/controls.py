@@ -165,6 +165,8 @@ def draw_live_controls(controls: ControlValues, slot, image: str | None = None, 
     part = frames_wanted(LIVE_KEY, scrub.key) if scrub else None
     if part is not None and part < scrub.parts and ahead is not None:
         grid = ahead.take(part)
+    elif ahead is not None and controls.dragging:  # held: a part made since, which the component does not ask for
+        grid = ahead.news()
     elif part is not None and part < scrub.parts:
         try:
             grid = scrub.make(part)

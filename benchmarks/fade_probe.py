@@ -71,9 +71,14 @@ def probe(chromium, url: str, control: str, seconds: float) -> dict:
 def drag_after(chromium, url: str, control: str, seconds: float) -> dict:
     page = open_page(chromium, url, control, read_image=PAINTED_MASK, settle_ms=0)
     page.wait_for_timeout(seconds * 1000)
+    counts = "() => window.__liveControls ? [window.__liveControls.parts || 0, window.__liveControls.scrubbed] : [0, 0]"
+    parts, scrubbed = page.evaluate(counts)
     found = measure_drag(page, control, PAINTED_MASK, seconds=3.0)
+    scrubbed = page.evaluate(counts)[1] - scrubbed
     page.close()
-    return {"masks_per_s": found["updates_per_s"], "final_lag_ms": found["final_lag_ms"]}
+    # parts: of the pictures made ahead in the browser when the drag began; scrubbed: pictures shown from them
+    return {"masks_per_s": found["updates_per_s"], "final_lag_ms": found["final_lag_ms"], "parts_at_start": parts,
+            "scrubbed": scrubbed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,11 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="pages opened per page and way (default 1)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--drag-after", type=float, metavar="S", help="drag S s after the page opens instead")
+    parser.add_argument("--only", help="only the pages whose name holds this text (e.g. ACDC)")
+    parser.add_argument("--thread-only", action="store_true", help="only the parts made by the session's thread")
     args = parser.parse_args(argv)
     results: dict = {}
     with browser() as chromium:
-        for way, ahead in (("thread", "1"), ("in the run", "0")):
+        for way, ahead in (("thread", "1"), ("in the run", "0"))[:1 if args.thread_only else 2]:
             for name, (query, control, env) in PAGES.items():
+                if args.only and args.only not in name:
+                    continue
                 with streamlit_server(REPO / "app" / "main.py", env={**env, "INSIDE_DASHBOARD_AHEAD": ahead}) as url:
                     open_page(chromium, url + query, control).close()  # the server's first page: caches warm
                     for k in range(args.repeats):

@@ -306,3 +306,25 @@ def test_parts_are_made_by_the_session_s_thread_and_shipped_only_once_made(monke
     monkeypatch.setenv("INSIDE_DASHBOARD_AHEAD", "0")  # the inline path: the same part, made in the run
     at, inline = ask(at, key, last)
     assert inline is not None and inline["points"] == part["points"]
+
+
+def test_a_held_answer_carries_a_small_part_made_since_and_each_part_once():
+    """app/ahead.py: the component asks for parts only when idle, so a drag begun before the first part came would
+    get none; a held value's answer carries the first made part not shipped yet, if small (a big one would hold
+    that answer up), and a part shipped either way is not shipped again by this route."""
+    from app.ahead import PUSH_BYTES, Ahead
+    from app.protocol import Scrub
+
+    sizes = [PUSH_BYTES // 2, PUSH_BYTES * 2, 10]
+
+    def make(part: int) -> dict:
+        return {"key": "K", "part": part, "parts": 3, "points": [[0, part, "x" * sizes[part], None, None]]}
+
+    ahead = Ahead(Scrub("K", 3, make))
+    ahead.thread.join(timeout=10)
+    assert ahead.ready() == 3
+    assert ahead.news()["part"] == 0 and ahead.news() is None  # part 1 (too big) waits to be asked for
+    assert ahead.take(1)["part"] == 1 and ahead.news()["part"] == 2 and ahead.news() is None
+    fresh = Ahead(Scrub("K", 3, make))
+    fresh.thread.join(timeout=10)
+    assert fresh.take(0)["part"] == 0 and fresh.news() is None  # asked for already: not sent again
