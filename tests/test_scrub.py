@@ -121,9 +121,10 @@ def test_acdc_scrub_frames_cover_every_slice_and_phase_step():
     stack = slices(at)
     here = live_args(at)["values"]["slice"]
     assert key and parts == len(part_bounds(21 * len(stack), PART_POINTS_NEW_IMAGES, 21))
-    points = []
+    points, all_points = [], []
     for part in range(parts):
         at, frames = ask(at, key, part)
+        all_points += frames["points"]
         assert frames["part"] == part and (frames["x"], frames["y"]) == ("phase", "slice") and frames["exact"]
         assert "strips" not in frames  # every phase step is a lattice point: the rows are the strips
         if part == 0:  # first the row through the page's point: every phase step of its slice
@@ -135,12 +136,14 @@ def test_acdc_scrub_frames_cover_every_slice_and_phase_step():
     lines = {x: line for x, _, _, line in points}  # the Dice line where the frame is annotated (ED, ES) only
     assert lines[0.0].startswith("Dice against the ground truth") and "LV" in lines[1.0]
     assert lines[0.5] == "No ground truth for this image."
+    gaussians = {(p[0], p[1]): p[3] for p in all_points}
     for phase, other in ((0.4, here), (1.0, stack[0])):  # the page's answer is the picture already shown
-        src, line = next((s, t) for x, y, s, t in points if x == pytest.approx(phase) and y == other)
+        x, src, line = next((x, s, t) for x, y, s, t in points if x == pytest.approx(phase) and y == other)
         at = healthy(move(at, "phase", phase))
         if other != here:
             at = healthy(move(at, "slice", other))
-        assert live_args(at)["image"] == src and live_args(at)["caption"] == line
+        assert live_args(at)["image"] == src and live_args(at)["caption"] == line  # the Dice line
+        assert live_args(at)["attention"] == gaussians[(x, other)]  # and the Gaussians drawn over it
     assert live_args(at)["frames_key"] == key  # the same pictures serve every phase and slice of this sample
 
 
