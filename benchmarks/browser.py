@@ -102,6 +102,15 @@ def browser() -> Iterator[object]:
             instance.close()
 
 
+@contextlib.contextmanager
+def dashboard_in_browser(decode: str) -> Iterator[tuple[object, str]]:
+    """(Chromium, the dashboard's URL): app/main.py served with $INSIDE_DASHBOARD_DECODE=`decode` ("browser" or
+    "server"), for tests that open pages of it."""
+    with streamlit_server(REPO / "app" / "main.py", env={"INSIDE_DASHBOARD_DECODE": decode}) as url, \
+            browser() as chromium:
+        yield chromium, url
+
+
 # ----------------------------------------------------------------------------------- page probes
 
 # Records the time of every key press (capture phase, before any handler) on the page's clock.

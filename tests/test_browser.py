@@ -27,7 +27,7 @@ from benchmarks.bench_live_drag import (
     open_page,
     time_key,
 )
-from benchmarks.browser import browser, chromium_path, streamlit_server
+from benchmarks.browser import chromium_path, dashboard_in_browser
 
 NO_CHROMIUM = "Chromium is not installed (apt-get install -y chromium)"
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(chromium_path() is None, reason=NO_CHROMIUM)]
@@ -70,9 +70,8 @@ def no_exception(page) -> None:
 def chromium_and_url():
     # the server's path (pictures made ahead, exact answers while held): decoding in the browser, the default where
     # the page can, is tests/test_browser_decoder.py's
-    with streamlit_server(REPO / "app" / "main.py", env={"INSIDE_DASHBOARD_DECODE": "server"}) as url, \
-            browser() as chromium:
-        yield chromium, url
+    with dashboard_in_browser("server") as chromium_and_url:
+        yield chromium_and_url
 
 
 def test_dragging_location_x_streams_masks_and_attention(chromium_and_url, tmp_path):

@@ -18,7 +18,7 @@ import pytest
 
 from benchmarks.bench_dashboard import decoder_ready
 from benchmarks.bench_live_drag import PAD, find_control, open_page
-from benchmarks.browser import browser, chromium_path, streamlit_server
+from benchmarks.browser import chromium_path, dashboard_in_browser, streamlit_server
 
 pytest.importorskip("onnxscript", reason="onnxscript is not installed (pip install onnxscript==0.7.2)")
 NO_CHROMIUM = "Chromium is not installed (apt-get install -y chromium)"
@@ -79,9 +79,8 @@ def drag_across(page) -> tuple[dict, dict]:
 
 @pytest.fixture(scope="module")
 def chromium_and_url():
-    with streamlit_server(REPO / "app" / "main.py", env={"INSIDE_DASHBOARD_DECODE": "browser"}) as url, \
-            browser() as chromium:
-        yield chromium, url
+    with dashboard_in_browser("browser") as chromium_and_url:
+        yield chromium_and_url
 
 
 def test_a_held_drag_is_decoded_in_the_browser_and_the_release_shows_the_page_s_picture(chromium_and_url, tmp_path):
