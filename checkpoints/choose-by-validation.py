@@ -76,6 +76,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     report = {}
+    missing = [root for root in args.runs if not root.is_dir()]
+    if missing:
+        raise ValueError(f"{missing[0]}: not a folder of runs")
     for model_name in args.models:
         config = load_config(ROOT / "configs" / f"{model_name}.yaml")
         data = validation_set(config)
@@ -105,4 +108,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (OSError, ValueError) as error:  # a missing config or data folder, a bad checkpoint: one line
+        raise SystemExit(f"error: {error}") from None

@@ -44,3 +44,12 @@ def test_install_replaces_the_pair_and_names_the_card_as_its_file(tmp_path, monk
     assert installed["architecture"]["conditioning"] == "inside"
     assert load_checkpoint(tmp_path / "checkpoints" / "acdc-x").card["name"] == "acdc-x"
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["acdc-x.json", "acdc-x.safetensors"]
+
+
+def test_a_folder_that_is_not_there_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "missing")], capture_output=True, text=True,
+                          cwd=SCRIPT.parent.parent, env={"PYTHONPATH": str(SCRIPT.parent.parent), "PATH": ""})
+    assert done.returncode == 1 and done.stderr.strip() == f"error: {tmp_path / 'missing'}: not a folder of runs"
