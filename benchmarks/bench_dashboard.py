@@ -440,6 +440,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: {row['updates_per_s_median']:.1f} distinct masks/s painted while the button is held "
                       f"{row['updates_per_s']}{answered}, final lag median {row['final_lag_ms_median']} ms "
                       f"{row['final_lag_ms']}{keys}")
+                if row.get("values_painted_per_s_median") is not None:
+                    print(f"  the page got {row['pointer_events_per_s_median']} pointer events/s and painted "
+                          f"{row['values_painted_per_s_median']} masks/s, each a new value's; "
+                          f"{row['mask_changes_painted_per_s_median']}/s of them a mask unlike the one before")
                 if row["final_state_lag_ms_median"] is not None:
                     print(f"  the mask and its Dice line both final: median {row['final_state_lag_ms_median']} ms "
                           f"after the last move {row['final_state_lag_ms']} (the line: {row['final_line_lag_ms']})")

@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.browser import browser, chromium_path, streamlit_server  # noqa: E402
+from benchmarks.hand import PipelinedMouse, devtools_port  # noqa: E402
 
 MOVE_EVERY_S = 0.016  # a 60 Hz mouse
 X = "Location x (left → right)"
@@ -132,9 +133,13 @@ INSTALL_POINTER_CLOCK = """() => {
 }"""
 
 
-# The streaming component's counters (app/live_controls.js), or null on a page without it.
-COMPONENT_COUNTS = ("() => window.__liveControls ? {answered: window.__liveControls.answered, "
-                    "trips: window.__liveControls.trips.slice()} : null")
+# The streaming component's counters (app/live_controls.js), or null on a page without it: values answered, round
+# trips, and what it painted: a new picture shown (`swaps`), a mask decoded in the browser painted (`painted`), and
+# of those the paints whose mask differed from the one before (`changes`; a picture shown counts as one)
+COMPONENT_COUNTS = """() => { const s = window.__liveControls; if (!s) return null;
+  const d = s.decoder || {};
+  return {answered: s.answered, trips: s.trips.slice(), painted: (d.painted || 0) + (s.swaps || 0),
+          changes: (d.changes || 0) + (s.swaps || 0)}; }"""
 
 
 def find_control(page, name: str):
@@ -178,14 +183,16 @@ def _triangle(t: float, period: float, low: float, high: float, start: float) ->
 def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: float = 3.0,
                  settle_ms: float = 1000, timeout_ms: float = 8000,
                  steps: Sequence[tuple[float, float]] | None = None, pause_ms: float = 150,
-                 chart: str | None = None, line: str | None = None) -> dict:
+                 chart: str | None = None, line: str | None = None, pipelined: bool = True) -> dict:
     """Press the mouse on `control` (a range input: at its thumb; a pad: at its point), move it back and
     forth for `seconds` (or, with `steps`, to each (x, y) fraction of the control's box in turn, pausing
     `pause_ms` at each), release; return updates painted while held, per second, and the final lag. With
     `chart` (a chart's key): also its redraws while held and the ms from the release to its last redraw. With
     `line` (a reader of the line under the picture, e.g. the Dice line): also the ms from the last move to its last
     change (`final_line_lag_ms`; 0 if it did not change after the button went down) and `final_state_lag_ms`, the
-    later of the two: when the picture and its line were both final."""
+    later of the two: when the picture and its line were both final. `pipelined` (where the browser has a DevTools
+    port, benchmarks/browser.py): the moves keep their 16 ms pace whatever the page does (benchmarks/hand.py), as a
+    real mouse's; else each waits for the browser (Playwright's `page.mouse`), which a busy machine slows."""
     frame, element = find_control(page, control)
     is_range = element.evaluate("e => e.tagName === 'INPUT' && e.type === 'range'")
     if is_range:  # start at the thumb; the thumb's centre travels between half a thumb from each end
@@ -210,21 +217,26 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
     for each in {page.main_frame, frame}:
         each.evaluate(INSTALL_POINTER_CLOCK)
     before = frame.evaluate(COMPONENT_COUNTS)
-    page.mouse.move(*to_page(fx, fy))
-    page.mouse.down()
+    port = devtools_port(page) if pipelined else None
+    mouse = PipelinedMouse(page, port) if port else page.mouse
+    mouse.move(*to_page(fx, fy))
+    mouse.down()
     start = time.monotonic()
     moves = 0
     for f, g in steps or ():
-        page.mouse.move(*to_page(f, fy if is_range else g))
+        mouse.move(*to_page(f, fy if is_range else g))
         moves += 1
         page.wait_for_timeout(pause_ms)
     while not steps and (elapsed := time.monotonic() - start) < seconds:
         f = _triangle(elapsed, 1.2, 0.05, 0.95, fx)
         g = fy if is_range else _triangle(elapsed, 1.9, 0.15, 0.85, fy)
-        page.mouse.move(*to_page(f, g))
+        mouse.move(*to_page(f, g))
         moves += 1
         time.sleep(max(0.0, start + moves * MOVE_EVERY_S - time.monotonic()))
-    page.mouse.up()
+    mouse.up()
+    if port:
+        mouse.wait()
+        mouse.close()
     released = page.evaluate("() => performance.timeOrigin + performance.now()")
     deadline = time.monotonic() + timeout_ms / 1000
     while time.monotonic() < deadline and page.evaluate(QUIET_MS, released) < settle_ms:
@@ -244,8 +256,11 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
                            "answered: window.__liveControls.answered, values: window.__liveControls.values} : null")
     answers = trips = None
     after_counts = frame.evaluate(COMPONENT_COUNTS)
+    painted = changes = None
     if before and after_counts:  # values the page answered during this drag (the last one: the release's)
         answers = round(max(after_counts["answered"] - before["answered"] - 1, 0) / held_s, 1)
+        painted = round((after_counts["painted"] - before["painted"]) / held_s, 1)
+        changes = round((after_counts["changes"] - before["changes"]) / held_s, 1)
         new_trips = after_counts["trips"][len(before["trips"]):] if len(after_counts["trips"]) < 200 else []
         trips = round(statistics.median(new_trips), 0) if new_trips else None
     drawn = page.evaluate("() => { window.__chartDraws.stop(); return window.__chartDraws.times; }") if chart else []
@@ -258,7 +273,8 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
         charts.update(final_line_lag_ms=round(line_lag, 0),
                       final_state_lag_ms=None if lag is None else round(max(lag, line_lag), 0))
     return {**charts, "control": control, "held_s": round(held_s, 2), "moves": moves,
-            "pointer_moves_seen": pointer["moves"],
+            "pointer_moves_seen": pointer["moves"], "pointer_events_per_s": round(pointer["moves"] / held_s, 1),
+            "values_painted_per_s": painted, "mask_changes_painted_per_s": changes,
             "updates_while_held": len(during), "updates_per_s": round(len(during) / held_s, 1),
             "updates_after_release": len(after), "final_lag_ms": None if lag is None else round(lag, 0),
             "answers_per_s": answers, "round_trip_ms_median": trips,
@@ -311,7 +327,13 @@ def summary(rows: list[dict], keys: list[float]) -> dict:
     trips = [r["round_trip_ms_median"] for r in rows if r.get("round_trip_ms_median") is not None]
     charts = [r["chart_after_release_ms"] for r in rows if r.get("chart_after_release_ms") is not None]
     states = [r["final_state_lag_ms"] for r in rows if r.get("final_state_lag_ms") is not None]
+    def medians(key: str) -> float | None:
+        found = [r[key] for r in rows if r.get(key) is not None]
+        return round(statistics.median(found), 1) if found else None
+
     return {"updates_per_s_median": round(statistics.median(rates), 1), "updates_per_s": rates,
+            **{key + "_median": medians(key) for key in ("pointer_events_per_s", "values_painted_per_s",
+                                                         "mask_changes_painted_per_s")},
             "chart_after_release_ms_median": round(statistics.median(charts), 0) if charts else None,
             "chart_after_release_ms": charts, "chart_redraws_while_held": [r.get("chart_redraws_while_held")
                                                                           for r in rows],

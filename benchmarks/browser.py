@@ -20,6 +20,8 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from benchmarks.hand import remember_port
+
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -95,7 +97,10 @@ def browser() -> Iterator[object]:
     if executable is None:
         raise RuntimeError("Chromium is not installed (apt-get install -y chromium)")
     with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS, headless=True)
+        port = free_port()  # a DevTools port too, for benchmarks/hand.py's mouse that does not wait for the page
+        instance = playwright.chromium.launch(executable_path=executable, headless=True,
+                                              args=[*CHROMIUM_FLAGS, f"--remote-debugging-port={port}"])
+        remember_port(instance, port)
         try:
             yield instance
         finally:
