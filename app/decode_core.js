@@ -160,17 +160,57 @@ const DecodeCore = (function () {
    */
   function paint(base, labels, h, w, colours, alpha) {
     const out = new Uint8ClampedArray(base);
-    for (let i = 0; i < h * w; i += 1) {
-      const colour = colours[labels[i]];
-      if (!labels[i] || !colour) continue;
-      const r = Math.floor(i / w), c = i % w, l = labels[i];
-      const inner = r > 0 && r < h - 1 && c > 0 && c < w - 1 && labels[i - w] === l && labels[i + w] === l
-        && labels[i - 1] === l && labels[i + 1] === l;
-      for (let k = 0; k < 3; k += 1) {
-        out[4 * i + k] = inner ? Math.floor((1 - alpha) * base[4 * i + k] + alpha * colour[k] + 0.5) : colour[k];
+    const table = [];  // label -> its colour (an array lookup per labelled pixel, not an object's)
+    for (const [label, colour] of Object.entries(colours)) table[Number(label)] = colour;
+    for (let r = 0, i = 0; r < h; r += 1) {
+      for (let c = 0; c < w; c += 1, i += 1) {
+        const l = labels[i];
+        if (!l || !table[l]) continue;
+        const colour = table[l];
+        const inner = r > 0 && r < h - 1 && c > 0 && c < w - 1 && labels[i - w] === l && labels[i + w] === l
+          && labels[i - 1] === l && labels[i + 1] === l;
+        for (let k = 0; k < 3; k += 1) {
+          out[4 * i + k] = inner ? Math.floor((1 - alpha) * base[4 * i + k] + alpha * colour[k] + 0.5) : colour[k];
+        }
       }
     }
     return out;
+  }
+
+  /** Labels as runs: where each run starts and its label (a mask of a few objects is ~1 % of its size).
+   * @param {Uint8Array} labels @returns {{starts: Uint32Array, values: Uint8Array, size: number}} */
+  function toRuns(labels) {
+    const starts = [], values = [];
+    for (let i = 0; i < labels.length; i += 1) {
+      if (i === 0 || labels[i] !== labels[i - 1]) { starts.push(i); values.push(labels[i]); }
+    }
+    return { starts: Uint32Array.from(starts), values: Uint8Array.from(values), size: labels.length };
+  }
+
+  /** The labels of `toRuns`. @param {{starts: Uint32Array, values: Uint8Array, size: number}} runs */
+  function fromRuns(runs) {
+    const labels = new Uint8Array(runs.size);
+    for (let k = 0; k < runs.starts.length; k += 1) {
+      if (runs.values[k]) labels.fill(runs.values[k], runs.starts[k], k + 1 < runs.starts.length ? runs.starts[k + 1] : runs.size);
+    }
+    return labels;
+  }
+
+  /** The cells of an nx x ny grid in the order to decode them ahead from cell (i, j): the two slider lines
+   * through it first (a slider's drag stays on one), nearest first, then the rest by their distance (the larger
+   * of the two steps away, then the sum). @returns {Array<[number, number]>} */
+  function aheadOrder(nx, ny, i, j) {
+    const cells = /** @type {Array<[number, number]>} */ ([]);
+    for (let b = 0; b < ny; b += 1) for (let a = 0; a < nx; a += 1) cells.push([a, b]);
+    const rank = (/** @type {[number, number]} */ [a, b]) => {
+      const di = Math.abs(a - i), dj = Math.abs(b - j), line = di === 0 || dj === 0 ? 0 : 1;
+      return [line, Math.max(di, dj), di + dj];
+    };
+    const ranks = new Map(cells.map((cell) => [cell, rank(cell)]));
+    return cells.sort((p, q) => {
+      const [x, y] = [/** @type {number[]} */ (ranks.get(p)), /** @type {number[]} */ (ranks.get(q))];
+      return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+    });
   }
 
   /**
@@ -207,6 +247,6 @@ const DecodeCore = (function () {
   }
 
   return { bytesOf, halfToFloat, floats, gridIndex, zAt, labelsFromLogits, smallerPieces, smoothLabels, paint,
-           labelsHash, gaussians };
+           toRuns, fromRuns, aheadOrder, labelsHash, gaussians };
 })();
 if (typeof module === "object" && module.exports) module.exports = DecodeCore;  // Node's test runner

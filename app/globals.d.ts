@@ -21,14 +21,17 @@ type LiveStats = {
   sent: number; answered: number; renders: number; values: Record<string, number>; trips: number[];
   scrubbed: number; frames: string | null; parts: number; partsWanted: number; overlays: number;
   overlaid: number; captions: number; means: () => number[][]; decoder: DecoderStats; pageLabels: string | null;
+  swaps: number;
 };
 
 /** Decoding in the browser (app/live_decoder.js): decodes run and painted, distinct masks painted (by their labels),
  * ms per decode in the worker (the last 200), its state, the labels painted last (model size), the times the page's
- * picture found the mask shown the same and kept it (`kept`), the painted picture's labels hash (`drawn`). */
+ * picture found the mask shown the same and kept it (`kept`), the painted picture's labels hash (`drawn`); masks
+ * painted from the cache (`hits`), paints whose mask differed from the one before (`changes`), masks kept. */
 type DecoderStats = {
   decoded: number; painted: number; distinct: number; ms: number[]; state: () => string; hashes: Set<number>;
-  labels: Uint8Array | null; kept: number; drawn: string;
+  labels: Uint8Array | null; kept: number; drawn: string; hits: number; changes: number; cached: () => number;
+  cacheBytes: () => number;
 };
 
 interface Window {

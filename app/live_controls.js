@@ -41,6 +41,8 @@ function mount(shadow) {
   let local = /** @type {Object<string, number>} */ ({});  // the values shown: the user's while held, else the page's
   let held = false;        // the pointer is down on a slider or on the pad
   let padMode = null;      // "point" or "radius" while the pad is dragged
+  let padSize = [0, 0], padBox = null;  // the pad's size (its observer's), its box at the press
+  const padMarker = padMarks(marks);  // the point, the ring and a plain pad's grid (app/live_overlay.js)
   // the newest image src asked for (older decodes are dropped), its Gaussians, whether it was made ahead
   let imageWanted = null, attentionWanted = null, aheadWanted = false;
   let frames = null, framesKey = null, framesParts = 0, framesReady = 0, framesTimer = null;
@@ -50,7 +52,7 @@ function mount(shadow) {
     painted: (attention) => { showGaussians(attention, true); showCaption(HELD_LINE); }, changed: () => askForFrames() });
   const stats = /** @type {LiveStats} */ (window.__liveControls = { sent: 0, answered: 0, renders: 0, values: local,
     trips: [], scrubbed: 0, frames: null, parts: 0, partsWanted: 0, overlays: 0, overlaid: 0, captions: 0,
-    means: () => overlay.drawnMeans(), decoder: decoder.stats, pageLabels: null });  // for tests and benchmarks (app/globals.d.ts)
+    means: () => overlay.drawnMeans(), decoder: decoder.stats, pageLabels: null, swaps: 0 });  // for tests and benchmarks (app/globals.d.ts)
   const self = { send: /** @param {ValueMessage} message */ (message) => {} };  // each render sets its own
 
   const flow = new Flow({
@@ -141,7 +143,7 @@ function mount(shadow) {
 
   function release() {  // the exact final value
     if (!held) return;
-    [held, padMode] = [false, null];
+    [held, padMode, padBox] = [false, null, null];
     propose(true);
   }
   for (const type of ["pointerup", "pointercancel"]) window.addEventListener(type, release);
@@ -156,46 +158,28 @@ function mount(shadow) {
   function drawMarks() {
     if (!padSpec) return;
     const [cx, cy, cr] = padAxes();
-    const width = pad.clientWidth, height = pad.clientHeight;
-    marks.setAttribute("viewBox", `0 0 ${width} ${height}`);
-    marks.textContent = "";
-    const add = (tag, attributes) => {
-      const node = document.createElementNS(SVG_NS, tag);
-      for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
-      marks.append(node);
-      return node;
-    };
+    if (!padSize[0]) padSize = [pad.clientWidth, pad.clientHeight];  // else the size the observer last saw
+    const [width, height] = padSize, grid = [], names = [];
     if (!padSpec.hasImage) {  // a plain pad: the axes' grid (each slice of a stack) and their names
       for (const c of [cx, cy]) {
         const stops = c.kind === "stack" ? c.positions.map((p) => fraction(c, p[0])) : [0, 0.25, 0.5, 0.75, 1];
-        for (const f of stops) {
-          const line = c === cx ? { x1: f * width, x2: f * width, y1: 0, y2: height } : { x1: 0, x2: width, y1: f * height, y2: f * height };
-          add("line", Object.assign(line, { stroke: "currentColor", "stroke-opacity": 0.15 }));
-        }
+        for (const f of stops) grid.push(c === cx ? [f * width, 0, f * width, height] : [0, f * height, width, f * height]);
       }
-      add("text", { x: width - 4, y: height - 4, "text-anchor": "end" }).textContent = cx.label + " →";
-      add("text", { x: 4, y: 12 }).textContent = cy.label + " ↓";
+      names.push([width - 4, height - 4, "end", cx.label + " →"], [4, 12, "start", cy.label + " ↓"]);
     }
+    const radius = cr ? local[cr.key] : undefined, hasRing = radius !== undefined;
+    padMarker.draw(specText + width + "x" + height + hasRing, width, height, grid, names, hasRing, padSpec.hasImage);
     const px = fraction(cx, local[cx.key]) * width, py = fraction(cy, local[cy.key]) * height;
-    if (cr && local[cr.key] !== undefined) {  // the radius ring, in the pad's normalised units
-      const rx = local[cr.key] * width / (cx.high - cx.low), ry = local[cr.key] * height / (cy.high - cy.low);
-      const ring = { cx: px, cy: py, rx: rx, ry: ry, fill: "none" };
-      add("ellipse", Object.assign({ stroke: "black", "stroke-opacity": 0.6, "stroke-width": 4 }, ring));
-      add("ellipse", Object.assign({ stroke: "white", "stroke-width": 2, "stroke-dasharray": "6 4" }, ring));
-    }
-    // hollow on a picture (what is under the point, often the mask, stays visible); filled on a plain pad
-    const fill = padSpec.hasImage ? "none" : "var(--primary)";
-    add("circle", { cx: px, cy: py, r: 8, fill: "none", stroke: "black", "stroke-opacity": 0.55, "stroke-width": 5 });
-    add("circle", { cx: px, cy: py, r: 8, fill: fill, stroke: "var(--primary)", "stroke-width": 3 });
-    add("circle", { cx: px, cy: py, r: 1.5, fill: "white" });
+    // the radius ring, in the pad's normalised units
+    padMarker.place(px, py, hasRing ? [radius * width / (cx.high - cx.low), radius * height / (cy.high - cy.low)] : null);
     const values = [cx, cy, ...(cr ? [cr] : [])].map((c) => c.label.split(" (")[0] + " " + valueText(c, local[c.key]));
     pad.setAttribute("aria-valuetext", values.join(", "));
     pad.dataset.fx = String(fraction(cx, local[cx.key]));  // where the point is, for tests and benchmarks
     pad.dataset.fy = String(fraction(cy, local[cy.key]));
   }
 
-  function padPointer(event) {  // the pointer as fractions of the pad
-    const box = pad.getBoundingClientRect();
+  function padPointer(event) {  // the pointer as fractions of the pad (its box as at the press: no layout per move)
+    const box = padBox || pad.getBoundingClientRect();
     return [Math.min(1, Math.max(0, (event.clientX - box.left) / box.width)),
             Math.min(1, Math.max(0, (event.clientY - box.top) / box.height))];
   }
@@ -223,8 +207,8 @@ function mount(shadow) {
     pad.setPointerCapture(event.pointerId);
     const [cx, cy, cr] = padAxes();
     padMode = "point";
+    const box = padBox = pad.getBoundingClientRect();
     if (cr) {  // on the ring's edge (within 8 px): drag the radius
-      const box = pad.getBoundingClientRect();
       const px = box.left + fraction(cx, local[cx.key]) * box.width, py = box.top + fraction(cy, local[cy.key]) * box.height;
       const rx = local[cr.key] * box.width / (cx.high - cx.low), ry = local[cr.key] * box.height / (cy.high - cy.low);
       const angle = Math.atan2((event.clientY - py) / ry, (event.clientX - px) / rx);
@@ -276,6 +260,7 @@ function mount(shadow) {
       if (!held && !decoder.keeps(labels)) decoder.hide();
       image.src = src;
       image.hidden = false;
+      stats.swaps += 1;
       showGaussians(attentionWanted, aheadWanted);
       requestAnimationFrame(drawMarks);
     };
@@ -318,8 +303,8 @@ function mount(shadow) {
   }
 
   // ---------------------------------------------------------------------------- page -> component
-  const resized = new ResizeObserver(drawMarks);  // the pad's marks follow its size
-  resized.observe(root);
+  const resized = new ResizeObserver(() => { padSize = [pad.clientWidth, pad.clientHeight]; drawMarks(); });
+  resized.observe(pad);  // the pad's marks follow its size (read here, after layout: a move reads no layout)
 
   function build(args) {  // the widgets, when the controls or the pad change
     buildSliders(args.controls, args.columns);
@@ -368,7 +353,7 @@ function mount(shadow) {
     showValues();
     if (args.frames) keepFrames(args.frames);
     stats.pageLabels = args.labels_hash || null;
-    decoder.take(padSpec && padSpec.hasImage ? args.decoder : null, args.decoder_part);
+    decoder.take(padSpec && padSpec.hasImage ? args.decoder : null, args.decoder_part, local);
     framesKey = args.frames_key || null;
     framesParts = stats.partsWanted = args.frames_parts || 0;
     framesReady = args.frames_ready === undefined ? framesParts : args.frames_ready;

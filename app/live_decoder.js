@@ -10,6 +10,7 @@
 const DECODER_WORKER = "app/static/decoder_worker.js";  // Streamlit's static serving: app/static/ at /app/static/
 const DECODER_START_MS = 20000;  // a worker (and its runtime) not ready by then is taken as failed
 const DECODER_ASK_MS = 1500;  // while the page exports the model, its offer is asked for again this often
+const DECODE_CACHE_BYTES = 32e6;  // decoded masks kept, as runs (a few kB each; 3/4 of it may be decoded ahead)
 const HELD_LINE = "Decoded in this browser: the Dice line comes with the page's exact picture.";
 
 /**
@@ -18,14 +19,21 @@ const HELD_LINE = "Decoded in this browser: the Dice line comes with the page's 
  *   it failed, or became ready: what it asks for and the line that says where values are decoded change
  */
 function browserDecoder(canvas, hooks) {
-  const { bytesOf, halfToFloat, floats, zAt, labelsFromLogits, smoothLabels, paint, labelsHash, gaussians } = DecodeCore;
+  const { bytesOf, halfToFloat, floats, zAt, labelsFromLogits, smoothLabels, paint, toRuns, fromRuns, labelsHash,
+          gaussians } = DecodeCore;
   let worker = null, state = "none";  // "none", "starting", "ready" (the runtime), "failed"
   let offer = /** @type {DecoderOffer|null} */ (null);
   let part = null;  // the part in use: {key, model, grid, table, logits, layer, channels, keep, colours, alpha, base}
   let modelIn = null, inputsIn = null, baseReady = null;  // what the worker (and the base picture) hold
   let wanted = null, running = null, asked = {}, seq = 0, shown = false, epoch = 0;  // epoch: hidden since
   let drawn = { key: "", labels: "" };  // the part and the picture's labels (labelsHash) of the mask shown
-  const stats = { decoded: 0, painted: 0, distinct: 0, ms: /** @type {number[]} */ ([]), state: () => state,
+  // what was decoded (part key + z -> what `make` gives), least recently used first: a value met again, or a
+  // dead zone's (the same z), is painted without the worker; idle, the pad's grid is decoded ahead
+  const cache = new Map();
+  let cacheBytes = 0, asks = 0, shownAsk = 0, lastValues = null, shownKey = "";
+  let aheadFrom = "", aheadCells = /** @type {Array<[number, number]>} */ ([]), aheadNext = 0;  // what to decode ahead
+  const stats = { decoded: 0, painted: 0, distinct: 0, hits: 0, changes: 0, cached: () => cache.size,
+                  cacheBytes: () => cacheBytes, ms: /** @type {number[]} */ ([]), state: () => state,
                   hashes: new Set(), labels: /** @type {Uint8Array|null} */ (null), kept: 0,
                   drawn: "" };
 
@@ -40,8 +48,8 @@ function browserDecoder(canvas, hooks) {
     worker.onmessage = (event) => {
       const message = event.data;
       if (message.type === "ready" && message.what === "runtime") { clearTimeout(timer); state = "ready"; load(); }
-      else if (message.type === "ready" && message.what === "model") { modelIn = message.model; hooks.changed(); }
-      else if (message.type === "ready" && message.what === "inputs") { inputsIn = message.key; hooks.changed(); }
+      else if (message.type === "ready" && message.what === "model") { modelIn = message.model; hooks.changed(); next(); }
+      else if (message.type === "ready" && message.what === "inputs") { inputsIn = message.key; hooks.changed(); next(); }
       else if (message.type === "ran") ran(message);
       else if (message.type === "failed") fail();
     };
@@ -56,8 +64,9 @@ function browserDecoder(canvas, hooks) {
   }
 
   /** The page's offer, and the part it sent in this run (if any). */
-  function take(newOffer, newPart) {
+  function take(newOffer, newPart, values) {
     offer = newOffer || null;
+    if (values && !hooks.held()) lastValues = Object.assign({}, values);  // where to decode ahead, when idle
     if (offer) start();
     if (newPart && offer && newPart.key === offer.key) {
       part = Object.assign({}, newPart, { table: floats(bytesOf(newPart.grid.data)), onnx: null });
@@ -70,7 +79,7 @@ function browserDecoder(canvas, hooks) {
         const scratch = new OffscreenCanvas(w, h), context = /** @type {OffscreenCanvasRenderingContext2D} */ (
           scratch.getContext("2d"));
         context.drawImage(picture, 0, 0);
-        if (part && part.key === key) { part.base = context.getImageData(0, 0, w, h); baseReady = key; hooks.changed(); }
+        if (part && part.key === key) { part.base = context.getImageData(0, 0, w, h); baseReady = key; hooks.changed(); next(); }
       }, () => fail());
       load();
     }
@@ -100,18 +109,36 @@ function browserDecoder(canvas, hooks) {
   /** Whether the browser can decode these values now. */
   function covers(values) { return loaded() && Boolean(zAt(part.grid, part.table, values)); }
 
-  /** Decode `values` (the newest wins; one in flight). False where the browser cannot: the caller asks the page.
-   * `loose`: painted though the pointer is not held (a key press, the release), until the page's picture comes. */
+  /** Decode `values` (the newest wins; one in flight; a z decoded before is shown from the cache at once). False
+   * where the browser cannot: the caller asks the page. `loose`: painted though the pointer is not held (a key press,
+   * the release), until the page's picture comes. */
   function decode(values, loose = false) {
     if (!covers(values)) return false;
-    wanted = { values: Object.assign({}, values), loose: loose };
+    lastValues = Object.assign({}, values);
+    const key = zKey(values);
+    if (shown && key === shownKey && !running) { wanted = null; return true; }  // its mask is the one shown
+    asks += 1;
+    const made = cache.get(key);
+    if (made) {  // most recently used last
+      cache.delete(key);
+      cache.set(key, made);
+      stats.hits += 1;
+      wanted = null;
+      shownAsk = asks;
+      show(made, key);
+      return true;
+    }
+    wanted = { values: Object.assign({}, values), loose: loose, key: key, ask: asks, part: part.key };
     next();
     return true;
   }
 
   function next() {
-    if (running || !wanted || !covers(wanted.values)) return;
-    running = { id: (seq += 1), values: wanted.values, loose: wanted.loose, key: part.key, epoch: epoch };
+    if (running || !loaded()) return;
+    if (wanted && (wanted.part !== part.key || !covers(wanted.values))) wanted = null;  // another image since
+    if (!wanted && !hooks.held()) wanted = ahead();  // idle: a value of the grid not decoded yet
+    if (!wanted) return;
+    running = Object.assign({ id: (seq += 1), epoch: epoch }, wanted);
     wanted = null;
     worker.postMessage({ type: "run", id: running.id, z: zAt(part.grid, part.table, running.values) });
   }
@@ -122,18 +149,72 @@ function browserDecoder(canvas, hooks) {
     stats.decoded += 1;
     stats.ms.push(message.ms);
     if (stats.ms.length > 200) stats.ms.shift();
+    if (!done || !part || done.part !== part.key) { next(); return; }
+    const made = make(message.outputs);
+    remember(done.key, made);
     next();  // the worker decodes the newest value while this one is painted
-    if (done && part && done.key === part.key && done.epoch === epoch && (done.loose || hooks.held())) {
-      draw(message.outputs);
+    // painted unless a newer value was shown meanwhile (from the cache), or it was decoded ahead
+    if (done.epoch === epoch && !done.ahead && done.ask > shownAsk && (done.loose || hooks.held())) {
+      shownAsk = done.ask;
+      show(made, done.key);
     }
   }
 
-  function draw(outputs) {  // the mask and Gaussians of the model's outputs, painted over the page's picture
-    const [, K, H, W] = part.logits, base = part.base, h = base.height, w = base.width;
+  /** What the page draws of the model's outputs: the labels (model grid), the picture's labels at the base
+   * picture's size (as runs: a few kB), their hashes, and the drawn channels' Gaussians. */
+  function make(outputs) {
+    const [, K, H, W] = part.logits, h = part.base.height, w = part.base.width;
     const { labels, probabilities } = labelsFromLogits(outputs.logits, K, H, W, part.keep);
     const smooth = smoothLabels(probabilities, K, H, W, h, w);
-    const picture = paint(base.data, smooth, h, w, part.colours, part.alpha);
-    drawn = { key: part.key, labels: stats.drawn = labelsHash(smooth, h, w) };
+    let hash = 2166136261;  // FNV-1a of the labels: how many distinct masks were painted (tests, benchmarks)
+    for (let i = 0; i < labels.length; i += 1) hash = Math.imul(hash ^ labels[i], 16777619);
+    const runs = toRuns(smooth);
+    const labelRuns = toRuns(labels);
+    return { labels: labelRuns, runs, hash: hash >>> 0, labelsHash: labelsHash(smooth, h, w), h, w,
+             attention: gaussians(outputs, part.layer, part.channels, H, W),
+             bytes: 5 * (runs.starts.length + labelRuns.starts.length) + 200 };
+  }
+
+  function zKey(values) {  // the cache's key of a value: the part and its z (null: off the grid)
+    const z = zAt(part.grid, part.table, values);
+    return z && part.key + ":" + Array.from(z).join(",");
+  }
+
+  function remember(key, made) {  // the least recently used go first, past DECODE_CACHE_BYTES
+    if (cache.has(key)) return;
+    cache.set(key, made);
+    cacheBytes += made.bytes;
+    for (const [old, entry] of cache) {
+      if (cacheBytes <= DECODE_CACHE_BYTES) break;
+      cache.delete(old);
+      cacheBytes -= entry.bytes;
+    }
+  }
+
+  /** Idle: the next grid value not decoded yet, the slider lines through the point first, then outwards from it
+   * (`DecodeCore.aheadOrder`); null when all are, or the cache is three quarters full. */
+  function ahead() {
+    const grid = part.grid, values = lastValues;
+    if (!values || cacheBytes > 0.75 * DECODE_CACHE_BYTES) return null;
+    const from = part.key + JSON.stringify(values);
+    if (from !== aheadFrom) {
+      const [i, j] = [DecodeCore.gridIndex(grid.xs, values[grid.x]), DecodeCore.gridIndex(grid.ys, values[grid.y])];
+      [aheadFrom, aheadCells, aheadNext] = [from, i < 0 || j < 0 ? [] : DecodeCore.aheadOrder(grid.xs[2], grid.ys[2], i, j), 0];
+    }
+    while (aheadNext < aheadCells.length) {
+      const [i, j] = aheadCells[aheadNext++];
+      const at = (sizes, k) => Number((sizes[0] + k * sizes[1]).toFixed(sizes[3]));
+      const moved = Object.assign({}, values, { [grid.x]: at(grid.xs, i), [grid.y]: at(grid.ys, j) });
+      const key = zKey(moved);
+      if (key && !cache.has(key)) return { values: moved, loose: false, key: key, ask: 0, ahead: true, part: part.key };
+    }
+    return null;
+  }
+
+  function show(made, key) {  // the mask and Gaussians, painted over the page's picture
+    shownKey = key;
+    const { h, w } = made, picture = paint(part.base.data, fromRuns(made.runs), h, w, part.colours, part.alpha);
+    drawn = { key: part.key, labels: stats.drawn = made.labelsHash };
     if (canvas.width !== w || canvas.height !== h) Object.assign(canvas, { width: w, height: h });
     const frame = new ImageData(w, h);
     frame.data.set(picture);
@@ -141,13 +222,12 @@ function browserDecoder(canvas, hooks) {
     canvas.hidden = false;
     shown = true;
     stats.painted += 1;
-    let hash = 2166136261;  // FNV-1a of the labels: how many distinct masks were painted (tests, benchmarks)
-    for (let i = 0; i < labels.length; i += 1) hash = Math.imul(hash ^ labels[i], 16777619);
-    canvas.dataset.mask = String(hash >>> 0);  // what a benchmark's reader sees change (benchmarks/bench_dashboard.py)
-    stats.hashes.add(hash >>> 0);
+    stats.changes += canvas.dataset.mask === String(made.hash) ? 0 : 1;
+    canvas.dataset.mask = String(made.hash);  // what a benchmark's reader sees change (benchmarks/bench_dashboard.py)
+    stats.hashes.add(made.hash);
     stats.distinct = stats.hashes.size;
-    stats.labels = labels;
-    hooks.painted(gaussians(outputs, part.layer, part.channels, H, W));
+    stats.labels = fromRuns(made.labels);
+    hooks.painted(made.attention);
   }
 
   function hide() { canvas.hidden = true; shown = false; wanted = null; epoch += 1; }  // a decode running: dropped

@@ -88,3 +88,37 @@ function gaussianOverlay(svg, key) {
 
   return { show, drawnMeans };
 }
+
+/** The pad's marks in `svg`: a plain pad's grid lines and axis names, built again only when `layout` (its spec
+ * and size, as text) changes, and the point (and the radius ring) moved by their attributes on every move, so a
+ * move adds no nodes. `grid`: [[x1, y1, x2, y2], ...]; `names`: [[x, y, anchor, text], ...]; `ring`: [rx, ry]|null. */
+function padMarks(svg) {
+  let built = null, ring = [], dots = [];
+  const add = (tag, attributes) => {
+    const node = document.createElementNS(SVG_NS, tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+    svg.append(node);
+    return node;
+  };
+  function draw(layout, width, height, grid, names, hasRing, hollow) {
+    if (layout === built) return;
+    built = layout;
+    svg.textContent = "";
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    for (const [x1, y1, x2, y2] of grid) add("line", { x1, y1, x2, y2, stroke: "currentColor", "stroke-opacity": 0.15 });
+    for (const [x, y, anchor, text] of names) add("text", { x, y, "text-anchor": anchor }).textContent = text;
+    ring = hasRing ? [add("ellipse", { stroke: "black", "stroke-opacity": 0.6, "stroke-width": 4, fill: "none" }),
+                      add("ellipse", { stroke: "white", "stroke-width": 2, "stroke-dasharray": "6 4", fill: "none" })] : [];
+    // hollow on a picture (what is under the point, often the mask, stays visible); filled on a plain pad
+    dots = [add("circle", { r: 8, fill: "none", stroke: "black", "stroke-opacity": 0.55, "stroke-width": 5 }),
+            add("circle", { r: 8, fill: hollow ? "none" : "var(--primary)", stroke: "var(--primary)", "stroke-width": 3 }),
+            add("circle", { r: 1.5, fill: "white" })];
+  }
+  function place(x, y, radii) {
+    for (const dot of dots) { dot.setAttribute("cx", String(x)); dot.setAttribute("cy", String(y)); }
+    for (const edge of ring) {
+      for (const [name, value] of [["cx", x], ["cy", y], ["rx", radii[0]], ["ry", radii[1]]]) edge.setAttribute(name, String(value));
+    }
+  }
+  return { draw, place };
+}

@@ -102,3 +102,27 @@ test("a request for the decoder's part travels with the value and waits as long 
   flow.propose({ loc_x: 0.1 }, true);
   assert.equal("decoder" in sent[1], false);  // a plain value has no such field
 });
+
+test("labels as runs come back the same, in far fewer numbers for a mask of a few objects", () => {
+  const labels = new Uint8Array(400 * 400);
+  for (let r = 100; r < 160; r += 1) labels.fill(1, r * 400 + 50, r * 400 + 120);  // a square of label 1
+  for (let r = 300; r < 310; r += 1) labels.fill(3, r * 400 + 200, r * 400 + 205);  // a small one of label 3
+  labels[0] = 2;  // a run at the very start, and one running to the end
+  labels.fill(1, labels.length - 7);
+  const runs = core.toRuns(labels);
+  assert.deepEqual(core.fromRuns(runs), labels);
+  assert.ok(runs.starts.length < 200, `${runs.starts.length} runs`);
+  assert.deepEqual(core.fromRuns(core.toRuns(new Uint8Array(9))), new Uint8Array(9));  // all background: one run
+});
+
+test("the grid is decoded ahead from the point: its two slider lines first, then outwards, every cell once", () => {
+  const order = core.aheadOrder(5, 4, 1, 2);
+  assert.equal(order.length, 20);
+  assert.equal(new Set(order.map(String)).size, 20);
+  assert.deepEqual(order[0], [1, 2]);  // the point itself
+  const lines = order.slice(0, 5 + 4 - 1);  // its row and its column
+  assert.ok(lines.every(([a, b]) => a === 1 || b === 2), JSON.stringify(lines));
+  assert.deepEqual(lines.slice(1, 5).map(([a, b]) => Math.abs(a - 1) + Math.abs(b - 2)), [1, 1, 1, 1]);
+  const rest = order.slice(8).map(([a, b]) => Math.max(Math.abs(a - 1), Math.abs(b - 2)));
+  assert.deepEqual(rest, [...rest].sort((p, q) => p - q));  // then by how far
+});
