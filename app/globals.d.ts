@@ -27,10 +27,12 @@ type LiveStats = {
 /** Decoding in the browser (app/live_decoder.js): decodes run and painted, distinct masks painted (by their labels),
  * ms per decode in the worker (the last 200), its state, the labels painted last (model size), the times the page's
  * picture found the mask shown the same and kept it (`kept`), the painted picture's labels hash (`drawn`); masks
- * painted from the cache (`hits`), paints whose mask differed from the one before (`changes`), masks kept. */
+ * painted from the cache (`hits`), paints whose mask differed from the one before (`changes`), values given whose
+ * mask (known from the cache) differed from the value's before (`passed`: the most a drag could paint), masks kept. */
 type DecoderStats = {
   decoded: number; painted: number; distinct: number; ms: number[]; state: () => string; hashes: Set<number>;
-  labels: Uint8Array | null; kept: number; drawn: string; hits: number; changes: number; cached: () => number;
+  labels: Uint8Array | null; kept: number; drawn: string; hits: number; changes: number; passed: number;
+  cached: () => number;
   cacheBytes: () => number;
 };
 

@@ -30,9 +30,9 @@ function browserDecoder(canvas, hooks) {
   // what was decoded (part key + z -> what `make` gives), least recently used first: a value met again, or a
   // dead zone's (the same z), is painted without the worker; idle, the pad's grid is decoded ahead
   const cache = new Map();
-  let cacheBytes = 0, asks = 0, shownAsk = 0, lastValues = null, shownKey = "";
+  let cacheBytes = 0, asks = 0, shownAsk = 0, lastValues = null, shownKey = "", passedHash = -1;
   let aheadFrom = "", aheadCells = /** @type {Array<[number, number]>} */ ([]), aheadNext = 0;  // what to decode ahead
-  const stats = { decoded: 0, painted: 0, distinct: 0, hits: 0, changes: 0, cached: () => cache.size,
+  const stats = { decoded: 0, painted: 0, distinct: 0, hits: 0, changes: 0, passed: 0, cached: () => cache.size,
                   cacheBytes: () => cacheBytes, ms: /** @type {number[]} */ ([]), state: () => state,
                   hashes: new Set(), labels: /** @type {Uint8Array|null} */ (null), kept: 0,
                   drawn: "" };
@@ -115,10 +115,12 @@ function browserDecoder(canvas, hooks) {
   function decode(values, loose = false) {
     if (!covers(values)) return false;
     lastValues = Object.assign({}, values);
-    const key = zKey(values);
+    const key = zKey(values), known = cache.get(key);
+    if (known && known.hash !== passedHash) stats.passed += 1;  // a value whose mask differs from the last value's
+    if (known) passedHash = known.hash;
     if (shown && key === shownKey && !running) { wanted = null; return true; }  // its mask is the one shown
     asks += 1;
-    const made = cache.get(key);
+    const made = known;
     if (made) {  // most recently used last
       cache.delete(key);
       cache.set(key, made);

@@ -443,7 +443,10 @@ def main(argv: list[str] | None = None) -> int:
                 if row.get("values_painted_per_s_median") is not None:
                     print(f"  the page got {row['pointer_events_per_s_median']} pointer events/s and painted "
                           f"{row['values_painted_per_s_median']} masks/s, each a new value's; "
-                          f"{row['mask_changes_painted_per_s_median']}/s of them a mask unlike the one before")
+                          f"{row['mask_changes_painted_per_s_median']}/s of them a mask unlike the one before"
+                          + ("" if row.get("mask_changes_passed_per_s_median") is None else
+                             f" (the values the pointer passed through held {row['mask_changes_passed_per_s_median']}"
+                             " mask changes/s: the most the drag could paint)"))
                 if row["final_state_lag_ms_median"] is not None:
                     print(f"  the mask and its Dice line both final: median {row['final_state_lag_ms_median']} ms "
                           f"after the last move {row['final_state_lag_ms']} (the line: {row['final_line_lag_ms']})")

@@ -139,7 +139,7 @@ INSTALL_POINTER_CLOCK = """() => {
 COMPONENT_COUNTS = """() => { const s = window.__liveControls; if (!s) return null;
   const d = s.decoder || {};
   return {answered: s.answered, trips: s.trips.slice(), painted: (d.painted || 0) + (s.swaps || 0),
-          changes: (d.changes || 0) + (s.swaps || 0)}; }"""
+          changes: (d.changes || 0) + (s.swaps || 0), passed: d.passed === undefined ? null : d.passed}; }"""
 
 
 def find_control(page, name: str):
@@ -256,11 +256,13 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
                            "answered: window.__liveControls.answered, values: window.__liveControls.values} : null")
     answers = trips = None
     after_counts = frame.evaluate(COMPONENT_COUNTS)
-    painted = changes = None
+    painted = changes = passed = None
     if before and after_counts:  # values the page answered during this drag (the last one: the release's)
         answers = round(max(after_counts["answered"] - before["answered"] - 1, 0) / held_s, 1)
         painted = round((after_counts["painted"] - before["painted"]) / held_s, 1)
         changes = round((after_counts["changes"] - before["changes"]) / held_s, 1)
+        if after_counts.get("passed") is not None and after_counts["passed"] > before["passed"]:
+            passed = round((after_counts["passed"] - before["passed"]) / held_s, 1)
         new_trips = after_counts["trips"][len(before["trips"]):] if len(after_counts["trips"]) < 200 else []
         trips = round(statistics.median(new_trips), 0) if new_trips else None
     drawn = page.evaluate("() => { window.__chartDraws.stop(); return window.__chartDraws.times; }") if chart else []
@@ -274,7 +276,7 @@ def measure_drag(page, control: str, read_image: str = PREDICTED_MASK, seconds: 
                       final_state_lag_ms=None if lag is None else round(max(lag, line_lag), 0))
     return {**charts, "control": control, "held_s": round(held_s, 2), "moves": moves,
             "pointer_moves_seen": pointer["moves"], "pointer_events_per_s": round(pointer["moves"] / held_s, 1),
-            "values_painted_per_s": painted, "mask_changes_painted_per_s": changes,
+            "values_painted_per_s": painted, "mask_changes_painted_per_s": changes, "mask_changes_passed_per_s": passed,
             "updates_while_held": len(during), "updates_per_s": round(len(during) / held_s, 1),
             "updates_after_release": len(after), "final_lag_ms": None if lag is None else round(lag, 0),
             "answers_per_s": answers, "round_trip_ms_median": trips,
@@ -333,7 +335,7 @@ def summary(rows: list[dict], keys: list[float]) -> dict:
 
     return {"updates_per_s_median": round(statistics.median(rates), 1), "updates_per_s": rates,
             **{key + "_median": medians(key) for key in ("pointer_events_per_s", "values_painted_per_s",
-                                                         "mask_changes_painted_per_s")},
+                                                         "mask_changes_painted_per_s", "mask_changes_passed_per_s")},
             "chart_after_release_ms_median": round(statistics.median(charts), 0) if charts else None,
             "chart_after_release_ms": charts, "chart_redraws_while_held": [r.get("chart_redraws_while_held")
                                                                           for r in rows],
