@@ -8,7 +8,8 @@ already made (`RenderArgs.frames_ready`), so the run that answers it ships bytes
 the first part not made yet now and then, to learn what is ready; that run does not wait for it either.
 
 The thread is handed the run's ScriptRunContext (the parts ask the session's caches of display pictures,
-app/loading.py); it draws no element. It waits while a control is held (`hold`), is told to stop when the
+app/loading.py); it draws no element. It waits while a control is held (`hold`; not for `Scrub.eager` parts, the
+page's own frames), is told to stop when the
 page names other pictures or the session is released, and takes its turn with other sessions' parts
 (`loading.taking_turns`). $INSIDE_DASHBOARD_AHEAD=0 makes each part in the run that asks for it, as before.
 """
@@ -39,7 +40,7 @@ class Ahead:
     """One Scrub's parts, made in order by a thread of their own."""
 
     def __init__(self, scrub: Scrub, context: Any = None) -> None:
-        self.key, self.parts = scrub.key, scrub.parts
+        self.key, self.parts, self.eager = scrub.key, scrub.parts, scrub.eager
         self.made: dict[int, FramesPart] = {}
         self.sent: set[int] = set()  # parts shipped to the browser (asked for, or sent with a held answer)
         self.failed: str | None = None  # why a part could not be made (the rest are not tried)
@@ -61,7 +62,9 @@ class Ahead:
 
     def _run(self, make) -> None:
         for part in range(self.parts):
-            while not self.free.wait(0.5):  # a control is held: its answers first
+            # a control is held: its answers first, unless each part is what they would be (a row of ACDC's pad:
+            # 21 of them, sent with the next held answer, against one answer each)
+            while not self.eager and not self.free.wait(0.5):
                 if self._done():
                     return
             if self._done():

@@ -59,6 +59,7 @@ function mount(shadow) {
     post: (message) => { self.send(message); stats.sent += 1; },
     now: () => performance.now(), later: (fn, ms) => setTimeout(fn, ms), held: () => held,
     covered: (values) => covers(frames, frameFor(values)), session: Math.random().toString(36).slice(2, 10),
+    exact: (values) => Boolean(frames && frames.exact) && covers(frames, frameFor(values)),
   });
   stats.trips = flow.trips;
   // a value the browser decodes is painted at once; held, it is not sent (one waiting is dropped): a final one is

@@ -169,11 +169,14 @@ class RenderArgs(TypedDict, total=False):
 @dataclass(frozen=True)
 class Scrub:
     """The page's offer of pictures to scrub: their `key` (the state they were made for), how many
-    `parts`, and `make(part)`, the part as sent (called only in the run that answers the request)."""
+    `parts`, and `make(part)`, the part as sent (called only in the run that answers the request). `eager`:
+    every part is pictures the page would answer with (ACDC's lattice of every value), so they are made while a
+    control is held too (app/ahead.py)."""
 
     key: str
     parts: int
     make: Callable[[int], FramesPart]
+    eager: bool = False
 
 
 @dataclass(frozen=True)

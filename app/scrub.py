@@ -17,8 +17,9 @@ answers (it answers with the same bytes). Every picture is a frame (app/frame.py
 lattice's are the same recipe at a smaller size, except where the lattice holds every value the pad can take
 (ACDC: every phase step x every slice, `every_value`): there each point is the page's own frame, drawn at the
 page's size (a release on it is answered with the picture already shown, so nothing is painted again), there
-are no strips (the lattice's rows are), and the first part is the row through the page's point (every phase
-step of its slice: small, in the browser soon after the sample opens).
+are no strips (the lattice's rows are), and each part is one row (every phase step of one slice, ~1.2 MB): the
+row through the page's point first (in the browser soon after the sample opens), then the nearer slices' rows.
+They are made while a control is held too (`Scrub.eager`) and sent with the held answers (app/ahead.py).
 
 With INSIDE's attention drawn for a fixed set of channels (`options.channels`: the page's conditioning
 panel's), each picture carries what that figure draws for its z, in pixels (the means, the 1-sigma radii, gamma,
@@ -86,10 +87,16 @@ def every_value(controls: ControlValues) -> bool:
     return True
 
 
-def part_bounds(count: int, size: int, first: int | None = None) -> list[tuple[int, int]]:
-    """[start, end) of each part of `count` points: `size` each, the first `first` (if given) long."""
-    starts = [0] + list(range(first, count, size)) if first and first < count else list(range(0, count, size))
-    return [(a, b) for a, b in zip(starts, starts[1:] + [count], strict=True)]
+def _positions(controls: ControlValues, key: str) -> dict:
+    """A pad axis's values -> their rank along it (a stack's slices base to apex; a slider's values in order)."""
+    control = controls.condition.control(key)
+    values = [index for index, _ in controls.stacks[key]] if control.kind == "stack" else _slider_values(control)
+    return {value: rank for rank, value in enumerate(values)}
+
+
+def part_bounds(count: int, size: int) -> list[tuple[int, int]]:
+    """[start, end) of each part of `count` points, `size` each (the last may be shorter)."""
+    return [(start, min(start + size, count)) for start in range(0, count, size)]
 
 
 def lattice(controls: ControlValues) -> list[dict]:
@@ -132,10 +139,13 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, options: FrameOpti
     # every pad value a lattice point (ACDC): the page's own pictures, no strips (they are the lattice's rows); the
     # first part small, the row through the page's point (what the strip was), so it is in the browser soon
     exact = place is not None and every_value(controls)
-    if exact:
-        row = [p for p in points if p[y_key] == controls.values[y_key]]
-        points = row + [p for p in points if p[y_key] != controls.values[y_key]]
-    bounds = part_bounds(len(points), size, len(row) if exact else None)
+    if exact:  # a part per row (every x of one y: ~1.2 MB, sent with a held answer), the page's row, then the nearer
+        position = _positions(controls, y_key)
+        here_at = position[controls.values[y_key]]
+        rows = sorted(position, key=lambda y: (abs(position[y] - here_at), position[y]))
+        points = [p for y in rows for p in sorted((p for p in points if p[y_key] == y), key=lambda p: p[x_key])]
+        size = len(points) // len(rows)
+    bounds = part_bounds(len(points), size)
     parts = len(bounds)
     explorers: dict = {}  # view key -> (explorer, image): per part, then dropped
     here: list = []  # the page's own view key, once asked
@@ -195,7 +205,7 @@ def scrub_frames(explorer: Explorer, controls: ControlValues, options: FrameOpti
         explorers.clear()
         return frames
 
-    return Scrub(key, parts, loading.taking_turns(make))  # bounded memory: a few sessions' parts at once
+    return Scrub(key, parts, loading.taking_turns(make), eager=exact)  # bounded memory: a few sessions' parts at once
 
 
 # ------------------------------------------------------------------------------------------ in the browser

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.scrub import PART_POINTS_NEW_IMAGES, part_bounds
 from tests.test_app import attention_means, healthy, last_prediction, live_args, move, page, slices
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,16 +119,22 @@ def test_acdc_scrub_frames_cover_every_slice_and_phase_step():
     key, parts = args["frames_key"], args["frames_parts"]
     stack = slices(at)
     here = live_args(at)["values"]["slice"]
-    assert key and parts == len(part_bounds(21 * len(stack), PART_POINTS_NEW_IMAGES, 21))
+    assert key and parts == len(stack)  # a part per slice: its row of 21 phase steps
+    order = []
     points, all_points = [], []
     for part in range(parts):
         at, frames = ask(at, key, part)
         all_points += frames["points"]
         assert frames["part"] == part and (frames["x"], frames["y"]) == ("phase", "slice") and frames["exact"]
         assert "strips" not in frames  # every phase step is a lattice point: the rows are the strips
-        if part == 0:  # first the row through the page's point: every phase step of its slice
+        assert len({p[1] for p in frames["points"]}) == 1 and [p[0] for p in frames["points"]] == sorted(
+            p[0] for p in frames["points"]) and len(frames["points"]) == 21  # a row: every phase step of one slice
+        order.append(stack.index(frames["points"][0][1]))
+        if part == 0:  # first the row through the page's point
             assert [p[1] for p in frames["points"]] == [here] * 21
         points += [(*point[:3], point[4]) for point in frames["points"]]
+    distance = [abs(k - stack.index(here)) for k in order]
+    assert distance == sorted(distance)  # then the rows nearer the page's slice first
     assert sorted({y for _, y, _, _ in points}) == sorted(stack)
     assert sorted({x for x, _, _, _ in points}) == pytest.approx(np.linspace(0, 1, 21))
     assert len(points) == 21 * len(stack) and len({src for _, _, src, _ in points}) > len(stack)  # phase matters
@@ -292,11 +297,7 @@ def test_parts_are_made_by_the_session_s_thread_and_shipped_only_once_made(monke
     assert ahead is not None and ahead.key == key and ahead.thread.name == f"ahead-{key}"
     # not a daemon (a daemon in torch's work when the interpreter exits aborts the process: pytest's exit status 134)
     assert not ahead.thread.daemon
-    ahead.hold(True)  # held: the thread waits after its current part
-    made = ahead.ready()
-    time.sleep(2.5)
-    assert ahead.ready() <= made + 1
-    ahead.hold(False)
+    assert ahead.eager  # ACDC's parts are the page's own frames: made while a control is held too
     last = parts - 1
     if ahead.ready() <= last:  # not made yet: the answer comes without it, and says how many are
         start = time.perf_counter()
@@ -309,6 +310,32 @@ def test_parts_are_made_by_the_session_s_thread_and_shipped_only_once_made(monke
     monkeypatch.setenv("INSIDE_DASHBOARD_AHEAD", "0")  # the inline path: the same part, made in the run
     at, inline = ask(at, key, last)
     assert inline is not None and inline["points"] == part["points"]
+
+
+def test_the_thread_waits_while_a_control_is_held_unless_its_parts_are_the_page_s_own_frames():
+    """app/ahead.py: held, the page's answers come first (the thread waits after its current part), except where
+    each part is frames the page would answer with (`Scrub.eager`: ACDC's lattice of every value)."""
+    import time
+
+    from app.ahead import Ahead
+    from app.protocol import Scrub
+
+    def make(part: int) -> dict:
+        time.sleep(0.05)
+        return {"key": "K", "part": part, "parts": 40, "points": []}
+
+    for eager in (False, True):
+        ahead = Ahead(Scrub("K", 40, make, eager=eager))
+        ahead.hold(True)
+        made = ahead.ready()
+        time.sleep(0.6)
+        if eager:
+            assert ahead.ready() >= made + 5  # went on
+        else:
+            assert ahead.ready() <= made + 1  # waited after its current part
+        ahead.hold(False)
+        ahead.thread.join(timeout=10)
+        assert ahead.ready() == 40
 
 
 def test_a_held_answer_carries_a_small_part_made_since_and_each_part_once():

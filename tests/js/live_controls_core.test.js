@@ -220,6 +220,24 @@ test("while a picture made ahead covers the pointer, exact answers are asked at 
   assert.equal(sent.length, 3);
 });
 
+test("held on a value the page's own frame already shows, nothing is sent; a value without one is", () => {
+  let held = true;
+  const exact = (values) => values.phase !== 0.5;  // every value has its frame but 0.5
+  const { flow, sent, advance } = flowWith({ held: () => held, covered: exact, exact: exact });
+  flow.propose({ phase: 0.1 }, false);
+  advance(core.SCRUB_GAP_MS * 3);
+  assert.equal(sent.length, 0);  // shown exactly: not even every gap
+  flow.propose({ phase: 0.5 }, false);
+  assert.deepEqual(sent.map((m) => m.values.phase), [0.5]);
+  flow.answer("s:1");
+  flow.propose({ phase: 0, slice: 2 }, true, "K#1");  // a request for a part still goes (as the component asks)
+  assert.equal(sent.length, 2);
+  flow.answer("s:2");
+  held = false;
+  flow.propose({ phase: 0.2 }, true);  // the release's final value too
+  assert.deepEqual(sent.map((m) => m.final), [false, true, true]);
+});
+
 test("a request for pictures carries its part and waits longer for its answer", () => {
   const { flow, sent, advance } = flowWith();
   flow.propose({ loc_x: 0 }, true, "K#0");
