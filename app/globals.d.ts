@@ -30,7 +30,7 @@ type LiveStats = {
  * painted from the cache (`hits`), paints whose mask differed from the one before (`changes`), values given whose
  * mask (known from the cache) differed from the value's before (`passed`: the most a drag could paint), masks kept. */
 type DecoderStats = {
-  decoded: number; painted: number; distinct: number; ms: number[]; state: () => string; hashes: Set<number>;
+  decoded: number; painted: number; distinct: number; ms: number[]; state: () => string; hashes: Set<string>;
   labels: Uint8Array | null; kept: number; drawn: string; hits: number; changes: number; passed: number;
   cached: () => number;
   cacheBytes: () => number;
