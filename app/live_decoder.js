@@ -2,23 +2,28 @@
 // model's decoder (.onnx) runs in a web worker (app/static/decoder_worker.js, ONNX Runtime Web served by Streamlit's
 // static serving) on the image's features, both sent by the page once (`DecoderPart`); the mask for the value under
 // the pointer is painted into a canvas over the page's picture, with its Gaussians, by `DecodeCore` (the pure
-// functions, node-tested). One decode in flight, the newest value wins. The release's exact frame still comes from
-// the page and replaces the canvas, unless its labels are those of the mask shown (its `labels_hash`): then the
-// canvas stays (nothing is painted again) and only the page's Dice line and Gaussians are taken. Anything that fails (no worker, a model the runtime cannot load) says "off" to
-// the page once, which then keeps its pictures made ahead.
+// functions, node-tested), and its Dice line under it (each grid value's ground truth came with the part:
+// `TruthPart`; the page's frame brings the same line). One decode in flight, the newest value wins. The release's
+// exact frame still comes from the page and replaces the canvas, unless its labels are those of the mask shown (its
+// `labels_hash`): then the canvas stays (nothing is painted again) and only the page's Gaussians are taken. Anything
+// that fails (no worker, a model the runtime cannot load) says "off" to the page once, which then keeps its pictures
+// made ahead.
 /** @import {DecoderOffer, DecoderPart, Gaussians} from "./protocol.js" */
 const DECODER_WORKER = "app/static/decoder_worker.js";  // Streamlit's static serving: app/static/ at /app/static/
 const DECODER_START_MS = 20000;  // a worker (and its runtime) not ready by then is taken as failed
 const DECODER_ASK_MS = 1500;  // while the page exports the model, its offer is asked for again this often
+// the line under a decoded mask where the part brought no ground truth (an older page)
 const HELD_LINE = "Decoded in this browser: the Dice line comes with the page's exact picture.";
 
 /**
  * @param {HTMLCanvasElement} canvas  drawn over the page's picture
- * @param {{painted: (attention: (Gaussians|null)) => void, changed: () => void, held: () => boolean}} hooks  `changed`:
- *   it failed, or became ready: what it asks for and the line that says where values are decoded change
+ * @param {{painted: (attention: (Gaussians|null), line: string) => void, changed: () => void, held: () => boolean}}
+ *   hooks  `painted`: a mask was painted, its Gaussians and the line under it; `changed`: it failed, or became
+ *   ready: what it asks for and the line that says where values are decoded change
  */
 function browserDecoder(canvas, hooks) {
-  const { bytesOf, halfToFloat, floats, zAt, labelsFromLogits, smoothLabels, paint, labelsHash, gaussians } = DecodeCore;
+  const { bytesOf, halfToFloat, floats, zAt, labelsFromLogits, smoothLabels, paint, labelsHash, gaussians, labelsOfRuns,
+          truthLine } = DecodeCore;
   let worker = null, state = "none";  // "none", "starting", "ready" (the runtime), "failed"
   let offer = /** @type {DecoderOffer|null} */ (null);
   let part = null;  // the part in use: {key, model, grid, table, logits, layer, channels, keep, colours, alpha, base}
@@ -27,7 +32,7 @@ function browserDecoder(canvas, hooks) {
   let drawn = { key: "", labels: "" };  // the part and the picture's labels (labelsHash) of the mask shown
   const stats = { decoded: 0, painted: 0, distinct: 0, ms: /** @type {number[]} */ ([]), state: () => state,
                   hashes: new Set(), labels: /** @type {Uint8Array|null} */ (null), kept: 0,
-                  drawn: "" };
+                  drawn: "", line: "" };
 
   function start() {
     if (state !== "none") return;
@@ -61,6 +66,11 @@ function browserDecoder(canvas, hooks) {
     if (offer) start();
     if (newPart && offer && newPart.key === offer.key) {
       part = Object.assign({}, newPart, { table: floats(bytesOf(newPart.grid.data)), onnx: null });
+      if (newPart.truth) {  // each grid value's ground truth, its maps at the model's grid (their Dice lines)
+        const [, , H, W] = newPart.logits;
+        Object.assign(part, { truthIndex: bytesOf(newPart.truth.index),
+                              truthMaps: newPart.truth.maps.map((runs) => labelsOfRuns(runs, H * W)) });
+      }
       if (newPart.onnx) part.onnxBytes = bytesOf(newPart.onnx);
       const picture = new Image();
       picture.src = newPart.base;
@@ -124,11 +134,11 @@ function browserDecoder(canvas, hooks) {
     if (stats.ms.length > 200) stats.ms.shift();
     next();  // the worker decodes the newest value while this one is painted
     if (done && part && done.key === part.key && done.epoch === epoch && (done.loose || hooks.held())) {
-      draw(message.outputs);
+      draw(message.outputs, done.values);
     }
   }
 
-  function draw(outputs) {  // the mask and Gaussians of the model's outputs, painted over the page's picture
+  function draw(outputs, values) {  // the mask, Gaussians and Dice line of the model's outputs, over the page's picture
     const [, K, H, W] = part.logits, base = part.base, h = base.height, w = base.width;
     const { labels, probabilities } = labelsFromLogits(outputs.logits, K, H, W, part.keep);
     const smooth = smoothLabels(probabilities, K, H, W, h, w);
@@ -147,13 +157,15 @@ function browserDecoder(canvas, hooks) {
     stats.hashes.add(hash >>> 0);
     stats.distinct = stats.hashes.size;
     stats.labels = labels;
-    hooks.painted(gaussians(outputs, part.layer, part.channels, H, W));
+    const line = part.truth ? truthLine(part.grid, part.truth, part.truthIndex, part.truthMaps, values, labels) : null;
+    stats.line = line === null ? HELD_LINE : line;
+    hooks.painted(gaussians(outputs, part.layer, part.channels, H, W), stats.line);
   }
 
   function hide() { canvas.hidden = true; shown = false; wanted = null; epoch += 1; }  // a decode running: dropped
 
   /** Whether the mask shown is the page's picture (`labels`: the labels hash of a frame of the offer's image): then
-   * it stays rather than being painted again (same pixels up to the JPEG's rounding; the Dice line is the page's). */
+   * it stays rather than being painted again (same pixels up to the JPEG's rounding; the Dice line the same). */
   function keeps(labels) {
     const same = Boolean(shown && labels && offer && drawn.key === offer.key && drawn.labels === labels);
     if (same) stats.kept += 1;
@@ -183,7 +195,11 @@ function browserDecoder(canvas, hooks) {
 
   /** One line: where held values are decoded now. */
   function path(hasFrames) {
-    if (loaded()) return "While held: the mask is decoded in this browser (ONNX Runtime Web); the release asks the server for the exact frame and its Dice.";
+    if (loaded()) {
+      return "While held: the mask is decoded in this browser (ONNX Runtime Web)" + (part.truth
+        ? ", its Dice line written here; the release asks the server for the exact frame."
+        : "; the release asks the server for the exact frame and its Dice.");
+    }
     if (state === "failed") return "While held: the server's pictures (decoding in this browser failed to start).";
     if (offer) return "While held: the server's pictures, until the decoder for this browser is ready.";
     return hasFrames ? "While held: the server's pictures made ahead." : "";
