@@ -232,16 +232,18 @@ def z_grid(controls: ControlValues) -> ZGrid:
             "data": base64.b64encode(table.tobytes()).decode("ascii")}
 
 
-def _truth_rule(place: Place) -> Callable[[dict], Any] | None:
-    """The page's ground truth for control values (app/place.view_at's): a source with a rule that follows the
-    controls (CLEVR-Seg's `ground_truth`: the condition's quadrant or radius rule) is asked per value, its scene's
-    objects read once; any other source's truth is its view's, which follows no slider (the image does not follow
-    the pad where the browser decodes: `Place.identity` is None), so one view's serves every value (None: none)."""
+def _truth_rule(place: Place) -> tuple[Callable[[dict], Any], Callable[[dict], str]]:
+    """The page's ground truth for control values (app/place.view_at's), and a name of what it follows of them
+    (values with the same name share it). A source with a rule that follows the controls (CLEVR-Seg's
+    `ground_truth`, its scene's objects read once) follows them through the condition's `ground_truth_value`
+    alone (the dominant quadrant; the point and radius); any other source's truth is its view's, which follows no
+    slider (the image does not follow the pad where the browser decodes: `Place.identity` is None)."""
     source, index, condition = place.source, place.index, place.condition
     if "scene" in source.offers:
         objects = loading.clevr_objects(source, source.label, index)
-        return lambda values: source.ground_truth(index, condition, values, objects)[0]
-    return None
+        return (lambda values: source.ground_truth(index, condition, values, objects)[0],
+                lambda values: repr(condition.ground_truth_value(values)))
+    return (lambda values: view_at(place, values).ground_truth), (lambda values: "")
 
 
 def truth_part(place: Place, controls: ControlValues, size: tuple[int, int], num_classes: int) -> TruthPart | None:
@@ -251,23 +253,27 @@ def truth_part(place: Place, controls: ControlValues, size: tuple[int, int], num
     NO_GROUND_TRUTH). None where the maps do not fit (labels over 254, more than 254 distinct maps)."""
     x_key, y_key = controls.pad_keys[:2]
     _, _, (xs, ys) = _pad_grid(controls)
-    rule = _truth_rule(place)
-    fixed = view_at(place, controls.values).ground_truth if rule is None else None
+    rule, follows = _truth_rule(place)
     found: list[np.ndarray] = []  # the distinct truths at the source's size, in the order first met
+    known: dict[str, int] = {}  # what a truth follows -> its index in `found` (or TRUTH_NONE)
     index = bytearray()
     last = -1  # neighbouring values mostly share a truth: compared with the last one first
     for y in ys:
         for x in xs:
-            truth = fixed if rule is None else rule({**controls.values, x_key: x, y_key: y})
-            if truth is None:
-                index.append(TRUTH_NONE)
-                continue
-            truth = np.asarray(truth)
-            if last < 0 or not np.array_equal(found[last], truth):
-                last = next((k for k, seen in enumerate(found) if np.array_equal(seen, truth)), len(found))
-                if last == len(found):
-                    found.append(truth)
-            index.append(last)
+            values = {**controls.values, x_key: x, y_key: y}
+            name = follows(values)
+            if name not in known:
+                truth = rule(values)
+                if truth is None:
+                    known[name] = TRUTH_NONE
+                else:
+                    truth = np.asarray(truth)
+                    if last < 0 or not np.array_equal(found[last], truth):
+                        last = next((k for k, seen in enumerate(found) if np.array_equal(seen, truth)), len(found))
+                        if last == len(found):
+                            found.append(truth)
+                    known[name] = last
+            index.append(known[name])
     maps: dict[bytes, int] = {}  # prepared maps (two truths may meet at the model's grid) -> their index
     runs, moved = [], []
     for truth in found:
