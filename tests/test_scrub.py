@@ -433,3 +433,28 @@ def test_the_decoder_part_s_truth_is_the_page_s_for_every_value_of_the_grid(name
             assert np.array_equal(maps[grid[j, i]], page), (index, at)
             seen.add(int(grid[j, i]))
         assert len(seen) >= 2  # the samples met more than one truth
+
+
+def test_an_image_without_ground_truth_gives_every_grid_value_the_page_s_no_truth_line():
+    """An upload has no ground truth: every value's index is TRUTH_NONE, no maps, and the words are the frame's."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from app.controls import ControlValues
+    from app.frame import NO_GROUND_TRUTH
+    from app.place import Place
+    from app.protocol import TRUTH_NONE
+    from app.scrub import truth_part
+    from app.sources import UploadSource
+    from inside_core.conditions import get_condition
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (90, 40, 200)).save(buffer, format="PNG")
+    condition = get_condition("quadrant")
+    values = {"loc_x": 0.0, "loc_y": 0.0}
+    controls = ControlValues(values, dict(values), "", condition, {}, condition.image_point())
+    part = truth_part(Place(condition, UploadSource("mine.png", buffer.getvalue(), "image"), 0), controls, (24, 32), 1)
+    assert set(base64.b64decode(part["index"])) == {TRUTH_NONE} and part["maps"] == []
+    assert part["none"] == NO_GROUND_TRUTH
