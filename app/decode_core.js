@@ -247,7 +247,11 @@ const DecodeCore = (function () {
   function numpyMean(values) {
     const sum = (start, n) => {
       if (n < 8) { let s = 0; for (let k = 0; k < n; k += 1) s += values[start + k]; return s; }
-      if (n > 128) { let half = Math.floor(n / 2); half -= half % 8; return sum(start, half) + sum(start + half, n - half); }
+      if (n > 128) {
+        let half = Math.floor(n / 2);
+        half -= half % 8;
+        return sum(start, half) + sum(start + half, n - half);
+      }
       const r = values.slice(start, start + 8);
       let k = 8;
       for (; k < n - (n % 8); k += 8) for (let j = 0; j < 8; j += 1) r[j] += values[start + k + j];
@@ -275,7 +279,8 @@ const DecodeCore = (function () {
    */
   function diceLine(labels, truth, words) {
     const scores = dicePerLabel(labels, truth, words.labels);
-    const detail = scores.length === 1 ? "" : " (" + scores.map((v, k) => words.names[k] + " " + fixed(v, 2)).join(", ") + ")";
+    const detail = scores.length === 1 ? ""
+      : " (" + scores.map((v, k) => words.names[k] + " " + fixed(v, 2)).join(", ") + ")";
     const text = words.lead + "**" + fixed(numpyMean(scores), 3) + "**" + detail;
     return truth.some((v) => v !== 0) ? text : text + words.empty;
   }

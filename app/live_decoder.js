@@ -5,9 +5,9 @@
 // functions, node-tested), and its Dice line under it (each grid value's ground truth came with the part:
 // `TruthPart`; the page's frame brings the same line). One decode in flight, the newest value wins. The release's
 // exact frame still comes from the page and replaces the canvas, unless its labels are those of the mask shown (its
-// `labels_hash`): then the canvas stays (nothing is painted again) and only the page's Gaussians are taken. Anything
-// that fails (no worker, a model the runtime cannot load) says "off" to the page once, which then keeps its pictures
-// made ahead.
+// `labels_hash`): then the canvas stays (nothing is painted again): only its Gaussians and line (the same) are taken.
+// Anything that fails (no worker, a model the runtime cannot load) says "off" to the page once, which then keeps its
+// pictures made ahead.
 /** @import {DecoderOffer, DecoderPart, Gaussians} from "./protocol.js" */
 const DECODER_WORKER = "app/static/decoder_worker.js";  // Streamlit's static serving: app/static/ at /app/static/
 const DECODER_START_MS = 20000;  // a worker (and its runtime) not ready by then is taken as failed
@@ -26,7 +26,8 @@ function browserDecoder(canvas, hooks) {
           truthLine } = DecodeCore;
   let worker = null, state = "none";  // "none", "starting", "ready" (the runtime), "failed"
   let offer = /** @type {DecoderOffer|null} */ (null);
-  let part = null;  // the part in use: {key, model, grid, table, logits, layer, channels, keep, colours, alpha, base}
+  let part = null;  // the part in use: {key, model, grid, table, logits, layer, channels, keep, colours, alpha, base,
+  //                   truth, truthIndex, truthMaps (each grid value's map, the maps decoded)}
   let modelIn = null, inputsIn = null, baseReady = null;  // what the worker (and the base picture) hold
   let wanted = null, running = null, asked = {}, seq = 0, shown = false, epoch = 0;  // epoch: hidden since
   let drawn = { key: "", labels: "" };  // the part and the picture's labels (labelsHash) of the mask shown

@@ -33,9 +33,10 @@ it; the model never sees it.
 Decoding in the browser (`browser_decoder`, the default where it can: $INSIDE_DASHBOARD_DECODE=server turns
 it off): where the pad is a point on the image and the image does not follow the controls, the browser is
 offered the decoder instead (the .onnx of the model, exported once in the background, the image's features
-as float32, z for every value of the pad's step grid): it decodes every held value itself, exactly, and no
-pictures are made ahead. Until the export is ready, for a model whose export failed, and in a browser whose
-worker did not start, the pictures made ahead stay.
+as float32, z for every value of the pad's step grid, and each value's ground truth by the page's own rule,
+`truth_part`, so the browser writes each mask's Dice line as app/frame.dice_line does): it decodes every held
+value itself, exactly, and no pictures are made ahead. Until the export is ready, for a model whose export
+failed, and in a browser whose worker did not start, the pictures made ahead stay.
 """
 
 from __future__ import annotations
