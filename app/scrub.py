@@ -290,6 +290,15 @@ def truth_part(place: Place, controls: ControlValues, size: tuple[int, int], num
     return {"index": base64.b64encode(coded).decode("ascii"), "maps": runs, **line_words(num_classes)}
 
 
+def truth_or_none(place: Place, controls: ControlValues, size: tuple[int, int], num_classes: int) -> TruthPart | None:
+    """`truth_part`, or None where a value's view cannot be read (a bad case file: DataError, SourceError, OSError):
+    the browser then says the line comes with the page's frame, which reports the error itself."""
+    try:
+        return truth_part(place, controls, size, num_classes)
+    except (ValueError, OSError):
+        return None
+
+
 def line_words(num_classes: int) -> dict[str, Any]:
     """What app/frame.dice_line writes its line with, for a model of `num_classes` outputs: the labels Dice is
     counted for (as Explorer.dice_per_class), their names, the words."""
@@ -356,6 +365,6 @@ def browser_decoder(explorer: Explorer, controls: ControlValues, options: FrameO
                 "keep": [int(k) for k in recipe.get("largest_component") or ()],
                 "anatomy": bool(recipe.get("anatomy")), "base": png_data_uri(picture),
                 "colours": {str(k): [float(c) for c in v] for k, v in plots.LABEL_COLOURS.items()}, "alpha": 0.45,
-                "truth": truth_part(place, controls, explorer.image_size, probabilities.shape[0])}
+                "truth": truth_or_none(place, controls, explorer.image_size, probabilities.shape[0])}
 
     return BrowserDecoder({"key": key, "model": model, "ready": made is not None}, make)

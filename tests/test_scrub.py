@@ -458,3 +458,24 @@ def test_an_image_without_ground_truth_gives_every_grid_value_the_page_s_no_trut
     part = truth_part(Place(condition, UploadSource("mine.png", buffer.getvalue(), "image"), 0), controls, (24, 32), 1)
     assert set(base64.b64decode(part["index"])) == {TRUTH_NONE} and part["maps"] == []
     assert part["none"] == NO_GROUND_TRUTH
+
+
+def test_a_view_that_cannot_be_read_sends_no_truth_and_the_page_s_frame_says_why():
+    """A bad case file (SourceError while reading the view) leaves the part without truth (the browser's line then
+    says the Dice line comes with the page's frame) instead of failing the part."""
+    from app.controls import ControlValues
+    from app.place import Place
+    from app.scrub import truth_or_none
+    from app.sources import SourceError
+    from inside_core.conditions import get_condition
+
+    class Broken:
+        offers = frozenset({"stack"})
+
+        def view(self, *args, **kwargs):
+            raise SourceError("case_007.nii.gz: not a NIfTI file")
+
+    condition = get_condition("quadrant")
+    values = {"loc_x": 0.0, "loc_y": 0.0}
+    controls = ControlValues(values, dict(values), "", condition, {}, condition.image_point())
+    assert truth_or_none(Place(condition, Broken(), 0), controls, (8, 8), 1) is None
