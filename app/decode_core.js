@@ -2,10 +2,11 @@
 // page's bytes as arrays (base64, float32 or float16), z for a pad's values from the page's grid, and the model's outputs made
 // into what the page draws: labels at the model's size (the card's largest-component clean-up included), the
 // picture at the page's size (app/frame.picture's recipe: probabilities upsampled bilinearly, thresholded or
-// arg-maxed, blended over the base picture and outlined in the label's colour) and the drawn channels' Gaussians
-// (app/frame.gaussians). No DOM: the same file runs in the browser (`DecodeCore`) and under `node --test`.
+// arg-maxed, blended over the base picture and outlined in the label's colour), the drawn channels' Gaussians
+// (app/frame.gaussians) and the mask's Dice line against the page's ground truth (app/frame.dice_line, its text
+// exactly). No DOM: the same file runs in the browser (`DecodeCore`) and under `node --test`.
 /**
- * @import {ZGrid, DecoderPart, Gaussians} from "./protocol.js"
+ * @import {ZGrid, DecoderPart, Gaussians, TruthPart} from "./protocol.js"
  * @typedef {{labels: Uint8Array, probabilities: Float32Array}} Decoded  labels (H x W) and probabilities (K x H x W)
  */
 const DecodeCore = (function () {
@@ -246,7 +247,97 @@ const DecodeCore = (function () {
             pick("sigma_x", (s) => s * W / 2), pick("sigma_y", (s) => s * H / 2), pick("gamma", (g) => g), null];
   }
 
+  // ------------------------------------------------------------------------------------- the Dice line
+  /** A label map (n pixels) from its runs [label, count, ...] (app/scrub.run_lengths), or null if they do not
+   * cover exactly n pixels. @param {number[]} runs @param {number} n @returns {Uint8Array|null} */
+  function labelsOfRuns(runs, n) {
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (let k = 0; k + 1 < runs.length; k += 2) {
+      if (at + runs[k + 1] > n) return null;
+      out.fill(runs[k], at, at + runs[k + 1]);
+      at += runs[k + 1];
+    }
+    return at === n ? out : null;
+  }
+
+  /** The index of the truth map of `values` on the part's grid (255: no ground truth), or -1 off the grid.
+   * @param {ZGrid} grid @param {Uint8Array} index @param {Object<string, number>} values */
+  function truthIndex(grid, index, values) {
+    const i = gridIndex(grid.xs, values[grid.x]), j = gridIndex(grid.ys, values[grid.y]);
+    return i < 0 || j < 0 ? -1 : index[j * grid.xs[2] + i];
+  }
+
+  /** {label: Dice} of two label maps, as inside_core.metrics.dice: 2|P and G| / (|P| + |G|), 1 where the label is
+   * in neither. @param {Uint8Array} labels @param {Uint8Array} truth @param {number[]} which @returns {number[]} */
+  function dicePerLabel(labels, truth, which) {
+    return which.map((label) => {
+      let both = 0, total = 0;
+      for (let i = 0; i < labels.length; i += 1) {
+        const p = labels[i] === label, g = truth[i] === label;
+        total += (p ? 1 : 0) + (g ? 1 : 0);
+        if (p && g) both += 1;
+      }
+      return total === 0 ? 1 : 2 * both / total;
+    });
+  }
+
+  /** numpy's mean of float64 numbers: its pairwise sum (in order below 8 numbers, else eight running sums
+   * combined in pairs, then the rest; halves past 128), over n. @param {number[]} values */
+  function numpyMean(values) {
+    const sum = (start, n) => {
+      if (n < 8) { let s = 0; for (let k = 0; k < n; k += 1) s += values[start + k]; return s; }
+      if (n > 128) {
+        let half = Math.floor(n / 2);
+        half -= half % 8;
+        return sum(start, half) + sum(start + half, n - half);
+      }
+      const r = values.slice(start, start + 8);
+      let k = 8;
+      for (; k < n - (n % 8); k += 8) for (let j = 0; j < 8; j += 1) r[j] += values[start + k + j];
+      let s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+      for (; k < n; k += 1) s += values[start + k];
+      return s;
+    };
+    return sum(0, values.length) / values.length;
+  }
+
+  /** Python's f"{x:.{digits}f}": correctly rounded, an exact tie to the even last digit (toFixed rounds ties up).
+   * A tie: x * 2^(digits + 1) an odd integer m, x * 10^digits = m 5^digits / 2. @param {number} x */
+  function fixed(x, digits) {
+    const m = x * 2 ** (digits + 1);  // exact: a power of two
+    if (!(Number.isInteger(m) && Math.abs(m % 2) === 1 && Math.abs(m) < 2 ** 40)) return x.toFixed(digits);
+    const below = (Math.abs(m) * 5 ** digits - 1) / 2, kept = below % 2 === 0 ? below : below + 1;
+    const text = String(kept).padStart(digits + 1, "0"), point = text.length - digits;
+    return (x < 0 ? "-" : "") + text.slice(0, point) + (digits ? "." + text.slice(point) : "");
+  }
+
+  /**
+   * The Dice line of decoded labels (the model's grid, after the card's clean-up) against a truth map, as
+   * app/frame.dice_line writes it (Markdown: bold only). @param {Uint8Array} labels @param {Uint8Array} truth
+   * @param {{labels: number[], names: string[], lead: string, empty: string}} words @returns {string}
+   */
+  function diceLine(labels, truth, words) {
+    const scores = dicePerLabel(labels, truth, words.labels);
+    const detail = scores.length === 1 ? ""
+      : " (" + scores.map((v, k) => words.names[k] + " " + fixed(v, 2)).join(", ") + ")";
+    const text = words.lead + "**" + fixed(numpyMean(scores), 3) + "**" + detail;
+    return truth.some((v) => v !== 0) ? text : text + words.empty;
+  }
+
+  /**
+   * The line under a decoded mask of `values`: its Dice line, the words for no ground truth, or null where the
+   * part has no truth for them. @param {ZGrid} grid @param {TruthPart} truth
+   * @param {Uint8Array} index @param {Array<Uint8Array|null>} maps @returns {string|null}
+   */
+  function truthLine(grid, truth, index, maps, values, labels) {
+    const k = truthIndex(grid, index, values);
+    if (k === 255) return truth.none;
+    return k >= 0 && maps[k] ? diceLine(labels, /** @type {Uint8Array} */ (maps[k]), truth) : null;
+  }
+
   return { bytesOf, halfToFloat, floats, gridIndex, zAt, labelsFromLogits, smallerPieces, smoothLabels, paint,
-           toRuns, fromRuns, aheadOrder, labelsHash, gaussians };
+           toRuns, fromRuns, aheadOrder, labelsHash, gaussians, labelsOfRuns, truthIndex, dicePerLabel, numpyMean, fixed,
+           diceLine, truthLine };
 })();
 if (typeof module === "object" && module.exports) module.exports = DecodeCore;  // Node's test runner

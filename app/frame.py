@@ -27,6 +27,10 @@ from inside_core.explorer import Explorer, Prediction, channel_table, prepare_ma
 
 DISPLAY_PIXELS = 400  # the page's picture: its longer side, in pixels
 NO_GROUND_TRUTH = "No ground truth for this image."
+# the Dice line's words (`dice_line`; the browser writes the same line from them: app/scrub.truth_part)
+DICE_LEAD = "Dice against the ground truth: "
+EMPTY_TRUTH = (" — the ground truth is empty here, so Dice is 1 only if nothing is predicted "
+               "(the usual convention) and 0 otherwise")
 MAX_CHANNELS = 16  # Gaussians travel with a frame only for a few drawn channels (not "all" of 64)
 OVERLAY_KEY = ("yellow rings: the drawn channels' Gaussians (1σ) · dots: their means, "
                "red where γ > 0, blue where γ < 0")
@@ -77,11 +81,8 @@ def dice_line(explorer: Explorer, prediction: Prediction, truth: Any) -> str:
     names = palette.label_names(prediction.num_classes)
     detail = "" if len(per_class) == 1 else " (" + ", ".join(
         f"{names.get(k, k)} {v:.2f}" for k, v in per_class.items()) + ")"
-    text = f"Dice against the ground truth: **{np.mean(list(per_class.values())):.3f}**{detail}"
-    if not np.asarray(truth).any():
-        text += (" — the ground truth is empty here, so Dice is 1 only if nothing is predicted "
-                 "(the usual convention) and 0 otherwise")
-    return text
+    text = f"{DICE_LEAD}**{np.mean(list(per_class.values())):.3f}**{detail}"
+    return text + EMPTY_TRUTH if not np.asarray(truth).any() else text
 
 
 def labels_hash(labels: np.ndarray) -> str:

@@ -49,7 +49,7 @@ function mount(shadow) {
   let framesTries = /** @type {Object<string, number>} */ ({});  // "KEY#PART" -> times asked
   // held values decoded here where the page offers it (app/live_decoder.js), painted over the page's picture
   const decoder = browserDecoder(/** @type {HTMLCanvasElement} */ ($("decoded")), { held: () => held,
-    painted: (attention) => { showGaussians(attention, true); showCaption(HELD_LINE); }, changed: () => askForFrames() });
+    painted: (attention, line) => { showGaussians(attention, true); showCaption(line); }, changed: () => askForFrames() });
   const stats = /** @type {LiveStats} */ (window.__liveControls = { sent: 0, answered: 0, renders: 0, values: local,
     trips: [], scrubbed: 0, frames: null, parts: 0, partsWanted: 0, overlays: 0, overlaid: 0, captions: 0,
     means: () => overlay.drawnMeans(), decoder: decoder.stats, pageLabels: null, swaps: 0 });  // for tests and benchmarks (app/globals.d.ts)

@@ -2,28 +2,33 @@
 // model's decoder (.onnx) runs in a web worker (app/static/decoder_worker.js, ONNX Runtime Web served by Streamlit's
 // static serving) on the image's features, both sent by the page once (`DecoderPart`); the mask for the value under
 // the pointer is painted into a canvas over the page's picture, with its Gaussians, by `DecodeCore` (the pure
-// functions, node-tested). One decode in flight, the newest value wins. The release's exact frame still comes from
-// the page and replaces the canvas, unless its labels are those of the mask shown (its `labels_hash`): then the
-// canvas stays (nothing is painted again) and only the page's Dice line and Gaussians are taken. Anything that fails (no worker, a model the runtime cannot load) says "off" to
-// the page once, which then keeps its pictures made ahead.
+// functions, node-tested), and its Dice line under it (each grid value's ground truth came with the part:
+// `TruthPart`; the page's frame brings the same line). One decode in flight, the newest value wins. The release's
+// exact frame still comes from the page and replaces the canvas, unless its labels are those of the mask shown (its
+// `labels_hash`): then the canvas stays (nothing is painted again): only its Gaussians and line (the same) are taken.
+// Anything that fails (no worker, a model the runtime cannot load) says "off" to the page once, which then keeps its
+// pictures made ahead.
 /** @import {DecoderOffer, DecoderPart, Gaussians} from "./protocol.js" */
 const DECODER_WORKER = "app/static/decoder_worker.js";  // Streamlit's static serving: app/static/ at /app/static/
 const DECODER_START_MS = 20000;  // a worker (and its runtime) not ready by then is taken as failed
 const DECODER_ASK_MS = 1500;  // while the page exports the model, its offer is asked for again this often
 const DECODE_CACHE_BYTES = 32e6;  // decoded masks kept, as runs (a few kB each; 3/4 of it may be decoded ahead)
+// the line under a decoded mask where the part brought no ground truth (an older page)
 const HELD_LINE = "Decoded in this browser: the Dice line comes with the page's exact picture.";
 
 /**
  * @param {HTMLCanvasElement} canvas  drawn over the page's picture
- * @param {{painted: (attention: (Gaussians|null)) => void, changed: () => void, held: () => boolean}} hooks  `changed`:
- *   it failed, or became ready: what it asks for and the line that says where values are decoded change
+ * @param {{painted: (attention: (Gaussians|null), line: string) => void, changed: () => void, held: () => boolean}}
+ *   hooks  `painted`: a mask was painted, its Gaussians and the line under it; `changed`: it failed, or became
+ *   ready: what it asks for and the line that says where values are decoded change
  */
 function browserDecoder(canvas, hooks) {
   const { bytesOf, halfToFloat, floats, zAt, labelsFromLogits, smoothLabels, paint, toRuns, fromRuns, labelsHash,
-          gaussians } = DecodeCore;
+          gaussians, labelsOfRuns, truthLine } = DecodeCore;
   let worker = null, state = "none";  // "none", "starting", "ready" (the runtime), "failed"
   let offer = /** @type {DecoderOffer|null} */ (null);
-  let part = null;  // the part in use: {key, model, grid, table, logits, layer, channels, keep, colours, alpha, base}
+  let part = null;  // the part in use: {key, model, grid, table, logits, layer, channels, keep, colours, alpha, base,
+  //                   truth, truthIndex, truthMaps (each grid value's map, the maps decoded)}
   let modelIn = null, inputsIn = null, baseReady = null;  // what the worker (and the base picture) hold
   let wanted = null, running = null, asked = {}, seq = 0, shown = false, epoch = 0;  // epoch: hidden since
   let drawn = { key: "", labels: "" };  // the part and the picture's labels (labelsHash) of the mask shown
@@ -35,7 +40,7 @@ function browserDecoder(canvas, hooks) {
   const stats = { decoded: 0, painted: 0, distinct: 0, hits: 0, changes: 0, passed: 0, cached: () => cache.size,
                   cacheBytes: () => cacheBytes, ms: /** @type {number[]} */ ([]), state: () => state,
                   hashes: new Set(), labels: /** @type {Uint8Array|null} */ (null), kept: 0,
-                  drawn: "" };
+                  drawn: "", line: "" };
 
   function start() {
     if (state !== "none") return;
@@ -70,6 +75,11 @@ function browserDecoder(canvas, hooks) {
     if (offer) start();
     if (newPart && offer && newPart.key === offer.key) {
       part = Object.assign({}, newPart, { table: floats(bytesOf(newPart.grid.data)), onnx: null });
+      if (newPart.truth) {  // each grid value's ground truth, its maps at the model's grid (their Dice lines)
+        const [, , H, W] = newPart.logits;
+        Object.assign(part, { truthIndex: bytesOf(newPart.truth.index),
+                              truthMaps: newPart.truth.maps.map((runs) => labelsOfRuns(runs, H * W)) });
+      }
       if (newPart.onnx) part.onnxBytes = bytesOf(newPart.onnx);
       const picture = new Image();
       picture.src = newPart.base;
@@ -127,7 +137,7 @@ function browserDecoder(canvas, hooks) {
       stats.hits += 1;
       wanted = null;
       shownAsk = asks;
-      show(made, key);
+      show(made, key, values);
       return true;
     }
     wanted = { values: Object.assign({}, values), loose: loose, key: key, ask: asks, part: part.key };
@@ -158,7 +168,7 @@ function browserDecoder(canvas, hooks) {
     // painted unless a newer value was shown meanwhile (from the cache), or it was decoded ahead
     if (done.epoch === epoch && !done.ahead && done.ask > shownAsk && (done.loose || hooks.held())) {
       shownAsk = done.ask;
-      show(made, done.key);
+      show(made, done.key, done.values);
     }
   }
 
@@ -211,7 +221,7 @@ function browserDecoder(canvas, hooks) {
     return null;
   }
 
-  function show(made, key) {  // the mask and Gaussians, painted over the page's picture
+  function show(made, key, values) {  // the mask, its Gaussians and Dice line, painted over the page's picture
     shownKey = key;
     const { h, w } = made, picture = paint(part.base.data, fromRuns(made.runs), h, w, part.colours, part.alpha);
     drawn = { key: part.key, labels: stats.drawn = made.labelsHash };
@@ -226,14 +236,17 @@ function browserDecoder(canvas, hooks) {
     canvas.dataset.mask = made.labelsHash;  // what a benchmark's reader sees change (benchmarks/bench_dashboard.py)
     stats.hashes.add(made.labelsHash);
     stats.distinct = stats.hashes.size;
-    stats.labels = fromRuns(made.labels);
-    hooks.painted(made.attention);
+    const labels = fromRuns(made.labels);
+    stats.labels = labels;
+    const line = part.truth ? truthLine(part.grid, part.truth, part.truthIndex, part.truthMaps, values, labels) : null;
+    stats.line = line === null ? HELD_LINE : line;
+    hooks.painted(made.attention, stats.line);
   }
 
   function hide() { canvas.hidden = true; shown = false; wanted = null; epoch += 1; }  // a decode running: dropped
 
   /** Whether the mask shown is the page's picture (`labels`: the labels hash of a frame of the offer's image): then
-   * it stays rather than being painted again (same pixels up to the JPEG's rounding; the Dice line is the page's). */
+   * it stays rather than being painted again (same pixels up to the JPEG's rounding; the Dice line the same). */
   function keeps(labels) {
     const same = Boolean(shown && labels && offer && drawn.key === offer.key && drawn.labels === labels);
     if (same) stats.kept += 1;
@@ -263,7 +276,11 @@ function browserDecoder(canvas, hooks) {
 
   /** One line: where held values are decoded now. */
   function path(hasFrames) {
-    if (loaded()) return "While held: the mask is decoded in this browser (ONNX Runtime Web); the release asks the server for the exact frame and its Dice.";
+    if (loaded()) {
+      return "While held: the mask is decoded in this browser (ONNX Runtime Web)" + (part.truth
+        ? ", its Dice line written here; the release asks the server for the exact frame."
+        : "; the release asks the server for the exact frame and its Dice.");
+    }
     if (state === "failed") return "While held: the server's pictures (decoding in this browser failed to start).";
     if (offer) return "While held: the server's pictures, until the decoder for this browser is ready.";
     return hasFrames ? "While held: the server's pictures made ahead." : "";

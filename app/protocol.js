@@ -33,9 +33,12 @@
  * @typedef {{key: string, model: string, ready: boolean}} DecoderOffer  page -> browser: what it may decode
  * @typedef {{x: string, y: string, xs: number[], ys: number[], dim: number, base: Object<string, number>,
  *            data: string}} ZGrid  z for every value of the pad's two controls' grids ([low, step, count, decimals])
+ * @typedef {{index: string, maps: number[][], labels: number[], names: string[], lead: string, empty: string,
+ *            none: string}} TruthPart  each grid value's ground truth (`index`: base64 uint8, 255: none) as runs
+ *            [label, count, ...] at the model's grid, and the Dice line's words (app/frame.dice_line)
  * @typedef {{key: string, model: string, onnx: (string|null), inputs: Object<string, [number[], string]>,
  *            dtype?: string, logits: number[], grid: ZGrid, layer: number, channels: (number[]|null),
- *            keep: number[],
+ *            keep: number[], truth?: (TruthPart|null),
  *            anatomy: boolean, base: string, colours: Object<string, number[]>, alpha: number}} DecoderPart  page ->
  *            browser, once asked: the .onnx (base64, null if the browser has it), the features (float32, base64)
  * @typedef {{controls: ControlSpec[], values: Object<string, number>, ack: (string|null), pad: (PadSpec|null),

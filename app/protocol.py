@@ -34,7 +34,8 @@ Decoding in the browser (app/live_decoder.js, app/static/decoder_worker.js): `de
 bytes, every run) names what the browser needs to decode the pad's values itself (the model, the image's
 features, the grid of z values); it asks once for what it lacks (`ValueMessage.decoder`) and the answering run
 alone sends it (`decoder_part`, `DecoderPart`: the .onnx once per model and page, the features as float32 once
-per image, z for every value the pad's two controls can hold). While the pointer is held on values the grid
+per image, z for every value the pad's two controls can hold, and each value's ground truth, so the browser writes
+the decoded mask's Dice line as the page does: `TruthPart`). While the pointer is held on values the grid
 covers, nothing is sent to the page; the release's exact value is, as always.
 
 Flow control (app/live_controls_core.js `Flow`): at most one value in flight; a move while one is in flight
@@ -123,6 +124,22 @@ class ZGrid(TypedDict):
     data: str  # base64 of float32 little-endian, (len(ys), len(xs), dim)
 
 
+TRUTH_NONE = 255  # a grid value's truth index where it has no ground truth (app/scrub.truth_part)
+
+
+class TruthPart(TypedDict):
+    """The ground truth of every value of the decoder part's grid, and the Dice line's words (app/frame.dice_line):
+    the browser writes each decoded mask's line (app/decode_core.js `truthLine`)."""
+
+    index: str  # base64 of uint8, one per grid value (row-major: y, then x): its map, or TRUTH_NONE
+    maps: list[list[int]]  # the distinct maps at the model's grid (H x W), row-major runs: [label, count, ...]
+    labels: list[int]  # the labels Dice is counted for (Explorer.dice_per_class)
+    names: list[str]  # their names in the line (palette.label_names)
+    lead: str  # frame.DICE_LEAD
+    empty: str  # frame.EMPTY_TRUTH: added where the truth is empty
+    none: str  # frame.NO_GROUND_TRUTH: the line without ground truth
+
+
 class DecoderPart(TypedDict, total=False):
     """What the browser decodes with (sent in the run that answers its request)."""
 
@@ -140,6 +157,7 @@ class DecoderPart(TypedDict, total=False):
     base: str  # the picture the mask is drawn over, at the page's size (PNG data URI)
     colours: dict[str, list[float]]  # label -> RGB
     alpha: float  # how much of a label's colour is blended in
+    truth: TruthPart | None  # each grid value's ground truth, for its Dice line (None: the line waits for the page)
 
 
 class RenderArgs(TypedDict, total=False):

@@ -34,9 +34,10 @@ it; the model never sees it.
 Decoding in the browser (`browser_decoder`, the default where it can: $INSIDE_DASHBOARD_DECODE=server turns
 it off): where the pad is a point on the image and the image does not follow the controls, the browser is
 offered the decoder instead (the .onnx of the model, exported once in the background, the image's features
-as float32, z for every value of the pad's step grid): it decodes every held value itself, exactly, and no
-pictures are made ahead. Until the export is ready, for a model whose export failed, and in a browser whose
-worker did not start, the pictures made ahead stay.
+as float32, z for every value of the pad's step grid, and each value's ground truth by the page's own rule,
+`truth_part`, so the browser writes each mask's Dice line as app/frame.dice_line does): it decodes every held
+value itself, exactly, and no pictures are made ahead. Until the export is ready, for a model whose export
+failed, and in a browser whose worker did not start, the pictures made ahead stay.
 """
 
 from __future__ import annotations
@@ -45,16 +46,19 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from app import loading, plots
 from app.controls import LIVE_KEY, ControlValues
-from app.frame import DISPLAY_PIXELS, MAX_CHANNELS, FrameOptions, make_frames
+from app.frame import DICE_LEAD, DISPLAY_PIXELS, EMPTY_TRUTH, MAX_CHANNELS, NO_GROUND_TRUTH, FrameOptions, make_frames
 from app.live_controls import decimals, decoder_failed, png_data_uri
 from app.place import Place, view_at
-from app.protocol import BrowserDecoder, DecoderPart, Scrub, ZGrid
-from inside_core.explorer import Explorer
+from app.protocol import TRUTH_NONE, BrowserDecoder, DecoderPart, Scrub, TruthPart, ZGrid
+from inside_core import palette
+from inside_core.explorer import Explorer, prepare_mask
 
 LATTICE_SPACING = 0.05  # of a slider's range: 21 values (a coarser step: every step)
 PART_POINTS = 121  # pictures per part (the first part: an 11 x 11 lattice over a location pad)
@@ -221,17 +225,105 @@ def _grid(control) -> list[float]:
     return [float(control.low), step, int(round((control.high - control.low) / step)) + 1, decimals(step)]
 
 
+def _pad_grid(controls: ControlValues) -> tuple[list[float], list[float], list[list[float]]]:
+    """The pad's two sliders' grids ([low, step, count, decimals]) and every value of each."""
+    xs, ys = (_grid(controls.condition.control(key)) for key in controls.pad_keys[:2])
+    return xs, ys, [[round(low + k * step, places) for k in range(count)] for low, step, count, places in (xs, ys)]
+
+
 def z_grid(controls: ControlValues) -> ZGrid:
     """z (the condition's `encode`) for every value of the pad's two sliders, the other controls as they are."""
     condition = controls.condition
     x_key, y_key = controls.pad_keys[:2]
-    xs, ys = _grid(condition.control(x_key)), _grid(condition.control(y_key))
-    at = [[round(low + k * step, places) for k in range(count)] for low, step, count, places in (xs, ys)]
+    xs, ys, at = _pad_grid(controls)
     table = np.array([[condition.encode(**{**controls.z_values, x_key: x, y_key: y}) for x in at[0]] for y in at[1]],
                      dtype="<f4")
     base = {k: v for k, v in controls.values.items() if k not in (x_key, y_key)}
     return {"x": x_key, "y": y_key, "xs": xs, "ys": ys, "dim": int(table.shape[-1]), "base": base,
             "data": base64.b64encode(table.tobytes()).decode("ascii")}
+
+
+def _truth_rule(place: Place) -> tuple[Callable[[dict], Any], Callable[[dict], str]]:
+    """The page's ground truth for control values (app/place.view_at's), and a name of what it follows of them
+    (values with the same name share it). A source with a rule that follows the controls (CLEVR-Seg's
+    `ground_truth`, its scene's objects read once) follows them through the condition's `ground_truth_value`
+    alone (the dominant quadrant; the point and radius); any other source's truth is its view's, which follows no
+    slider (the image does not follow the pad where the browser decodes: `Place.identity` is None)."""
+    source, index, condition = place.source, place.index, place.condition
+    if "scene" in source.offers:
+        objects = loading.clevr_objects(source, source.label, index)
+        return (lambda values: source.ground_truth(index, condition, values, objects)[0],
+                lambda values: repr(condition.ground_truth_value(values)))
+    return (lambda values: view_at(place, values).ground_truth), (lambda values: "")
+
+
+def truth_part(place: Place, controls: ControlValues, size: tuple[int, int], num_classes: int) -> TruthPart | None:
+    """The ground truth of every value of the pad's grid (`z_grid`'s), for the browser to write each decoded
+    mask's Dice line as app/frame.dice_line does: the distinct maps at the model's grid (`prepare_mask`, as
+    `dice_line`), run-length coded, and each value's map (TRUTH_NONE: no ground truth, the frame's line
+    NO_GROUND_TRUTH). None where the maps do not fit (labels over 254, more than 254 distinct maps)."""
+    x_key, y_key = controls.pad_keys[:2]
+    _, _, (xs, ys) = _pad_grid(controls)
+    rule, follows = _truth_rule(place)
+    found: list[np.ndarray] = []  # the distinct truths at the source's size, in the order first met
+    known: dict[str, int] = {}  # what a truth follows -> its index in `found` (or TRUTH_NONE)
+    index = bytearray()
+    last = -1  # neighbouring values mostly share a truth: compared with the last one first
+    for y in ys:
+        for x in xs:
+            values = {**controls.values, x_key: x, y_key: y}
+            name = follows(values)
+            if name not in known:
+                truth = rule(values)
+                if truth is None:
+                    known[name] = TRUTH_NONE
+                else:
+                    truth = np.asarray(truth)
+                    if last < 0 or not np.array_equal(found[last], truth):
+                        last = next((k for k, seen in enumerate(found) if np.array_equal(seen, truth)), len(found))
+                        if last == len(found):
+                            found.append(truth)
+                    known[name] = last
+            index.append(known[name])
+    maps: dict[bytes, int] = {}  # prepared maps (two truths may meet at the model's grid) -> their index
+    runs, moved = [], []
+    for truth in found:
+        prepared = prepare_mask(truth, size)
+        key = prepared.astype(np.uint8).tobytes()
+        if prepared.min() < 0 or prepared.max() >= TRUTH_NONE or len(maps) >= TRUTH_NONE:
+            return None
+        if key not in maps:
+            maps[key] = len(runs)
+            runs.append(run_lengths(prepared))
+        moved.append(maps[key])
+    coded = bytes(TRUTH_NONE if k == TRUTH_NONE else moved[k] for k in index)
+    return {"index": base64.b64encode(coded).decode("ascii"), "maps": runs, **line_words(num_classes)}
+
+
+def truth_or_none(place: Place, controls: ControlValues, size: tuple[int, int], num_classes: int) -> TruthPart | None:
+    """`truth_part`, or None where a value's view cannot be read (a bad case file: DataError, SourceError, OSError):
+    the browser then says the line comes with the page's frame, which reports the error itself."""
+    try:
+        return truth_part(place, controls, size, num_classes)
+    except (ValueError, OSError):
+        return None
+
+
+def line_words(num_classes: int) -> dict[str, Any]:
+    """What app/frame.dice_line writes its line with, for a model of `num_classes` outputs: the labels Dice is
+    counted for (as Explorer.dice_per_class), their names, the words."""
+    labels = list(range(1, max(int(num_classes), 2)))
+    names = palette.label_names(num_classes)
+    return {"labels": labels, "names": [str(names.get(k, k)) for k in labels], "lead": DICE_LEAD,
+            "empty": EMPTY_TRUTH, "none": NO_GROUND_TRUTH}
+
+
+def run_lengths(labels: np.ndarray) -> list[int]:
+    """A label map, row-major, as [label, count, label, count, ...] (its runs)."""
+    flat = np.asarray(labels).reshape(-1)
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1])
+    counts = np.diff(np.concatenate([starts, [flat.size]]))
+    return np.stack([flat[starts], counts], axis=1).reshape(-1).astype(int).tolist()
 
 
 def browser_decoder(explorer: Explorer, controls: ControlValues, options: FrameOptions, image, place: Place,
@@ -282,6 +374,7 @@ def browser_decoder(explorer: Explorer, controls: ControlValues, options: FrameO
                 "channels": channels if channels is not None and len(channels) <= MAX_CHANNELS else None,
                 "keep": [int(k) for k in recipe.get("largest_component") or ()],
                 "anatomy": bool(recipe.get("anatomy")), "base": png_data_uri(picture),
-                "colours": {str(k): [float(c) for c in v] for k, v in plots.LABEL_COLOURS.items()}, "alpha": 0.45}
+                "colours": {str(k): [float(c) for c in v] for k, v in plots.LABEL_COLOURS.items()}, "alpha": 0.45,
+                "truth": truth_or_none(place, controls, explorer.image_size, probabilities.shape[0])}
 
     return BrowserDecoder({"key": key, "model": model, "ready": made is not None}, make)

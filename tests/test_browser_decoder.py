@@ -4,8 +4,10 @@ chromium), with ONNX Runtime Web served from app/static/ by Streamlit's static s
 A held drag of the point on the image paints at least MIN_MASKS distinct masks decoded in the browser and sends no
 value to the page while held; after the release the page's exact frame comes: where its labels are those of the
 decoded mask shown (its `labels_hash`), the decoded mask stays (nothing painted again), else the page's picture
-replaces it; with the ground truth outlined the page's picture always replaces it. The decoded picture of the
-release's values equals the page's within JPEG's error (the page's picture is a JPEG at quality 92).
+replaces it; with the ground truth outlined the page's picture always replaces it. While held, the line under the
+decoded mask is its Dice line (written in the browser), the one the page's frame for the same values brings. The
+decoded picture of the release's values equals the page's within JPEG's error (the page's picture is a JPEG at
+quality 92).
 With $INSIDE_DASHBOARD_DECODE=server nothing is decoded in the browser and the line under the picture says so.
 Skipped (with the reason) only where Chromium or the exporter's packages are not installed.
 """
@@ -53,6 +55,16 @@ STATS = ("() => { const s = window.__liveControls; return {sent: s.sent, painted
 # the page has answered the release (its Dice line replaced the line shown while decoded)
 ANSWERED = f"""(n) => window.__liveControls.answered > n
   && ({ROOT})().querySelector('#caption').textContent.includes('Dice')"""
+
+
+# the line under the picture, and every text it takes from now on (window.__lines)
+CAPTION = f"() => ({ROOT})().querySelector('#caption').textContent"
+WATCH_LINE = f"""() => {{ const caption = ({ROOT})().querySelector('#caption'); window.__lines = [];
+  if (window.__watching) window.__watching.disconnect();
+  window.__watching = new MutationObserver(() => window.__lines.push(caption.textContent));
+  window.__watching.observe(caption, {{childList: true, characterData: true, subtree: true}}); }}"""
+DICE = "Dice against the ground truth: "
+PAINTED_LINE = "() => window.__liveControls.decoder.line.split('**').join('')"  # the text shown (bold: a <strong>)
 
 
 def page_answer(page, held: dict) -> dict:
@@ -110,6 +122,32 @@ def test_a_held_drag_is_decoded_in_the_browser_and_the_release_shows_the_page_s_
     page.close()
 
 
+def test_while_held_the_line_under_the_decoded_mask_is_its_dice_line(chromium_and_url):
+    """The Dice line follows the drag: each decoded mask is painted with its own line (written in the browser from
+    the ground truth the part brought), which changes as the drag crosses the quadrants; the release's frame from the
+    page brings the same line (it does not change), and a page opened afresh at those values writes it too."""
+    chromium, url = chromium_and_url
+    page = open_page(chromium, f"{url}/?sample=4&loc_x=-0.5&loc_y=-0.5", PAD)
+    assert decoder_ready(page, 90) is not None
+    page.evaluate(WATCH_LINE)
+    _, held = drag_across(page)
+    line, lines = page.evaluate(CAPTION), page.evaluate("() => window.__lines")
+    values = page.evaluate("() => Object.assign({}, window.__liveControls.values)")
+    assert held["sent"] == page.evaluate(STATS)["sent"]  # held: nothing went to the page
+    assert line.startswith(DICE) and line == page.evaluate(PAINTED_LINE), line
+    assert len({text for text in lines if text.startswith(DICE)}) >= 2, lines  # it followed the masks
+    page.evaluate(WATCH_LINE)
+    page.mouse.up()
+    page_answer(page, held)
+    page.wait_for_function("(n) => window.__liveControls.answered >= n + 2", arg=held["answered"], timeout=15000)
+    page.wait_for_timeout(300)  # the area's run too (its frame: the same line)
+    assert page.evaluate(CAPTION) == line and page.evaluate("() => window.__lines") == []
+    page.close()
+    fresh = open_page(chromium, f"{url}/?sample=4&loc_x={values['loc_x']}&loc_y={values['loc_y']}", PAD)
+    assert fresh.evaluate(CAPTION) == line, values
+    fresh.close()
+
+
 def test_with_the_ground_truth_outlined_the_page_s_picture_replaces_the_decoded_one(chromium_and_url):
     """The decoded mask has no ground truth outline: the page's frame (which has it) carries no labels hash, so its
     picture is painted over the decoded one after the release."""
@@ -161,7 +199,9 @@ def test_a_key_press_paints_the_decoded_mask_then_the_page_s(chromium_and_url):
     slider.focus()
     slider.press("End")
     page.wait_for_function("(n) => window.__liveControls.decoder.painted > n", arg=before["painted"], timeout=10000)
+    line = page.evaluate(PAINTED_LINE)  # painted with the decoded mask
     shown = page_answer(page, before)  # the page's frame for it: kept where its labels are the decoded ones
+    assert line.startswith(DICE) and page.evaluate(CAPTION) == line  # the page's frame: the same line
     # the final value went to the page (answered by the controls alone), then the request for the rest of the area
     assert shown["sent"] == before["sent"] + 2
     assert shown["src"].startswith("data:image/jpeg")

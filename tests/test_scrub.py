@@ -358,3 +358,151 @@ def test_a_held_answer_carries_a_small_part_made_since_and_each_part_once():
     fresh = Ahead(Scrub("K", 3, make))
     fresh.thread.join(timeout=10)
     assert fresh.take(0)["part"] == 0 and fresh.news() is None  # asked for already: not sent again
+
+
+DICE_LINES = r"""
+const core = require(process.argv[1]);
+let input = "";
+process.stdin.on("data", (chunk) => { input += chunk; });
+process.stdin.on("end", () => {
+  const job = JSON.parse(input);
+  process.stdout.write(JSON.stringify([job.cases.map(([words, n, labels, runs]) =>
+    core.diceLine(Uint8Array.from(labels), core.labelsOfRuns(runs, n), words)), job.means.map(core.numpyMean)]));
+});
+"""
+
+
+def page_dice_line(labels: np.ndarray, truth: np.ndarray, num_classes: int) -> str:
+    """app/frame.dice_line for these labels (the prediction's, at the model's grid) and truth."""
+    from types import SimpleNamespace
+
+    from app.frame import dice_line
+    from inside_core.explorer import Explorer, Prediction
+
+    h, w = labels.shape
+    explorer = SimpleNamespace(image_size=(h, w), image=np.zeros((1, h, w)), mask=None)
+    explorer.dice_per_class = lambda prediction, mask: Explorer.dice_per_class(explorer, prediction, mask)
+    return dice_line(explorer, Prediction(np.zeros((num_classes, h, w), np.float32), labels), truth)
+
+
+@pytest.mark.skipif(NODE is None, reason="Node.js is not installed (apt-get install -y nodejs)")
+def test_the_browser_writes_the_dice_line_exactly_as_the_page_does():
+    """app/decode_core.js `diceLine` (on the truth as the part sends it: runs at the model's grid, the words of
+    `line_words`) against app/frame.dice_line on random label maps: the same text, exact ties of the rounding
+    (Dice 0.125, 0.375, a mean of 0.0625: Python rounds them to even), empty truths and predictions, one label and
+    up to eleven (numpy's pairwise mean past seven)."""
+    from app.scrub import line_words, run_lengths
+
+    rng = np.random.default_rng(72)
+    cases = []
+    for n in range(120):
+        num_classes = [1, 2, 4, 12][n % 4]
+        h, w = (int(v) for v in rng.integers(1, 10, size=2))
+        labels, truth = (rng.integers(0, max(num_classes, 2), size=(h, w)) * (rng.random() > 0.15) for _ in range(2))
+        cases.append((labels, truth, num_classes))
+    # ties: 2 * 1 / 16 = 0.125 and 2 * 3 / 16 = 0.375 (each to 2 decimals), 2 * 1 / 32 = 0.0625 (3 decimals)
+    for truth_pixels, num_classes in ((15, 1), (31, 1), (15, 3)):
+        labels, truth = np.zeros(32, int), np.zeros(32, int)
+        labels[0], truth[:truth_pixels] = 1, 1
+        if num_classes == 3:
+            labels[16:19], truth[16:29] = 2, 2
+        cases.append((labels.reshape(4, 8), truth.reshape(4, 8), num_classes))
+    expected = [page_dice_line(labels, truth, k) for labels, truth, k in cases]
+    # the mean, bit for bit: numpy's pairwise sum differs from a plain one in the last bits from 8 numbers on
+    means = [(rng.random(int(n)) * 10.0 ** rng.integers(-3, 4)).tolist() for n in rng.integers(1, 300, size=200)]
+    job = {"cases": [[line_words(k), labels.size, labels.ravel().tolist(), run_lengths(truth)]
+                     for labels, truth, k in cases], "means": means}
+    result = subprocess.run([NODE, "-e", DICE_LINES, str(REPO / "app" / "decode_core.js")], input=json.dumps(job),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines, browser_means = json.loads(result.stdout)
+    assert lines == expected
+    assert browser_means == [float(np.mean(values)) for values in means]
+    assert any(float(np.mean(v)) != sum(v) / len(v) for v in means)  # the order matters here
+    assert "**0.125**" in expected[-3] and "**0.062**" in expected[-2], expected[-3:]
+    assert " 0.12, " in expected[-1] and expected[-1].endswith(" 0.38)"), expected[-1]
+    assert any("empty here" in line for line in expected) and any(line.count(",") >= 9 for line in expected)
+
+
+@pytest.mark.parametrize("name, extra", [("quadrant", {}), ("point", {"radius": 0.35})])
+def test_the_decoder_part_s_truth_is_the_page_s_for_every_value_of_the_grid(name, extra):
+    """app/scrub.truth_part on the bundled CLEVR-Seg: for grid values across the pad, the map its index names (runs
+    at the model's grid) is the page's ground truth for them (app/place.view_at, as app/live_area.py's frame, at the
+    model's grid as app/frame.dice_line prepares it); the maps are few (values share a truth)."""
+    import base64
+
+    from app import loading
+    from app.controls import ControlValues
+    from app.place import Place, view_at
+    from app.protocol import TRUTH_NONE
+    from app.scrub import truth_part
+    from inside_core.conditions import get_condition
+    from inside_core.explorer import prepare_mask
+
+    source = loading.load_source("clevr-seg", str(loading.default_data_dir("clevr-seg")), "test")
+    condition = get_condition(name)
+    values = {"loc_x": 0.1, "loc_y": -0.2, **extra}
+    controls = ControlValues(values, dict(values), "", condition, {}, condition.image_point())
+    size = (48, 64)
+    for index in (0, 7):
+        place = Place(condition, source, index, True, None)
+        part = truth_part(place, controls, size, 1)
+        grid = np.frombuffer(base64.b64decode(part["index"]), np.uint8).reshape(41, 41)
+        assert 2 <= len(part["maps"]) < 41 and TRUTH_NONE not in grid and part["labels"] == [1]
+        maps = []
+        for runs in part["maps"]:
+            label, count = np.array(runs[0::2]), np.array(runs[1::2])
+            maps.append(np.repeat(label, count).reshape(size))
+        seen = set()
+        for i, j in [(0, 0), (40, 40), (20, 20), (21, 19), (11, 30), (33, 7), (5, 22), (27, 27), (14, 3)]:
+            at = {**values, "loc_x": round(-1 + 0.05 * i, 2), "loc_y": round(-1 + 0.05 * j, 2)}
+            page = prepare_mask(view_at(place, at).ground_truth, size)
+            assert np.array_equal(maps[grid[j, i]], page), (index, at)
+            seen.add(int(grid[j, i]))
+        assert len(seen) >= 2  # the samples met more than one truth
+
+
+def test_an_image_without_ground_truth_gives_every_grid_value_the_page_s_no_truth_line():
+    """An upload has no ground truth: every value's index is TRUTH_NONE, no maps, and the words are the frame's."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from app.controls import ControlValues
+    from app.frame import NO_GROUND_TRUTH
+    from app.place import Place
+    from app.protocol import TRUTH_NONE
+    from app.scrub import truth_part
+    from app.sources import UploadSource
+    from inside_core.conditions import get_condition
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 24), (90, 40, 200)).save(buffer, format="PNG")
+    condition = get_condition("quadrant")
+    values = {"loc_x": 0.0, "loc_y": 0.0}
+    controls = ControlValues(values, dict(values), "", condition, {}, condition.image_point())
+    part = truth_part(Place(condition, UploadSource("mine.png", buffer.getvalue(), "image"), 0), controls, (24, 32), 1)
+    assert set(base64.b64decode(part["index"])) == {TRUTH_NONE} and part["maps"] == []
+    assert part["none"] == NO_GROUND_TRUTH
+
+
+def test_a_view_that_cannot_be_read_sends_no_truth_and_the_page_s_frame_says_why():
+    """A bad case file (SourceError while reading the view) leaves the part without truth (the browser's line then
+    says the Dice line comes with the page's frame) instead of failing the part."""
+    from app.controls import ControlValues
+    from app.place import Place
+    from app.scrub import truth_or_none
+    from app.sources import SourceError
+    from inside_core.conditions import get_condition
+
+    class Broken:
+        offers = frozenset({"stack"})
+
+        def view(self, *args, **kwargs):
+            raise SourceError("case_007.nii.gz: not a NIfTI file")
+
+    condition = get_condition("quadrant")
+    values = {"loc_x": 0.0, "loc_y": 0.0}
+    controls = ControlValues(values, dict(values), "", condition, {}, condition.image_point())
+    assert truth_or_none(Place(condition, Broken(), 0), controls, (8, 8), 1) is None

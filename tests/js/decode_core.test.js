@@ -126,3 +126,33 @@ test("the grid is decoded ahead from the point: its two slider lines first, then
   const rest = order.slice(8).map(([a, b]) => Math.max(Math.abs(a - 1), Math.abs(b - 2)));
   assert.deepEqual(rest, [...rest].sort((p, q) => p - q));  // then by how far
 });
+
+test("the truth's runs, each grid value's map, and the line under a decoded mask", () => {
+  assert.deepEqual([...core.labelsOfRuns([0, 2, 1, 3, 2, 1], 6)], [0, 0, 1, 1, 1, 2]);
+  assert.equal(core.labelsOfRuns([0, 2, 1, 3], 6), null);  // short of the map
+  assert.equal(core.labelsOfRuns([0, 4, 1, 3], 6), null);  // past it
+  // a 2 x 2 grid (x: 0, 1; y: 0, 1): value (0, 0) map 0, (1, 0) map 1, (0, 1) none, (1, 1) map 0
+  const grid = { x: "loc_x", y: "loc_y", xs: [0, 1, 2, 0], ys: [0, 1, 2, 0], dim: 1, base: {}, data: "" };
+  const index = Uint8Array.from([0, 1, 255, 0]);
+  assert.equal(core.truthIndex(grid, index, { loc_x: 1, loc_y: 0 }), 1);
+  assert.equal(core.truthIndex(grid, index, { loc_x: 0.5, loc_y: 0 }), -1);  // off the grid
+  const truth = { index: "", maps: [], labels: [1], names: ["target"], lead: "Dice: ", empty: " (empty)",
+                  none: "No ground truth." };
+  const maps = [Uint8Array.from([1, 1, 0, 0]), Uint8Array.from([0, 0, 0, 0])];
+  const labels = Uint8Array.from([1, 0, 0, 0]);
+  assert.equal(core.truthLine(grid, truth, index, maps, { loc_x: 0, loc_y: 0 }, labels), "Dice: **0.667**");
+  // an empty truth: 0 with anything predicted, 1 with nothing, and the words say why
+  assert.equal(core.truthLine(grid, truth, index, maps, { loc_x: 1, loc_y: 0 }, labels), "Dice: **0.000** (empty)");
+  assert.equal(core.truthLine(grid, truth, index, maps, { loc_x: 1, loc_y: 0 }, new Uint8Array(4)),
+               "Dice: **1.000** (empty)");
+  assert.equal(core.truthLine(grid, truth, index, maps, { loc_x: 0, loc_y: 1 }, labels), "No ground truth.");
+  assert.equal(core.truthLine(grid, truth, index, [null, null], { loc_x: 0, loc_y: 0 }, labels), null);  // bad runs
+  // several labels: each named, the mean in bold; a label in neither map scores 1
+  const several = Object.assign({}, truth, { labels: [1, 2, 3], names: ["RV", "MYO", "LV"] });
+  assert.equal(core.diceLine(Uint8Array.from([1, 2, 2, 0]), Uint8Array.from([1, 2, 0, 0]), several),
+               "Dice: **0.889** (RV 1.00, MYO 0.67, LV 1.00)");
+  assert.deepEqual(core.dicePerLabel(Uint8Array.from([1, 1]), Uint8Array.from([0, 1]), [1, 2]), [2 / 3, 1]);
+  // Python's rounding: exact ties to even (toFixed would give 0.13 and 0.063)
+  assert.deepEqual([core.fixed(0.125, 2), core.fixed(0.375, 2), core.fixed(0.0625, 3), core.fixed(2 / 3, 3)],
+                   ["0.12", "0.38", "0.062", "0.667"]);
+});
