@@ -12,11 +12,12 @@
    data not generated yet), seconds until the controls and the predicted mask are on the page, for
    CLEVR-Seg and for ACDC.
 3. Real mouse drags in headless Chromium (Playwright; benchmarks/bench_live_drag.py's `measure_drag`):
-   mouse down on a control, moves every 16 ms for --seconds, mouse up. Per drag: distinct masks painted
-   while the button is held, per second, and the lag from the last move to the last new mask painted (the
-   "final lag"); on the dashboard also the lag to when the mask and the Dice line under it were both final
-   (the line comes with the page's exact frame; where the browser's decoded mask is kept, the mask does not
-   change again but the line still does). Dragged:
+   mouse down on a control, moves every 16 ms for --seconds whatever the page does (benchmarks/hand.py: the
+   moves do not wait for the browser's acknowledgement, as a real mouse's do not), mouse up. Per drag: distinct
+   masks painted while the button is held, per second, and the lag from the last move to the last new mask
+   painted (the "final lag"); on the dashboard also the lag to when the mask and the Dice line under it were
+   both final, and the pointer events the page got, the masks it painted and, where the browser decodes, the
+   mask changes among the values the pointer passed through (the most the drag could show). Dragged:
    the dashboard's "Location x" slider, the point on the image, the ACDC phase x slice pad, and, as the
    reference in the same run, the bare Streamlit page with a stock st.slider (benchmarks/bare_page.py:
    it paints nothing while held). Then End / Home key presses on both sliders: key press -> new mask.
