@@ -28,12 +28,13 @@ type LiveStats = {
  * ms per decode in the worker (the last 200), its state, the labels painted last (model size), the times the page's
  * picture found the mask shown the same and kept it (`kept`), the painted picture's labels hash (`drawn`); masks
  * painted from the cache (`hits`), paints whose mask differed from the one before (`changes`), values given whose
- * mask (known from the cache) differed from the value's before (`passed`: the most a drag could paint), masks kept. */
+ * mask (known from the cache) differed from the value's before (`passed`: the most a drag could paint), masks kept, and
+ * the line painted under the last mask (`line`: its Dice line, or what says it comes with the page's frame). */
 type DecoderStats = {
   decoded: number; painted: number; distinct: number; ms: number[]; state: () => string; hashes: Set<string>;
   labels: Uint8Array | null; kept: number; drawn: string; hits: number; changes: number; passed: number;
   cached: () => number;
-  cacheBytes: () => number;
+  cacheBytes: () => number; line: string;
 };
 
 interface Window {

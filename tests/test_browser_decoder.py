@@ -207,3 +207,28 @@ def test_a_key_press_paints_the_decoded_mask_then_the_page_s(chromium_and_url):
     assert shown["src"].startswith("data:image/jpeg")
     assert shown["canvas"] == (shown["drawn"] == shown["page"]), shown
     page.close()
+
+
+def test_the_grid_is_decoded_ahead_and_a_drag_over_it_paints_from_memory(chromium_and_url):
+    """Idle, the browser decodes the pad's grid ahead (app/live_decoder.js): every distinct z of the grid (the
+    quadrant model's dead zones share one) ends up in its cache; a drag over it then paints without the worker, and
+    the mask it shows at the release is the page's own (the page's frame finds the same labels and keeps it)."""
+    import numpy as np
+
+    from inside_core.conditions import quadrant_blend
+
+    steps = np.round(np.linspace(-1, 1, 41), 2)  # the location pad's grid (app/scrub.z_grid: every 0.05)
+    distinct = len({tuple(quadrant_blend(x, y)) for x in steps for y in steps})
+    chromium, url = chromium_and_url
+    page = open_page(chromium, f"{url}/?sample=5&loc_x=-0.5&loc_y=-0.5", PAD)
+    assert decoder_ready(page, 90) is not None
+    page.wait_for_function("(n) => window.__liveControls.decoder.cached() >= n", arg=distinct, timeout=60000)
+    assert page.evaluate("() => window.__liveControls.decoder.cached()") == distinct
+    decoded = page.evaluate("() => window.__liveControls.decoder.decoded")
+    before, held = drag_across(page)
+    assert page.evaluate("() => window.__liveControls.decoder.decoded") == decoded  # no decode: all from memory
+    assert len(set(held["hashes"]) - set(before["hashes"])) >= MIN_MASKS and held["sent"] == before["sent"]
+    page.mouse.up()
+    shown = page_answer(page, held)
+    assert shown["canvas"] and shown["drawn"] == shown["page"], shown  # the page's labels: the mask shown stays
+    page.close()
