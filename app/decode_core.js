@@ -178,25 +178,6 @@ const DecodeCore = (function () {
     return out;
   }
 
-  /** Labels as runs: where each run starts and its label (a mask of a few objects is ~1 % of its size).
-   * @param {Uint8Array} labels @returns {{starts: Uint32Array, values: Uint8Array, size: number}} */
-  function toRuns(labels) {
-    const starts = [], values = [];
-    for (let i = 0; i < labels.length; i += 1) {
-      if (i === 0 || labels[i] !== labels[i - 1]) { starts.push(i); values.push(labels[i]); }
-    }
-    return { starts: Uint32Array.from(starts), values: Uint8Array.from(values), size: labels.length };
-  }
-
-  /** The labels of `toRuns`. @param {{starts: Uint32Array, values: Uint8Array, size: number}} runs */
-  function fromRuns(runs) {
-    const labels = new Uint8Array(runs.size);
-    for (let k = 0; k < runs.starts.length; k += 1) {
-      if (runs.values[k]) labels.fill(runs.values[k], runs.starts[k], k + 1 < runs.starts.length ? runs.starts[k + 1] : runs.size);
-    }
-    return labels;
-  }
-
   /** The cells of an nx x ny grid in the order to decode them ahead from cell (i, j): the two slider lines
    * through it first (a slider's drag stays on one), nearest first, then the rest by their distance (the larger
    * of the two steps away, then the sum). @returns {Array<[number, number]>} */
@@ -248,8 +229,19 @@ const DecodeCore = (function () {
   }
 
   // ------------------------------------------------------------------------------------- the Dice line
-  /** A label map (n pixels) from its runs [label, count, ...] (app/scrub.run_lengths), or null if they do not
-   * cover exactly n pixels. @param {number[]} runs @param {number} n @returns {Uint8Array|null} */
+  /** A label map's runs [label, count, ...], as app/scrub.run_lengths writes them (labelsOfRuns reads both): the
+   * decoded masks kept in the browser (a mask of a few objects is ~1 % of its size). @param {Uint8Array} labels */
+  function runsOf(labels) {
+    const runs = [];
+    for (let i = 0; i < labels.length; i += 1) {
+      if (i > 0 && labels[i] === labels[i - 1]) runs[runs.length - 1] += 1;
+      else runs.push(labels[i], 1);
+    }
+    return Uint32Array.from(runs);
+  }
+
+  /** A label map (n pixels) from its runs [label, count, ...] (app/scrub.run_lengths, `runsOf`), or null if they do
+   * not cover exactly n pixels. @param {ArrayLike<number>} runs @param {number} n @returns {Uint8Array|null} */
   function labelsOfRuns(runs, n) {
     const out = new Uint8Array(n);
     let at = 0;
@@ -337,7 +329,7 @@ const DecodeCore = (function () {
   }
 
   return { bytesOf, halfToFloat, floats, gridIndex, zAt, labelsFromLogits, smallerPieces, smoothLabels, paint,
-           toRuns, fromRuns, aheadOrder, labelsHash, gaussians, labelsOfRuns, truthIndex, dicePerLabel, numpyMean, fixed,
+           runsOf, aheadOrder, labelsHash, gaussians, labelsOfRuns, truthIndex, dicePerLabel, numpyMean, fixed,
            diceLine, truthLine };
 })();
 if (typeof module === "object" && module.exports) module.exports = DecodeCore;  // Node's test runner

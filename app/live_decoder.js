@@ -23,8 +23,8 @@ const HELD_LINE = "Decoded in this browser: the Dice line comes with the page's 
  *   ready: what it asks for and the line that says where values are decoded change
  */
 function browserDecoder(canvas, hooks) {
-  const { bytesOf, halfToFloat, floats, zAt, labelsFromLogits, smoothLabels, paint, toRuns, fromRuns, labelsHash,
-          gaussians, labelsOfRuns, truthLine } = DecodeCore;
+  const { bytesOf, halfToFloat, floats, zAt, labelsFromLogits, smoothLabels, paint, runsOf, labelsOfRuns, labelsHash,
+          gaussians, truthLine } = DecodeCore;
   let worker = null, state = "none";  // "none", "starting", "ready" (the runtime), "failed"
   let offer = /** @type {DecoderOffer|null} */ (null);
   let part = null;  // the part in use: {key, model, grid, table, logits, layer, channels, keep, colours, alpha, base,
@@ -178,11 +178,11 @@ function browserDecoder(canvas, hooks) {
     const [, K, H, W] = part.logits, h = part.base.height, w = part.base.width;
     const { labels, probabilities } = labelsFromLogits(outputs.logits, K, H, W, part.keep);
     const smooth = smoothLabels(probabilities, K, H, W, h, w);
-    const runs = toRuns(smooth), labelRuns = toRuns(labels);
+    const runs = runsOf(smooth), labelRuns = runsOf(labels);
     // the picture's labels (what is drawn) identify the mask: how many distinct masks were painted (tests, benchmarks)
-    return { labels: labelRuns, runs, labelsHash: labelsHash(smooth, h, w), h, w,
+    return { labels: labelRuns, runs, labelsHash: labelsHash(smooth, h, w), h, w, n: H * W,
              attention: gaussians(outputs, part.layer, part.channels, H, W),
-             bytes: 5 * (runs.starts.length + labelRuns.starts.length) + 200 };
+             bytes: 4 * (runs.length + labelRuns.length) + 200 };
   }
 
   function zKey(values) {  // the cache's key of a value: the part and its z (null: off the grid)
@@ -223,7 +223,8 @@ function browserDecoder(canvas, hooks) {
 
   function show(made, key, values) {  // the mask, its Gaussians and Dice line, painted over the page's picture
     shownKey = key;
-    const { h, w } = made, picture = paint(part.base.data, fromRuns(made.runs), h, w, part.colours, part.alpha);
+    const { h, w } = made, smooth = /** @type {Uint8Array} */ (labelsOfRuns(made.runs, h * w));
+    const picture = paint(part.base.data, smooth, h, w, part.colours, part.alpha);
     drawn = { key: part.key, labels: stats.drawn = made.labelsHash };
     if (canvas.width !== w || canvas.height !== h) Object.assign(canvas, { width: w, height: h });
     const frame = new ImageData(w, h);
@@ -236,7 +237,7 @@ function browserDecoder(canvas, hooks) {
     canvas.dataset.mask = made.labelsHash;  // what a benchmark's reader sees change (benchmarks/bench_dashboard.py)
     stats.hashes.add(made.labelsHash);
     stats.distinct = stats.hashes.size;
-    const labels = fromRuns(made.labels);
+    const labels = /** @type {Uint8Array} */ (labelsOfRuns(made.labels, made.n));
     stats.labels = labels;
     const line = part.truth ? truthLine(part.grid, part.truth, part.truthIndex, part.truthMaps, values, labels) : null;
     stats.line = line === null ? HELD_LINE : line;

@@ -109,10 +109,11 @@ test("labels as runs come back the same, in far fewer numbers for a mask of a fe
   for (let r = 300; r < 310; r += 1) labels.fill(3, r * 400 + 200, r * 400 + 205);  // a small one of label 3
   labels[0] = 2;  // a run at the very start, and one running to the end
   labels.fill(1, labels.length - 7);
-  const runs = core.toRuns(labels);
-  assert.deepEqual(core.fromRuns(runs), labels);
-  assert.ok(runs.starts.length < 200, `${runs.starts.length} runs`);
-  assert.deepEqual(core.fromRuns(core.toRuns(new Uint8Array(9))), new Uint8Array(9));  // all background: one run
+  const runs = core.runsOf(labels);
+  assert.deepEqual(core.labelsOfRuns(runs, labels.length), labels);
+  assert.ok(runs.length < 400, `${runs.length} numbers`);
+  assert.deepEqual([...core.runsOf(Uint8Array.from([0, 0, 1, 1, 1, 2]))], [0, 2, 1, 3, 2, 1]);  // app/scrub.run_lengths'
+  assert.deepEqual([...core.runsOf(new Uint8Array(9))], [0, 9]);  // all background: one run
 });
 
 test("the grid is decoded ahead from the point: its two slider lines first, then outwards, every cell once", () => {
